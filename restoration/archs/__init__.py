@@ -1,0 +1,17 @@
+"""Network architectures. Each entry is registered lazily: its module is imported on first use."""
+
+from __future__ import annotations
+
+from restoration.registry import ARCH_REGISTRY
+
+__all__ = ["register_archs"]
+
+# name -> "module:attribute". Add one line per architecture; keep the list sorted by family.
+_ARCHS: dict[str, str] = {
+    "SimpleSRNet": "restoration.archs.simple_sr_arch:SimpleSRNet",
+}
+
+
+def register_archs() -> None:
+    """Fill :data:`ARCH_REGISTRY` (idempotent)."""
+    ARCH_REGISTRY.register_table(_ARCHS)

@@ -1,0 +1,16 @@
+"""Registered losses. Each entry is registered lazily: its module is imported on first use."""
+
+from __future__ import annotations
+
+from restoration.registry import LOSS_REGISTRY
+
+__all__ = ["register_losses"]
+
+# name -> "module:attribute". Add one line per component.
+_LOSSES: dict[str, str] = {
+}
+
+
+def register_losses() -> None:
+    """Fill :data:`LOSS_REGISTRY` (idempotent)."""
+    LOSS_REGISTRY.register_table(_LOSSES)

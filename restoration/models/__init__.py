@@ -1,0 +1,16 @@
+"""Registered models. Each entry is registered lazily: its module is imported on first use."""
+
+from __future__ import annotations
+
+from restoration.registry import MODEL_REGISTRY
+
+__all__ = ["register_models"]
+
+# name -> "module:attribute". Add one line per component.
+_MODELS: dict[str, str] = {
+}
+
+
+def register_models() -> None:
+    """Fill :data:`MODEL_REGISTRY` (idempotent)."""
+    MODEL_REGISTRY.register_table(_MODELS)

@@ -1,0 +1,129 @@
+"""Name → component registries, filled by explicit registration.
+
+Every registry maps a ``type:`` name from an option file to a class or function. Entries are either
+registered directly (:meth:`Registry.register`) or *lazily* (:meth:`Registry.register_lazy`): a lazy
+entry stores the dotted path and imports it only on first use, so a component whose optional
+dependency is broken fails on its own and never breaks ``import restoration`` or other components.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any, Callable, Iterator
+
+__all__ = [
+    "Registry",
+    "RegistryError",
+    "ARCH_REGISTRY",
+    "DATASET_REGISTRY",
+    "LOSS_REGISTRY",
+    "METRIC_REGISTRY",
+    "MODEL_REGISTRY",
+]
+
+
+class RegistryError(KeyError):
+    """Unknown or duplicate registry name. ``str()`` gives the plain message (not KeyError's repr)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class Registry:
+    """A mapping from names to objects, refusing duplicates and suggesting close names on a miss.
+
+    Args:
+        name: What the registry holds, used in error messages (e.g. ``"arch"``).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._objects: dict[str, Any] = {}
+        self._lazy: dict[str, str] = {}
+
+    def register(self, obj: Any = None, *, name: str | None = None) -> Any:
+        """Register ``obj`` under ``name`` (default: ``obj.__name__``). Usable as a decorator."""
+        if obj is None:
+            return lambda o: self.register(o, name=name)
+        key = name or obj.__name__
+        self._check_free(key)
+        self._objects[key] = obj
+        return obj
+
+    def register_lazy(self, name: str, target: str) -> None:
+        """Register ``"package.module:attribute"`` under ``name``; imported on first :meth:`get`."""
+        if ":" not in target:
+            raise ValueError(f"lazy target must look like 'module:attr', got {target!r}")
+        self._check_free(name)
+        self._lazy[name] = target
+
+    def register_table(self, table: dict[str, str]) -> None:
+        """Register every ``name -> "module:attr"`` of ``table`` lazily, skipping names already present."""
+        for name, target in table.items():
+            if name not in self:
+                self.register_lazy(name, target)
+
+    def _check_free(self, key: str) -> None:
+        if key in self._objects or key in self._lazy:
+            raise RegistryError(f"'{key}' is already registered in the {self.name} registry")
+
+    def get(self, name: str) -> Any:
+        """Return the object registered as ``name``; raise :class:`RegistryError` with suggestions."""
+        if name in self._objects:
+            return self._objects[name]
+        if name in self._lazy:
+            module_name, attr = self._lazy[name].split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise RegistryError(
+                    f"{self.name} '{name}' is registered but its module '{module_name}' cannot be "
+                    f"imported: {exc}. Install the missing dependency or pick another {self.name}."
+                ) from exc
+            obj = getattr(module, attr)
+            self._objects[name] = obj
+            del self._lazy[name]
+            return obj
+        raise RegistryError(self.unknown_message(name))
+
+    def unknown_message(self, name: str) -> str:
+        """The error text for an unknown ``name``: close matches first, then everything registered."""
+        names = self.names()
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        if not close:  # case-insensitive fallback, e.g. 'swinir' -> 'SwinIR'
+            close = [n for n in names if n.lower() == str(name).lower()]
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return f"no {self.name} named '{name}'.{hint} Registered: {', '.join(names)}"
+
+    def names(self) -> list[str]:
+        """All registered names, sorted."""
+        return sorted({*self._objects, *self._lazy})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._objects or name in self._lazy
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.name!r}, {self.names()})"
+
+
+ARCH_REGISTRY = Registry("arch")
+DATASET_REGISTRY = Registry("dataset")
+LOSS_REGISTRY = Registry("loss")
+METRIC_REGISTRY = Registry("metric")
+MODEL_REGISTRY = Registry("model")
+
+
+def build_from_registry(registry: Registry, opt: dict, **extra: Any) -> Any:
+    """Instantiate ``registry.get(opt['type'])(**rest_of_opt, **extra)``. ``opt`` is not modified."""
+    opt = dict(opt)
+    if "type" not in opt:
+        raise ValueError(f"{registry.name} options need a 'type' key, got keys {sorted(opt)}")
+    cls: Callable[..., Any] = registry.get(opt.pop("type"))
+    return cls(**opt, **extra)

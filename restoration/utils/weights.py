@@ -1,0 +1,147 @@
+"""Load network weights from BasicSR-style, raw, DDP/compiled or safetensors checkpoints.
+
+Keys are matched **by name only** (never by position), and the whole checkpoint is checked before
+anything is copied, so a mismatch never leaves a half-loaded network behind.
+
+Architectures whose official checkpoints carry derived buffers (e.g. SwinIR's ``attn_mask``, whose
+shape depends on the training patch size) implement ``adapt_state_dict(state_dict) -> state_dict``;
+it verifies such buffers against the ones the network regenerates and drops or converts them. It
+must raise on an inconsistent buffer rather than ignore it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+__all__ = ["WeightsError", "read_state_dict", "load_weights", "strip_prefixes"]
+
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+class WeightsError(RuntimeError):
+    """A checkpoint cannot be loaded into a network; the message lists every mismatch."""
+
+
+def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+    """Remove DDP (``module.``) and ``torch.compile`` (``_orig_mod.``) prefixes, wherever they nest."""
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for key, value in state_dict.items():
+        while key.startswith(_PREFIXES):
+            key = key.split(".", 1)[1]
+        out[key.replace("._orig_mod.", ".")] = value
+    return out
+
+
+def _read_file(path: str) -> Any:
+    if not os.path.isfile(path):
+        raise WeightsError(f"weights file not found: {path}")
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path, device="cpu")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, truncated files, non-tensor objects
+        raise WeightsError(f"cannot read weights file {path}: {exc}") from exc
+
+
+def read_state_dict(path: str, param_key: str | None = None) -> "OrderedDict[str, torch.Tensor]":
+    """Read the state dict stored in ``path``.
+
+    Args:
+        path: ``.pth``/``.pt``/``.ckpt`` (read with ``weights_only=True``) or ``.safetensors``.
+        param_key: Which entry of a ``{'params': sd, 'params_ema': sd}`` file to use. ``None`` picks
+            ``params_ema``, then ``params``, then ``state_dict``, or the file itself when it is a raw
+            state dict.
+
+    Returns:
+        The state dict with ``module.``/``_orig_mod.`` prefixes removed.
+    """
+    ckpt = _read_file(path)
+    if not isinstance(ckpt, Mapping):
+        raise WeightsError(f"{path} holds a {type(ckpt).__name__}, not a state dict")
+    if param_key is not None:
+        if param_key not in ckpt:
+            raise WeightsError(
+                f"{path} has no entry '{param_key}'; top-level keys: {sorted(ckpt)[:10]}"
+            )
+        sd = ckpt[param_key]
+    elif all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        sd = ckpt
+    else:
+        for key in ("params_ema", "params", "state_dict", "model"):
+            if key in ckpt and isinstance(ckpt[key], Mapping):
+                sd = ckpt[key]
+                break
+        else:
+            raise WeightsError(
+                f"{path}: no 'params_ema', 'params' or 'state_dict' entry and not a raw state dict; "
+                f"top-level keys: {sorted(ckpt)[:10]}"
+            )
+    if not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WeightsError(f"{path}: the selected state dict holds non-tensor values")
+    return strip_prefixes(sd)
+
+
+def _describe_mismatch(net_sd: Mapping[str, torch.Tensor], sd: Mapping[str, torch.Tensor], strict: bool) -> list[str]:
+    problems = []
+    missing = [k for k in net_sd if k not in sd]
+    unexpected = [k for k in sd if k not in net_sd]
+    for key in net_sd:
+        if key in sd and tuple(sd[key].shape) != tuple(net_sd[key].shape):
+            problems.append(
+                f"shape mismatch for '{key}': checkpoint {tuple(sd[key].shape)}, network {tuple(net_sd[key].shape)}"
+            )
+    if strict:
+        if missing:
+            problems.append(f"missing in checkpoint ({len(missing)}): {', '.join(missing[:20])}" + (" ..." if len(missing) > 20 else ""))
+        if unexpected:
+            problems.append(f"unexpected in checkpoint ({len(unexpected)}): {', '.join(unexpected[:20])}" + (" ..." if len(unexpected) > 20 else ""))
+    return problems
+
+
+def load_weights(
+    net: nn.Module, path: str, param_key: str | None = None, strict: bool = True
+) -> nn.Module:
+    """Load weights from ``path`` into ``net`` (in place) and return ``net``.
+
+    Args:
+        net: The network; a DDP or compiled wrapper is unwrapped.
+        path: Weights file (see :func:`read_state_dict`).
+        param_key: ``'params'``, ``'params_ema'``, ... or ``None`` to choose automatically.
+        strict: Require the same key set. Shapes must match in both modes; with ``strict=False``
+            only the keys present in both are loaded.
+
+    Raises:
+        WeightsError: Listing every missing/unexpected key and shape mismatch. Nothing is loaded then.
+    """
+    target = unwrap(net)
+    sd = read_state_dict(path, param_key)
+    if hasattr(target, "adapt_state_dict"):
+        sd = target.adapt_state_dict(sd)
+    net_sd = target.state_dict()
+    problems = _describe_mismatch(net_sd, sd, strict)
+    if problems:
+        raise WeightsError(
+            f"cannot load {path} into {type(target).__name__}:\n  " + "\n  ".join(problems)
+        )
+    if not strict:
+        sd = OrderedDict((k, v) for k, v in sd.items() if k in net_sd)
+    target.load_state_dict(sd, strict=strict)
+    return net
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    """Return the plain module inside DDP / DataParallel / ``torch.compile`` wrappers."""
+    while True:
+        if hasattr(net, "_orig_mod"):
+            net = net._orig_mod  # type: ignore[assignment]
+        elif isinstance(net, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            net = net.module
+        else:
+            return net

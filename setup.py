@@ -1,0 +1,32 @@
+"""Install with ``pip install -e .`` (add ``[natten]`` for the optional neighbourhood-attention kernels)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="restoration",
+    version="0.1.0",
+    description="Train and benchmark image-restoration networks (SwinIR, HAT, DSwinIR, TBSN) from YAML options",
+    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["restoration", "restoration.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "torch>=2.5",
+        "torchvision",
+        "einops",
+        "timm",
+        "opencv-python-headless",
+        "pyyaml",
+        "lmdb",
+        "tensorboard",
+        "tqdm",
+        "scikit-image",
+        "scipy",
+        "safetensors",
+        "numpy",
+    ],
+    extras_require={
+        "natten": ["natten"],
+        "test": ["pytest", "h5py"],
+    },
+)
