@@ -1,0 +1,155 @@
+"""Read, override, validate and resolve an option file into the dict the trainer and tester use.
+
+Order matters for the user: everything is checked first and reported at once; only a valid file
+leads to folders being created (by the caller, after :func:`parse_options` returns).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from restoration.options.schema import TOP_LEVEL, Key
+from restoration.options.validate import validate_options
+from restoration.options.yaml_io import load_yaml, parse_yaml_value
+
+__all__ = ["OptionsError", "parse_options", "apply_overrides", "fill_defaults", "experiment_paths"]
+
+
+class OptionsError(ValueError):
+    """A bad option file. ``problems`` lists every issue; ``str()`` is the full report."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in {source}:\n{lines}")
+
+
+def apply_overrides(opt: dict[str, Any], overrides: Iterable[str]) -> list[str]:
+    """Apply ``key.sub=value`` (or BasicSR's ``key:sub=value``) overrides in place; values parse as YAML.
+
+    Returns:
+        Problems (malformed overrides); never evaluates Python.
+    """
+    problems = []
+    for item in overrides:
+        if "=" not in item:
+            problems.append(f"override '{item}' must look like 'train.total_iter=1000'")
+            continue
+        key, text = item.split("=", 1)
+        parts = [p for p in key.replace(":", ".").split(".") if p]
+        node = opt
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        if not parts:
+            problems.append(f"override '{item}' has an empty key")
+            continue
+        node[parts[-1]] = parse_yaml_value(text)
+    return problems
+
+
+def fill_defaults(opt: dict[str, Any], spec: Mapping[str, Key] = TOP_LEVEL) -> None:
+    """Insert schema defaults for absent keys, recursing into present sub-sections (in place)."""
+    for key, rule in spec.items():
+        if opt.get(key) is None and rule.default is not None:
+            opt[key] = copy.deepcopy(rule.default)
+        if rule.children is not None and isinstance(opt.get(key), dict):
+            fill_defaults(opt[key], rule.children)
+
+
+def experiment_paths(opt: Mapping[str, Any], is_train: bool, root: str | os.PathLike = ".") -> dict[str, str]:
+    """The folders of an experiment (train) or a test run, honouring ``path.experiments_root``."""
+    name = opt["name"]
+    root = Path(root).resolve()
+    path = opt.get("path") or {}
+    if is_train:
+        exp = Path(path.get("experiments_root") or root / "experiments" / name).resolve()
+        return {
+            "experiments_root": str(exp),
+            "models": str(exp / "models"),
+            "training_states": str(exp / "training_states"),
+            "visualization": str(exp / "visualization"),
+            "log": str(exp),
+            "options": str(exp / "options"),
+            "tb_logger": str(Path(path.get("tb_logger_root") or root / "tb_logger" / name).resolve()),
+        }
+    res = Path(path.get("results_root") or root / "results" / name).resolve()
+    return {"results_root": str(res), "log": str(res), "visualization": str(res / "visualization")}
+
+
+def _debug_overrides(opt: dict[str, Any]) -> None:
+    if not opt["name"].startswith("debug"):
+        opt["name"] = "debug_" + opt["name"]
+    opt.setdefault("logger", {}).update(print_freq=1, save_checkpoint_freq=8)
+    if opt.get("val"):
+        opt["val"]["val_freq"] = 8
+
+
+def _prepare_demo_data(opt: dict[str, Any], problems: list[str], is_train: bool) -> list[str]:
+    """Build the embedded demo dataset when it is the *only* thing missing, then re-check."""
+    demo = opt.get("demo_data")
+    if not isinstance(demo, dict) or not problems:
+        return problems
+    root = str(demo.get("root", "datasets/demo"))
+    if any(root not in p for p in problems):
+        return problems  # other mistakes: report them all before writing anything
+    from restoration.data.demo import prepare_demo_dataset
+
+    prepare_demo_dataset(root=root, scale=int(demo.get("scale", 2)))
+    return validate_options(opt, is_train=is_train)
+
+
+def parse_options(
+    opt_path: str,
+    is_train: bool,
+    overrides: Iterable[str] = (),
+    debug: bool = False,
+    root: str | os.PathLike = ".",
+) -> dict[str, Any]:
+    """Load ``opt_path``, apply overrides, validate everything and resolve defaults and paths.
+
+    Args:
+        opt_path: YAML option file.
+        is_train: Training (``train.py``) or testing (``test.py``) options.
+        overrides: ``key.sub=value`` strings from ``--force_yml``.
+        debug: ``--debug`` smoke settings (tiny print/val/save frequencies, ``debug_`` name).
+        root: Folder that ``experiments/``, ``tb_logger/`` and ``results/`` are created in.
+
+    Raises:
+        OptionsError: With every problem found; nothing has been written to disk.
+    """
+    if not os.path.isfile(opt_path):
+        raise OptionsError(opt_path, [f"option file not found: {opt_path}"])
+    try:
+        opt = load_yaml(opt_path)
+    except Exception as exc:  # yaml.YAMLError with line/column
+        raise OptionsError(opt_path, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(opt, dict):
+        raise OptionsError(opt_path, ["the file must contain a mapping of options"])
+    problems = apply_overrides(opt, overrides)
+    if debug and isinstance(opt.get("name"), str):
+        _debug_overrides(opt)
+    problems += validate_options(opt, is_train=is_train)
+    problems = _prepare_demo_data(opt, problems, is_train)
+    if problems:
+        raise OptionsError(opt_path, problems)
+    fill_defaults(opt)
+    opt["is_train"] = is_train
+    opt["opt_path"] = os.path.abspath(opt_path)
+    for phase, dopt in opt["datasets"].items():
+        dopt["phase"] = phase.split("_")[0]
+        dopt["scale"] = opt["scale"]
+        dopt.setdefault("name", phase)
+    if isinstance(opt["num_gpu"], str):
+        import torch
+
+        opt["num_gpu"] = torch.cuda.device_count()
+    opt["path"].update(experiment_paths(opt, is_train, root))
+    opt["time"] = time.strftime("%Y%m%d_%H%M%S")
+    return opt

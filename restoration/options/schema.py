@@ -1,0 +1,130 @@
+"""The option-file schema: every key the framework reads, its type and its default.
+
+Sections whose content depends on a registered component (``network_g``, each dataset, losses, metrics)
+are checked against that component instead (its ``__init__`` signature and ``check_options``), see
+:mod:`restoration.options.validate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Key", "TOP_LEVEL", "COMPONENT", "ANY_MAPPING"]
+
+COMPONENT = "component"  # a dict with ``type`` resolved through a registry
+ANY_MAPPING = "any_mapping"  # a dict whose keys are free (datasets, metrics)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One option key.
+
+    Attributes:
+        types: Accepted Python types (``bool`` is never accepted for ``int``/``float``).
+        default: Value filled in when the key is absent (``None``: stays absent/None).
+        required: The file must set it.
+        children: Spec of a nested mapping; unknown nested keys are reported.
+        choices: Allowed values.
+        doc: One line for the options reference.
+    """
+
+    types: tuple[type, ...]
+    default: Any = None
+    required: bool = False
+    children: dict[str, "Key"] | None = None
+    choices: tuple[Any, ...] | None = None
+    doc: str = ""
+    kind: str = ""  # COMPONENT or ANY_MAPPING for registry-checked sections
+
+
+_NUM = (int, float)
+
+PATH = {
+    "pretrain_network_g": Key((str,), doc="weights to start from (any format load_weights accepts)"),
+    "param_key_g": Key((str,), doc="'params' / 'params_ema' / None = automatic"),
+    "strict_load_g": Key((bool,), default=True, doc="require identical key sets"),
+    "resume_state": Key((str,), doc="a training_states/<iter>.state file to resume from"),
+    "experiments_root": Key((str,), doc="where experiments/<name> lives (default ./experiments/<name>)"),
+    "results_root": Key((str,), doc="where test results go (default ./results/<name>)"),
+    "tb_logger_root": Key((str,), doc="tensorboard folder (default ./tb_logger/<name>)"),
+    # Filled in by the framework (resolved options are saved with them and can be re-used):
+    **{k: Key((str,), doc="resolved by the framework") for k in (
+        "models", "training_states", "visualization", "log", "options", "tb_logger", "results_root")},
+}
+
+TRAIN = {
+    "ema_decay": Key(_NUM, default=0, doc="EMA decay of net_g (0 = no EMA)"),
+    "optim_g": Key((dict,), required=True, doc="{type: Adam|AdamW|SGD, lr, betas, weight_decay, ...}"),
+    "scheduler": Key((dict,), doc="{type: MultiStepLR|MultiStepRestartLR|CosineAnnealingRestartLR|..., ...}"),
+    "total_iter": Key((int,), required=True, doc="number of training iterations"),
+    "warmup_iter": Key((int,), default=-1, doc="linear learning-rate warm-up iterations (-1 = none)"),
+    "pixel_opt": Key((dict,), kind=COMPONENT, doc="pixel loss {type: L1Loss|MSELoss|CharbonnierLoss, loss_weight}"),
+    "perceptual_opt": Key((dict,), kind=COMPONENT, doc="perceptual loss {type: PerceptualLoss, ...}"),
+    "mixed_precision": Key((str, bool), default=False, choices=(False, "bf16", "fp16"),
+                           doc="autocast dtype: bf16 (preferred) or fp16 (with a GradScaler)"),
+    "grad_clip": Key(_NUM, default=0, doc="clip the gradient norm to this value (0 = off)"),
+    "compile": Key((bool,), default=False, doc="torch.compile the network"),
+    "channels_last": Key((bool,), default=False, doc="channels_last memory format"),
+    "skip_nonfinite": Key((bool,), default=True, doc="skip (and log) steps with a non-finite loss or gradient"),
+}
+
+VAL = {
+    "val_freq": Key(_NUM, default=5000, doc="validate every N iterations"),
+    "save_img": Key((bool,), default=False, doc="save restored validation/test images"),
+    "metrics": Key((dict,), default={}, kind=ANY_MAPPING, doc="{name: {type: calculate_psnr, crop_border, test_y_channel}}"),
+    "pbar": Key((bool,), default=False, doc="progress bar during validation"),
+    "suffix": Key((str,), doc="suffix of saved image names"),
+    "tile": Key((dict,), children={
+        "tile_size": Key((int,), required=True, doc="LQ tile size (rounded to the network's multiple)"),
+        "tile_overlap": Key((int,), default=32, doc="overlap between tiles, LQ pixels"),
+        "tile_batch": Key((int,), default=1, doc="tiles processed at once"),
+    }, doc="tiled inference for large images"),
+    "self_ensemble": Key((bool,), default=False, doc="x8 self-ensemble (flips/transposes)"),
+    "max_images": Key((int,), doc="validate on the first N images only"),
+}
+
+LOGGER = {
+    "print_freq": Key((int,), default=100, doc="log every N iterations"),
+    "save_checkpoint_freq": Key(_NUM, default=5000, doc="save weights and training state every N iterations"),
+    "use_tb_logger": Key((bool,), default=True, doc="write tensorboard scalars/images"),
+    "keep_last": Key((int,), default=0, doc="keep only the last N checkpoints (0 = all)"),
+    "wandb": Key((dict,), doc="accepted for BasicSR compatibility; ignored"),
+}
+
+DIST = {
+    "backend": Key((str,), default="auto", choices=("auto", "nccl", "gloo"), doc="auto: nccl on GPUs, gloo on CPU"),
+    "port": Key((int,), default=29500, doc="master port for --launcher slurm"),
+}
+
+TOP_LEVEL: dict[str, Key] = {
+    "name": Key((str,), required=True, doc="experiment name (folder name)"),
+    "model_type": Key((str,), default="SRModel", doc="registered trainer"),
+    "scale": Key((int,), default=1, doc="upscaling factor (1 for restoration)"),
+    "num_gpu": Key((int, str), default="auto", doc="'auto' or a count; 0 = CPU"),
+    "manual_seed": Key((int,), default=0, doc="seed of every random generator"),
+    "is_train": Key((bool,), doc="set by train.py/test.py"),
+    "dist": Key((bool,), doc="set by the launcher"),
+    "opt_path": Key((str,), doc="set by the framework: the option file read"),
+    "time": Key((str,), doc="set by the framework: start time"),
+    "rank": Key((int,), doc="set by the launcher"),
+    "world_size": Key((int,), doc="set by the launcher"),
+    "demo_data": Key((dict,), children={
+        "root": Key((str,), default="datasets/demo"),
+        "scale": Key((int,), default=2),
+    }, doc="build the embedded demo dataset (scikit-image pictures) before starting"),
+    "datasets": Key((dict,), default={}, kind=ANY_MAPPING, doc="phase -> dataset options (train, val_1, test_1, ...)"),
+    "network_g": Key((dict,), required=True, kind=COMPONENT, doc="the network: {type: SwinIR, ...kwargs}"),
+    "baselines": Key((list,), default=[], doc="test.py: extra networks evaluated beside network_g, e.g. [{type: Bicubic, upscale: 4}]"),
+    "path": Key((dict,), default={}, children=PATH),
+    "train": Key((dict,), children=TRAIN),
+    "val": Key((dict,), children=VAL),
+    "logger": Key((dict,), default={}, children=LOGGER),
+    "dist_params": Key((dict,), default={}, children=DIST),
+}
+
+
+def all_defaults(spec: dict[str, Key]) -> dict[str, Any]:
+    """Defaults of a spec (used by the options reference)."""
+    return {k: v.default for k, v in spec.items() if v.default is not None}
+

@@ -1,0 +1,263 @@
+"""Check a whole option dict before any work starts and collect *every* problem.
+
+Nothing here raises on a bad option or touches the disk beyond existence checks: each check appends
+a readable sentence naming the key (``train.optim_g.lr``) to a list, which :mod:`restoration.options.parse`
+turns into one error message.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+from typing import Any, Callable, Mapping
+
+from restoration.options.schema import TOP_LEVEL, Key
+from restoration.registry import (
+    ARCH_REGISTRY,
+    DATASET_REGISTRY,
+    LOSS_REGISTRY,
+    METRIC_REGISTRY,
+    MODEL_REGISTRY,
+    Registry,
+    RegistryError,
+)
+
+__all__ = ["validate_options", "check_kwargs", "did_you_mean", "OPTIMIZERS", "SCHEDULERS"]
+
+OPTIMIZERS = ("Adam", "AdamW", "SGD")
+SCHEDULERS = (
+    "MultiStepLR",
+    "MultiStepRestartLR",
+    "CosineAnnealingRestartLR",
+    "CosineAnnealingLR",
+    "ConstantLR",
+)
+_SCHEDULER_KEYS = {
+    "MultiStepLR": {"milestones", "gamma", "restarts", "restart_weights"},
+    "MultiStepRestartLR": {"milestones", "gamma", "restarts", "restart_weights"},
+    "CosineAnnealingRestartLR": {"periods", "restart_weights", "eta_min"},
+    "CosineAnnealingLR": {"T_max", "eta_min"},
+    "ConstantLR": set(),
+}
+
+
+def did_you_mean(key: str, candidates: list[str] | set[str]) -> str:
+    """`` (did you mean 'x'?)`` when a close candidate exists, else ``""``."""
+    close = difflib.get_close_matches(key, sorted(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in types)
+
+
+def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
+
+
+def check_spec(opt: Mapping[str, Any], spec: dict[str, Key], where: str, problems: list[str]) -> None:
+    """Unknown keys, required keys, types and choices of ``opt`` against ``spec``."""
+    for key, value in opt.items():
+        if key not in spec:
+            problems.append(f"unknown option '{where}{key}'{did_you_mean(key, set(spec))}")
+            continue
+        rule = spec[key]
+        if value is None:
+            continue
+        if not _type_ok(value, rule.types):
+            problems.append(
+                f"'{where}{key}' must be {_type_name(rule.types)}, got {type(value).__name__} {value!r}"
+            )
+            continue
+        if rule.choices is not None and value not in rule.choices:
+            problems.append(f"'{where}{key}' must be one of {list(rule.choices)}, got {value!r}")
+        if rule.children is not None and isinstance(value, Mapping):
+            check_spec(value, rule.children, f"{where}{key}.", problems)
+    for key, rule in spec.items():
+        if rule.required and opt.get(key) is None:
+            problems.append(f"missing required option '{where}{key}'")
+
+
+def check_kwargs(func: Callable[..., Any], kwargs: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    """Unknown and missing keyword arguments of ``func`` (a class or function) for ``kwargs``."""
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return
+    params = {
+        n: p
+        for n, p in sig.parameters.items()
+        if n != "self" and p.kind not in (p.VAR_POSITIONAL,)
+    }
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return
+    for key in kwargs:
+        if key not in params:
+            problems.append(
+                f"'{where}' ({getattr(func, '__name__', func)}) has no argument '{key}'"
+                f"{did_you_mean(key, set(params))}; accepted: {', '.join(params)}"
+            )
+    for name, p in params.items():
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in kwargs:
+            problems.append(f"'{where}' ({getattr(func, '__name__', func)}) needs argument '{name}'")
+
+
+def _resolve(registry: Registry, name: Any, where: str, problems: list[str]) -> Any:
+    if not isinstance(name, str):
+        problems.append(f"'{where}.type' must be a string naming a registered {registry.name}")
+        return None
+    try:
+        return registry.get(name)
+    except RegistryError as exc:
+        problems.append(f"'{where}.type': {exc}")
+        return None
+
+
+def check_component(
+    registry: Registry, opt: Any, where: str, problems: list[str], extra: Mapping[str, Any] | None = None
+) -> Any:
+    """Resolve ``opt['type']`` and check the remaining keys against its signature and ``check_options``."""
+    if not isinstance(opt, Mapping):
+        problems.append(f"'{where}' must be a mapping with a 'type' key, got {type(opt).__name__}")
+        return None
+    if "type" not in opt:
+        problems.append(f"'{where}' needs a 'type' key naming a registered {registry.name}")
+        return None
+    cls = _resolve(registry, opt["type"], where, problems)
+    if cls is None:
+        return None
+    kwargs = {k: v for k, v in opt.items() if k != "type"}
+    if hasattr(cls, "check_options"):
+        try:
+            found = cls.check_options({**kwargs, **(extra or {})} if registry is DATASET_REGISTRY else kwargs)
+        except Exception as exc:  # a buggy check must not hide the user's real problems
+            found = [f"check_options failed: {exc}"]
+        problems.extend(f"'{where}': {p}" for p in found)
+        if registry is DATASET_REGISTRY:
+            return cls
+    if registry is not DATASET_REGISTRY:
+        check_kwargs(cls, kwargs, where, problems)
+    return cls
+
+
+def _check_optim(opt: Mapping[str, Any], problems: list[str]) -> None:
+    optim = opt.get("optim_g") or {}
+    if not isinstance(optim, Mapping):
+        return
+    kind = optim.get("type")
+    if kind not in OPTIMIZERS:
+        problems.append(f"'train.optim_g.type' must be one of {list(OPTIMIZERS)}, got {kind!r}{did_you_mean(str(kind), set(OPTIMIZERS))}")
+    else:
+        import torch
+
+        kwargs = {k: v for k, v in optim.items() if k != "type"}
+        check_kwargs(getattr(torch.optim, kind), {"params": None, **kwargs}, "train.optim_g", problems)
+        if "lr" not in optim:
+            problems.append("missing required option 'train.optim_g.lr'")
+        elif not isinstance(optim["lr"], (int, float)) or isinstance(optim["lr"], bool):
+            problems.append(f"'train.optim_g.lr' must be a number, got {optim['lr']!r}")
+
+
+def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
+    sched = train.get("scheduler")
+    if not isinstance(sched, Mapping):
+        return
+    kind = sched.get("type")
+    if kind not in SCHEDULERS:
+        problems.append(
+            f"'train.scheduler.type' must be one of {list(SCHEDULERS)}, got {kind!r}{did_you_mean(str(kind), set(SCHEDULERS))}"
+        )
+        return
+    allowed = _SCHEDULER_KEYS[kind]
+    for key in sched:
+        if key != "type" and key not in allowed:
+            problems.append(f"unknown option 'train.scheduler.{key}' for {kind}{did_you_mean(key, allowed)}")
+    total = train.get("total_iter")
+    if kind == "CosineAnnealingRestartLR":
+        periods = sched.get("periods")
+        if not isinstance(periods, list) or not periods:
+            problems.append("'train.scheduler.periods' must be a non-empty list of iteration counts")
+        elif isinstance(total, int) and sum(periods) < total:
+            problems.append(f"'train.scheduler.periods' sum to {sum(periods)} < total_iter {total}")
+        weights = sched.get("restart_weights")
+        if isinstance(weights, list) and isinstance(periods, list) and len(weights) != len(periods):
+            problems.append("'train.scheduler.restart_weights' must have as many entries as 'periods'")
+    if kind in ("MultiStepLR", "MultiStepRestartLR") and not isinstance(sched.get("milestones", []), list):
+        problems.append("'train.scheduler.milestones' must be a list of iterations")
+
+
+def _check_paths(opt: Mapping[str, Any], problems: list[str]) -> None:
+    path = opt.get("path") or {}
+    for key in ("pretrain_network_g", "resume_state"):
+        value = path.get(key)
+        if isinstance(value, str) and value and not os.path.isfile(value):
+            problems.append(f"'path.{key}': file not found: {value}")
+
+
+def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str]) -> None:
+    datasets = opt.get("datasets") or {}
+    scale = opt.get("scale", 1)
+    for phase_key, dopt in datasets.items():
+        phase = str(phase_key).split("_")[0]
+        if phase not in ("train", "val", "test"):
+            problems.append(f"'datasets.{phase_key}': a dataset key must start with train, val or test")
+            continue
+        check_component(
+            DATASET_REGISTRY, dopt, f"datasets.{phase_key}", problems, extra={"phase": phase, "scale": scale}
+        )
+        if phase == "train" and isinstance(dopt, Mapping):
+            gt_size = dopt.get("gt_size")
+            if isinstance(gt_size, int) and isinstance(scale, int) and scale > 0 and gt_size % scale:
+                problems.append(f"'datasets.{phase_key}.gt_size' {gt_size} is not a multiple of scale {scale}")
+    if is_train and not any(str(k).startswith("train") for k in datasets):
+        problems.append("'datasets' has no 'train' entry")
+    if not is_train and not any(str(k).split("_")[0] in ("test", "val") for k in datasets):
+        problems.append("'datasets' has no 'test_*' (or 'val_*') entry to evaluate")
+
+
+def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
+    """Every problem with ``opt`` (empty list: good to go)."""
+    problems: list[str] = []
+    check_spec(opt, TOP_LEVEL, "", problems)
+    if isinstance(opt.get("model_type"), str):
+        _resolve(MODEL_REGISTRY, opt["model_type"], "model_type", problems)
+    net = opt.get("network_g")
+    if isinstance(net, Mapping):
+        check_component(ARCH_REGISTRY, net, "network_g", problems)
+    for i, base in enumerate(opt.get("baselines") or []):
+        check_component(ARCH_REGISTRY, base, f"baselines[{i}]", problems)
+    _check_datasets(opt, is_train, problems)
+    _check_metrics_and_losses(opt, problems)
+    _check_paths(opt, problems)
+    train = opt.get("train")
+    if is_train:
+        if not isinstance(train, Mapping):
+            problems.append("missing required option 'train' (optimizer, total_iter, losses)")
+        else:
+            _check_optim(train, problems)
+            _check_scheduler(train, problems)
+            if train.get("pixel_opt") is None and train.get("perceptual_opt") is None:
+                problems.append("'train' needs a loss: set 'pixel_opt' and/or 'perceptual_opt'")
+            total, warm = train.get("total_iter"), train.get("warmup_iter")
+            if isinstance(total, int) and isinstance(warm, int) and warm >= total:
+                problems.append(f"'train.warmup_iter' {warm} must be smaller than total_iter {total}")
+            if train.get("mixed_precision") == "fp16" and train.get("compile"):
+                pass  # supported; listed here to document that the combination was considered
+    return problems
+
+
+def _check_metrics_and_losses(opt: Mapping[str, Any], problems: list[str]) -> None:
+    metrics = (opt.get("val") or {}).get("metrics") or {}
+    if isinstance(metrics, Mapping):
+        for name, mopt in metrics.items():
+            if isinstance(mopt, Mapping):
+                check_component(METRIC_REGISTRY, {"img": None, "img2": None, **mopt}, f"val.metrics.{name}", problems)
+            else:
+                problems.append(f"'val.metrics.{name}' must be a mapping with a 'type' key")
+    for key in ("pixel_opt", "perceptual_opt"):
+        lopt = (opt.get("train") or {}).get(key)
+        if lopt is not None:
+            check_component(LOSS_REGISTRY, lopt, f"train.{key}", problems)
