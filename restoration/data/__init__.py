@@ -8,6 +8,12 @@ __all__ = ["register_datasets"]
 
 # name -> "module:attribute". Add one line per component.
 _DATASETS: dict[str, str] = {
+    "PairedImageDataset": "restoration.data.paired_image_dataset:PairedImageDataset",
+    "SingleImageDataset": "restoration.data.single_image_dataset:SingleImageDataset",
+    "DegradationDataset": "restoration.data.degradation_dataset:DegradationDataset",
+    "SyntheticDegradationDataset": "restoration.data.degradation_dataset:DegradationDataset",  # alias
+    "DenoisingDataset": "restoration.data.degradation_dataset:DegradationDataset",  # alias (degradation: gaussian_noise)
+    "JPEGDataset": "restoration.data.degradation_dataset:DegradationDataset",  # alias (degradation: jpeg)
 }
 
 

@@ -1,0 +1,190 @@
+"""Synthetic degradations that make an LQ image from a GT image: bicubic downscaling, Gaussian noise, JPEG.
+
+A degradation is given in the options as a dict, or a list of dicts applied in order::
+
+    degradation: {type: bicubic, scale: 4}              # MATLAB imresize, antialiased
+    degradation: {type: gaussian_noise, sigma: 25}      # or sigma_range: [0, 50]; in [0, 255] units
+    degradation: {type: jpeg, quality: 10}              # or quality_range: [10, 90]; OpenCV encoder
+    degradation: [{type: bicubic, scale: 2}, {type: jpeg, quality: 40}]
+
+Images move through the chain as integer arrays (``uint8``/``uint16``) for as long as possible, so a
+bicubic-only chain on a ``uint8`` image reproduces the stored ``LR_bicubic`` benchmark PNGs bit for bit
+(MATLAB rounds to ``uint8``), and become float32 in [0, 1] once noise is added. Noise follows the
+denoising papers' protocol: ``lq = gt + N(0, sigma / 255)`` on [0, 1] images, **not clipped** (the
+network sees the unclipped noisy image, as in DnCNN/SwinIR/Restormer test code); set ``clip: true``
+for clipped noise. JPEG needs integers: a float image is clipped and rounded to ``uint8`` first.
+
+All randomness comes from the ``numpy.random.Generator`` passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from restoration.utils.image_io import imencode, imfrombytes
+
+__all__ = ["DEGRADATIONS", "normalize_degradations", "check_degradations", "apply_degradations",
+           "total_scale", "bicubic_downscale", "add_gaussian_noise", "jpeg_compress"]
+
+# type -> (accepted keys, required-one-of groups)
+_SPEC_KEYS: dict[str, tuple[set[str], list[tuple[str, ...]]]] = {
+    "bicubic": ({"type", "scale"}, []),
+    "gaussian_noise": ({"type", "sigma", "sigma_range", "clip"}, [("sigma", "sigma_range")]),
+    "jpeg": ({"type", "quality", "quality_range"}, [("quality", "quality_range")]),
+}
+#: Other names users write for the same degradation.
+_ALIASES = {"noise": "gaussian_noise", "gaussian": "gaussian_noise", "awgn": "gaussian_noise",
+            "bicubic_down": "bicubic", "downsample": "bicubic", "jpeg_compression": "jpeg", "JPEG": "jpeg"}
+DEGRADATIONS = tuple(_SPEC_KEYS)
+
+
+def normalize_degradations(spec: Any) -> list[dict]:
+    """Turn a ``degradation`` option (a dict or a list of dicts) into a list of dicts with canonical types."""
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError(f"each degradation must be a mapping with a 'type', got {item!r}")
+        item = dict(item)
+        item["type"] = _ALIASES.get(item.get("type"), item.get("type"))
+        out.append(item)
+    return out
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_range(name: str, value: Any, lo: float, hi: float) -> list[str]:
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_num(v) for v in value)):
+        return [f"{name} must be a pair [low, high], got {value!r}"]
+    if not (lo <= value[0] <= value[1] <= hi):
+        return [f"{name} {list(value)} must satisfy {lo} <= low <= high <= {hi}"]
+    return []
+
+
+def check_degradations(spec: Any) -> list[str]:
+    """Problems with a ``degradation`` option, as human-readable lines (never raises)."""
+    try:
+        items = normalize_degradations(spec)
+    except ValueError as exc:
+        return [str(exc)]
+    if not items:
+        return ["degradation list is empty"]
+    problems = []
+    for i, item in enumerate(items):
+        where = f"degradation[{i}]" if isinstance(spec, (list, tuple)) else "degradation"
+        kind = item.get("type")
+        if kind not in _SPEC_KEYS:
+            problems.append(f"{where}: unknown type {kind!r}; choose one of {DEGRADATIONS}")
+            continue
+        keys, groups = _SPEC_KEYS[kind]
+        for key in sorted(set(item) - keys):
+            problems.append(f"{where} ({kind}): unknown key {key!r}; accepted: {sorted(keys)}")
+        for group in groups:
+            present = [k for k in group if k in item]
+            if len(present) != 1:
+                problems.append(f"{where} ({kind}): give exactly one of {' or '.join(group)}")
+        if kind == "bicubic":
+            s = item.get("scale")
+            if s is not None and not (isinstance(s, int) and not isinstance(s, bool) and s >= 1):
+                problems.append(f"{where} (bicubic): scale must be an integer >= 1, got {s!r}")
+        elif kind == "gaussian_noise":
+            if "sigma" in item and not (_is_num(item["sigma"]) and item["sigma"] >= 0):
+                problems.append(f"{where} (gaussian_noise): sigma must be a number >= 0 (in [0, 255] units), got {item['sigma']!r}")
+            if "sigma_range" in item:
+                problems += [f"{where} (gaussian_noise): {p}" for p in _check_range("sigma_range", item["sigma_range"], 0, 255)]
+        elif kind == "jpeg":
+            if "quality" in item and not (isinstance(item["quality"], int) and 1 <= item["quality"] <= 100):
+                problems.append(f"{where} (jpeg): quality must be an integer in [1, 100], got {item['quality']!r}")
+            if "quality_range" in item:
+                problems += [f"{where} (jpeg): {p}" for p in _check_range("quality_range", item["quality_range"], 1, 100)]
+    return problems
+
+
+def total_scale(items: list[dict], default_scale: int = 1) -> int:
+    """Product of the bicubic factors of a normalised chain (a bicubic without ``scale`` uses ``default_scale``)."""
+    s = 1
+    for item in items:
+        if item["type"] == "bicubic":
+            s *= int(item.get("scale") or default_scale)
+    return s
+
+
+def _as_float(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    return img.astype(np.float32, copy=False)
+
+
+def bicubic_downscale(img: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB ``imresize(img, 1/scale, 'bicubic')``; H and W must be multiples of ``scale``.
+
+    Integer images stay integer (rounded like MATLAB), float images stay float (unclipped).
+    """
+    from restoration.utils.matlab_imresize import imresize
+
+    h, w = img.shape[:2]
+    if h % scale or w % scale:
+        raise ValueError(f"bicubic x{scale}: image size {h}x{w} is not a multiple of the scale (mod-crop it first)")
+    if scale == 1:
+        return img
+    return imresize(img, 1.0 / scale)
+
+
+def add_gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator, clip: bool = False) -> np.ndarray:
+    """``img + N(0, sigma/255)`` as float32 in [0, 1] units (``sigma`` in [0, 255] units)."""
+    x = _as_float(img)
+    noisy = x + rng.standard_normal(x.shape, dtype=np.float64).astype(np.float32) * np.float32(sigma / 255.0)
+    return np.clip(noisy, 0.0, 1.0) if clip else noisy
+
+
+def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
+    """Encode with OpenCV's JPEG encoder at ``quality`` and decode; returns ``uint8``.
+
+    Colour images are encoded from BGR (OpenCV's order, done inside :func:`imencode`), with OpenCV's
+    default 4:2:0 chroma subsampling, as the JPEG-artifact-removal papers do with ``cv2.imencode``.
+    """
+    if img.dtype != np.uint8:
+        x = _as_float(img)
+        img = np.floor(np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    import cv2
+
+    buf = imencode(img, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return imfrombytes(buf, f"<jpeg quality {quality}>", mode="gray" if img.shape[-1] == 1 or img.ndim == 2 else "rgb")
+
+
+def _apply_one(img: np.ndarray, item: dict, rng: np.random.Generator, default_scale: int) -> np.ndarray:
+    kind = item["type"]
+    if kind == "bicubic":
+        return bicubic_downscale(img, int(item.get("scale") or default_scale))
+    if kind == "gaussian_noise":
+        sigma = item["sigma"] if "sigma" in item else rng.uniform(*item["sigma_range"])
+        return add_gaussian_noise(img, float(sigma), rng, clip=bool(item.get("clip", False)))
+    if kind == "jpeg":
+        lo_hi = item.get("quality_range")
+        quality = item["quality"] if "quality" in item else int(rng.integers(lo_hi[0], lo_hi[1] + 1))
+        return jpeg_compress(img, quality)
+    raise ValueError(f"unknown degradation type {kind!r}; choose one of {DEGRADATIONS}")
+
+
+def apply_degradations(img: np.ndarray, spec: Any, rng: np.random.Generator, default_scale: int = 1) -> np.ndarray:
+    """Apply a degradation chain to an ``(H, W, C)`` image.
+
+    Args:
+        img: GT image, ``uint8``/``uint16`` (or float32 in [0, 1]).
+        spec: A ``degradation`` option (dict or list of dicts), see the module docstring.
+        rng: Source of every random number (noise, sampled sigma/quality).
+        default_scale: Factor of a ``bicubic`` entry that has no ``scale`` (the dataset's ``scale``).
+
+    Returns:
+        The LQ image as float32 ``(h, w, C)``, in [0, 1] except for unclipped noise.
+    """
+    out = img
+    for item in normalize_degradations(spec):
+        out = _apply_one(out, item, rng, default_scale)
+    return _as_float(out)

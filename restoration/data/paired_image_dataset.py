@@ -1,0 +1,146 @@
+"""GT/LQ image pairs stored on disk or in LMDB (BasicSR's ``PairedImageDataset``)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from restoration.data.base_dataset import COLOR_MODES, BaseDataset
+from restoration.data.file_lists import paired_paths
+from restoration.data.transforms import augment, paired_random_crop
+
+__all__ = ["PairedImageDataset", "to_float"]
+
+_NoneType = type(None)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """Integer ``(H, W, C)`` image → float32 in [0, 1] (``uint8`` / 255, ``uint16`` / 65535)."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    return img.astype(np.float32, copy=False)
+
+
+def hwc_to_chw(img: np.ndarray) -> torch.Tensor:
+    """Float ``(H, W, C)`` array → contiguous ``(C, H, W)`` float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
+
+
+class PairedImageDataset(BaseDataset):
+    """Paired GT/LQ images for training and evaluating SR (or any paired restoration task).
+
+    Samples are found in one of three ways:
+
+    * ``io_backend: {type: lmdb}``: ``dataroot_gt``/``dataroot_lq`` are ``.lmdb`` folders; the keys come
+      from their ``meta_info.txt`` and must match;
+    * ``meta_info_file``: GT names listed in the file (first token per line);
+    * otherwise every image of ``dataroot_gt``.
+
+    The LQ partner of GT ``0001.png`` is ``filename_tmpl.format('0001') + '.png'`` in ``dataroot_lq``
+    (``filename_tmpl: '{}x2'`` for DIV2K/Set5 names such as ``0001x2.png``).
+
+    GT must be ``scale`` times LQ. With ``mod_crop`` (default) a GT that is up to ``scale - 1`` pixels
+    larger (an HR image that was not cropped to a multiple of ``scale`` before downscaling, e.g. Set5
+    ``woman`` at ×3) is cropped at the bottom/right; any other mismatch is an error naming both files.
+
+    Training (``phase: train``): aligned random patches (``gt_size`` on GT, ``gt_size // scale`` on LQ)
+    and random flips/rotations (``use_hflip``, ``use_rot``). Validation/test: whole images.
+
+    Returns from ``__getitem__``: ``{'lq': (C, h, w), 'gt': (C, h*scale, w*scale), 'lq_path', 'gt_path'}``;
+    float32 in [0, 1], RGB (or one channel with ``color: y|gray``).
+    """
+
+    option_keys: ClassVar[dict[str, Any]] = {
+        "dataroot_gt": str,
+        "dataroot_lq": str,
+        "meta_info_file": (str, _NoneType),
+        "filename_tmpl": str,
+        "gt_size": int,
+        "use_hflip": bool,
+        "use_rot": bool,
+        "color": (str, _NoneType),
+        "mod_crop": bool,
+    }
+    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt", "dataroot_lq")
+    folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt", "dataroot_lq")
+    file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        self.gt_root = str(opt["dataroot_gt"])
+        self.lq_root = str(opt["dataroot_lq"])
+        self.filename_tmpl = opt.get("filename_tmpl", "{}")
+        self.color = opt.get("color") or "rgb"
+        self.mod_crop = bool(opt.get("mod_crop", True))
+        self.gt_size = opt.get("gt_size")
+        self._make_backend({"gt": self.gt_root, "lq": self.lq_root})
+        meta = None if self.io_type == "lmdb" else opt.get("meta_info_file")
+        self.paths = paired_paths(self.gt_root, self.lq_root, self.io_type, meta, self.filename_tmpl)
+
+    @classmethod
+    def check_extra(cls, opt: dict) -> list[str]:
+        problems = []
+        color = opt.get("color")
+        if color is not None and color not in COLOR_MODES:
+            problems.append(f"color {color!r} is not one of {COLOR_MODES}")
+        tmpl = opt.get("filename_tmpl")
+        if isinstance(tmpl, str) and "{}" not in tmpl:
+            problems.append(f"filename_tmpl {tmpl!r} must contain '{{}}' (the GT file stem)")
+        problems += _check_train_patch(opt)
+        return problems
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _match_sizes(self, gt: np.ndarray, lq: np.ndarray, gt_name: str, lq_name: str) -> np.ndarray:
+        """Check that GT is ``scale`` × LQ (mod-cropping GT if allowed); return the GT to use."""
+        s = self.scale
+        (gh, gw), (lh, lw) = gt.shape[:2], lq.shape[:2]
+        if (gh, gw) == (lh * s, lw * s):
+            return gt
+        if self.mod_crop and (gh // s, gw // s) == (lh, lw):
+            return gt[: lh * s, : lw * s]
+        raise ValueError(
+            f"size mismatch at scale {s}: GT {gt_name} is {gh}x{gw} but LQ {lq_name} is {lh}x{lw} "
+            f"(HxW); GT must be {lh * s}x{lw * s}" + ("" if self.mod_crop else " (mod_crop is off)")
+            + ". Check dataroot_lq / filename_tmpl / scale.")
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.paths[index]
+        mode = self.read_mode(self.color)
+        gt = self.read_image(pair["gt_path"], "gt", mode)
+        lq = self.read_image(pair["lq_path"], "lq", mode)
+        gt_name = self.backend.describe(pair["gt_path"], "gt")
+        lq_name = self.backend.describe(pair["lq_path"], "lq")
+        gt = self._match_sizes(gt, lq, gt_name, lq_name)
+        if self.phase == "train":
+            rng = self.sample_rng(index)
+            gt, lq = paired_random_crop(gt, lq, int(self.gt_size), self.scale, rng, gt_name, lq_name)
+            gt, lq = augment([gt, lq], rng, hflip=self.opt.get("use_hflip", True), rotation=self.opt.get("use_rot", True))
+        gt_f = self.to_color(to_float(gt), self.color)
+        lq_f = self.to_color(to_float(lq), self.color)
+        return {"lq": hwc_to_chw(lq_f), "gt": hwc_to_chw(gt_f), "lq_path": pair["lq_path"], "gt_path": pair["gt_path"]}
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.opt.get('name')!r}, phase={self.phase!r}, "
+                f"{len(self)} pairs, scale={self.scale}, backend={self.io_type})")
+
+
+def _check_train_patch(opt: dict) -> list[str]:
+    """Training needs a ``gt_size`` that is a positive multiple of ``scale``."""
+    phase = str(opt.get("phase", "train")).split("_")[0]
+    gt_size, scale = opt.get("gt_size"), opt.get("scale", 1)
+    if phase != "train":
+        return []
+    if gt_size is None:
+        return ["phase 'train' needs 'gt_size' (the GT patch size, e.g. 128)"]
+    if isinstance(gt_size, int) and isinstance(scale, int) and scale > 0:
+        if gt_size <= 0:
+            return [f"gt_size must be positive, got {gt_size}"]
+        if gt_size % scale:
+            return [f"gt_size {gt_size} is not a multiple of scale {scale}"]
+    return []
