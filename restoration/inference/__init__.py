@@ -1,0 +1,26 @@
+"""Inference helpers shared by test.py, validation and the benchmark script.
+
+* :func:`pad_to_multiple` / :func:`crop_to`: pad to the network's ``size_multiple`` and crop back.
+* :func:`tiled_forward`: overlapping tiles with smooth blending, memory bounded by the tile size.
+* :func:`self_ensemble`: the ×8 flip/transpose ensemble ("+" results).
+
+They compose: ``self_ensemble(lambda t: tiled_forward(net, t, scale, tile, overlap, multiple), lq)``.
+"""
+
+from __future__ import annotations
+
+from restoration.inference.padding import crop_to, pad_amount, pad_to_multiple
+from restoration.inference.self_ensemble import dihedral_transform, inverse_dihedral_transform, self_ensemble
+from restoration.inference.tiling import blend_profile, tile_starts, tiled_forward
+
+__all__ = [
+    "pad_amount",
+    "pad_to_multiple",
+    "crop_to",
+    "tiled_forward",
+    "tile_starts",
+    "blend_profile",
+    "self_ensemble",
+    "dihedral_transform",
+    "inverse_dihedral_transform",
+]
