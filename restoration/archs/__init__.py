@@ -9,6 +9,8 @@ __all__ = ["register_archs"]
 # name -> "module:attribute". Add one line per architecture; keep the list sorted by family.
 _ARCHS: dict[str, str] = {
     "SimpleSRNet": "restoration.archs.simple_sr_arch:SimpleSRNet",
+    "SwinIR": "restoration.archs.swinir_arch:SwinIR",
+    "Bicubic": "restoration.archs.bicubic_arch:Bicubic",
 }
 
 
