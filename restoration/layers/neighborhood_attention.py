@@ -1,0 +1,288 @@
+"""2-D neighbourhood attention (NA) as one op with interchangeable backends.
+
+Semantics (NATTEN's): every query at ``(i, j)`` attends to a ``k x k`` window of keys centred on it.
+With dilation ``d`` the image splits into ``d x d`` interleaved sub-grids (positions with equal
+``i % d``, ``j % d``) and the window lives inside the query's sub-grid. At the borders the window is
+*shifted inward* so it always holds exactly ``k x k`` real keys (never zero padding); hence every axis
+needs ``length >= k * d``. An optional relative-position bias table ``rpb`` of shape
+``(heads, 2k - 1, 2k - 1)`` adds ``rpb[h, dy + k - 1, dx + k - 1]`` to the logit of a key displaced by
+``(dy, dx)`` sub-grid steps from its query (NATTEN <= 0.17 ``na2d_qk(rpb=...)``).
+
+Backends, all behind :func:`neighborhood_attention_2d` (``backend=``):
+
+* ``"reference"`` -- pure PyTorch, CPU/GPU, forward and backward; gathers the ``k^2`` neighbours of
+  every query by index, so memory is ``O(H W k^2 C)`` (never an ``HW x HW`` matrix).
+* ``"flex"`` -- :func:`torch.nn.attention.flex_attention` with the NA window as ``mask_mod`` and the
+  bias as ``score_mod``. Compiled (fused, sparse) on CUDA; on CPU it runs eagerly (dense scores,
+  correct but not memory-efficient), which is why ``"auto"`` never picks it on CPU.
+* ``"natten"`` -- NATTEN >= 0.20's fused ``natten.na2d`` when ``natten`` is importable; no bias
+  support there, so it is only eligible when ``rpb is None``.
+
+``"auto"`` picks ``natten`` (CUDA, no bias) > ``flex`` (CUDA) > ``reference``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "BACKENDS",
+    "available_backends",
+    "neighborhood_attention_2d",
+    "neighborhood_indices_1d",
+    "select_backend",
+]
+
+BACKENDS: tuple[str, ...] = ("reference", "flex", "natten")
+
+
+# --------------------------------------------------------------------------------------------------
+# Backend discovery and selection (the one place where the choice is made)
+# --------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _has_flex() -> bool:
+    return importlib.util.find_spec("torch.nn.attention.flex_attention") is not None
+
+
+@functools.lru_cache(maxsize=None)
+def _has_natten() -> bool:
+    if importlib.util.find_spec("natten") is None:
+        return False
+    try:
+        import natten  # noqa: F401
+
+        return hasattr(natten, "na2d")  # natten >= 0.20 (fused op); 0.17's na2d had another API
+    except Exception:  # a broken install must not break the reference path
+        return False
+
+
+def available_backends() -> list[str]:
+    """Backends usable on this machine (``"reference"`` always is)."""
+    out = ["reference"]
+    if _has_flex():
+        out.append("flex")
+    if _has_natten():
+        out.append("natten")
+    return out
+
+
+# head dims NATTEN's fused CUDA kernels are known to handle; others go to Flex under "auto"
+_NATTEN_AUTO_HEAD_DIMS = (32, 64, 128)
+
+
+def select_backend(
+    backend: str, device: torch.device, has_bias: bool, head_dim: int = 32, needs_grad: bool = False
+) -> str:
+    """Resolve ``backend`` (``"auto"`` or a name in :data:`BACKENDS`) for one call.
+
+    Args:
+        backend: ``"auto"`` or a backend name.
+        device: Device of the inputs.
+        has_bias: Whether a relative-position bias is used.
+        head_dim: Channels per head.
+        needs_grad: Whether autograd will need a backward pass.
+
+    Raises:
+        ValueError: unknown or unavailable backend, or a backend that cannot do the request
+            (``natten`` with a bias; ``flex``/``natten`` backward on CPU).
+    """
+    available = available_backends()
+    if backend == "auto":
+        if device.type == "cuda":
+            if "natten" in available and not has_bias and head_dim in _NATTEN_AUTO_HEAD_DIMS:
+                return "natten"
+            if "flex" in available:
+                return "flex"
+        return "reference"
+    if backend not in available:
+        raise ValueError(
+            f"unknown or unavailable neighbourhood-attention backend {backend!r}; "
+            f"available on this machine: {['auto', *available]}"
+        )
+    if backend == "natten" and has_bias:
+        raise ValueError(
+            "backend 'natten' (natten>=0.20 na2d) does not support a relative-position bias; "
+            "use backend='reference' or 'flex' (or 'auto')"
+        )
+    if backend in ("flex", "natten") and device.type == "cpu" and needs_grad:
+        raise ValueError(
+            f"backend {backend!r} has no backward pass on CPU (FlexAttention limitation); "
+            "use backend='reference' for CPU training"
+        )
+    return backend
+
+
+# --------------------------------------------------------------------------------------------------
+# Window geometry
+# --------------------------------------------------------------------------------------------------
+def _check_geometry(height: int, width: int, kernel_size: int, dilation: int) -> None:
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"neighbourhood kernel_size must be odd and >= 1, got {kernel_size}")
+    if dilation < 1:
+        raise ValueError(f"dilation must be >= 1, got {dilation}")
+    need = kernel_size * dilation
+    if height < need or width < need:
+        raise ValueError(
+            f"neighbourhood attention with kernel_size={kernel_size}, dilation={dilation} needs "
+            f"feature maps of at least {need}x{need}, got {height}x{width}"
+        )
+
+
+def neighborhood_indices_1d(
+    length: int, kernel_size: int, dilation: int, device: torch.device | None = None
+) -> tuple[Tensor, Tensor]:
+    """Key indices and bias-table indices of every query along one axis.
+
+    Within the query's sub-grid (``index % dilation``) of length ``L_r`` the window start is
+    ``clamp(g - k // 2, 0, L_r - k)`` for sub-grid coordinate ``g = index // dilation``.
+
+    Args:
+        length: Axis length (``>= kernel_size * dilation``).
+        kernel_size: Odd window size ``k``.
+        dilation: Sub-grid step ``d``.
+        device: Device of the returned tensors.
+
+    Returns:
+        ``(keys, bias_idx)``, both ``(length, k)`` int64: absolute key positions and
+        ``delta + k - 1`` where ``delta`` is the key-minus-query offset in sub-grid steps.
+    """
+    idx = torch.arange(length, device=device)
+    residue = idx % dilation
+    sub = idx // dilation
+    sub_len = (length - residue + dilation - 1) // dilation
+    start = torch.minimum((sub - kernel_size // 2).clamp(min=0), sub_len - kernel_size)
+    key_sub = start[:, None] + torch.arange(kernel_size, device=device)[None, :]
+    keys = key_sub * dilation + residue[:, None]
+    bias_idx = key_sub - sub[:, None] + kernel_size - 1
+    return keys, bias_idx
+
+
+# --------------------------------------------------------------------------------------------------
+# Backends
+# --------------------------------------------------------------------------------------------------
+def _reference(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
+               rpb: Tensor | None, scale: float) -> Tensor:
+    b, n, h, w, c = q.shape
+    keys_h, bias_h = neighborhood_indices_1d(h, kernel_size, dilation, q.device)
+    keys_w, bias_w = neighborhood_indices_1d(w, kernel_size, dilation, q.device)
+    # flat key index of neighbour (a, b') of query (i, j): keys_h[i, a] * W + keys_w[j, b']
+    flat = (keys_h[:, None, :, None] * w + keys_w[None, :, None, :]).reshape(h * w, -1)  # (HW, k^2)
+    k_nb = k.reshape(b, n, h * w, c)[:, :, flat]  # (B, N, HW, k^2, C): the only big buffer
+    v_nb = v.reshape(b, n, h * w, c)[:, :, flat]
+    logits = torch.einsum("bnlc,bnlkc->bnlk", q.reshape(b, n, h * w, c) * scale, k_nb)
+    if rpb is not None:
+        bh = bias_h[:, None, :, None].expand(h, w, kernel_size, kernel_size).reshape(h * w, -1)
+        bw = bias_w[None, :, None, :].expand(h, w, kernel_size, kernel_size).reshape(h * w, -1)
+        logits = logits + rpb[:, bh, bw].to(logits.dtype)  # (N, HW, k^2) broadcast over B
+    attn = logits.softmax(dim=-1)
+    out = torch.einsum("bnlk,bnlkc->bnlc", attn, v_nb)
+    return out.reshape(b, n, h, w, c)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_flex() -> Callable:
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def _flex(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
+          rpb: Tensor | None, scale: float) -> Tensor:
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    b, n, h, w, c = q.shape
+    dev = q.device
+    # window start (in sub-grid steps) of every row / column query
+    start_h = neighborhood_indices_1d(h, kernel_size, dilation, dev)[0][:, 0] // dilation
+    start_w = neighborhood_indices_1d(w, kernel_size, dilation, dev)[0][:, 0] // dilation
+    ks, d = kernel_size, dilation
+
+    def mask_mod(_b, _h, q_idx, kv_idx):
+        qy, qx = q_idx // w, q_idx % w
+        ky, kx = kv_idx // w, kv_idx % w
+        in_h = (ky % d == qy % d) & (ky // d >= start_h[qy]) & (ky // d < start_h[qy] + ks)
+        in_w = (kx % d == qx % d) & (kx // d >= start_w[qx]) & (kx // d < start_w[qx] + ks)
+        return in_h & in_w
+
+    score_mod = None
+    if rpb is not None:
+        table = rpb
+
+        def score_mod(score, _b, head, q_idx, kv_idx):
+            qy, qx = q_idx // w, q_idx % w
+            ky, kx = kv_idx // w, kv_idx % w
+            # masked-out keys may lie outside the table: clamp so the lookup stays in range
+            iy = (ky // d - qy // d + ks - 1).clamp(0, 2 * ks - 2)
+            ix = (kx // d - qx // d + ks - 1).clamp(0, 2 * ks - 2)
+            return score + table[head, iy, ix].to(score.dtype)
+
+    length = h * w
+    block_mask = create_block_mask(mask_mod, None, None, length, length, device=dev)
+    fn = _compiled_flex() if dev.type == "cuda" else flex_attention
+    out = fn(
+        q.reshape(b, n, length, c), k.reshape(b, n, length, c), v.reshape(b, n, length, c),
+        score_mod=score_mod, block_mask=block_mask, scale=scale,
+    )
+    return out.reshape(b, n, h, w, c)
+
+
+def _natten(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
+            rpb: Tensor | None, scale: float) -> Tensor:
+    import natten
+
+    # natten>=0.20 wants (B, H, W, heads, C)
+    out = natten.na2d(
+        q.permute(0, 2, 3, 1, 4), k.permute(0, 2, 3, 1, 4), v.permute(0, 2, 3, 1, 4),
+        kernel_size=kernel_size, dilation=dilation, scale=scale,
+    )
+    return out.permute(0, 3, 1, 2, 4)
+
+
+_IMPLS: dict[str, Callable[..., Tensor]] = {"reference": _reference, "flex": _flex, "natten": _natten}
+
+
+def neighborhood_attention_2d(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    kernel_size: int,
+    dilation: int = 1,
+    rpb: Tensor | None = None,
+    scale: float | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    """``softmax(q k^T * scale + rpb) v`` over each query's ``k x k`` neighbourhood.
+
+    Args:
+        q, k, v: ``(B, heads, H, W, C)`` float tensors.
+        kernel_size: Odd window size ``k``; ``H, W >= k * dilation``.
+        dilation: Sub-grid step.
+        rpb: Optional ``(heads, 2k - 1, 2k - 1)`` relative-position bias table.
+        scale: Logit scale; default ``C ** -0.5``.
+        backend: ``"auto"``, ``"reference"``, ``"flex"`` or ``"natten"``.
+
+    Returns:
+        ``(B, heads, H, W, C)``.
+    """
+    if q.dim() != 5 or q.shape != k.shape or q.shape != v.shape:
+        raise ValueError(f"q, k, v must share a (B, heads, H, W, C) shape, got {q.shape}, "
+                         f"{k.shape}, {v.shape}")
+    _, heads, h, w, c = q.shape
+    _check_geometry(h, w, kernel_size, dilation)
+    if rpb is not None and tuple(rpb.shape) != (heads, 2 * kernel_size - 1, 2 * kernel_size - 1):
+        raise ValueError(f"rpb must have shape {(heads, 2 * kernel_size - 1, 2 * kernel_size - 1)}, "
+                         f"got {tuple(rpb.shape)}")
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (q, k, v, rpb)
+    )
+    name = select_backend(backend, q.device, rpb is not None, c, needs_grad)
+    if name != "reference" and q.device.type == "cpu":
+        # CPU FlexAttention refuses inputs that require grad even under no_grad
+        q, k, v = q.detach(), k.detach(), v.detach()
+        rpb = rpb.detach() if rpb is not None else None
+    return _IMPLS[name](q, k, v, kernel_size, dilation, rpb, c ** -0.5 if scale is None else scale)
