@@ -65,11 +65,9 @@ class LmdbBackend:
             self._pid = os.getpid()
         env = self._envs.get(client_key)
         if env is None:
-            import lmdb  # imported here so that `import restoration.data` works without lmdb
-
             if client_key not in self.db_paths:
                 raise KeyError(f"no LMDB configured for {client_key!r}; configured: {sorted(self.db_paths)}")
-            env = lmdb.open(self.db_paths[client_key], subdir=True, max_readers=2048, **self._open_kwargs)
+            env = _open_shared(self.db_paths[client_key], self._open_kwargs)
             self._envs[client_key] = env
         return env
 
@@ -96,10 +94,7 @@ class LmdbBackend:
         return f"{self.db_paths.get(client_key, '?')}[{key}]"
 
     def close(self) -> None:
-        """Close the environments opened by this process."""
-        if self._pid == os.getpid():
-            for env in self._envs.values():
-                env.close()
+        """Forget this backend's environments (they stay open, shared, for other users in the process)."""
         self._envs = {}
 
     def __getstate__(self) -> dict:
@@ -110,6 +105,22 @@ class LmdbBackend:
 
     def __repr__(self) -> str:
         return f"LmdbBackend({self.db_paths})"
+
+
+# One environment per database and process: py-lmdb refuses to open the same database twice in a
+# process, which happens when a dataset is copied (deepcopy, unpickling) or two datasets share an LMDB.
+_SHARED_ENVS: dict[tuple[int, str], Any] = {}
+
+
+def _open_shared(path: str, open_kwargs: dict) -> Any:
+    import lmdb  # imported here so that `import restoration.data` works without lmdb
+
+    key = (os.getpid(), os.path.realpath(path))
+    env = _SHARED_ENVS.get(key)
+    if env is None:
+        env = lmdb.open(path, subdir=True, max_readers=2048, **open_kwargs)
+        _SHARED_ENVS[key] = env
+    return env
 
 
 def make_io_backend(io_opt: dict | None, db_paths: dict[str, str] | None = None) -> DiskBackend | LmdbBackend:
