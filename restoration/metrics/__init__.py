@@ -8,6 +8,10 @@ __all__ = ["register_metrics"]
 
 # name -> "module:attribute". Add one line per component.
 _METRICS: dict[str, str] = {
+    "calculate_psnr": "restoration.metrics.psnr_ssim:calculate_psnr",
+    "calculate_ssim": "restoration.metrics.psnr_ssim:calculate_ssim",
+    "calculate_psnr_pt": "restoration.metrics.psnr_ssim:calculate_psnr_pt",
+    "calculate_ssim_pt": "restoration.metrics.psnr_ssim:calculate_ssim_pt",
 }
 
 
