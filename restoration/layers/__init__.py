@@ -1,0 +1,10 @@
+"""Reusable building blocks shared by the architectures (import the submodule you need).
+
+* :mod:`.config` — the global attention-backend switch.
+* :mod:`.window_partition` — window partition/merge, shifted-window mask, overlapping windows.
+* :mod:`.relative_position` — relative-position indices and bias gathering.
+* :mod:`.window_attention` — :func:`window_attention` (backends) and the ``WindowAttention`` module.
+* :mod:`.mlp`, :mod:`.upsample`, :mod:`.channel_attention` — FFN, PixelShuffle heads, CAB.
+
+Stochastic depth is timm's ``timm.layers.DropPath``.
+"""

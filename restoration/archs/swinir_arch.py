@@ -1,0 +1,427 @@
+"""SwinIR: Image Restoration Using Swin Transformer (Liang et al., ICCVW 2021).
+
+Constructor arguments, defaults and state-dict keys follow the official ``network_swinir.py``, so
+official checkpoints load strictly (``load_weights(net, path)``). Differences from the official
+code, none of which changes the computed function:
+
+* attention goes through :func:`restoration.layers.window_attention.window_attention`, whose
+  backend is chosen by ``attn_backend`` (None = global default, see :mod:`restoration.layers.config`);
+* the shifted-window mask is computed once per forward for the actual (padded) input size; the
+  stored ``attn_mask`` buffers are kept only so checkpoints keep the official layout;
+* unknown constructor arguments are an error (no ``**kwargs``).
+
+Layout inside the body: tokens are (B, H, W, C) channels-last maps.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as checkpoint
+from timm.layers import DropPath
+from torch import nn
+
+from restoration.layers.mlp import Mlp
+from restoration.layers.relative_position import check_index_buffer
+from restoration.layers.upsample import Upsample, UpsampleOneStep
+from restoration.layers.window_attention import WindowAttention
+from restoration.layers.window_partition import (
+    match_shifted_window_mask,
+    shifted_window_mask,
+    window_partition,
+    window_reverse,
+)
+
+__all__ = ["SwinIR", "SwinTransformerBlock", "RSTB", "UPSAMPLERS", "RESI_CONNECTIONS"]
+
+#: Reconstruction heads: classical SR, lightweight SR, real-world SR, restoration at scale 1.
+UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv", "")
+RESI_CONNECTIONS = ("1conv", "3conv")
+RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K mean used by every official SwinIR/HAT checkpoint
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, (int, float)) else (int(v[0]), int(v[1]))
+
+
+def conv_block(dim: int, resi_connection: str) -> nn.Module:
+    """The convolution closing a residual group: ``1conv`` (3x3) or ``3conv`` (3x3 C/4, 1x1, 3x3)."""
+    if resi_connection == "1conv":
+        return nn.Conv2d(dim, dim, 3, 1, 1)
+    if resi_connection == "3conv":  # saves parameters in the large real-SR model
+        return nn.Sequential(
+            nn.Conv2d(dim, dim // 4, 3, 1, 1),
+            nn.LeakyReLU(negative_slope=0.2, inplace=True),
+            nn.Conv2d(dim // 4, dim // 4, 1, 1, 0),
+            nn.LeakyReLU(negative_slope=0.2, inplace=True),
+            nn.Conv2d(dim // 4, dim, 3, 1, 1),
+        )
+    raise ValueError(f"resi_connection must be one of {RESI_CONNECTIONS}, got {resi_connection!r}")
+
+
+class SwinTransformerBlock(nn.Module):
+    """``x += W-MSA(LN x)`` (cyclically shifted when ``shift_size > 0``), then ``x += MLP(LN x)``.
+
+    Like the official block, a window larger than the training resolution is shrunk to it and the
+    shift disabled; this decides the bias-table size, so it must match for checkpoints to load.
+
+    Args:
+        dim: Channels C.
+        input_resolution: Training token resolution (decides ``attn_mask``'s stored shape only).
+        num_heads: Attention heads.
+        window_size: Window side.
+        shift_size: Cyclic shift (0 or window_size // 2).
+        mlp_ratio: MLP hidden width / C.
+        qkv_bias: Learn q, k, v biases.
+        qk_scale: Override of ``head_dim ** -0.5``.
+        drop: Dropout after projections.
+        attn_drop: Dropout on attention probabilities.
+        drop_path: Stochastic-depth rate.
+        norm_layer: Normalisation class over the last dimension.
+        attn_backend: Attention backend (None = global default).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        input_resolution: tuple[int, int],
+        num_heads: int,
+        window_size: int = 7,
+        shift_size: int = 0,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        norm_layer: type[nn.Module] = nn.LayerNorm,
+        attn_backend: str | None = None,
+    ) -> None:
+        super().__init__()
+        if min(input_resolution) <= window_size:  # official behaviour: no partition, no shift
+            shift_size = 0
+            window_size = min(input_resolution)
+        if not 0 <= shift_size < window_size:
+            raise ValueError(f"shift_size {shift_size} must be in [0, window_size {window_size})")
+        self.window_size = window_size
+        self.shift_size = shift_size
+        self.norm1 = norm_layer(dim)
+        self.attn = WindowAttention(
+            dim, window_size, num_heads, qkv_bias=qkv_bias, qk_scale=qk_scale, attn_drop=attn_drop,
+            proj_drop=drop, attn_backend=attn_backend,
+        )
+        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self.norm2 = norm_layer(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=drop)
+        if self.shift_size > 0:
+            # Not used by forward (the mask is rebuilt for the real input size); stored so that the
+            # state dict has the official layout in both directions.
+            self.register_buffer("attn_mask", shifted_window_mask(*input_resolution, window_size, shift_size))
+        else:
+            self.attn_mask = None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Args: x (B, H, W, C) with H, W multiples of the window; mask (nW, N, N) for shifted blocks.
+
+        Returns: (B, H, W, C).
+        """
+        b, h, w, c = x.shape
+        ws, shift = self.window_size, self.shift_size
+        shortcut = x
+        x = self.norm1(x)
+        if shift:
+            x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+        windows = window_partition(x, ws).view(-1, ws * ws, c)
+        windows = self.attn(windows, mask=mask if shift else None)
+        x = window_reverse(windows.view(-1, ws, ws, c), ws, h, w)
+        if shift:
+            x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
+        x = shortcut + self.drop_path(x)
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class SwinLayer(nn.Module):
+    """A stack of Swin blocks alternating unshifted/shifted windows (official ``BasicLayer``)."""
+
+    def __init__(self, blocks: Sequence[nn.Module], use_checkpoint: bool = False) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.use_checkpoint = use_checkpoint
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, H, W, C) -> (B, H, W, C)."""
+        for blk in self.blocks:
+            if self.use_checkpoint and self.training:
+                x = checkpoint.checkpoint(blk, x, mask, use_reentrant=False)
+            else:
+                x = blk(x, mask)
+        return x
+
+
+class RSTB(nn.Module):
+    """Residual Swin Transformer Block: ``x + conv(blocks(x))``.
+
+    Args:
+        dim: Channels C.
+        blocks: The Swin blocks of the group.
+        resi_connection: ``'1conv'`` or ``'3conv'``.
+        use_checkpoint: Gradient checkpointing per block (training only).
+    """
+
+    def __init__(self, dim: int, blocks: Sequence[nn.Module], resi_connection: str, use_checkpoint: bool) -> None:
+        super().__init__()
+        self.residual_group = SwinLayer(blocks, use_checkpoint)
+        self.conv = conv_block(dim, resi_connection)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, H, W, C) -> (B, H, W, C)."""
+        y = self.residual_group(x, mask).permute(0, 3, 1, 2)
+        return self.conv(y).permute(0, 2, 3, 1) + x
+
+
+class PatchEmbed(nn.Module):
+    """(B, C, H, W) feature map -> (B, H, W, C) tokens, optionally normalised (key ``patch_embed.norm``)."""
+
+    def __init__(self, embed_dim: int, norm_layer: type[nn.Module] | None) -> None:
+        super().__init__()
+        self.norm = norm_layer(embed_dim) if norm_layer is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        return self.norm(x) if self.norm is not None else x
+
+
+class SwinIR(nn.Module):
+    """SwinIR for super-resolution (classical, lightweight, real-world), denoising and JPEG deblocking.
+
+    Input (B, in_chans, H, W) in [0, 1], any H, W (reflect-padded to a multiple of ``window_size``
+    inside and cropped back); output (B, in_chans, H·upscale, W·upscale) in about [0, 1]. RGB inputs
+    are normalised by the DIV2K mean: ``(x - mean) * img_range``.
+
+    Args:
+        img_size: Training patch size (int or (h, w)); decides only the stored ``attn_mask`` buffers.
+        patch_size: Official argument; tokens are single pixels (resolution ``img_size // patch_size``).
+        in_chans: Image channels (1 or 3); output has the same.
+        embed_dim: Feature channels C.
+        depths: Blocks per residual group.
+        num_heads: Heads per residual group.
+        window_size: Window side (8; 7 for the JPEG models).
+        mlp_ratio: MLP hidden width / C (2 in every release).
+        qkv_bias: Learn q, k, v biases.
+        qk_scale: Override of ``head_dim ** -0.5``.
+        drop_rate: Dropout rate.
+        attn_drop_rate: Attention-probability dropout.
+        drop_path_rate: Stochastic depth, linearly increasing over all blocks up to this value.
+        norm_layer: Normalisation class (LayerNorm).
+        ape: Learned absolute position embedding (only for inputs of exactly ``img_size``).
+        patch_norm: LayerNorm after the patch embedding.
+        use_checkpoint: Gradient checkpointing (less memory, slower training).
+        upscale: Output scale (1 for denoising/JPEG).
+        img_range: 1.0, or 255.0 for the JPEG models.
+        upsampler: One of :data:`UPSAMPLERS`.
+        resi_connection: ``'1conv'`` or ``'3conv'``.
+        attn_backend: ``'reference'`` or ``'sdpa'``; None = :func:`restoration.layers.config.get_attn_backend`.
+    """
+
+    #: The network pads internally, so the framework need not.
+    size_multiple: int = 1
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 64,
+        patch_size: int = 1,
+        in_chans: int = 3,
+        embed_dim: int = 96,
+        depths: Sequence[int] = (6, 6, 6, 6),
+        num_heads: Sequence[int] = (6, 6, 6, 6),
+        window_size: int = 7,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.1,
+        norm_layer: type[nn.Module] = nn.LayerNorm,
+        ape: bool = False,
+        patch_norm: bool = True,
+        use_checkpoint: bool = False,
+        upscale: int = 2,
+        img_range: float = 1.0,
+        upsampler: str = "",
+        resi_connection: str = "1conv",
+        attn_backend: str | None = None,
+    ) -> None:
+        super().__init__()
+        upsampler = upsampler or ""  # the official code treats None like ''
+        problems = self.check_options(
+            dict(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depths=depths,
+                 num_heads=num_heads, window_size=window_size, upscale=upscale, upsampler=upsampler,
+                 resi_connection=resi_connection)
+        )
+        if problems:
+            raise ValueError("invalid SwinIR options: " + "; ".join(problems))
+        num_feat = 64
+        self.img_range = img_range
+        self.upscale = upscale
+        self.upsampler = upsampler
+        self.window_size = window_size
+        self.ape = ape
+        mean = torch.tensor(RGB_MEAN).view(1, 3, 1, 1) if in_chans == 3 else torch.zeros(1, 1, 1, 1)
+        self.register_buffer("mean", mean, persistent=False)  # not in official checkpoints
+
+        self.conv_first = nn.Conv2d(in_chans, embed_dim, 3, 1, 1)
+
+        res_h, res_w = (s // patch_size for s in _pair(img_size))
+        self.patch_embed = PatchEmbed(embed_dim, norm_layer if patch_norm else None)
+        if ape:
+            self.absolute_pos_embed = nn.Parameter(torch.zeros(1, res_h * res_w, embed_dim))
+            nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
+        self.pos_drop = nn.Dropout(p=drop_rate)
+        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()  # stochastic depth rule
+        self.layers = nn.ModuleList()
+        for i, (depth, heads) in enumerate(zip(depths, num_heads)):
+            first = sum(depths[:i])
+            blocks = [
+                SwinTransformerBlock(
+                    embed_dim, (res_h, res_w), heads, window_size=window_size,
+                    shift_size=0 if j % 2 == 0 else window_size // 2, mlp_ratio=mlp_ratio,
+                    qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate, attn_drop=attn_drop_rate,
+                    drop_path=dpr[first + j], norm_layer=norm_layer, attn_backend=attn_backend,
+                )
+                for j in range(depth)
+            ]
+            self.layers.append(RSTB(embed_dim, blocks, resi_connection, use_checkpoint))
+        self.norm = norm_layer(embed_dim)
+        self.conv_after_body = conv_block(embed_dim, resi_connection)
+
+        if upsampler == "pixelshuffle":  # classical SR
+            self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
+            self.upsample = Upsample(upscale, num_feat)
+            self.conv_last = nn.Conv2d(num_feat, in_chans, 3, 1, 1)
+        elif upsampler == "pixelshuffledirect":  # lightweight SR
+            self.upsample = UpsampleOneStep(upscale, embed_dim, in_chans)
+        elif upsampler == "nearest+conv":  # real-world SR: fewer checkerboard artefacts
+            self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
+            self.conv_up1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            if upscale == 4:
+                self.conv_up2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            self.conv_last = nn.Conv2d(num_feat, in_chans, 3, 1, 1)
+            self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        else:  # denoising / JPEG: residual on the input
+            self.conv_last = nn.Conv2d(embed_dim, in_chans, 3, 1, 1)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.constant_(m.bias, 0)
+            nn.init.constant_(m.weight, 1.0)
+
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
+        """Problems with a ``network_g`` dict for SwinIR (defaults fill missing keys)."""
+        problems: list[str] = []
+        ws = int(opt.get("window_size", 7))
+        patch = int(opt.get("patch_size", 1))
+        res = [s // patch for s in _pair(opt.get("img_size", 64))]
+        if min(res) > ws and any(r % ws for r in res):
+            problems.append(f"window_size {ws} does not divide img_size {opt.get('img_size', 64)}")
+        depths = list(opt.get("depths", (6, 6, 6, 6)))
+        heads = list(opt.get("num_heads", (6, 6, 6, 6)))
+        embed = int(opt.get("embed_dim", 96))
+        if len(depths) != len(heads):
+            problems.append(f"depths has {len(depths)} entries but num_heads has {len(heads)}")
+        for h in heads:
+            if embed % int(h):
+                problems.append(f"num_heads {h} does not divide embed_dim {embed}")
+        upsampler = opt.get("upsampler", "") or ""
+        upscale = int(opt.get("upscale", 2))
+        if upsampler not in UPSAMPLERS:
+            problems.append(f"upsampler {upsampler!r} is not one of {UPSAMPLERS}")
+        elif upsampler == "pixelshuffle" and not (upscale == 3 or (upscale > 0 and upscale & (upscale - 1) == 0)):
+            problems.append(f"upsampler 'pixelshuffle' supports upscale 2^n and 3, got {upscale}")
+        elif upsampler == "nearest+conv" and upscale not in (2, 4):
+            problems.append(f"upsampler 'nearest+conv' supports upscale 2 and 4, got {upscale}")
+        elif upsampler == "" and upscale != 1:
+            problems.append(f"upsampler '' (denoising/JPEG) keeps the size: upscale must be 1, got {upscale}")
+        if opt.get("resi_connection", "1conv") not in RESI_CONNECTIONS:
+            problems.append(f"resi_connection {opt.get('resi_connection')!r} is not one of {RESI_CONNECTIONS}")
+        return problems
+
+    def adapt_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+        """Check an official checkpoint's derived buffers and replace them by this network's own.
+
+        ``relative_position_index`` must equal the regenerated index (else ValueError).
+        ``attn_mask`` depends on the training patch size, so a stored one may have another shape: it
+        must be a genuine shifted-window mask for this window (else ValueError) and is then replaced
+        by this network's buffer. Missing derived buffers are filled in.
+        """
+        sd = OrderedDict(state_dict)
+        for key, own in self.state_dict().items():
+            if key.endswith("relative_position_index"):
+                if key in sd:
+                    check_index_buffer(key, sd[key], own)
+                sd[key] = own
+            elif key.endswith("attn_mask"):
+                if key in sd:
+                    block = self.get_submodule(key.rsplit(".", 1)[0])
+                    if match_shifted_window_mask(sd[key], block.window_size, block.shift_size) is None:
+                        raise ValueError(
+                            f"checkpoint buffer '{key}' (shape {tuple(sd[key].shape)}) is not a shifted-window "
+                            f"mask for window {block.window_size}, shift {block.shift_size}"
+                        )
+                sd[key] = own
+        return sd
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pad_h = (self.window_size - h % self.window_size) % self.window_size
+        pad_w = (self.window_size - w % self.window_size) % self.window_size
+        return F.pad(x, (0, pad_w, 0, pad_h), "reflect") if pad_h or pad_w else x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Deep features: (B, C, H, W) -> (B, C, H, W), H and W multiples of the window."""
+        h, w = x.shape[-2:]
+        x = self.patch_embed(x)
+        if self.ape:
+            x = x + self.absolute_pos_embed.view(1, h, w, -1)
+        x = self.pos_drop(x)
+        mask = None
+        if any(blk.shift_size for layer in self.layers for blk in layer.residual_group.blocks):
+            mask = shifted_window_mask(h, w, self.window_size, self.window_size // 2, x.device)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return self.norm(x).permute(0, 3, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_chans, H, W) in [0, 1] -> (B, in_chans, H·upscale, W·upscale)."""
+        h, w = x.shape[-2:]
+        x = self._pad(x)
+        mean = self.mean.to(x.dtype)
+        x = (x - mean) * self.img_range
+        if self.upsampler == "":
+            first = self.conv_first(x)
+            x = x + self.conv_last(self.conv_after_body(self.forward_features(first)) + first)
+        else:
+            x = self.conv_first(x)
+            x = self.conv_after_body(self.forward_features(x)) + x
+            if self.upsampler == "pixelshuffle":
+                x = self.conv_last(self.upsample(self.conv_before_upsample(x)))
+            elif self.upsampler == "pixelshuffledirect":
+                x = self.upsample(x)
+            else:  # nearest+conv
+                x = self.conv_before_upsample(x)
+                x = self.lrelu(self.conv_up1(F.interpolate(x, scale_factor=2, mode="nearest")))
+                if self.upscale == 4:
+                    x = self.lrelu(self.conv_up2(F.interpolate(x, scale_factor=2, mode="nearest")))
+                x = self.conv_last(self.lrelu(self.conv_hr(x)))
+        x = x / self.img_range + mean
+        return x[:, :, : h * self.upscale, : w * self.upscale]
