@@ -8,6 +8,7 @@ __all__ = ["register_models"]
 
 # name -> "module:attribute". Add one line per component.
 _MODELS: dict[str, str] = {
+    "SRModel": "restoration.models.sr_model:SRModel",
 }
 
 

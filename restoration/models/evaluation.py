@@ -1,0 +1,105 @@
+"""Evaluate a model on one dataset: restore, score, save images — on every rank, results merged.
+
+Each rank restores its own shard of the images (``ShardSampler``); per-image scores are gathered on
+all ranks, so every rank returns the same averages and no rank waits on another into a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from restoration.registry import METRIC_REGISTRY
+from restoration.utils.dist import all_gather_objects
+from restoration.utils.image_io import imwrite, tensor2img
+
+__all__ = ["evaluate", "image_name", "format_table"]
+
+
+def image_name(batch: Mapping[str, Any]) -> str:
+    """The file stem of the batch's (first) LQ image."""
+    path = batch.get("lq_path") or batch.get("gt_path") or ["image"]
+    path = path[0] if isinstance(path, (list, tuple)) else path
+    return os.path.splitext(os.path.basename(str(path)))[0]
+
+
+def evaluate(
+    restore: Callable[[torch.Tensor], torch.Tensor],
+    loader: DataLoader,
+    metrics: Mapping[str, Mapping[str, Any]],
+    device: torch.device,
+    save_dir: str | None = None,
+    suffix: str | None = None,
+    max_images: int | None = None,
+    progress: bool = False,
+    per_image_dirs: bool = False,
+) -> dict[str, Any]:
+    """Restore every image of ``loader`` and compute ``metrics`` on uint8-rounded RGB outputs.
+
+    Args:
+        restore: ``(1,C,h,w) [0,1] → (1,C,H,W)``, e.g. :meth:`SRModel.inference`.
+        loader: Batch-1 evaluation loader (see ``build_eval_loader``).
+        metrics: ``{name: {type: calculate_psnr, crop_border: 2, test_y_channel: true}}``.
+        save_dir: Where to write ``<image>[_<suffix>].png`` (None: do not save); with
+            ``per_image_dirs`` in ``<save_dir>/<image>/`` (BasicSR's validation layout).
+
+    Returns:
+        ``{metric: average, ..., "per_image": {image: {metric: value}}}``, identical on every rank.
+        Averages are over the images with ground truth; ``"num_images"`` counts all restored images.
+        ``"_preview"`` holds this rank's first ``(name, uint8 RGB image)`` for tensorboard.
+    """
+    fns = {name: METRIC_REGISTRY.get(m["type"]) for name, m in metrics.items()}
+    kwargs = {name: {k: v for k, v in m.items() if k not in ("type", "better")} for name, m in metrics.items()}
+    per_image: dict[str, dict[str, float]] = {}
+    preview: tuple[str, np.ndarray] | None = None
+    iterator: Any = loader
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(loader, unit="img", leave=False)
+    for i, batch in enumerate(iterator):
+        if max_images is not None and i >= max_images:
+            break
+        name = image_name(batch)
+        output = restore(batch["lq"].to(device))
+        out_img = tensor2img(output[0].detach().cpu())
+        scores: dict[str, float] = {}
+        if "gt" in batch and fns:
+            gt_img = tensor2img(batch["gt"][0])
+            for metric, fn in fns.items():
+                scores[metric] = float(fn(out_img, gt_img, **kwargs[metric]))
+        per_image[name] = scores
+        if preview is None:
+            preview = (name, out_img)
+        if save_dir is not None:
+            folder = os.path.join(save_dir, name) if per_image_dirs else save_dir
+            imwrite(os.path.join(folder, f"{name}_{suffix}.png" if suffix else f"{name}.png"), out_img)
+    merged: dict[str, dict[str, float]] = {}
+    for part in all_gather_objects(per_image):
+        merged.update(part)
+    result: dict[str, Any] = {}
+    for metric in metrics:
+        values = [s[metric] for s in merged.values() if metric in s]
+        if values:
+            result[metric] = float(np.mean(values))
+    result["num_images"] = len(merged)
+    result["per_image"] = dict(sorted(merged.items()))
+    result["_preview"] = preview
+    return result
+
+
+def format_table(rows: Mapping[str, Mapping[str, Any]], metrics: list[str], title: str) -> str:
+    """A plain-text table: one row per network/dataset, one column per metric."""
+    width = max([len(r) for r in rows] + [8])
+    head = f"{title}\n{'':<{width}}  " + "  ".join(f"{m:>10}" for m in metrics)
+    lines = [head]
+    for row, values in rows.items():
+        cells = "  ".join(f"{values[m]:>10.4f}" if m in values else f"{'-':>10}" for m in metrics)
+        lines.append(f"{row:<{width}}  {cells}")
+    return "\n".join(lines)
+
+

@@ -1,0 +1,126 @@
+"""Benchmark a network (and optional baselines) on every test dataset of an option file.
+
+``test.py`` at the repository root is a thin wrapper around :func:`main`. Results:
+``results/<name>/metrics.json`` (``{dataset: {metric: average, ..., "per_image": {...}}}``),
+``results/<name>/visualization/<dataset>/<image>.png`` and ``results/<name>/test_<name>_<time>.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+import torch
+
+from restoration.data.loader import build_dataset, build_eval_loader
+from restoration.models.evaluation import evaluate, format_table
+from restoration.options.parse import OptionsError, parse_options
+from restoration.options.yaml_io import dump_yaml
+from restoration.registry import MODEL_REGISTRY
+from restoration.utils.dist import barrier, cleanup_dist, get_dist_info, init_dist
+from restoration.utils.logger import close_file_handlers, get_logger
+
+__all__ = ["main"]
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Test/benchmark an image-restoration network from a YAML option file.")
+    p.add_argument("-opt", "--opt", required=True, help="path to the test option YAML file")
+    p.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
+    p.add_argument("--force_yml", "--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override options, e.g. path.pretrain_network_g=weights.pth val.tile.tile_size=256")
+    p.add_argument("--root", default=".", help="folder holding results/ (default: cwd)")
+    return p
+
+
+def _write_json(path: str, data: Any) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_arg_parser().parse_args(argv)
+    if args.launcher != "none":
+        init_dist(args.launcher)
+    rank, world_size = get_dist_info()
+    try:
+        opt = parse_options(args.opt, is_train=False, overrides=args.force_yml, root=args.root)
+    except OptionsError as exc:
+        if rank == 0:
+            print(f"error: {exc}", file=sys.stderr)
+        cleanup_dist()
+        return 2
+    paths = opt["path"]
+    if rank == 0:
+        os.makedirs(paths["results_root"], exist_ok=True)
+        dump_yaml(opt, os.path.join(paths["results_root"], os.path.basename(args.opt)))
+    barrier()
+    logger = get_logger(os.path.join(paths["log"], f"test_{opt['name']}_{opt['time']}.log") if rank == 0 else None, rank)
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if opt["num_gpu"] and torch.cuda.is_available() else torch.device("cpu")
+    val_opt = opt.get("val") or {}
+    metrics = val_opt.get("metrics") or {}
+    tile = val_opt.get("tile")
+    notes = []
+    if tile:
+        notes.append(f"tiled inference: tile {tile['tile_size']}, overlap {tile.get('tile_overlap', 32)}")
+    if val_opt.get("self_ensemble"):
+        notes.append("x8 self-ensemble")
+    if not paths.get("pretrain_network_g") and any(True for _ in _maybe_params(opt)):
+        logger.warning("path.pretrain_network_g is not set: testing randomly initialised weights")
+
+    networks = [(opt["network_g"]["type"], opt["network_g"])] + [(b["type"], b) for b in opt.get("baselines", [])]
+    loaders = [(dopt.get("name", key), build_eval_loader(build_dataset(dopt), dopt, rank, world_size))
+               for key, dopt in opt["datasets"].items() if key.split("_")[0] in ("test", "val")]
+    all_results: dict[str, dict[str, Any]] = {}
+    for label, net_opt in networks:
+        net_run_opt = copy.deepcopy(opt)
+        net_run_opt["network_g"] = net_opt
+        if label != networks[0][0] or net_opt is not opt["network_g"]:
+            net_run_opt["path"] = {**paths, "pretrain_network_g": None}
+        model = MODEL_REGISTRY.get(opt["model_type"])(net_run_opt, device, world_size)
+        is_main_net = net_opt is opt["network_g"]
+        results: dict[str, Any] = {}
+        for name, loader in loaders:
+            save_dir = os.path.join(paths["visualization"], name) if is_main_net and rank == 0 and val_opt.get("save_img", True) else None
+            res = evaluate(model.inference, loader, metrics, device, save_dir=save_dir,
+                           suffix=val_opt.get("suffix"), progress=rank == 0 and val_opt.get("pbar", False))
+            res.pop("_preview")
+            if notes:
+                res["notes"] = notes
+            results[name] = res
+            for image, scores in res["per_image"].items():
+                logger.info(f"{label} {name} {image}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        all_results[label if not is_main_net else "__main__"] = results
+    main_results = all_results.pop("__main__")
+    metric_names = list(metrics)
+    for name, _ in loaders:
+        rows = {networks[0][0]: main_results[name], **{label: r[name] for label, r in all_results.items()}}
+        title = f"{name} ({main_results[name]['num_images']} images)" + (f" [{'; '.join(notes)}]" if notes else "")
+        logger.info("\n" + format_table(rows, metric_names, title))
+    if rank == 0:
+        _write_json(os.path.join(paths["results_root"], "metrics.json"), main_results)
+        if all_results:
+            _write_json(os.path.join(paths["results_root"], "baselines.json"), all_results)
+        logger.info(f"results written to {paths['results_root']}")
+    close_file_handlers()
+    barrier()
+    cleanup_dist()
+    return 0
+
+
+def _maybe_params(opt: dict[str, Any]) -> Any:
+    """Yields once when network_g has trainable parameters (Bicubic has none)."""
+    from restoration.archs.build import build_network
+
+    if any(True for _ in build_network(opt["network_g"]).parameters()):
+        yield True
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,236 @@
+"""The training story, top to bottom: options → folders/loggers → data → model → resume → loop.
+
+``train.py`` at the repository root is a thin wrapper around :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any, Sequence
+
+import torch
+
+from restoration.data.loader import build_dataset, build_eval_loader, build_train_loader
+from restoration.models.evaluation import evaluate
+from restoration.options.parse import OptionsError, parse_options
+from restoration.options.yaml_io import dump_yaml
+from restoration.registry import MODEL_REGISTRY
+from restoration.utils.checkpoint import atomic_save, find_latest_state, load_training_state, prune_checkpoints
+from restoration.utils.dist import all_gather_objects, any_across_ranks, barrier, cleanup_dist, get_dist_info, init_dist
+from restoration.utils.logger import ProgressLogger, close_file_handlers, get_logger, make_tb_writer
+from restoration.utils.rng import get_rng_state, preserve_rng, seed_everything, set_rng_state
+
+__all__ = ["main", "build_arg_parser"]
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train an image-restoration network from a YAML option file.")
+    p.add_argument("-opt", "--opt", required=True, help="path to the option YAML file")
+    p.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
+                   help="pytorch: started by torchrun; slurm: started by srun")
+    p.add_argument("--auto_resume", action="store_true", help="resume from the newest complete training state")
+    p.add_argument("--debug", action="store_true", help="smoke run: tiny print/val/save frequencies")
+    p.add_argument("--force_yml", "--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override options, e.g. train.total_iter=1000 datasets.train.batch_size_per_gpu=4")
+    p.add_argument("--root", default=".", help="folder holding experiments/, tb_logger/ (default: cwd)")
+    return p
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT; the loop saves a training state at the next iteration boundary."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+
+
+def _prepare_folders(opt: dict[str, Any], resuming: bool) -> None:
+    """Create the experiment folders (rank 0); archive an existing folder unless we resume into it."""
+    exp = opt["path"]["experiments_root"]
+    if os.path.isdir(exp) and not resuming:
+        archived = f"{exp}_archived_{opt['time']}"
+        os.rename(exp, archived)
+        print(f"existing experiment folder archived to {archived}", file=sys.stderr)
+    for key in ("experiments_root", "models", "training_states", "visualization", "options"):
+        os.makedirs(opt["path"][key], exist_ok=True)
+    if opt["logger"].get("use_tb_logger", True):
+        os.makedirs(opt["path"]["tb_logger"], exist_ok=True)
+
+
+def _device(opt: dict[str, Any]) -> torch.device:
+    if opt["num_gpu"] and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def _save(model: Any, opt: dict[str, Any], it: int, epoch: int, batch_in_epoch: int, best: dict, rank: int) -> None:
+    """Write ``models/net_g_<it>.pth`` (+ latest) and ``training_states/<it>.state`` atomically (rank 0)."""
+    rng = all_gather_objects(get_rng_state())  # every rank's streams, so every rank resumes exactly
+    if rank != 0:
+        return
+    paths = opt["path"]
+    weights = model.network_state()
+    atomic_save(weights, os.path.join(paths["models"], f"net_g_{it}.pth"))
+    atomic_save(weights, os.path.join(paths["models"], "net_g_latest.pth"))
+    state = {"iter": it, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng, "best": best,
+             "world_size": len(rng), **model.training_state()}
+    atomic_save(state, os.path.join(paths["training_states"], f"{it}.state"))
+    keep = int(opt["logger"].get("keep_last", 0))
+    prune_checkpoints(paths["training_states"], r"^(\d+)\.state$", keep)
+    prune_checkpoints(paths["models"], r"^net_g_(\d+)\.pth$", keep)
+
+
+def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], it: int, best: dict,
+              tb: Any, logger: logging.Logger, device: torch.device) -> None:
+    val_opt = opt["val"]
+    metrics = val_opt.get("metrics") or {}
+    with preserve_rng():  # validation must not change the training run's random streams
+        for name, loader in val_sets:
+            save_dir = opt["path"]["visualization"] if val_opt.get("save_img") and get_dist_info()[0] == 0 else None
+            result = evaluate(model.inference, loader, metrics, device, save_dir=save_dir, suffix=str(it),
+                              max_images=val_opt.get("max_images"), per_image_dirs=True)
+            preview = result.pop("_preview")
+            msg = f"validation {name} @ iter {it}:"
+            for metric, mopt in metrics.items():
+                if metric not in result:
+                    continue
+                value = result[metric]
+                higher = mopt.get("better", "higher") == "higher"
+                record = best.setdefault(name, {}).get(metric)
+                if record is None or (value > record["value"] if higher else value < record["value"]):
+                    best[name][metric] = {"value": value, "iter": it}
+                b = best[name][metric]
+                msg += f" {metric} {value:.4f} (best {b['value']:.4f} @ {b['iter']})"
+                if tb is not None:
+                    tb.add_scalar(f"metrics/{name}/{metric}", value, it)
+            if tb is not None and preview is not None:
+                tb.add_image(f"{name}/{preview[0]}", preview[1], it, dataformats="HWC")
+            logger.info(msg)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_arg_parser().parse_args(argv)
+    if args.launcher != "none":
+        init_dist(args.launcher)
+    rank, world_size = get_dist_info()
+    try:
+        opt = parse_options(args.opt, is_train=True, overrides=args.force_yml, debug=args.debug, root=args.root)
+    except OptionsError as exc:
+        if rank == 0:
+            print(f"error: {exc}", file=sys.stderr)
+        cleanup_dist()
+        return 2
+    opt["dist"], opt["rank"], opt["world_size"] = world_size > 1, rank, world_size
+    paths, train_opt = opt["path"], opt["train"]
+
+    # ---- resume: an explicit state, or the newest complete one of this experiment
+    state_path = paths.get("resume_state")
+    if state_path is None and args.auto_resume:
+        state_path = find_latest_state(paths["training_states"])
+    if rank == 0:
+        _prepare_folders(opt, resuming=state_path is not None)
+    barrier()
+    log_file = os.path.join(paths["log"], f"train_{opt['name']}_{opt['time']}.log")
+    logger = get_logger(log_file if rank == 0 else None, rank)
+    if rank == 0:
+        dump_yaml(opt, os.path.join(paths["options"], os.path.basename(args.opt)))
+    tb = make_tb_writer(paths["tb_logger"]) if rank == 0 and opt["logger"].get("use_tb_logger", True) else None
+
+    # ---- data
+    seed = int(opt["manual_seed"])
+    seed_everything(seed + rank)
+    device = _device(opt)
+    train_dopt = opt["datasets"]["train"]
+    train_set = build_dataset(train_dopt)
+    train_loader, sampler = build_train_loader(train_set, train_dopt, seed, rank, world_size, device.type == "cuda")
+    if len(train_loader) == 0:
+        logger.error(f"the training set has {len(train_set)} images, fewer than one batch per rank")
+        return 2
+    val_sets = [
+        (dopt.get("name", key), build_eval_loader(build_dataset(dopt), dopt, rank, world_size))
+        for key, dopt in opt["datasets"].items() if key.startswith("val")
+    ]
+    logger.info(f"training on {len(train_set)} images ({len(train_loader)} batches/epoch/rank, world {world_size}), "
+                f"validating on {[n for n, _ in val_sets]}, device {device}")
+
+    # ---- model
+    model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size)
+    n_params = sum(p.numel() for p in model.net_g.parameters())
+    logger.info(f"network {opt['network_g']['type']}: {n_params:,d} parameters")
+    start_iter, epoch, batch_in_epoch, best = 0, 0, 0, {}
+    if state_path is not None:
+        state = load_training_state(state_path)
+        if state.get("world_size", world_size) != world_size:
+            logger.warning(f"resuming a {state['world_size']}-process run on {world_size} processes: "
+                           "the data order and random streams will differ")
+        model.load_training_state(state)
+        start_iter, epoch, batch_in_epoch = int(state["iter"]), int(state["epoch"]), int(state["batch_in_epoch"])
+        best = state.get("best", {})
+        rngs = state["rng"]
+        set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+        logger.info(f"resumed from {state_path} at iteration {start_iter} (epoch {epoch})")
+
+    # ---- loop
+    stop = _StopFlag()
+    old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    total_iter = int(train_opt["total_iter"])
+    print_freq = int(opt["logger"]["print_freq"])
+    save_freq = int(opt["logger"]["save_checkpoint_freq"])
+    val_freq = int((opt.get("val") or {}).get("val_freq", 0) or 0) if opt.get("val") else 0
+    progress = ProgressLogger(total_iter, start_iter, tb)
+    batch_size = int(train_dopt.get("batch_size_per_gpu", 1))
+    it = start_iter
+    stopped = False
+    t_data = time.time()
+    try:
+        while it < total_iter and not stopped:
+            sampler.set_epoch(epoch, batch_in_epoch * batch_size)
+            for batch in train_loader:
+                data_time = time.time() - t_data
+                it += 1
+                batch_in_epoch += 1
+                log = model.optimize_parameters(model.feed_data(batch), it)
+                if it % print_freq == 0 or it == total_iter:
+                    progress(logger, {"iter": it, "epoch": epoch, "lr": model.current_lr(),
+                                      "iter_time": time.time() - t_data, "data_time": data_time, **log})
+                if val_freq and (it % val_freq == 0 or it == total_iter) and val_sets:
+                    _validate(model, val_sets, opt, it, best, tb, logger, device)
+                if it % save_freq == 0 or it == total_iter:
+                    _save(model, opt, it, epoch, batch_in_epoch, best, rank)
+                    logger.info(f"saved models and training state at iteration {it}")
+                if any_across_ranks(stop.signal is not None):
+                    if it % save_freq != 0 and it != total_iter:
+                        _save(model, opt, it, epoch, batch_in_epoch, best, rank)
+                    logger.warning(f"stopped by signal at iteration {it}; training state saved — "
+                                   "continue with --auto_resume")
+                    stopped = True
+                    break
+                if it >= total_iter:
+                    break
+                t_data = time.time()
+            else:
+                epoch, batch_in_epoch = epoch + 1, 0
+    finally:
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        if tb is not None:
+            tb.close()
+    if not stopped:
+        logger.info(f"training finished at iteration {it}; best: {best}")
+    close_file_handlers()
+    barrier()
+    cleanup_dist()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

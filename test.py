@@ -1,0 +1,9 @@
+"""Benchmark trained weights: ``python test.py -opt options/test/SwinIR/test_SwinIR_SRx2.yml``.
+
+Writes per-image and average metrics to the log and to ``results/<name>/metrics.json``.
+"""
+
+from restoration.test_loop import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
