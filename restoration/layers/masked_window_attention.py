@@ -1,0 +1,217 @@
+"""Masked window self-attention (M-WSA) of TBSN: overlapping-window attention with a dilated mask.
+
+Queries come from non-overlapping ``ws x ws`` windows; keys and values from the enclosing
+``ow x ow`` window (``ow = ws + int(ws * overlap_ratio)``, zero padding ``(ow - ws) / 2`` at the
+image border, as ``nn.Unfold`` does upstream). The logits get
+
+* a factorised relative-position term ``q . rel_height[dy] + q . rel_width[dx]`` (HaloNet style), and
+* a fixed additive mask (0 or -inf) that keeps a key only when its offset from the query is even
+  in both axes (with the default even padding): a dilation-2 pattern, 36 of 144 keys for ws=8.
+
+Because every other spatial operator of TBSN also moves information by even offsets, and the first
+convolution only sees odd-parity neighbours, a pixel never sees itself: the blind spot.
+
+Two interchangeable backends, chosen by ``impl`` (one switch, proven equal forward and backward in
+``tests/test_tbsn_attention.py``):
+
+* ``'reference'``: explicit ``softmax(q k^T + bias + mask) v``, the official computation.
+* ``'sdpa'``: ``torch.nn.functional.scaled_dot_product_attention`` with the relative-position term
+  and the fixed mask folded into one additive float mask.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "ATTENTION_IMPLS",
+    "BlindSpotWindowMask",
+    "FactorizedRelPosBias",
+    "MaskedWindowAttention",
+    "overlap_window_size",
+]
+
+ATTENTION_IMPLS = ("reference", "sdpa")
+
+
+def overlap_window_size(window_size: int, overlap_ratio: float) -> int:
+    """Side of the key/value window: ``window_size + int(window_size * overlap_ratio)``."""
+    return int(window_size * overlap_ratio) + window_size
+
+
+def _relative_index(window_size: int, overlap_size: int, device: torch.device | None = None) -> torch.Tensor:
+    """``idx[x, i] = i - x + ow - 1``: table row for query coordinate x and key coordinate i."""
+    q = torch.arange(window_size, device=device)
+    k = torch.arange(overlap_size, device=device)
+    return k[None, :] - q[:, None] + overlap_size - 1
+
+
+class BlindSpotWindowMask(nn.Module):
+    """The fixed additive mask, stored as ``attention_mask`` of shape ``(1, ws*ws, ow*ow)``.
+
+    It is an ``nn.Parameter(requires_grad=False)`` (not a buffer) because official checkpoints
+    store it under that name and count it as a parameter. Entry ``(q, k)`` is 0 when
+    ``(x_q - x_k + ow - 1)`` is odd along both axes, else ``-inf`` (the upstream rule; with even
+    ``ow`` this keeps keys at an even offset from the query window origin shifted by the padding).
+
+    Args:
+        window_size: Query window side ``ws``.
+        overlap_size: Key window side ``ow``.
+    """
+
+    def __init__(self, window_size: int, overlap_size: int) -> None:
+        super().__init__()
+        self.attention_mask = nn.Parameter(self.build(window_size, overlap_size), requires_grad=False)
+
+    @staticmethod
+    def build(window_size: int, overlap_size: int) -> torch.Tensor:
+        """Regenerate the mask, ``(1, ws*ws, ow*ow)`` float32 of 0 / -inf."""
+        idx = _relative_index(window_size, overlap_size)  # (ws, ow)
+        allowed_1d = idx % 2 == 1
+        allowed = allowed_1d[:, None, :, None] & allowed_1d[None, :, None, :]  # (x, y, i, j)
+        mask = torch.zeros(allowed.shape)
+        mask[~allowed] = float("-inf")
+        return mask.reshape(1, window_size * window_size, overlap_size * overlap_size)
+
+    def forward(self) -> torch.Tensor:
+        return self.attention_mask
+
+
+class FactorizedRelPosBias(nn.Module):
+    """Relative-position logits factorised into rows and columns (tables ``(2*ow-1, dim_head)``).
+
+    ``bias[(x, y), (i, j)] = q[x, y] . rel_height[i - x + ow - 1] + q[x, y] . rel_width[j - y + ow - 1]``
+    where ``(x, y)`` is the query position in its ``ws x ws`` window and ``(i, j)`` the key position
+    in its ``ow x ow`` window. Equal to upstream's ``rel_to_abs`` construction, without the padding
+    and reshaping tricks.
+
+    Args:
+        window_size: Query window side ``ws``.
+        overlap_size: Key window side ``ow``.
+        dim_head: Channels per head.
+    """
+
+    def __init__(self, window_size: int, overlap_size: int, dim_head: int) -> None:
+        super().__init__()
+        scale = dim_head**-0.5
+        self.window_size = window_size
+        self.overlap_size = overlap_size
+        self.rel_height = nn.Parameter(torch.randn(2 * overlap_size - 1, dim_head) * scale)
+        self.rel_width = nn.Parameter(torch.randn(2 * overlap_size - 1, dim_head) * scale)
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        """``q``: ``(N, ws*ws, d)`` (already scaled) -> bias ``(N, ws*ws, ow*ow)``."""
+        ws, ow = self.window_size, self.overlap_size
+        n = q.shape[0]
+        idx = _relative_index(ws, ow, q.device)
+        q = q.reshape(n, ws, ws, -1)
+        logits_h = torch.einsum("nxyd,xid->nxyi", q, self.rel_height[idx])  # (N, ws, ws, ow)
+        logits_w = torch.einsum("nxyd,yjd->nxyj", q, self.rel_width[idx])  # (N, ws, ws, ow)
+        bias = logits_h[..., :, None] + logits_w[..., None, :]
+        return bias.reshape(n, ws * ws, ow * ow)
+
+
+class MaskedWindowAttention(nn.Module):
+    """M-WSA: ``1x1 qkv -> overlapping-window attention with fixed mask -> 1x1 projection``.
+
+    Module names follow the official ``DilatedOCA`` (``qkv``, ``project_out``, ``rel_pos_emb``,
+    ``fixed_pos_emb``) so checkpoints load strictly.
+
+    Args:
+        dim: Input/output channels.
+        window_size: Query window side ``ws``; H and W must be multiples of it.
+        overlap_ratio: Key window side is ``ws + int(ws * overlap_ratio)``; the difference must be
+            even (symmetric padding).
+        num_heads: Attention heads.
+        dim_head: Channels per head (inner width ``num_heads * dim_head``).
+        bias: Bias in the 1x1 convolutions.
+        impl: ``'reference'`` or ``'sdpa'`` (see module docstring). Settable later through the
+            ``impl`` attribute.
+
+    Shapes:
+        ``(B, dim, H, W) -> (B, dim, H, W)`` with ``H % ws == W % ws == 0``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        window_size: int,
+        overlap_ratio: float,
+        num_heads: int,
+        dim_head: int,
+        bias: bool,
+        impl: str = "sdpa",
+    ) -> None:
+        super().__init__()
+        self.window_size = window_size
+        self.overlap_size = overlap_window_size(window_size, overlap_ratio)
+        if (self.overlap_size - window_size) % 2:
+            raise ValueError(
+                f"window_size {window_size} with overlap_ratio {overlap_ratio} gives a key window of "
+                f"{self.overlap_size}; the difference to the query window must be even"
+            )
+        self.pad = (self.overlap_size - window_size) // 2
+        self.num_heads = num_heads
+        self.dim_head = dim_head
+        self.inner_dim = num_heads * dim_head
+        self.scale = dim_head**-0.5
+        self.impl = impl
+
+        self.qkv = nn.Conv2d(dim, self.inner_dim * 3, kernel_size=1, bias=bias)
+        self.project_out = nn.Conv2d(self.inner_dim, dim, kernel_size=1, bias=bias)
+        self.rel_pos_emb = FactorizedRelPosBias(window_size, self.overlap_size, dim_head)
+        self.fixed_pos_emb = BlindSpotWindowMask(window_size, self.overlap_size)
+
+    @property
+    def impl(self) -> str:
+        return self._impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        if value not in ATTENTION_IMPLS:
+            raise ValueError(f"unknown attention impl {value!r}; choose one of {ATTENTION_IMPLS}")
+        self._impl = value
+
+    def _windows(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Split into per-(window, head) sequences: q ``(N, ws*ws, d)``, k/v ``(N, ow*ow, d)``.
+
+        ``N = B * (H/ws) * (W/ws) * heads``; the channel of head ``h`` and sub-channel ``c`` is
+        ``h * d + c`` as upstream.
+        """
+        b, _, hgt, wid = q.shape
+        ws, ow, nh, d = self.window_size, self.overlap_size, self.num_heads, self.dim_head
+        gh, gw = hgt // ws, wid // ws
+        q = q.reshape(b, nh, d, gh, ws, gw, ws).permute(0, 3, 5, 1, 4, 6, 2).reshape(-1, ws * ws, d)
+
+        def unfold(t: torch.Tensor) -> torch.Tensor:
+            t = F.pad(t, (self.pad,) * 4)  # zeros, like nn.Unfold(padding=...) upstream
+            t = t.unfold(2, ow, ws).unfold(3, ow, ws)  # (B, C, gh, gw, ow, ow)
+            t = t.reshape(b, nh, d, gh, gw, ow, ow).permute(0, 3, 4, 1, 5, 6, 2)
+            return t.reshape(-1, ow * ow, d)
+
+        return q, unfold(k), unfold(v)
+
+    def _merge(self, out: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """Inverse of the query split: ``(N, ws*ws, d) -> (B, heads*d, H, W)``."""
+        b, _, hgt, wid = shape
+        ws, nh, d = self.window_size, self.num_heads, self.dim_head
+        out = out.reshape(b, hgt // ws, wid // ws, nh, ws, ws, d).permute(0, 3, 6, 1, 4, 2, 5)
+        return out.reshape(b, nh * d, hgt, wid)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] % self.window_size or x.shape[-1] % self.window_size:
+            raise ValueError(
+                f"M-WSA input {tuple(x.shape[-2:])} is not a multiple of window_size {self.window_size}"
+            )
+        q, k, v = self.qkv(x).chunk(3, dim=1)
+        q, k, v = self._windows(q, k, v)
+        q = q * self.scale
+        bias = self.rel_pos_emb(q) + self.fixed_pos_emb().to(q.dtype)
+        if self._impl == "sdpa":
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+        else:
+            attn = torch.softmax(q @ k.transpose(-2, -1) + bias, dim=-1)
+            out = attn @ v
+        return self.project_out(self._merge(out, x.shape))
