@@ -11,6 +11,7 @@ _ARCHS: dict[str, str] = {
     "SimpleSRNet": "restoration.archs.simple_sr_arch:SimpleSRNet",
     "SwinIR": "restoration.archs.swinir_arch:SwinIR",
     "Bicubic": "restoration.archs.bicubic_arch:Bicubic",
+    "TBSN": "restoration.archs.tbsn_arch:TBSN",
 }
 
 
