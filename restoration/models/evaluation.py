@@ -21,8 +21,8 @@ __all__ = ["evaluate", "image_name", "format_table"]
 
 
 def image_name(batch: Mapping[str, Any]) -> str:
-    """The file stem of the batch's (first) LQ image."""
-    path = batch.get("lq_path") or batch.get("gt_path") or ["image"]
+    """The file stem of the batch's (first) ground-truth image, else its LQ image."""
+    path = batch.get("gt_path") or batch.get("lq_path") or ["image"]
     path = path[0] if isinstance(path, (list, tuple)) else path
     return os.path.splitext(os.path.basename(str(path)))[0]
 

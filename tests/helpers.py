@@ -1,0 +1,79 @@
+"""Test helpers: tiny synthetic SR data and option files written into a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from restoration.utils.image_io import imwrite
+from restoration.utils.matlab_imresize import imresize
+
+
+def make_sr_pairs(root: Path, n: int, size: int, scale: int, seed: int = 0) -> tuple[Path, Path]:
+    """``n`` smooth random RGB images ``size``² (HR) and their MATLAB-bicubic LR, named ``img{i}.png``."""
+    rng = np.random.default_rng(seed)
+    hr_dir, lr_dir = root / "HR", root / f"LR_x{scale}"
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(n):
+        f = rng.uniform(1, 4, size=(3, 2))
+        ph = rng.uniform(0, 6.28, size=3)
+        hr = np.stack([np.sin(f[c, 0] * 6.28 * yy + ph[c]) * np.cos(f[c, 1] * 6.28 * xx) for c in range(3)], -1)
+        hr = np.clip((hr * 0.4 + 0.5) * 255 + rng.normal(0, 6, hr.shape), 0, 255).round().astype(np.uint8)
+        lr = np.clip(imresize(hr.astype(np.float64) / 255.0, scale=1 / scale), 0, 1) * 255
+        imwrite(hr_dir / f"img{i}.png", hr)
+        imwrite(lr_dir / f"img{i}.png", lr.round().astype(np.uint8))
+    return hr_dir, lr_dir
+
+
+def train_options(data: tuple[Path, Path], name: str, **overrides: Any) -> dict[str, Any]:
+    """A tiny x2 training config: SwinIR (1 block, drop-path on, so torch RNG matters) + EMA + Adam."""
+    hr, lr = data
+    opt: dict[str, Any] = {
+        "name": name,
+        "model_type": "SRModel",
+        "scale": 2,
+        "num_gpu": 0,
+        "manual_seed": 3,
+        "datasets": {
+            "train": {
+                "type": "PairedImageDataset", "dataroot_gt": str(hr), "dataroot_lq": str(lr),
+                "io_backend": {"type": "disk"}, "gt_size": 16, "use_hflip": True, "use_rot": True,
+                "num_worker_per_gpu": 0, "batch_size_per_gpu": 2, "dataset_enlarge_ratio": 1,
+            },
+            "val_1": {
+                "name": "tiny_val", "type": "PairedImageDataset", "dataroot_gt": str(hr), "dataroot_lq": str(lr),
+                "io_backend": {"type": "disk"},
+            },
+        },
+        "network_g": {
+            "type": "SwinIR", "upscale": 2, "in_chans": 3, "img_size": 8, "window_size": 4, "img_range": 1.0,
+            "depths": [1], "embed_dim": 8, "num_heads": [2], "mlp_ratio": 2, "drop_path_rate": 0.2,
+            "upsampler": "pixelshuffledirect", "resi_connection": "1conv",
+        },
+        "train": {
+            "ema_decay": 0.9,
+            "optim_g": {"type": "Adam", "lr": 2e-3, "betas": [0.9, 0.99]},
+            "scheduler": {"type": "MultiStepLR", "milestones": [3, 5], "gamma": 0.5},
+            "total_iter": 6,
+            "warmup_iter": 2,
+            "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0},
+        },
+        "val": {"val_freq": 3, "save_img": True, "metrics": {
+            "psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True}}},
+        "logger": {"print_freq": 1, "save_checkpoint_freq": 2, "use_tb_logger": True},
+    }
+    for key, value in overrides.items():
+        node = opt
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node[p]
+        node[parts[-1]] = value
+    return opt
+
+
+def write_options(opt: dict[str, Any], path: Path) -> Path:
+    path.write_text(yaml.safe_dump(opt, sort_keys=False))
+    return path

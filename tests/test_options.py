@@ -1,0 +1,93 @@
+"""Option files: validation reports every problem at once, before anything touches the disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from restoration.options.parse import OptionsError, apply_overrides, parse_options
+from restoration.options.yaml_io import load_yaml
+from restoration.train_loop import main as train_main
+from tests.helpers import make_sr_pairs, train_options, write_options
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_sr_pairs(tmp_path_factory.mktemp("data"), n=3, size=32, scale=2)
+
+
+def test_scientific_notation_loads_as_float(tmp_path: Path) -> None:
+    f = tmp_path / "a.yml"
+    f.write_text("lr: 2e-4\nother: 1.5e3\nint: 7\nname: 1e-x\n")
+    assert load_yaml(f) == {"lr": 2e-4, "other": 1500.0, "int": 7, "name": "1e-x"}
+    assert isinstance(load_yaml(f)["lr"], float)
+
+
+def test_overrides_parse_yaml_values_without_eval() -> None:
+    opt = {"train": {"total_iter": 10}}
+    assert apply_overrides(opt, ["train.total_iter=20", "train:optim_g:lr=1e-3", "x.y=__import__('os')"]) == []
+    assert opt["train"]["total_iter"] == 20
+    assert opt["train"]["optim_g"]["lr"] == 1e-3
+    assert opt["x"]["y"] == "__import__('os')"  # a string, never executed
+    assert apply_overrides(opt, ["novalue"]) != []
+
+
+def test_every_problem_reported_and_nothing_created(data, tmp_path: Path, capsys) -> None:
+    opt = train_options(data, "bad")
+    opt["trian"] = {}  # typo of a top-level key
+    opt["train"]["optim_g"]["lrr"] = 1  # unknown optimizer argument
+    opt["train"]["total_iter"] = "many"  # wrong type
+    opt["network_g"]["type"] = "SwinIr"  # unknown arch with a close name
+    opt["datasets"]["train"]["dataroot_gt"] = str(tmp_path / "missing")
+    opt["val"]["metrics"]["psnr"]["type"] = "calculate_psnrr"
+    cfg = write_options(opt, tmp_path / "bad.yml")
+    root = tmp_path / "root"
+    root.mkdir()
+    code = train_main(["-opt", str(cfg), "--root", str(root)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    for expected in ("unknown option 'trian' (did you mean 'train'?)", "'lrr'", "'train.total_iter' must be int",
+                     "Did you mean 'SwinIR'", "missing", "calculate_psnrr"):
+        assert expected in err, (expected, err)
+    assert list(root.iterdir()) == []  # no experiment folder, no tb_logger
+
+
+def test_incompatible_settings(data, tmp_path: Path) -> None:
+    opt = train_options(data, "bad2")
+    opt["train"]["warmup_iter"] = 10
+    opt["datasets"]["train"]["gt_size"] = 15
+    opt["train"]["scheduler"] = {"type": "CosineAnnealingRestartLR", "periods": [2], "restart_weights": [1, 1]}
+    with pytest.raises(OptionsError) as info:
+        parse_options(str(write_options(opt, tmp_path / "b.yml")), is_train=True, root=tmp_path)
+    text = str(info.value)
+    assert "warmup_iter" in text and "not a multiple of scale 2" in text
+    assert "periods' sum to 2 < total_iter 6" in text and "restart_weights" in text
+
+
+def test_arch_kwarg_typo_suggests_name(data, tmp_path: Path) -> None:
+    opt = train_options(data, "bad3")
+    opt["network_g"]["embed_dims"] = 8
+    with pytest.raises(OptionsError, match=r"no argument 'embed_dims' \(did you mean 'embed_dim'\?\)"):
+        parse_options(str(write_options(opt, tmp_path / "c.yml")), is_train=True, root=tmp_path)
+
+
+def test_resolved_options_and_experiments_root(data, tmp_path: Path) -> None:
+    exp = tmp_path / "elsewhere" / "exp"
+    opt = train_options(data, "resolved", **{"train.total_iter": 1, "train.warmup_iter": -1})
+    opt["path"] = {"experiments_root": str(exp)}
+    cfg = write_options(opt, tmp_path / "r.yml")
+    assert train_main(["-opt", str(cfg), "--root", str(tmp_path / "root")]) == 0
+    saved = load_yaml(exp / "options" / "r.yml")
+    assert saved["train"]["optim_g"]["lr"] == 2e-3 and saved["path"]["models"] == str(exp / "models")
+    assert (exp / "models" / "net_g_1.pth").is_file() and (exp / "training_states" / "1.state").is_file()
+    assert any(p.name.startswith("train_resolved_") for p in exp.iterdir())
+    # the saved, resolved file is itself a valid option file
+    again = parse_options(str(exp / "options" / "r.yml"), is_train=True, root=tmp_path / "root")
+    assert again["path"]["experiments_root"] == str(exp)
+    # a second run archives the folder instead of overwriting it
+    assert train_main(["-opt", str(cfg), "--root", str(tmp_path / "root")]) == 0
+    assert len([p for p in exp.parent.iterdir() if p.name.startswith("exp_archived_")]) == 1
+    assert not os.path.exists(tmp_path / "root" / "experiments")
