@@ -1,0 +1,127 @@
+"""scripts/benchmark/benchmark.py: option loading, the path matrix, and the JSON report of a real run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "benchmark" / "benchmark.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+class TinyAttnNet(nn.Module):
+    """Conv + one global self-attention with a switchable backend (stands in for SwinIR in fast tests)."""
+
+    def __init__(self, dim: int = 8, upscale: int = 2, attn_backend: str | None = None) -> None:
+        super().__init__()
+        self.attn_backend = attn_backend or "sdpa"
+        self.conv_first = nn.Conv2d(3, dim, 3, padding=1)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.conv_last = nn.Conv2d(dim, 3 * upscale**2, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(upscale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.conv_first(x)
+        b, c, h, w = f.shape
+        q, k, v = self.qkv(f.flatten(2).transpose(1, 2)).chunk(3, dim=-1)
+        if self.attn_backend == "reference":
+            a = (q @ k.transpose(-2, -1) * c**-0.5).softmax(-1) @ v
+        else:
+            a = F.scaled_dot_product_attention(q, k, v)
+        f = f + a.transpose(1, 2).reshape(b, c, h, w)
+        return self.shuffle(self.conv_last(f))
+
+
+def test_yaml_reads_scientific_notation_as_float(tmp_path: Path) -> None:
+    bench = _load_script()
+    p = tmp_path / "opt.yml"
+    p.write_text("network_g:\n  type: SwinIR\n  img_range: 1.\ntrain:\n  lr: 2e-4\n  eta: 1.5E-7\n  name: 1e\n")
+    doc = bench.load_yaml(p)
+    assert doc["train"]["lr"] == pytest.approx(2e-4) and isinstance(doc["train"]["lr"], float)
+    assert doc["train"]["eta"] == pytest.approx(1.5e-7)
+    assert doc["train"]["name"] == "1e"  # not a number: stays a string
+
+
+def test_network_options_merge_and_errors(tmp_path: Path) -> None:
+    bench = _load_script()
+    p = tmp_path / "opt.yml"
+    p.write_text("network_g:\n  type: SwinIR\n  embed_dim: 60\n  upscale: 2\n")
+    args = bench.parse_args(["-opt", str(p), "--kwargs", '{"upscale": 3}'])
+    assert bench.network_options(args) == {"type": "SwinIR", "embed_dim": 60, "upscale": 3}
+    (tmp_path / "bad.yml").write_text("train: {}\n")
+    with pytest.raises(SystemExit, match="network_g"):
+        bench.network_options(bench.parse_args(["-opt", str(tmp_path / "bad.yml")]))
+    with pytest.raises(SystemExit, match="JSON"):
+        bench.network_options(bench.parse_args(["--arch", "SwinIR", "--kwargs", "{upscale: 2}"]))
+    assert bench.supports_attn_backend(TinyAttnNet) and not bench.supports_attn_backend(nn.Conv2d)
+
+
+def test_backend_axis_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both backends of an attention net are run, compared, and written to JSON (in this process)."""
+    bench = _load_script()
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    out = tmp_path / "r.json"
+    report = bench.main([
+        "--arch", "test_benchmark_script:TinyAttnNet", "--kwargs", '{"dim": 8}', "--device", "cpu",
+        "--batch", "2", "--size", "12", "16", "--warmup", "0", "--repeats", "1", "--no-subprocess", "--modes", "forward",
+        "--json", str(out),
+    ])
+    saved = json.loads(out.read_text())
+    assert saved["input_size"] == [12, 16] and saved["in_chans"] == 3
+    assert [p["attn_backend"] for p in saved["paths"]] == ["reference", "sdpa"]
+    # conv_first 3*8*9+8, qkv 8*24+24, conv_last 8*12*9+12
+    assert saved["params"] == 224 + 216 + 876
+    # FLOPs of one 12x16 image: 2 * MACs of the convs, the qkv matmul and the two attention matmuls.
+    hw = 12 * 16
+    expected = 2 * (hw * 8 * 3 * 9 + hw * 8 * 24 + 2 * hw * hw * 8 + hw * 12 * 8 * 9)
+    assert saved["flops"]["per_image"] == expected and saved["flops"]["batch"] == 2 * expected
+    comp = saved["comparisons"]
+    assert len(comp) == 1 and comp[0]["forward"]["speedup"] > 0
+    assert report["paths"][1]["forward"]["time_ms_median"] > 0 and "forward_backward" not in report["paths"][1]
+
+
+def test_script_end_to_end_json(tmp_path: Path) -> None:
+    """Run the script as a user would (one subprocess per path) and check every JSON field."""
+    bench = _load_script()
+    try:  # the framework's small reference CNN when it exists, else the stand-in above
+        bench.resolve_arch("SimpleSRNet")
+        arch, kwargs = "SimpleSRNet", {}
+    except Exception:
+        arch, kwargs = "test_benchmark_script:TinyAttnNet", {"dim": 8}
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(ROOT)])}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--arch", arch, "--kwargs", json.dumps(kwargs), "--device", "cpu",
+         "--batch", "1", "--size", "16", "--warmup", "0", "--repeats", "1", "--backends", "sdpa",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| path | fwd ms" in proc.stdout  # the table
+    report = json.loads(out.read_text())
+    assert report["arch"] == arch and report["device"] == "cpu"
+    assert report["params"] > 0 and report["flops"]["per_image"] > 0
+    assert report["memory_method"].startswith("RSS")
+    assert len(report["paths"]) == 1
+    path = report["paths"][0]
+    assert "error" not in path, path.get("error")
+    for mode in ("forward", "forward_backward"):
+        assert path[mode]["time_ms_median"] > 0 and len(path[mode]["times_ms"]) == 1
+        assert path[mode]["peak_mem_mb"] is not None and path[mode]["peak_mem_mb"] > 0
