@@ -8,6 +8,10 @@ __all__ = ["register_losses"]
 
 # name -> "module:attribute". Add one line per component.
 _LOSSES: dict[str, str] = {
+    "L1Loss": "restoration.losses.basic_loss:L1Loss",
+    "MSELoss": "restoration.losses.basic_loss:MSELoss",
+    "CharbonnierLoss": "restoration.losses.basic_loss:CharbonnierLoss",
+    "PerceptualLoss": "restoration.losses.perceptual_loss:PerceptualLoss",
 }
 
 
