@@ -115,7 +115,16 @@ _SHARED_ENVS: dict[tuple[int, str], Any] = {}
 def _open_shared(path: str, open_kwargs: dict) -> Any:
     import lmdb  # imported here so that `import restoration.data` works without lmdb
 
-    key = (os.getpid(), os.path.realpath(path))
+    pid = os.getpid()
+    for inherited in [k for k in _SHARED_ENVS if k[0] != pid]:
+        # Opened by the parent before a fork: unusable here, and py-lmdb would refuse a second open
+        # of the same files. Closing the child's copy is safe: with or without a lock file it only
+        # frees this process's mapping and descriptors (fcntl locks and reader slots are per-pid).
+        try:
+            _SHARED_ENVS.pop(inherited).close()
+        except Exception:  # noqa: BLE001 - a failed close of a dead copy must not stop the read
+            pass
+    key = (pid, os.path.realpath(path))
     env = _SHARED_ENVS.get(key)
     if env is None:
         env = lmdb.open(path, subdir=True, max_readers=2048, **open_kwargs)
