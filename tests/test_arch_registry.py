@@ -23,6 +23,12 @@ TINY_CONFIGS: dict[str, tuple[dict[str, Any], tuple[int, int, int, int], int]] =
     "SimpleSRNet": (dict(num_feat=8, num_block=1, upscale=2), (1, 3, 8, 8), 2),
     "SwinIR": (dict(img_size=8, embed_dim=8, depths=[2], num_heads=[2], window_size=4, mlp_ratio=2, upscale=2,
                     upsampler="pixelshuffledirect", drop_path_rate=0.0), (2, 3, 7, 9), 2),
+    "DSwinIR": (dict(dim=6, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[3, 3, 3, 3],
+                     kernel_size=[3, 3, 1, 1], ffn_expansion_factor=1), (1, 3, 24, 24), 1),
+    "MSDeformableNAIR": (dict(dim=6, num_blocks=[1, 1, 1, 1], num_refinement_blocks=0, heads=[3, 3, 3, 3],
+                              kernel_size=[3, 3, 1, 1], ffn_expansion_factor=1), (1, 3, 24, 24), 1),
+    "TBSN": (dict(dim=4, num_blocks=[1, 1, 1], num_refinement_blocks=0, channel_heads=[1, 1, 1],
+                  spatial_heads=[1, 1, 1], spatial_dim_head=2), (1, 3, 32, 32), 1),
 }
 
 

@@ -12,6 +12,8 @@ _ARCHS: dict[str, str] = {
     "SwinIR": "restoration.archs.swinir_arch:SwinIR",
     "Bicubic": "restoration.archs.bicubic_arch:Bicubic",
     "TBSN": "restoration.archs.tbsn_arch:TBSN",
+    "DSwinIR": "restoration.archs.dswinir_arch:DSwinIR",
+    "MSDeformableNAIR": "restoration.archs.msdeformable_nair_arch:MSDeformableNAIR",
 }
 
 

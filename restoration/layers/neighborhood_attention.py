@@ -91,6 +91,10 @@ def select_backend(
         ValueError: unknown or unavailable backend, or a backend that cannot do the request
             (``natten`` with a bias; ``flex``/``natten`` backward on CPU).
     """
+    if backend == "auto" and device.type != "cuda":
+        return "reference"  # decided before probing natten, whose import alone takes seconds
+    if backend == "reference":
+        return backend
     available = available_backends()
     if backend == "auto":
         if device.type == "cuda":

@@ -1,0 +1,135 @@
+"""DSwinIR / MSDeformableNAIR: official-checkpoint fidelity, option checks, MS-DSwin sampling, FFNs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from restoration import build_network
+from restoration.archs.dswinir_arch import DSwinIR
+from restoration.archs.msdeformable_nair_arch import MSDeformableNAIR
+from restoration.layers.gated_ffn import GDFN, MSGFFN, build_gated_ffn
+from restoration.layers.ms_dswin import MSDeformableNeighborhoodAttention
+from restoration.layers.neighborhood_attention import neighborhood_attention_2d
+
+FIXTURE = Path(__file__).parent / "data" / "dswinir" / "msdeformable_nair_tiny.pt"
+TINY = dict(dim=6, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[3, 3, 3, 3],
+            kernel_size=[3, 3, 1, 1], ffn_expansion_factor=1)
+
+
+def _fixture():
+    # Made by running the official Aitical/DSwinIR class (natten<=0.17 calls replaced by a
+    # transcription of NATTEN 0.17.5's CPU index rules) on random weights; output in float64.
+    return torch.load(FIXTURE, map_location="cpu")
+
+
+def test_official_checkpoint_loads_strictly_and_reproduces_output():
+    f = _fixture()
+    net = build_network({"type": "MSDeformableNAIR", **f["config"]}).eval()
+    net.load_state_dict(f["state_dict"], strict=True)
+    with torch.no_grad():
+        out32 = net(f["input"])
+        assert (out32.double() - f["output"]).abs().max() <= 1e-5
+        out64 = net.double()(f["input"].double())
+    # same arithmetic in float64: only summation-order noise remains
+    assert (out64 - f["output"]).abs().max() <= 1e-10
+
+
+def test_official_param_count_dim48():
+    net = MSDeformableNAIR(dim=48, heads=[3, 6, 12, 24])
+    assert sum(p.numel() for p in net.parameters()) == 22_388_332
+
+
+def test_heads_not_divisible_by_three_reported():
+    problems = MSDeformableNAIR.check_options({"type": "MSDeformableNAIR"})  # release defaults [2,4,8,8]
+    assert len(problems) == 4 and "heads[0]=2 is not divisible by 3" in problems[0]
+    assert DSwinIR.check_options({"heads": [3, 6, 12, 24], "dim": 48}) == []
+    assert any("width dim*1=50 is not divisible by heads[0]=3" in p for p in DSwinIR.check_options({"dim": 50}))
+    with pytest.raises(ValueError, match="heads\\[1\\]=4 is not divisible by 3"):
+        DSwinIR(dim=12, heads=[3, 4, 6, 12])
+
+
+def test_input_size_errors_name_the_minimum():
+    net = DSwinIR(**{**TINY, "kernel_size": [3, 3, 3, 3]})
+    assert net.size_multiple == 8 and net.min_size == 48  # (k + 2) * 8 = 40 and 2k * 8 = 48
+    with pytest.raises(ValueError, match="minimum 48x48"):
+        net(torch.rand(1, 3, 40, 48))
+    with pytest.raises(ValueError, match="multiples of 8"):
+        net(torch.rand(1, 3, 50, 48))
+
+
+@pytest.mark.parametrize("ffn_type,attn_type", [("msg", "msdswin"), ("gdfn", "dat")])
+def test_dswinir_variants_train(ffn_type, attn_type):
+    torch.manual_seed(0)
+    net = DSwinIR(**TINY, ffn_type=ffn_type, attn_type=attn_type, dat_strides=[4, 2, 1, 1])
+    x = torch.rand(1, 3, 24, 32)
+    y = net(x)
+    assert y.shape == x.shape
+    y.mean().backward()
+    offset_conv = net.encoder_level1[0].attn.conv_offset[-1].weight
+    assert offset_conv.grad is not None and offset_conv.grad.abs().sum() > 0  # offsets are learned
+    ffn = net.encoder_level1[0].ffn
+    assert isinstance(ffn, MSGFFN if ffn_type == "msg" else GDFN)
+
+
+def test_dswinir_differs_from_official_only_by_double_residual():
+    torch.manual_seed(0)
+    official = MSDeformableNAIR(**{k: v for k, v in TINY.items()}, global_residual=True).eval()
+    ours = DSwinIR(**TINY, ffn_type="gdfn").eval()
+    ours.load_state_dict(official.state_dict(), strict=True)
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        assert torch.allclose(official(x), ours(x) + x, atol=1e-6)
+
+
+def _zero_offsets(attn: MSDeformableNeighborhoodAttention) -> None:
+    with torch.no_grad():
+        attn.conv_offset[-1].weight.zero_()
+
+
+def test_ms_dswin_centered_grid_zero_offsets_is_plain_multiscale_na():
+    torch.manual_seed(0)
+    attn = MSDeformableNeighborhoodAttention(12, 3, kernel_size=3, centered_grid=True).eval()
+    _zero_offsets(attn)
+    x = torch.randn(2, 12, 9, 10)
+    q = attn.proj_q(x)
+    q5, k5, v5 = (t.reshape(2, 3, 4, 9, 10).permute(0, 1, 3, 4, 2) for t in (q, attn.proj_k(x), attn.proj_v(x)))
+    outs = [neighborhood_attention_2d(q5[:, i:i + 1], k5[:, i:i + 1], v5[:, i:i + 1], ks, dil,
+                                      rpb=getattr(attn, f"rpb_h{i + 1}"), backend="reference")
+            for i, (ks, dil) in enumerate([(3, 1), (3, 2), (5, 1)])]
+    expected = attn.proj_out(torch.cat(outs, 1).permute(0, 1, 4, 2, 3).reshape(2, 12, 9, 10) + attn.rpe_table(q))
+    with torch.no_grad():
+        assert torch.allclose(attn(x), expected, atol=1e-5)
+
+
+def test_ms_dswin_released_grid_samples_half_pixel_off():
+    """Zero offsets on the released grid read the bilinear mean of the 2x2 block down-right."""
+    torch.manual_seed(0)
+    attn = MSDeformableNeighborhoodAttention(3, 3, kernel_size=3).eval()
+    _zero_offsets(attn)
+    captured = {}
+    attn.proj_k.register_forward_hook(lambda m, inp, out: captured.setdefault("x", inp[0]))
+    x = torch.randn(1, 3, 8, 7)
+    with torch.no_grad():
+        attn(x)
+    sampled = captured["x"]
+    block_mean = F.avg_pool2d(x, 2, stride=1)  # (H-1, W-1): mean of x[i:i+2, j:j+2]
+    assert torch.allclose(sampled[..., :-1, :-1], block_mean, atol=1e-6)
+    assert torch.allclose(sampled[..., -1, -1], x[..., -1, -1] / 4, atol=1e-6)  # zero padding beyond
+
+
+def test_msg_ffn_branches_and_errors():
+    ffn = MSGFFN(8, 2, kernel_sizes=(3, 5, 7))
+    assert [c.kernel_size for c in ffn.branches] == [(3, 3), (5, 5), (7, 7)]
+    assert ffn.project_out.in_channels == 16 * 3
+    x = torch.randn(1, 8, 9, 9)
+    assert ffn(x).shape == x.shape
+    # the gate makes MSG-FFN nonlinear in x (not one big dw conv): f(2x) != 2 f(x)
+    assert not torch.allclose(ffn(2 * x), 2 * ffn(x), atol=1e-3)
+    with pytest.raises(ValueError, match="unknown ffn_type 'mlp'"):
+        build_gated_ffn("mlp", 8, 2, False)
+    with pytest.raises(ValueError, match="odd"):
+        MSGFFN(8, 2, kernel_sizes=(3, 4))
