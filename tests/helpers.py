@@ -50,7 +50,7 @@ def train_options(data: tuple[Path, Path], name: str, **overrides: Any) -> dict[
         },
         "network_g": {
             "type": "SwinIR", "upscale": 2, "in_chans": 3, "img_size": 8, "window_size": 4, "img_range": 1.0,
-            "depths": [1], "embed_dim": 8, "num_heads": [2], "mlp_ratio": 2, "drop_path_rate": 0.2,
+            "depths": [2], "embed_dim": 8, "num_heads": [2], "mlp_ratio": 2, "drop_path_rate": 0.2,
             "upsampler": "pixelshuffledirect", "resi_connection": "1conv",
         },
         "train": {

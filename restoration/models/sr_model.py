@@ -247,7 +247,7 @@ class SRModel:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.last_epoch = int(state["scheduler"]["last_epoch"])
         self.scheduler.base_lrs = list(state["scheduler"]["base_lrs"])
-        for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_lr()):
-            group["lr"] = lr
+        for group, base, factor in zip(self.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas):
+            group["lr"] = base * factor(self.scheduler.last_epoch)
         self.scaler.load_state_dict(state["scaler"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
