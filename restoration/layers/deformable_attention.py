@@ -79,7 +79,7 @@ class DeformableAttention2d(nn.Module):
         gc = self.group_channels
         self.conv_offset = nn.Sequential(
             nn.Conv2d(gc, gc, ks, stride, pad, groups=gc),
-            LayerNorm2d(gc),
+            LayerNorm2d(gc, eps=1e-5),  # DAT's LayerNormProxy = nn.LayerNorm over channels
             nn.GELU(),
             nn.Conv2d(gc, 2, 1, 1, 0, bias=False),
         )
@@ -112,7 +112,8 @@ class DeformableAttention2d(nn.Module):
             raise ValueError(f"DAT attention with stride {self.stride} samples a {hk}x{wk} grid from a "
                              f"{h}x{w} map; it needs at least 2x2 (input >= {2 * self.stride}x{2 * self.stride})")
         if self.offset_range_factor >= 0:
-            bound = torch.tensor([1.0 / (hk - 1.0), 1.0 / (wk - 1.0)], dtype=x.dtype, device=x.device)
+            # default dtype on purpose (as DAT): float64 runs then match the original exactly
+            bound = torch.tensor([1.0 / (hk - 1.0), 1.0 / (wk - 1.0)], device=x.device)
             offset = offset.tanh() * bound.view(1, 2, 1, 1) * self.offset_range_factor
         pos = offset.permute(0, 2, 3, 1) + self._grid(hk, wk, 0.5, x.dtype, x.device)
         if self.offset_range_factor < 0:
