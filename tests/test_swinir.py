@@ -154,3 +154,26 @@ def test_check_options_lists_problems() -> None:
     assert SwinIR.check_options(PARAM_COUNTS[0][1]) == []
     with pytest.raises(ValueError, match="upsampler 'bicubic'"):
         SwinIR(upsampler="bicubic")
+
+
+OPTION_FILES = sorted((Path(__file__).parents[1] / "options").glob("*/SwinIR/*.yml"))
+
+
+def test_option_files_are_valid_and_use_official_configs() -> None:
+    """Every SwinIR option file passes the start-up check (bar absent data/weights) with an official net."""
+    from restoration.options.validate import validate_options
+    from restoration.options.yaml_io import load_yaml
+
+    assert len(OPTION_FILES) >= 40
+    official_counts = {count for _, _, count in PARAM_COUNTS}
+    counted: dict[str, int] = {}  # many files share a network; build each distinct one once
+    for path in OPTION_FILES:
+        opt = load_yaml(path)
+        problems = [p for p in validate_options(opt, is_train=path.parent.parent.name == "train")
+                    if "does not exist" not in p and "file not found" not in p]
+        assert problems == [], f"{path.name}: {problems}"
+        key = repr(sorted((k, v) for k, v in opt["network_g"].items() if k != "img_size"))
+        if key not in counted:
+            with torch.device("meta"):
+                counted[key] = sum(p.numel() for p in build_network(opt["network_g"]).parameters())
+        assert counted[key] in official_counts, path.name
