@@ -27,7 +27,7 @@ def _mod_crop(img: np.ndarray, s: int) -> np.ndarray:
     return img[: img.shape[0] - img.shape[0] % s, : img.shape[1] - img.shape[1] % s]
 
 
-# ---------------------------------------------------------------------------------------------------------------- kernel
+# ------------------------------------------------------------------------------------------ kernel
 
 
 def test_cubic_kernel_values() -> None:
@@ -58,7 +58,9 @@ def test_contributions_downscale_are_antialiased() -> None:
     assert idx_aa.min() >= 0 and idx_aa.max() <= 15
 
 
-@pytest.mark.parametrize(("in_size", "scale", "out_size"), [(288, 1 / 3, 96), (5, 0.5, 3), (7, 2, 14), (255, 1 / 3, 85)])
+@pytest.mark.parametrize(
+    ("in_size", "scale", "out_size"), [(288, 1 / 3, 96), (5, 0.5, 3), (7, 2, 14), (255, 1 / 3, 85)]
+)
 def test_output_size_is_ceil_of_scaled_size(in_size: int, scale: float, out_size: int) -> None:
     img = np.zeros((in_size, 4), np.float64)
     assert imresize(img, scale=(scale, 1.0)).shape == (out_size, 4)
@@ -86,10 +88,12 @@ def test_argument_errors() -> None:
         imresize_pt(torch.zeros(8, 8), scale=2)
 
 
-# ------------------------------------------------------------------------------------------------------ numpy vs torch
+# ------------------------------------------------------------------------------------------ numpy vs torch
 
 
-@pytest.mark.parametrize("kw", [{"scale": 2}, {"scale": 3}, {"scale": 0.5}, {"scale": 1 / 3}, {"scale": 0.7}, {"size": (17, 9)}])
+@pytest.mark.parametrize(
+    "kw", [{"scale": 2}, {"scale": 3}, {"scale": 0.5}, {"scale": 1 / 3}, {"scale": 0.7}, {"size": (17, 9)}]
+)
 def test_numpy_and_torch_agree(kw: dict) -> None:
     rng = np.random.default_rng(0)
     img = rng.random((23, 19, 3))
@@ -110,7 +114,7 @@ def test_torch_path_is_differentiable() -> None:
     assert torch.autograd.gradcheck(lambda t: imresize_pt(t, scale=2), (x,))
 
 
-# ----------------------------------------------------------------------------------------------- MATLAB's stored Set5 LR
+# ------------------------------------------------------------------------------------------ MATLAB's stored Set5 LR
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -139,7 +143,7 @@ def test_reproduces_matlab_set5_x8_from_double(benchmarks: Path) -> None:
         assert np.abs(once - stored).max() == 0, name
 
 
-# ------------------------------------------------------------------------------------------------------ Bicubic network
+# ------------------------------------------------------------------------------------------ Bicubic network
 
 
 def test_bicubic_arch_shape_and_equality_with_imresize() -> None:
@@ -156,7 +160,7 @@ def test_bicubic_arch_shape_and_equality_with_imresize() -> None:
     assert type(net).check_options({"upscale": 0}) and not type(net).check_options({"upscale": 4})
 
 
-# --------------------------------------------------------------------------------------------------------- generate_lr.py
+# ------------------------------------------------------------------------------------------ generate_lr.py
 
 
 def _load_generate_lr():

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from restoration.losses.basic_loss import CharbonnierLoss, L1Loss, MSELoss
 from restoration.losses.perceptual_loss import PerceptualLoss, vgg_layer_names
@@ -71,7 +70,7 @@ def test_losses_build_from_registry() -> None:
 # --------------------------------------------------------------------------------------------------- perceptual loss
 
 
-# torchvision's vgg19().features: 3x3 convs (each followed by a ReLU) at these indices, 2x2 max-pools at 4, 9, 18, 27, 36.
+# torchvision's vgg19().features: 3x3 convs (each + ReLU) at these indices, 2x2 max-pools at 4, 9, 18, 27, 36.
 VGG19_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 VGG19_WIDTHS = (64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512)
 VGG19_POOL_INDICES = (4, 9, 18, 27, 36)
@@ -91,7 +90,9 @@ def vgg19_state() -> dict[str, torch.Tensor]:
         if out_ch < 256:
             weight = torch.randn(out_ch, in_ch, 3, 3, generator=gen) * math.sqrt(2.0 / (9 * in_ch))
         else:
-            weight = (torch.randn(out_ch, 1, 3, 3, generator=gen) * math.sqrt(2.0 / 9) / in_ch).expand(-1, in_ch, -1, -1)
+            weight = (torch.randn(out_ch, 1, 3, 3, generator=gen) * math.sqrt(2.0 / 9) / in_ch).expand(
+                -1, in_ch, -1, -1
+            )
         state[f"features.{idx}.weight"] = weight
         state[f"features.{idx}.bias"] = torch.randn(out_ch, generator=gen) * 0.01
         in_ch = out_ch
@@ -106,9 +107,13 @@ def vgg19_file(tmp_path_factory: pytest.TempPathFactory, vgg19_state: dict[str, 
     return path
 
 
-def _reference_features(state: dict[str, torch.Tensor], x: torch.Tensor, wanted: tuple[int, ...]) -> dict[int, torch.Tensor]:
+def _reference_features(
+    state: dict[str, torch.Tensor], x: torch.Tensor, wanted: tuple[int, ...]
+) -> dict[int, torch.Tensor]:
     """Outputs of ``features[i]`` for ``i`` in ``wanted``, computed with functional ops from the torchvision layout."""
-    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(
+        1, 3, 1, 1
+    )
     out = {}
     for idx in range(max(wanted) + 1):
         if idx in VGG19_CONV_INDICES:

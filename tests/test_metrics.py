@@ -37,7 +37,7 @@ def _to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).double()[None] / 255.0
 
 
-# ------------------------------------------------------------------------------------------------------------- colour
+# ------------------------------------------------------------------------------------------ colour
 
 
 def test_y_channel_matches_matlab_formula_by_hand() -> None:
@@ -62,7 +62,7 @@ def test_ycbcr_round_trip() -> None:
     np.testing.assert_allclose(rgb2ycbcr_pt(t)[0].numpy().transpose(1, 2, 0), rgb2ycbcr(rgb), atol=1e-12)
 
 
-# --------------------------------------------------------------------------------------------------------------- PSNR
+# ------------------------------------------------------------------------------------------ PSNR
 
 
 def test_psnr_of_constant_offset_is_analytic() -> None:
@@ -108,7 +108,7 @@ def test_shape_mismatch_names_both_shapes() -> None:
         calculate_psnr(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)), 0, input_order="WHC")
 
 
-# --------------------------------------------------------------------------------------------------------------- SSIM
+# ------------------------------------------------------------------------------------------ SSIM
 
 
 def test_ssim_identity_and_constant_images() -> None:
@@ -139,7 +139,7 @@ def test_too_small_for_ssim_window() -> None:
         calculate_ssim(np.zeros((14, 14)), np.zeros((14, 14)), crop_border=2)
 
 
-# ------------------------------------------------------------------------------------------------------ torch vs numpy
+# ------------------------------------------------------------------------------------------ torch vs numpy
 
 
 @pytest.mark.parametrize("test_y_channel", [False, True])
@@ -170,7 +170,7 @@ def test_metrics_are_registered() -> None:
         assert METRIC_REGISTRY.get(name) is fn
 
 
-# ------------------------------------------------------------------------------------------------ Set5 bicubic baseline
+# ------------------------------------------------------------------------------------------ Set5 bicubic baseline
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

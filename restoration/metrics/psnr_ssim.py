@@ -173,7 +173,9 @@ def calculate_ssim(
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _prepare_pt(img: torch.Tensor, img2: torch.Tensor, crop_border: int, test_y_channel: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _prepare_pt(
+    img: torch.Tensor, img2: torch.Tensor, crop_border: int, test_y_channel: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Check shapes, crop, optionally take Y; return float64 ``(B, C, H, W)`` tensors on the [0, 255] scale."""
     _check_same_shape(tuple(img.shape), tuple(img2.shape))
     if img.ndim != 4:

@@ -125,9 +125,7 @@ def _round_to_int_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.floor(np.clip(x, info.min, info.max) + 0.5).astype(dtype)
 
 
-def imresize_np(
-    img: np.ndarray, scale: ScaleArg = None, size: SizeArg = None, antialiasing: bool = True
-) -> np.ndarray:
+def imresize_np(img: np.ndarray, scale: ScaleArg = None, size: SizeArg = None, antialiasing: bool = True) -> np.ndarray:
     """MATLAB ``imresize(img, scale_or_size, 'bicubic')`` for a numpy image.
 
     Args:

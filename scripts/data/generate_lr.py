@@ -68,8 +68,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--input", required=True, type=Path, help="folder of HR images")
     parser.add_argument("--output", required=True, type=Path, help="folder for the LR PNGs <name>x<scale>.png")
     parser.add_argument("--scale", required=True, type=int, help="integer downscaling factor, e.g. 4")
-    parser.add_argument("--mod-crop", action="store_true", help="also write the HR images cropped to a multiple of scale")
-    parser.add_argument("--hr-output", type=Path, default=None, help="folder for --mod-crop HR (default <output>/HR_mod<scale>)")
+    parser.add_argument(
+        "--mod-crop", action="store_true", help="also write the HR images cropped to a multiple of scale"
+    )
+    parser.add_argument(
+        "--hr-output", type=Path, default=None, help="folder for --mod-crop HR (default <output>/HR_mod<scale>)"
+    )
     return parser.parse_args(argv)
 
 
