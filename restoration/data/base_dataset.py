@@ -40,6 +40,7 @@ COMMON_OPTION_KEYS: dict[str, Any] = {
     "batch_size_per_gpu": int,
     "dataset_enlarge_ratio": int,
     "prefetch_mode": (str, _NoneType),
+    "prefetch_factor": int,
     "pin_memory": bool,
     "persistent_workers": bool,
     "use_shuffle": bool,
