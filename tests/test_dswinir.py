@@ -133,3 +133,95 @@ def test_msg_ffn_branches_and_errors():
         build_gated_ffn("mlp", 8, 2, False)
     with pytest.raises(ValueError, match="odd"):
         MSGFFN(8, 2, kernel_sizes=(3, 4))
+
+
+# ---------------------------------------------------------------------------------------------- data
+def _write(path: Path, value: int, size=(20, 24)) -> None:
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.full((*size, 3), value, np.uint8)
+    img[0, 0] = (value + 7) % 256  # not constant, to see flips
+    assert cv2.imwrite(str(path), img)
+
+
+def _allinone_tree(root: Path) -> dict:
+    for i in range(3):
+        _write(root / "denoise" / f"img{i}.png", 100 + i)
+    for i in (1, 2):
+        _write(root / "rain" / "gt" / f"norain-{i}.png", 10 * i)
+        _write(root / "rain" / "rainy" / f"rain-{i}.png", 10 * i + 1)
+    _write(root / "haze" / "clear" / "0001.png", 50)
+    _write(root / "haze" / "clear" / "0002.png", 60)
+    for name in ("0001_0.8_0.2.png", "0001_0.9_0.1.png", "0002_1_0.04.png"):
+        _write(root / "haze" / "hazy" / name, 55)
+    return {
+        "denoise": {"kind": "noise", "dataroot_gt": str(root / "denoise"), "sigmas": [15, 50], "weight": 2},
+        "derain": {"kind": "paired", "dataroot_gt": str(root / "rain" / "gt"), "gt_prefix": "norain-",
+                   "dataroot_lq": str(root / "rain" / "rainy"), "lq_prefix": "rain-", "weight": 1},
+        "dehaze": {"kind": "haze", "dataroot_gt": str(root / "haze" / "clear"),
+                   "dataroot_lq": str(root / "haze" / "hazy"), "weight": 1},
+    }
+
+
+def _dataset(opt):
+    from restoration.data import register_datasets
+    from restoration.registry import DATASET_REGISTRY
+
+    register_datasets()
+    return DATASET_REGISTRY.get("AllInOneDataset")(opt)
+
+
+def test_all_in_one_eval_enumerates_every_task_deterministically(tmp_path):
+    sources = _allinone_tree(tmp_path)
+    ds = _dataset({"type": "AllInOneDataset", "sources": sources, "phase": "val", "scale": 1})
+    assert len(ds) == 3 * 2 + 2 + 3
+    tasks = [ds[i]["task"] for i in range(len(ds))]
+    assert tasks == ["denoise_15"] * 3 + ["denoise_50"] * 3 + ["derain"] * 2 + ["dehaze"] * 3
+    assert ds.task_names == ["denoise_15", "denoise_50", "derain", "dehaze"]
+    s15, s50 = ds[0], ds[3]  # same image, two noise levels
+    assert torch.equal(s15["gt"], s50["gt"]) and s15["gt_path"].endswith("img0.png")
+    n15, n50 = (s15["lq"] - s15["gt"]).std().item(), (s50["lq"] - s50["gt"]).std().item()
+    assert abs(n15 - 15 / 255) < 0.01 and abs(n50 - 50 / 255) < 0.02
+    assert torch.equal(ds[3]["lq"], s50["lq"])  # deterministic at val time
+    rain = ds[6]
+    assert rain["lq_path"].endswith("rain-1.png") and rain["gt_path"].endswith("norain-1.png")
+    assert abs(rain["gt"][0, 5, 5].item() - 10 / 255) < 1e-6 and abs(rain["lq"][0, 5, 5].item() - 11 / 255) < 1e-6
+    haze = [ds[i] for i in (8, 9, 10)]
+    assert [h["gt_path"].rsplit("/", 1)[1] for h in haze] == ["0001.png", "0001.png", "0002.png"]
+
+
+def test_all_in_one_train_follows_weights_and_crops(tmp_path):
+    import random
+
+    random.seed(0)
+    ds = _dataset({"type": "AllInOneDataset", "sources": _allinone_tree(tmp_path), "phase": "train", "scale": 1,
+                   "gt_size": 16})
+    assert len(ds) == 3 + 2 + 3 and list(ds.probabilities) == [0.5, 0.25, 0.25]
+    counts: dict[str, int] = {}
+    for i in range(400):
+        s = ds[i % len(ds)]
+        assert s["lq"].shape == s["gt"].shape == (3, 16, 16)
+        key = s["task"].split("_")[0]
+        counts[key] = counts.get(key, 0) + 1
+    assert 160 < counts["denoise"] < 240 and 60 < counts["derain"] < 140 and 60 < counts["dehaze"] < 140
+
+
+def test_all_in_one_option_problems(tmp_path):
+    from restoration.data.all_in_one_dataset import AllInOneDataset
+
+    sources = _allinone_tree(tmp_path)
+    sources["denoise"]["sigmas"] = []
+    sources["dehaze"]["kind"] = "fog"
+    sources["derain"]["wieght"] = 1
+    problems = AllInOneDataset.check_options({"type": "AllInOneDataset", "sources": sources, "phase": "train"})
+    text = "\n".join(problems)
+    assert "sources.denoise.sigmas must be a non-empty list" in text
+    assert "sources.dehaze.kind 'fog' is not one of" in text
+    assert "sources.derain: unknown key 'wieght'" in text
+    assert "needs 'gt_size'" in text
+    # an LQ image without a GT partner is named
+    _write(tmp_path / "haze" / "hazy" / "0003_1_0.1.png", 1)
+    with pytest.raises(FileNotFoundError, match="0003_1_0.1.png"):
+        AllInOneDataset({"type": "AllInOneDataset", "sources": _allinone_tree(tmp_path), "phase": "val"})

@@ -14,6 +14,7 @@ _DATASETS: dict[str, str] = {
     "SyntheticDegradationDataset": "restoration.data.degradation_dataset:DegradationDataset",  # alias
     "DenoisingDataset": "restoration.data.degradation_dataset:DegradationDataset",  # alias (degradation: gaussian_noise)
     "JPEGDataset": "restoration.data.degradation_dataset:DegradationDataset",  # alias (degradation: jpeg)
+    "AllInOneDataset": "restoration.data.all_in_one_dataset:AllInOneDataset",
 }
 
 
