@@ -38,6 +38,10 @@ def build_train_loader(
         shuffle=bool(opt.get("use_shuffle", True)),
     )
     workers = int(opt.get("num_worker_per_gpu", 0))
+    # A private generator: creating a loader iterator must not draw from the global torch RNG, or a
+    # resumed run (which creates iterators at different moments) would diverge from an uninterrupted one.
+    generator = torch.Generator()
+    generator.manual_seed(seed + rank)
     loader = DataLoader(
         SeededDataset(dataset),
         batch_size=int(opt.get("batch_size_per_gpu", 1)),
@@ -47,6 +51,7 @@ def build_train_loader(
         pin_memory=bool(opt.get("pin_memory", use_cuda)),
         persistent_workers=bool(opt.get("persistent_workers", workers > 0)),
         prefetch_factor=int(opt.get("prefetch_factor", 2)) if workers > 0 else None,
+        generator=generator,
     )
     return loader, sampler
 
