@@ -225,3 +225,27 @@ def test_all_in_one_option_problems(tmp_path):
     _write(tmp_path / "haze" / "hazy" / "0003_1_0.1.png", 1)
     with pytest.raises(FileNotFoundError, match="0003_1_0.1.png"):
         AllInOneDataset({"type": "AllInOneDataset", "sources": _allinone_tree(tmp_path), "phase": "val"})
+
+
+OPTION_FILES = sorted((Path(__file__).parents[1] / "options").glob("*/DSwinIR/*.yml"))
+
+
+def test_option_files_are_valid():
+    """Every DSwinIR option file passes the start-up check (bar absent data/weights)."""
+    from restoration.options.validate import validate_options
+    from restoration.options.yaml_io import load_yaml
+
+    assert len(OPTION_FILES) == 6
+    for path in OPTION_FILES:
+        opt = load_yaml(path)
+        problems = [p for p in validate_options(opt, is_train=path.parent.parent.name == "train")
+                    if "does not exist" not in p and "file not found" not in p]
+        assert problems == [], f"{path.name}: {problems}"
+        assert DSwinIR.check_options(opt["network_g"]) == []
+        if "allinone" in path.name:  # the paper network
+            with torch.device("meta"):
+                n = sum(p.numel() for p in build_network(opt["network_g"]).parameters())
+            assert n == 26_768_236, path.name
+    tasks_5 = [d["name"] for d in load_yaml(OPTION_FILES[[p.name for p in OPTION_FILES].index(
+        "test_DSwinIR_allinone_5task.yml")])["datasets"].values()]
+    assert tasks_5 == ["CBSD68_sigma25", "Rain100L", "SOTS_outdoor", "GoPro", "LOL"]
