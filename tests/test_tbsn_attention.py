@@ -8,6 +8,15 @@ import torch
 from restoration.layers.masked_window_attention import MaskedWindowAttention
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: intra-op threads only add synchronisation (10x+ slower on a busy 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
 @pytest.mark.parametrize("ws,ratio", [(8, 0.5), (4, 1.0)])
 def test_sdpa_equals_reference(dtype: torch.dtype, tol: float, ws: int, ratio: float) -> None:

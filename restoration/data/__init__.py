@@ -14,6 +14,11 @@ _DATASETS: dict[str, str] = {
     "SyntheticDegradationDataset": "restoration.data.degradation_dataset:DegradationDataset",  # alias
     "DenoisingDataset": "restoration.data.degradation_dataset:DegradationDataset",  # alias (degradation: gaussian_noise)
     "JPEGDataset": "restoration.data.degradation_dataset:DegradationDataset",  # alias (degradation: jpeg)
+    "NoisyImageDataset": "restoration.data.noisy_image_dataset:NoisyImageDataset",
+    "SyntheticNoiseDataset": "restoration.data.noisy_image_dataset:SyntheticNoiseDataset",
+    "SIDDMediumDataset": "restoration.data.sidd_dataset:SIDDMediumDataset",
+    "SIDDBlocksDataset": "restoration.data.sidd_dataset:SIDDBlocksDataset",
+    "SIDDValidationDataset": "restoration.data.sidd_dataset:SIDDBlocksDataset",  # alias (noisy_mat + gt_mat)
     "AllInOneDataset": "restoration.data.all_in_one_dataset:AllInOneDataset",
 }
 

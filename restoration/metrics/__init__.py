@@ -12,6 +12,8 @@ _METRICS: dict[str, str] = {
     "calculate_ssim": "restoration.metrics.psnr_ssim:calculate_ssim",
     "calculate_psnr_pt": "restoration.metrics.psnr_ssim:calculate_psnr_pt",
     "calculate_ssim_pt": "restoration.metrics.psnr_ssim:calculate_ssim_pt",
+    "calculate_psnr_skimage": "restoration.metrics.sidd_metrics:calculate_psnr_skimage",
+    "calculate_ssim_skimage": "restoration.metrics.sidd_metrics:calculate_ssim_skimage",
 }
 
 

@@ -9,6 +9,7 @@ __all__ = ["register_models"]
 # name -> "module:attribute". Add one line per component.
 _MODELS: dict[str, str] = {
     "SRModel": "restoration.models.sr_model:SRModel",
+    "TBSNModel": "restoration.models.tbsn_model:TBSNModel",
 }
 
 

@@ -1,0 +1,211 @@
+"""Datasets for self-supervised denoising: real noisy images without ground truth, and synthetic noise.
+
+* :class:`NoisyImageDataset`: every image of a folder (any camera), noisy only; random crops for
+  training. What a blind-spot network (TBSN, AP-BSN) trains on.
+* :class:`SyntheticNoiseDataset`: clean images plus Gaussian or Poisson–Gaussian noise made on the
+  fly; ``gt`` is returned for metrics (``with_gt: false`` drops it, e.g. for self-supervised
+  training, so the loss provably cannot use it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from restoration.data.base_dataset import BaseDataset
+from restoration.data.file_lists import single_paths
+from restoration.data.paired_image_dataset import hwc_to_chw, to_float
+from restoration.data.transforms import augment, random_crop
+
+__all__ = ["NoisyImageDataset", "SyntheticNoiseDataset", "NOISE_TYPES", "add_noise", "check_noise"]
+
+_NoneType = type(None)
+NOISE_TYPES = ("gaussian", "poisson_gaussian")
+
+
+def _check_crop(opt: dict, key: str = "gt_size") -> list[str]:
+    phase = str(opt.get("phase", "train")).split("_")[0]
+    size = opt.get(key)
+    if phase == "train" and size is None:
+        return [f"phase 'train' needs '{key}' (the training crop size; for TBSN a multiple of pd_train * 32)"]
+    if isinstance(size, int) and size <= 0:
+        return [f"{key} must be positive, got {size}"]
+    return []
+
+
+def _train_crop(img: np.ndarray, opt: dict, rng: np.random.Generator, name: str) -> np.ndarray:
+    img = random_crop(img, int(opt["gt_size"]), rng, name)
+    (img,) = augment([img], rng, hflip=bool(opt.get("use_hflip", False)), rotation=bool(opt.get("use_rot", False)))
+    return img
+
+
+class NoisyImageDataset(BaseDataset):
+    """Noisy images from ``dataroot_lq`` (a folder, ``meta_info_file`` names, or an ``.lmdb``); no GT.
+
+    Options besides the common ones:
+        dataroot_lq: The noisy images.
+        gt_size: Training crop size (named as in BasicSR; it crops the noisy image).
+        use_hflip, use_rot: Training augmentation (default off, like the official TBSN recipe).
+
+    Returns from ``__getitem__``: ``{'lq': (3, H, W) float32 in [0, 1], 'lq_path': str}``.
+
+    Raises:
+        FileNotFoundError: The folder holds no image (the message names the folder).
+    """
+
+    option_keys: ClassVar[dict[str, Any]] = {
+        "dataroot_lq": str,
+        "meta_info_file": (str, _NoneType),
+        "gt_size": int,
+        "use_hflip": bool,
+        "use_rot": bool,
+    }
+    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
+    folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
+    file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        self.lq_root = str(opt["dataroot_lq"])
+        self._make_backend({"lq": self.lq_root})
+        meta = None if self.io_type == "lmdb" else opt.get("meta_info_file")
+        self.paths = single_paths(self.lq_root, self.io_type, meta)
+
+    @classmethod
+    def check_extra(cls, opt: dict) -> list[str]:
+        return _check_crop(opt)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        path = self.paths[index]
+        img = self.read_image(path, "lq", "rgb")
+        if self.phase == "train":
+            img = _train_crop(img, self.opt, self.sample_rng(index), self.backend.describe(path, "lq"))
+        return {"lq": hwc_to_chw(to_float(img)), "lq_path": path}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.opt.get('name')!r}, phase={self.phase!r}, {len(self)} images)"
+
+
+def check_noise(spec: Any) -> list[str]:
+    """Problems with a ``noise`` option (see :func:`add_noise`)."""
+    if not isinstance(spec, dict):
+        return [f"noise must be a mapping like {{type: poisson_gaussian, peak: 30, sigma: 5}}, got {spec!r}"]
+    kind = spec.get("type")
+    if kind not in NOISE_TYPES:
+        return [f"noise type {kind!r} is not one of {NOISE_TYPES}"]
+    accepted = {"type", "sigma", "sigma_range", "clip"} | ({"peak", "peak_range"} if kind == "poisson_gaussian" else set())
+    problems = [f"unknown noise key {k!r} for {kind}; accepted: {sorted(accepted)}" for k in spec if k not in accepted]
+    groups = [("sigma", "sigma_range")] + ([("peak", "peak_range")] if kind == "poisson_gaussian" else [])
+    for single, ranged in groups:
+        if (single in spec) == (ranged in spec):
+            problems.append(f"noise {kind} needs exactly one of {single!r} and {ranged!r}")
+        rng = spec.get(ranged)
+        if rng is not None and not (isinstance(rng, (list, tuple)) and len(rng) == 2 and 0 <= rng[0] <= rng[1]):
+            problems.append(f"noise {ranged} must be [low, high] with 0 <= low <= high, got {rng!r}")
+        value = spec.get(single)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+            problems.append(f"noise {single} must be a non-negative number, got {value!r}")
+    if spec.get("peak") == 0 or (spec.get("peak_range") or [1])[0] == 0:
+        problems.append("noise peak must be > 0 (photons at white)")
+    return problems
+
+
+def _draw(spec: dict, key: str, rng: np.random.Generator) -> float:
+    if key in spec:
+        return float(spec[key])
+    low, high = spec[f"{key}_range"]
+    return float(rng.uniform(low, high))
+
+
+def add_noise(clean: np.ndarray, spec: dict, rng: np.random.Generator) -> np.ndarray:
+    """Noisy version of a float ``(H, W, C)`` image in [0, 1].
+
+    * ``{type: gaussian, sigma: 25}``: ``clean + N(0, (sigma/255)^2)``.
+    * ``{type: poisson_gaussian, peak: 30, sigma: 5}``: ``Poisson(clean * peak) / peak + N(0, (sigma/255)^2)``
+      — shot noise with ``peak`` photons at white (smaller = noisier) plus read noise; the noise
+      variance grows with the signal, as on a real sensor.
+
+    ``sigma_range`` / ``peak_range: [low, high]`` draw the level uniformly per image. The result is
+    clipped to [0, 1] only with ``clip: true`` (the denoising protocol keeps unclipped values).
+    """
+    clean = clean.astype(np.float32, copy=False)
+    sigma = _draw(spec, "sigma", rng) / 255.0
+    if spec["type"] == "poisson_gaussian":
+        peak = _draw(spec, "peak", rng)
+        noisy = rng.poisson(np.clip(clean, 0, None) * peak).astype(np.float32) / np.float32(peak)
+    else:
+        noisy = clean.copy()
+    noisy = noisy + rng.normal(0.0, sigma, clean.shape).astype(np.float32)
+    if spec.get("clip", False):
+        noisy = np.clip(noisy, 0.0, 1.0)
+    return noisy.astype(np.float32)
+
+
+class SyntheticNoiseDataset(BaseDataset):
+    """Clean images (``dataroot_gt``) with synthetic Gaussian or Poisson–Gaussian noise.
+
+    Options besides the common ones:
+        dataroot_gt: Clean images (folder, ``meta_info_file`` names, or ``.lmdb``).
+        noise: See :func:`add_noise`, e.g. ``{type: poisson_gaussian, peak: 30, sigma: 5}``.
+        gt_size: Training crop size (cropped before adding noise).
+        use_hflip, use_rot: Training augmentation (default off).
+        with_gt: Return the clean image as ``'gt'`` (default true). Set false for self-supervised
+            training so that nothing downstream can see it.
+        seed: Base seed of the validation/test noise (sample ``i`` always gets the same noise).
+
+    Returns from ``__getitem__``: ``{'lq': (3, H, W) float32, 'gt': (3, H, W) float32 in [0, 1],
+    'lq_path', 'gt_path'}`` (no ``'gt'``/``'gt_path'`` with ``with_gt: false``).
+    """
+
+    option_keys: ClassVar[dict[str, Any]] = {
+        "dataroot_gt": str,
+        "meta_info_file": (str, _NoneType),
+        "noise": dict,
+        "gt_size": int,
+        "use_hflip": bool,
+        "use_rot": bool,
+        "with_gt": bool,
+        "seed": int,
+    }
+    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt", "noise")
+    folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt",)
+    file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        self.gt_root = str(opt["dataroot_gt"])
+        self.noise = dict(opt["noise"])
+        self.with_gt = bool(opt.get("with_gt", True))
+        self._make_backend({"gt": self.gt_root})
+        meta = None if self.io_type == "lmdb" else opt.get("meta_info_file")
+        self.paths = single_paths(self.gt_root, self.io_type, meta)
+
+    @classmethod
+    def check_extra(cls, opt: dict) -> list[str]:
+        problems = _check_crop(opt)
+        if opt.get("noise") is not None:
+            problems += check_noise(opt["noise"])
+        return problems
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        path = self.paths[index]
+        img = self.read_image(path, "gt", "rgb")
+        rng = self.sample_rng(index)
+        if self.phase == "train":
+            img = _train_crop(img, self.opt, rng, self.backend.describe(path, "gt"))
+        clean = to_float(img)
+        out: dict[str, Any] = {"lq": hwc_to_chw(add_noise(clean, self.noise, rng)), "lq_path": path}
+        if self.with_gt:
+            out.update(gt=hwc_to_chw(clean), gt_path=path)
+        return out
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.opt.get('name')!r}, phase={self.phase!r}, {len(self)} images, "
+                f"noise={self.noise}, with_gt={self.with_gt})")

@@ -1,0 +1,144 @@
+"""``TBSNModel``: self-supervised training and PD + refinement inference of a blind-spot denoiser.
+
+Training uses **only the noisy image** (``batch['lq']``): the crop is pixel-shuffle down-sampled
+(factor ``pd_train``, 5 for SIDD) and the network learns to map the sub-image to itself; the blind
+spot prevents the identity solution. ``batch['gt']``, when a dataset provides one (synthetic noise),
+is never read for the loss; it only serves validation metrics.
+
+Inference: PD with ``pd_test`` (2), then random-replacing refinement (``refine_passes`` = 8 runs,
+``refine_prob`` = 16 % of the values replaced by the noisy input, averaged), optionally inside the
+×8 self-ensemble (``val.self_ensemble``).
+
+Value range: the framework's tensors are in [0, 1]; the network is fed ``x * value_range`` (255,
+as TBSN was trained) and its output is divided back.
+
+Options (top-level ``model_opt`` mapping of the option file, all optional)::
+
+    model_opt:
+      pd_train: 5            # PD factor of the training crops
+      pd_train_all: false    # false: first sub-image only (official); true: all pd_train**2
+      pd_test: 2             # PD factor at inference (1 = none)
+      refine: true           # random-replacing refinement
+      refine_passes: 8
+      refine_prob: 0.16
+      refine_seed: 0         # seed of the refinement masks (null: global RNG, not reproducible)
+      value_range: 255.0     # network value range
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from restoration.inference import self_ensemble
+from restoration.models.pixel_shuffle_downsampling import pd_denoise, pd_training_input
+from restoration.models.sr_model import SRModel
+
+__all__ = ["TBSNModel", "TBSN_MODEL_DEFAULTS"]
+
+TBSN_MODEL_DEFAULTS: dict[str, Any] = {
+    "pd_train": 5,
+    "pd_train_all": False,
+    "pd_test": 2,
+    "refine": True,
+    "refine_passes": 8,
+    "refine_prob": 0.16,
+    "refine_seed": 0,
+    "value_range": 255.0,
+}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "pd_train": (int,), "pd_train_all": (bool,), "pd_test": (int,), "refine": (bool,),
+    "refine_passes": (int,), "refine_prob": (int, float), "refine_seed": (int, type(None)),
+    "value_range": (int, float),
+}
+
+
+class TBSNModel(SRModel):
+    """Blind-spot denoiser trainer (AP-BSN/TBSN recipe) on top of :class:`SRModel`.
+
+    Args:
+        opt: Resolved options; reads ``opt['model_opt']`` (see the module docstring).
+        device, world_size: As :class:`SRModel`.
+
+    Raises:
+        ValueError: ``model_opt`` has unknown keys or bad values, or ``scale`` is not 1.
+    """
+
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
+        problems = self.check_options(opt.get("model_opt") or {})
+        if int(opt.get("scale", 1)) != 1:
+            problems.append(f"TBSNModel denoises at scale 1, got scale {opt.get('scale')}")
+        if problems:
+            raise ValueError("TBSNModel options: " + "; ".join(problems))
+        super().__init__(opt, device, world_size)
+        self.bsn_opt = {**TBSN_MODEL_DEFAULTS, **(opt.get("model_opt") or {})}
+
+    @classmethod
+    def check_options(cls, model_opt: Mapping[str, Any]) -> list[str]:
+        """Problems with a ``model_opt`` mapping (empty list when fine)."""
+        problems = []
+        for key, value in model_opt.items():
+            if key not in _TYPES:
+                problems.append(f"unknown model_opt key {key!r}; accepted: {', '.join(_TYPES)}")
+            elif (isinstance(value, bool) and bool not in _TYPES[key]) or not isinstance(value, _TYPES[key]):
+                problems.append(f"model_opt.{key} has the wrong type: {value!r}")
+        merged = {**TBSN_MODEL_DEFAULTS, **model_opt}
+        for key in ("pd_train", "pd_test", "refine_passes"):
+            if isinstance(merged[key], int) and merged[key] < 1:
+                problems.append(f"model_opt.{key} must be >= 1, got {merged[key]}")
+        prob = merged["refine_prob"]
+        if isinstance(prob, (int, float)) and not 0 <= prob <= 1:
+            problems.append(f"model_opt.refine_prob must be in [0, 1], got {prob}")
+        return problems
+
+    # ------------------------------------------------------------------ training
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """L1 between the network output and its own PD input (noisy only, network value range).
+
+        Args:
+            batch: ``{'lq': (B, C, H, W) noisy in [0, 1], ...}``; H and W must be multiples of
+                ``pd_train * size_multiple`` (e.g. 160 for PD 5 and TBSN's 32). ``'gt'`` is ignored.
+        """
+        noisy = batch["lq"].float() * float(self.bsn_opt["value_range"])
+        target = pd_training_input(noisy, int(self.bsn_opt["pd_train"]), bool(self.bsn_opt["pd_train_all"]))
+        with self.autocast():
+            output = self.net_train(target)
+        output = output.float()
+        loss_fn = self.losses.get("l_pix")
+        return {"l_pix": loss_fn(output, target) if loss_fn is not None else F.l1_loss(output, target)}
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def inference(self, lq: Tensor) -> Tensor:
+        """Denoise ``lq`` ``(B, C, H, W)`` in [0, 1] (any size) → ``(B, C, H, W)`` in [0, 1].
+
+        PD (``pd_test``) + random-replacing refinement, optionally ×8 self-ensemble
+        (``val.self_ensemble``). Tiling (``val.tile``) is not supported: PD needs the whole image.
+        """
+        net = self.eval_net
+        was_training = net.training
+        net.eval()
+        o = self.bsn_opt
+        scale = float(o["value_range"])
+        seed = o["refine_seed"]
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=lq.device)
+            generator.manual_seed(int(seed))
+
+        def run(x: Tensor) -> Tensor:
+            return pd_denoise(
+                net, x.float() * scale, factor=int(o["pd_test"]), size_multiple=self.size_multiple,
+                refine=bool(o["refine"]), passes=int(o["refine_passes"]), prob=float(o["refine_prob"]),
+                generator=generator,
+            ) / scale
+
+        val_opt = self.opt.get("val") or {}
+        with self.autocast() if self.is_train else contextlib.nullcontext():
+            out = self_ensemble(run, lq) if val_opt.get("self_ensemble") else run(lq)
+        net.train(was_training)
+        return out.float()
