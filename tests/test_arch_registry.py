@@ -29,8 +29,6 @@ TINY_CONFIGS: dict[str, tuple[dict[str, Any], tuple[int, int, int, int], int]] =
                               kernel_size=[3, 3, 1, 1], ffn_expansion_factor=1), (1, 3, 24, 24), 1),
     "TBSN": (dict(dim=4, num_blocks=[1, 1, 1], num_refinement_blocks=0, channel_heads=[1, 1, 1],
                   spatial_heads=[1, 1, 1], spatial_dim_head=2), (1, 3, 32, 32), 1),
-    "TBSN": (dict(dim=4, num_blocks=[1, 1, 1], num_refinement_blocks=0, channel_heads=[1, 1, 1],
-                  spatial_heads=[1, 1, 1], spatial_dim_head=2), (1, 3, 32, 32), 1),
 }
 
 
