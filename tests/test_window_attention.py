@@ -118,9 +118,18 @@ def _swinir() -> nn.Module:
                   upscale=2, upsampler="pixelshuffle", resi_connection="3conv", drop_path_rate=0.0)
 
 
+def _hat() -> nn.Module:
+    from restoration.archs.hat_arch import HAT
+
+    return HAT(img_size=8, embed_dim=12, depths=[2], num_heads=[3], window_size=4, compress_ratio=3,
+               squeeze_factor=4, conv_scale=0.5, mlp_ratio=2, upscale=2, drop_path_rate=0.0)
+
+
 ARCHS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     # 7x10 is not a multiple of the window (4): SwinIR pads internally; blocks alternate unshifted/shifted
     "SwinIR": (_swinir, (2, 3, 7, 10)),
+    # HAT does not pad (size_multiple = window): a non-square 8x12 input, shifted HAB + OCAB with zero-padded keys
+    "HAT": (_hat, (2, 3, 8, 12)),
 }
 
 
@@ -157,4 +166,4 @@ def test_network_backends_agree_forward_and_backward(arch: str) -> None:
     print(f"{arch}: out {_rel_err(fast[0], ref[0]):.1e}, input grad {_rel_err(fast[1], ref[1]):.1e}, "
           f"worst param grad {worst} {errs[worst]:.1e}")
     assert errs[worst] < RTOL, f"{worst}: {errs[worst]:.2e}"
-    assert any("attn_mask" in n for n, _ in net.named_buffers()), "the tiny config must contain shifted blocks"
+    assert any(getattr(m, "shift_size", 0) for m in net.modules()), "the tiny config must contain shifted blocks"

@@ -10,6 +10,7 @@ __all__ = ["register_archs"]
 _ARCHS: dict[str, str] = {
     "SimpleSRNet": "restoration.archs.simple_sr_arch:SimpleSRNet",
     "SwinIR": "restoration.archs.swinir_arch:SwinIR",
+    "HAT": "restoration.archs.hat_arch:HAT",
     "Bicubic": "restoration.archs.bicubic_arch:Bicubic",
     "TBSN": "restoration.archs.tbsn_arch:TBSN",
     "DSwinIR": "restoration.archs.dswinir_arch:DSwinIR",
