@@ -18,6 +18,7 @@ from restoration.inference import (
     inverse_dihedral_transform,
     pad_amount,
     pad_to_multiple,
+    restore,
     self_ensemble,
     tile_starts,
     tiled_forward,
@@ -285,3 +286,28 @@ def test_self_ensemble_averages_the_back_transformed_outputs() -> None:
         plain = net(x)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
     assert (got - plain).abs().max().item() > 1e-3
+
+
+# ------------------------------------------------------------------------------------------------ restore
+def test_restore_composes_padding_tiling_and_ensemble() -> None:
+    torch.manual_seed(0)
+    net = TinySR(scale=2, width=8, depth=3).eval()
+    x = torch.rand(1, 3, 30, 21)
+    seen: list[tuple[int, int]] = []
+
+    def net_fn(t: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(t.shape[-2:]))
+        return net(t)
+
+    with torch.no_grad():
+        padded, _ = pad_to_multiple(x, 8)
+        plain = crop_to(net(padded), (60, 42))
+    torch.testing.assert_close(restore(net_fn, x, scale=2, multiple=8), plain, rtol=0, atol=0)
+    assert seen == [(32, 24)]
+    tiled = restore(net, x, scale=2, multiple=8, tile=16, overlap=4)
+    torch.testing.assert_close(tiled, tiled_forward(net, x, 2, 16, 4, multiple=8), rtol=0, atol=0)
+    seen.clear()
+    ens = restore(net_fn, x, scale=2, multiple=8, self_ensemble=True)
+    assert len(seen) == 8 and (24, 32) in seen  # transposed passes are padded too
+    expected = self_ensemble(lambda t: crop_to(net(pad_to_multiple(t, 8)[0]), (t.shape[-2] * 2, t.shape[-1] * 2)), x)
+    torch.testing.assert_close(ens, expected, rtol=0, atol=1e-6)

@@ -4,16 +4,21 @@
 * :func:`tiled_forward`: overlapping tiles with smooth blending, memory bounded by the tile size.
 * :func:`self_ensemble`: the ×8 flip/transpose ensemble ("+" results).
 
-They compose: ``self_ensemble(lambda t: tiled_forward(net, t, scale, tile, overlap, multiple), lq)``.
+* :func:`restore`: all of it in one call (what test.py and validation use).
+
+They compose: ``self_ensemble(lambda t: tiled_forward(net, t, scale, tile, overlap, multiple), lq)`` is
+``restore(net, lq, scale, multiple, tile=tile, overlap=overlap, self_ensemble=True)``.
 """
 
 from __future__ import annotations
 
 from restoration.inference.padding import crop_to, pad_amount, pad_to_multiple
+from restoration.inference.pipeline import restore
 from restoration.inference.self_ensemble import dihedral_transform, inverse_dihedral_transform, self_ensemble
 from restoration.inference.tiling import blend_profile, tile_starts, tiled_forward
 
 __all__ = [
+    "restore",
     "pad_amount",
     "pad_to_multiple",
     "crop_to",

@@ -227,7 +227,8 @@ def format_table(report: dict[str, Any]) -> str:
         f"{report['arch']}: {report['params'] / 1e6:.3f} M params, "
         f"{report['flops']['per_image'] / 1e9:.2f} GFLOPs per {report['input_size'][0]}x{report['input_size'][1]} "
         f"image (x{report['batch']} batch: {report['flops']['batch'] / 1e9:.2f} G); device {report['device_name']}; "
-        f"torch {report['torch']}; {report['date']}",
+        f"torch {report['torch']}; {report['threads']} threads; load average {_fmt(report['load_average_1min'])}; "
+        f"{report['date']}",
         "",
         "| path | fwd ms | fwd peak MB | fwd+bwd ms | fwd+bwd peak MB | fwd speed-up | fwd+bwd speed-up |",
         "|---|---|---|---|---|---|---|",
@@ -392,6 +393,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": str(device),
         "device_name": device_name,
         "threads": args.threads or torch.get_num_threads(),
+        # CPU timings on a shared machine depend on the other load: keep it with the numbers.
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "torch": torch.__version__,
         "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "warmup": args.warmup,
