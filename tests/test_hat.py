@@ -8,6 +8,7 @@ exactly in float16), an input and the official output (float32).
 
 from __future__ import annotations
 
+import functools
 import io
 import lzma
 from pathlib import Path
@@ -34,17 +35,33 @@ PARAM_COUNTS = {  # ARCHITECTURES.md, counted on the official classes
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _meta_count(items: tuple) -> int:
+    """Parameters of the HAT built on the meta device from sorted (key, value) pairs (cached: shared by tests)."""
+    with torch.device("meta"):  # counting needs shapes only
+        net = build_network({"type": "HAT", **{k: list(v) if isinstance(v, tuple) else v for k, v in items}})
+    return sum(p.numel() for p in net.parameters())
+
+
+def _key(cfg: dict) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if k != "type"))
+
+
 @pytest.mark.parametrize("variant,scale", sorted(PARAM_COUNTS), ids=[f"{v}_x{s}" for v, s in sorted(PARAM_COUNTS)])
 def test_parameter_count_matches_official(variant: str, scale: int) -> None:
+    assert _meta_count(_key({**_COMMON, **VARIANTS[variant], "upscale": scale})) == PARAM_COUNTS[(variant, scale)]
+
+
+def test_state_dict_has_official_layout() -> None:
     with torch.device("meta"):
-        net = build_network({"type": "HAT", **_COMMON, **VARIANTS[variant], "upscale": scale})
-    assert sum(p.numel() for p in net.parameters()) == PARAM_COUNTS[(variant, scale)]
+        net = build_network({"type": "HAT", **_COMMON, **VARIANTS["HAT-S"], "upscale": 4, "depths": [2], "num_heads": [6]})
     sd = net.state_dict()
     assert sd["relative_position_index_SA"].shape == (256, 256)
     assert sd["relative_position_index_OCA"].shape == (256, 576)
     assert sd["layers.0.residual_group.overlap_attn.relative_position_bias_table"].shape == (1521, 6)
     assert sd["layers.0.residual_group.blocks.0.attn.relative_position_bias_table"].shape == (961, 6)
-    assert net.size_multiple == 16
+    assert sd["layers.0.residual_group.blocks.1.conv_block.cab.3.attention.1.weight"].shape == (6, 144, 1, 1)
+    assert "mean" not in sd and net.size_multiple == 16
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +129,9 @@ def test_option_files_are_valid_and_use_official_configs() -> None:
     from restoration.options.yaml_io import load_yaml
 
     assert len(OPTION_FILES) >= 10
-    counted: dict[str, int] = {}
     for path in OPTION_FILES:
         opt = load_yaml(path)
         problems = [p for p in validate_options(opt, is_train=path.parent.parent.name == "train")
                     if "does not exist" not in p and "file not found" not in p]
         assert problems == [], f"{path.name}: {problems}"
-        key = repr(sorted(opt["network_g"].items()))
-        if key not in counted:
-            with torch.device("meta"):
-                counted[key] = sum(p.numel() for p in build_network(opt["network_g"]).parameters())
-        assert counted[key] in PARAM_COUNTS.values(), path.name
+        assert _meta_count(_key(opt["network_g"])) in PARAM_COUNTS.values(), path.name

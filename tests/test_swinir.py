@@ -8,6 +8,7 @@ an input and the official output (float32).
 
 from __future__ import annotations
 
+import functools
 import io
 import lzma
 from pathlib import Path
@@ -46,11 +47,21 @@ PARAM_COUNTS = [
 ]
 
 
+@functools.lru_cache(maxsize=None)
+def _meta_count(items: tuple) -> int:
+    """Parameters of the SwinIR built on the meta device from sorted (key, value) pairs (cached: shared by tests)."""
+    with torch.device("meta"):  # counting needs shapes only
+        net = build_network({"type": "SwinIR", **{k: list(v) if isinstance(v, tuple) else v for k, v in items}})
+    return sum(p.numel() for p in net.parameters())
+
+
+def _key(cfg: dict) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if k != "type"))
+
+
 @pytest.mark.parametrize("name,cfg,expected", PARAM_COUNTS, ids=[p[0] for p in PARAM_COUNTS])
 def test_parameter_count_matches_official(name: str, cfg: dict, expected: int) -> None:
-    with torch.device("meta"):  # counting needs shapes only
-        net = build_network({"type": "SwinIR", **cfg})
-    assert sum(p.numel() for p in net.parameters()) == expected
+    assert _meta_count(_key(cfg)) == expected
 
 
 def test_classical_state_dict_has_official_layout() -> None:
@@ -166,14 +177,9 @@ def test_option_files_are_valid_and_use_official_configs() -> None:
 
     assert len(OPTION_FILES) >= 40
     official_counts = {count for _, _, count in PARAM_COUNTS}
-    counted: dict[str, int] = {}  # many files share a network; build each distinct one once
     for path in OPTION_FILES:
         opt = load_yaml(path)
         problems = [p for p in validate_options(opt, is_train=path.parent.parent.name == "train")
                     if "does not exist" not in p and "file not found" not in p]
         assert problems == [], f"{path.name}: {problems}"
-        key = repr(sorted((k, v) for k, v in opt["network_g"].items() if k != "img_size"))
-        if key not in counted:
-            with torch.device("meta"):
-                counted[key] = sum(p.numel() for p in build_network(opt["network_g"]).parameters())
-        assert counted[key] in official_counts, path.name
+        assert _meta_count(_key(opt["network_g"])) in official_counts, path.name
