@@ -140,7 +140,7 @@ def test_wrong_scale_names_mismatched_keys_and_shapes(official: dict, tmp_path: 
         load_weights(net, _write_checkpoint(tmp_path, entry["params"]))
 
 
-@pytest.mark.parametrize("in_chans,size", [(1, (9, 14)), (3, (8, 8))])
+@pytest.mark.parametrize("in_chans,size", [(1, (9, 14)), (3, (8, 8)), (3, (2, 5))])
 def test_pads_internally_and_crops_back(in_chans: int, size: tuple[int, int]) -> None:
     net = SwinIR(img_size=8, in_chans=in_chans, embed_dim=8, depths=[2], num_heads=[2], window_size=4,
                  mlp_ratio=2, upscale=2, upsampler="pixelshuffledirect").eval()
@@ -183,3 +183,16 @@ def test_option_files_are_valid_and_use_official_configs() -> None:
                     if "does not exist" not in p and "file not found" not in p]
         assert problems == [], f"{path.name}: {problems}"
         assert _meta_count(_key(opt["network_g"])) in official_counts, path.name
+
+
+def test_gradient_checkpointing_changes_nothing() -> None:
+    torch.manual_seed(0)
+    cfg = dict(img_size=8, embed_dim=8, depths=[2], num_heads=[2], window_size=4, mlp_ratio=2, upscale=2,
+               upsampler="pixelshuffledirect", drop_path_rate=0.0)
+    plain, ckpt = SwinIR(**cfg).train(), SwinIR(**cfg, use_checkpoint=True).train()
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.rand(1, 3, 8, 8)
+    for net in (plain, ckpt):
+        net(x).square().mean().backward()
+    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, msg=name)

@@ -385,7 +385,11 @@ class SwinIR(nn.Module):
         h, w = x.shape[-2:]
         pad_h = (self.window_size - h % self.window_size) % self.window_size
         pad_w = (self.window_size - w % self.window_size) % self.window_size
-        return F.pad(x, (0, pad_w, 0, pad_h), "reflect") if pad_h or pad_w else x
+        if not (pad_h or pad_w):
+            return x
+        # reflect (official) needs the pad to be smaller than the image; tiny inputs fall back to replicate
+        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+        return F.pad(x, (0, pad_w, 0, pad_h), mode)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Deep features: (B, C, H, W) -> (B, C, H, W), H and W multiples of the window."""
