@@ -18,7 +18,7 @@ import torch
 
 from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.models.evaluation import evaluate, format_table
-from restoration.options.parse import OptionsError, parse_options
+from restoration.options.parse import OptionsError, parse_options_all_ranks
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
 from restoration.utils.dist import barrier, cleanup_dist, get_dist_info, init_dist
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         init_dist(args.launcher)
     rank, world_size = get_dist_info()
     try:
-        opt = parse_options(args.opt, is_train=False, overrides=args.force_yml, root=args.root)
+        opt = parse_options_all_ranks(args.opt, is_train=False, overrides=args.force_yml, root=args.root)
     except OptionsError as exc:
         if rank == 0:
             print(f"error: {exc}", file=sys.stderr)
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         is_main_net = net_opt is opt["network_g"]
         results: dict[str, Any] = {}
         for name, loader in loaders:
-            save_dir = os.path.join(paths["visualization"], name) if is_main_net and rank == 0 and val_opt.get("save_img", True) else None
+            save_dir = os.path.join(paths["visualization"], name) if is_main_net and val_opt.get("save_img", True) else None
             res = evaluate(model.inference, loader, metrics, device, save_dir=save_dir,
                            suffix=val_opt.get("suffix"), progress=rank == 0 and val_opt.get("pbar", False))
             res.pop("_preview")

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import torch
 
-from restoration.data.loader import build_dataset, build_eval_loader, build_train_loader
+from restoration.data.loader import CUDAPrefetcher, build_dataset, build_eval_loader, build_train_loader
 from restoration.models.evaluation import evaluate
-from restoration.options.parse import OptionsError, parse_options
+from restoration.options.parse import OptionsError, parse_options_all_ranks
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
 from restoration.utils.checkpoint import atomic_save, find_latest_state, load_training_state, prune_checkpoints
@@ -95,7 +95,8 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
     metrics = val_opt.get("metrics") or {}
     with preserve_rng():  # validation must not change the training run's random streams
         for name, loader in val_sets:
-            save_dir = opt["path"]["visualization"] if val_opt.get("save_img") and get_dist_info()[0] == 0 else None
+            # each rank saves the images of its own shard (distinct files)
+            save_dir = opt["path"]["visualization"] if val_opt.get("save_img") else None
             result = evaluate(model.inference, loader, metrics, device, save_dir=save_dir, suffix=str(it),
                               max_images=val_opt.get("max_images"), per_image_dirs=True)
             preview = result.pop("_preview")
@@ -123,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         init_dist(args.launcher)
     rank, world_size = get_dist_info()
     try:
-        opt = parse_options(args.opt, is_train=True, overrides=args.force_yml, debug=args.debug, root=args.root)
+        opt = parse_options_all_ranks(args.opt, is_train=True, overrides=args.force_yml, debug=args.debug, root=args.root)
     except OptionsError as exc:
         if rank == 0:
             print(f"error: {exc}", file=sys.stderr)
@@ -194,7 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         while it < total_iter and not stopped:
             sampler.set_epoch(epoch, batch_in_epoch * batch_size)
-            for batch in train_loader:
+            # On GPUs the next batch is copied on a side stream while the current one trains.
+            batches = CUDAPrefetcher(train_loader, device) if device.type == "cuda" else train_loader
+            for batch in batches:
                 data_time = time.time() - t_data
                 it += 1
                 batch_in_epoch += 1

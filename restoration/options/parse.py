@@ -16,7 +16,7 @@ from restoration.options.schema import TOP_LEVEL, Key
 from restoration.options.validate import validate_options
 from restoration.options.yaml_io import load_yaml, parse_yaml_value
 
-__all__ = ["OptionsError", "parse_options", "apply_overrides", "fill_defaults", "experiment_paths"]
+__all__ = ["OptionsError", "parse_options", "parse_options_all_ranks", "apply_overrides", "fill_defaults", "experiment_paths"]
 
 
 class OptionsError(ValueError):
@@ -152,4 +152,29 @@ def parse_options(
         opt["num_gpu"] = torch.cuda.device_count()
     opt["path"].update(experiment_paths(opt, is_train, root))
     opt["time"] = time.strftime("%Y%m%d_%H%M%S")
+    return opt
+
+
+def parse_options_all_ranks(opt_path: str, is_train: bool, **kwargs: Any) -> dict[str, Any]:
+    """:func:`parse_options` on rank 0 first, then on the other ranks.
+
+    Parsing may build the demo dataset; doing it on rank 0 alone, behind a barrier, means the other
+    ranks find it complete. Every rank reaches the barrier even when rank 0's options are bad (the
+    other ranks then fail with the same error), so no rank hangs.
+    """
+    from restoration.utils.dist import barrier, get_dist_info
+
+    rank = get_dist_info()[0]
+    error: OptionsError | None = None
+    opt: dict[str, Any] = {}
+    if rank == 0:
+        try:
+            opt = parse_options(opt_path, is_train, **kwargs)
+        except OptionsError as exc:
+            error = exc
+    barrier()
+    if rank != 0:
+        opt = parse_options(opt_path, is_train, **kwargs)
+    if error is not None:
+        raise error
     return opt
