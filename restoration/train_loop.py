@@ -19,10 +19,12 @@ from restoration.data.loader import CUDAPrefetcher, build_dataset, build_eval_lo
 from restoration.models.evaluation import evaluate
 from restoration.options.parse import OptionsError, parse_options_all_ranks
 from restoration.options.yaml_io import dump_yaml
-from restoration.registry import MODEL_REGISTRY
+from restoration.data.base_dataset import DatasetOptionError
+from restoration.registry import MODEL_REGISTRY, RegistryError
 from restoration.utils.checkpoint import atomic_save, find_latest_state, load_training_state, prune_checkpoints
 from restoration.utils.dist import all_gather_objects, any_across_ranks, barrier, cleanup_dist, get_dist_info, init_dist
 from restoration.utils.logger import ProgressLogger, close_file_handlers, get_logger, make_tb_writer
+from restoration.utils.weights import WeightsError
 from restoration.utils.rng import get_rng_state, preserve_rng, seed_everything, set_rng_state
 
 __all__ = ["main", "build_arg_parser"]
@@ -118,8 +120,32 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
             logger.info(msg)
 
 
+# Errors that describe a problem with the user's files; reported as one line, without a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (OSError, WeightsError, DatasetOptionError, RegistryError, ValueError)
+
+
+def user_error_message(exc: BaseException) -> str:
+    """The message of ``exc`` without the worker traceback that DataLoader prepends to re-raised errors."""
+    text = str(exc)
+    if "Original Traceback" in text:
+        text = [line for line in text.strip().splitlines() if line.strip()][-1]
+        text = text.split(": ", 1)[1] if ": " in text else text
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``train.py``; returns the exit code (0 done or stopped by a signal, 2 bad options, 1 bad data)."""
     args = build_arg_parser().parse_args(argv)
+    try:
+        return _train(args)
+    except USER_ERRORS as exc:
+        get_logger().error(f"{type(exc).__name__}: {user_error_message(exc)}")
+        close_file_handlers()
+        cleanup_dist()
+        return 1
+
+
+def _train(args: argparse.Namespace) -> int:
     if args.launcher != "none":
         init_dist(args.launcher)
     rank, world_size = get_dist_info()

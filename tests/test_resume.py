@@ -94,3 +94,20 @@ def test_keep_last_prunes_old_checkpoints(data, tmp_path: Path) -> None:
     exp = tmp_path / "experiments" / "keep"
     assert sorted(p.name for p in (exp / "training_states").iterdir()) == ["5.state", "6.state"]
     assert sorted(p.name for p in (exp / "models").iterdir()) == ["net_g_5.pth", "net_g_6.pth", "net_g_latest.pth"]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_corrupt_image_gives_one_clear_error(data, tmp_path: Path, capsys, workers: int) -> None:
+    import shutil
+
+    hr, lr = (tmp_path / "HR", tmp_path / "LR")
+    shutil.copytree(data[0], hr)
+    shutil.copytree(data[1], lr)
+    (hr / "img3.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    opt = train_options((hr, lr), "corrupt", **{"datasets.train.num_worker_per_gpu": workers,
+                                                "datasets.train.dataset_enlarge_ratio": 4})
+    code = train_main(["-opt", str(write_options(opt, tmp_path / "c.yml")), "--root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "ImageReadError" in err and "img3.png" in err
+    assert "Traceback" not in err

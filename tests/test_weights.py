@@ -111,3 +111,19 @@ def test_import_has_no_side_effects() -> None:
             "print(bad, heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] []", out
+
+
+def test_non_strict_skips_shape_mismatches_for_fine_tuning(tmp_path: Path, caplog) -> None:
+    torch.manual_seed(0)
+    x2 = build_network(CFG)
+    torch.manual_seed(1)
+    x3 = build_network({**CFG, "upscale": 3})
+    torch.save({"params": x2.state_dict()}, tmp_path / "x2.pth")
+    with caplog.at_level("WARNING", logger="restoration"):
+        load_weights(x3, str(tmp_path / "x2.pth"), strict=False)
+    shared = [k for k, v in x2.state_dict().items() if v.shape == x3.state_dict()[k].shape]
+    differ = [k for k in x2.state_dict() if k not in shared]
+    assert differ and shared
+    assert all(torch.equal(x2.state_dict()[k], x3.state_dict()[k]) for k in shared)
+    assert all(not torch.equal(x2.state_dict()[k], x3.state_dict()[k]) for k in differ if "bias" not in k)
+    assert "skipped from the checkpoint" in caplog.text and differ[0] in caplog.text

@@ -13,6 +13,18 @@ __all__ = ["get_logger", "ProgressLogger", "make_tb_writer"]
 LOGGER_NAME = "restoration"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is *now* (it may be redirected after the logger is set up)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; ignore
+        pass
+
+
 def get_logger(log_file: str | None = None, rank: int = 0, level: int = logging.INFO) -> logging.Logger:
     """The ``restoration`` logger. Rank 0 logs to stderr and ``log_file``; other ranks only log errors."""
     logger = logging.getLogger(LOGGER_NAME)
@@ -22,8 +34,8 @@ def get_logger(log_file: str | None = None, rank: int = 0, level: int = logging.
         return logger
     logger.setLevel(level)
     fmt = logging.Formatter("%(asctime)s %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S")
-    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) for h in logger.handlers):
-        stream = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        stream = _StderrHandler()
         stream.setFormatter(fmt)
         logger.addHandler(stream)
     if log_file and not any(getattr(h, "baseFilename", None) == log_file for h in logger.handlers):

@@ -89,6 +89,8 @@ def read_state_dict(path: str, param_key: str | None = None) -> "OrderedDict[str
 
 
 def _describe_mismatch(net_sd: Mapping[str, torch.Tensor], sd: Mapping[str, torch.Tensor], strict: bool) -> list[str]:
+    if not strict:  # non-strict: shape mismatches are skipped (and logged) by the caller
+        return []
     problems = []
     missing = [k for k in net_sd if k not in sd]
     unexpected = [k for k in sd if k not in net_sd]
@@ -114,8 +116,9 @@ def load_weights(
         net: The network; a DDP or compiled wrapper is unwrapped.
         path: Weights file (see :func:`read_state_dict`).
         param_key: ``'params'``, ``'params_ema'``, ... or ``None`` to choose automatically.
-        strict: Require the same key set. Shapes must match in both modes; with ``strict=False``
-            only the keys present in both are loaded.
+        strict: Require the same key set and shapes (default; anything else is an error). With
+            ``strict=False`` (fine-tuning, e.g. x4 from x2 weights) only keys present in both with equal
+            shapes are loaded; the skipped ones are logged as a warning.
 
     Raises:
         WeightsError: Listing every missing/unexpected key and shape mismatch. Nothing is loaded then.
@@ -131,7 +134,16 @@ def load_weights(
             f"cannot load {path} into {type(target).__name__}:\n  " + "\n  ".join(problems)
         )
     if not strict:
-        sd = OrderedDict((k, v) for k, v in sd.items() if k in net_sd)
+        skipped = [k for k in sd if k not in net_sd or tuple(sd[k].shape) != tuple(net_sd[k].shape)]
+        missing = [k for k in net_sd if k not in sd or k in skipped]
+        sd = OrderedDict((k, v) for k, v in sd.items() if k not in skipped)
+        if skipped or missing:
+            import logging
+
+            logging.getLogger("restoration").warning(
+                f"non-strict load of {path}: {len(sd)} tensors loaded; skipped from the checkpoint "
+                f"(absent or other shape): {skipped[:20]}; left at initialisation: {missing[:20]}"
+            )
     target.load_state_dict(sd, strict=strict)
     return net
 
