@@ -136,3 +136,16 @@ def test_training_state_round_trip_restores_lr() -> None:
     assert b.current_lr() == pytest.approx(0.1) and b.scheduler.last_epoch == 3
     la, lb = a.optimize_parameters(_batch(9), 4), b.optimize_parameters(_batch(9), 4)
     assert la == lb
+
+
+def test_training_pads_to_the_network_multiple() -> None:
+    opt = _opt()
+    opt["network_g"] = {"type": "HAT", "upscale": 2, "in_chans": 3, "img_size": 8, "window_size": 4,
+                        "compress_ratio": 2, "squeeze_factor": 2, "depths": [1], "embed_dim": 8,
+                        "num_heads": [2], "mlp_ratio": 2, "upsampler": "pixelshuffle", "resi_connection": "1conv"}
+    model = SRModel(opt, torch.device("cpu"))
+    assert model.size_multiple == 4
+    batch = {"lq": torch.rand(1, 3, 6, 7), "gt": torch.rand(1, 3, 12, 14)}  # not multiples of the window
+    log = model.optimize_parameters(batch, 1)
+    assert math.isfinite(log["l_pix"])
+    assert model.inference(batch["lq"]).shape == (1, 3, 12, 14)

@@ -114,9 +114,12 @@ class SRModel:
         Args:
             batch: ``{'lq': (B,C,h,w) [0,1], 'gt': (B,C,H,W) [0,1], ...}`` on the device.
         """
+        lq = batch["lq"]
+        h, w = lq.shape[-2:]
+        padded, _ = pad_to_multiple(lq, self.size_multiple)  # e.g. HAT needs multiples of 16; a no-op when aligned
         with self.autocast():
-            output = self.net_train(batch["lq"])
-        output = output.float()
+            output = self.net_train(padded)
+        output = crop_to(output, (h * self.scale, w * self.scale)).float()
         losses = {}
         for label, loss_fn in self.losses.items():
             value = loss_fn(output, batch["gt"])
