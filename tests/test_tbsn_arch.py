@@ -32,7 +32,7 @@ def _fixture(name: str) -> dict:
         return torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
 
 
-@pytest.mark.parametrize("impl", ["reference", "sdpa"])
+@pytest.mark.parametrize("impl", ["reference", "sdpa", "parity"])
 @pytest.mark.parametrize("name", FIXTURES)
 def test_matches_official_outputs(name: str, impl: str, tmp_path: Path) -> None:
     fx = _fixture(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,7 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY_NET = {"type": "TBSN", "dim": 2, "num_blocks": [1, 1, 1], "num_refinement_blocks": 0,
             "channel_heads": [1, 1, 1], "spatial_heads": [1, 1, 1], "spatial_dim_head": 2}
 
@@ -145,3 +148,26 @@ def test_model_option_errors() -> None:
     assert any("refine_prob must be in [0, 1]" in p for p in TBSNModel.check_options({"refine_prob": 16}))
     with pytest.raises(ValueError, match="pd_train must be >= 1"):
         TBSNModel(_options(pd_train=0), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("path,is_train", [
+    ("options/train/TBSN/train_TBSN_SIDD.yml", True),
+    ("options/train/TBSN/train_TBSN_demo_smoke.yml", True),
+    ("options/test/TBSN/test_TBSN_SIDD.yml", False),
+    ("options/test/TBSN/test_TBSN_demo_smoke.yml", False),
+])
+def test_option_files_validate(path: str, is_train: bool) -> None:
+    """Only missing data/weights may be reported; the official schedule is what upstream uses."""
+    from restoration.options.validate import validate_options
+    from restoration.options.yaml_io import load_yaml
+
+    opt = load_yaml(str(ROOT / path))
+    problems = validate_options(opt, is_train)
+    assert all("does not exist" in p or "not found" in p for p in problems), problems
+    if path.endswith("train_TBSN_SIDD.yml"):
+        train, data = opt["train"], opt["datasets"]["train"]
+        assert train["optim_g"]["type"] == "AdamW" and train["optim_g"]["lr"] == 3e-4
+        assert train["scheduler"] == {"type": "MultiStepLR", "milestones": [40000, 80000], "gamma": 0.1}
+        assert train["total_iter"] == 100000 and data["batch_size_per_gpu"] == 4 and data["gt_size"] == 640
+    if "demo_smoke" in path and is_train:
+        assert opt["datasets"]["train"]["with_gt"] is False

@@ -121,7 +121,7 @@ class TBSNBlock(nn.Module):
         ffn_expansion_factor: float,
         bias: bool,
         LayerNorm_type: str,  # noqa: N803 - upstream name
-        attn_impl: str = "sdpa",
+        attn_impl: str = "parity",
     ) -> None:
         super().__init__()
         # Registration order follows upstream so state-dict key order matches too.
@@ -192,7 +192,10 @@ class TBSN(nn.Module):
         ffn_expansion_factor: FFN hidden width factor.
         LayerNorm_type: ``'BiasFree'`` or ``'WithBias'``.
         scale: Bilinear input upsampling factor applied first (upstream option; 1 = off).
-        attn_impl: M-WSA backend, ``'sdpa'`` (default) or ``'reference'``; not an upstream option.
+        attn_impl: M-WSA backend (not an upstream option): ``'parity'`` (default; attends each query
+            parity class to its key class only, a quarter of the logits), ``'sdpa'`` (SDPA with the
+            fixed mask folded into the additive mask) or ``'reference'`` (explicit softmax). All three
+            compute the same function (tests/test_tbsn_attention.py).
 
     Shapes:
         ``(B, in_ch, H, W) -> (B, out_ch, H, W)`` in [0, 255]; H and W multiples of
@@ -215,7 +218,7 @@ class TBSN(nn.Module):
         ffn_expansion_factor: float = 1,
         LayerNorm_type: str = "BiasFree",  # noqa: N803 - upstream name
         scale: int = 1,
-        attn_impl: str = "sdpa",
+        attn_impl: str = "parity",
     ) -> None:
         super().__init__()
         # Only hard errors raise here; a configuration that merely loses the blind spot (odd key
@@ -283,13 +286,15 @@ class TBSN(nn.Module):
             for lvl, heads in enumerate(opt.get(key, (1, 2, 4))[:3]):
                 if width[lvl] % int(heads):
                     problems.append(f"{key}[{lvl}]={heads} does not divide level width {width[lvl]}")
-        impl = opt.get("attn_impl", "sdpa")
+        impl = opt.get("attn_impl", "parity")
         if impl not in ATTENTION_IMPLS:
             problems.append(f"attn_impl {impl!r} is not one of {ATTENTION_IMPLS}")
+        elif impl == "parity" and ws % 2:
+            problems.append(f"attn_impl 'parity' needs an even window_size, got {ws}; use 'sdpa'")
         return problems
 
     def set_attention_impl(self, impl: str) -> None:
-        """Switch every M-WSA layer to ``'reference'`` or ``'sdpa'``."""
+        """Switch every M-WSA layer to ``'reference'``, ``'sdpa'`` or ``'parity'``."""
         for module in self.modules():
             if isinstance(module, MaskedWindowAttention):
                 module.impl = impl

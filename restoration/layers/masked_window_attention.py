@@ -11,12 +11,17 @@ image border, as ``nn.Unfold`` does upstream). The logits get
 Because every other spatial operator of TBSN also moves information by even offsets, and the first
 convolution only sees odd-parity neighbours, a pixel never sees itself: the blind spot.
 
-Two interchangeable backends, chosen by ``impl`` (one switch, proven equal forward and backward in
+Three interchangeable backends, chosen by ``impl`` (one switch, proven equal forward and backward in
 ``tests/test_tbsn_attention.py``):
 
 * ``'reference'``: explicit ``softmax(q k^T + bias + mask) v``, the official computation.
 * ``'sdpa'``: ``torch.nn.functional.scaled_dot_product_attention`` with the relative-position term
   and the fixed mask folded into one additive float mask.
+* ``'parity'``: uses the structure of the mask instead of applying it. A query of coordinate parity
+  ``(a, b)`` may only attend to keys of one parity class, so the 4 query classes (``ws^2/4`` queries
+  each) attend densely to their 4 key classes (``ow^2/4`` keys each) with SDPA and no mask: a quarter
+  of the logits, the same function (the masked entries contribute exactly 0 either way). Needs an
+  even ``window_size``.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ __all__ = [
     "overlap_window_size",
 ]
 
-ATTENTION_IMPLS = ("reference", "sdpa")
+ATTENTION_IMPLS = ("reference", "sdpa", "parity")
 
 
 def overlap_window_size(window_size: int, overlap_ratio: float) -> int:
@@ -104,13 +109,23 @@ class FactorizedRelPosBias(nn.Module):
     def forward(self, q: torch.Tensor) -> torch.Tensor:
         """``q``: ``(N, ws*ws, d)`` (already scaled) -> bias ``(N, ws*ws, ow*ow)``."""
         ws, ow = self.window_size, self.overlap_size
-        n = q.shape[0]
-        idx = _relative_index(ws, ow, q.device)
-        q = q.reshape(n, ws, ws, -1)
-        logits_h = torch.einsum("nxyd,xid->nxyi", q, self.rel_height[idx])  # (N, ws, ws, ow)
-        logits_w = torch.einsum("nxyd,yjd->nxyj", q, self.rel_width[idx])  # (N, ws, ws, ow)
+        return self.sub_bias(q.reshape(q.shape[0], ws, ws, -1), slice(None), slice(None), slice(None), slice(None))
+
+    def sub_bias(self, q: torch.Tensor, qr: slice, qc: slice, kr: slice, kc: slice) -> torch.Tensor:
+        """Bias between the query rows/cols ``qr``/``qc`` and the key rows/cols ``kr``/``kc``.
+
+        Args:
+            q: ``(N, x, y, d)`` queries already restricted to ``qr``, ``qc``.
+
+        Returns:
+            ``(N, x*y, i*j)`` for the selected key rows ``i`` and columns ``j``.
+        """
+        n, x, y, _ = q.shape
+        idx = _relative_index(self.window_size, self.overlap_size, q.device)
+        logits_h = torch.einsum("nxyd,xid->nxyi", q, self.rel_height[idx[qr, kr]])  # (N, x, y, i)
+        logits_w = torch.einsum("nxyd,yjd->nxyj", q, self.rel_width[idx[qc, kc]])  # (N, x, y, j)
         bias = logits_h[..., :, None] + logits_w[..., None, :]
-        return bias.reshape(n, ws * ws, ow * ow)
+        return bias.reshape(n, x * y, -1)
 
 
 class MaskedWindowAttention(nn.Module):
@@ -127,7 +142,7 @@ class MaskedWindowAttention(nn.Module):
         num_heads: Attention heads.
         dim_head: Channels per head (inner width ``num_heads * dim_head``).
         bias: Bias in the 1x1 convolutions.
-        impl: ``'reference'`` or ``'sdpa'`` (see module docstring). Settable later through the
+        impl: ``'reference'``, ``'sdpa'`` or ``'parity'`` (see module docstring). Settable later through the
             ``impl`` attribute.
 
     Shapes:
@@ -172,6 +187,8 @@ class MaskedWindowAttention(nn.Module):
     def impl(self, value: str) -> None:
         if value not in ATTENTION_IMPLS:
             raise ValueError(f"unknown attention impl {value!r}; choose one of {ATTENTION_IMPLS}")
+        if value == "parity" and self.window_size % 2:
+            raise ValueError(f"attention impl 'parity' needs an even window_size, got {self.window_size}")
         self._impl = value
 
     def _windows(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -200,6 +217,33 @@ class MaskedWindowAttention(nn.Module):
         out = out.reshape(b, hgt // ws, wid // ws, nh, ws, ws, d).permute(0, 3, 6, 1, 4, 2, 5)
         return out.reshape(b, nh * d, hgt, wid)
 
+    def _parity_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The ``'parity'`` backend: ``(N, ws*ws, d)`` queries, ``(N, ow*ow, d)`` keys -> ``(N, ws*ws, d)``.
+
+        The fixed mask admits key ``i`` for query ``x`` (per axis) iff ``x - i + ow - 1`` is odd,
+        i.e. ``i % 2 == (x + ow) % 2``: each query parity class sees exactly one key parity class.
+        """
+        ws, ow = self.window_size, self.overlap_size
+        n, d = q.shape[0], q.shape[-1]
+        q = q.reshape(n, ws, ws, d)
+        k = k.reshape(n, ow, ow, d)
+        v = v.reshape(n, ow, ow, d)
+        rows = []
+        for a in range(2):
+            cols = []
+            for b in range(2):
+                qr, qc = slice(a, None, 2), slice(b, None, 2)
+                kr, kc = slice((a + ow) % 2, None, 2), slice((b + ow) % 2, None, 2)
+                q_sub = q[:, qr, qc]
+                bias = self.rel_pos_emb.sub_bias(q_sub, qr, qc, kr, kc)
+                k_sub = k[:, kr, kc].reshape(n, -1, d)
+                v_sub = v[:, kr, kc].reshape(n, -1, d)
+                out = F.scaled_dot_product_attention(q_sub.reshape(n, -1, d), k_sub, v_sub, attn_mask=bias, scale=1.0)
+                cols.append(out.reshape(n, ws // 2, ws // 2, d))
+            rows.append(torch.stack(cols, dim=3))  # (N, ws/2, ws/2, b, d)
+        # (N, ws/2, a, ws/2, b, d) -> query (2i + a, 2j + b)
+        return torch.stack(rows, dim=2).reshape(n, ws * ws, d)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] % self.window_size or x.shape[-1] % self.window_size:
             raise ValueError(
@@ -208,6 +252,8 @@ class MaskedWindowAttention(nn.Module):
         q, k, v = self.qkv(x).chunk(3, dim=1)
         q, k, v = self._windows(q, k, v)
         q = q * self.scale
+        if self._impl == "parity":
+            return self.project_out(self._merge(self._parity_attention(q, k, v), x.shape))
         bias = self.rel_pos_emb(q) + self.fixed_pos_emb().to(q.dtype)
         if self._impl == "sdpa":
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
