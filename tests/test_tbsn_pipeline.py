@@ -148,6 +148,8 @@ def test_model_option_errors() -> None:
     assert any("refine_prob must be in [0, 1]" in p for p in TBSNModel.check_options({"refine_prob": 16}))
     with pytest.raises(ValueError, match="pd_train must be >= 1"):
         TBSNModel(_options(pd_train=0), torch.device("cpu"))
+    with pytest.raises(ValueError, match="val.tile is not supported"):
+        TBSNModel({**_options(), "val": {"tile": {"tile_size": 64}}}, torch.device("cpu"))
 
 
 @pytest.mark.parametrize("path,is_train", [

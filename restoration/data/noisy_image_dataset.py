@@ -18,13 +18,15 @@ from restoration.data.file_lists import single_paths
 from restoration.data.paired_image_dataset import hwc_to_chw, to_float
 from restoration.data.transforms import augment, random_crop
 
-__all__ = ["NoisyImageDataset", "SyntheticNoiseDataset", "NOISE_TYPES", "add_noise", "check_noise"]
+__all__ = ["NoisyImageDataset", "SyntheticNoiseDataset", "NOISE_TYPES", "add_noise", "check_noise", "check_train_crop",
+           "train_crop"]
 
 _NoneType = type(None)
 NOISE_TYPES = ("gaussian", "poisson_gaussian")
 
 
-def _check_crop(opt: dict, key: str = "gt_size") -> list[str]:
+def check_train_crop(opt: dict, key: str = "gt_size") -> list[str]:
+    """Training needs a positive crop size under ``key``."""
     phase = str(opt.get("phase", "train")).split("_")[0]
     size = opt.get(key)
     if phase == "train" and size is None:
@@ -34,7 +36,8 @@ def _check_crop(opt: dict, key: str = "gt_size") -> list[str]:
     return []
 
 
-def _train_crop(img: np.ndarray, opt: dict, rng: np.random.Generator, name: str) -> np.ndarray:
+def train_crop(img: np.ndarray, opt: dict, rng: np.random.Generator, name: str) -> np.ndarray:
+    """Random ``opt['gt_size']`` crop plus the optional flips/rotation of ``opt`` (default off)."""
     img = random_crop(img, int(opt["gt_size"]), rng, name)
     (img,) = augment([img], rng, hflip=bool(opt.get("use_hflip", False)), rotation=bool(opt.get("use_rot", False)))
     return img
@@ -74,7 +77,7 @@ class NoisyImageDataset(BaseDataset):
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
-        return _check_crop(opt)
+        return check_train_crop(opt)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -83,7 +86,7 @@ class NoisyImageDataset(BaseDataset):
         path = self.paths[index]
         img = self.read_image(path, "lq", "rgb")
         if self.phase == "train":
-            img = _train_crop(img, self.opt, self.sample_rng(index), self.backend.describe(path, "lq"))
+            img = train_crop(img, self.opt, self.sample_rng(index), self.backend.describe(path, "lq"))
         return {"lq": hwc_to_chw(to_float(img)), "lq_path": path}
 
     def __repr__(self) -> str:
@@ -186,7 +189,7 @@ class SyntheticNoiseDataset(BaseDataset):
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
-        problems = _check_crop(opt)
+        problems = check_train_crop(opt)
         if opt.get("noise") is not None:
             problems += check_noise(opt["noise"])
         return problems
@@ -199,7 +202,7 @@ class SyntheticNoiseDataset(BaseDataset):
         img = self.read_image(path, "gt", "rgb")
         rng = self.sample_rng(index)
         if self.phase == "train":
-            img = _train_crop(img, self.opt, rng, self.backend.describe(path, "gt"))
+            img = train_crop(img, self.opt, rng, self.backend.describe(path, "gt"))
         clean = to_float(img)
         out: dict[str, Any] = {"lq": hwc_to_chw(add_noise(clean, self.noise, rng)), "lq_path": path}
         if self.with_gt:

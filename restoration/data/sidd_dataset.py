@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from restoration.data.base_dataset import BaseDataset
-from restoration.data.noisy_image_dataset import _check_crop, _train_crop
+from restoration.data.noisy_image_dataset import check_train_crop, train_crop
 from restoration.data.paired_image_dataset import hwc_to_chw, to_float
 
 __all__ = ["SIDDMediumDataset", "SIDDBlocksDataset", "load_sidd_blocks", "SIDD_MEDIUM_PATTERNS"]
@@ -76,7 +76,7 @@ class SIDDMediumDataset(BaseDataset):
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
-        return _check_crop(opt)
+        return check_train_crop(opt)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -85,7 +85,7 @@ class SIDDMediumDataset(BaseDataset):
         path = self.paths[index]
         img = self.read_image(path, "lq", "rgb")
         if self.phase == "train":
-            img = _train_crop(img, self.opt, self.sample_rng(index), path)
+            img = train_crop(img, self.opt, self.sample_rng(index), path)
         return {"lq": hwc_to_chw(to_float(img)), "lq_path": path}
 
     def __repr__(self) -> str:

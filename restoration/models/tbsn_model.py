@@ -72,6 +72,8 @@ class TBSNModel(SRModel):
         problems = self.check_options(opt.get("model_opt") or {})
         if int(opt.get("scale", 1)) != 1:
             problems.append(f"TBSNModel denoises at scale 1, got scale {opt.get('scale')}")
+        if (opt.get("val") or {}).get("tile"):
+            problems.append("val.tile is not supported by TBSNModel: pixel-shuffle inference needs the whole image")
         if problems:
             raise ValueError("TBSNModel options: " + "; ".join(problems))
         super().__init__(opt, device, world_size)
