@@ -11,7 +11,8 @@ needs ``length >= k * d``. An optional relative-position bias table ``rpb`` of s
 Backends, all behind :func:`neighborhood_attention_2d` (``backend=``):
 
 * ``"reference"`` -- pure PyTorch, CPU/GPU, forward and backward; gathers the ``k^2`` neighbours of
-  every query by index, so memory is ``O(H W k^2 C)`` (never an ``HW x HW`` matrix).
+  every query by index, so memory is ``O(H W k^2 C)`` (never an ``HW x HW`` matrix), and only
+  transiently: the backward recomputes the gathers, saving just ``q, k, v`` and the weights.
 * ``"flex"`` -- :func:`torch.nn.attention.flex_attention` with the NA window as ``mask_mod`` and the
   bias as ``score_mod``. Compiled (fused, sparse) on CUDA; on CPU it runs eagerly (dense scores,
   correct but not memory-efficient), which is why ``"auto"`` never picks it on CPU.
@@ -169,6 +170,60 @@ def neighborhood_indices_1d(
 # --------------------------------------------------------------------------------------------------
 # Backends
 # --------------------------------------------------------------------------------------------------
+def _gather(x: Tensor, flat: Tensor) -> Tensor:
+    """``(B, N, L, C)`` -> neighbours ``(B, N, L, K, C)`` (``flat``: ``(L, K)`` key indices)."""
+    return x[:, :, flat]
+
+
+def _scatter(src: Tensor, flat: Tensor, length: int) -> Tensor:
+    """Adjoint of :func:`_gather`: sum ``(B, N, L, K, C)`` contributions back onto ``(B, N, L, C)``."""
+    b, n, _, kk, c = src.shape
+    out = src.new_zeros(b, n, length, c)
+    return out.index_add_(2, flat.reshape(-1), src.reshape(b, n, -1, c))
+
+
+class _ReferenceNA(torch.autograd.Function):
+    """Gather-based NA whose backward *recomputes* the ``(B, N, L, K, C)`` neighbour tensors.
+
+    Plain autograd would keep the gathered keys and values of every layer alive until the backward
+    pass (``K`` times the size of ``k`` and ``v``); here only ``q, k, v`` and the ``(B, N, L, K)``
+    attention weights are saved, so a network's activation memory stays close to a conv net's.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, rpb: Tensor | None, flat: Tensor,
+                bias_idx: Tensor, scale: float) -> Tensor:
+        logits = torch.einsum("bnlc,bnlkc->bnlk", q, _gather(k, flat)) * scale
+        if rpb is not None:
+            logits = logits + rpb.reshape(rpb.shape[0], -1)[:, bias_idx].to(logits.dtype)
+        attn = logits.softmax(dim=-1)
+        out = torch.einsum("bnlk,bnlkc->bnlc", attn, _gather(v, flat))
+        ctx.save_for_backward(q, k, v, attn, flat, bias_idx)
+        ctx.scale = scale
+        ctx.rpb_shape = None if rpb is None else rpb.shape
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        q, k, v, attn, flat, bias_idx = ctx.saved_tensors
+        length = q.shape[2]
+        d_attn = torch.einsum("bnlc,bnlkc->bnlk", grad_out, _gather(v, flat))
+        d_v = _scatter(attn.unsqueeze(-1) * grad_out.unsqueeze(-2), flat, length) if ctx.needs_input_grad[2] else None
+        d_logits = attn * (d_attn - (attn * d_attn).sum(-1, keepdim=True))  # softmax backward
+        d_q = d_k = d_rpb = None
+        if ctx.needs_input_grad[0]:
+            d_q = torch.einsum("bnlk,bnlkc->bnlc", d_logits, _gather(k, flat)) * ctx.scale
+        if ctx.needs_input_grad[1]:
+            d_k = _scatter(d_logits.unsqueeze(-1) * q.unsqueeze(-2), flat, length) * ctx.scale
+        if ctx.rpb_shape is not None and ctx.needs_input_grad[3]:
+            heads = ctx.rpb_shape[0]
+            d_rpb = d_logits.new_zeros(heads, ctx.rpb_shape[1] * ctx.rpb_shape[2])
+            d_rpb.index_add_(1, bias_idx.reshape(-1), d_logits.sum(0).reshape(heads, -1))
+            d_rpb = d_rpb.reshape(ctx.rpb_shape)
+        return d_q, d_k, d_v, d_rpb, None, None, None
+
+
 def _reference(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
                rpb: Tensor | None, scale: float) -> Tensor:
     b, n, h, w, c = q.shape
@@ -176,15 +231,10 @@ def _reference(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
     keys_w, bias_w = neighborhood_indices_1d(w, kernel_size, dilation, q.device)
     # flat key index of neighbour (a, b') of query (i, j): keys_h[i, a] * W + keys_w[j, b']
     flat = (keys_h[:, None, :, None] * w + keys_w[None, :, None, :]).reshape(h * w, -1)  # (HW, k^2)
-    k_nb = k.reshape(b, n, h * w, c)[:, :, flat]  # (B, N, HW, k^2, C): the only big buffer
-    v_nb = v.reshape(b, n, h * w, c)[:, :, flat]
-    logits = torch.einsum("bnlc,bnlkc->bnlk", q.reshape(b, n, h * w, c) * scale, k_nb)
-    if rpb is not None:
-        bh = bias_h[:, None, :, None].expand(h, w, kernel_size, kernel_size).reshape(h * w, -1)
-        bw = bias_w[None, :, None, :].expand(h, w, kernel_size, kernel_size).reshape(h * w, -1)
-        logits = logits + rpb[:, bh, bw].to(logits.dtype)  # (N, HW, k^2) broadcast over B
-    attn = logits.softmax(dim=-1)
-    out = torch.einsum("bnlk,bnlkc->bnlc", attn, v_nb)
+    # flat index into the (2k-1)^2 bias table
+    bias_idx = (bias_h[:, None, :, None] * (2 * kernel_size - 1) + bias_w[None, :, None, :]).reshape(h * w, -1)
+    out = _ReferenceNA.apply(q.reshape(b, n, h * w, c), k.reshape(b, n, h * w, c), v.reshape(b, n, h * w, c),
+                             rpb, flat, bias_idx, scale)
     return out.reshape(b, n, h, w, c)
 
 

@@ -1,0 +1,100 @@
+"""Cost of DSwinIR's neighbourhood attention: time and peak memory of one forward+backward.
+
+Compares the DSwinIR network (paper defaults unless overridden) using a neighbourhood-attention
+backend with the *same* network whose attention layers are replaced by plain 3x3 convolutions
+(``C -> C``), i.e. what the attention costs over a conv net of identical layout::
+
+    OMP_NUM_THREADS=2 python scripts/benchmark/benchmark_neighborhood_attention.py \
+        --size 128 --batch 1 --backend reference --repeats 3
+
+CPU peak memory is the RSS high-water mark (see :mod:`restoration.utils.memory`); CUDA uses the
+allocator's peak. Prints a markdown table; the numbers recorded in ``docs/dswinir.md`` come from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from restoration.archs.dswinir_arch import DSwinIR, DSwinTransformerBlock
+from restoration.utils.memory import measure_peak_memory
+
+
+def build(variant: str, backend: str, dim: int) -> nn.Module:
+    """``'attention'``: DSwinIR as configured; ``'conv'``: every attention replaced by a 3x3 conv."""
+    net = DSwinIR(dim=dim, na_backend=backend)
+    if variant == "conv":
+        for block in net.modules():
+            if isinstance(block, DSwinTransformerBlock):
+                c = block.norm1.body.weight.numel()
+                block.attn = nn.Conv2d(c, c, 3, padding=1)
+    return net
+
+
+def run(net: nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, int | None]:
+    """Median seconds of forward+backward, and the peak extra memory of one such step (bytes)."""
+
+    def step() -> None:
+        net.zero_grad(set_to_none=True)
+        net(x).mean().backward()
+
+    step()  # warm-up (allocator, oneDNN primitives)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    net.zero_grad(set_to_none=True)
+    _, peak = measure_peak_memory(step, x.device)
+    return statistics.median(times), peak
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--dim", type=int, default=48)
+    parser.add_argument("--backend", default="reference")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print a JSON line instead of a table")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    x = torch.rand(args.batch, 3, args.size, args.size, device=args.device)
+    results = {}
+    for variant in ("attention", "conv"):
+        net = build(variant, args.backend, args.dim).to(args.device).train()
+        params = sum(p.numel() for p in net.parameters())
+        seconds, peak = run(net, x, args.repeats)
+        results[variant] = {"params": params, "seconds": seconds, "peak_bytes": peak}
+        del net
+    ratio = None
+    if results["attention"]["peak_bytes"] and results["conv"]["peak_bytes"]:
+        ratio = results["attention"]["peak_bytes"] / results["conv"]["peak_bytes"]
+    results["memory_ratio"] = ratio
+    results["config"] = vars(args)
+    if args.json:
+        print(json.dumps(results))
+        return results
+    print(f"DSwinIR dim {args.dim}, {args.batch}x3x{args.size}x{args.size}, {args.device}, fp32, fwd+bwd, "
+          f"NA backend '{args.backend}', torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| variant | params | time (s) | peak memory (MiB) |")
+    print("|---|---:|---:|---:|")
+    for variant in ("attention", "conv"):
+        r = results[variant]
+        mem = f"{r['peak_bytes'] / 2 ** 20:.0f}" if r["peak_bytes"] is not None else "n/a"
+        label = f"MS-DSwin ({args.backend})" if variant == "attention" else "3x3 conv instead"
+        print(f"| {label} | {r['params']:,} | {r['seconds']:.2f} | {mem} |")
+    if ratio is not None:
+        print(f"memory ratio attention / conv: {ratio:.2f}x")
+    return results
+
+
+if __name__ == "__main__":
+    main()
