@@ -24,23 +24,32 @@ from collections import OrderedDict
 from typing import Any, Mapping, Sequence
 
 import torch
-import torch.utils.checkpoint as checkpoint
 from timm.layers import DropPath
 from torch import nn
 
-from restoration.archs.swinir_arch import RGB_MEAN, PatchEmbed, _pair
 from restoration.layers.channel_attention import CAB
 from restoration.layers.config import resolve_attn_backend
+from restoration.layers.input_norm import input_mean
 from restoration.layers.mlp import Mlp
+from restoration.layers.patch_embed import PatchEmbed, token_resolution
 from restoration.layers.relative_position import (
     check_index_buffer,
     overlap_relative_position_index,
     relative_position_bias,
     relative_position_index,
 )
+from restoration.layers.residual_group import (
+    ResidualGroup,
+    SwinLayer,
+    check_groups,
+    drop_path_rates,
+    residual_conv,
+)
 from restoration.layers.upsample import Upsample
-from restoration.layers.window_attention import WindowAttention, window_attention
+from restoration.layers.weight_init import init_transformer_weights
+from restoration.layers.window_attention import WindowAttention, shifted_window_attention, window_attention
 from restoration.layers.window_partition import (
+    fit_window,
     overlapping_windows,
     shifted_window_mask,
     window_partition,
@@ -94,9 +103,7 @@ class HAB(nn.Module):
         attn_backend: str | None = None,
     ) -> None:
         super().__init__()
-        if min(input_resolution) <= window_size:  # official rule: one window, no shift
-            shift_size = 0
-            window_size = min(input_resolution)
+        window_size, shift_size = fit_window(input_resolution, window_size, shift_size)
         self.window_size = window_size
         self.shift_size = shift_size
         self.norm1 = norm_layer(dim)
@@ -115,18 +122,10 @@ class HAB(nn.Module):
 
         Returns: (B, H, W, C).
         """
-        b, h, w, c = x.shape
-        ws, shift = self.window_size, self.shift_size
-        shortcut = x
-        x = self.norm1(x)
-        conv_x = self.conv_block(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-        if shift:
-            x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
-        windows = self.attn(window_partition(x, ws).view(-1, ws * ws, c), mask=mask if shift else None, rpi=rpi)
-        x = window_reverse(windows.view(-1, ws, ws, c), ws, h, w)
-        if shift:
-            x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
-        x = shortcut + self.drop_path(x) + conv_x * self.conv_scale
+        y = self.norm1(x)
+        conv_y = self.conv_block(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        attn_y = shifted_window_attention(y, self.attn, self.shift_size, mask, rpi=rpi)
+        x = x + self.drop_path(attn_y) + conv_y * self.conv_scale
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
@@ -194,35 +193,23 @@ class OCAB(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class AttenBlocks(nn.Module):
+class AttenBlocks(SwinLayer):
     """The HABs of one residual group followed by its OCAB (official ``AttenBlocks``)."""
 
     def __init__(self, blocks: Sequence[nn.Module], overlap_attn: nn.Module, use_checkpoint: bool) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
+        super().__init__(blocks, use_checkpoint)
         self.overlap_attn = overlap_attn
-        self.use_checkpoint = use_checkpoint
 
     def forward(self, x: torch.Tensor, rpi_sa: torch.Tensor, rpi_oca: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        for blk in self.blocks:
-            if self.use_checkpoint and self.training:
-                x = checkpoint.checkpoint(blk, x, rpi_sa, mask, use_reentrant=False)
-            else:
-                x = blk(x, rpi_sa, mask)
-        return self.overlap_attn(x, rpi_oca)
+        """(B, H, W, C) -> (B, H, W, C)."""
+        return self.overlap_attn(super().forward(x, rpi_sa, mask), rpi_oca)
 
 
-class RHAG(nn.Module):
-    """Residual hybrid attention group: ``x + conv(AttenBlocks(x))``."""
+class RHAG(ResidualGroup):
+    """Residual hybrid attention group: ``x + conv(AttenBlocks(x))``, called as ``rhag(x, rpi_sa, rpi_oca, mask)``."""
 
     def __init__(self, dim: int, residual_group: AttenBlocks, resi_connection: str) -> None:
-        super().__init__()
-        self.residual_group = residual_group
-        self.conv = nn.Conv2d(dim, dim, 3, 1, 1) if resi_connection == "1conv" else nn.Identity()
-
-    def forward(self, x: torch.Tensor, rpi_sa: torch.Tensor, rpi_oca: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        y = self.residual_group(x, rpi_sa, rpi_oca, mask).permute(0, 3, 1, 2)
-        return self.conv(y).permute(0, 2, 3, 1) + x
+        super().__init__(residual_group, residual_conv(dim, resi_connection))
 
 
 class HAT(nn.Module):
@@ -307,28 +294,25 @@ class HAT(nn.Module):
         self.ape = ape
         #: Inputs must be multiples of the window; the framework pads to this.
         self.size_multiple = window_size
-        mean = torch.tensor(RGB_MEAN).view(1, 3, 1, 1) if in_chans == 3 else torch.zeros(1, 1, 1, 1)
-        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("mean", input_mean(in_chans), persistent=False)
         ows = int(window_size * overlap_ratio) + window_size
         self.register_buffer("relative_position_index_SA", relative_position_index(window_size))
         self.register_buffer("relative_position_index_OCA", overlap_relative_position_index(window_size, ows))
 
         self.conv_first = nn.Conv2d(in_chans, embed_dim, 3, 1, 1)
-        res = tuple(s // patch_size for s in _pair(img_size))
+        res = token_resolution(img_size, patch_size)
         self.patch_embed = PatchEmbed(embed_dim, norm_layer if patch_norm else None)
         if ape:
             self.absolute_pos_embed = nn.Parameter(torch.zeros(1, res[0] * res[1], embed_dim))
             nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
         self.pos_drop = nn.Dropout(p=drop_rate)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
         self.layers = nn.ModuleList()
-        for i, (depth, heads) in enumerate(zip(depths, num_heads)):
-            first = sum(depths[:i])
+        for depth, heads, dpr in zip(depths, num_heads, drop_path_rates(drop_path_rate, depths)):
             blocks = [
                 HAB(embed_dim, res, heads, window_size=window_size, shift_size=0 if j % 2 == 0 else window_size // 2,
                     compress_ratio=compress_ratio, squeeze_factor=squeeze_factor, conv_scale=conv_scale,
                     mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate,
-                    attn_drop=attn_drop_rate, drop_path=dpr[first + j], norm_layer=norm_layer,
+                    attn_drop=attn_drop_rate, drop_path=dpr[j], norm_layer=norm_layer,
                     attn_backend=attn_backend)
                 for j in range(depth)
             ]
@@ -336,21 +320,11 @@ class HAT(nn.Module):
                         mlp_ratio=mlp_ratio, norm_layer=norm_layer, attn_backend=attn_backend)
             self.layers.append(RHAG(embed_dim, AttenBlocks(blocks, ocab, use_checkpoint), resi_connection))
         self.norm = norm_layer(embed_dim)
-        self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1) if resi_connection == "1conv" else nn.Identity()
+        self.conv_after_body = residual_conv(embed_dim, resi_connection)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
         self.upsample = Upsample(upscale, num_feat)
         self.conv_last = nn.Conv2d(num_feat, in_chans, 3, 1, 1)
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.constant_(m.bias, 0)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.constant_(m.bias, 0)
-            nn.init.constant_(m.weight, 1.0)
+        self.apply(init_transformer_weights)
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
@@ -358,20 +332,15 @@ class HAT(nn.Module):
         problems: list[str] = []
         ws = int(opt.get("window_size", 7))
         img_size = opt.get("img_size", 64)
-        res = [s // int(opt.get("patch_size", 1)) for s in _pair(img_size)]
+        res = token_resolution(img_size, int(opt.get("patch_size", 1)))
         if any(r % ws for r in res):
             problems.append(f"window_size {ws} does not divide img_size {img_size}")
         extra = int(ws * float(opt.get("overlap_ratio", 0.5)))
         if extra % 2:
             problems.append(f"int(window_size * overlap_ratio) = {extra} must be even (symmetric key-window padding)")
-        depths = list(opt.get("depths", (6, 6, 6, 6)))
-        heads = list(opt.get("num_heads", (6, 6, 6, 6)))
         embed = int(opt.get("embed_dim", 96))
-        if len(depths) != len(heads):
-            problems.append(f"depths has {len(depths)} entries but num_heads has {len(heads)}")
-        for h in heads:
-            if embed % int(h):
-                problems.append(f"num_heads {h} does not divide embed_dim {embed}")
+        depths, heads = list(opt.get("depths", (6, 6, 6, 6))), list(opt.get("num_heads", (6, 6, 6, 6)))
+        problems += check_groups(depths, heads, embed)
         for key, default in (("compress_ratio", 3), ("squeeze_factor", 30)):
             if embed // int(opt.get(key, default)) < 1:
                 problems.append(f"{key} {opt.get(key)} leaves no channels of embed_dim {embed}")

@@ -20,46 +20,30 @@ from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as checkpoint
 from timm.layers import DropPath
 from torch import nn
 
+from restoration.layers.input_norm import input_mean
 from restoration.layers.mlp import Mlp
+from restoration.layers.patch_embed import PatchEmbed, token_resolution
 from restoration.layers.relative_position import check_index_buffer
-from restoration.layers.upsample import Upsample, UpsampleOneStep
-from restoration.layers.window_attention import WindowAttention
-from restoration.layers.window_partition import (
-    match_shifted_window_mask,
-    shifted_window_mask,
-    window_partition,
-    window_reverse,
+from restoration.layers.residual_group import (
+    ResidualGroup,
+    SwinLayer,
+    check_groups,
+    drop_path_rates,
+    residual_conv,
 )
+from restoration.layers.upsample import Upsample, UpsampleOneStep
+from restoration.layers.weight_init import init_transformer_weights
+from restoration.layers.window_attention import WindowAttention, shifted_window_attention
+from restoration.layers.window_partition import fit_window, match_shifted_window_mask, shifted_window_mask
 
 __all__ = ["SwinIR", "SwinTransformerBlock", "RSTB", "UPSAMPLERS", "RESI_CONNECTIONS"]
 
 #: Reconstruction heads: classical SR, lightweight SR, real-world SR, restoration at scale 1.
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv", "")
 RESI_CONNECTIONS = ("1conv", "3conv")
-RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K mean used by every official SwinIR/HAT checkpoint
-
-
-def _pair(v: int | Sequence[int]) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, (int, float)) else (int(v[0]), int(v[1]))
-
-
-def conv_block(dim: int, resi_connection: str) -> nn.Module:
-    """The convolution closing a residual group: ``1conv`` (3x3) or ``3conv`` (3x3 C/4, 1x1, 3x3)."""
-    if resi_connection == "1conv":
-        return nn.Conv2d(dim, dim, 3, 1, 1)
-    if resi_connection == "3conv":  # saves parameters in the large real-SR model
-        return nn.Sequential(
-            nn.Conv2d(dim, dim // 4, 3, 1, 1),
-            nn.LeakyReLU(negative_slope=0.2, inplace=True),
-            nn.Conv2d(dim // 4, dim // 4, 1, 1, 0),
-            nn.LeakyReLU(negative_slope=0.2, inplace=True),
-            nn.Conv2d(dim // 4, dim, 3, 1, 1),
-        )
-    raise ValueError(f"resi_connection must be one of {RESI_CONNECTIONS}, got {resi_connection!r}")
 
 
 class SwinTransformerBlock(nn.Module):
@@ -101,11 +85,7 @@ class SwinTransformerBlock(nn.Module):
         attn_backend: str | None = None,
     ) -> None:
         super().__init__()
-        if min(input_resolution) <= window_size:  # official behaviour: no partition, no shift
-            shift_size = 0
-            window_size = min(input_resolution)
-        if not 0 <= shift_size < window_size:
-            raise ValueError(f"shift_size {shift_size} must be in [0, window_size {window_size})")
+        window_size, shift_size = fit_window(input_resolution, window_size, shift_size)
         self.window_size = window_size
         self.shift_size = shift_size
         self.norm1 = norm_layer(dim)
@@ -128,41 +108,12 @@ class SwinTransformerBlock(nn.Module):
 
         Returns: (B, H, W, C).
         """
-        b, h, w, c = x.shape
-        ws, shift = self.window_size, self.shift_size
-        shortcut = x
-        x = self.norm1(x)
-        if shift:
-            x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
-        windows = window_partition(x, ws).view(-1, ws * ws, c)
-        windows = self.attn(windows, mask=mask if shift else None)
-        x = window_reverse(windows.view(-1, ws, ws, c), ws, h, w)
-        if shift:
-            x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
-        x = shortcut + self.drop_path(x)
+        x = x + self.drop_path(shifted_window_attention(self.norm1(x), self.attn, self.shift_size, mask))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class SwinLayer(nn.Module):
-    """A stack of Swin blocks alternating unshifted/shifted windows (official ``BasicLayer``)."""
-
-    def __init__(self, blocks: Sequence[nn.Module], use_checkpoint: bool = False) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.use_checkpoint = use_checkpoint
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """(B, H, W, C) -> (B, H, W, C)."""
-        for blk in self.blocks:
-            if self.use_checkpoint and self.training:
-                x = checkpoint.checkpoint(blk, x, mask, use_reentrant=False)
-            else:
-                x = blk(x, mask)
-        return x
-
-
-class RSTB(nn.Module):
-    """Residual Swin Transformer Block: ``x + conv(blocks(x))``.
+class RSTB(ResidualGroup):
+    """Residual Swin Transformer Block: ``x + conv(blocks(x))``, called as ``rstb(x, mask)``.
 
     Args:
         dim: Channels C.
@@ -172,26 +123,7 @@ class RSTB(nn.Module):
     """
 
     def __init__(self, dim: int, blocks: Sequence[nn.Module], resi_connection: str, use_checkpoint: bool) -> None:
-        super().__init__()
-        self.residual_group = SwinLayer(blocks, use_checkpoint)
-        self.conv = conv_block(dim, resi_connection)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """(B, H, W, C) -> (B, H, W, C)."""
-        y = self.residual_group(x, mask).permute(0, 3, 1, 2)
-        return self.conv(y).permute(0, 2, 3, 1) + x
-
-
-class PatchEmbed(nn.Module):
-    """(B, C, H, W) feature map -> (B, H, W, C) tokens, optionally normalised (key ``patch_embed.norm``)."""
-
-    def __init__(self, embed_dim: int, norm_layer: type[nn.Module] | None) -> None:
-        super().__init__()
-        self.norm = norm_layer(embed_dim) if norm_layer is not None else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 2, 3, 1)
-        return self.norm(x) if self.norm is not None else x
+        super().__init__(SwinLayer(blocks, use_checkpoint), residual_conv(dim, resi_connection))
 
 
 class SwinIR(nn.Module):
@@ -269,33 +201,30 @@ class SwinIR(nn.Module):
         self.upsampler = upsampler
         self.window_size = window_size
         self.ape = ape
-        mean = torch.tensor(RGB_MEAN).view(1, 3, 1, 1) if in_chans == 3 else torch.zeros(1, 1, 1, 1)
-        self.register_buffer("mean", mean, persistent=False)  # not in official checkpoints
+        self.register_buffer("mean", input_mean(in_chans), persistent=False)  # not in official checkpoints
 
         self.conv_first = nn.Conv2d(in_chans, embed_dim, 3, 1, 1)
 
-        res_h, res_w = (s // patch_size for s in _pair(img_size))
+        res = token_resolution(img_size, patch_size)
         self.patch_embed = PatchEmbed(embed_dim, norm_layer if patch_norm else None)
         if ape:
-            self.absolute_pos_embed = nn.Parameter(torch.zeros(1, res_h * res_w, embed_dim))
+            self.absolute_pos_embed = nn.Parameter(torch.zeros(1, res[0] * res[1], embed_dim))
             nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
         self.pos_drop = nn.Dropout(p=drop_rate)
-        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()  # stochastic depth rule
         self.layers = nn.ModuleList()
-        for i, (depth, heads) in enumerate(zip(depths, num_heads)):
-            first = sum(depths[:i])
+        for depth, heads, dpr in zip(depths, num_heads, drop_path_rates(drop_path_rate, depths)):
             blocks = [
                 SwinTransformerBlock(
-                    embed_dim, (res_h, res_w), heads, window_size=window_size,
+                    embed_dim, res, heads, window_size=window_size,
                     shift_size=0 if j % 2 == 0 else window_size // 2, mlp_ratio=mlp_ratio,
                     qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop_rate, attn_drop=attn_drop_rate,
-                    drop_path=dpr[first + j], norm_layer=norm_layer, attn_backend=attn_backend,
+                    drop_path=dpr[j], norm_layer=norm_layer, attn_backend=attn_backend,
                 )
                 for j in range(depth)
             ]
             self.layers.append(RSTB(embed_dim, blocks, resi_connection, use_checkpoint))
         self.norm = norm_layer(embed_dim)
-        self.conv_after_body = conv_block(embed_dim, resi_connection)
+        self.conv_after_body = residual_conv(embed_dim, resi_connection)
 
         if upsampler == "pixelshuffle":  # classical SR
             self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, 1, 1), nn.LeakyReLU(inplace=True))
@@ -313,17 +242,7 @@ class SwinIR(nn.Module):
             self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
         else:  # denoising / JPEG: residual on the input
             self.conv_last = nn.Conv2d(embed_dim, in_chans, 3, 1, 1)
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.constant_(m.bias, 0)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.constant_(m.bias, 0)
-            nn.init.constant_(m.weight, 1.0)
+        self.apply(init_transformer_weights)
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
@@ -331,17 +250,11 @@ class SwinIR(nn.Module):
         problems: list[str] = []
         ws = int(opt.get("window_size", 7))
         patch = int(opt.get("patch_size", 1))
-        res = [s // patch for s in _pair(opt.get("img_size", 64))]
+        res = token_resolution(opt.get("img_size", 64), patch)
         if min(res) > ws and any(r % ws for r in res):
             problems.append(f"window_size {ws} does not divide img_size {opt.get('img_size', 64)}")
-        depths = list(opt.get("depths", (6, 6, 6, 6)))
-        heads = list(opt.get("num_heads", (6, 6, 6, 6)))
-        embed = int(opt.get("embed_dim", 96))
-        if len(depths) != len(heads):
-            problems.append(f"depths has {len(depths)} entries but num_heads has {len(heads)}")
-        for h in heads:
-            if embed % int(h):
-                problems.append(f"num_heads {h} does not divide embed_dim {embed}")
+        depths, heads = list(opt.get("depths", (6, 6, 6, 6))), list(opt.get("num_heads", (6, 6, 6, 6)))
+        problems += check_groups(depths, heads, int(opt.get("embed_dim", 96)))
         upsampler = opt.get("upsampler", "") or ""
         upscale = int(opt.get("upscale", 2))
         if upsampler not in UPSAMPLERS:

@@ -22,8 +22,9 @@ from torch import nn
 
 from restoration.layers.config import resolve_attn_backend
 from restoration.layers.relative_position import relative_position_bias, relative_position_index
+from restoration.layers.window_partition import window_partition, window_reverse
 
-__all__ = ["window_attention", "WindowAttention"]
+__all__ = ["window_attention", "WindowAttention", "shifted_window_attention"]
 
 
 def _fold_mask(
@@ -162,3 +163,33 @@ class WindowAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, window_size={self.window_size}, num_heads={self.num_heads}, backend={self.attn_backend}"
+
+
+def shifted_window_attention(
+    x: torch.Tensor,
+    attn: WindowAttention,
+    shift_size: int,
+    mask: torch.Tensor | None,
+    rpi: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(S)W-MSA on a token map: cyclic shift, window partition, ``attn``, merge, shift back.
+
+    Args:
+        x: (B, H, W, C) normalised tokens, H and W multiples of ``attn.window_size``.
+        attn: The window attention.
+        shift_size: Cyclic shift; 0 = plain W-MSA (``mask`` is then ignored).
+        mask: (nW, N, N) shifted-window mask for ``shift_size > 0``.
+        rpi: (N, N) relative-position index when ``attn`` has no own buffer (HAT).
+
+    Returns:
+        (B, H, W, C).
+    """
+    b, h, w, c = x.shape
+    ws = attn.window_size
+    if shift_size:
+        x = torch.roll(x, shifts=(-shift_size, -shift_size), dims=(1, 2))
+    windows = attn(window_partition(x, ws).view(-1, ws * ws, c), mask=mask if shift_size else None, rpi=rpi)
+    x = window_reverse(windows.view(-1, ws, ws, c), ws, h, w)
+    if shift_size:
+        x = torch.roll(x, shifts=(shift_size, shift_size), dims=(1, 2))
+    return x

@@ -16,6 +16,7 @@ __all__ = [
     "shifted_window_mask",
     "match_shifted_window_mask",
     "overlapping_windows",
+    "fit_window",
     "MASKED_LOGIT",
 ]
 
@@ -57,6 +58,22 @@ def window_reverse(windows: torch.Tensor, window_size: int, h: int, w: int) -> t
     b = windows.shape[0] // ((h // window_size) * (w // window_size))
     x = windows.reshape(b, h // window_size, w // window_size, window_size, window_size, c)
     return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(b, h, w, c)
+
+
+def fit_window(input_resolution: tuple[int, int], window_size: int, shift_size: int) -> tuple[int, int]:
+    """The (window_size, shift_size) a Swin block uses at its training resolution.
+
+    Official SwinIR/HAT rule: a map no larger than one window is a single unshifted window. This
+    decides the bias-table size, so it must be followed for checkpoints to load.
+
+    Raises:
+        ValueError: The resulting shift is not in ``[0, window_size)``.
+    """
+    if min(input_resolution) <= window_size:
+        window_size, shift_size = min(input_resolution), 0
+    if not 0 <= shift_size < window_size:
+        raise ValueError(f"shift_size {shift_size} must be in [0, window_size {window_size})")
+    return window_size, shift_size
 
 
 def shifted_window_mask(
