@@ -109,7 +109,7 @@ def test_script_end_to_end_json(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(ROOT)])}
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--arch", arch, "--kwargs", json.dumps(kwargs), "--device", "cpu",
-         "--batch", "1", "--size", "16", "--warmup", "0", "--repeats", "1", "--backends", "sdpa",
+         "--batch", "1", "--size", "16", "--warmup", "0", "--repeats", "1", "--backends", "sdpa", "--no-flops",
          "--json", str(out)],
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
     )
@@ -117,7 +117,8 @@ def test_script_end_to_end_json(tmp_path: Path) -> None:
     assert "| path | fwd ms" in proc.stdout  # the table
     report = json.loads(out.read_text())
     assert report["arch"] == arch and report["device"] == "cpu"
-    assert report["params"] > 0 and report["flops"]["per_image"] > 0
+    # FLOPs are checked exactly in test_backend_axis_in_process; here they are off (saves a torch._dynamo import).
+    assert report["params"] > 0 and report["flops"]["per_image"] is None
     assert report["memory_method"].startswith("RSS")
     assert len(report["paths"]) == 1
     path = report["paths"][0]

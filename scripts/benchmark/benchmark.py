@@ -222,12 +222,16 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+def _giga(v: int | None) -> float | None:
+    return None if v is None else v / 1e9
+
+
 def format_table(report: dict[str, Any]) -> str:
     """Markdown table of every path, with speed-up of each mode relative to the first path."""
     lines = [
         f"{report['arch']}: {report['params'] / 1e6:.3f} M params, "
-        f"{report['flops']['per_image'] / 1e9:.2f} GFLOPs per {report['input_size'][0]}x{report['input_size'][1]} "
-        f"image (x{report['batch']} batch: {report['flops']['batch'] / 1e9:.2f} G); device {report['device_name']}; "
+        f"{_fmt(_giga(report['flops']['per_image']), '.2f')} GFLOPs per {report['input_size'][0]}x{report['input_size'][1]} "
+        f"image (x{report['batch']} batch: {_fmt(_giga(report['flops']['batch']), '.2f')} G); device {report['device_name']}; "
         f"torch {report['torch']}; {report['threads']} threads; load average {_fmt(report['load_average_1min'])}; "
         f"{report['date']}",
         "",
@@ -298,7 +302,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, help="torch.set_num_threads in each run")
-    ap.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
+    ap.add_argument("--no-flops", action="store_true",
+                    help="skip the FLOP count (FlopCounterMode imports torch._dynamo: seconds of start-up)")
     ap.add_argument("--no-subprocess", action="store_true", help="run every path in this process")
     ap.add_argument("--timeout", type=float, help="seconds allowed per path (subprocess mode)")
     ap.add_argument("--json", help="write the full report to this JSON file")
@@ -404,8 +409,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "paths": paths,
         "comparisons": compare_backends(paths),
     }
-    if report["flops"]["per_image"] is None:
-        report["flops"] = {"per_image": 0, "batch": 0}
     print(format_table(report))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
