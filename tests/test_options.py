@@ -91,3 +91,14 @@ def test_resolved_options_and_experiments_root(data, tmp_path: Path) -> None:
     assert train_main(["-opt", str(cfg), "--root", str(tmp_path / "root")]) == 0
     assert len([p for p in exp.parent.iterdir() if p.name.startswith("exp_archived_")]) == 1
     assert not os.path.exists(tmp_path / "root" / "experiments")
+
+
+def test_model_opt_checked_by_the_trainer(data, tmp_path: Path) -> None:
+    opt = train_options(data, "mo")
+    opt["model_opt"] = {"anything": 1}
+    with pytest.raises(OptionsError, match="'model_opt' is set but SRModel takes no options"):
+        parse_options(str(write_options(opt, tmp_path / "m.yml")), is_train=True, root=tmp_path)
+    opt["model_type"] = "TBSNModel"
+    opt["model_opt"] = {"pd_trainn": 5}
+    with pytest.raises(OptionsError, match="unknown model_opt key 'pd_trainn'"):
+        parse_options(str(write_options(opt, tmp_path / "m2.yml")), is_train=True, root=tmp_path)

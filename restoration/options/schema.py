@@ -100,6 +100,7 @@ DIST = {
 TOP_LEVEL: dict[str, Key] = {
     "name": Key((str,), required=True, doc="experiment name (folder name)"),
     "model_type": Key((str,), default="SRModel", doc="registered trainer"),
+    "model_opt": Key((dict,), default={}, doc="options of the trainer named by model_type (checked by its check_options)"),
     "scale": Key((int,), default=1, doc="upscaling factor (1 for restoration)"),
     "num_gpu": Key((int, str), default="auto", doc="'auto' or a count; 0 = CPU"),
     "manual_seed": Key((int,), default=0, doc="seed of every random generator"),

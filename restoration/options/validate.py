@@ -223,7 +223,11 @@ def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
     problems: list[str] = []
     check_spec(opt, TOP_LEVEL, "", problems)
     if isinstance(opt.get("model_type"), str):
-        _resolve(MODEL_REGISTRY, opt["model_type"], "model_type", problems)
+        trainer = _resolve(MODEL_REGISTRY, opt["model_type"], "model_type", problems)
+        if trainer is not None and hasattr(trainer, "check_options"):
+            problems.extend(f"'model_opt': {p}" for p in trainer.check_options(opt.get("model_opt") or {}))
+        elif opt.get("model_opt"):
+            problems.append(f"'model_opt' is set but {opt['model_type']} takes no options")
     net = opt.get("network_g")
     if isinstance(net, Mapping):
         check_component(ARCH_REGISTRY, net, "network_g", problems)
