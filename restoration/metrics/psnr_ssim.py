@@ -17,6 +17,8 @@ per image, ``(B,)``; they agree with the numpy versions to ~1e-10.
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -36,6 +38,8 @@ SSIM_WINDOW_SIZE = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = (0.01 * 255.0) ** 2
 SSIM_C2 = (0.03 * 255.0) ** 2
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 def gaussian_window(size: int = SSIM_WINDOW_SIZE, sigma: float = SSIM_SIGMA) -> np.ndarray:
@@ -124,19 +128,32 @@ def _filter_valid(img: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(rows, k, axis=1) @ g  # (H-k+1, W-k+1)
 
 
-def _ssim_single_channel(img: np.ndarray, img2: np.ndarray) -> float:
-    """SSIM of two float64 ``(H, W)`` images on the [0, 255] scale (Wang et al. 2004, Gaussian window)."""
-    g = gaussian_window()
-    mu1 = _filter_valid(img, g)
-    mu2 = _filter_valid(img2, g)
+def _ssim_map(img: Array, img2: Array, filt: Callable[[Array], Array]) -> Array:
+    """SSIM map (Wang et al. 2004) of two images on the [0, 255] scale; ``filt`` is the local Gaussian mean.
+
+    Written once for numpy arrays and torch tensors alike, so both versions compute the same formula.
+    """
+    mu1, mu2 = filt(img), filt(img2)
     mu1_sq, mu2_sq, mu1_mu2 = mu1**2, mu2**2, mu1 * mu2
-    sigma1_sq = _filter_valid(img * img, g) - mu1_sq
-    sigma2_sq = _filter_valid(img2 * img2, g) - mu2_sq
-    sigma12 = _filter_valid(img * img2, g) - mu1_mu2
-    ssim_map = ((2 * mu1_mu2 + SSIM_C1) * (2 * sigma12 + SSIM_C2)) / (
+    sigma1_sq = filt(img * img) - mu1_sq
+    sigma2_sq = filt(img2 * img2) - mu2_sq
+    sigma12 = filt(img * img2) - mu1_mu2
+    return ((2 * mu1_mu2 + SSIM_C1) * (2 * sigma12 + SSIM_C2)) / (
         (mu1_sq + mu2_sq + SSIM_C1) * (sigma1_sq + sigma2_sq + SSIM_C2)
     )
-    return float(ssim_map.mean())
+
+
+def _check_ssim_size(height: int, width: int) -> None:
+    if min(height, width) < SSIM_WINDOW_SIZE:
+        raise ValueError(
+            f"SSIM needs at least {SSIM_WINDOW_SIZE}x{SSIM_WINDOW_SIZE} pixels after cropping, got {(height, width)}"
+        )
+
+
+def _ssim_single_channel(img: np.ndarray, img2: np.ndarray) -> float:
+    """SSIM of two float64 ``(H, W)`` images on the [0, 255] scale (Gaussian window, valid region)."""
+    g = gaussian_window()
+    return float(_ssim_map(img, img2, lambda x: _filter_valid(x, g)).mean())
 
 
 def calculate_ssim(
@@ -149,22 +166,13 @@ def calculate_ssim(
 ) -> float:
     """SSIM between two images on the [0, 255] scale, averaged over channels.
 
-    Args:
-        img: ``(H, W, C)`` (or ``(C, H, W)`` with ``input_order='CHW'``), ``(H, W)`` or ``(H, W, 1)``; RGB.
-        img2: Same shape as ``img``.
-        crop_border: Pixels removed from each side before comparing (SR convention: the scale).
-        input_order: ``'HWC'`` or ``'CHW'``.
-        test_y_channel: Compare the MATLAB Y channel only (RGB inputs).
-        **kwargs: Ignored.
+    Arguments as for :func:`calculate_psnr`; at least 11x11 pixels must remain after cropping.
 
     Returns:
         Mean SSIM in [-1, 1] (1 for identical images).
     """
     a, b = _prepare(img, img2, crop_border, input_order, test_y_channel)
-    if min(a.shape[:2]) < SSIM_WINDOW_SIZE:
-        raise ValueError(
-            f"SSIM needs at least {SSIM_WINDOW_SIZE}x{SSIM_WINDOW_SIZE} pixels after cropping, got {a.shape[:2]}"
-        )
+    _check_ssim_size(*a.shape[:2])
     return float(np.mean([_ssim_single_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))
 
 
@@ -217,10 +225,7 @@ def calculate_ssim_pt(
         ``(B,)`` float64 tensor, the mean over channels of each image's SSIM.
     """
     a, b = _prepare_pt(img, img2, crop_border, test_y_channel)
-    if min(a.shape[2:]) < SSIM_WINDOW_SIZE:
-        raise ValueError(
-            f"SSIM needs at least {SSIM_WINDOW_SIZE}x{SSIM_WINDOW_SIZE} pixels after cropping, got {tuple(a.shape[2:])}"
-        )
+    _check_ssim_size(*a.shape[2:])
     channels = a.shape[1]
     g = torch.from_numpy(gaussian_window()).to(a.device)
     # The 2-D Gaussian is separable: two 1-D depthwise passes cost 2k instead of k² multiplies per pixel.
@@ -231,12 +236,4 @@ def calculate_ssim_pt(
         # Depthwise, no padding: the valid region.
         return F.conv2d(F.conv2d(x, g_col, groups=channels), g_row, groups=channels)
 
-    mu1, mu2 = filt(a), filt(b)
-    mu1_sq, mu2_sq, mu1_mu2 = mu1**2, mu2**2, mu1 * mu2
-    sigma1_sq = filt(a * a) - mu1_sq
-    sigma2_sq = filt(b * b) - mu2_sq
-    sigma12 = filt(a * b) - mu1_mu2
-    ssim_map = ((2 * mu1_mu2 + SSIM_C1) * (2 * sigma12 + SSIM_C2)) / (
-        (mu1_sq + mu2_sq + SSIM_C1) * (sigma1_sq + sigma2_sq + SSIM_C2)
-    )
-    return ssim_map.mean(dim=(2, 3)).mean(dim=1)
+    return _ssim_map(a, b, filt).mean(dim=(2, 3)).mean(dim=1)
