@@ -8,10 +8,8 @@ exactly in float16), an input and the official output (float32).
 
 from __future__ import annotations
 
-import functools
-import io
-import lzma
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -20,7 +18,6 @@ from restoration import build_network, load_weights
 from restoration.archs.hat_arch import HAT
 from restoration.utils.weights import WeightsError
 
-DATA = Path(__file__).parent / "data"
 _COMMON = dict(in_chans=3, img_size=64, window_size=16, conv_scale=0.01, overlap_ratio=0.5, img_range=1.0,
                mlp_ratio=2, upsampler="pixelshuffle", resi_connection="1conv")
 VARIANTS = {
@@ -35,21 +32,10 @@ PARAM_COUNTS = {  # ARCHITECTURES.md, counted on the official classes
 }
 
 
-@functools.lru_cache(maxsize=None)
-def _meta_count(items: tuple) -> int:
-    """Parameters of the HAT built on the meta device from sorted (key, value) pairs (cached: shared by tests)."""
-    with torch.device("meta"):  # counting needs shapes only
-        net = build_network({"type": "HAT", **{k: list(v) if isinstance(v, tuple) else v for k, v in items}})
-    return sum(p.numel() for p in net.parameters())
-
-
-def _key(cfg: dict) -> tuple:
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if k != "type"))
-
-
 @pytest.mark.parametrize("variant,scale", sorted(PARAM_COUNTS), ids=[f"{v}_x{s}" for v, s in sorted(PARAM_COUNTS)])
-def test_parameter_count_matches_official(variant: str, scale: int) -> None:
-    assert _meta_count(_key({**_COMMON, **VARIANTS[variant], "upscale": scale})) == PARAM_COUNTS[(variant, scale)]
+def test_parameter_count_matches_official(meta_param_count: Callable, variant: str, scale: int) -> None:
+    cfg = {"type": "HAT", **_COMMON, **VARIANTS[variant], "upscale": scale}
+    assert meta_param_count(cfg) == PARAM_COUNTS[(variant, scale)]
 
 
 def test_state_dict_has_official_layout() -> None:
@@ -65,43 +51,41 @@ def test_state_dict_has_official_layout() -> None:
 
 
 @pytest.fixture(scope="module")
-def official() -> dict:
-    raw = lzma.decompress((DATA / "hat_official_tiny.pt.xz").read_bytes())
-    return torch.load(io.BytesIO(raw), weights_only=True)["hat_x2_ws4"]
+def official(load_xz_fixture: Callable) -> dict:
+    return load_xz_fixture("hat_official_tiny.pt.xz")["hat_x2_ws4"]
 
 
-def _write_checkpoint(tmp_path: Path, params: dict) -> str:
-    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in params.items()}
-    path = tmp_path / "hat_official.pth"
-    torch.save({"params_ema": sd}, path)  # the official HAT release format
-    return str(path)
+@pytest.fixture
+def write_hat_checkpoint(write_checkpoint: Callable) -> Callable[[dict], str]:
+    """Checkpoints in the official HAT release format (weights under ``params_ema``)."""
+    return lambda params: write_checkpoint(params, param_key="params_ema", name="hat_official.pth")
 
 
 @pytest.mark.parametrize("backend", ["reference", "sdpa"])
-def test_reproduces_official_output(official: dict, tmp_path: Path, backend: str) -> None:
+def test_reproduces_official_output(official: dict, write_hat_checkpoint: Callable, backend: str) -> None:
     net = HAT(**official["config"], attn_backend=backend).eval()
-    load_weights(net, _write_checkpoint(tmp_path, official["params"]), strict=True)
+    load_weights(net, write_hat_checkpoint(official["params"]), strict=True)
     with torch.no_grad():
         out = net(official["input"].float())  # (2, 3, 12, 16): batch of 2, non-square
     assert out.shape == (2, 3, 24, 32)
     torch.testing.assert_close(out, official["output"], rtol=1e-5, atol=1e-5)
 
 
-def test_wrong_relative_position_index_is_an_error(official: dict, tmp_path: Path) -> None:
+def test_wrong_relative_position_index_is_an_error(official: dict, write_hat_checkpoint: Callable) -> None:
     params = dict(official["params"])
     params["relative_position_index_OCA"] = params["relative_position_index_OCA"] + 1
     with pytest.raises(ValueError, match="relative_position_index_OCA' differs"):
-        load_weights(HAT(**official["config"]), _write_checkpoint(tmp_path, params))
+        load_weights(HAT(**official["config"]), write_hat_checkpoint(params))
 
 
-def test_weights_for_a_wrong_scale_name_keys_and_shapes(official: dict, tmp_path: Path) -> None:
+def test_weights_for_a_wrong_scale_name_keys_and_shapes(official: dict, write_hat_checkpoint: Callable) -> None:
     net = HAT(**dict(official["config"], upscale=3))
     with pytest.raises(WeightsError) as err:
-        load_weights(net, _write_checkpoint(tmp_path, official["params"]))
+        load_weights(net, write_hat_checkpoint(official["params"]))
     assert "shape mismatch for 'upsample.0.weight': checkpoint (256, 64, 3, 3), network (576, 64, 3, 3)" in str(err.value)
     net4 = HAT(**dict(official["config"], upscale=4))
     with pytest.raises(WeightsError, match=r"missing in checkpoint \(2\): upsample\.2\.weight, upsample\.2\.bias"):
-        load_weights(net4, _write_checkpoint(tmp_path, official["params"]))
+        load_weights(net4, write_hat_checkpoint(official["params"]))
 
 
 def test_input_must_be_a_window_multiple(official: dict) -> None:
@@ -124,14 +108,11 @@ def test_check_options_lists_problems() -> None:
 OPTION_FILES = sorted((Path(__file__).parents[1] / "options").glob("*/HAT/*.yml"))
 
 
-def test_option_files_are_valid_and_use_official_configs() -> None:
-    from restoration.options.validate import validate_options
-    from restoration.options.yaml_io import load_yaml
-
+def test_option_files_are_valid_and_use_official_configs(
+    option_file_problems: Callable, meta_param_count: Callable
+) -> None:
     assert len(OPTION_FILES) >= 10
     for path in OPTION_FILES:
-        opt = load_yaml(path)
-        problems = [p for p in validate_options(opt, is_train=path.parent.parent.name == "train")
-                    if "does not exist" not in p and "file not found" not in p]
+        opt, problems = option_file_problems(path)
         assert problems == [], f"{path.name}: {problems}"
-        assert _meta_count(_key(opt["network_g"])) in PARAM_COUNTS.values(), path.name
+        assert meta_param_count(opt["network_g"]) in PARAM_COUNTS.values(), path.name

@@ -8,10 +8,8 @@ an input and the official output (float32).
 
 from __future__ import annotations
 
-import functools
-import io
-import lzma
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -19,8 +17,6 @@ import torch
 from restoration import build_network, load_weights
 from restoration.archs.swinir_arch import SwinIR
 from restoration.utils.weights import WeightsError
-
-DATA = Path(__file__).parent / "data"
 
 # (network_g, parameter count) for every row of ARCHITECTURES.md (counts of the official classes).
 _CLASSICAL = dict(in_chans=3, window_size=8, img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6,
@@ -47,21 +43,9 @@ PARAM_COUNTS = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
-def _meta_count(items: tuple) -> int:
-    """Parameters of the SwinIR built on the meta device from sorted (key, value) pairs (cached: shared by tests)."""
-    with torch.device("meta"):  # counting needs shapes only
-        net = build_network({"type": "SwinIR", **{k: list(v) if isinstance(v, tuple) else v for k, v in items}})
-    return sum(p.numel() for p in net.parameters())
-
-
-def _key(cfg: dict) -> tuple:
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if k != "type"))
-
-
 @pytest.mark.parametrize("name,cfg,expected", PARAM_COUNTS, ids=[p[0] for p in PARAM_COUNTS])
-def test_parameter_count_matches_official(name: str, cfg: dict, expected: int) -> None:
-    assert _meta_count(_key(cfg)) == expected
+def test_parameter_count_matches_official(meta_param_count: Callable, name: str, cfg: dict, expected: int) -> None:
+    assert meta_param_count({"type": "SwinIR", **cfg}) == expected
 
 
 def test_classical_state_dict_has_official_layout() -> None:
@@ -77,67 +61,59 @@ def test_classical_state_dict_has_official_layout() -> None:
 
 
 @pytest.fixture(scope="module")
-def official() -> dict:
-    raw = lzma.decompress((DATA / "swinir_official_tiny.pt.xz").read_bytes())
-    return torch.load(io.BytesIO(raw), weights_only=True)
-
-
-def _write_checkpoint(tmp_path: Path, params: dict, name: str = "official.pth") -> str:
-    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in params.items()}
-    path = tmp_path / name
-    torch.save({"params": sd}, path)
-    return str(path)
+def official(load_xz_fixture: Callable) -> dict:
+    return load_xz_fixture("swinir_official_tiny.pt.xz")
 
 
 @pytest.mark.parametrize("backend", ["reference", "sdpa"])
 @pytest.mark.parametrize(
     "case", ["pixelshuffle_x2_3conv", "pixelshuffledirect_x3", "nearest_conv_x4", "gray_jpeg_x1"]
 )
-def test_reproduces_official_output(official: dict, tmp_path: Path, case: str, backend: str) -> None:
+def test_reproduces_official_output(official: dict, write_checkpoint: Callable, case: str, backend: str) -> None:
     entry = official[case]
     net = SwinIR(**entry["config"], attn_backend=backend).eval()
-    load_weights(net, _write_checkpoint(tmp_path, entry["params"]), strict=True)
+    load_weights(net, write_checkpoint(entry["params"]), strict=True)
     with torch.no_grad():
         out = net(entry["input"].float())
     assert out.shape == entry["output"].shape
     torch.testing.assert_close(out, entry["output"], rtol=1e-5, atol=1e-5)
 
 
-def test_loads_checkpoint_trained_at_another_patch_size(official: dict, tmp_path: Path) -> None:
+def test_loads_checkpoint_trained_at_another_patch_size(official: dict, write_checkpoint: Callable) -> None:
     """The stored attn_mask (img_size 16 -> 16 windows) is checked, then replaced by ours (32 -> 64)."""
     entry = official["pixelshuffle_x2_3conv"]
     net = SwinIR(**dict(entry["config"], img_size=32)).eval()
     assert net.layers[0].residual_group.blocks[1].attn_mask.shape == (64, 16, 16)
-    load_weights(net, _write_checkpoint(tmp_path, entry["params"]), strict=True)
+    load_weights(net, write_checkpoint(entry["params"]), strict=True)
     with torch.no_grad():
         torch.testing.assert_close(net(entry["input"].float()), entry["output"], rtol=1e-5, atol=1e-5)
 
 
-def test_wrong_relative_position_index_is_an_error(official: dict, tmp_path: Path) -> None:
+def test_wrong_relative_position_index_is_an_error(official: dict, write_checkpoint: Callable) -> None:
     entry = official["pixelshuffledirect_x3"]
     params = dict(entry["params"])
     key = "layers.1.residual_group.blocks.0.attn.relative_position_index"
     params[key] = params[key].flip(0)
     net = SwinIR(**entry["config"])
     with pytest.raises(ValueError, match=r"layers\.1\.residual_group\.blocks\.0\.attn\.relative_position_index"):
-        load_weights(net, _write_checkpoint(tmp_path, params))
+        load_weights(net, write_checkpoint(params))
 
 
-def test_wrong_attn_mask_is_an_error(official: dict, tmp_path: Path) -> None:
+def test_wrong_attn_mask_is_an_error(official: dict, write_checkpoint: Callable) -> None:
     entry = official["pixelshuffledirect_x3"]
     params = dict(entry["params"])
     key = "layers.0.residual_group.blocks.1.attn_mask"
     params[key] = torch.zeros_like(params[key])
     with pytest.raises(ValueError, match="is not a shifted-window mask"):
-        load_weights(SwinIR(**entry["config"]), _write_checkpoint(tmp_path, params))
+        load_weights(SwinIR(**entry["config"]), write_checkpoint(params))
 
 
-def test_wrong_scale_names_mismatched_keys_and_shapes(official: dict, tmp_path: Path) -> None:
+def test_wrong_scale_names_mismatched_keys_and_shapes(official: dict, write_checkpoint: Callable) -> None:
     entry = official["pixelshuffledirect_x3"]
     net = SwinIR(**dict(entry["config"], upscale=2))
     with pytest.raises(WeightsError, match=r"shape mismatch for 'upsample\.0\.weight': checkpoint \(27, 12, 3, 3\), "
                                            r"network \(12, 12, 3, 3\)"):
-        load_weights(net, _write_checkpoint(tmp_path, entry["params"]))
+        load_weights(net, write_checkpoint(entry["params"]))
 
 
 @pytest.mark.parametrize("in_chans,size", [(1, (9, 14)), (3, (8, 8)), (3, (2, 5))])
@@ -170,19 +146,16 @@ def test_check_options_lists_problems() -> None:
 OPTION_FILES = sorted((Path(__file__).parents[1] / "options").glob("*/SwinIR/*.yml"))
 
 
-def test_option_files_are_valid_and_use_official_configs() -> None:
+def test_option_files_are_valid_and_use_official_configs(
+    option_file_problems: Callable, meta_param_count: Callable
+) -> None:
     """Every SwinIR option file passes the start-up check (bar absent data/weights) with an official net."""
-    from restoration.options.validate import validate_options
-    from restoration.options.yaml_io import load_yaml
-
     assert len(OPTION_FILES) >= 40
     official_counts = {count for _, _, count in PARAM_COUNTS}
     for path in OPTION_FILES:
-        opt = load_yaml(path)
-        problems = [p for p in validate_options(opt, is_train=path.parent.parent.name == "train")
-                    if "does not exist" not in p and "file not found" not in p]
+        opt, problems = option_file_problems(path)
         assert problems == [], f"{path.name}: {problems}"
-        assert _meta_count(_key(opt["network_g"])) in official_counts, path.name
+        assert meta_param_count(opt["network_g"]) in official_counts, path.name
 
 
 def test_gradient_checkpointing_changes_nothing() -> None:
