@@ -1,4 +1,5 @@
-"""One window-attention function with interchangeable backends, and the W-MSA module built on it.
+"""One window-attention function with interchangeable backends, the W-MSA module built on it, and the
+(shifted-)window pass of a Swin block (:func:`shifted_window_attention`).
 
 :func:`window_attention` is the only place where attention logits are formed. Backends:
 
