@@ -74,13 +74,13 @@ def test_network_options_merge_and_errors(tmp_path: Path) -> None:
 
 
 def test_backend_axis_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both backends of an attention net are run, compared, and written to JSON (in this process)."""
+    """Both backends of an attention net are run (interleaved, in this process), compared, written to JSON."""
     bench = _load_script()
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     out = tmp_path / "r.json"
     report = bench.main([
         "--arch", "test_benchmark_script:TinyAttnNet", "--kwargs", '{"dim": 8}', "--device", "cpu",
-        "--batch", "2", "--size", "12", "16", "--warmup", "0", "--repeats", "1", "--no-subprocess", "--modes", "forward",
+        "--batch", "2", "--size", "12", "16", "--warmup", "0", "--repeats", "2", "--interleave", "--modes", "forward",
         "--json", str(out),
     ])
     saved = json.loads(out.read_text())
@@ -94,7 +94,9 @@ def test_backend_axis_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert saved["flops"]["per_image"] == expected and saved["flops"]["batch"] == 2 * expected
     comp = saved["comparisons"]
     assert len(comp) == 1 and comp[0]["forward"]["speedup"] > 0
-    assert report["paths"][1]["forward"]["time_ms_median"] > 0 and "forward_backward" not in report["paths"][1]
+    assert saved["mode"] == "interleaved"
+    for p in saved["paths"]:
+        assert len(p["forward"]["times_ms"]) == 2 and p["forward"]["time_ms_min"] > 0 and "forward_backward" not in p
 
 
 def test_script_end_to_end_json(tmp_path: Path) -> None:

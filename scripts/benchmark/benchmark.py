@@ -19,7 +19,9 @@ Method (also in docs/benchmarks.md):
   process' resident-set high-water mark (``VmHWM`` after a reset through ``/proc/self/clear_refs``) above
   the RSS before, with glibc told to ``mmap`` every block >= 64 KiB so that freed tensors leave the RSS.
   Each path runs in its own subprocess (``--no-subprocess`` to disable) so that compile caches, allocator
-  caches and one path's failure do not leak into the next.
+  caches and one path's failure do not leak into the next. ``--interleave`` instead runs all paths in one
+  process and times them round-robin, so that other load on a shared machine slows every path alike
+  (fairer speed *ratios*; memory is then measured in the shared process).
 * FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` on one forward of the first path (batch 1 and the
   whole batch); it counts matmul/conv/attention FLOPs (2 per multiply-add), not element-wise ops.
 """
@@ -145,54 +147,98 @@ def _autocast(device: torch.device, dtype_name: str) -> contextlib.AbstractConte
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def run_path(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time and measure one path; ``spec`` holds the network options, the path and the run settings."""
-    from restoration.utils.memory import measure_peak_memory
+class PathRunner:
+    """One path, set up: the network (built, moved, maybe compiled), the input, and the two timed steps."""
 
-    device = torch.device(spec["device"])
-    if spec.get("threads"):
-        torch.set_num_threads(spec["threads"])
-    torch.manual_seed(0)
-    path = spec["path"]
-    net = build(spec["network"], path["attn_backend"]).to(device)
-    memory_format = torch.channels_last if path["channels_last"] else torch.contiguous_format
-    net = net.to(memory_format=memory_format)
-    x = torch.rand(spec["batch"], spec["in_chans"], *spec["size"], device=device).contiguous(memory_format=memory_format)
-    model: Callable[[torch.Tensor], torch.Tensor] = torch.compile(net) if path["compile"] else net
-    result: dict[str, Any] = {}
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.device = torch.device(spec["device"])
+        if spec.get("threads"):
+            torch.set_num_threads(spec["threads"])
+        torch.manual_seed(0)
+        self.path = path = spec["path"]
+        memory_format = torch.channels_last if path["channels_last"] else torch.contiguous_format
+        self.net = build(spec["network"], path["attn_backend"]).to(self.device).to(memory_format=memory_format)
+        self.x = torch.rand(spec["batch"], spec["in_chans"], *spec["size"], device=self.device).contiguous(
+            memory_format=memory_format
+        )
+        self.model: Callable[[torch.Tensor], torch.Tensor] = torch.compile(self.net) if path["compile"] else self.net
 
-    def forward() -> torch.Tensor:
-        with torch.no_grad(), _autocast(device, path["dtype"]):
-            return model(x)
+    def step(self, mode: str) -> Callable[[], torch.Tensor]:
+        """The callable for ``mode`` (sets train/eval mode accordingly)."""
+        self.net.train(mode == "forward_backward")
+        if mode == "forward":
+            return self._forward
+        return self._forward_backward
 
-    def forward_backward() -> torch.Tensor:
-        with _autocast(device, path["dtype"]):
-            out = model(x)
+    def _forward(self) -> torch.Tensor:
+        with torch.no_grad(), _autocast(self.device, self.path["dtype"]):
+            return self.model(self.x)
+
+    def _forward_backward(self) -> torch.Tensor:
+        with _autocast(self.device, self.path["dtype"]):
+            out = self.model(self.x)
         loss = out.float().abs().mean()
         loss.backward()
-        net.zero_grad(set_to_none=True)
+        self.net.zero_grad(set_to_none=True)
         return loss.detach()
 
+    def time_ms(self, mode: str) -> float:
+        fn = self.step(mode)
+        _sync(self.device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(self.device)
+        return (time.perf_counter() - t0) * 1e3
+
+    def peak_mb(self, mode: str) -> float | None:
+        from restoration.utils.memory import measure_peak_memory
+
+        fn = self.step(mode)
+        _, peak = measure_peak_memory(lambda: (fn(), _sync(self.device)), self.device)
+        return None if peak is None else peak / 2**20
+
+
+def _summary(times: list[float], peak_mb: float | None) -> dict[str, Any]:
+    return {
+        "time_ms_median": statistics.median(times),
+        "time_ms_min": min(times),  # less sensitive to other load on a shared machine
+        "times_ms": times,
+        "peak_mem_mb": peak_mb,
+    }
+
+
+def run_path(spec: dict[str, Any]) -> dict[str, Any]:
+    """Time and measure one path; ``spec`` holds the network options, the path and the run settings."""
+    runner = PathRunner(spec)
+    result: dict[str, Any] = {}
     for mode in spec["modes"]:
-        fn = forward if mode == "forward" else forward_backward
-        net.train(mode == "forward_backward")
         for _ in range(spec["warmup"]):
-            fn()
-        _sync(device)
-        times = []
-        for _ in range(spec["repeats"]):
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times.append((time.perf_counter() - t0) * 1e3)
-        _, peak = measure_peak_memory(lambda: (fn(), _sync(device)), device)
-        result[mode] = {
-            "time_ms_median": statistics.median(times),
-            "time_ms_min": min(times),  # less sensitive to other load on a shared machine
-            "times_ms": times,
-            "peak_mem_mb": None if peak is None else peak / 2**20,
-        }
+            runner.time_ms(mode)
+        times = [runner.time_ms(mode) for _ in range(spec["repeats"])]
+        result[mode] = _summary(times, runner.peak_mb(mode))
     return result
+
+
+def run_paths_interleaved(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """All paths in this process, timed round-robin (A B A B ...), so that a busy machine slows them alike.
+
+    Peak memory is then measured path after path in the same process (the isolated mode is the reference
+    for memory: allocator state is shared here).
+    """
+    runners = [PathRunner(spec) for spec in specs]
+    spec0 = specs[0]
+    results: list[dict[str, Any]] = [{} for _ in runners]
+    for mode in spec0["modes"]:
+        for runner in runners:
+            for _ in range(spec0["warmup"]):
+                runner.time_ms(mode)
+        times: list[list[float]] = [[] for _ in runners]
+        for _ in range(spec0["repeats"]):
+            for i, runner in enumerate(runners):
+                times[i].append(runner.time_ms(mode))
+        for i, runner in enumerate(runners):
+            results[i][mode] = _summary(times[i], runner.peak_mb(mode))
+    return results
 
 
 def run_path_isolated(spec: dict[str, Any], timeout: float | None) -> dict[str, Any]:
@@ -305,6 +351,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-flops", action="store_true",
                     help="skip the FLOP count (FlopCounterMode imports torch._dynamo: seconds of start-up)")
     ap.add_argument("--no-subprocess", action="store_true", help="run every path in this process")
+    ap.add_argument("--interleave", action="store_true",
+                    help="run all paths in this process, timed round-robin: fairer speed ratios on a busy machine")
     ap.add_argument("--timeout", type=float, help="seconds allowed per path (subprocess mode)")
     ap.add_argument("--json", help="write the full report to this JSON file")
     ap.add_argument("--_worker", help=argparse.SUPPRESS)
@@ -380,7 +428,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ]
     spec = {"network": net_opt, "device": str(device), "batch": args.batch, "size": size, "in_chans": in_chans,
             "modes": modes, "warmup": args.warmup, "repeats": args.repeats, "threads": args.threads}
-    for p in paths:
+    if args.interleave:
+        print(f"running {len(paths)} paths interleaved ...", file=sys.stderr, flush=True)
+        try:
+            for p, res in zip(paths, run_paths_interleaved([{**spec, "path": p} for p in paths])):
+                p.update(res)
+        except Exception as exc:  # report instead of losing the FLOP count and the other fields
+            for p in paths:
+                p["error"] = f"{type(exc).__name__}: {exc}"
+    for p in paths if not args.interleave else []:
         print(f"running {path_name(p)} ...", file=sys.stderr, flush=True)
         try:
             res = run_path({**spec, "path": p}) if args.no_subprocess else run_path_isolated({**spec, "path": p}, args.timeout)
@@ -406,6 +462,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "warmup": args.warmup,
         "repeats": args.repeats,
         "memory_method": "cuda max_memory_allocated" if device.type == "cuda" else "RSS high-water mark (VmHWM)",
+        "mode": "interleaved" if args.interleave else ("in-process" if args.no_subprocess else "subprocess per path"),
         "paths": paths,
         "comparisons": compare_backends(paths),
     }
