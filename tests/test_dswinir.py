@@ -249,3 +249,21 @@ def test_option_files_are_valid():
     tasks_5 = [d["name"] for d in load_yaml(OPTION_FILES[[p.name for p in OPTION_FILES].index(
         "test_DSwinIR_allinone_5task.yml")])["datasets"].values()]
     assert tasks_5 == ["CBSD68_sigma25", "Rain100L", "SOTS_outdoor", "GoPro", "LOL"]
+
+
+def test_attention_vs_conv_benchmark_script_reports_both_variants(capsys):
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "scripts" / "benchmark" / "benchmark_neighborhood_attention.py"
+    spec = importlib.util.spec_from_file_location("bench_na", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.main(["--dim", "6", "--size", "48", "--num-blocks", "1", "1", "1", "1", "--refinement", "0",
+                    "--repeats", "1", "--warmup", "0", "--json"])
+    att, conv = res["attention"], res["conv"]
+    assert att["seconds"] > 0 and conv["seconds"] > 0
+    # the conv twin swaps each block's attention (4 C^2 projections + offsets + tables + LePE) for a 3x3 conv
+    net = mod.build("conv", "reference", 6, [1, 1, 1, 1], 0)
+    assert not any(isinstance(m, MSDeformableNeighborhoodAttention) for m in net.modules())
+    assert conv["params"] == sum(p.numel() for p in net.parameters()) != att["params"]
+    assert '"memory_ratio"' in capsys.readouterr().out

@@ -276,7 +276,8 @@ def _flex(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
             return score + table[head, iy, ix].to(score.dtype)
 
     length = h * w
-    block_mask = create_block_mask(mask_mod, None, None, length, length, device=dev)
+    # compiled mask construction on GPU avoids materialising an (HW x HW) boolean mask
+    block_mask = create_block_mask(mask_mod, None, None, length, length, device=dev, _compile=dev.type == "cuda")
     fn = _compiled_flex() if dev.type == "cuda" else flex_attention
     out = fn(
         q.reshape(b, n, length, c), k.reshape(b, n, length, c), v.reshape(b, n, length, c),

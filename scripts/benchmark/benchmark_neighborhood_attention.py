@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 
 import torch
@@ -25,9 +26,9 @@ from restoration.archs.dswinir_arch import DSwinIR, DSwinTransformerBlock
 from restoration.utils.memory import measure_peak_memory
 
 
-def build(variant: str, backend: str, dim: int) -> nn.Module:
+def build(variant: str, backend: str, dim: int, num_blocks: list[int], refinement: int) -> nn.Module:
     """``'attention'``: DSwinIR as configured; ``'conv'``: every attention replaced by a 3x3 conv."""
-    net = DSwinIR(dim=dim, na_backend=backend)
+    net = DSwinIR(dim=dim, num_blocks=num_blocks, num_refinement_blocks=refinement, na_backend=backend)
     if variant == "conv":
         for block in net.modules():
             if isinstance(block, DSwinTransformerBlock):
@@ -36,22 +37,24 @@ def build(variant: str, backend: str, dim: int) -> nn.Module:
     return net
 
 
-def run(net: nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, int | None]:
-    """Median seconds of forward+backward, and the peak extra memory of one such step (bytes)."""
+def run(net: nn.Module, x: torch.Tensor, repeats: int, warmup: int) -> tuple[float, int | None]:
+    """Median seconds of forward+backward and the largest peak extra memory of those steps (bytes)."""
 
     def step() -> None:
         net.zero_grad(set_to_none=True)
         net(x).mean().backward()
 
-    step()  # warm-up (allocator, oneDNN primitives)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    for _ in range(warmup):  # allocator, oneDNN primitives
         step()
+    times, peaks = [], []
+    for _ in range(repeats):
+        net.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        _, peak = measure_peak_memory(step, x.device)
         times.append(time.perf_counter() - t0)
-    net.zero_grad(set_to_none=True)
-    _, peak = measure_peak_memory(step, x.device)
-    return statistics.median(times), peak
+        peaks.append(peak)
+        print(f"  step {len(times)}/{repeats}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
+    return statistics.median(times), (None if None in peaks else max(peaks))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -59,9 +62,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--dim", type=int, default=48)
+    parser.add_argument("--num-blocks", type=int, nargs=4, default=[4, 6, 6, 8])
+    parser.add_argument("--refinement", type=int, default=4)
     parser.add_argument("--backend", default="reference")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print a JSON line instead of a table")
     args = parser.parse_args(argv)
 
@@ -69,9 +75,10 @@ def main(argv: list[str] | None = None) -> dict:
     x = torch.rand(args.batch, 3, args.size, args.size, device=args.device)
     results = {}
     for variant in ("attention", "conv"):
-        net = build(variant, args.backend, args.dim).to(args.device).train()
+        net = build(variant, args.backend, args.dim, args.num_blocks, args.refinement).to(args.device).train()
         params = sum(p.numel() for p in net.parameters())
-        seconds, peak = run(net, x, args.repeats)
+        print(f"{variant}: {params:,} parameters", file=sys.stderr, flush=True)
+        seconds, peak = run(net, x, args.repeats, args.warmup)
         results[variant] = {"params": params, "seconds": seconds, "peak_bytes": peak}
         del net
     ratio = None
