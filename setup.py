@@ -26,7 +26,7 @@ setup(
         "numpy",
     ],
     extras_require={
-        "natten": ["natten"],
+        "natten": ["natten>=0.20"],
         "test": ["pytest", "h5py"],
     },
 )
