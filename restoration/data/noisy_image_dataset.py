@@ -13,16 +13,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from restoration.data.base_dataset import BaseDataset
-from restoration.data.file_lists import single_paths
 from restoration.data.paired_image_dataset import hwc_to_chw, to_float
+from restoration.data.single_image_dataset import ImageFolderDataset
 from restoration.data.transforms import augment, random_crop
 
 __all__ = ["NoisyImageDataset", "SyntheticNoiseDataset", "NOISE_TYPES", "add_noise", "check_noise", "check_train_crop",
-           "train_crop"]
+           "train_crop", "TRAIN_CROP_KEYS"]
 
 _NoneType = type(None)
 NOISE_TYPES = ("gaussian", "poisson_gaussian")
+#: The options read by :func:`train_crop` (checked by :func:`check_train_crop`), with their types.
+TRAIN_CROP_KEYS: dict[str, Any] = {"gt_size": int, "use_hflip": bool, "use_rot": bool}
 
 
 def check_train_crop(opt: dict, key: str = "gt_size") -> list[str]:
@@ -43,7 +44,7 @@ def train_crop(img: np.ndarray, opt: dict, rng: np.random.Generator, name: str) 
     return img
 
 
-class NoisyImageDataset(BaseDataset):
+class NoisyImageDataset(ImageFolderDataset):
     """Noisy images from ``dataroot_lq`` (a folder, ``meta_info_file`` names, or an ``.lmdb``); no GT.
 
     Options besides the common ones:
@@ -60,33 +61,18 @@ class NoisyImageDataset(BaseDataset):
     option_keys: ClassVar[dict[str, Any]] = {
         "dataroot_lq": str,
         "meta_info_file": (str, _NoneType),
-        "gt_size": int,
-        "use_hflip": bool,
-        "use_rot": bool,
+        **TRAIN_CROP_KEYS,
     }
-    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
-    folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
-    file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
-
-    def __init__(self, opt: dict) -> None:
-        super().__init__(opt)
-        self.lq_root = str(opt["dataroot_lq"])
-        self._make_backend({"lq": self.lq_root})
-        meta = None if self.io_type == "lmdb" else opt.get("meta_info_file")
-        self.paths = single_paths(self.lq_root, self.io_type, meta)
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
         return check_train_crop(opt)
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.paths[index]
         img = self.read_image(path, "lq", "rgb")
         if self.phase == "train":
-            img = train_crop(img, self.opt, self.sample_rng(index), self.backend.describe(path, "lq"))
+            img = train_crop(img, self.opt, self.sample_rng(index), self.backend.describe(path, self.client_key))
         return {"lq": hwc_to_chw(to_float(img)), "lq_path": path}
 
     def __repr__(self) -> str:
@@ -148,7 +134,7 @@ def add_noise(clean: np.ndarray, spec: dict, rng: np.random.Generator) -> np.nda
     return noisy.astype(np.float32)
 
 
-class SyntheticNoiseDataset(BaseDataset):
+class SyntheticNoiseDataset(ImageFolderDataset):
     """Clean images (``dataroot_gt``) with synthetic Gaussian or Poisson–Gaussian noise.
 
     Options besides the common ones:
@@ -168,24 +154,19 @@ class SyntheticNoiseDataset(BaseDataset):
         "dataroot_gt": str,
         "meta_info_file": (str, _NoneType),
         "noise": dict,
-        "gt_size": int,
-        "use_hflip": bool,
-        "use_rot": bool,
+        **TRAIN_CROP_KEYS,
         "with_gt": bool,
         "seed": int,
     }
+    root_key: ClassVar[str] = "dataroot_gt"
+    client_key: ClassVar[str] = "gt"
     required_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt", "noise")
     folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt",)
-    file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.gt_root = str(opt["dataroot_gt"])
         self.noise = dict(opt["noise"])
         self.with_gt = bool(opt.get("with_gt", True))
-        self._make_backend({"gt": self.gt_root})
-        meta = None if self.io_type == "lmdb" else opt.get("meta_info_file")
-        self.paths = single_paths(self.gt_root, self.io_type, meta)
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
@@ -193,9 +174,6 @@ class SyntheticNoiseDataset(BaseDataset):
         if opt.get("noise") is not None:
             problems += check_noise(opt["noise"])
         return problems
-
-    def __len__(self) -> int:
-        return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.paths[index]

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from restoration.data.base_dataset import BaseDataset
-from restoration.data.noisy_image_dataset import check_train_crop, train_crop
+from restoration.data.noisy_image_dataset import TRAIN_CROP_KEYS, NoisyImageDataset
 from restoration.data.paired_image_dataset import hwc_to_chw, to_float
 
 __all__ = ["SIDDMediumDataset", "SIDDBlocksDataset", "load_sidd_blocks", "SIDD_MEDIUM_PATTERNS"]
@@ -32,8 +32,11 @@ SIDD_MEDIUM_PATTERNS = ("Data/*/*_NOISY_SRGB_*.PNG", "Data/*/*_NOISY_SRGB_*.png"
 _BLOCK_LAYOUT = "one variable of shape (N, K, H, W, 3), dtype uint8 — e.g. (40, 32, 256, 256, 3) for SIDD validation"
 
 
-class SIDDMediumDataset(BaseDataset):
+class SIDDMediumDataset(NoisyImageDataset):
     """Noisy sRGB images of SIDD-Medium (only ``*_NOISY_SRGB_*.PNG``), cropped for training.
+
+    A :class:`NoisyImageDataset` that finds its images by the SIDD folder layout (disk only, no
+    ``meta_info_file``).
 
     Options besides the common ones:
         dataroot_lq: The ``SIDD_Medium_Srgb`` folder (containing ``Data/<scene>/``).
@@ -48,20 +51,14 @@ class SIDDMediumDataset(BaseDataset):
 
     option_keys: ClassVar[dict[str, Any]] = {
         "dataroot_lq": str,
-        "gt_size": int,
-        "use_hflip": bool,
-        "use_rot": bool,
+        **TRAIN_CROP_KEYS,
     }
-    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
-    folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
+    file_keys: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, opt: dict) -> None:
-        super().__init__(opt)
+    def list_paths(self) -> list[str]:
         if self.io_type != "disk":
             raise ValueError("SIDDMediumDataset reads the SIDD folder layout from disk; use io_backend: {type: disk}")
-        self.root = str(opt["dataroot_lq"])
-        self.paths = self.find_noisy_images(self.root)
-        self._make_backend({"lq": self.root})
+        return self.find_noisy_images(self.root)
 
     @staticmethod
     def find_noisy_images(root: str) -> list[str]:
@@ -73,23 +70,6 @@ class SIDDMediumDataset(BaseDataset):
                 f"(dataroot_lq must be the SIDD_Medium_Srgb folder)"
             )
         return paths
-
-    @classmethod
-    def check_extra(cls, opt: dict) -> list[str]:
-        return check_train_crop(opt)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        path = self.paths[index]
-        img = self.read_image(path, "lq", "rgb")
-        if self.phase == "train":
-            img = train_crop(img, self.opt, self.sample_rng(index), path)
-        return {"lq": hwc_to_chw(to_float(img)), "lq_path": path}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.opt.get('name')!r}, phase={self.phase!r}, {len(self)} images)"
 
 
 def _read_mat(path: str) -> dict[str, Any]:

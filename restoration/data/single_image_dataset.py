@@ -8,12 +8,42 @@ from restoration.data.base_dataset import COLOR_MODES, BaseDataset
 from restoration.data.file_lists import single_paths
 from restoration.data.paired_image_dataset import hwc_to_chw, to_float
 
-__all__ = ["SingleImageDataset"]
+__all__ = ["ImageFolderDataset", "SingleImageDataset"]
 
 _NoneType = type(None)
 
 
-class SingleImageDataset(BaseDataset):
+class ImageFolderDataset(BaseDataset):
+    """Base of the datasets whose samples are the images of one source, no pairing.
+
+    The source is the option :attr:`root_key` (``dataroot_lq`` by default): a folder, the names of
+    ``meta_info_file`` in it, or an ``.lmdb``. Subclasses reading another key set :attr:`root_key`,
+    :attr:`client_key` and the matching ``required_keys``/``folder_keys``; those with their own
+    layout override :meth:`list_paths`. Sets ``self.root``, ``self.paths`` and the backend.
+    """
+
+    root_key: ClassVar[str] = "dataroot_lq"
+    client_key: ClassVar[str] = "lq"
+    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
+    folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
+    file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        self.root = str(opt[self.root_key])
+        self._make_backend({self.client_key: self.root})
+        self.paths = self.list_paths()
+
+    def list_paths(self) -> list[str]:
+        """The sample paths (LMDB keys): ``meta_info_file``'s names on disk, else every image of the root."""
+        meta = None if self.io_type == "lmdb" else self.opt.get("meta_info_file")
+        return single_paths(self.root, self.io_type, meta)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+class SingleImageDataset(ImageFolderDataset):
     """Every image of ``dataroot_lq`` (a folder, the names of ``meta_info_file``, or an ``.lmdb``).
 
     Returns from ``__getitem__``: ``{'lq': (C, H, W) float32 in [0, 1], 'lq_path': str}`` (no ``'gt'``).
@@ -24,25 +54,15 @@ class SingleImageDataset(BaseDataset):
         "meta_info_file": (str, _NoneType),
         "color": (str, _NoneType),
     }
-    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
-    folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
-    file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.lq_root = str(opt["dataroot_lq"])
         self.color = opt.get("color") or "rgb"
-        self._make_backend({"lq": self.lq_root})
-        meta = None if self.io_type == "lmdb" else opt.get("meta_info_file")
-        self.paths = single_paths(self.lq_root, self.io_type, meta)
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
         color = opt.get("color")
         return [f"color {color!r} is not one of {COLOR_MODES}"] if color is not None and color not in COLOR_MODES else []
-
-    def __len__(self) -> int:
-        return len(self.paths)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.paths[index]
