@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from restoration.utils.color import rgb2ycbcr, rgb2ycbcr_pt
 
 __all__ = [
+    "prepare_images",
     "calculate_psnr",
     "calculate_ssim",
     "calculate_psnr_pt",
@@ -65,10 +66,18 @@ def to_y_channel(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def _prepare(
+def prepare_images(
     img: np.ndarray, img2: np.ndarray, crop_border: int, input_order: str, test_y_channel: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shared input handling: check shapes, reorder to HWC, crop, optionally take Y; float64 ``(H, W, C)``."""
+    """Shared input handling of the numpy metrics: check shapes, reorder to HWC, crop, optionally take Y.
+
+    Returns:
+        Both images as float64 ``(H, W, C)`` arrays (a 2-D input gets ``C = 1``).
+
+    Raises:
+        ValueError: Different shapes, an unknown ``input_order``, a negative ``crop_border`` or one
+            that leaves nothing.
+    """
     _check_same_shape(img.shape, img2.shape)
     if input_order not in ("HWC", "CHW"):
         raise ValueError(f"input_order must be 'HWC' or 'CHW', got {input_order!r}")
@@ -114,7 +123,7 @@ def calculate_psnr(
     Returns:
         PSNR in dB; ``inf`` for identical images.
     """
-    a, b = _prepare(img, img2, crop_border, input_order, test_y_channel)
+    a, b = prepare_images(img, img2, crop_border, input_order, test_y_channel)
     mse = np.mean((a - b) ** 2)
     if mse == 0:
         return float("inf")
@@ -171,7 +180,7 @@ def calculate_ssim(
     Returns:
         Mean SSIM in [-1, 1] (1 for identical images).
     """
-    a, b = _prepare(img, img2, crop_border, input_order, test_y_channel)
+    a, b = prepare_images(img, img2, crop_border, input_order, test_y_channel)
     _check_ssim_size(*a.shape[:2])
     return float(np.mean([_ssim_single_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from restoration.metrics.psnr_ssim import _prepare
+from restoration.metrics.psnr_ssim import prepare_images
 
 __all__ = ["calculate_psnr_skimage", "calculate_ssim_skimage", "quantize_uint8"]
 
@@ -29,14 +29,15 @@ def quantize_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(img.astype(np.float64) + 0.5), 0, 255)
 
 
-def calculate_psnr_skimage(
-    img: np.ndarray,
-    img2: np.ndarray,
-    crop_border: int = 0,
-    input_order: str = "HWC",
-    test_y_channel: bool = False,
-    **kwargs: object,
-) -> float:
+def _quantized_pair(
+    img: np.ndarray, img2: np.ndarray, crop_border: int, input_order: str, test_y_channel: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both images quantised (:func:`quantize_uint8`), then checked, cropped and reordered to float64 HWC."""
+    return prepare_images(quantize_uint8(img), quantize_uint8(img2), crop_border, input_order, test_y_channel)
+
+
+def calculate_psnr_skimage(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, input_order: str = "HWC",
+                           test_y_channel: bool = False, **kwargs: object) -> float:
     """``skimage.metrics.peak_signal_noise_ratio`` on uint8-quantised RGB images (``data_range=255``).
 
     Args:
@@ -47,20 +48,14 @@ def calculate_psnr_skimage(
     """
     from skimage.metrics import peak_signal_noise_ratio
 
-    a, b = _prepare(quantize_uint8(img), quantize_uint8(img2), crop_border, input_order, test_y_channel)
+    a, b = _quantized_pair(img, img2, crop_border, input_order, test_y_channel)
     if np.array_equal(a, b):
         return float("inf")
     return float(peak_signal_noise_ratio(b, a, data_range=255))
 
 
-def calculate_ssim_skimage(
-    img: np.ndarray,
-    img2: np.ndarray,
-    crop_border: int = 0,
-    input_order: str = "HWC",
-    test_y_channel: bool = False,
-    **kwargs: object,
-) -> float:
+def calculate_ssim_skimage(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, input_order: str = "HWC",
+                           test_y_channel: bool = False, **kwargs: object) -> float:
     """``skimage.metrics.structural_similarity`` with Gaussian weights (sigma 1.5, 11x11), channel-averaged.
 
     Exactly the call of the official TBSN/AP-BSN SIDD evaluation (there on [0, 1] images with
@@ -68,6 +63,6 @@ def calculate_ssim_skimage(
     """
     from skimage.metrics import structural_similarity
 
-    a, b = _prepare(quantize_uint8(img), quantize_uint8(img2), crop_border, input_order, test_y_channel)
+    a, b = _quantized_pair(img, img2, crop_border, input_order, test_y_channel)
     return float(structural_similarity(a, b, data_range=255, channel_axis=2, gaussian_weights=True,
                                        sigma=1.5, win_size=11))
