@@ -50,6 +50,7 @@ from restoration.layers.weight_init import init_transformer_weights
 from restoration.layers.window_attention import WindowAttention, shifted_window_attention, window_attention
 from restoration.layers.window_partition import (
     fit_window,
+    overlap_window_size,
     overlapping_windows,
     shifted_window_mask,
     window_partition,
@@ -164,7 +165,7 @@ class OCAB(nn.Module):
         self.window_size = window_size
         self.num_heads = num_heads
         self.scale = qk_scale or (dim // num_heads) ** -0.5
-        self.overlap_win_size = int(window_size * overlap_ratio) + window_size
+        self.overlap_win_size = overlap_window_size(window_size, overlap_ratio)
         self.attn_backend = attn_backend if attn_backend is None else resolve_attn_backend(attn_backend)
         self.norm1 = norm_layer(dim)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
@@ -295,7 +296,7 @@ class HAT(nn.Module):
         #: Inputs must be multiples of the window; the framework pads to this.
         self.size_multiple = window_size
         self.register_buffer("mean", input_mean(in_chans), persistent=False)
-        ows = int(window_size * overlap_ratio) + window_size
+        ows = overlap_window_size(window_size, overlap_ratio)
         self.register_buffer("relative_position_index_SA", relative_position_index(window_size))
         self.register_buffer("relative_position_index_OCA", overlap_relative_position_index(window_size, ows))
 

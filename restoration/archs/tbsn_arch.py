@@ -26,11 +26,8 @@ from torch import nn
 
 from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.masked_conv import CentralMaskedConv2d
-from restoration.layers.masked_window_attention import (
-    ATTENTION_IMPLS,
-    MaskedWindowAttention,
-    overlap_window_size,
-)
+from restoration.layers.masked_window_attention import ATTENTION_IMPLS, MaskedWindowAttention
+from restoration.layers.window_partition import overlap_window_size
 
 __all__ = ["TBSN", "ParityUnshuffle", "ParityShuffle", "DilatedChannelAttention", "DilatedFeedForward", "TBSNBlock"]
 

@@ -30,20 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restoration.layers.window_partition import overlap_window_size
+
 __all__ = [
     "ATTENTION_IMPLS",
     "BlindSpotWindowMask",
     "FactorizedRelPosBias",
     "MaskedWindowAttention",
-    "overlap_window_size",
 ]
 
 ATTENTION_IMPLS = ("reference", "sdpa", "parity")
-
-
-def overlap_window_size(window_size: int, overlap_ratio: float) -> int:
-    """Side of the key/value window: ``window_size + int(window_size * overlap_ratio)``."""
-    return int(window_size * overlap_ratio) + window_size
 
 
 def _relative_index(window_size: int, overlap_size: int, device: torch.device | None = None) -> torch.Tensor:

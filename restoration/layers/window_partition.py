@@ -16,6 +16,7 @@ __all__ = [
     "shifted_window_mask",
     "match_shifted_window_mask",
     "overlapping_windows",
+    "overlap_window_size",
     "fit_window",
     "MASKED_LOGIT",
 ]
@@ -127,6 +128,12 @@ def match_shifted_window_mask(mask: torch.Tensor, window_size: int, shift_size: 
         if torch.equal(shifted_window_mask(h, w, window_size, shift_size), mask.float().cpu()):
             return h, w
     return None
+
+
+def overlap_window_size(window_size: int, overlap_ratio: float) -> int:
+    """Side of the enlarged key/value window of overlapping-window attention (HAT's OCAB, TBSN's
+    M-WSA): ``window_size + int(window_size * overlap_ratio)``."""
+    return int(window_size * overlap_ratio) + window_size
 
 
 def overlapping_windows(x: torch.Tensor, window_size: int, overlap_window_size: int) -> torch.Tensor:
