@@ -231,20 +231,34 @@ def test_tiled_peak_memory_bounded_by_tile_size() -> None:
     if not cpu_peak_supported():
         pytest.skip("RSS high-water mark not available on this platform")
     mb = 2**20
+    # One thread: per-thread malloc arenas of the intra-op pool otherwise add noise of a few MB to the RSS.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _check_peak_rss(net, x, tile, tbs)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_peak_rss(net: nn.Module, x: torch.Tensor, tile: int, tbs: int) -> None:
+    mb = 2**20
     with torch.no_grad():
         measure_peak_memory(lambda: net(x), "cpu")  # warm up oneDNN once
         whole_peak = measure_peak_memory(lambda: net(x), "cpu")[1]
     run = lambda img: measure_peak_memory(lambda: tiled_forward(net, img, 2, tile, 8, tile_batch_size=tbs), "cpu")[1]  # noqa: E731
     run(x[..., :128, :128])  # first call with this tile shape: one-time oneDNN set-up, not per image
-    peaks = {s: run(x[..., :s, :s]) for s in (128, 256)}
+    # Minimum of two runs: RSS picks up stray allocations of other threads; the working set is the floor.
+    peaks = {s: min(run(x[..., :s, :s]) for _ in range(2)) for s in (128, 256)}
     # Output + weight accumulators are float32 maps of the *output* size: unavoidable, and not activations.
     activations = {s: peaks[s] - (3 + 1) * (2 * s) ** 2 * 4 for s in peaks}
     print(f"peak RSS whole-256 {whole_peak / mb:.1f} MB; tiled beyond accumulators: "
           + ", ".join(f"{s}px {a / mb:.1f} MB" for s, a in activations.items()))
     assert whole_peak > 2 * 16 * 256 * 256 * 4  # >= 2 whole-image feature maps (4 MB each) live at once
-    # Bounded by the tile size: 4x the pixels, the same working memory (a few 2 x 16 x 64 x 64 maps of
-    # 0.5 MB and tile-sized inputs/outputs); RSS measurements wobble by about 1 MB on a busy machine.
-    assert abs(activations[256] - activations[128]) < 1.5 * mb
+    # Bounded by the tile size: 4x the pixels, about the same working memory (a few 2 x 16 x 64 x 64 maps
+    # of 0.5 MB and tile-sized inputs/outputs). Were it proportional to the image like whole-image inference,
+    # going from 128 to 256 px would add 3/4 of the whole-image working memory (~8 MB); single-threaded,
+    # the measured growth is < 0.5 MB.
+    assert activations[256] - activations[128] < 1.5 * mb
     assert activations[256] < whole_peak / 2
 
 
