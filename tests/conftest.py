@@ -89,3 +89,14 @@ def option_file_problems() -> Callable[[Path], tuple[dict, list[str]]]:
         return opt, [p for p in problems if "does not exist" not in p and "file not found" not in p]
 
     return check
+
+
+@pytest.fixture
+def one_torch_thread() -> Any:
+    """Run the test with one intra-op torch thread, then restore the count. For tests on tiny tensors,
+    where extra threads only add synchronisation (10x+ slower on a busy 2-core box); use it module-wide
+    with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,13 +14,7 @@ from restoration.archs.tbsn_arch import TBSN, ParityShuffle, ParityUnshuffle
 from restoration.utils.weights import WeightsError, load_weights
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation (10x+ slower on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: see tests/conftest.py
 
 
 DATA = Path(__file__).parent / "data"
