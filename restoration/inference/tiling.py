@@ -73,6 +73,12 @@ def blend_profile(length: int, ramp: int, ramp_start: bool, ramp_end: bool, mode
     return w
 
 
+def _profiles(starts: list[int], length: int, ramp: int, mode: str, device: torch.device) -> list[Tensor]:
+    """1-D blending profile of every tile along one axis (ramps only towards neighbouring tiles)."""
+    last = len(starts) - 1
+    return [blend_profile(length, ramp, i > 0, i < last, mode).to(device) for i in range(len(starts))]
+
+
 def _round_tile(tile: int, multiple: int) -> int:
     """Largest multiple of ``multiple`` not above ``tile`` (at least one multiple)."""
     return max(multiple, (tile // multiple) * multiple)
@@ -130,15 +136,9 @@ def tiled_forward(
     ov_w = min(overlap, tile_w - 1) if tile_w < wp else 0
     starts_h = tile_starts(hp, tile_h, ov_h)
     starts_w = tile_starts(wp, tile_w, ov_w)
-    # Profiles depend only on whether a tile is first/last in its row/column.
-    prof_h = {
-        (i > 0, i < len(starts_h) - 1): blend_profile(tile_h * scale, ov_h * scale, i > 0, i < len(starts_h) - 1, blend).to(out_device)
-        for i in range(len(starts_h))
-    }
-    prof_w = {
-        (j > 0, j < len(starts_w) - 1): blend_profile(tile_w * scale, ov_w * scale, j > 0, j < len(starts_w) - 1, blend).to(out_device)
-        for j in range(len(starts_w))
-    }
+    # A tile's weight depends only on whether it has neighbours before/after it along each axis.
+    prof_h = _profiles(starts_h, tile_h * scale, ov_h * scale, blend, out_device)
+    prof_w = _profiles(starts_w, tile_w * scale, ov_w * scale, blend, out_device)
     coords = [(i, j, y0, x0) for i, y0 in enumerate(starts_h) for j, x0 in enumerate(starts_w)]
 
     out: Tensor | None = None
@@ -158,7 +158,7 @@ def tiled_forward(
             out = torch.zeros(b, pred.shape[1], hp * scale, wp * scale, dtype=dtype, device=out_device)
         pred = pred.to(device=out_device, dtype=out.dtype)
         for n, (i, j, y0, x0) in enumerate(group):
-            wt = prof_h[(i > 0, i < len(starts_h) - 1)][:, None] * prof_w[(j > 0, j < len(starts_w) - 1)][None, :]
+            wt = prof_h[i][:, None] * prof_w[j][None, :]
             ys, xs = slice(y0 * scale, (y0 + tile_h) * scale), slice(x0 * scale, (x0 + tile_w) * scale)
             out[..., ys, xs].addcmul_(pred[n * b : (n + 1) * b], wt.to(out.dtype))
             weight[..., ys, xs].add_(wt)
