@@ -10,10 +10,9 @@ output (``dwc``), or nothing.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from restoration.layers.layer_norm2d import LayerNorm2d
+from restoration.layers.deformable_offsets import OffsetNetwork, bound_offsets, reference_grid, sample_at
 
 __all__ = ["DeformableAttention2d", "DAT_PE_TYPES"]
 
@@ -76,13 +75,8 @@ class DeformableAttention2d(nn.Module):
         self.pe_type = pe_type
         ks = offset_kernel_size or max(3, stride + 1 if stride % 2 == 0 else stride)
         pad = ks // 2 if ks != stride else 0
-        gc = self.group_channels
-        self.conv_offset = nn.Sequential(
-            nn.Conv2d(gc, gc, ks, stride, pad, groups=gc),
-            LayerNorm2d(gc, eps=1e-5),  # DAT's LayerNormProxy = nn.LayerNorm over channels
-            nn.GELU(),
-            nn.Conv2d(gc, 2, 1, 1, 0, bias=False),
-        )
+        # eps: DAT's LayerNormProxy = nn.LayerNorm over channels
+        self.conv_offset = OffsetNetwork(self.group_channels, ks, stride, pad, eps=1e-5)
         self.proj_q = nn.Conv2d(dim, dim, 1)
         self.proj_k = nn.Conv2d(dim, dim, 1)
         self.proj_v = nn.Conv2d(dim, dim, 1)
@@ -95,13 +89,6 @@ class DeformableAttention2d(nn.Module):
             self.rpe_table = nn.Parameter(torch.zeros(num_heads, 2 * q_size[0] - 1, 2 * q_size[1] - 1))
             nn.init.trunc_normal_(self.rpe_table, std=0.01)
 
-    @staticmethod
-    def _grid(h: int, w: int, start: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """``(h, w, 2)`` (y, x): ``linspace(start, n - 1 + start, n) / (n - 1) * 2 - 1`` per axis."""
-        ys = torch.linspace(start, h - 1 + start, h, dtype=dtype, device=device) / (h - 1.0) * 2 - 1
-        xs = torch.linspace(start, w - 1 + start, w, dtype=dtype, device=device) / (w - 1.0) * 2 - 1
-        return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         g, gc, nh, hd = self.n_groups, self.group_channels, self.num_heads, self.head_dim
@@ -112,25 +99,22 @@ class DeformableAttention2d(nn.Module):
             raise ValueError(f"DAT attention with stride {self.stride} samples a {hk}x{wk} grid from a "
                              f"{h}x{w} map; it needs at least 2x2 (input >= {2 * self.stride}x{2 * self.stride})")
         if self.offset_range_factor >= 0:
-            # default dtype on purpose (as DAT): float64 runs then match the original exactly
-            bound = torch.tensor([1.0 / (hk - 1.0), 1.0 / (wk - 1.0)], device=x.device)
-            offset = offset.tanh() * bound.view(1, 2, 1, 1) * self.offset_range_factor
-        pos = offset.permute(0, 2, 3, 1) + self._grid(hk, wk, 0.5, x.dtype, x.device)
+            offset = bound_offsets(offset, self.offset_range_factor)
+        pos = offset.permute(0, 2, 3, 1) + reference_grid(hk, wk, 0.5, x.dtype, x.device)
         if self.offset_range_factor < 0:
             pos = pos.clamp(-1.0, 1.0)
         n = hk * wk
-        sampled = F.grid_sample(x.reshape(b * g, gc, h, w), pos[..., (1, 0)], mode="bilinear",
-                                align_corners=True).reshape(b, c, 1, n)
+        sampled = sample_at(x.reshape(b * g, gc, h, w), pos).reshape(b, c, 1, n)
         qh = q.reshape(b * nh, hd, h * w)
         k = self.proj_k(sampled).reshape(b * nh, hd, n)
         v = self.proj_v(sampled).reshape(b * nh, hd, n)
         attn = torch.einsum("bcm,bcn->bmn", qh, k) * self.scale  # (B*heads, HW, Hk*Wk)
         if self.pe_type == "table":
-            q_grid = self._grid(h, w, 0.0, x.dtype, x.device).reshape(1, h * w, 1, 2)
+            q_grid = reference_grid(h, w, 0.0, x.dtype, x.device).reshape(1, h * w, 1, 2)
             # normalised displacement in [-2, 2] -> table coordinates [-1, 1]
             disp = (q_grid - pos.reshape(b * g, 1, n, 2)) * 0.5
             table = self.rpe_table[None].expand(b, -1, -1, -1).reshape(b * g, nh // g, *self.rpe_table.shape[1:])
-            bias = F.grid_sample(table, disp[..., (1, 0)], mode="bilinear", align_corners=True)
+            bias = sample_at(table, disp)
             attn = attn + bias.reshape(b * nh, h * w, n)
         attn = self.attn_drop(attn.softmax(dim=-1))
         out = torch.einsum("bmn,bcn->bcm", attn, v).reshape(b, c, h, w)

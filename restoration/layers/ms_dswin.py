@@ -10,10 +10,15 @@ Attribute names and arithmetic follow the official ``MSDeformableNeighborhoodAtt
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from restoration.layers.layer_norm2d import LayerNorm2d
+from restoration.layers.deformable_offsets import (
+    OffsetNetwork,
+    bound_offsets,
+    normalized_grid,
+    reference_grid,
+    sample_at,
+)
 from restoration.layers.neighborhood_attention import neighborhood_attention_2d
 
 __all__ = ["MSDeformableNeighborhoodAttention", "ms_dswin_neighbourhoods", "ms_dswin_min_size"]
@@ -90,13 +95,7 @@ class MSDeformableNeighborhoodAttention(nn.Module):
         self.centered_grid = centered_grid
         self.backend = backend
         self.neighbourhoods = ms_dswin_neighbourhoods(kernel_size, dilation)
-        cg = self.head_dim
-        self.conv_offset = nn.Sequential(
-            nn.Conv2d(cg, cg, kernel_size, 1, kernel_size // 2, groups=cg),
-            LayerNorm2d(cg),
-            nn.GELU(),
-            nn.Conv2d(cg, 2, 1, 1, 0, bias=False),
-        )
+        self.conv_offset = OffsetNetwork(self.head_dim, kernel_size, 1, kernel_size // 2, eps=1e-6)
         self.proj_q = nn.Conv2d(dim, dim, 1)
         self.proj_k = nn.Conv2d(dim, dim, 1)
         self.proj_v = nn.Conv2d(dim, dim, 1)
@@ -112,13 +111,9 @@ class MSDeformableNeighborhoodAttention(nn.Module):
     def _reference_points(self, h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """``(H, W, 2)`` (y, x) in ``align_corners=True`` normalised coordinates."""
         if self.centered_grid:
-            ys = torch.arange(h, dtype=dtype, device=device)
-            xs = torch.arange(w, dtype=dtype, device=device)
-        else:  # released convention: pixel centre + 0.5
-            ys = torch.linspace(0.5, h - 0.5, h, dtype=dtype, device=device)
-            xs = torch.linspace(0.5, w - 0.5, w, dtype=dtype, device=device)
-        ref_y, ref_x = torch.meshgrid(ys / (h - 1.0) * 2.0 - 1.0, xs / (w - 1.0) * 2.0 - 1.0, indexing="ij")
-        return torch.stack((ref_y, ref_x), dim=-1)
+            ys, xs = (torch.arange(n, dtype=dtype, device=device) for n in (h, w))
+            return normalized_grid(ys, xs)
+        return reference_grid(h, w, 0.5, dtype, device)  # released convention: pixel centre + 0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -129,13 +124,9 @@ class MSDeformableNeighborhoodAttention(nn.Module):
         g, cg = self.num_heads, self.head_dim
         q = self.proj_q(x)
         offset = self.conv_offset(q.reshape(b * g, cg, h, w))  # (B*g, 2, H, W), (dy, dx)
-        # default dtype (float32) on purpose, like the release: float64 runs then match it bit for bit
-        bound = torch.tensor([1.0 / (h - 1.0), 1.0 / (w - 1.0)], device=x.device)
-        offset = offset.tanh() * bound.view(1, 2, 1, 1) * self.offset_range_factor
+        offset = bound_offsets(offset, self.offset_range_factor)
         pos = offset.permute(0, 2, 3, 1) + self._reference_points(h, w, x.dtype, x.device)
-        x_sampled = F.grid_sample(
-            x.reshape(b * g, cg, h, w), pos[..., (1, 0)], mode="bilinear", align_corners=True
-        ).reshape(b, c, h, w)
+        x_sampled = sample_at(x.reshape(b * g, cg, h, w), pos).reshape(b, c, h, w)
 
         lepe = self.rpe_table(q)
         # (B, C, H, W) -> (B, heads, H, W, C_g)
