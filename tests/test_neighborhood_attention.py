@@ -37,11 +37,12 @@ def _natten_pb_start(index: int, length: int, ks: int, dil: int) -> int:
     return ns
 
 
-def _dense_natten(q, k, v, ks, dil, rpb, scale):
-    """Full (HW x HW) attention with a -inf mask and bias built from the transcribed rules."""
-    b, n, h, w, c = q.shape
+def _dense_natten_index(h, w, ks, dil):
+    """The transcribed rules in dense form: a (HW, HW) float64 mask (0 for the query's neighbours,
+    -inf elsewhere) and the bias-table row/column ``iy, ix`` of every (query, neighbour) pair."""
     mask = torch.full((h * w, h * w), float("-inf"), dtype=torch.float64)
-    bias = torch.zeros(n, h * w, h * w, dtype=torch.float64)
+    iy = torch.zeros(h * w, h * w, dtype=torch.long)
+    ix = torch.zeros(h * w, h * w, dtype=torch.long)
     for i in range(h):
         ni, pi = _natten_window_start(i, h, ks, dil), _natten_pb_start(i, h, ks, dil)
         for j in range(w):
@@ -50,8 +51,15 @@ def _dense_natten(q, k, v, ks, dil, rpb, scale):
                 for bb in range(ks):
                     key = (ni + a * dil) * w + nj + bb * dil
                     mask[i * w + j, key] = 0.0
-                    if rpb is not None:
-                        bias[:, i * w + j, key] = rpb[:, pi + a, pj + bb].double()
+                    iy[i * w + j, key], ix[i * w + j, key] = pi + a, pj + bb
+    return mask, iy, ix
+
+
+def _dense_natten(q, k, v, ks, dil, rpb, scale):
+    """Full (HW x HW) attention with a -inf mask and bias built from the transcribed rules."""
+    b, n, h, w, c = q.shape
+    mask, iy, ix = _dense_natten_index(h, w, ks, dil)
+    bias = 0.0 if rpb is None else rpb.double()[:, iy, ix]  # only read where the mask is 0
     qf, kf, vf = (t.double().reshape(b, n, h * w, c) for t in (q, k, v))
     logits = qf @ kf.transpose(-1, -2) * scale + mask + bias
     return (logits.softmax(-1) @ vf).reshape(b, n, h, w, c)
@@ -145,18 +153,7 @@ def test_reference_backward_matches_dense():
 def _dense_natten_diff(q, k, v, ks, dil, rpb, scale):
     """Differentiable dense variant (bias gathered with indices from the transcribed rules)."""
     b, n, h, w, c = q.shape
-    mask = torch.full((h * w, h * w), float("-inf"), dtype=torch.float64)
-    iy = torch.zeros(h * w, h * w, dtype=torch.long)
-    ix = torch.zeros(h * w, h * w, dtype=torch.long)
-    for i in range(h):
-        ni, pi = _natten_window_start(i, h, ks, dil), _natten_pb_start(i, h, ks, dil)
-        for j in range(w):
-            nj, pj = _natten_window_start(j, w, ks, dil), _natten_pb_start(j, w, ks, dil)
-            for a in range(ks):
-                for bb in range(ks):
-                    key = (ni + a * dil) * w + nj + bb * dil
-                    mask[i * w + j, key] = 0.0
-                    iy[i * w + j, key], ix[i * w + j, key] = pi + a, pj + bb
+    mask, iy, ix = _dense_natten_index(h, w, ks, dil)
     logits = q.reshape(b, n, h * w, c) @ k.reshape(b, n, h * w, c).transpose(-1, -2) * scale
     logits = logits + mask + rpb[:, iy, ix]
     return (logits.softmax(-1) @ v.reshape(b, n, h * w, c)).reshape(b, n, h, w, c)
