@@ -256,9 +256,9 @@ def _check_peak_rss(net: nn.Module, x: torch.Tensor, tile: int, tbs: int) -> Non
     assert whole_peak > 2 * 16 * 256 * 256 * 4  # >= 2 whole-image feature maps (4 MB each) live at once
     # Bounded by the tile size: 4x the pixels, about the same working memory (a few 2 x 16 x 64 x 64 maps
     # of 0.5 MB and tile-sized inputs/outputs). Were it proportional to the image like whole-image inference,
-    # going from 128 to 256 px would add 3/4 of the whole-image working memory (~8 MB); single-threaded,
-    # the measured growth is < 0.5 MB.
-    assert activations[256] - activations[128] < 1.5 * mb
+    # going from 128 to 256 px would add ~3/4 of the whole-image working memory (~11 MB); the measured
+    # growth is 0-2 MB (RSS noise), so the bound is 1/4 of it.
+    assert activations[256] - activations[128] < whole_peak / 4
     assert activations[256] < whole_peak / 2
 
 
