@@ -259,7 +259,7 @@ def _check_peak_rss(net: nn.Module, x: torch.Tensor, tile: int, tbs: int) -> Non
     # going from 128 to 256 px would add ~3/4 of the whole-image working memory (~11 MB); the measured
     # growth is 0-2 MB (RSS noise), so the bound is 1/4 of it.
     assert activations[256] - activations[128] < whole_peak / 4
-    assert activations[256] < whole_peak / 2
+    assert activations[256] < 0.6 * whole_peak  # measured 2.5-6.2 MB vs 15 MB
 
 
 # ----------------------------------------------------------------------------------------- self-ensemble
