@@ -100,6 +100,52 @@ def test_attention_function_backends_agree(with_mask: bool) -> None:
         assert _rel_err(unmasked, outs["reference"]) > 0.1
 
 
+@pytest.mark.parametrize("images", [1, 3])
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_cpu_sdpa_path_equals_reference_every_combination(images: int, with_bias: bool, with_mask: bool) -> None:
+    # the CPU fast path (flash forward per image, hand-written backward) for one image or several, with
+    # and without bias / mask; masked logits (-100) go through the subnormal-avoiding exp floor.
+    torch.manual_seed(1)
+    nw, nh, n, d = 4, 3, 9, 5
+    q, k, v = (torch.randn(images * nw, nh, n, d, requires_grad=True) for _ in range(3))
+    bias = torch.randn(nh, n, n, requires_grad=True) if with_bias else None
+    mask = torch.where(torch.rand(nw, n, n) < 0.4, -100.0, 0.0) if with_mask else None
+    wrt = (q, k, v) + ((bias,) if with_bias else ())
+    res = {}
+    for backend in ("reference", "sdpa"):
+        out = window_attention(q, k, v, bias=bias, mask=mask, scale=0.7, backend=backend)
+        res[backend] = (out,) + torch.autograd.grad(out.cos().sum(), wrt)
+    assert "_CPUWindowAttention" in type(res["sdpa"][0].grad_fn).__name__
+    for got, exp in zip(res["sdpa"], res["reference"]):
+        assert _rel_err(got, exp) < RTOL
+
+
+def test_cpu_sdpa_path_stores_no_attention_matrix() -> None:
+    # memory-lean: besides its inputs (alive anyway) the fast path keeps only out and the row
+    # log-sum-exp for backward, never the (B*nW, nH, N, N) probabilities that the reference keeps.
+    b, nw, nh, n, d = 2, 4, 2, 64, 8
+    q, k, v = (torch.randn(b * nw, nh, n, d, requires_grad=True) for _ in range(3))
+    bias = torch.randn(nh, n, n, requires_grad=True)
+    mask = torch.zeros(nw, n, n)
+    inputs = {t.untyped_storage().data_ptr() for t in (q, k, v, bias, mask)}
+    saved = {}
+    for backend in ("reference", "sdpa"):
+        storages: dict[int, int] = {}
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            if t.untyped_storage().data_ptr() not in inputs:
+                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            window_attention(q, k, v, bias=bias, mask=mask, scale=0.3, backend=backend)
+        saved[backend] = sum(storages.values())
+    attn_bytes = b * nw * nh * n * n * 4
+    assert saved["reference"] >= attn_bytes
+    assert saved["sdpa"] == b * nw * nh * n * (d + 1) * 4, saved  # out (.., N, d) and lse (.., N)
+
+
 def test_global_switch_and_unknown_backend() -> None:
     assert config.get_attn_backend() == "sdpa"
     try:
