@@ -10,9 +10,10 @@ Backends (all compute the same function; ``tests/test_window_attention.py`` prov
 forward and backward):
 
 * ``'reference'``: the official SwinIR/HAT arithmetic, step by step. Slowest, most memory.
-* ``'sdpa'``: :func:`torch.nn.functional.scaled_dot_product_attention` with the relative-position
-  bias and the shifted-window mask folded into one additive float mask (fused kernels where the
-  device has them).
+* ``'sdpa'``: fused kernels: on the CPU SDPA's flash kernel forward plus a memory-lean hand-written
+  backward (no stored attention matrix); elsewhere
+  :func:`torch.nn.functional.scaled_dot_product_attention` with the relative-position bias and the
+  shifted-window mask folded into one additive float mask.
 """
 
 from __future__ import annotations

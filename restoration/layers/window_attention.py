@@ -4,9 +4,14 @@
 :func:`window_attention` is the only place where attention logits are formed. Backends:
 
 * ``'reference'``: the official arithmetic, ``softmax((q * scale) @ k^T + bias + mask) @ v``.
-* ``'sdpa'``: :func:`torch.nn.functional.scaled_dot_product_attention`; the relative-position
-  bias and the shifted-window mask are summed into ONE additive float mask, so the fused kernel
-  computes exactly the same function (no dropped bias, no dropped mask, gradients intact).
+* ``'sdpa'``: the same function through fused kernels. On the CPU (no dropout):
+  :class:`_CPUWindowAttention`, SDPA's flash kernel forward with bias + mask summed into one
+  ``(nW, nH, N, M)`` additive mask (one call per image, so it is never expanded per image), and a
+  hand-written backward that recomputes the probabilities from the saved log-sum-exp and also
+  yields the bias gradient (plain SDPA with a mask that requires grad falls back to the slow
+  unfused path on the CPU). Elsewhere: :func:`torch.nn.functional.scaled_dot_product_attention`
+  with bias and mask folded into one additive float mask. Either way no bias, mask or gradient
+  is dropped (``tests/test_window_attention.py`` compares with the reference, forward and backward).
 
 FlexAttention is not offered: un-compiled (eager) it was ~400x slower than SDPA on CPU for a
 SwinIR-sized problem (64 windows x 6 heads x 64 tokens: 8.3 s vs 0.02 s, torch 2.15), compiling it
