@@ -22,6 +22,7 @@ TINY_CONFIGS: dict[str, tuple[dict[str, Any], tuple[int, int, int, int], int]] =
     "Bicubic": (dict(upscale=2), (1, 3, 8, 8), 2),
     "HAT": (dict(img_size=8, embed_dim=8, depths=[2], num_heads=[2], window_size=4, compress_ratio=2, squeeze_factor=4,
                  mlp_ratio=2, upscale=2, drop_path_rate=0.0), (1, 3, 8, 12), 2),
+    "Identity": (dict(upscale=2), (1, 3, 5, 6), 2),
     "SimpleSRNet": (dict(num_feat=8, num_block=1, upscale=2), (1, 3, 8, 8), 2),
     "SwinIR": (dict(img_size=8, embed_dim=8, depths=[2], num_heads=[2], window_size=4, mlp_ratio=2, upscale=2,
                     upsampler="pixelshuffledirect", drop_path_rate=0.0), (2, 3, 7, 9), 2),

@@ -12,6 +12,7 @@ _ARCHS: dict[str, str] = {
     "SwinIR": "restoration.archs.swinir_arch:SwinIR",
     "HAT": "restoration.archs.hat_arch:HAT",
     "Bicubic": "restoration.archs.bicubic_arch:Bicubic",
+    "Identity": "restoration.archs.identity_arch:Identity",
     "TBSN": "restoration.archs.tbsn_arch:TBSN",
     "DSwinIR": "restoration.archs.dswinir_arch:DSwinIR",
     "MSDeformableNAIR": "restoration.archs.msdeformable_nair_arch:MSDeformableNAIR",
