@@ -121,6 +121,28 @@ def test_cpu_sdpa_path_equals_reference_every_combination(images: int, with_bias
         assert _rel_err(got, exp) < RTOL
 
 
+def test_cpu_sdpa_path_fully_masked_row_and_exact_zero_probabilities() -> None:
+    # -100 entries become exact zeros (no subnormals) only where every row keeps an unmasked entry;
+    # a fully masked row (softmax over logits - 100) must still equal the reference.
+    from restoration.layers.window_attention import _exact_zero_mask
+
+    torch.manual_seed(2)
+    nw, nh, n, d = 2, 2, 6, 4
+    mask = torch.where(torch.rand(nw, n, n) < 0.5, -100.0, 0.0)
+    mask[:, :, 0] = 0.0
+    assert torch.equal(_exact_zero_mask(mask), torch.where(mask < 0, -1.0e4, 0.0))
+    mask[1, 3] = -100.0  # one fully masked row: left as it is
+    assert _exact_zero_mask(mask) is mask
+    q, k, v = (torch.randn(2 * nw, nh, n, d, requires_grad=True) for _ in range(3))
+    bias = torch.randn(nh, n, n, requires_grad=True)
+    res = {}
+    for backend in ("reference", "sdpa"):
+        out = window_attention(q, k, v, bias=bias, mask=mask, scale=0.5, backend=backend)
+        res[backend] = (out,) + torch.autograd.grad(out.tanh().sum(), (q, k, v, bias))
+    for got, exp in zip(res["sdpa"], res["reference"]):
+        assert _rel_err(got, exp) < RTOL
+
+
 def test_cpu_sdpa_path_stores_no_attention_matrix() -> None:
     # memory-lean: the fast path keeps nothing for backward but its inputs (alive anyway), never the
     # (B*nW, nH, N, N) probabilities that the reference keeps.
