@@ -110,7 +110,9 @@ class SeededDataset(Dataset):
         py, npy, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
         random.seed(seed)
         np.random.seed(seed)
-        torch.manual_seed(seed)
+        # CPU generator only: torch.manual_seed would also queue a (traceback-capturing) lazy CUDA seed
+        # per sample; datasets draw their randomness on the CPU.
+        torch.default_generator.manual_seed(seed)
         try:
             return self.dataset[index]
         finally:
