@@ -149,3 +149,18 @@ def test_training_pads_to_the_network_multiple() -> None:
     log = model.optimize_parameters(batch, 1)
     assert math.isfinite(log["l_pix"])
     assert model.inference(batch["lq"]).shape == (1, 3, 12, 14)
+
+
+@pytest.mark.slow
+def test_torch_compile_step_equals_eager() -> None:
+    """``train.compile: true`` computes the same training step (compiling takes a minute on the CPU)."""
+    torch.manual_seed(0)
+    eager = SRModel(_opt(optim_g={"type": "Adam", "lr": 1e-3}), torch.device("cpu"))
+    torch.manual_seed(0)
+    compiled = SRModel(_opt(optim_g={"type": "Adam", "lr": 1e-3}, compile=True), torch.device("cpu"))
+    for i in range(2):
+        le = eager.optimize_parameters(_batch(i), i + 1)
+        lc = compiled.optimize_parameters(_batch(i), i + 1)
+        assert lc["l_pix"] == pytest.approx(le["l_pix"], rel=1e-5)
+    for (k, va), vb in zip(_params(eager).items(), _params(compiled).values()):
+        assert torch.allclose(va, vb, atol=1e-5), k
