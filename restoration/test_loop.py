@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import sys
@@ -71,20 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append(f"tiled inference: tile {tile['tile_size']}, overlap {tile.get('tile_overlap', 32)}")
     if val_opt.get("self_ensemble"):
         notes.append("x8 self-ensemble")
-    if not paths.get("pretrain_network_g") and any(True for _ in _maybe_params(opt)):
-        logger.warning("path.pretrain_network_g is not set: testing randomly initialised weights")
-
-    networks = [(opt["network_g"]["type"], opt["network_g"])] + [(b["type"], b) for b in opt.get("baselines", [])]
+    networks = [opt["network_g"], *opt.get("baselines", [])]  # the first is the model under test
     loaders = [(dopt.get("name", key), build_eval_loader(build_dataset(dopt), dopt, rank, world_size))
                for key, dopt in opt["datasets"].items() if key.split("_")[0] in ("test", "val")]
-    all_results: dict[str, dict[str, Any]] = {}
-    for label, net_opt in networks:
-        net_run_opt = copy.deepcopy(opt)
-        net_run_opt["network_g"] = net_opt
-        if label != networks[0][0] or net_opt is not opt["network_g"]:
-            net_run_opt["path"] = {**paths, "pretrain_network_g": None}
+    per_network: list[dict[str, Any]] = []
+    for index, net_opt in enumerate(networks):
+        is_main_net = index == 0
+        # baselines never load the model's weights
+        net_run_opt = {**opt, "network_g": net_opt, "path": paths if is_main_net else {**paths, "pretrain_network_g": None}}
         model = MODEL_REGISTRY.get(opt["model_type"])(net_run_opt, device, world_size)
-        is_main_net = net_opt is opt["network_g"]
+        if is_main_net and not paths.get("pretrain_network_g") and any(True for _ in model.net_g.parameters()):
+            logger.warning("path.pretrain_network_g is not set: testing randomly initialised weights")
         results: dict[str, Any] = {}
         for name, loader in loaders:
             save_dir = os.path.join(paths["visualization"], name) if is_main_net and val_opt.get("save_img", True) else None
@@ -95,31 +91,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 res["notes"] = notes
             results[name] = res
             for image, scores in res["per_image"].items():
-                logger.info(f"{label} {name} {image}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-        all_results[label if not is_main_net else "__main__"] = results
-    main_results = all_results.pop("__main__")
+                logger.info(f"{net_opt['type']} {name} {image}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        per_network.append(results)
+    main_results = per_network[0]
+    baselines = {net_opt["type"]: r for net_opt, r in zip(networks[1:], per_network[1:])}
     metric_names = list(metrics)
     for name, _ in loaders:
-        rows = {networks[0][0]: main_results[name], **{label: r[name] for label, r in all_results.items()}}
+        rows = {networks[0]["type"]: main_results[name], **{label: r[name] for label, r in baselines.items()}}
         title = f"{name} ({main_results[name]['num_images']} images)" + (f" [{'; '.join(notes)}]" if notes else "")
         logger.info("\n" + format_table(rows, metric_names, title))
     if rank == 0:
         _write_json(os.path.join(paths["results_root"], "metrics.json"), main_results)
-        if all_results:
-            _write_json(os.path.join(paths["results_root"], "baselines.json"), all_results)
+        if baselines:
+            _write_json(os.path.join(paths["results_root"], "baselines.json"), baselines)
         logger.info(f"results written to {paths['results_root']}")
     close_file_handlers()
     barrier()
     cleanup_dist()
     return 0
-
-
-def _maybe_params(opt: dict[str, Any]) -> Any:
-    """Yields once when network_g has trainable parameters (Bicubic has none)."""
-    from restoration.archs.build import build_network
-
-    if any(True for _ in build_network(opt["network_g"]).parameters()):
-        yield True
 
 
 if __name__ == "__main__":

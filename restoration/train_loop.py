@@ -15,17 +15,17 @@ from typing import Any, Sequence
 
 import torch
 
+from restoration.data.base_dataset import DatasetOptionError
 from restoration.data.loader import CUDAPrefetcher, build_dataset, build_eval_loader, build_train_loader
 from restoration.models.evaluation import evaluate
 from restoration.options.parse import OptionsError, parse_options_all_ranks
 from restoration.options.yaml_io import dump_yaml
-from restoration.data.base_dataset import DatasetOptionError
 from restoration.registry import MODEL_REGISTRY, RegistryError
 from restoration.utils.checkpoint import atomic_save, find_latest_state, load_training_state, prune_checkpoints
 from restoration.utils.dist import all_gather_objects, any_across_ranks, barrier, cleanup_dist, get_dist_info, init_dist
 from restoration.utils.logger import ProgressLogger, close_file_handlers, get_logger, make_tb_writer
-from restoration.utils.weights import WeightsError
 from restoration.utils.rng import get_rng_state, preserve_rng, seed_everything, set_rng_state
+from restoration.utils.weights import WeightsError
 
 __all__ = ["main", "build_arg_parser"]
 

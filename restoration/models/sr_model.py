@@ -8,6 +8,7 @@ It owns no I/O besides what it is asked for: ``train.py`` drives the loop, folde
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from typing import Any, Mapping
 
@@ -22,6 +23,8 @@ from restoration.utils.dist import any_across_ranks
 from restoration.utils.weights import load_weights, unwrap
 
 __all__ = ["SRModel", "build_optimizer"]
+
+_LOGGER = logging.getLogger("restoration")
 
 
 def build_optimizer(params: list[nn.Parameter], opt: Mapping[str, Any]) -> torch.optim.Optimizer:
@@ -163,9 +166,7 @@ class SRModel:
         self.scheduler.step()  # keep the schedule aligned with the iteration counter
         self.skipped_steps += 1
         log["skipped"] = 1.0
-        import logging
-
-        logging.getLogger("restoration").warning(
+        _LOGGER.warning(
             f"iter {current_iter}: non-finite {what} ({log}); step skipped, weights unchanged "
             f"({self.skipped_steps} skipped so far)"
         )

@@ -117,9 +117,19 @@ def _resolve(registry: Registry, name: Any, where: str, problems: list[str]) -> 
 
 
 def check_component(
-    registry: Registry, opt: Any, where: str, problems: list[str], extra: Mapping[str, Any] | None = None
+    registry: Registry,
+    opt: Any,
+    where: str,
+    problems: list[str],
+    extra: Mapping[str, Any] | None = None,
+    call_args: tuple[str, ...] = (),
 ) -> Any:
-    """Resolve ``opt['type']`` and check the remaining keys against its signature and ``check_options``."""
+    """Resolve ``opt['type']`` and check the remaining keys against its signature and ``check_options``.
+
+    Args:
+        extra: Keys the framework adds to the options before building (datasets: ``phase``, ``scale``).
+        call_args: Arguments supplied at call time, not by the file (metrics: ``img``, ``img2``).
+    """
     if not isinstance(opt, Mapping):
         problems.append(f"'{where}' must be a mapping with a 'type' key, got {type(opt).__name__}")
         return None
@@ -132,14 +142,12 @@ def check_component(
     kwargs = {k: v for k, v in opt.items() if k != "type"}
     if hasattr(cls, "check_options"):
         try:
-            found = cls.check_options({**kwargs, **(extra or {})} if registry is DATASET_REGISTRY else kwargs)
+            found = cls.check_options({**kwargs, **(extra or {})})
         except Exception as exc:  # a buggy check must not hide the user's real problems
             found = [f"check_options failed: {exc}"]
         problems.extend(f"'{where}': {p}" for p in found)
-        if registry is DATASET_REGISTRY:
-            return cls
-    if registry is not DATASET_REGISTRY:
-        check_kwargs(cls, kwargs, where, problems)
+    if registry is not DATASET_REGISTRY:  # datasets take the whole option dict (BasicSR style), not kwargs
+        check_kwargs(cls, {**dict.fromkeys(call_args), **kwargs}, where, problems)
     return cls
 
 
@@ -258,7 +266,7 @@ def _check_metrics_and_losses(opt: Mapping[str, Any], problems: list[str]) -> No
     if isinstance(metrics, Mapping):
         for name, mopt in metrics.items():
             if isinstance(mopt, Mapping):
-                check_component(METRIC_REGISTRY, {"img": None, "img2": None, **mopt}, f"val.metrics.{name}", problems)
+                check_component(METRIC_REGISTRY, mopt, f"val.metrics.{name}", problems, call_args=("img", "img2"))
             else:
                 problems.append(f"'val.metrics.{name}' must be a mapping with a 'type' key")
     for key in ("pixel_opt", "perceptual_opt"):

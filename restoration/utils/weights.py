@@ -11,6 +11,7 @@ must raise on an inconsistent buffer rather than ignore it.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from typing import Any, Mapping
@@ -21,6 +22,7 @@ from torch import nn
 __all__ = ["WeightsError", "read_state_dict", "load_weights", "strip_prefixes"]
 
 _PREFIXES = ("module.", "_orig_mod.")
+_LOGGER = logging.getLogger("restoration")
 
 
 class WeightsError(RuntimeError):
@@ -138,9 +140,7 @@ def load_weights(
         missing = [k for k in net_sd if k not in sd or k in skipped]
         sd = OrderedDict((k, v) for k, v in sd.items() if k not in skipped)
         if skipped or missing:
-            import logging
-
-            logging.getLogger("restoration").warning(
+            _LOGGER.warning(
                 f"non-strict load of {path}: {len(sd)} tensors loaded; skipped from the checkpoint "
                 f"(absent or other shape): {skipped[:20]}; left at initialisation: {missing[:20]}"
             )
