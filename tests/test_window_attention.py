@@ -143,6 +143,45 @@ def test_cpu_sdpa_path_fully_masked_row_and_exact_zero_probabilities() -> None:
         assert _rel_err(got, exp) < RTOL
 
 
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_cpu_sdpa_backward_in_blocks_of_windows(monkeypatch: pytest.MonkeyPatch, with_mask: bool) -> None:
+    # the CPU backward walks over blocks of windows; with a tiny block budget a block holds 2 of an
+    # image's 5 windows (the last one 1), so block edges, image edges and the per-window mask offsets
+    # are all exercised. Only q and bias require grad here: the other gradients must come back as None.
+    import restoration.layers.window_attention as wa
+
+    images, nw, nh, n, d = 3, 5, 2, 9, 4
+    monkeypatch.setattr(wa, "_CPU_CHUNK_BYTES", 2 * nh * n * n * 4)
+    torch.manual_seed(3)
+    q = torch.randn(images * nw, nh, n, d, requires_grad=True)
+    k, v = torch.randn(images * nw, nh, n, d), torch.randn(images * nw, nh, n, d)
+    bias = torch.randn(nh, n, n, requires_grad=True)
+    mask = torch.where(torch.rand(nw, n, n) < 0.4, -100.0, 0.0) if with_mask else None
+    if mask is not None:
+        mask[:, :, 0] = 0.0  # every row keeps a key: the exact-zero conversion applies
+    res = {}
+    for backend in ("reference", "sdpa"):
+        out = window_attention(q, k, v, bias=bias, mask=mask, scale=0.6, backend=backend)
+        res[backend] = (out,) + torch.autograd.grad(out.sin().sum(), (q, bias))
+    for got, exp in zip(res["sdpa"], res["reference"]):
+        assert _rel_err(got, exp) < RTOL
+
+
+def test_cpu_sdpa_mask_cache_follows_in_place_changes() -> None:
+    # the exact-zero copy of the last mask is cached; changing the mask in place must not reuse it
+    torch.manual_seed(4)
+    nw, nh, n, d = 2, 1, 6, 3
+    q, k, v = (torch.randn(nw, nh, n, d) for _ in range(3))
+    mask = torch.zeros(nw, n, n)
+    mask[:, :, 3:] = -100.0
+    for _ in range(2):
+        got = window_attention(q, k, v, mask=mask, backend="sdpa")
+        exp = window_attention(q, k, v, mask=mask, backend="reference")
+        assert _rel_err(got, exp) < RTOL
+        mask[:, :, 3:] = 0.0
+        mask[:, :, :2] = -100.0
+
+
 def test_cpu_sdpa_path_stores_no_attention_matrix() -> None:
     # memory-lean: the fast path keeps nothing for backward but its inputs (alive anyway), never the
     # (B*nW, nH, N, N) probabilities that the reference keeps.
