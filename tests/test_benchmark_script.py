@@ -74,9 +74,11 @@ def test_network_options_merge_and_errors(tmp_path: Path) -> None:
 
 
 def test_backend_axis_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both backends of an attention net are run (interleaved, in this process), compared, written to JSON."""
+    """Both backends of an attention net are timed (interleaved, in this process), compared, written to JSON."""
     bench = _load_script()
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    # the peak memory is measured in a fresh process per path, which must import the stand-in too
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), str(ROOT)]))
     out = tmp_path / "r.json"
     report = bench.main([
         "--arch", "test_benchmark_script:TinyAttnNet", "--kwargs", '{"dim": 8}', "--device", "cpu",
@@ -97,6 +99,8 @@ def test_backend_axis_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert saved["mode"] == "interleaved"
     for p in saved["paths"]:
         assert len(p["forward"]["times_ms"]) == 2 and p["forward"]["time_ms_min"] > 0 and "forward_backward" not in p
+        assert "memory_error" not in p, p.get("memory_error")
+        assert p["forward"]["peak_mem_mb"] is not None and p["forward"]["peak_mem_mb"] >= 0
 
 
 def test_script_end_to_end_json(tmp_path: Path) -> None:
@@ -128,3 +132,22 @@ def test_script_end_to_end_json(tmp_path: Path) -> None:
     for mode in ("forward", "forward_backward"):
         assert path[mode]["time_ms_median"] > 0 and len(path[mode]["times_ms"]) == 1
         assert path[mode]["peak_mem_mb"] is not None and path[mode]["peak_mem_mb"] > 0
+
+
+def test_times_are_never_taken_under_the_memory_malloc_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU memory method makes glibc mmap every block >= 64 KiB (page faults on every large
+    allocation): times must come from a process without that setting, peaks from one with it."""
+    bench = _load_script()
+    calls = []
+
+    def fake_run(cmd, env, **kwargs):
+        spec = json.loads(cmd[-1])
+        calls.append((spec["measure"], env.get("MALLOC_MMAP_THRESHOLD_")))
+        result = {"forward": {"times_ms": [1.0], "time_ms_median": 1.0, "time_ms_min": 1.0, "peak_mem_mb": 2.0}}
+        return subprocess.CompletedProcess(cmd, 0, stdout=bench._WORKER_MARK + json.dumps(result) + "\n", stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4096")  # a user's setting must not reach the timing run either
+    res = bench.run_path_isolated({"modes": ["forward"], "repeats": 1}, None)
+    assert calls == [("time", None), ("memory", str(64 * 1024))]
+    assert res["forward"]["times_ms"] == [1.0] and res["forward"]["peak_mem_mb"] == 2.0

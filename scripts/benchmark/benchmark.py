@@ -14,14 +14,17 @@ Method (also in docs/benchmarks.md):
 * time: ``--warmup`` untimed runs, then ``--repeats`` timed runs (CUDA synchronised); the median is reported.
   ``forward`` runs in eval mode under ``torch.no_grad``; ``forward_backward`` in train mode, loss =
   ``mean(|out|)`` in fp32, then ``backward()``; gradients are dropped (``set_to_none``) between runs.
-* peak memory: one extra run after the timed ones, measured by :func:`restoration.utils.memory.measure_peak_memory`:
+* peak memory: in a separate process from the timings (below), one warm-up run, then one run measured
+  by :func:`restoration.utils.memory.measure_peak_memory`:
   on CUDA the allocator's peak of live tensor bytes above what was allocated before; on the CPU the
   process' resident-set high-water mark (``VmHWM`` after a reset through ``/proc/self/clear_refs``) above
   the RSS before, with glibc told to ``mmap`` every block >= 64 KiB so that freed tensors leave the RSS.
-  Each path runs in its own subprocess (``--no-subprocess`` to disable) so that compile caches, allocator
-  caches and one path's failure do not leak into the next. ``--interleave`` instead runs all paths in one
-  process and times them round-robin, so that other load on a shared machine slows every path alike
-  (fairer speed *ratios*; memory is then measured in the shared process).
+  That setting makes every large allocation page-fault anew, so it is never on while timing: each path
+  is timed in one subprocess with the default malloc and measured in another (``--no-subprocess``:
+  both in this process, timings first). Fresh processes also keep compile caches, allocator caches and
+  one path's failure from leaking into the next. ``--interleave`` times all paths in one process
+  round-robin, so that other load on a shared machine slows every path alike (fairer speed *ratios*);
+  their memory is then measured one fresh process per path.
 * FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` on one forward of the first path (batch 1 and the
   whole batch); it counts matmul/conv/attention FLOPs (2 per multiply-add), not element-wise ops.
 """
@@ -200,30 +203,45 @@ class PathRunner:
 
 def _summary(times: list[float], peak_mb: float | None) -> dict[str, Any]:
     return {
-        "time_ms_median": statistics.median(times),
-        "time_ms_min": min(times),  # less sensitive to other load on a shared machine
+        "time_ms_median": statistics.median(times) if times else None,
+        "time_ms_min": min(times) if times else None,  # less sensitive to other load on a shared machine
         "times_ms": times,
         "peak_mem_mb": peak_mb,
     }
 
 
 def run_path(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time and measure one path; ``spec`` holds the network options, the path and the run settings."""
+    """Time and/or measure one path; ``spec`` holds the network options, the path and the run settings.
+
+    ``spec["measure"]``: ``'time'`` (warm-up and timed runs only), ``'memory'`` (one warm-up run, then
+    the peak-memory run) or ``'both'`` (timed runs first: measuring CPU memory changes glibc's malloc
+    settings for the rest of the process, see :mod:`restoration.utils.memory`, which would slow later
+    timings with page faults).
+    """
     runner = PathRunner(spec)
+    measure = spec.get("measure", "both")
     result: dict[str, Any] = {}
     for mode in spec["modes"]:
-        for _ in range(spec["warmup"]):
-            runner.time_ms(mode)
-        times = [runner.time_ms(mode) for _ in range(spec["repeats"])]
-        result[mode] = _summary(times, runner.peak_mb(mode))
+        times: list[float] = []
+        if measure in ("time", "both"):
+            for _ in range(spec["warmup"]):
+                runner.time_ms(mode)
+            times = [runner.time_ms(mode) for _ in range(spec["repeats"])]
+        result[mode] = {"times_ms": times}
+    for mode in spec["modes"]:
+        peak = None
+        if measure in ("memory", "both"):
+            if measure == "memory":
+                runner.time_ms(mode)  # warm-up: one-time allocations (lazy init, caches) are not the step's peak
+            peak = runner.peak_mb(mode)
+        result[mode] = _summary(result[mode]["times_ms"], peak)
     return result
 
 
 def run_paths_interleaved(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """All paths in this process, timed round-robin (A B A B ...), so that a busy machine slows them alike.
+    """Time all paths in this process round-robin (A B A B ...), so that a busy machine slows them alike.
 
-    Peak memory is then measured path after path in the same process (the isolated mode is the reference
-    for memory: allocator state is shared here).
+    Only times: peak memory is measured afterwards by the caller (see :func:`main`).
     """
     runners = [PathRunner(spec) for spec in specs]
     spec0 = specs[0]
@@ -236,15 +254,32 @@ def run_paths_interleaved(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for _ in range(spec0["repeats"]):
             for i, runner in enumerate(runners):
                 times[i].append(runner.time_ms(mode))
-        for i, runner in enumerate(runners):
-            results[i][mode] = _summary(times[i], runner.peak_mb(mode))
+        for i in range(len(runners)):
+            results[i][mode] = _summary(times[i], None)
     return results
 
 
 def run_path_isolated(spec: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-    """:func:`run_path` in a fresh Python process (see the module docstring for why)."""
-    env = dict(os.environ)
-    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(64 * 1024))  # freed tensors leave the RSS (CPU peak memory)
+    """:func:`run_path` in fresh Python processes: one for the times, one for the peak memory.
+
+    Separate processes because the memory measurement needs glibc to ``mmap`` every block >= 64 KiB
+    (``MALLOC_MMAP_THRESHOLD_``, so that freed tensors leave the RSS), which makes every large
+    allocation page-fault anew: timings taken under it are slower than training ever is, and unfairly
+    so for whichever path allocates more.
+    """
+    timed = _run_worker({**spec, "measure": "time"}, timeout, {})
+    peaks = memory_isolated(spec, timeout)
+    return {mode: {**timed[mode], "peak_mem_mb": peaks[mode]} for mode in spec["modes"]}
+
+
+def memory_isolated(spec: dict[str, Any], timeout: float | None) -> dict[str, float | None]:
+    """Peak memory (MB) per mode of one path, measured in a fresh process (see :func:`run_path_isolated`)."""
+    peaks = _run_worker({**spec, "measure": "memory"}, timeout, {"MALLOC_MMAP_THRESHOLD_": str(64 * 1024)})
+    return {mode: peaks[mode]["peak_mem_mb"] for mode in spec["modes"]}
+
+
+def _run_worker(spec: dict[str, Any], timeout: float | None, extra_env: dict[str, str]) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"} | extra_env
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--_worker", json.dumps(spec)],
         capture_output=True, text=True, env=env, timeout=timeout,
@@ -436,6 +471,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         except Exception as exc:  # report instead of losing the FLOP count and the other fields
             for p in paths:
                 p["error"] = f"{type(exc).__name__}: {exc}"
+        for p in paths if "error" not in paths[0] else []:  # peak memory: a fresh process per path
+            print(f"measuring the peak memory of {path_name(p)} ...", file=sys.stderr, flush=True)
+            path_spec = {**spec, "path": {k: p[k] for k in ("attn_backend", "dtype", "compile", "channels_last")}}
+            try:
+                peaks = (
+                    {m: r["peak_mem_mb"] for m, r in run_path({**path_spec, "measure": "memory"}).items()}
+                    if args.no_subprocess else memory_isolated(path_spec, args.timeout)
+                )
+            except Exception as exc:  # keep the times
+                p["memory_error"] = f"{type(exc).__name__}: {exc}"
+                continue
+            for mode, peak in peaks.items():
+                p[mode]["peak_mem_mb"] = peak
     for p in paths if not args.interleave else []:
         print(f"running {path_name(p)} ...", file=sys.stderr, flush=True)
         try:
