@@ -151,6 +151,7 @@ class _CPUWindowAttention(torch.autograd.Function):
         grad_bias = torch.zeros(bias.shape, dtype=acc_dtype) if want_bias else None
         bias_q = None if bias is None else bias.to(q.dtype)
         step = max(1, _CPU_CHUNK_BYTES // (nh * n * m * q.element_size()))
+        step = -(-n_win // -(-n_win // step))  # the same number of blocks, evenly filled (64 = 4 x 16, not 3 x 21 + 1)
         ones = torch.ones(step, dtype=acc_dtype)
         for image in range(0, bw, n_win):
             for w0 in range(0, n_win, step):
