@@ -151,3 +151,17 @@ def test_times_are_never_taken_under_the_memory_malloc_setting(monkeypatch: pyte
     res = bench.run_path_isolated({"modes": ["forward"], "repeats": 1}, None)
     assert calls == [("time", None), ("memory", str(64 * 1024))]
     assert res["forward"]["times_ms"] == [1.0] and res["forward"]["peak_mem_mb"] == 2.0
+
+
+def test_window_attention_micro_benchmark_checks_and_times_every_backend(capsys: pytest.CaptureFixture) -> None:
+    spec = importlib.util.spec_from_file_location("bench_wa", ROOT / "scripts" / "benchmark" / "benchmark_window_attention.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    report = mod.main(["--shape", "2", "16", "4", "2", "4", "--repeats", "2", "--warmup", "0"])
+    rows = report["rows"]
+    assert [(r["shifted"], r["backend"]) for r in rows] == [
+        (True, "reference"), (True, "sdpa"), (False, "reference"), (False, "sdpa")]
+    for r in rows:
+        assert len(r["times_ms"]) == 2 and r["best_ms"] > 0
+        assert r["rel_error"] < 1e-5  # outputs and the qkv / bias gradients agree with the reference
+    assert "| shifted | sdpa |" in capsys.readouterr().out

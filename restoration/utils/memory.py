@@ -16,6 +16,11 @@ This counts everything the call touches (tensors, oneDNN scratch buffers, the au
 CPU analogue of CUDA's allocated peak. Small allocations (< 64 KiB) may be served from already-resident
 heap memory and go unseen, which is negligible at image sizes. Where it is unavailable (non-Linux, no
 permission for ``clear_refs``) :func:`measure_peak_memory` returns ``None``.
+
+The 64 KiB threshold makes every large allocation page-fault anew, so it is on only during the call:
+afterwards the threshold is set to 32 MiB and the trim threshold to 64 MiB, the values glibc's own
+dynamic threshold settles at once large blocks have been freed (a process cannot turn the dynamic
+mode back on). Still, never time code in the same call as a memory measurement.
 """
 
 from __future__ import annotations
@@ -29,20 +34,21 @@ import torch
 
 __all__ = ["measure_peak_memory", "cpu_peak_supported"]
 
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+_M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers
+_M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD_BYTES = 64 * 1024
+_SETTLED_MMAP_THRESHOLD = 32 * 2**20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
 _libc: Any = None
 
 
-def _configure_malloc() -> Any:
-    """Load libc once and fix the mmap threshold; returns the library or ``None`` if not glibc."""
+def _glibc() -> Any:
+    """The C library when it is glibc (has ``mallopt`` and ``malloc_trim``), else ``None``."""
     global _libc
     if _libc is None:
         try:
             lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            lib.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
-            _libc = lib
-        except (OSError, AttributeError):
+            _libc = lib if hasattr(lib, "mallopt") and hasattr(lib, "malloc_trim") else False
+        except OSError:
             _libc = False
     return _libc or None
 
@@ -89,14 +95,20 @@ def measure_peak_memory(fn: Callable[[], Any], device: torch.device | str) -> tu
         result = fn()
         torch.cuda.synchronize(device)
         return result, torch.cuda.max_memory_allocated(device) - base
-    libc = _configure_malloc()
+    libc = _glibc()
     gc.collect()
     if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
         libc.malloc_trim(0)
     try:
-        base = _status_bytes("VmRSS")
-        _reset_hwm()
-    except OSError:
-        return fn(), None
-    result = fn()
-    return result, max(0, _status_bytes("VmHWM") - base)
+        try:
+            base = _status_bytes("VmRSS")
+            _reset_hwm()
+        except OSError:
+            return fn(), None
+        result = fn()
+        return result, max(0, _status_bytes("VmHWM") - base)
+    finally:
+        if libc is not None:
+            libc.mallopt(_M_MMAP_THRESHOLD, _SETTLED_MMAP_THRESHOLD)
+            libc.mallopt(_M_TRIM_THRESHOLD, 2 * _SETTLED_MMAP_THRESHOLD)

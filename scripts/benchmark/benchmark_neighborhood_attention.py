@@ -37,24 +37,29 @@ def build(variant: str, backend: str, dim: int, num_blocks: list[int], refinemen
     return net
 
 
-def run(net: nn.Module, x: torch.Tensor, repeats: int, warmup: int) -> tuple[float, int | None]:
-    """Median seconds of forward+backward and the largest peak extra memory of those steps (bytes)."""
+def _step(net: nn.Module, x: torch.Tensor) -> None:
+    net.zero_grad(set_to_none=True)
+    net(x).mean().backward()
 
-    def step() -> None:
-        net.zero_grad(set_to_none=True)
-        net(x).mean().backward()
 
+def time_steps(net: nn.Module, x: torch.Tensor, repeats: int, warmup: int) -> float:
+    """Median seconds of forward+backward (default malloc: see :func:`peak_bytes`)."""
     for _ in range(warmup):  # allocator, oneDNN primitives
-        step()
-    times, peaks = [], []
+        _step(net, x)
+    times = []
     for _ in range(repeats):
-        net.zero_grad(set_to_none=True)
         t0 = time.perf_counter()
-        _, peak = measure_peak_memory(step, x.device)
+        _step(net, x)
         times.append(time.perf_counter() - t0)
-        peaks.append(peak)
         print(f"  step {len(times)}/{repeats}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
-    return statistics.median(times), (None if None in peaks else max(peaks))
+    return statistics.median(times)
+
+
+def peak_bytes(net: nn.Module, x: torch.Tensor) -> int | None:
+    """Peak extra memory of one forward+backward. On the CPU this switches glibc to mmap every block
+    >= 64 KiB for the rest of the process (page faults on every large allocation), so it runs after
+    all timings."""
+    return measure_peak_memory(lambda: _step(net, x), x.device)[1]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -73,14 +78,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.manual_seed(0)
     x = torch.rand(args.batch, 3, args.size, args.size, device=args.device)
-    results = {}
-    for variant in ("attention", "conv"):
-        net = build(variant, args.backend, args.dim, args.num_blocks, args.refinement).to(args.device).train()
+    results, nets = {}, {}
+    for variant in ("attention", "conv"):  # all timings first, then the memory measurements
+        nets[variant] = net = build(variant, args.backend, args.dim, args.num_blocks, args.refinement).to(args.device).train()
         params = sum(p.numel() for p in net.parameters())
         print(f"{variant}: {params:,} parameters", file=sys.stderr, flush=True)
-        seconds, peak = run(net, x, args.repeats, args.warmup)
-        results[variant] = {"params": params, "seconds": seconds, "peak_bytes": peak}
-        del net
+        results[variant] = {"params": params, "seconds": time_steps(net, x, args.repeats, args.warmup)}
+    for variant, net in nets.items():
+        results[variant]["peak_bytes"] = peak_bytes(net, x)
     ratio = None
     if results["attention"]["peak_bytes"] and results["conv"]["peak_bytes"]:
         ratio = results["attention"]["peak_bytes"] / results["conv"]["peak_bytes"]
