@@ -7,7 +7,7 @@
 * ``'sdpa'``: the same function through fused kernels. On the CPU (no dropout):
   :class:`_CPUWindowAttention`, SDPA's flash kernel forward with bias + mask summed into one
   ``(nW, nH, N, M)`` additive mask (one call per image, so it is never expanded per image), and a
-  hand-written backward that recomputes the probabilities from the saved log-sum-exp and also
+  hand-written backward that recomputes the probabilities in cache-sized blocks of windows and also
   yields the bias gradient (plain SDPA with a mask that requires grad falls back to the slow
   unfused path on the CPU). Elsewhere: :func:`torch.nn.functional.scaled_dot_product_attention`
   with bias and mask folded into one additive float mask. Either way no bias, mask or gradient
