@@ -165,3 +165,24 @@ def test_window_attention_micro_benchmark_checks_and_times_every_backend(capsys:
         assert len(r["times_ms"]) == 2 and r["best_ms"] > 0
         assert r["rel_error"] < 1e-5  # outputs and the qkv / bias gradients agree with the reference
     assert "| shifted | sdpa |" in capsys.readouterr().out
+
+
+def test_tiled_memory_estimate_bounds_the_full_run() -> None:
+    """The estimate (one tile through the net + the whole-image buffers) is an upper bound of the peak
+    of the real tiled run, which is what lets a CPU estimate stand in for a run too slow to do."""
+    from restoration.utils.memory import cpu_peak_supported
+
+    if not cpu_peak_supported():
+        pytest.skip("no RSS high-water mark on this platform")
+    spec = importlib.util.spec_from_file_location("bench_tiled", ROOT / "scripts" / "benchmark" / "tiled_inference_memory.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    common = ["-opt", str(ROOT / "options" / "test" / "HAT" / "test_HAT-S_SRx2.yml"), "--kwargs",
+              json.dumps({"embed_dim": 24, "depths": [1], "num_heads": [2], "window_size": 8, "compress_ratio": 3,
+                          "squeeze_factor": 4}),
+              "--size", "384", "--tile", "128", "--overlap", "16"]
+    est = mod.main(common)
+    full = mod.main(common + ["--full"])
+    assert est["mode"] == "estimate" and full["mode"] == "full"
+    assert est["tile_peak_mb"] > 0 and est["buffers_peak_mb"] > 0
+    assert est["tile_peak_mb"] < full["peak_mb"] <= est["peak_mb"] + 2.0  # RSS wobbles by about 1 MB
