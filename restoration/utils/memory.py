@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["measure_peak_memory", "cpu_peak_supported"]
+__all__ = ["measure_peak_memory", "cpu_peak_supported", "release_free_memory"]
 
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers
 _M_MMAP_THRESHOLD = -3
@@ -74,6 +74,18 @@ def cpu_peak_supported() -> bool:
         return True
     except OSError:
         return False
+
+
+def release_free_memory() -> None:
+    """Collect garbage and hand glibc's free heap pages back to the OS (``malloc_trim(0)``).
+
+    After a big computation a process may keep gigabytes of freed heap resident; call this before
+    starting another memory-hungry process (e.g. a benchmark's measuring subprocess).
+    """
+    gc.collect()
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def measure_peak_memory(fn: Callable[[], Any], device: torch.device | str) -> tuple[Any, int | None]:

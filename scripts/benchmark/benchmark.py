@@ -54,6 +54,8 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from restoration.utils.memory import release_free_memory  # noqa: E402
+
 _WORKER_MARK = "@@BENCHMARK_RESULT@@"
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODES = ("forward", "forward_backward")
@@ -470,6 +472,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         except Exception as exc:  # report instead of losing the FLOP count and the other fields
             for p in paths:
                 p["error"] = f"{type(exc).__name__}: {exc}"
+        release_free_memory()  # the timed runs' freed heap must not sit beside a measuring process
         for p in paths if "error" not in paths[0] else []:  # peak memory: a fresh process per path
             print(f"measuring the peak memory of {path_name(p)} ...", file=sys.stderr, flush=True)
             path_spec = {**spec, "path": {k: p[k] for k in ("attn_backend", "dtype", "compile", "channels_last")}}
