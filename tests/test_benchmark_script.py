@@ -186,3 +186,16 @@ def test_tiled_memory_estimate_bounds_the_full_run() -> None:
     assert est["mode"] == "estimate" and full["mode"] == "full"
     assert est["tile_peak_mb"] > 0 and est["buffers_peak_mb"] > 0
     assert est["tile_peak_mb"] < full["peak_mb"] <= est["peak_mb"] + 2.0  # RSS wobbles by about 1 MB
+
+
+def test_memory_only_report_formats() -> None:
+    """``--repeats 0`` (peaks only) leaves times empty: the table and the comparison must still print."""
+    bench = _load_script()
+    mode = {"times_ms": [], "time_ms_median": None, "time_ms_min": None, "peak_mem_mb": 5.0}
+    paths = [{"attn_backend": b, "dtype": "fp32", "compile": False, "channels_last": False,
+              "forward": dict(mode), "forward_backward": dict(mode)} for b in ("reference", "sdpa")]
+    report = {"arch": "X", "params": 1, "flops": {"per_image": None, "batch": None}, "input_size": [8, 8], "batch": 1,
+              "device": "cpu", "device_name": "cpu", "torch": torch.__version__, "threads": 1,
+              "load_average_1min": 0.0, "date": "", "paths": paths, "comparisons": bench.compare_backends(paths)}
+    assert report["comparisons"][0]["forward"] == {"speedup": None, "mem_ratio": 1.0}
+    assert "| reference/fp32/eager | n/a | 5.0 |" in bench.format_table(report)

@@ -331,7 +331,7 @@ def format_table(report: dict[str, Any]) -> str:
             r = p.get(mode)
             b = base.get(mode)
             cells += [_fmt(r and r["time_ms_median"]), _fmt(r and r["peak_mem_mb"])]
-            ok = r and b and not base.get("error")
+            ok = r and b and not base.get("error") and r["time_ms_median"] and b["time_ms_median"]
             speedups.append(_fmt(b["time_ms_median"] / r["time_ms_median"] if ok else None, ".2f"))
         lines.append("| " + " | ".join(cells + speedups) + " |")
     for c in report["comparisons"]:
@@ -357,8 +357,9 @@ def compare_backends(paths: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for m in MODES:
             if m in ref and m in sdpa:
                 rm, sm = ref[m]["peak_mem_mb"], sdpa[m]["peak_mem_mb"]
+                rt, st = ref[m]["time_ms_median"], sdpa[m]["time_ms_median"]
                 c[m] = {
-                    "speedup": ref[m]["time_ms_median"] / sdpa[m]["time_ms_median"],
+                    "speedup": rt / st if rt and st else None,  # None: memory-only run (--repeats 0)
                     "mem_ratio": sm / rm if rm and sm is not None else None,
                 }
         out.append(c)
