@@ -122,7 +122,7 @@ def test_cpu_sdpa_path_equals_reference_every_combination(images: int, with_bias
 
 
 def test_cpu_sdpa_path_fully_masked_row_and_exact_zero_probabilities() -> None:
-    # -100 entries become exact zeros (no subnormals) only where every row keeps an unmasked entry;
+    # -100 entries become exact zeros (no subnormals) in every row that keeps an unmasked entry;
     # a fully masked row (softmax over logits - 100) must still equal the reference.
     from restoration.layers.window_attention import _exact_zero_mask
 
@@ -131,8 +131,10 @@ def test_cpu_sdpa_path_fully_masked_row_and_exact_zero_probabilities() -> None:
     mask = torch.where(torch.rand(nw, n, n) < 0.5, -100.0, 0.0)
     mask[:, :, 0] = 0.0
     assert torch.equal(_exact_zero_mask(mask), torch.where(mask < 0, -1.0e4, 0.0))
-    mask[1, 3] = -100.0  # one fully masked row: left as it is
-    assert _exact_zero_mask(mask) is mask
+    mask[1, 3] = -100.0  # one fully masked row: left as it is, the others still become exact zeros
+    expected = torch.where(mask < 0, -1.0e4, 0.0)
+    expected[1, 3] = -100.0
+    assert torch.equal(_exact_zero_mask(mask), expected)
     q, k, v = (torch.randn(2 * nw, nh, n, d, requires_grad=True) for _ in range(3))
     bias = torch.randn(nh, n, n, requires_grad=True)
     res = {}
@@ -274,3 +276,26 @@ def test_network_backends_agree_forward_and_backward(arch: str) -> None:
           f"worst param grad {worst} {errs[worst]:.1e}")
     assert errs[worst] < RTOL, f"{worst}: {errs[worst]:.2e}"
     assert any(getattr(m, "shift_size", 0) for m in net.modules()), "the tiny config must contain shifted blocks"
+
+
+@pytest.mark.slow
+def test_torch_compile_of_the_sdpa_path_equals_eager_without_graph_breaks() -> None:
+    """``train.compile: true`` on a Swin network: the CPU fast path (custom autograd function, cached
+    exact-zero mask) must trace without a graph break and compute the same step (about a minute)."""
+    import torch._dynamo
+
+    torch.manual_seed(0)
+    net = _swinir()
+    x = torch.rand(2, 3, 8, 8)
+    out = net(x)
+    out.abs().mean().backward()
+    eager_grads = {k: p.grad.clone() for k, p in net.named_parameters()}
+    net.zero_grad(set_to_none=True)
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    compiled_out = torch.compile(net)(x)
+    compiled_out.abs().mean().backward()
+    assert not torch._dynamo.utils.counters["graph_break"], dict(torch._dynamo.utils.counters["graph_break"])
+    assert _rel_err(compiled_out, out) < RTOL
+    for k, p in net.named_parameters():
+        assert _rel_err(p.grad, eager_grads[k]) < RTOL, k
