@@ -217,7 +217,7 @@ def run_path(spec: dict[str, Any]) -> dict[str, Any]:
 
     ``spec["measure"]``: ``'time'`` (warm-up and timed runs only), ``'memory'`` (one warm-up run, then
     the peak-memory run) or ``'both'`` (timed runs first: measuring CPU memory changes glibc's malloc
-    settings, see :mod:`restoration.utils.memory`, and the settings it leaves are not quite the default).
+    settings for the rest of the process, see :mod:`restoration.utils.memory`).
     """
     runner = PathRunner(spec)
     measure = spec.get("measure", "both")
