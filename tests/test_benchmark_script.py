@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "benchmark" / "benchmark.py"
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
+def _load_script(path: Path = SCRIPT):
+    """Import a script of scripts/benchmark/ (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -154,9 +155,7 @@ def test_times_are_never_taken_under_the_memory_malloc_setting(monkeypatch: pyte
 
 
 def test_window_attention_micro_benchmark_checks_and_times_every_backend(capsys: pytest.CaptureFixture) -> None:
-    spec = importlib.util.spec_from_file_location("bench_wa", ROOT / "scripts" / "benchmark" / "benchmark_window_attention.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load_script(SCRIPT.parent / "benchmark_window_attention.py")
     report = mod.main(["--shape", "2", "16", "4", "2", "4", "--repeats", "2", "--warmup", "0"])
     rows = report["rows"]
     assert [(r["shifted"], r["backend"]) for r in rows] == [
@@ -174,9 +173,7 @@ def test_tiled_memory_estimate_bounds_the_full_run() -> None:
 
     if not cpu_peak_supported():
         pytest.skip("no RSS high-water mark on this platform")
-    spec = importlib.util.spec_from_file_location("bench_tiled", ROOT / "scripts" / "benchmark" / "tiled_inference_memory.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load_script(SCRIPT.parent / "tiled_inference_memory.py")
     common = ["-opt", str(ROOT / "options" / "test" / "HAT" / "test_HAT-S_SRx2.yml"), "--kwargs",
               json.dumps({"embed_dim": 24, "depths": [1], "num_heads": [2], "window_size": 8, "compress_ratio": 3,
                           "squeeze_factor": 4}),
