@@ -59,9 +59,10 @@ def _bias_plus_mask(bias: torch.Tensor | None, mask: torch.Tensor | None, dtype:
 _MASKED = -100.0
 _MASKED_EXACT = -1.0e4
 
-#: Bytes of one ``(windows, heads, N, M)`` block of the CPU backward: small enough to stay in a core's
-#: L2 cache while the seven passes over it run (measured on a 2 MiB-L2 Xeon: 1 MiB blocks were fastest,
-#: and blocks never go above glibc's 32 MiB mmap threshold, where every allocation page-faults anew).
+#: Bytes of one ``(windows, heads, N, M)`` block of the CPU backward: about a core's L2 cache, so the
+#: passes over a block find it there (measured on a 2 MiB-L2 Xeon: 1-4 MiB blocks were within noise for
+#: SwinIR windows, 2 MiB best for HAT's), and far below glibc's 32 MiB mmap threshold, above which
+#: every allocation page-faults anew.
 _CPU_CHUNK_BYTES = 2 << 20
 
 _zero_mask_cache: list = []  # [(weakref to the mask, its _version, the converted mask)]: the last mask only
