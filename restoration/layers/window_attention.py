@@ -35,24 +35,23 @@ from restoration.layers.window_partition import window_partition, window_reverse
 __all__ = ["window_attention", "WindowAttention", "shifted_window_attention"]
 
 
-def _fold_mask(
-    bias: torch.Tensor | None, mask: torch.Tensor | None, batch_windows: int, dtype: torch.dtype
-) -> torch.Tensor | None:
-    """Sum bias (nH, N, M) and mask (nW, N, M) into one additive mask broadcastable to (B*nW, nH, N, M)."""
-    if mask is None:
-        return None if bias is None else bias.unsqueeze(0).to(dtype)
-    n_win = mask.shape[0]
-    folded = mask.unsqueeze(1) if bias is None else bias.unsqueeze(0) + mask.unsqueeze(1)  # nW, nH|1, N, M
-    b = batch_windows // n_win
-    # reshape copies only when b > 1 (training); at inference (b == 1) it is a free view.
-    return folded.unsqueeze(0).expand(b, *folded.shape).reshape(batch_windows, *folded.shape[1:]).to(dtype)
-
-
 def _bias_plus_mask(bias: torch.Tensor | None, mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """bias (nH, N, M) + mask (nW, N, M) -> (nW|1, nH|1, N, M): ONE copy per window, never per image."""
     if mask is None:
         return None if bias is None else bias.unsqueeze(0).to(dtype)
     return (mask.unsqueeze(1) if bias is None else bias.unsqueeze(0) + mask.unsqueeze(1)).to(dtype)
+
+
+def _fold_mask(
+    bias: torch.Tensor | None, mask: torch.Tensor | None, batch_windows: int, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """:func:`_bias_plus_mask` repeated per image: one additive mask broadcastable to (B*nW, nH, N, M)."""
+    folded = _bias_plus_mask(bias, mask, dtype)
+    if mask is None:
+        return folded
+    b = batch_windows // mask.shape[0]
+    # reshape copies only when b > 1 (training); at inference (b == 1) it is a free view.
+    return folded.unsqueeze(0).expand(b, *folded.shape).reshape(batch_windows, *folded.shape[1:])
 
 
 #: Mask entries at or below this are "masked" (SwinIR/HAT use -100); see :func:`_exact_zero_mask`.

@@ -108,10 +108,9 @@ def measure_peak_memory(fn: Callable[[], Any], device: torch.device | str) -> tu
         torch.cuda.synchronize(device)
         return result, torch.cuda.max_memory_allocated(device) - base
     libc = _glibc()
-    gc.collect()
     if libc is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
-        libc.malloc_trim(0)
+    release_free_memory()
     try:
         base = _status_bytes("VmRSS")
         _reset_hwm()

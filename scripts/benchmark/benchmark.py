@@ -220,23 +220,20 @@ def run_path(spec: dict[str, Any]) -> dict[str, Any]:
     settings for the rest of the process, see :mod:`restoration.utils.memory`).
     """
     runner = PathRunner(spec)
-    measure = spec.get("measure", "both")
-    result: dict[str, Any] = {}
-    for mode in spec["modes"]:
-        times: list[float] = []
-        if measure in ("time", "both"):
+    measure, modes = spec.get("measure", "both"), spec["modes"]
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    peaks: dict[str, float | None] = {mode: None for mode in modes}
+    if measure != "memory":
+        for mode in modes:
             for _ in range(spec["warmup"]):
                 runner.time_ms(mode)
-            times = [runner.time_ms(mode) for _ in range(spec["repeats"])]
-        result[mode] = {"times_ms": times}
-    for mode in spec["modes"]:
-        peak = None
-        if measure in ("memory", "both"):
+            times[mode] = [runner.time_ms(mode) for _ in range(spec["repeats"])]
+    if measure != "time":
+        for mode in modes:
             if measure == "memory":
                 runner.time_ms(mode)  # warm-up: one-time allocations (lazy init, caches) are not the step's peak
-            peak = runner.peak_mb(mode)
-        result[mode] = _summary(result[mode]["times_ms"], peak)
-    return result
+            peaks[mode] = runner.peak_mb(mode)
+    return {mode: _summary(times[mode], peaks[mode]) for mode in modes}
 
 
 def run_paths_interleaved(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -269,14 +266,19 @@ def run_path_isolated(spec: dict[str, Any], timeout: float | None) -> dict[str, 
     so for whichever path allocates more.
     """
     timed = _run_worker({**spec, "measure": "time"}, timeout, {})
-    peaks = memory_isolated(spec, timeout)
+    peaks = path_peaks(spec, timeout, isolated=True)
     return {mode: {**timed[mode], "peak_mem_mb": peaks[mode]} for mode in spec["modes"]}
 
 
-def memory_isolated(spec: dict[str, Any], timeout: float | None) -> dict[str, float | None]:
-    """Peak memory (MB) per mode of one path, measured in a fresh process (see :func:`run_path_isolated`)."""
-    peaks = _run_worker({**spec, "measure": "memory"}, timeout, {"MALLOC_MMAP_THRESHOLD_": str(64 * 1024)})
-    return {mode: peaks[mode]["peak_mem_mb"] for mode in spec["modes"]}
+def path_peaks(spec: dict[str, Any], timeout: float | None, isolated: bool) -> dict[str, float | None]:
+    """Peak memory (MB) per mode of one path: in a fresh process (see :func:`run_path_isolated`), or
+    here when not ``isolated`` (this process's malloc then stays switched, see :func:`run_path`)."""
+    spec = {**spec, "measure": "memory"}
+    if isolated:
+        result = _run_worker(spec, timeout, {"MALLOC_MMAP_THRESHOLD_": str(64 * 1024)})
+    else:
+        result = run_path(spec)
+    return {mode: result[mode]["peak_mem_mb"] for mode in spec["modes"]}
 
 
 def _run_worker(spec: dict[str, Any], timeout: float | None, extra_env: dict[str, str]) -> dict[str, Any]:
@@ -478,10 +480,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"measuring the peak memory of {path_name(p)} ...", file=sys.stderr, flush=True)
             path_spec = {**spec, "path": {k: p[k] for k in ("attn_backend", "dtype", "compile", "channels_last")}}
             try:
-                peaks = (
-                    {m: r["peak_mem_mb"] for m, r in run_path({**path_spec, "measure": "memory"}).items()}
-                    if args.no_subprocess else memory_isolated(path_spec, args.timeout)
-                )
+                peaks = path_peaks(path_spec, args.timeout, isolated=not args.no_subprocess)
             except Exception as exc:  # keep the times
                 p["memory_error"] = f"{type(exc).__name__}: {exc}"
                 continue
