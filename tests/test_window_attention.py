@@ -116,7 +116,7 @@ def test_cpu_sdpa_path_equals_reference_every_combination(images: int, with_bias
     for backend in ("reference", "sdpa"):
         out = window_attention(q, k, v, bias=bias, mask=mask, scale=0.7, backend=backend)
         res[backend] = (out,) + torch.autograd.grad(out.cos().sum(), wrt)
-    assert "_CPUWindowAttention" in type(res["sdpa"][0].grad_fn).__name__
+    assert "CPUWindowAttention" in type(res["sdpa"][0].grad_fn).__name__
     for got, exp in zip(res["sdpa"], res["reference"]):
         assert _rel_err(got, exp) < RTOL
 
@@ -124,17 +124,17 @@ def test_cpu_sdpa_path_equals_reference_every_combination(images: int, with_bias
 def test_cpu_sdpa_path_fully_masked_row_and_exact_zero_probabilities() -> None:
     # -100 entries become exact zeros (no subnormals) in every row that keeps an unmasked entry;
     # a fully masked row (softmax over logits - 100) must still equal the reference.
-    from restoration.layers.window_attention import _exact_zero_mask
+    from restoration.layers.window_attention_cpu import exact_zero_mask
 
     torch.manual_seed(2)
     nw, nh, n, d = 2, 2, 6, 4
     mask = torch.where(torch.rand(nw, n, n) < 0.5, -100.0, 0.0)
     mask[:, :, 0] = 0.0
-    assert torch.equal(_exact_zero_mask(mask), torch.where(mask < 0, -1.0e4, 0.0))
+    assert torch.equal(exact_zero_mask(mask), torch.where(mask < 0, -1.0e4, 0.0))
     mask[1, 3] = -100.0  # one fully masked row: left as it is, the others still become exact zeros
     expected = torch.where(mask < 0, -1.0e4, 0.0)
     expected[1, 3] = -100.0
-    assert torch.equal(_exact_zero_mask(mask), expected)
+    assert torch.equal(exact_zero_mask(mask), expected)
     q, k, v = (torch.randn(2 * nw, nh, n, d, requires_grad=True) for _ in range(3))
     bias = torch.randn(nh, n, n, requires_grad=True)
     res = {}
@@ -150,7 +150,7 @@ def test_cpu_sdpa_backward_in_blocks_of_windows(monkeypatch: pytest.MonkeyPatch,
     # the CPU backward walks over blocks of windows; with a tiny block budget a block holds 2 of an
     # image's 5 windows (the last one 1), so block edges, image edges and the per-window mask offsets
     # are all exercised. Only q and bias require grad here: the other gradients must come back as None.
-    import restoration.layers.window_attention as wa
+    import restoration.layers.window_attention_cpu as wa
 
     images, nw, nh, n, d = 3, 5, 2, 9, 4
     monkeypatch.setattr(wa, "_CPU_CHUNK_BYTES", 2 * nh * n * n * 4)
@@ -299,3 +299,188 @@ def test_torch_compile_of_the_sdpa_path_equals_eager_without_graph_breaks() -> N
     assert _rel_err(compiled_out, out) < RTOL
     for k, p in net.named_parameters():
         assert _rel_err(p.grad, eager_grads[k]) < RTOL, k
+
+
+# --- the 'sdpa' layout for CUDA's memory-efficient kernel (window_attention_cuda), run on the CPU ---
+
+#: (heads, head dim, window, key window or None) of every shipped window-attention call:
+#: SwinIR-light, SwinIR-M / HAT / HAT-L (head dim 30), HAT-S (24), HAT's OCAB (16^2 queries, 24^2 keys).
+SHIPPED = {
+    "swinir-light": (6, 10, 8, None),
+    "swinir-m": (6, 30, 8, None),
+    "hat": (6, 30, 16, None),
+    "hat-s": (6, 24, 16, None),
+    "hat-ocab": (6, 30, 16, 24),
+}
+
+
+def _problem(config: str, images: int, shifted: bool, windows_side: int = 2, dtype: torch.dtype = torch.float32):
+    """q, k, v (B*nW, nH, N|M, d) as views of one qkv projection (as the networks make them), a learned
+    bias (nH, N, M) and the real shift mask of a (2 ws)^2 map (or None)."""
+    nh, d, ws, kws = SHIPPED[config]
+    n, m = ws * ws, (kws or ws) ** 2
+    nw = windows_side**2
+    torch.manual_seed(5)
+    q = torch.randn(images * nw, n, nh, d, dtype=dtype).transpose(1, 2).requires_grad_()
+    kv = torch.randn(images * nw, m, 2, nh, d, dtype=dtype).permute(2, 0, 3, 1, 4).requires_grad_()
+    bias = (0.5 * torch.randn(nh, n, m)).requires_grad_()
+    mask = shifted_window_mask(windows_side * ws, windows_side * ws, ws, ws // 2) if shifted else None
+    return q, kv, bias, mask
+
+
+@pytest.mark.parametrize("config", sorted(SHIPPED))
+@pytest.mark.parametrize("shifted", [False, True])
+def test_cuda_layout_equals_reference_forward_and_backward(config: str, shifted: bool) -> None:
+    # The very code that runs on CUDA, run here on the CPU (where SDPA takes its math kernel): padding the
+    # head dim, windows in the heads axis, the stride-0 mask, the slice back. float32, relative norm error
+    # < 1e-5: both sides round each logit, softmax and product once (~1e-7 each) and sum at most 576 terms.
+    from restoration.layers.window_attention_cuda import sdpa_window_attention
+
+    if shifted and SHIPPED[config][3]:
+        pytest.skip("OCAB is never shifted")
+    q, kv, bias, mask = _problem(config, images=3, shifted=shifted)
+    res = {}
+    for name in ("reference", "cuda-layout"):
+        k, v = kv.unbind(0)
+        if name == "reference":
+            out = window_attention(q, k, v, bias=bias, mask=mask, scale=0.37, backend="reference")
+        else:
+            out = sdpa_window_attention(q, k, v, bias, mask, scale=0.37)
+        weight = torch.linspace(-1, 1, out.numel()).view(out.shape)
+        res[name] = (out,) + torch.autograd.grad((out * weight).sum() + out.square().sum(), (q, kv, bias))
+    assert res["cuda-layout"][0].shape == q.shape
+    for got, exp, what in zip(res["cuda-layout"], res["reference"], ("out", "dq", "dkv", "dbias")):
+        assert _rel_err(got, exp) < RTOL, what
+    if mask is not None:  # the mask was applied: without it the output is far off
+        k, v = kv.unbind(0)
+        unmasked = sdpa_window_attention(q, k, v, bias, None, scale=0.37)
+        assert _rel_err(unmasked, res["reference"][0]) > 0.05
+
+
+class _LargestAllocation(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the element count of the largest storage any op's output lives in (views such as an
+    expand share their input's storage: they allocate nothing)."""
+
+    largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.untyped_storage().nbytes() // t.element_size())
+        return out
+
+
+@pytest.mark.parametrize("config", sorted(SHIPPED))
+@pytest.mark.parametrize("shifted", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cuda_layout_meets_the_memory_efficient_kernel_rules(config: str, shifted: bool, dtype: torch.dtype) -> None:
+    # What the kernel is handed for every shipped config (float32 bias, as under autocast for bf16):
+    # 4-D, head dim a multiple of 8, mask in q's dtype with aligned rows, stride 0 over the images,
+    # and no (B*nW, nH, N, M) tensor ever allocated to build it.
+    from restoration.layers.window_attention_cuda import mem_efficient_violations, sdpa_inputs
+
+    if shifted and SHIPPED[config][3]:
+        pytest.skip("OCAB is never shifted")
+    images = 4
+    q, kv, bias, mask = _problem(config, images, shifted, dtype=dtype)
+    k, v = kv.unbind(0)
+    nh, n, m = bias.shape
+    with _LargestAllocation() as spy:
+        qs, ks, vs, attn_mask = sdpa_inputs(q, k, v, bias, mask)
+    assert mem_efficient_violations(qs, ks, vs, attn_mask) == []
+    assert qs.dim() == 4 and qs.shape[-1] % 8 == 0 and attn_mask.dtype == dtype
+    if shifted:  # windows share the heads axis; the per-window mask is broadcast over the images
+        assert qs.shape[:2] == (images, 4 * nh) and attn_mask.stride(0) == 0
+    else:
+        assert qs.shape[:2] == (images * 4, nh) and attn_mask.stride(0) == 0
+    full = q.shape[0] * nh * n * m
+    assert spy.largest < full, (spy.largest, full)
+
+
+def test_memory_efficient_rules_reject_what_the_old_path_passed() -> None:
+    # the predicate is not vacuous: the former folded-mask inputs (head dim 10, per-image mask copy in
+    # float32 under bf16, 3-D TBSN calls, unaligned mask rows) each break a rule
+    from restoration.layers.window_attention_cuda import mem_efficient_violations
+
+    q = torch.randn(8, 6, 64, 10)
+    assert any("head dims 10" in r for r in mem_efficient_violations(q, q, q, None))
+    q16 = torch.randn(8, 6, 64, 16, dtype=torch.bfloat16)
+    assert any("mask dtype" in r for r in mem_efficient_violations(q16, q16, q16, torch.zeros(8, 6, 64, 64)))
+    assert mem_efficient_violations(q16[0], q16[0], q16[0], None)[0].startswith("q, k, v must be 4-D")
+    unaligned = torch.zeros(1, 6, 9, 9, dtype=torch.bfloat16)
+    q9 = torch.randn(2, 6, 9, 16, dtype=torch.bfloat16)
+    assert any("mask strides" in r for r in mem_efficient_violations(q9, q9, q9, unaligned))
+    assert mem_efficient_violations(q16, q16, q16, torch.zeros(1, 6, 64, 64, dtype=torch.bfloat16)) == []
+
+
+def test_cuda_layout_chunks_more_windows_than_the_grid_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # more windows x heads than the kernel's heads axis takes: attended in chunks of whole windows
+    import restoration.layers.window_attention_cuda as wac
+
+    monkeypatch.setattr(wac, "MAX_HEADS", 13)  # 2 heads: 6 windows (12 heads) per chunk, 16 windows
+    torch.manual_seed(6)
+    q, k, v = (torch.randn(2 * 16, 2, 16, 4, requires_grad=True) for _ in range(3))
+    bias = torch.randn(2, 16, 16, requires_grad=True)
+    mask = torch.where(torch.rand(16, 16, 16) < 0.3, -100.0, 0.0)
+    res = {}
+    for name in ("reference", "chunked"):
+        if name == "reference":
+            out = window_attention(q, k, v, bias=bias, mask=mask, scale=0.5, backend="reference")
+        else:
+            out = wac.sdpa_window_attention(q, k, v, bias, mask, scale=0.5)
+        res[name] = (out,) + torch.autograd.grad(out.sin().sum(), (q, k, v, bias))
+    for got, exp in zip(res["chunked"], res["reference"]):
+        assert _rel_err(got, exp) < RTOL
+
+
+def _cuda_reference_errors(config: str, shifted: bool, dtype: torch.dtype) -> dict[str, float]:
+    """Relative errors of window_attention(backend='sdpa') on CUDA in ``dtype`` (bias float32, as under
+    autocast) against the float64 reference on the same rounded inputs: output and dq, dk, dv, dbias."""
+    q, kv, bias, mask = _problem(config, images=3, shifted=shifted)
+    dev = torch.device("cuda")
+    q, kv = q.detach().to(dev, dtype), kv.detach().to(dev, dtype)
+    bias, mask = bias.detach().to(dev), None if mask is None else mask.to(dev)
+    results = {}
+    for name, dt in (("truth", torch.float64), ("sdpa", dtype)):
+        qi = q.to(dt).requires_grad_()
+        kvi = kv.to(dt).requires_grad_()
+        bi = bias.to(torch.float64 if dt == torch.float64 else torch.float32).requires_grad_()
+        k, v = kvi.unbind(0)
+        out = window_attention(qi, k, v, bias=bi, mask=mask, scale=0.37,
+                               backend="reference" if name == "truth" else "sdpa")
+        g = torch.autograd.grad(out.float().square().sum(), (qi, kvi, bi))
+        results[name] = [t.double() for t in (out,) + g]
+    return {w: _rel_err(a, b) for w, a, b in zip(("out", "dq", "dkv", "dbias"), results["sdpa"], results["truth"])}
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("config", ["swinir-light", "swinir-m", "hat-ocab"])
+@pytest.mark.parametrize("shifted", [False, True])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.bfloat16, 2e-2)])
+def test_cuda_sdpa_equals_reference_and_uses_the_memory_efficient_kernel(
+    config: str, shifted: bool, dtype: torch.dtype, tol: float
+) -> None:
+    # tolerances: fp32 kernels accumulate in fp32 (~1e-6 here; 1e-4 leaves room for TF32-class GEMMs);
+    # bf16 rounds inputs, probabilities and outputs to 8 bits of mantissa (unit roundoff 3.9e-3)
+    from torch.backends.cuda import SDPAParams, can_use_efficient_attention
+    from torch.profiler import ProfilerActivity, profile
+
+    from restoration.layers.window_attention_cuda import sdpa_inputs
+
+    if shifted and SHIPPED[config][3]:
+        pytest.skip("OCAB is never shifted")
+    errors = _cuda_reference_errors(config, shifted, dtype)
+    assert max(errors.values()) < tol, errors
+    q, kv, bias, mask = _problem(config, images=3, shifted=shifted)
+    q, kv = q.detach().cuda().to(dtype).requires_grad_(), kv.detach().cuda().to(dtype).requires_grad_()
+    bias, mask = bias.detach().cuda().requires_grad_(), None if mask is None else mask.cuda()
+    k, v = kv.unbind(0)
+    qs, ks, vs, attn_mask = sdpa_inputs(q, k, v, bias, mask)
+    assert can_use_efficient_attention(SDPAParams(qs, ks, vs, attn_mask, 0.0, False, False), debug=True)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        window_attention(q, k, v, bias=bias, mask=mask, scale=0.37, backend="sdpa").sum().backward()
+    names = {e.key for e in prof.key_averages()}
+    assert "aten::_scaled_dot_product_efficient_attention" in names, sorted(names)
+    assert not any("attention_math" in n for n in names), sorted(names)
