@@ -22,6 +22,10 @@ Three interchangeable backends, chosen by ``impl`` (one switch, proven equal for
   each) attend densely to their 4 key classes (``ow^2/4`` keys each) with SDPA and no mask: a quarter
   of the logits, the same function (the masked entries contribute exactly 0 either way). Needs an
   even ``window_size``.
+
+Both SDPA backends call it through :func:`_sdpa` with 4-D inputs whose head dim is a multiple of 8:
+what CUDA's fused memory-efficient kernel needs (with 3-D inputs or a head dim of 10 it takes the
+slow math kernel). The bias depends on q, so the additive mask is full-size either way.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restoration.layers.window_attention_cuda import HEAD_DIM_MULTIPLE, MASK_ALIGN
 from restoration.layers.window_partition import overlap_window_size
 
 __all__ = [
@@ -40,6 +45,33 @@ __all__ = [
 ]
 
 ATTENTION_IMPLS = ("reference", "sdpa", "parity")
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, heads: int) -> torch.Tensor:
+    """``softmax(q k^T + bias) v`` (q pre-scaled) through SDPA in the fused kernels' layout.
+
+    Args:
+        q: (S, L, d) queries of S = windows x ``heads`` sequences, heads innermost; k, v: (S, L_k, d).
+        bias: (S, L, L_k) additive logits (or broadcastable to it).
+        heads: Heads per window: the kernel's heads axis (windows go to its batch axis, which torch
+            splits above the CUDA grid limit; its heads axis it does not).
+
+    Returns:
+        (S, L, d). The head dim is zero-padded to a multiple of :data:`HEAD_DIM_MULTIPLE` for the
+        kernel (q . k unchanged, the extra output columns are zero) and sliced back; the mask rows
+        start at multiples of :data:`MASK_ALIGN` elements (the parity classes have 36 keys).
+    """
+    s, length, d = q.shape
+    pad = -d % HEAD_DIM_MULTIPLE
+    q, k, v = (F.pad(t, (0, pad)) if pad else t for t in (q, k, v))
+    q, k, v = (t.reshape(s // heads, heads, t.shape[1], d + pad) for t in (q, k, v))
+    m = k.shape[2]
+    bias = bias.expand(s, length, m).to(q.dtype)
+    if m % MASK_ALIGN:  # rows at aligned offsets, else torch's SDPA front end pads (copies) it anyway
+        bias = F.pad(bias, (0, -m % MASK_ALIGN))[..., :m]
+    bias = bias.reshape(s // heads, heads, length, m)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+    return out.reshape(s, length, d + pad)[..., :d]
 
 
 def _relative_index(window_size: int, overlap_size: int, device: torch.device | None = None) -> torch.Tensor:
@@ -234,7 +266,7 @@ class MaskedWindowAttention(nn.Module):
                 bias = self.rel_pos_emb.sub_bias(q_sub, qr, qc, kr, kc)
                 k_sub = k[:, kr, kc].reshape(n, -1, d)
                 v_sub = v[:, kr, kc].reshape(n, -1, d)
-                out = F.scaled_dot_product_attention(q_sub.reshape(n, -1, d), k_sub, v_sub, attn_mask=bias, scale=1.0)
+                out = _sdpa(q_sub.reshape(n, -1, d), k_sub, v_sub, bias, self.num_heads)
                 cols.append(out.reshape(n, ws // 2, ws // 2, d))
             rows.append(torch.stack(cols, dim=3))  # (N, ws/2, ws/2, b, d)
         # (N, ws/2, a, ws/2, b, d) -> query (2i + a, 2j + b)
@@ -252,7 +284,7 @@ class MaskedWindowAttention(nn.Module):
             return self.project_out(self._merge(self._parity_attention(q, k, v), x.shape))
         bias = self.rel_pos_emb(q) + self.fixed_pos_emb().to(q.dtype)
         if self._impl == "sdpa":
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+            out = _sdpa(q, k, v, bias, self.num_heads)
         else:
             attn = torch.softmax(q @ k.transpose(-2, -1) + bias, dim=-1)
             out = attn @ v
