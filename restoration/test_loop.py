@@ -17,10 +17,10 @@ import torch
 
 from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.models.evaluation import evaluate, format_table
-from restoration.options.parse import OptionsError, parse_options_all_ranks
+from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
-from restoration.utils.dist import barrier, cleanup_dist, get_dist_info, init_dist
+from restoration.utils.dist import DistError, barrier, cleanup_dist, get_dist_info, init_dist, local_rank
 from restoration.utils.logger import close_file_handlers, get_logger
 
 __all__ = ["main"]
@@ -46,7 +46,12 @@ def _write_json(path: str, data: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
     if args.launcher != "none":
-        init_dist(args.launcher)
+        dist_params = read_dist_params(args.opt, args.force_yml)
+        try:
+            init_dist(args.launcher, dist_params["backend"], dist_params["port"], dist_params.get("timeout"))
+        except DistError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     rank, world_size = get_dist_info()
     try:
         opt = parse_options_all_ranks(args.opt, is_train=False, overrides=args.force_yml, root=args.root)
@@ -61,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         dump_yaml(opt, os.path.join(paths["results_root"], os.path.basename(args.opt)))
     barrier()
     logger = get_logger(os.path.join(paths["log"], f"test_{opt['name']}_{opt['time']}.log") if rank == 0 else None, rank)
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if opt["num_gpu"] and torch.cuda.is_available() else torch.device("cpu")
+    device = (torch.device("cuda", local_rank() % torch.cuda.device_count())
+              if opt["num_gpu"] and torch.cuda.is_available() else torch.device("cpu"))
     val_opt = opt.get("val") or {}
     metrics = val_opt.get("metrics") or {}
     tile = val_opt.get("tile")

@@ -18,13 +18,23 @@ import torch
 from restoration.data.base_dataset import DatasetOptionError
 from restoration.data.loader import CUDAPrefetcher, build_dataset, build_eval_loader, build_train_loader
 from restoration.models.evaluation import evaluate
-from restoration.options.parse import OptionsError, parse_options_all_ranks
+from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY, RegistryError
 from restoration.utils.checkpoint import atomic_save, find_latest_state, load_training_state, prune_checkpoints
-from restoration.utils.dist import all_gather_objects, any_across_ranks, barrier, cleanup_dist, get_dist_info, init_dist
+from restoration.utils.dist import (
+    DistError,
+    all_gather_objects,
+    any_across_ranks,
+    barrier,
+    cleanup_dist,
+    get_dist_info,
+    init_dist,
+    local_rank,
+)
 from restoration.utils.logger import ProgressLogger, close_file_handlers, get_logger, make_tb_writer
-from restoration.utils.rng import get_rng_state, preserve_rng, seed_everything, set_rng_state
+from restoration.utils.rng import get_rng_state, preserve_rng, restore_rank_rng, seed_everything
+from restoration.utils.torch_setup import torch_settings
 from restoration.utils.weights import WeightsError
 
 __all__ = ["main", "build_arg_parser"]
@@ -70,7 +80,8 @@ def _prepare_folders(opt: dict[str, Any], resuming: bool) -> None:
 
 def _device(opt: dict[str, Any]) -> torch.device:
     if opt["num_gpu"] and torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        # ranks beyond the visible GPUs share them (init_dist binds the same device)
+        return torch.device("cuda", local_rank() % torch.cuda.device_count())
     return torch.device("cpu")
 
 
@@ -120,8 +131,18 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
             logger.info(msg)
 
 
+def _read_scalars(log: dict[str, Any], device: torch.device) -> dict[str, float]:
+    """The step's logged values (0-d tensors or numbers) as floats, in one transfer: reading a GPU
+    value waits for the GPU, so it happens on logging iterations only, and once for all of them."""
+    if not log:
+        return {}
+    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float32).to(device).reshape(()) for v in log.values()])
+    return dict(zip(log, stacked.tolist()))
+
+
 # Errors that describe a problem with the user's files; reported as one line, without a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (OSError, WeightsError, DatasetOptionError, RegistryError, ValueError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, WeightsError, DatasetOptionError, RegistryError, ValueError, DistError)
 
 
 def user_error_message(exc: BaseException) -> str:
@@ -147,7 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     if args.launcher != "none":
-        init_dist(args.launcher)
+        # the process group exists before the options are checked (every rank must reach the same
+        # verdict), so its own settings are read from the file first
+        dist_params = read_dist_params(args.opt, args.force_yml)
+        init_dist(args.launcher, dist_params["backend"], dist_params["port"], dist_params.get("timeout"))
     rank, world_size = get_dist_info()
     try:
         opt = parse_options_all_ranks(args.opt, is_train=True, overrides=args.force_yml, debug=args.debug, root=args.root)
@@ -157,6 +181,12 @@ def _train(args: argparse.Namespace) -> int:
         cleanup_dist()
         return 2
     opt["dist"], opt["rank"], opt["world_size"] = world_size > 1, rank, world_size
+    train_opt = opt["train"]
+    with torch_settings(bool(train_opt.get("deterministic")), train_opt.get("tf32")):
+        return _run(args, opt, rank, world_size)
+
+
+def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: int) -> int:
     paths, train_opt = opt["path"], opt["train"]
 
     # ---- resume: an explicit state, or the newest complete one of this experiment
@@ -202,8 +232,7 @@ def _train(args: argparse.Namespace) -> int:
         model.load_training_state(state)
         start_iter, epoch, batch_in_epoch = int(state["iter"]), int(state["epoch"]), int(state["batch_in_epoch"])
         best = state.get("best", {})
-        rngs = state["rng"]
-        set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+        restore_rank_rng(state["rng"], rank, seed, start_iter)
         logger.info(f"resumed from {state_path} at iteration {start_iter} (epoch {epoch})")
 
     # ---- loop
@@ -229,8 +258,9 @@ def _train(args: argparse.Namespace) -> int:
                 batch_in_epoch += 1
                 log = model.optimize_parameters(model.feed_data(batch), it)
                 if it % print_freq == 0 or it == total_iter:
+                    values = _read_scalars(log, device)
                     progress(logger, {"iter": it, "epoch": epoch, "lr": model.current_lr(),
-                                      "iter_time": time.time() - t_data, "data_time": data_time, **log})
+                                      "iter_time": time.time() - t_data, "data_time": data_time, **values})
                 if val_freq and (it % val_freq == 0 or it == total_iter) and val_sets:
                     _validate(model, val_sets, opt, it, best, tb, logger, device)
                 if it % save_freq == 0 or it == total_iter:

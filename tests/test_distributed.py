@@ -32,7 +32,10 @@ def _torchrun(cfg: Path, root: Path, *extra: str) -> subprocess.CompletedProcess
 
 def test_two_process_train_checkpoint_resume(tmp_path: Path) -> None:
     data = make_sr_pairs(tmp_path / "data", n=6, size=32, scale=2)
-    opt = train_options(data, "ddp", **{"datasets.train.num_worker_per_gpu": 1})
+    # "cuda:gloo" has no CPU backend, like NCCL alone on a GPU machine: before init_dist added one, the
+    # trainer's first CPU-tensor collective died with "No backend type associated with device type cpu"
+    opt = train_options(data, "ddp", **{"datasets.train.num_worker_per_gpu": 1,
+                                        "dist_params": {"backend": "cuda:gloo", "timeout": 120}})
     cfg = write_options(opt, tmp_path / "ddp.yml")
     run = _torchrun(cfg, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -12,11 +12,21 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import yaml
+
 from restoration.options.schema import TOP_LEVEL, Key
 from restoration.options.validate import validate_options
 from restoration.options.yaml_io import load_yaml, parse_yaml_value
 
-__all__ = ["OptionsError", "parse_options", "parse_options_all_ranks", "apply_overrides", "fill_defaults", "experiment_paths"]
+__all__ = [
+    "OptionsError",
+    "parse_options",
+    "parse_options_all_ranks",
+    "read_dist_params",
+    "apply_overrides",
+    "fill_defaults",
+    "experiment_paths",
+]
 
 
 class OptionsError(ValueError):
@@ -153,6 +163,29 @@ def parse_options(
     opt["path"].update(experiment_paths(opt, is_train, root))
     opt["time"] = time.strftime("%Y%m%d_%H%M%S")
     return opt
+
+
+def read_dist_params(opt_path: str, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """``dist_params`` of an option file (overrides applied, defaults filled), read before the process
+    group exists. Anything unreadable or invalid gives the defaults here: :func:`parse_options`, which
+    runs next on every rank, reports it."""
+    from restoration.options.schema import DIST
+    from restoration.options.validate import check_spec
+    from restoration.utils.dist import backend_problem
+
+    params: dict[str, Any] = {}
+    try:
+        opt = load_yaml(opt_path)
+        if isinstance(opt, dict) and not apply_overrides(opt, overrides) and isinstance(opt.get("dist_params"), dict):
+            params = dict(opt["dist_params"])
+    except (OSError, ValueError, yaml.YAMLError):  # parse_options reports it, with the line and column
+        params = {}
+    problems: list[str] = []
+    check_spec(params, DIST, "dist_params.", problems)
+    if problems or (isinstance(params.get("backend"), str) and backend_problem(params["backend"])):
+        params = {}
+    fill_defaults(params, DIST)
+    return params
 
 
 def parse_options_all_ranks(opt_path: str, is_train: bool, **kwargs: Any) -> dict[str, Any]:

@@ -67,6 +67,11 @@ TRAIN = {
     "compile": Key((bool,), default=False, doc="torch.compile the network"),
     "channels_last": Key((bool,), default=False, doc="channels_last memory format"),
     "skip_nonfinite": Key((bool,), default=True, doc="skip (and log) steps with a non-finite loss or gradient"),
+    "deterministic": Key((bool,), default=False, doc="deterministic kernels (bit-exact GPU resume; slower): "
+                         "torch.use_deterministic_algorithms, cuBLAS workspace, cuDNN deterministic, math SDPA "
+                         "and reference neighbourhood attention; off = cudnn.benchmark on"),
+    "tf32": Key((bool,), doc="TF32 tensor cores for fp32 matmuls and convolutions (Ampere and newer GPUs); "
+                "unset = torch's defaults (convolutions TF32, matmuls full fp32)"),
 }
 
 VAL = {
@@ -93,8 +98,10 @@ LOGGER = {
 }
 
 DIST = {
-    "backend": Key((str,), default="auto", choices=("auto", "nccl", "gloo"), doc="auto: nccl on GPUs, gloo on CPU"),
+    "backend": Key((str,), default="auto", doc="auto: nccl on GPUs (with gloo for CPU tensors), gloo on the CPU; "
+                   "or nccl, gloo, or a device map such as 'cpu:gloo,cuda:nccl'"),
     "port": Key((int,), default=29500, doc="master port for --launcher slurm"),
+    "timeout": Key(_NUM, doc="seconds a collective may wait before the run fails (torch's default when unset)"),
 }
 
 TOP_LEVEL: dict[str, Key] = {
@@ -102,7 +109,7 @@ TOP_LEVEL: dict[str, Key] = {
     "model_type": Key((str,), default="SRModel", doc="registered trainer"),
     "model_opt": Key((dict,), default={}, doc="options of the trainer named by model_type (checked by its check_options)"),
     "scale": Key((int,), default=1, doc="upscaling factor (1 for restoration)"),
-    "num_gpu": Key((int, str), default="auto", doc="'auto' or a count; 0 = CPU"),
+    "num_gpu": Key((int, str), default="auto", doc="'auto' (every visible GPU, else the CPU) or a count; 0 = CPU"),
     "manual_seed": Key((int,), default=0, doc="seed of every random generator"),
     "is_train": Key((bool,), doc="set by train.py/test.py"),
     "dist": Key((bool,), doc="set by the launcher"),

@@ -244,6 +244,7 @@ def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
     _check_datasets(opt, is_train, problems)
     _check_metrics_and_losses(opt, problems)
     _check_paths(opt, problems)
+    _check_devices(opt, problems)
     train = opt.get("train")
     if is_train:
         if not isinstance(train, Mapping):
@@ -259,6 +260,47 @@ def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
             if train.get("mixed_precision") == "fp16" and train.get("compile"):
                 pass  # supported; listed here to document that the combination was considered
     return problems
+
+
+def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
+    """GPUs asked for vs present, the process-group backend, and attention backends vs this machine."""
+    import torch
+
+    from restoration.layers.config import ATTN_BACKENDS
+    from restoration.layers.neighborhood_attention import available_backends
+    from restoration.utils.dist import backend_problem
+
+    num_gpu = opt.get("num_gpu")
+    if isinstance(num_gpu, str) and num_gpu != "auto":
+        problems.append(f"'num_gpu' must be 'auto' or a count, got {num_gpu!r}")
+    elif isinstance(num_gpu, int) and not isinstance(num_gpu, bool):
+        present = torch.cuda.device_count()
+        if num_gpu < 0:
+            problems.append(f"'num_gpu' must be >= 0 (0 = CPU), got {num_gpu}")
+        elif num_gpu > present:
+            problems.append(f"'num_gpu' is {num_gpu} but this machine has {present} CUDA GPU(s) visible; "
+                            f"use num_gpu: auto, 0 (the CPU){f' or at most {present}' if present else ''}")
+    dist_params = opt.get("dist_params")
+    if isinstance(dist_params, Mapping):
+        backend = dist_params.get("backend")
+        problem = backend_problem(backend) if isinstance(backend, str) else None
+        if problem:
+            problems.append(f"'dist_params.backend': {problem}")
+        timeout = dist_params.get("timeout")
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout <= 0:
+            problems.append(f"'dist_params.timeout' must be a positive number of seconds, got {timeout}")
+    baselines = opt.get("baselines") if isinstance(opt.get("baselines"), list) else []
+    for where, net in [("network_g", opt.get("network_g")), *((f"baselines[{i}]", b) for i, b in enumerate(baselines))]:
+        if not isinstance(net, Mapping):
+            continue
+        attn = net.get("attn_backend")
+        if attn is not None and attn not in ATTN_BACKENDS:
+            problems.append(f"'{where}.attn_backend' {attn!r} is not a window-attention backend; "
+                            f"available on this machine: {list(ATTN_BACKENDS)}")
+        na = net.get("na_backend")
+        if na is not None and na not in ("auto", *available_backends()):
+            problems.append(f"'{where}.na_backend' {na!r} is not available; "
+                            f"available on this machine: {['auto', *available_backends()]}")
 
 
 def _check_metrics_and_losses(opt: Mapping[str, Any], problems: list[str]) -> None:

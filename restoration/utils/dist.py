@@ -3,10 +3,16 @@
 Rank rules (written down so nobody has to guess): every rank runs training and its share of
 validation; only rank 0 writes logs, tensorboard, images and checkpoints; any decision taken from
 local data (stop after a signal, skip a non-finite step) is reduced across ranks so all ranks take it.
+
+Every process group made here has a CPU backend (gloo) beside the GPU one (``"cpu:gloo,cuda:nccl"``):
+the small host-side decisions (the stop flag, gathered RNG states and validation scores) then travel
+through gloo without a GPU synchronisation, and a CPU tensor handed to a collective can never meet
+NCCL's "No backend type associated with device type cpu".
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 from typing import Any
@@ -15,7 +21,11 @@ import torch
 import torch.distributed as torch_dist
 
 __all__ = [
+    "DistError",
     "init_dist",
+    "backend_spec",
+    "backend_problem",
+    "local_rank",
     "get_dist_info",
     "is_main_process",
     "barrier",
@@ -24,33 +34,96 @@ __all__ = [
     "cleanup_dist",
 ]
 
+#: Variables ``torchrun`` sets for every process; ``--launcher pytorch`` needs all of them.
+TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
-def init_dist(launcher: str, backend: str = "auto", port: int = 29500) -> None:
-    """Initialise the default process group.
+
+class DistError(RuntimeError):
+    """A launcher or process-group setting that cannot work (reported as one line)."""
+
+
+def backend_spec(backend: str, cuda_available: bool) -> str:
+    """The ``init_process_group`` backend string for an option value, always with a CPU backend.
+
+    Args:
+        backend: ``'auto'``, ``'nccl'``, ``'gloo'`` or a device map such as ``'cuda:nccl'``.
+        cuda_available: Whether this process trains on a GPU.
+
+    Returns:
+        ``'auto'`` -> ``'cpu:gloo,cuda:nccl'`` on GPUs, ``'gloo'`` on the CPU; ``'nccl'`` ->
+        ``'cpu:gloo,cuda:nccl'``; a device map without ``cpu:`` gets ``cpu:gloo,`` in front.
+    """
+    if backend == "auto":
+        backend = "nccl" if cuda_available else "gloo"
+    if backend == "gloo":
+        return "gloo"  # gloo serves CPU and CUDA tensors
+    if ":" not in backend:
+        backend = f"cuda:{backend}"
+    if not any(part.strip().startswith("cpu:") for part in backend.split(",")):
+        backend = f"cpu:gloo,{backend}"
+    return backend
+
+
+_KNOWN_BACKENDS = ("nccl", "gloo", "mpi", "ucc", "xccl")
+
+
+def backend_problem(backend: str) -> str | None:
+    """Why ``backend`` (``dist_params.backend``) cannot be used, or None when it can."""
+    if backend == "auto" or backend in _KNOWN_BACKENDS:
+        return None
+    for part in backend.split(","):
+        device, _, name = part.strip().partition(":")
+        if device not in ("cpu", "cuda") or name not in _KNOWN_BACKENDS:
+            return (f"{backend!r} is not a backend; use auto, nccl, gloo, or a device map such as "
+                    "'cpu:gloo,cuda:nccl'")
+    return None
+
+
+def local_rank() -> int:
+    """This process's index on its node (``LOCAL_RANK``; 0 without a launcher)."""
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
+def init_dist(launcher: str, backend: str = "auto", port: int = 29500, timeout_s: float | None = None) -> None:
+    """Initialise the default process group and bind this process to its GPU.
 
     Args:
         launcher: ``'pytorch'`` (``torchrun`` sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) or
-            ``'slurm'`` (read SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST; master = first node).
-        backend: ``'nccl'``, ``'gloo'`` or ``'auto'`` (nccl when CUDA is available, else gloo).
-        port: Master port for slurm when MASTER_PORT is not set.
+            ``'slurm'`` (read SLURM_PROCID, SLURM_LOCALID, SLURM_NTASKS, SLURM_NODELIST; master =
+            first node).
+        backend: See :func:`backend_spec` (``dist_params.backend``).
+        port: Master port for slurm when MASTER_PORT is not set (``dist_params.port``).
+        timeout_s: Collective timeout in seconds (``dist_params.timeout``); None keeps torch's default.
+
+    Raises:
+        DistError: ``--launcher pytorch`` without torchrun's environment, or an unknown launcher.
     """
     if launcher == "slurm":
-        proc_id = int(os.environ["SLURM_PROCID"])
-        ntasks = int(os.environ["SLURM_NTASKS"])
         node_list = os.environ["SLURM_NODELIST"]
         addr = subprocess.getoutput(f"scontrol show hostname {node_list} | head -n1")
         os.environ.setdefault("MASTER_PORT", str(port))
         os.environ.setdefault("MASTER_ADDR", addr)
-        os.environ["WORLD_SIZE"] = str(ntasks)
-        os.environ["RANK"] = str(proc_id)
-        os.environ["LOCAL_RANK"] = str(proc_id % max(torch.cuda.device_count(), 1))
-    elif launcher != "pytorch":
-        raise ValueError(f"unknown launcher '{launcher}'; use none, pytorch or slurm")
-    if backend == "auto":
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    torch_dist.init_process_group(backend=backend)
+        os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
+        os.environ["RANK"] = os.environ["SLURM_PROCID"]
+        # the task's index on its node: PROCID % device_count is wrong when nodes run fewer tasks than GPUs
+        os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
+    elif launcher == "pytorch":
+        missing = [key for key in TORCHRUN_ENV if key not in os.environ]
+        if missing:
+            raise DistError(
+                f"--launcher pytorch needs torchrun's environment ({', '.join(missing)} not set); start with "
+                "'torchrun --nproc_per_node=<gpus> train.py -opt ... --launcher pytorch', or drop --launcher"
+            )
+    else:
+        raise DistError(f"unknown launcher '{launcher}'; use none, pytorch or slurm")
+    cuda = torch.cuda.is_available()
+    if cuda:
+        # ranks beyond the visible GPUs share them (e.g. 2 ranks on one GPU for testing)
+        torch.cuda.set_device(local_rank() % torch.cuda.device_count())
+    kwargs: dict[str, Any] = {}
+    if timeout_s is not None:
+        kwargs["timeout"] = datetime.timedelta(seconds=float(timeout_s))
+    torch_dist.init_process_group(backend=backend_spec(backend, cuda), **kwargs)
 
 
 def get_dist_info() -> tuple[int, int]:
@@ -79,13 +152,22 @@ def all_gather_objects(obj: Any) -> list[Any]:
     return out
 
 
-def any_across_ranks(flag: bool, device: torch.device | None = None) -> bool:
+def _host_collective_device() -> torch.device:
+    """Where a small host-side flag is reduced: the CPU when the group has a CPU backend (ours always
+    does; no GPU synchronisation), else this process's GPU (a group made elsewhere, e.g. NCCL only)."""
+    config = str(torch_dist.get_backend_config())
+    if config == "gloo" or "cpu:" in config or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def any_across_ranks(flag: bool) -> bool:
     """True on every rank when ``flag`` is true on any rank."""
     if get_dist_info()[1] == 1:
         return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device or "cpu")
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=_host_collective_device())
     torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+    return bool(t.item())
 
 
 def cleanup_dist() -> None:

@@ -9,11 +9,15 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-__all__ = ["get_rng_state", "set_rng_state", "seed_everything", "preserve_rng"]
+__all__ = ["get_rng_state", "set_rng_state", "seed_everything", "preserve_rng", "derived_seed", "restore_rank_rng"]
 
 
 def get_rng_state() -> dict[str, Any]:
-    """Python, NumPy, torch CPU and CUDA generator states as tensors and plain containers."""
+    """Python, NumPy, torch CPU and CUDA generator states as tensors and plain containers.
+
+    The CUDA state is that of this process's own device only (``torch.cuda.current_device()``): each
+    rank of a multi-GPU run saves its own, and a state restores on a machine with fewer GPUs.
+    """
     version, internal, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
@@ -22,7 +26,7 @@ def get_rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -33,8 +37,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available():
+        if isinstance(cuda, (list, tuple)):  # states written before per-device saving: one per visible GPU
+            device = torch.cuda.current_device()
+            cuda = cuda[device] if device < len(cuda) else None
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda)
 
 
 def seed_everything(seed: int) -> None:
@@ -42,6 +51,25 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed mixed from integers (e.g. ``(manual_seed, rank, iteration)``): distinct parts give
+    independent streams, unlike ``seed + rank``, whose neighbours overlap with other runs' seeds."""
+    return int(np.random.SeedSequence([int(p) % 2**63 for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def restore_rank_rng(saved: list[dict[str, Any]], rank: int, seed: int, iteration: int) -> None:
+    """Resume this rank's random streams from a training state's per-rank list.
+
+    A rank the saved run had gets its own streams back (bit-exact resume); a rank it did not have (more
+    processes now) gets fresh streams derived from ``(seed, rank, iteration)``, never a copy of another
+    rank's, which would repeat that rank's dropout and noise draws.
+    """
+    if rank < len(saved):
+        set_rng_state(saved[rank])
+    else:
+        seed_everything(derived_seed(seed, rank, iteration))
 
 
 @contextlib.contextmanager
