@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from typing import Any, Mapping
 
 import torch
@@ -19,7 +18,6 @@ from restoration.archs.build import build_network
 from restoration.inference import crop_to, pad_to_multiple, self_ensemble, tiled_forward
 from restoration.models.lr_scheduler import build_scheduler
 from restoration.registry import LOSS_REGISTRY, build_from_registry
-from restoration.utils.dist import any_across_ranks
 from restoration.utils.weights import load_weights, unwrap
 
 __all__ = ["SRModel", "build_optimizer"]
@@ -134,40 +132,63 @@ class SRModel:
                 losses[label] = value
         return losses
 
-    def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, float]:
-        """One training step; returns the scalar values to log.
+    def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
+        """One training step; returns the values to log as 0-d tensors on the device (read them, which
+        waits for the GPU, only on logging iterations).
 
         A non-finite loss (on any rank) or gradient skips the update: the weights, EMA and optimizer
-        state stay as they were and ``skipped`` is reported.
+        state stay as they were and ``skipped`` is reported. The step costs at most one host-device
+        synchronisation (reading whether the gradient norm is finite, which also covers the loss, see
+        below; none with ``skip_nonfinite: false`` in fp32/bf16) and no collective besides DDP's own.
         """
         self.optimizer.zero_grad(set_to_none=True)
         losses = self.compute_losses(batch)
         total = sum(losses.values())
-        log = {k: float(v.detach()) for k, v in losses.items()}
-        if self.skip_nonfinite and any_across_ranks(not bool(torch.isfinite(total)), self.device):
-            return self._skip(log, current_iter, "loss")
+        log = {k: v.detach() for k, v in losses.items()}
+        if self.skip_nonfinite:
+            # A non-finite loss turns every gradient into NaN (times NaN, not a branch: no host sync),
+            # and DDP's gradient all-reduce carries the NaN to every rank, so all ranks skip together.
+            total = total * torch.where(torch.isfinite(total.detach()), 1.0, float("nan"))
         self.scaler.scale(total).backward()
         self.scaler.unscale_(self.optimizer)
-        params = [p for p in self.net_g.parameters() if p.grad is not None]
-        max_norm = self.grad_clip if self.grad_clip > 0 else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm) if params else torch.zeros(())
-        if self.skip_nonfinite and not self.scaler.is_enabled() and not bool(torch.isfinite(grad_norm)):
-            return self._skip(log, current_iter, "gradient")  # grads are all-reduced: every rank agrees
-        self.scaler.step(self.optimizer)
+        grad_norm = self._grad_norm()
+        # fp16 must skip non-finite gradients (the GradScaler's rule); the scaler's own step() would read
+        # found_inf a second time, so the decision is taken once here from the gradient norm.
+        if (self.skip_nonfinite or self.scaler.is_enabled()) and not bool(torch.isfinite(grad_norm)):
+            self.scaler.update()  # fp16: back off the scale (a no-op when disabled)
+            return self._skip(log, current_iter, "loss or gradient")
+        self.optimizer.step()  # gradients are already unscaled: what GradScaler.step does when all are finite
         self.scaler.update()
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.net_g, step=current_iter)
-        log["grad_norm"] = float(grad_norm)
+        log["grad_norm"] = grad_norm.detach()
         return log
 
-    def _skip(self, log: dict[str, float], current_iter: int, what: str) -> dict[str, float]:
+    def _grad_norm(self) -> Tensor:
+        """The total L2 norm of all gradients, clipped to ``grad_clip`` first when it is set.
+
+        Without clipping the norm is only measured: ``clip_grad_norm_(max_norm=inf)`` would also
+        multiply every gradient by 1.
+        """
+        grads = [p.grad for p in self.net_g.parameters() if p.grad is not None]
+        if not grads:
+            return torch.zeros((), device=self.device)
+        if self.grad_clip > 0:
+            params = [p for p in self.net_g.parameters() if p.grad is not None]
+            return torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
+        if hasattr(torch.nn.utils, "get_total_norm"):  # torch >= 2.6
+            return torch.nn.utils.get_total_norm(grads, foreach=True)
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+    def _skip(self, log: dict[str, Tensor], current_iter: int, what: str) -> dict[str, Tensor]:
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()  # keep the schedule aligned with the iteration counter
         self.skipped_steps += 1
-        log["skipped"] = 1.0
+        log["skipped"] = torch.ones((), device=self.device)
+        values = ", ".join(f"{k} {float(v):.4g}" for k, v in log.items())
         _LOGGER.warning(
-            f"iter {current_iter}: non-finite {what} ({log}); step skipped, weights unchanged "
+            f"iter {current_iter}: non-finite {what} ({values}); step skipped, weights unchanged "
             f"({self.skipped_steps} skipped so far)"
         )
         return log
