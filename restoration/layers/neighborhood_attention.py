@@ -238,52 +238,13 @@ def _reference(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
     return out.reshape(b, n, h, w, c)
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled_flex() -> Callable:
-    from torch.nn.attention.flex_attention import flex_attention
-
-    return torch.compile(flex_attention, dynamic=False)
-
-
 def _flex(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
           rpb: Tensor | None, scale: float) -> Tensor:
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    from restoration.layers.neighborhood_attention_flex import flex_na2d
 
-    b, n, h, w, c = q.shape
-    dev = q.device
-    # window start (in sub-grid steps) of every row / column query
-    start_h = neighborhood_indices_1d(h, kernel_size, dilation, dev)[0][:, 0] // dilation
-    start_w = neighborhood_indices_1d(w, kernel_size, dilation, dev)[0][:, 0] // dilation
-    ks, d = kernel_size, dilation
-
-    def mask_mod(_b, _h, q_idx, kv_idx):
-        qy, qx = q_idx // w, q_idx % w
-        ky, kx = kv_idx // w, kv_idx % w
-        in_h = (ky % d == qy % d) & (ky // d >= start_h[qy]) & (ky // d < start_h[qy] + ks)
-        in_w = (kx % d == qx % d) & (kx // d >= start_w[qx]) & (kx // d < start_w[qx] + ks)
-        return in_h & in_w
-
-    score_mod = None
-    if rpb is not None:
-        table = rpb
-
-        def score_mod(score, _b, head, q_idx, kv_idx):
-            qy, qx = q_idx // w, q_idx % w
-            ky, kx = kv_idx // w, kv_idx % w
-            # masked-out keys may lie outside the table: clamp so the lookup stays in range
-            iy = (ky // d - qy // d + ks - 1).clamp(0, 2 * ks - 2)
-            ix = (kx // d - qx // d + ks - 1).clamp(0, 2 * ks - 2)
-            return score + table[head, iy, ix].to(score.dtype)
-
-    length = h * w
-    # compiled mask construction on GPU avoids materialising an (HW x HW) boolean mask
-    block_mask = create_block_mask(mask_mod, None, None, length, length, device=dev, _compile=dev.type == "cuda")
-    fn = _compiled_flex() if dev.type == "cuda" else flex_attention
-    out = fn(
-        q.reshape(b, n, length, c), k.reshape(b, n, length, c), v.reshape(b, n, length, c),
-        score_mod=score_mod, block_mask=block_mask, scale=scale,
-    )
-    return out.reshape(b, n, h, w, c)
+    out = flex_na2d(q, k, v, kernel_size, dilation, rpb, scale)
+    # flex refused this shape (it warned once): the gather-based op, never a dense HW x HW fallback
+    return _reference(q, k, v, kernel_size, dilation, rpb, scale) if out is None else out
 
 
 def _natten(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
