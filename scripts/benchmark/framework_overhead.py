@@ -3,9 +3,11 @@
 The framework time is the median interval between consecutive training steps of a real ``train.py`` run,
 so it includes everything the loop does per iteration (data loading through the seeded loader, EMA,
 scheduler, logging, tensorboard). The bare loop feeds pre-made tensors to forward → L1 → backward → Adam →
-EMA. Medians and alternating repeats keep a shared machine's load bursts out of the comparison.
+EMA. Medians and alternating repeats keep a shared machine's load bursts out of the comparison. Both run on
+the same device (``--device``); on a GPU every timestamp is taken after ``torch.cuda.synchronize()``, so an
+interval is a whole step on the GPU, not the time to queue it.
 
-Usage: ``python scripts/benchmark/framework_overhead.py [--iters 40] [--batch 8] [--patch 64]``
+Usage: ``python scripts/benchmark/framework_overhead.py [--device auto|cpu|cuda] [--iters 40] [--batch 8] [--patch 64]``
 """
 
 from __future__ import annotations
@@ -44,7 +46,14 @@ def _make_data(root: Path, n: int = 8, size: int = 128) -> tuple[str, str]:
     return str(root / "HR"), str(root / "LR")
 
 
-def _framework_time(tmp: Path, iters: int, batch: int, patch: int, workers: int) -> float:
+def _stamp(device: torch.device) -> float:
+    """A timestamp after the device has finished the work queued so far."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def _framework_time(tmp: Path, iters: int, batch: int, patch: int, workers: int, device: torch.device) -> float:
     """Median time between consecutive training steps of ``train.py`` (everything the loop does per iteration)."""
     from restoration.models.sr_model import SRModel
     from restoration.train_loop import main
@@ -54,7 +63,7 @@ def _framework_time(tmp: Path, iters: int, batch: int, patch: int, workers: int)
         _make_data(tmp / "data")
     n = 5 + iters
     opt = {
-        "name": "overhead", "scale": 2, "num_gpu": "auto", "manual_seed": 0,
+        "name": "overhead", "scale": 2, "num_gpu": 1 if device.type == "cuda" else 0, "manual_seed": 0,
         "datasets": {"train": {"type": "PairedImageDataset", "dataroot_gt": hr, "dataroot_lq": lr,
                                "io_backend": {"type": "disk"}, "gt_size": patch * 2, "use_hflip": True,
                                "use_rot": True, "num_worker_per_gpu": workers, "batch_size_per_gpu": batch,
@@ -72,7 +81,7 @@ def _framework_time(tmp: Path, iters: int, batch: int, patch: int, workers: int)
     original = SRModel.optimize_parameters
 
     def timed(self, batch, current_iter):  # one timestamp per loop iteration
-        stamps.append(time.perf_counter())
+        stamps.append(_stamp(device))
         return original(self, batch, current_iter)
 
     SRModel.optimize_parameters = timed
@@ -84,30 +93,32 @@ def _framework_time(tmp: Path, iters: int, batch: int, patch: int, workers: int)
     return float(np.median(steps))
 
 
-def _bare_time(iters: int, batch: int, patch: int) -> float:
-    """Median time of forward → L1 → backward → Adam → EMA on pre-made tensors."""
+def _bare_time(iters: int, batch: int, patch: int, device: torch.device) -> float:
+    """Median time of forward → L1 → backward → Adam → EMA on pre-made tensors on ``device``."""
     from restoration import build_network
     from timm.utils import ModelEmaV3
 
     torch.manual_seed(0)
-    net = build_network(NETWORK)
+    net = build_network(NETWORK).to(device)
     ema = ModelEmaV3(net, decay=0.999)
     opt = torch.optim.Adam(net.parameters(), lr=2e-4)
-    lq, gt = torch.rand(batch, 3, patch, patch), torch.rand(batch, 3, patch * 2, patch * 2)
+    lq = torch.rand(batch, 3, patch, patch, device=device)
+    gt = torch.rand(batch, 3, patch * 2, patch * 2, device=device)
     stamps = []
     for _ in range(5 + iters):
-        stamps.append(time.perf_counter())
+        stamps.append(_stamp(device))
         opt.zero_grad(set_to_none=True)
         loss = torch.nn.functional.l1_loss(net(lq), gt)
         loss.backward()
         opt.step()
         ema.update(net)
-    stamps.append(time.perf_counter())
+    stamps.append(_stamp(device))
     return float(np.median(np.diff(stamps[5:])))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda: both loops run there")
     p.add_argument("--iters", type=int, default=40)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=32, help="LR patch size")
@@ -115,13 +126,14 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="alternate the two measurements; keep the fastest")
     p.add_argument("--json", default=None)
     args = p.parse_args()
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     frameworks, bares = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):  # alternating makes both see the same machine load
-            frameworks.append(_framework_time(Path(tmp), args.iters, args.batch, args.patch, args.workers))
-            bares.append(_bare_time(args.iters, args.batch, args.patch))
+            frameworks.append(_framework_time(Path(tmp), args.iters, args.batch, args.patch, args.workers, device))
+            bares.append(_bare_time(args.iters, args.batch, args.patch, device))
     framework, bare = min(frameworks), min(bares)
-    result = {"device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
+    result = {"device": str(device), "threads": torch.get_num_threads(),
               "batch": args.batch, "lr_patch": args.patch, "bare_s_per_iter": bare,
               "framework_s_per_iter": framework, "overhead_percent": 100 * (framework / bare - 1),
               "all_bare": bares, "all_framework": frameworks}
