@@ -1,0 +1,509 @@
+#!/usr/bin/env python
+"""GPU report: training throughput and peak memory of the paper-sized networks, HAT-L tiled inference,
+and the data pipeline's rate beside the GPU's. Writes ``report.json`` and ``report.md`` to ``--out``.
+
+Sections, in the order they run (the most informative first, so a short budget still yields them):
+
+1. **training**: one real training step (:class:`restoration.models.sr_model.SRModel`: forward, L1,
+   backward, gradient-norm check, AdamW, EMA 0.999) of SwinIR-light x2, SwinIR-M x2, HAT-S x2, HAT x4
+   (batch 16 of 64² LR patches), DSwinIR and TBSN (batch 16 of 128²; TBSN's network input, which
+   TBSNModel cuts from 640² crops with pixel-shuffle factor 5), with the networks of the option files
+   in ``options/train/``. Paths: the reference attention vs the fast backend (SwinIR/HAT ``sdpa``,
+   DSwinIR ``auto`` = natten/flex on CUDA, TBSN ``parity``) x fp32 vs bf16 autocast, eager; then
+   ``torch.compile`` for SwinIR-light and HAT-S (fast backend, bf16), its compilation timed apart.
+   Time: after ``--warmup`` steps (the first one, with cuDNN autotuning or compilation, is reported
+   as ``first_step_s``), steps are timed between CUDA events until ``--repeats`` steps or
+   ``--step-time-s`` seconds; images/s = batch x steps / time. Peak memory:
+   ``torch.cuda.max_memory_allocated`` over the timed steps after ``reset_peak_memory_stats``
+   (weights, gradients, optimizer and EMA state included; not the allocator's cache).
+2. **tiled**: HAT-L x2 over a 2048² input in 256² tiles (overlap 32), whole run, fp32, peak memory
+   (through ``tiled_inference_memory.py``); and on 512², where the whole image fits, how far the tiled
+   output is from the whole-image output (PSNR between the two, and the largest difference), with
+   random weights (no checkpoint is assumed on the machine).
+3. **data**: ``PairedImageDataset`` through the training loader (4/8/16 workers; gt_size 128 with x2
+   pairs and 256 with x4 pairs, from 480² HR PNGs as DIV2K sub-images; from LMDB too when ``lmdb`` is
+   installed), images/s after the first batch; then, for every network, whether the loader would
+   starve the GPU at its fastest measured rate.
+
+Every item runs under its own time cap and the global ``--budget-s``: an item that would start with
+too little time left is recorded as ``skipped: budget``, one that runs over its cap is stopped
+(``SIGALRM``) and recorded as ``stopped: budget``; an out-of-memory error is recorded per item and the
+run goes on. The files are rewritten after every item, so a run killed from outside leaves what it
+measured. ``--smoke`` runs the same code with tiny networks and shapes on whatever device there is
+(the CPU in CI; ``torch.compile`` then uses the ``eager`` backend)::
+
+    python scripts/benchmark/gpu_report.py --out results/gpu_report            # one GPU, ~5 min
+    python scripts/benchmark/gpu_report.py --smoke --out /tmp/gpu_report_smoke  # CPU, < 1 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import gc
+import importlib.util
+import json
+import math
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+for _path in (ROOT, HERE):  # run from a checkout without installing; import the sibling scripts
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import tiled_inference_memory  # noqa: E402
+from restoration.archs.build import build_network  # noqa: E402
+from restoration.inference.padding import crop_to, pad_to_multiple  # noqa: E402
+from restoration.inference.tiling import tiled_forward  # noqa: E402
+from restoration.models.sr_model import SRModel  # noqa: E402
+from restoration.options.yaml_io import load_yaml  # noqa: E402
+
+OPTIONS = ROOT / "options"
+# name -> (option file whose network_g is measured, LR patch side)
+NETWORKS: dict[str, tuple[str, int]] = {
+    "SwinIR-light x2": ("train/SwinIR/train_SwinIR_light_SRx2_DIV2K.yml", 64),
+    "SwinIR-M x2": ("train/SwinIR/train_SwinIR_SRx2_DIV2K.yml", 64),
+    "HAT-S x2": ("train/HAT/train_HAT-S_SRx2_from_scratch.yml", 64),
+    "HAT x4": ("train/HAT/train_HAT_SRx4_finetune_from_SRx2.yml", 64),
+    "DSwinIR": ("train/DSwinIR/train_DSwinIR_allinone_3task.yml", 128),
+    "TBSN": ("train/TBSN/train_TBSN_SIDD.yml", 128),
+}
+HAT_L = "test/HAT/test_HAT-L_SRx2.yml"
+# architecture -> (constructor argument, reference value, fast value)
+BACKEND_ARG: dict[str, tuple[str, str, str]] = {
+    "SwinIR": ("attn_backend", "reference", "sdpa"),
+    "HAT": ("attn_backend", "reference", "sdpa"),
+    "DSwinIR": ("na_backend", "reference", "auto"),
+    "TBSN": ("attn_impl", "reference", "parity"),
+}
+COMPILED = ("SwinIR-light x2", "HAT-S x2")
+# --smoke: tiny networks of the same architectures (merged over the option file's network_g)
+SMOKE_NETWORKS: dict[str, dict[str, Any]] = {
+    "SwinIR": {"depths": [1], "num_heads": [2], "embed_dim": 8},
+    "HAT": {"depths": [1], "num_heads": [2], "embed_dim": 8, "window_size": 8, "compress_ratio": 2,
+            "squeeze_factor": 4},
+    "DSwinIR": {"dim": 6, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1, "heads": [3, 3, 3, 3],
+                "kernel_size": [3, 3, 1, 1], "ffn_expansion_factor": 1},
+    "TBSN": {"dim": 4, "num_blocks": [1, 1, 1], "num_refinement_blocks": 0, "channel_heads": [1, 1, 1],
+             "spatial_heads": [1, 1, 1], "spatial_dim_head": 2},
+}
+
+
+# ------------------------------------------------------------------------------------- budget and items
+class ItemTimeout(Exception):
+    """Raised (from SIGALRM) inside an item that ran past its time cap."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`ItemTimeout` in this (main) thread after ``seconds``."""
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise ItemTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class Report:
+    """The results so far; runs items under the budget and rewrites the output files after each."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device) -> None:
+        self.args, self.device = args, device
+        self.start = time.monotonic()
+        self.data: dict[str, Any] = {"env": environment(device), "settings": vars(args) | {"device": str(device)},
+                                     "training": [], "tiled": [], "data": [], "starvation": []}
+        args.out.mkdir(parents=True, exist_ok=True)
+
+    def left(self) -> float:
+        return self.args.budget_s - (time.monotonic() - self.start)
+
+    def run(self, section: str, row: dict[str, Any], cap_s: float, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``fn`` for one table row under ``min(cap_s, budget left)``; record status and result."""
+        left = self.left()
+        label = " / ".join(str(v) for v in row.values())
+        if left < self.args.min_item_s:
+            row["status"] = "skipped: budget"
+            print(f"[{section}] {label}: skipped (budget: {left:.0f} s left)", flush=True)
+        else:
+            limit = min(cap_s, left)
+            t0 = time.perf_counter()
+            try:
+                with time_limit(limit):
+                    row.update(fn())
+                row["status"] = "ok"
+            except ItemTimeout:
+                row["status"] = f"stopped: budget (cap {limit:.0f} s)"
+            except torch.OutOfMemoryError as exc:
+                row["status"] = "OOM: " + str(exc).splitlines()[0][:160]
+            except Exception as exc:  # one failing item must not lose the others
+                row["status"] = f"error: {type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[0][:200]
+            row["item_s"] = round(time.perf_counter() - t0, 2)
+            release(self.device)
+            print(f"[{section}] {label}: {row['status']} ({row['item_s']} s) {summary(row)}", flush=True)
+        self.data[section].append(row)
+        self.save()
+        return row
+
+    def save(self) -> None:
+        self.data["elapsed_s"] = round(time.monotonic() - self.start, 1)
+        (self.args.out / "report.json").write_text(json.dumps(self.data, indent=2, default=str))
+        (self.args.out / "report.md").write_text(markdown(self.data))
+
+
+def release(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+
+
+def summary(row: dict[str, Any]) -> str:
+    keys = ("images_per_s", "peak_gib", "first_step_s", "peak_mb", "psnr_tiled_vs_whole_db")
+    return " ".join(f"{k}={row[k]}" for k in keys if row.get(k) is not None)
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
+        "device": str(device), "cpu_count": os.cpu_count(),
+        "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "natten": importlib.util.find_spec("natten") is not None, "lmdb": importlib.util.find_spec("lmdb") is not None,
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        env.update(device_name=props.name, capability=f"{props.major}.{props.minor}",
+                   memory_gib=round(props.total_memory / 2**30, 1), cudnn=torch.backends.cudnn.version(),
+                   tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32,
+                   cudnn_benchmark=torch.backends.cudnn.benchmark)
+    else:
+        env["device_name"] = platform.processor() or platform.machine()
+    return env
+
+
+# ------------------------------------------------------------------------------------------- 1. training
+def network_options(name: str, smoke: bool) -> tuple[dict[str, Any], int]:
+    """``(network_g, scale)`` of one named network (tiny with ``smoke``)."""
+    opt = load_yaml(OPTIONS / NETWORKS[name][0])
+    net = dict(opt["network_g"])
+    if smoke:
+        net.update(SMOKE_NETWORKS[net["type"]])
+    return net, int(opt.get("scale", net.get("upscale", 1)))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_throughput(net: dict[str, Any], scale: int, device: torch.device, batch: int, size: int,
+                     precision: str, compiled: bool, args: argparse.Namespace) -> dict[str, Any]:
+    """Time ``SRModel.optimize_parameters`` on one fixed random batch (see the module docstring)."""
+    opt = {"name": "gpu_report", "scale": scale, "is_train": True, "network_g": net,
+           "train": {"optim_g": {"type": "AdamW", "lr": 2e-4, "betas": [0.9, 0.99]}, "total_iter": 10**6,
+                     "ema_decay": 0.999, "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0},
+                     "mixed_precision": "bf16" if precision == "bf16" else False,
+                     "compile": compiled and args.compile_backend == "inductor"}}
+    torch.manual_seed(0)
+    model = SRModel(opt, device)
+    if compiled and args.compile_backend != "inductor":
+        model.net_train = torch.compile(model.net_train, backend=args.compile_backend)
+    in_ch = int(net.get("in_chans", net.get("in_channels", net.get("in_ch", 3))))
+    data = model.feed_data({"lq": torch.rand(batch, in_ch, size, size), "gt": torch.rand(batch, in_ch, size * scale, size * scale)})
+    it = 0
+
+    def step() -> None:
+        nonlocal it
+        it += 1
+        model.optimize_parameters(data, it)
+
+    t0 = time.perf_counter()
+    step()
+    _sync(device)
+    first = time.perf_counter() - t0
+    for _ in range(args.warmup - 1):
+        step()
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+    t0, steps = time.perf_counter(), 0
+    while steps < args.repeats and (steps < 2 or time.perf_counter() - t0 < args.step_time_s):
+        step()
+        steps += 1
+    if device.type == "cuda":
+        end.record()
+        end.synchronize()
+        seconds = begin.elapsed_time(end) / 1e3
+        peak = torch.cuda.max_memory_allocated(device) / 2**30
+    else:
+        seconds, peak = time.perf_counter() - t0, None
+    return {"first_step_s": round(first, 3), "steps": steps, "ms_per_step": round(1e3 * seconds / steps, 2),
+            "images_per_s": round(batch * steps / seconds, 1), "peak_gib": None if peak is None else round(peak, 3),
+            "skipped_steps": model.skipped_steps}
+
+
+def training_rows(args: argparse.Namespace) -> list[tuple[dict[str, Any], dict[str, Any], int, float]]:
+    """Every (row, network_g, scale, cap) to measure, in priority order."""
+    eager, slow, compiled = [], [], []
+    for name, (_, size) in NETWORKS.items():
+        net, scale = network_options(name, args.smoke)
+        arg, ref, fast = BACKEND_ARG[net["type"]]
+        size = args.smoke_size if args.smoke else size
+        for precision in ("fp32", "bf16"):
+            for backend in (ref, fast):
+                row = {"network": name, "backend": backend, "precision": precision, "mode": "eager",
+                       "batch": args.batch, "size": size}
+                item = (row, {**net, arg: backend}, scale, args.item_cap_s)
+                # FlexAttention compiles per neighbourhood shape: last among the eager paths, own cap
+                if net["type"] == "DSwinIR" and backend == "auto":
+                    slow.append((row, item[1], scale, args.compile_cap_s))
+                else:
+                    eager.append(item)
+        if name in COMPILED:
+            row = {"network": name, "backend": fast, "precision": "bf16", "mode": "compile", "batch": args.batch,
+                   "size": size}
+            compiled.append((row, {**net, arg: fast}, scale, args.compile_cap_s))
+    return eager + slow + compiled
+
+
+# ---------------------------------------------------------------------------------------------- 2. tiled
+def tiled_memory(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """HAT-L whole run over ``--tiled-size``² in tiles: peak memory (tiled_inference_memory.py)."""
+    argv = ["-opt", str(OPTIONS / HAT_L), "--size", str(args.tiled_size), "--tile", str(args.tile),
+            "--overlap", str(args.overlap), "--device", str(device), "--full"]
+    if args.smoke:
+        argv += ["--kwargs", json.dumps(SMOKE_NETWORKS["HAT"])]
+    with contextlib.redirect_stdout(open(os.devnull, "w")):
+        result = tiled_inference_memory.main(argv)
+    return {"peak_mb": None if result.get("peak_mb") is None else round(result["peak_mb"], 1),
+            "weights_mb": round(result["weights_mb"], 1), "run_s": round(result["seconds"], 2)}
+
+
+def smooth_image(size: int, seed: int = 0) -> np.ndarray:
+    """A natural-looking RGB test image in [0, 1]: smooth waves plus a little noise, ``(size, size, 3)``."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    img = np.stack([np.sin(rng.uniform(2, 9) * 6.28 * yy + rng.uniform(0, 6.28))
+                    * np.cos(rng.uniform(2, 9) * 6.28 * xx) for _ in range(3)], -1)
+    return np.clip(img * 0.4 + 0.5 + rng.normal(0, 0.02, img.shape), 0, 1).astype(np.float32)
+
+
+def tiled_vs_whole(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """HAT-L on ``--whole-size``²: whole image vs tiles; PSNR between the two outputs in [0, 1]."""
+    net_opt = dict(load_yaml(OPTIONS / HAT_L)["network_g"])
+    if args.smoke:
+        net_opt.update(SMOKE_NETWORKS["HAT"])
+    torch.manual_seed(0)
+    net = build_network(net_opt).to(device).eval()
+    scale, multiple = int(net_opt["upscale"]), int(getattr(net, "size_multiple", 1))
+    x = torch.from_numpy(smooth_image(args.whole_size)).permute(2, 0, 1)[None].to(device)
+    with torch.no_grad():
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        padded, _ = pad_to_multiple(x, multiple)
+        whole = crop_to(net(padded), (x.shape[-2] * scale, x.shape[-1] * scale)).float().clamp(0, 1)
+        peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        tiled = tiled_forward(net, x, scale, args.tile, args.overlap, multiple=multiple).float().clamp(0, 1)
+    mse = float((whole - tiled).square().mean())
+    return {"psnr_tiled_vs_whole_db": round(10 * math.log10(1 / mse), 2) if mse > 0 else math.inf,
+            "max_abs_diff": round(float((whole - tiled).abs().max()), 5),
+            "whole_peak_mb": None if peak is None else round(peak, 1)}
+
+
+# ----------------------------------------------------------------------------------------------- 3. data
+def make_div2k_like(root: Path, n: int, size: int, smoke: bool) -> dict[str, dict[int, tuple[str, str]]]:
+    """``n`` HR PNGs (``size``², like DIV2K's 480² sub-images) with bicubic x2 and x4 LR PNGs; packed
+    into LMDBs too when ``lmdb`` is installed. Returns ``{io_type: {scale: (gt_root, lq_root)}}``."""
+    import cv2
+
+    from restoration.utils.image_io import imwrite
+
+    for i in range(n):
+        hr = (smooth_image(size, seed=i) * 255).round().astype(np.uint8)
+        imwrite(root / "HR" / f"{i:04d}.png", hr)
+        for scale in (2, 4):
+            lr = cv2.resize(hr, (size // scale, size // scale), interpolation=cv2.INTER_CUBIC)
+            imwrite(root / f"LR_x{scale}" / f"{i:04d}.png", lr)
+    sources = {"disk": {s: (str(root / "HR"), str(root / f"LR_x{s}")) for s in (2, 4)}}
+    if importlib.util.find_spec("lmdb") is not None:
+        from restoration.data.lmdb_writer import make_lmdb_from_folder
+
+        for folder in ("HR", "LR_x2", "LR_x4"):
+            make_lmdb_from_folder(root / folder, root / f"{folder}.lmdb", n_thread=1)
+        sources["lmdb"] = {s: (str(root / "HR.lmdb"), str(root / f"LR_x{s}.lmdb")) for s in (2, 4)}
+    return sources
+
+
+def loader_rate(gt_root: str, lq_root: str, io_type: str, scale: int, gt_size: int, workers: int,
+                args: argparse.Namespace) -> dict[str, Any]:
+    """Images/s of the training loader (after its first batch: worker start-up excluded)."""
+    from restoration.data.loader import build_dataset, build_train_loader
+
+    opt = {"type": "PairedImageDataset", "name": "rate", "phase": "train", "scale": scale,
+           "dataroot_gt": gt_root, "dataroot_lq": lq_root, "io_backend": {"type": io_type},
+           "gt_size": gt_size, "use_hflip": True, "use_rot": True, "batch_size_per_gpu": args.batch,
+           "num_worker_per_gpu": workers, "dataset_enlarge_ratio": 1000}
+    loader, sampler = build_train_loader(build_dataset(opt), opt, seed=0, rank=0, world_size=1, use_cuda=False)
+    sampler.set_epoch(0, 0)
+    it = iter(loader)
+    next(it)
+    t0, images = time.perf_counter(), 0
+    while images < args.batch * 4 or time.perf_counter() - t0 < args.data_time_s:
+        images += len(next(it)["lq"])
+    seconds = time.perf_counter() - t0
+    del it
+    return {"images_per_s": round(images / seconds, 1)}
+
+
+def starvation(report: Report) -> None:
+    """For each network: its fastest measured training rate vs the loader's best rate at its crop."""
+    data_rows = [r for r in report.data["data"] if r.get("status") == "ok"]
+    for name in NETWORKS:
+        runs = [r for r in report.data["training"] if r["network"] == name and r.get("status") == "ok"]
+        if not runs or not data_rows:
+            continue
+        best = max(runs, key=lambda r: r["images_per_s"])
+        # the loader rows hold x2 and x4 pairs; the denoisers' crops are compared with the x2 rows
+        # (their datasets read comparable PNG files, with no LQ file to read)
+        scale = 4 if name.endswith("x4") else 2
+        candidates = [r for r in data_rows if r["scale"] == scale]
+        if not candidates:
+            continue
+        loader = max(candidates, key=lambda r: r["images_per_s"])
+        report.data["starvation"].append({
+            "network": name, "gpu_images_per_s": best["images_per_s"],
+            "gpu_path": f"{best['backend']}/{best['precision']}/{best['mode']}",
+            "loader_images_per_s": loader["images_per_s"],
+            "loader_setting": f"{loader['io']}, {loader['workers']} workers, gt {loader['gt_size']}",
+            "gpu_would_starve": loader["images_per_s"] < best["images_per_s"],
+        })
+
+
+# --------------------------------------------------------------------------------------------- markdown
+def _cell(v: Any) -> str:
+    return "" if v is None else str(v)
+
+
+def markdown(data: dict[str, Any]) -> str:
+    env = data["env"]
+    lines = [f"# GPU report: {env.get('device_name')} ({env['device']}), torch {env['torch']}, CUDA {env['cuda']}",
+             "", f"{env['date']}; cuDNN {env.get('cudnn')}, TF32 matmul {env.get('tf32_matmul')}, "
+             f"cudnn.benchmark {env.get('cudnn_benchmark')}; natten {env['natten']}, lmdb {env['lmdb']}; "
+             f"smoke {data['settings']['smoke']}; {data.get('elapsed_s')} s of a {data['settings']['budget_s']} s budget",
+             "", "## Training step (SRModel: forward, L1, backward, AdamW, EMA)", "",
+             "| network | backend | precision | mode | batch x size² | images/s | ms/step | peak GiB | first step s | status |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data["training"]:
+        lines.append(f"| {r['network']} | {r['backend']} | {r['precision']} | {r['mode']} | {r['batch']} x {r['size']}² | "
+                     f"{_cell(r.get('images_per_s'))} | {_cell(r.get('ms_per_step'))} | {_cell(r.get('peak_gib'))} | "
+                     f"{_cell(r.get('first_step_s'))} | {r['status']} |")
+    lines += ["", "## HAT-L x2 tiled inference (fp32, random weights)", "",
+              "| measurement | input | tile / overlap | result | status |", "|---|---|---|---|---|"]
+    for r in data["tiled"]:
+        if r["measurement"] == "peak memory":
+            result = f"peak {_cell(r.get('peak_mb'))} MB (weights {_cell(r.get('weights_mb'))} MB), {_cell(r.get('run_s'))} s"
+        else:
+            result = (f"PSNR tiled vs whole {_cell(r.get('psnr_tiled_vs_whole_db'))} dB, max |diff| "
+                      f"{_cell(r.get('max_abs_diff'))}, whole-image peak {_cell(r.get('whole_peak_mb'))} MB")
+        lines.append(f"| {r['measurement']} | {r['input']}² | {r['tile']} / {r['overlap']} | {result} | {r['status']} |")
+    lines += ["", "## Data pipeline (PairedImageDataset, training loader, batch of "
+              f"{data['settings']['batch']})", "", "| source | scale | gt_size | workers | images/s | status |",
+              "|---|---|---|---|---|---|"]
+    for r in data["data"]:
+        lines.append(f"| {r['io']} | x{r['scale']} | {r['gt_size']} | {r['workers']} | {_cell(r.get('images_per_s'))} | {r['status']} |")
+    lines += ["", "## Would the loader starve the GPU?", "",
+              "| network | GPU images/s (fastest path) | loader images/s (best setting) | GPU would starve |",
+              "|---|---|---|---|"]
+    for r in data["starvation"]:
+        lines.append(f"| {r['network']} | {r['gpu_images_per_s']} ({r['gpu_path']}) | {r['loader_images_per_s']} "
+                     f"({r['loader_setting']}) | {'yes' if r['gpu_would_starve'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------- main
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "gpu_report", help="folder for report.json/.md")
+    ap.add_argument("--budget-s", type=float, default=300, help="wall-clock budget of the whole report")
+    ap.add_argument("--smoke", action="store_true", help="tiny networks and shapes (CI proof on the CPU)")
+    ap.add_argument("--device", default="auto", help="auto (cuda when available), cuda, cuda:1, cpu")
+    ap.add_argument("--sections", default="training,tiled,data", help="comma list of training, tiled, data")
+    args = ap.parse_args(argv)
+    smoke = args.smoke
+    # sizes and caps: the GPU values, or tiny ones with --smoke (same code)
+    args.batch = 2 if smoke else 16
+    args.smoke_size = 32
+    args.warmup, args.repeats = (2, 3) if smoke else (3, 20)
+    args.step_time_s = 0.5 if smoke else 3.0
+    args.item_cap_s = 20.0 if smoke else 25.0
+    args.compile_cap_s = 20.0 if smoke else 75.0
+    args.min_item_s = 2.0 if smoke else 5.0
+    args.compile_backend = "eager" if smoke else "inductor"
+    args.tiled_size, args.whole_size, args.tile, args.overlap = (48, 32, 16, 4) if smoke else (2048, 512, 256, 32)
+    args.workers = (1, 2) if smoke else (4, 8, 16)
+    args.gt_sizes = {2: 32, 4: 32} if smoke else {2: 128, 4: 256}
+    args.hr_size, args.n_images = (64, 6) if smoke else (480, 64)
+    args.data_time_s = 0.3 if smoke else 3.0
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as training runs
+    sections = set(args.sections.split(","))
+    report = Report(args, device)
+    print(f"GPU report on {report.data['env']['device_name']} ({device}), torch {torch.__version__}, "
+          f"CUDA {torch.version.cuda}; budget {args.budget_s:.0f} s -> {args.out}", flush=True)
+
+    if "training" in sections:
+        for row, net, scale, cap in training_rows(args):
+            compiled = row["mode"] == "compile"
+            report.run("training", row, cap, lambda: train_throughput(
+                net, scale, device, args.batch, row["size"], row["precision"], compiled, args))
+            if compiled:
+                torch._dynamo.reset()
+    if "tiled" in sections:
+        report.run("tiled", {"measurement": "peak memory", "input": args.tiled_size, "tile": args.tile,
+                             "overlap": args.overlap}, 90.0, lambda: tiled_memory(args, device))
+        report.run("tiled", {"measurement": "tiled vs whole", "input": args.whole_size, "tile": args.tile,
+                             "overlap": args.overlap}, 45.0, lambda: tiled_vs_whole(args, device))
+    if "data" in sections and report.left() > args.min_item_s:
+        with tempfile.TemporaryDirectory(prefix="gpu_report_data_") as tmp:
+            sources = make_div2k_like(Path(tmp), args.n_images, args.hr_size, args.smoke)
+            for io_type, pairs in sources.items():
+                for scale, gt_size in args.gt_sizes.items():
+                    for workers in args.workers:
+                        row = {"io": io_type, "scale": scale, "gt_size": gt_size, "workers": workers}
+                        report.run("data", row, 4 * args.data_time_s + 10, lambda: loader_rate(
+                            *pairs[scale], io_type, scale, gt_size, workers, args))
+        if "lmdb" not in sources:
+            report.data["data_note"] = "lmdb is not installed: LMDB rows not measured"
+    starvation(report)
+    report.save()
+    print(markdown(report.data), flush=True)
+    return report.data
+
+
+if __name__ == "__main__":
+    main()
