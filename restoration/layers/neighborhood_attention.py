@@ -14,8 +14,11 @@ Backends, all behind :func:`neighborhood_attention_2d` (``backend=``):
   every query by index, so memory is ``O(H W k^2 C)`` (never an ``HW x HW`` matrix), and only
   transiently: the backward recomputes the gathers, saving just ``q, k, v`` and the weights.
 * ``"flex"`` -- :func:`torch.nn.attention.flex_attention` with the NA window as ``mask_mod`` and the
-  bias as ``score_mod``. Compiled (fused, sparse) on CUDA; on CPU it runs eagerly (dense scores,
-  correct but not memory-efficient), which is why ``"auto"`` never picks it on CPU.
+  bias as ``score_mod`` (:mod:`restoration.layers.neighborhood_attention_flex`). Compiled (fused,
+  sparse) on CUDA, one graph for all sizes/kernels/dilations and block masks cached per geometry; a
+  shape flex cannot compile is served by ``"reference"`` after a warning, never by a dense fallback.
+  On CPU it runs eagerly (dense scores, correct but not memory-efficient), which is why ``"auto"``
+  never picks it on CPU.
 * ``"natten"`` -- NATTEN >= 0.20's fused ``natten.na2d`` when ``natten`` is importable; no bias
   support there, so it is only eligible when ``rpb is None``.
 

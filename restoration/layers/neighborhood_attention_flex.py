@@ -226,6 +226,14 @@ def _flex_failures() -> tuple[type[BaseException], ...]:
     return tuple(getattr(exc, n) for n in ("TorchDynamoException", "FailOnRecompileLimitHit") if hasattr(exc, n))
 
 
+def _standalone(t: Tensor) -> Tensor:
+    """``t`` as a contiguous tensor that is nobody's view: Dynamo guards on a view's base's sizes
+    and strides (a square map's base even gets ``H == W`` guarded), which would recompile per layout."""
+    if t._base is None and t.is_contiguous():
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
+
+
 _REFUSED: set[tuple] = set()  # shapes flex failed on: served by the reference backend from then on
 
 
@@ -262,7 +270,7 @@ def flex_na2d(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
     score_mod = None if rpb is None else _na_score_mod(geometry.table, rpb)
     # heads folded into the batch: flex guards on the head count (one graph per count otherwise,
     # 4 for DSwinIR), while the batch size is symbolic; the kernel grid covers B x heads either way
-    args = tuple(t.reshape(b * n, 1, length, c) for t in (q, k, v))
+    args = tuple(_standalone(t.reshape(b * n, 1, length, c)) for t in (q, k, v))
     if torch.compiler.is_compiling():
         out = fn(*args, score_mod=score_mod, block_mask=geometry.block_mask, scale=scale)
         return out.reshape(b, n, h, w, c)
