@@ -157,3 +157,16 @@ def _dense_natten_diff(q, k, v, ks, dil, rpb, scale):
     logits = q.reshape(b, n, h * w, c) @ k.reshape(b, n, h * w, c).transpose(-1, -2) * scale
     logits = logits + mask + rpb[:, iy, ix]
     return (logits.softmax(-1) @ v.reshape(b, n, h * w, c)).reshape(b, n, h, w, c)
+
+
+def test_dswinir_rejects_unknown_backend_at_construction_listing_available():
+    import restoration
+    from restoration.archs.dswinir_arch import DSwinIR
+    from restoration.archs.msdeformable_nair_arch import MSDeformableNAIR
+
+    listed = r"available on this machine: \['auto', 'reference'" + (", 'flex'" if "flex" in available_backends() else "")
+    with pytest.raises(ValueError, match=r"DSwinIR: na_backend 'cuda_flex' is unknown or unavailable; " + listed):
+        restoration.build_network({"type": "DSwinIR", "dim": 6, "num_blocks": [1, 1, 1, 1], "na_backend": "cuda_flex"})
+    problems = MSDeformableNAIR.check_options({"heads": [3, 6, 12, 24], "na_backend": "Flex"})
+    assert len(problems) == 1 and "na_backend 'Flex' is unknown" in problems[0], problems
+    assert DSwinIR.check_options({"na_backend": "reference"}) == []

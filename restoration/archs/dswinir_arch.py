@@ -20,6 +20,7 @@ from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.deformable_attention import DeformableAttention2d
 from restoration.layers.gated_ffn import FFN_TYPES, build_gated_ffn
 from restoration.layers.ms_dswin import MSDeformableNeighborhoodAttention, ms_dswin_min_size
+from restoration.layers.neighborhood_attention import available_backends
 
 __all__ = ["DSwinIR", "DSwinTransformerBlock", "ATTN_TYPES", "check_unet_options"]
 
@@ -99,16 +100,26 @@ class _PatchEmbed(nn.Module):
         return self.proj(x)
 
 
+def _check_na_backend(na_backend: str) -> list[str]:
+    """An unknown or unavailable ``na_backend``, named at construction rather than at the first forward."""
+    if na_backend in ("auto", "reference"):
+        return []  # no probing: available_backends() imports natten, which alone takes seconds
+    available = ["auto", *available_backends()]
+    if na_backend in available:
+        return []
+    return [f"na_backend {na_backend!r} is unknown or unavailable; available on this machine: {available}"]
+
+
 def check_unet_options(dim: int, heads: Sequence[int], num_blocks: Sequence[int], kernel_size: Sequence[int],
                        dilation: Sequence[int], attn_type: str = "msdswin", ffn_type: str = "gdfn",
-                       names: dict[str, str] | None = None) -> list[str]:
+                       names: dict[str, str] | None = None, na_backend: str = "auto") -> list[str]:
     """Problems with a DSwinIR/MSDeformableNAIR configuration (empty list when it is valid).
 
     ``names`` maps our argument names to the ones to print (the official class uses other names).
     """
+    problems = _check_na_backend(na_backend)
     n = {"dim": "dim", "heads": "heads", "num_blocks": "num_blocks", "kernel_size": "kernel_size",
          "dilation": "dilation", **(names or {})}
-    problems: list[str] = []
     for key, seq in (("heads", heads), ("num_blocks", num_blocks), ("kernel_size", kernel_size),
                      ("dilation", dilation)):
         if len(seq) != _LEVELS:
@@ -193,7 +204,8 @@ class DSwinIR(nn.Module):
         na_backend: str = "auto",
     ) -> None:
         super().__init__()
-        problems = check_unet_options(dim, heads, num_blocks, kernel_size, dilation, attn_type, ffn_type)
+        problems = check_unet_options(dim, heads, num_blocks, kernel_size, dilation, attn_type, ffn_type,
+                                      na_backend=na_backend)
         if problems:
             raise ValueError(f"{type(self).__name__}: " + "; ".join(problems))
         self.min_size = self._min_size(kernel_size, dilation, attn_type, dat_strides)
@@ -248,7 +260,7 @@ class DSwinIR(nn.Module):
         return check_unet_options(
             opt.get("dim", 48), opt.get("heads", (3, 6, 12, 24)), opt.get("num_blocks", (4, 6, 6, 8)),
             opt.get("kernel_size", (3, 3, 3, 3)), opt.get("dilation", (1, 1, 1, 1)),
-            opt.get("attn_type", "msdswin"), opt.get("ffn_type", "msg"))
+            opt.get("attn_type", "msdswin"), opt.get("ffn_type", "msg"), na_backend=opt.get("na_backend", "auto"))
 
     def _check_input(self, x: torch.Tensor) -> None:
         h, w = x.shape[-2:]

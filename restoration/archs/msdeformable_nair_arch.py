@@ -81,7 +81,7 @@ class MSDeformableNAIR(DSwinIR):
         return check_unet_options(
             opt.get("dim", 32), opt.get("heads", (2, 4, 8, 8)), opt.get("num_blocks", (4, 6, 6, 8)),
             opt.get("kernel_size", (3, 3, 3, 3)), opt.get("dilation", (1, 1, 1, 1)), "msdswin", "gdfn",
-            names=_OFFICIAL_NAMES)
+            names=_OFFICIAL_NAMES, na_backend=opt.get("na_backend", "auto"))
 
     def forward(self, inp_img: torch.Tensor) -> torch.Tensor:
         out = self.forward_features(inp_img)
