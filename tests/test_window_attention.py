@@ -210,12 +210,20 @@ def test_cpu_sdpa_path_stores_no_attention_matrix() -> None:
 
 
 def test_global_switch_and_unknown_backend() -> None:
-    assert config.get_attn_backend() == "sdpa"
+    assert config.get_attn_backend() == "auto"
+    # 'auto' is the device's measured default: reference on the CPU (docs/benchmarks.md), sdpa elsewhere
+    assert config.resolve_attn_backend(None, torch.device("cpu")) == "reference"
+    assert config.resolve_attn_backend(None, "cuda:1") == "sdpa"
+    assert config.resolve_attn_backend("auto") == "auto"  # layers built without a device resolve it per call
     try:
-        config.set_attn_backend("reference")
-        assert config.resolve_attn_backend(None) == "reference"
-    finally:
         config.set_attn_backend("sdpa")
+        assert config.resolve_attn_backend(None, "cpu") == "sdpa"
+        q = torch.randn(2, 1, 4, 3)
+        assert "CPUWindowAttention" in type(window_attention(q.requires_grad_(), q, q).grad_fn).__name__
+    finally:
+        config.set_attn_backend("auto")
+    out = window_attention(q, q, q)  # the CPU default: the reference arithmetic (attn @ v, a matmul's view)
+    assert type(out.grad_fn).__name__ == "UnsafeViewBackward0"
     with pytest.raises(ValueError, match="unknown attention backend 'flash'; choose one of reference, sdpa"):
         config.resolve_attn_backend("flash")
 
