@@ -154,7 +154,10 @@ class Report:
             except torch.OutOfMemoryError as exc:
                 row["status"] = "OOM: " + str(exc).splitlines()[0][:160]
             except Exception as exc:  # one failing item must not lose the others
-                row["status"] = f"error: {type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[0][:200]
+                if _caused_by_timeout(exc):  # e.g. torch.compile wraps what its backend raised
+                    row["status"] = f"stopped: budget (cap {limit:.0f} s)"
+                else:
+                    row["status"] = f"error: {type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[0][:200]
             row["item_s"] = round(time.perf_counter() - t0, 2)
             release(self.device)
             print(f"[{section}] {label}: {row['status']} ({row['item_s']} s) {summary(row)}", flush=True)
@@ -166,6 +169,15 @@ class Report:
         self.data["elapsed_s"] = round(time.monotonic() - self.start, 1)
         (self.args.out / "report.json").write_text(json.dumps(self.data, indent=2, default=str))
         (self.args.out / "report.md").write_text(markdown(self.data))
+
+
+def _caused_by_timeout(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, ItemTimeout) or "ItemTimeout" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def release(device: torch.device) -> None:
