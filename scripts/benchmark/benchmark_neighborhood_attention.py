@@ -8,7 +8,11 @@ backend with the *same* network whose attention layers are replaced by plain 3x3
         --size 128 --batch 1 --backend reference --repeats 3
 
 CPU peak memory is the RSS high-water mark (see :mod:`restoration.utils.memory`); CUDA uses the
-allocator's peak. Prints a markdown table; the numbers recorded in ``docs/dswinir.md`` come from it.
+allocator's peak. On CUDA every clock reading follows ``torch.cuda.synchronize`` (kernels are
+asynchronous: without it the time is the launch time), and the warm-up steps, which compile the
+``flex`` backend, are not timed. The Dynamo graphs compiled during warm-up and during the timed steps
+are reported: a compile in the timed steps means a recompilation the network should not need.
+Prints a markdown table; the numbers recorded in ``docs/dswinir.md`` come from it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import statistics
 import sys
 import time
+import warnings
 
 import torch
 from torch import nn
@@ -42,17 +47,34 @@ def _step(net: nn.Module, x: torch.Tensor) -> None:
     net(x).mean().backward()
 
 
-def time_steps(net: nn.Module, x: torch.Tensor, repeats: int, warmup: int) -> float:
-    """Median seconds of forward+backward (default malloc: see :func:`peak_bytes`)."""
-    for _ in range(warmup):  # allocator, oneDNN primitives
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _graphs_compiled() -> int:
+    """Dynamo graphs compiled so far in this process (the flex backend's compiles)."""
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+
+
+def time_steps(net: nn.Module, x: torch.Tensor, repeats: int, warmup: int) -> dict:
+    """Median seconds of forward+backward (default malloc: see :func:`peak_bytes`) and the graphs
+    compiled during warm-up and during the timed steps."""
+    graphs0 = _graphs_compiled()
+    for _ in range(warmup):  # allocator, oneDNN primitives, torch.compile of the flex backend
         _step(net, x)
+    _sync(x.device)
+    graphs1 = _graphs_compiled()
     times = []
     for _ in range(repeats):
+        _sync(x.device)
         t0 = time.perf_counter()
         _step(net, x)
+        _sync(x.device)
         times.append(time.perf_counter() - t0)
-        print(f"  step {len(times)}/{repeats}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
-    return statistics.median(times)
+        print(f"  step {len(times)}/{repeats}: {times[-1]:.3f} s", file=sys.stderr, flush=True)
+    return {"seconds": statistics.median(times), "warmup_graphs": graphs1 - graphs0,
+            "timed_graphs": _graphs_compiled() - graphs1}
 
 
 def peak_bytes(net: nn.Module, x: torch.Tensor) -> int | None:
@@ -79,11 +101,18 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(0)
     x = torch.rand(args.batch, 3, args.size, args.size, device=args.device)
     results, nets = {}, {}
-    for variant in ("attention", "conv"):  # all timings first, then the memory measurements
-        nets[variant] = net = build(variant, args.backend, args.dim, args.num_blocks, args.refinement).to(args.device).train()
-        params = sum(p.numel() for p in net.parameters())
-        print(f"{variant}: {params:,} parameters", file=sys.stderr, flush=True)
-        results[variant] = {"params": params, "seconds": time_steps(net, x, args.repeats, args.warmup)}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for variant in ("attention", "conv"):  # all timings first, then the memory measurements
+            nets[variant] = net = build(variant, args.backend, args.dim, args.num_blocks,
+                                        args.refinement).to(args.device).train()
+            params = sum(p.numel() for p in net.parameters())
+            print(f"{variant}: {params:,} parameters", file=sys.stderr, flush=True)
+            results[variant] = {"params": params, **time_steps(net, x, args.repeats, args.warmup)}
+    # flex refusing a shape (served by 'reference') or running uncompiled would falsify the timing
+    results["flex_warnings"] = sorted({str(w.message) for w in caught if "flex" in str(w.message)})
+    for message in results["flex_warnings"]:
+        print(f"warning: {message}", file=sys.stderr)
     for variant, net in nets.items():
         results[variant]["peak_bytes"] = peak_bytes(net, x)
     ratio = None
@@ -96,13 +125,14 @@ def main(argv: list[str] | None = None) -> dict:
         return results
     print(f"DSwinIR dim {args.dim}, {args.batch}x3x{args.size}x{args.size}, {args.device}, fp32, fwd+bwd, "
           f"NA backend '{args.backend}', torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("| variant | params | time (s) | peak memory (MiB) |")
-    print("|---|---:|---:|---:|")
+    print("| variant | params | time (s) | peak memory (MiB) | graphs compiled: warm-up / timed |")
+    print("|---|---:|---:|---:|---:|")
     for variant in ("attention", "conv"):
         r = results[variant]
         mem = f"{r['peak_bytes'] / 2 ** 20:.0f}" if r["peak_bytes"] is not None else "n/a"
         label = f"MS-DSwin ({args.backend})" if variant == "attention" else "3x3 conv instead"
-        print(f"| {label} | {r['params']:,} | {r['seconds']:.2f} | {mem} |")
+        print(f"| {label} | {r['params']:,} | {r['seconds']:.3f} | {mem} | "
+              f"{r['warmup_graphs']} / {r['timed_graphs']} |")
     if ratio is not None:
         print(f"memory ratio attention / conv: {ratio:.2f}x")
     return results
