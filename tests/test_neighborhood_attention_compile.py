@@ -147,6 +147,20 @@ def test_compile_failure_warns_and_uses_reference(compiled_flex):
     assert torch.equal(out, neighborhood_attention_2d(q, q, q, 3, 2, backend="reference"))
 
 
+def test_flex_inside_a_compiled_network_equals_reference(fresh_dynamo):
+    """``compile: true`` in the options compiles the whole network: flex is traced into its graph
+    (fullgraph: no break around the geometry or the block mask) and the cache is left alone."""
+    torch.manual_seed(0)
+    attn = MSDeformableNeighborhoodAttention(24, 3, kernel_size=3, backend="reference").eval()
+    x = torch.rand(2, 24, 12, 14)
+    with torch.no_grad():
+        ref = attn(x)
+        attn.backend = "flex"
+        out = torch.compile(attn, backend="eager", fullgraph=True)(x)
+    assert torch.allclose(out, ref, atol=1e-5), (out - ref).abs().max()
+    assert len(naf._GEOMETRIES) == 0
+
+
 def test_geometry_cache_reuses_and_is_bounded(fresh_dynamo):
     first = naf.na_geometry(9, 10, 3, 2, torch.device("cpu"))
     assert naf.na_geometry(9, 10, 3, 2, "cpu") is first

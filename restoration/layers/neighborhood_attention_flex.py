@@ -33,6 +33,7 @@ from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
 __all__ = [
     "BLOCK_SIZE",
@@ -113,11 +114,8 @@ def _na_score_mod(table: Tensor, rpb: Tensor) -> Callable:
     return score_mod
 
 
-@functools.lru_cache(maxsize=None)
-def _from_kv_blocks_takes_seq_lengths() -> bool:
-    from torch.nn.attention.flex_attention import BlockMask
-
-    return "seq_lengths" in inspect.signature(BlockMask.from_kv_blocks).parameters  # torch >= 2.6
+# torch >= 2.6: lengths that are not multiples of BLOCK_SIZE (before, they were the padded lengths)
+_HAS_SEQ_LENGTHS = "seq_lengths" in inspect.signature(BlockMask.from_kv_blocks).parameters
 
 
 def _ordered(dense: Tensor) -> tuple[Tensor, Tensor]:
@@ -134,9 +132,7 @@ def na_block_mask(height: int, width: int, kernel_size: int, dilation: int, mask
     Equal to ``create_block_mask(mask_mod, None, None, HW, HW)`` (a test checks it) but costs
     ``O(HW k^2)`` instead of a dense ``HW x HW`` evaluation of ``mask_mod``.
     """
-    from torch.nn.attention.flex_attention import BlockMask
-
-    from restoration.layers.neighborhood_attention import neighborhood_indices_1d
+    from restoration.layers.neighborhood_attention import neighborhood_indices_1d  # imports this module lazily
 
     length = height * width
     nb = -(-length // BLOCK_SIZE)
@@ -151,7 +147,7 @@ def na_block_mask(height: int, width: int, kernel_size: int, dilation: int, mask
     full = counts == BLOCK_SIZE * BLOCK_SIZE
     partial = (counts > 0) & ~full
     (num, idx), (full_num, full_idx) = _ordered(partial), _ordered(full)
-    extra = {"seq_lengths": (length, length)} if _from_kv_blocks_takes_seq_lengths() else {}
+    extra = {"seq_lengths": (length, length)} if _HAS_SEQ_LENGTHS else {}
     return BlockMask.from_kv_blocks(num[None, None], idx[None, None], full_num[None, None],
                                     full_idx[None, None], BLOCK_SIZE=BLOCK_SIZE, mask_mod=mask_mod, **extra)
 
@@ -160,7 +156,7 @@ class NAGeometry(NamedTuple):
     """Everything flex needs about one ``(H, W, kernel, dilation, device)``: built once, reused."""
 
     table: Tensor  # (9, H * W) int32, see position_table
-    block_mask: object  # torch.nn.attention.flex_attention.BlockMask, its mask_mod closes over table
+    block_mask: BlockMask  # its mask_mod closes over table
 
 
 _GEOMETRIES: OrderedDict[tuple, NAGeometry] = OrderedDict()
@@ -195,19 +191,13 @@ def compiled_flex_attention(backend: str | Callable = "inductor") -> Callable:
     first compile, so new sizes reuse the graph (``dynamic=None`` would compile twice, ``False`` once
     per size); a batch of 1 is still a graph of its own (Dynamo specialises sizes 0 and 1). ``fullgraph=True``: a graph break would run parts of flex eagerly (dense).
     """
-    from torch.nn.attention.flex_attention import flex_attention
-
     return torch.compile(flex_attention, backend=backend, dynamic=True, fullgraph=True)
 
 
 def flex_attention_fn(device: torch.device) -> Callable:
     """The flex callable for tensors on ``device``: compiled on CUDA; eager (dense scores, forward
     only) elsewhere, where ``"auto"`` never picks flex. Tests monkeypatch this function."""
-    if device.type == "cuda":
-        return compiled_flex_attention()
-    from torch.nn.attention.flex_attention import flex_attention
-
-    return flex_attention
+    return compiled_flex_attention() if device.type == "cuda" else flex_attention
 
 
 def _fail_on_recompile_limit():
@@ -258,8 +248,8 @@ def flex_na2d(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
     """
     b, n, h, w, c = q.shape
     length = h * w
-    fn = flex_attention_fn(q.device)
-    if torch.compiler.is_compiling():
+    tracing = torch.compiler.is_compiling()
+    if tracing:
         # inside a compiled network the outer graph compiles flex; no cache or fallback in a trace
         geometry = _build_geometry(h, w, kernel_size, dilation, q.device)
     else:
@@ -271,9 +261,10 @@ def flex_na2d(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
     # heads folded into the batch: flex guards on the head count (one graph per count otherwise,
     # 4 for DSwinIR), while the batch size is symbolic; the kernel grid covers B x heads either way
     args = tuple(_standalone(t.reshape(b * n, 1, length, c)) for t in (q, k, v))
-    if torch.compiler.is_compiling():
-        out = fn(*args, score_mod=score_mod, block_mask=geometry.block_mask, scale=scale)
+    if tracing:
+        out = flex_attention(*args, score_mod=score_mod, block_mask=geometry.block_mask, scale=scale)
         return out.reshape(b, n, h, w, c)
+    fn = flex_attention_fn(q.device)
     try:
         with _fail_on_recompile_limit():
             out = fn(*args, score_mod=score_mod, block_mask=geometry.block_mask, scale=scale)
