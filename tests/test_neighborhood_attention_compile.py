@@ -174,6 +174,19 @@ def test_geometry_cache_reuses_and_is_bounded(fresh_dynamo):
     assert (6, 6, 3, 1, torch.device("cpu")) not in naf._GEOMETRIES  # least recently used: evicted
 
 
+def test_geometry_cache_is_bounded_in_bytes(fresh_dynamo, monkeypatch):
+    one = naf.na_geometry(64, 64, 3, 1, "cpu")
+    # table 9 x 4096 int32; 32 x 32 block masks: kv/q counts and indices, partial and full
+    assert one.nbytes == 9 * 4096 * 4 + 4 * (32 + 32 * 32) * 4
+    monkeypatch.setattr(naf, "GEOMETRY_CACHE_BYTES", 2 * one.nbytes)
+    for ks in (5, 7, 9):
+        naf.na_geometry(64, 64, ks, 1, "cpu")
+    assert [key[2] for key in naf._GEOMETRIES] == [7, 9]
+    monkeypatch.setattr(naf, "GEOMETRY_CACHE_BYTES", 0)
+    newest = naf.na_geometry(8, 8, 3, 1, "cpu")
+    assert list(naf._GEOMETRIES.values()) == [newest]  # the entry being used always stays
+
+
 @pytest.mark.parametrize("h,w,ks,dil", [(6, 6, 3, 2), (13, 11, 3, 2), (20, 20, 5, 1), (16, 24, 7, 1), (17, 19, 3, 3)])
 def test_block_mask_equals_create_block_mask(h, w, ks, dil):
     from torch.nn.attention.flex_attention import create_block_mask

@@ -37,6 +37,7 @@ from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
 __all__ = [
     "BLOCK_SIZE",
+    "GEOMETRY_CACHE_BYTES",
     "GEOMETRY_CACHE_SIZE",
     "NAGeometry",
     "clear_caches",
@@ -50,6 +51,8 @@ __all__ = [
 
 BLOCK_SIZE = 128  # flex_attention's default sparse block size (its kernels are tuned for it)
 GEOMETRY_CACHE_SIZE = 32  # a U-Net has ~4 sizes x 3 neighbourhoods; validation adds a few sizes
+# a block mask holds two (HW/128)^2 int32 index matrices (512 MiB at 1024^2): bound the bytes too
+GEOMETRY_CACHE_BYTES = 2 ** 30
 
 # rows of position_table(): per flat position p = y * W + x (sub-grid coordinate g = y // d)
 _RESIDUE, _SUB_Y, _SUB_X, _Y0, _Y1, _X0, _X1, _BIAS_Y, _BIAS_X = range(9)
@@ -158,6 +161,13 @@ class NAGeometry(NamedTuple):
     table: Tensor  # (9, H * W) int32, see position_table
     block_mask: BlockMask  # its mask_mod closes over table
 
+    @property
+    def nbytes(self) -> int:
+        tensors = [self.table, *(getattr(self.block_mask, name, None) for name in (
+            "kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices",
+            "q_num_blocks", "q_indices", "full_q_num_blocks", "full_q_indices"))]
+        return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, Tensor))
+
 
 _GEOMETRIES: OrderedDict[tuple, NAGeometry] = OrderedDict()
 
@@ -168,12 +178,14 @@ def _build_geometry(height: int, width: int, kernel_size: int, dilation: int, de
 
 
 def na_geometry(height: int, width: int, kernel_size: int, dilation: int, device: torch.device) -> NAGeometry:
-    """Cached :class:`NAGeometry` (LRU of :data:`GEOMETRY_CACHE_SIZE` entries)."""
+    """Cached :class:`NAGeometry`: least recently used first out beyond :data:`GEOMETRY_CACHE_SIZE`
+    entries or :data:`GEOMETRY_CACHE_BYTES` (the newest entry always stays)."""
     key = (height, width, kernel_size, dilation, torch.device(device))
     geometry = _GEOMETRIES.get(key)
     if geometry is None:
         geometry = _GEOMETRIES[key] = _build_geometry(height, width, kernel_size, dilation, key[-1])
-        while len(_GEOMETRIES) > GEOMETRY_CACHE_SIZE:
+        while len(_GEOMETRIES) > 1 and (len(_GEOMETRIES) > GEOMETRY_CACHE_SIZE or
+                                        sum(g.nbytes for g in _GEOMETRIES.values()) > GEOMETRY_CACHE_BYTES):
             _GEOMETRIES.popitem(last=False)
     else:
         _GEOMETRIES.move_to_end(key)
@@ -189,7 +201,8 @@ def compiled_flex_attention(backend: str | Callable = "inductor") -> Callable:
 
     ``dynamic=True``: batch, sequence length and the captured tables' lengths are symbolic from the
     first compile, so new sizes reuse the graph (``dynamic=None`` would compile twice, ``False`` once
-    per size); a batch of 1 is still a graph of its own (Dynamo specialises sizes 0 and 1). ``fullgraph=True``: a graph break would run parts of flex eagerly (dense).
+    per size); a batch of 1 is still a graph of its own (Dynamo specialises sizes 0 and 1).
+    ``fullgraph=True``: a graph break would run parts of flex eagerly (dense).
     """
     return torch.compile(flex_attention, backend=backend, dynamic=True, fullgraph=True)
 
