@@ -37,6 +37,7 @@ from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
 __all__ = [
     "BLOCK_SIZE",
+    "FLEX_RECOMPILE_LIMIT",
     "GEOMETRY_CACHE_BYTES",
     "GEOMETRY_CACHE_SIZE",
     "NAGeometry",
@@ -51,6 +52,11 @@ __all__ = [
 
 BLOCK_SIZE = 128  # flex_attention's default sparse block size (its kernels are tuned for it)
 GEOMETRY_CACHE_SIZE = 32  # a U-Net has ~4 sizes x 3 neighbourhoods; validation adds a few sizes
+# Graphs flex needs are bounded by design, not by the geometry: grad on/off x batch*heads 1 / more x
+# one / more 128-blocks x head dims x with / without bias (Dynamo specialises sizes 0 and 1).
+# Training plus batch-1 validation of DSwinIR reaches about 7, close to Dynamo's default limit of 8
+# (which all torch.compile(flex_attention) callers share), so flex calls raise it to this.
+FLEX_RECOMPILE_LIMIT = 16
 # a block mask holds two (HW/128)^2 int32 index matrices (512 MiB at 1024^2): bound the bytes too
 GEOMETRY_CACHE_BYTES = 2 ** 30
 
@@ -213,15 +219,21 @@ def flex_attention_fn(device: torch.device) -> Callable:
     return compiled_flex_attention() if device.type == "cuda" else flex_attention
 
 
-def _fail_on_recompile_limit():
-    """Make a Dynamo recompile-limit hit raise instead of silently running the function eagerly."""
+def _recompile_limits():
+    """Dynamo settings for one flex call: a recompile-limit hit raises (instead of silently running
+    flex eagerly) and the limit is at least :data:`FLEX_RECOMPILE_LIMIT`."""
     cfg = torch._dynamo.config
-    if getattr(cfg, "suppress_errors", False):  # the two switches are mutually exclusive
-        return nullcontext()
-    for name in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):  # torch >= 2.6 / older
+    patch = {}
+    for name in ("recompile_limit", "cache_size_limit"):  # torch >= 2.7 / older
         if hasattr(cfg, name):
-            return cfg.patch(**{name: True})
-    return nullcontext()
+            patch[name] = max(getattr(cfg, name), FLEX_RECOMPILE_LIMIT)
+            break
+    if not getattr(cfg, "suppress_errors", False):  # the two switches are mutually exclusive
+        for name in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):  # torch >= 2.7 / older
+            if hasattr(cfg, name):
+                patch[name] = True
+                break
+    return cfg.patch(**patch) if patch else nullcontext()
 
 
 def _flex_failures() -> tuple[type[BaseException], ...]:
@@ -279,7 +291,7 @@ def flex_na2d(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
         return out.reshape(b, n, h, w, c)
     fn = flex_attention_fn(q.device)
     try:
-        with _fail_on_recompile_limit():
+        with _recompile_limits():
             out = fn(*args, score_mod=score_mod, block_mask=geometry.block_mask, scale=scale)
     except _flex_failures() as err:
         _REFUSED.add(shape)
