@@ -9,13 +9,16 @@ Three things make it usable for a whole network rather than one call:
   on every captured int (one compiled graph per size x kernel x dilation: DSwinIR's default network
   has 12 such combinations and hit ``recompile_limit`` = 8 in its first forward, after which flex ran
   eagerly = a dense ``HW x HW`` score matrix). Captured tensors are graph inputs instead, and with
-  ``dynamic=True`` their lengths are symbolic, so one graph serves every size, kernel and dilation.
+  ``dynamic=True`` their lengths are symbolic, so a graph serves every size, kernel and dilation
+  (the few graphs still needed are listed at :data:`FLEX_RECOMPILE_LIMIT`: 4 for DSwinIR's forward).
 * **Block masks are built once per geometry** (:func:`na_geometry`, a bounded LRU) and directly from
   the ``k^2`` key indices of every query (``O(HW k^2)``); ``create_block_mask`` would evaluate the
   mask on a dense ``HW x HW`` grid (4 GiB of booleans for a 256^2 map) on every call.
+  The heads are folded into flex's batch axis, because flex guards on the head count.
 * **Never a silent dense fallback.** The compiled call runs with Dynamo's "fail on recompile limit"
-  switch on; if flex cannot serve a shape (compile error or limit hit) :func:`flex_na2d` warns once
-  naming the shape and returns ``None``, and the caller uses the gather-based reference backend.
+  switch on (and the limit raised to :data:`FLEX_RECOMPILE_LIMIT`); if flex cannot serve a shape
+  (compile error or limit hit) :func:`flex_na2d` warns once naming the shape and returns ``None``,
+  and the caller uses the gather-based reference backend.
 
 :func:`flex_attention_fn` is the one seam that decides how flex is run (compiled on CUDA, eager
 elsewhere); tests replace it with ``compiled_flex_attention("eager")`` to run the compiled code path
