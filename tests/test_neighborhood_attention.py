@@ -170,3 +170,14 @@ def test_dswinir_rejects_unknown_backend_at_construction_listing_available():
     problems = MSDeformableNAIR.check_options({"heads": [3, 6, 12, 24], "na_backend": "Flex"})
     assert len(problems) == 1 and "na_backend 'Flex' is unknown" in problems[0], problems
     assert DSwinIR.check_options({"na_backend": "reference"}) == []
+
+
+def test_auto_is_the_reference_in_deterministic_mode() -> None:
+    from restoration.layers.neighborhood_attention import select_backend
+    from restoration.utils.torch_setup import torch_settings
+
+    cuda = torch.device("cuda")  # selection only; nothing runs on it
+    assert select_backend("auto", cuda, has_bias=True) in ("flex", "reference")
+    with torch_settings(deterministic=True):
+        assert select_backend("auto", cuda, has_bias=True) == "reference"
+        assert select_backend("auto", cuda, has_bias=False, head_dim=32) == "reference"

@@ -22,7 +22,8 @@ Backends, all behind :func:`neighborhood_attention_2d` (``backend=``):
 * ``"natten"`` -- NATTEN >= 0.20's fused ``natten.na2d`` when ``natten`` is importable; no bias
   support there, so it is only eligible when ``rpb is None``.
 
-``"auto"`` picks ``natten`` (CUDA, no bias) > ``flex`` (CUDA) > ``reference``.
+``"auto"`` picks ``natten`` (CUDA, no bias) > ``flex`` (CUDA) > ``reference``; ``reference`` whenever
+``torch.are_deterministic_algorithms_enabled()`` (``train.deterministic: true``).
 """
 
 from __future__ import annotations
@@ -95,8 +96,11 @@ def select_backend(
         ValueError: unknown or unavailable backend, or a backend that cannot do the request
             (``natten`` with a bias; ``flex``/``natten`` backward on CPU).
     """
-    if backend == "auto" and device.type != "cuda":
-        return "reference"  # decided before probing natten, whose import alone takes seconds
+    if backend == "auto" and (device.type != "cuda" or torch.are_deterministic_algorithms_enabled()):
+        # the CPU: decided before probing natten, whose import alone takes seconds; deterministic mode
+        # (train.deterministic): the fused kernels accumulate gradients in a non-deterministic order,
+        # the reference's index_add_ is made deterministic by torch
+        return "reference"
     if backend == "reference":
         return backend
     available = available_backends()
