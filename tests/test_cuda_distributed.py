@@ -1,9 +1,10 @@
 """Two ranks on ONE GPU through torchrun: NCCL training, checkpoint and resume (part of the GPU proof).
 
-A one-GPU machine has no ``cuda:1``, so a small launcher maps torchrun's LOCAL_RANK onto the visible
-devices (both ranks on ``cuda:0``). NCCL refuses two ranks on one device unless the NCCL build allows
-it (``NCCL_MULTI_RANK_GPU_ENABLE=1`` is set for builds that read it; older ones stop with "Duplicate GPU
-detected"); then the test reruns with gloo (which takes CUDA tensors) and says so in a warning.
+A one-GPU machine has no ``cuda:1``: the trainer puts rank ``LOCAL_RANK % device_count`` on its GPU, so
+both ranks use ``cuda:0``. NCCL refuses two ranks on one device unless the NCCL build allows it
+(``NCCL_MULTI_RANK_GPU_ENABLE=1`` is set for builds that read it; older ones stop with "Duplicate GPU
+detected"); then the test reruns with ``dist_params.backend: gloo`` (gloo takes CUDA tensors) and says so
+in a warning.
 """
 
 from __future__ import annotations
@@ -28,18 +29,6 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# torchrun starts this with LOCAL_RANK 0 and 1; both must land on a device that exists.
-LAUNCHER = """
-import functools, os, sys
-import torch
-os.environ["LOCAL_RANK"] = str(int(os.environ["LOCAL_RANK"]) % max(torch.cuda.device_count(), 1))
-import restoration.train_loop as train_loop
-backend = os.environ.get("RESTORATION_TEST_DIST_BACKEND")
-if backend:  # the NCCL fallback only: gloo with CUDA tensors
-    train_loop.init_dist = functools.partial(train_loop.init_dist, backend=backend)
-sys.exit(train_loop.main(sys.argv[1:]))
-"""
-
 _NCCL_REFUSES = ("Duplicate GPU detected", "ncclInvalidUsage")
 
 
@@ -49,30 +38,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _torchrun(launcher: Path, cfg: Path, root: Path, backend: str | None, *extra: str) -> subprocess.CompletedProcess:
+def _torchrun(cfg: Path, root: Path, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           str(launcher), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(root), *extra]
+           str(ROOT / "train.py"), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(root), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NCCL_MULTI_RANK_GPU_ENABLE": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    if backend:
-        env["RESTORATION_TEST_DIST_BACKEND"] = backend
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, cwd=root)
 
 
 def test_two_ranks_on_one_gpu_train_checkpoint_resume(tmp_path: Path) -> None:
-    launcher = tmp_path / "launch_one_gpu.py"
-    launcher.write_text(LAUNCHER)
     data = make_sr_pairs(tmp_path / "data", n=6, size=32, scale=2)
     opt = train_options(data, "ddp_gpu", **{"num_gpu": "auto", "datasets.train.num_worker_per_gpu": 1,
                                             "logger.use_tb_logger": False})
     cfg = write_options(opt, tmp_path / "ddp_gpu.yml")
-    backend = None  # the trainer's choice: nccl on GPUs
-    run = _torchrun(launcher, cfg, tmp_path, backend)
+    backend = "cpu:gloo,cuda:nccl"  # the trainer's choice on GPUs (dist_params.backend: auto)
+    run = _torchrun(cfg, tmp_path)
     if run.returncode != 0 and any(s in run.stderr + run.stdout for s in _NCCL_REFUSES):
         warnings.warn("NCCL refused two ranks on one GPU (Duplicate GPU detected); the 2-rank run uses gloo")
         backend = "gloo"
+        opt["dist_params"] = {"backend": "gloo"}
+        cfg = write_options(opt, tmp_path / "ddp_gpu.yml")
         shutil.rmtree(tmp_path / "experiments", ignore_errors=True)
-        run = _torchrun(launcher, cfg, tmp_path, backend)
+        run = _torchrun(cfg, tmp_path)
     assert run.returncode == 0, run.stderr[-4000:]
     exp = tmp_path / "experiments" / "ddp_gpu"
     log = next(exp.glob("train_ddp_gpu_*.log")).read_text()
@@ -88,7 +75,7 @@ def test_two_ranks_on_one_gpu_train_checkpoint_resume(tmp_path: Path) -> None:
     shutil.copytree(exp, resumed)
     (resumed / "training_states" / "6.state").unlink()
     opt2 = {**opt, "name": "ddp_gpu_resumed", "path": {"experiments_root": str(resumed)}}
-    run = _torchrun(launcher, write_options(opt2, tmp_path / "ddp_gpu2.yml"), tmp_path, backend, "--auto_resume")
+    run = _torchrun(write_options(opt2, tmp_path / "ddp_gpu2.yml"), tmp_path, "--auto_resume")
     assert run.returncode == 0, run.stderr[-4000:]
     assert "at iteration 4" in run.stderr
     a = torch.load(exp / "models" / "net_g_6.pth", weights_only=True)
@@ -96,4 +83,4 @@ def test_two_ranks_on_one_gpu_train_checkpoint_resume(tmp_path: Path) -> None:
     diff = max(float((a[g][k] - b[g][k]).abs().max()) for g in a for k in a[g])
     assert diff <= 1e-5, f"2-rank resume differs from the uninterrupted run by {diff:.2e}"
     if diff > 0:
-        warnings.warn(f"2-rank resume on {backend or 'nccl'} is not bit-exact: max |dW| {diff:.2e}")
+        warnings.warn(f"2-rank resume on {backend} is not bit-exact: max |dW| {diff:.2e}")
