@@ -4,6 +4,10 @@ Every registry maps a ``type:`` name from an option file to a class or function.
 registered directly (:meth:`Registry.register`) or *lazily* (:meth:`Registry.register_lazy`): a lazy
 entry stores the dotted path and imports it only on first use, so a component whose optional
 dependency is broken fails on its own and never breaks ``import restoration`` or other components.
+
+A ``type:`` that is itself a path, ``"my_package.my_module:MyTrainer"``, names a component outside this
+package (a research project's own trainer, network or loss) without registering it anywhere: it is
+imported when first asked for, like a lazy entry.
 """
 
 from __future__ import annotations
@@ -73,19 +77,28 @@ class Registry:
         if name in self._objects:
             return self._objects[name]
         if name in self._lazy:
-            module_name, attr = self._lazy[name].split(":")
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError as exc:
-                raise RegistryError(
-                    f"{self.name} '{name}' is registered but its module '{module_name}' cannot be "
-                    f"imported: {exc}. Install the missing dependency or pick another {self.name}."
-                ) from exc
-            obj = getattr(module, attr)
+            obj = self._import(name, self._lazy[name])
             self._objects[name] = obj
             del self._lazy[name]
             return obj
+        if isinstance(name, str) and ":" in name:  # "module:attr", outside the registry
+            obj = self._import(name, name)
+            self._objects[name] = obj
+            return obj
         raise RegistryError(self.unknown_message(name))
+
+    def _import(self, name: str, target: str) -> Any:
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise RegistryError(
+                f"{self.name} '{name}': its module '{module_name}' cannot be imported: {exc}. "
+                f"Install the missing dependency, put the module on PYTHONPATH, or pick another {self.name}."
+            ) from exc
+        if not hasattr(module, attr):
+            raise RegistryError(f"{self.name} '{name}': module '{module_name}' has no attribute '{attr}'")
+        return getattr(module, attr)
 
     def unknown_message(self, name: str) -> str:
         """The error text for an unknown ``name``: close matches first, then everything registered."""

@@ -221,8 +221,9 @@ def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: i
 
     # ---- model
     model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size)
-    n_params = sum(p.numel() for p in model.net_g.parameters())
-    logger.info(f"network {opt['network_g']['type']}: {n_params:,d} parameters")
+    for name, net in model.networks.items():
+        n_params = sum(p.numel() for p in net.parameters())
+        logger.info(f"network {name} ({opt[f'network_{name}']['type']}): {n_params:,d} parameters")
     start_iter, epoch, batch_in_epoch, best = 0, 0, 0, {}
     if state_path is not None:
         state = load_training_state(state_path)

@@ -96,9 +96,39 @@ def test_resolved_options_and_experiments_root(data, tmp_path: Path) -> None:
 def test_model_opt_checked_by_the_trainer(data, tmp_path: Path) -> None:
     opt = train_options(data, "mo")
     opt["model_opt"] = {"anything": 1}
-    with pytest.raises(OptionsError, match="'model_opt' is set but SRModel takes no options"):
+    with pytest.raises(OptionsError, match="'model_opt' is set but SRModel takes no options of its own"):
         parse_options(str(write_options(opt, tmp_path / "m.yml")), is_train=True, root=tmp_path)
-    opt["model_type"] = "TBSNModel"
-    opt["model_opt"] = {"pd_trainn": 5}
-    with pytest.raises(OptionsError, match="unknown model_opt key 'pd_trainn'"):
+    opt["model_type"], opt["scale"] = "TBSNModel", 1
+    opt["model_opt"] = {"pd_trainn": 5}  # the old place of a trainer's options
+    with pytest.raises(OptionsError, match=r"unknown option 'model_opt.pd_trainn' \(did you mean 'pd_train'\?\)"):
         parse_options(str(write_options(opt, tmp_path / "m2.yml")), is_train=True, root=tmp_path)
+    del opt["model_opt"]
+    opt["train"]["pd_trainn"] = 5  # the trainer declares its train: keys
+    with pytest.raises(OptionsError, match=r"unknown option 'train.pd_trainn' \(did you mean 'pd_train'\?\)"):
+        parse_options(str(write_options(opt, tmp_path / "m3.yml")), is_train=True, root=tmp_path)
+    opt["train"] = {**opt["train"], "pd_trainn": None}
+    del opt["train"]["pd_trainn"]
+    opt["train"]["refine_prob"] = 16
+    with pytest.raises(OptionsError, match=r"'train' \(TBSNModel\): refine_prob must be in \[0, 1\], got 16"):
+        parse_options(str(write_options(opt, tmp_path / "m4.yml")), is_train=True, root=tmp_path)
+
+
+def test_model_opt_is_moved_into_train(data, tmp_path: Path) -> None:
+    opt = train_options(data, "alias", model_type="TBSNModel", scale=1, model_opt={"pd_test": 3})
+    parsed = parse_options(str(write_options(opt, tmp_path / "a.yml")), is_train=True, root=tmp_path)
+    assert parsed["train"]["pd_test"] == 3 and parsed["train"]["pd_train"] == 5  # alias kept, defaults filled
+
+
+def test_losses_list_is_checked_through_the_registry(data, tmp_path: Path) -> None:
+    opt = train_options(data, "losses")
+    del opt["train"]["pixel_opt"]
+    opt["train"]["losses"] = [{"type": "L1Los"}, {"type": "MSELoss", "loss_wieght": 2}, "L1Loss"]
+    with pytest.raises(OptionsError) as err:
+        parse_options(str(write_options(opt, tmp_path / "l.yml")), is_train=True, root=tmp_path)
+    text = str(err.value)
+    assert "'train.losses[0].type'" in text and "L1Loss" in text
+    assert "'train.losses[1]' (MSELoss) has no argument 'loss_wieght' (did you mean 'loss_weight'?)" in text
+    assert "'train.losses[2]' must be a mapping with a 'type' key" in text
+    opt["train"]["losses"] = []
+    with pytest.raises(OptionsError, match="'train' needs a loss"):
+        parse_options(str(write_options(opt, tmp_path / "l2.yml")), is_train=True, root=tmp_path)

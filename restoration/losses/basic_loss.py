@@ -45,6 +45,8 @@ def weight_reduce_loss(loss: torch.Tensor, weight: torch.Tensor | None = None, r
 class _PixelLoss(nn.Module):
     """Shared constructor/forward: subclasses define :meth:`elementwise`."""
 
+    label = "l_pix"  # how train.losses logs it (BasicSR's name)
+
     def __init__(self, loss_weight: float = 1.0, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in REDUCTIONS:

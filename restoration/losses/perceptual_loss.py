@@ -187,6 +187,8 @@ class PerceptualLoss(nn.Module):
         criterion: ``'l1'``, ``'l2'`` (mean absolute / squared difference) or ``'fro'`` (Frobenius norm).
     """
 
+    label = "l_percep"
+
     def __init__(
         self,
         layer_weights: Mapping[LayerKey, float],

@@ -14,7 +14,16 @@ from typing import Any, Mapping, Sequence
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-__all__ = ["build_scheduler", "multistep_factor", "cosine_restart_factor"]
+__all__ = ["SCHEDULERS", "build_scheduler", "multistep_factor", "cosine_restart_factor"]
+
+#: The schedules an option file may name (``train.scheduler.type``) and the keys each one reads.
+SCHEDULERS: dict[str, frozenset[str]] = {
+    "MultiStepLR": frozenset({"milestones", "gamma", "restarts", "restart_weights"}),
+    "MultiStepRestartLR": frozenset({"milestones", "gamma", "restarts", "restart_weights"}),
+    "CosineAnnealingRestartLR": frozenset({"periods", "restart_weights", "eta_min"}),
+    "CosineAnnealingLR": frozenset({"T_max", "eta_min"}),
+    "ConstantLR": frozenset(),
+}
 
 
 def multistep_factor(

@@ -12,9 +12,10 @@ Inference: PD with ``pd_test`` (2), then random-replacing refinement (``refine_p
 Value range: the framework's tensors are in [0, 1]; the network is fed ``x * value_range`` (255,
 as TBSN was trained) and its output is divided back.
 
-Options (top-level ``model_opt`` mapping of the option file, all optional)::
+Options (the ``train:`` section, declared in :attr:`TBSNModel.train_options`; the old top-level
+``model_opt`` mapping is still read, e.g. in test option files that have no ``train:``)::
 
-    model_opt:
+    train:
       pd_train: 5            # PD factor of the training crops
       pd_train_all: false    # false: first sub-image only (official); true: all pd_train**2
       pd_test: 2             # PD factor at inference (1 = none)
@@ -37,39 +38,42 @@ from torch import Tensor
 from restoration.inference import self_ensemble
 from restoration.models.pixel_shuffle_downsampling import pd_denoise, pd_training_input
 from restoration.models.sr_model import SRModel
+from restoration.options.schema import Key
 
 __all__ = ["TBSNModel", "TBSN_MODEL_DEFAULTS"]
 
-TBSN_MODEL_DEFAULTS: dict[str, Any] = {
-    "pd_train": 5,
-    "pd_train_all": False,
-    "pd_test": 2,
-    "refine": True,
-    "refine_passes": 8,
-    "refine_prob": 0.16,
-    "refine_seed": 0,
-    "value_range": 255.0,
+_OPTIONS: dict[str, Key] = {
+    "pd_train": Key((int,), default=5, doc="TBSN: pixel-shuffle down-sampling factor of the training crops"),
+    "pd_train_all": Key((bool,), default=False, doc="TBSN: train on all pd_train**2 sub-images (false: the first, as upstream)"),
+    "pd_test": Key((int,), default=2, doc="TBSN: PD factor at inference (1 = none)"),
+    "refine": Key((bool,), default=True, doc="TBSN: random-replacing refinement at inference"),
+    "refine_passes": Key((int,), default=8, doc="TBSN: refinement passes"),
+    "refine_prob": Key((int, float), default=0.16, doc="TBSN: fraction of values replaced by the noisy input per pass"),
+    "refine_seed": Key((int,), default=0, doc="TBSN: seed of the refinement masks (null: global RNG)"),
+    "value_range": Key((int, float), default=255.0, doc="TBSN: the network's value range"),
 }
-_TYPES: dict[str, tuple[type, ...]] = {
-    "pd_train": (int,), "pd_train_all": (bool,), "pd_test": (int,), "refine": (bool,),
-    "refine_passes": (int,), "refine_prob": (int, float), "refine_seed": (int, type(None)),
-    "value_range": (int, float),
-}
+
+#: The defaults of :data:`_OPTIONS` (kept for callers of the first version).
+TBSN_MODEL_DEFAULTS: dict[str, Any] = {key: spec.default for key, spec in _OPTIONS.items()}
 
 
 class TBSNModel(SRModel):
     """Blind-spot denoiser trainer (AP-BSN/TBSN recipe) on top of :class:`SRModel`.
 
     Args:
-        opt: Resolved options; reads ``opt['model_opt']`` (see the module docstring).
+        opt: Resolved options; reads its :attr:`train_options` (see the module docstring).
         device, world_size: As :class:`SRModel`.
 
     Raises:
-        ValueError: ``model_opt`` has unknown keys or bad values, or ``scale`` is not 1.
+        ValueError: bad values, or ``scale`` is not 1.
     """
 
+    train_options = _OPTIONS
+
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        problems = self.check_options(opt.get("model_opt") or {})
+        self.opt = opt  # declared_options() reads it before the base class sets it
+        self.bsn_opt = self.declared_options()
+        problems = self.check_train_options(self.bsn_opt)
         if int(opt.get("scale", 1)) != 1:
             problems.append(f"TBSNModel denoises at scale 1, got scale {opt.get('scale')}")
         if (opt.get("val") or {}).get("tile"):
@@ -77,24 +81,17 @@ class TBSNModel(SRModel):
         if problems:
             raise ValueError("TBSNModel options: " + "; ".join(problems))
         super().__init__(opt, device, world_size)
-        self.bsn_opt = {**TBSN_MODEL_DEFAULTS, **(opt.get("model_opt") or {})}
 
     @classmethod
-    def check_options(cls, model_opt: Mapping[str, Any]) -> list[str]:
-        """Problems with a ``model_opt`` mapping (empty list when fine)."""
+    def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
+        """Problems with the values of :attr:`train_options` beyond their types (empty list when fine)."""
         problems = []
-        for key, value in model_opt.items():
-            if key not in _TYPES:
-                problems.append(f"unknown model_opt key {key!r}; accepted: {', '.join(_TYPES)}")
-            elif (isinstance(value, bool) and bool not in _TYPES[key]) or not isinstance(value, _TYPES[key]):
-                problems.append(f"model_opt.{key} has the wrong type: {value!r}")
-        merged = {**TBSN_MODEL_DEFAULTS, **model_opt}
         for key in ("pd_train", "pd_test", "refine_passes"):
-            if isinstance(merged[key], int) and merged[key] < 1:
-                problems.append(f"model_opt.{key} must be >= 1, got {merged[key]}")
-        prob = merged["refine_prob"]
+            if isinstance(values.get(key), int) and values[key] < 1:
+                problems.append(f"{key} must be >= 1, got {values[key]}")
+        prob = values.get("refine_prob")
         if isinstance(prob, (int, float)) and not 0 <= prob <= 1:
-            problems.append(f"model_opt.refine_prob must be in [0, 1], got {prob}")
+            problems.append(f"refine_prob must be in [0, 1], got {prob}")
         return problems
 
     # ------------------------------------------------------------------ training

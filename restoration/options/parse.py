@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from restoration.options.schema import TOP_LEVEL, Key
-from restoration.options.validate import validate_options
+from restoration.options.validate import top_level_spec, validate_options
 from restoration.options.yaml_io import load_yaml, parse_yaml_value
 
 __all__ = [
@@ -149,7 +149,11 @@ def parse_options(
     problems = _prepare_demo_data(opt, problems, is_train)
     if problems:
         raise OptionsError(opt_path, problems)
-    fill_defaults(opt)
+    if opt.get("model_opt"):  # the old place of the trainer's own options: they belong to train:
+        train = opt["train"] = dict(opt.get("train") or {})
+        for key, value in opt["model_opt"].items():
+            train.setdefault(key, value)
+    fill_defaults(opt, top_level_spec(opt))
     opt["is_train"] = is_train
     opt["opt_path"] = os.path.abspath(opt_path)
     for phase, dopt in opt["datasets"].items():

@@ -7,6 +7,7 @@ turns into one error message.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import os
@@ -23,24 +24,7 @@ from restoration.registry import (
     RegistryError,
 )
 
-__all__ = ["validate_options", "check_kwargs", "did_you_mean", "OPTIMIZERS", "SCHEDULERS"]
-
-OPTIMIZERS = ("Adam", "AdamW", "SGD")
-SCHEDULERS = (
-    "MultiStepLR",
-    "MultiStepRestartLR",
-    "CosineAnnealingRestartLR",
-    "CosineAnnealingLR",
-    "ConstantLR",
-)
-_SCHEDULER_KEYS = {
-    "MultiStepLR": {"milestones", "gamma", "restarts", "restart_weights"},
-    "MultiStepRestartLR": {"milestones", "gamma", "restarts", "restart_weights"},
-    "CosineAnnealingRestartLR": {"periods", "restart_weights", "eta_min"},
-    "CosineAnnealingLR": {"T_max", "eta_min"},
-    "ConstantLR": set(),
-}
-
+__all__ = ["validate_options", "check_kwargs", "did_you_mean", "top_level_spec"]
 
 def did_you_mean(key: str, candidates: list[str] | set[str]) -> str:
     """`` (did you mean 'x'?)`` when a close candidate exists, else ``""``."""
@@ -151,25 +135,29 @@ def check_component(
     return cls
 
 
-def _check_optim(opt: Mapping[str, Any], problems: list[str]) -> None:
-    optim = opt.get("optim_g") or {}
+def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> None:
+    """``train.<key>`` (``optim_g``): a type from the optimizer table, its arguments, a numeric ``lr``."""
+    from restoration.models.optimizers import OPTIMIZERS, optimizer_class
+
+    optim = train.get(key) or {}
     if not isinstance(optim, Mapping):
         return
     kind = optim.get("type")
     if kind not in OPTIMIZERS:
-        problems.append(f"'train.optim_g.type' must be one of {list(OPTIMIZERS)}, got {kind!r}{did_you_mean(str(kind), set(OPTIMIZERS))}")
+        problems.append(f"'train.{key}.type' must be one of {list(OPTIMIZERS)}, got {kind!r}"
+                        f"{did_you_mean(str(kind), set(OPTIMIZERS))}")
     else:
-        import torch
-
         kwargs = {k: v for k, v in optim.items() if k != "type"}
-        check_kwargs(getattr(torch.optim, kind), {"params": None, **kwargs}, "train.optim_g", problems)
+        check_kwargs(optimizer_class(kind), {"params": None, **kwargs}, f"train.{key}", problems)
         if "lr" not in optim:
-            problems.append("missing required option 'train.optim_g.lr'")
+            problems.append(f"missing required option 'train.{key}.lr'")
         elif not isinstance(optim["lr"], (int, float)) or isinstance(optim["lr"], bool):
-            problems.append(f"'train.optim_g.lr' must be a number, got {optim['lr']!r}")
+            problems.append(f"'train.{key}.lr' must be a number, got {optim['lr']!r}")
 
 
 def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
+    from restoration.models.lr_scheduler import SCHEDULERS
+
     sched = train.get("scheduler")
     if not isinstance(sched, Mapping):
         return
@@ -179,7 +167,7 @@ def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
             f"'train.scheduler.type' must be one of {list(SCHEDULERS)}, got {kind!r}{did_you_mean(str(kind), set(SCHEDULERS))}"
         )
         return
-    allowed = _SCHEDULER_KEYS[kind]
+    allowed = SCHEDULERS[kind]
     for key in sched:
         if key != "type" and key not in allowed:
             problems.append(f"unknown option 'train.scheduler.{key}' for {kind}{did_you_mean(key, allowed)}")
@@ -226,19 +214,54 @@ def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str])
         problems.append("'datasets' has no 'test_*' (or 'val_*') entry to evaluate")
 
 
+def _trainer(opt: Mapping[str, Any], problems: list[str] | None = None) -> Any:
+    """The trainer class named by ``model_type`` (None when unknown; the problem is recorded)."""
+    from restoration.models import register_models
+
+    register_models()
+    name = opt.get("model_type", TOP_LEVEL["model_type"].default)
+    if not isinstance(name, str):
+        return None
+    return _resolve(MODEL_REGISTRY, name, "model_type", problems if problems is not None else [])
+
+
+def top_level_spec(opt: Mapping[str, Any]) -> dict[str, Key]:
+    """:data:`TOP_LEVEL` with the ``train:`` section of the trainer that ``opt`` names: the common keys plus
+    the ones it declares (:attr:`restoration.models.base_model.Trainer.train_options`)."""
+    trainer = _trainer(opt)
+    declared = getattr(trainer, "train_options", None) or {}
+    if not declared:
+        return TOP_LEVEL
+    train = dataclasses.replace(TOP_LEVEL["train"], children={**TOP_LEVEL["train"].children, **declared})
+    return {**TOP_LEVEL, "train": train}
+
+
+def _check_trainer_options(opt: Mapping[str, Any], trainer: Any, problems: list[str]) -> None:
+    """The trainer's own options: ``model_opt`` (their old place) against its declaration, and its value checks."""
+    declared = getattr(trainer, "train_options", None) or {}
+    model_opt = opt.get("model_opt")
+    if isinstance(model_opt, Mapping) and model_opt:
+        if not declared:
+            problems.append(f"'model_opt' is set but {opt['model_type']} takes no options of its own")
+        else:
+            check_spec(model_opt, declared, "model_opt.", problems)
+    if declared and hasattr(trainer, "check_train_options"):
+        train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
+        values = {**(model_opt if isinstance(model_opt, Mapping) else {}), **{k: v for k, v in train.items() if k in declared}}
+        values = {key: values.get(key, spec.default) for key, spec in declared.items()}
+        problems.extend(f"'train' ({opt['model_type']}): {p}" for p in trainer.check_train_options(values))
+
+
 def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
     """Every problem with ``opt`` (empty list: good to go)."""
     problems: list[str] = []
-    check_spec(opt, TOP_LEVEL, "", problems)
-    if isinstance(opt.get("model_type"), str):
-        trainer = _resolve(MODEL_REGISTRY, opt["model_type"], "model_type", problems)
-        if trainer is not None and hasattr(trainer, "check_options"):
-            problems.extend(f"'model_opt': {p}" for p in trainer.check_options(opt.get("model_opt") or {}))
-        elif opt.get("model_opt"):
-            problems.append(f"'model_opt' is set but {opt['model_type']} takes no options")
-    net = opt.get("network_g")
-    if isinstance(net, Mapping):
-        check_component(ARCH_REGISTRY, net, "network_g", problems)
+    trainer = _trainer(opt, problems)
+    check_spec(opt, top_level_spec(opt) if trainer is not None else TOP_LEVEL, "", problems)
+    if trainer is not None:
+        _check_trainer_options(opt, trainer, problems)
+    for key in ("network_g", "network_d"):
+        if isinstance(opt.get(key), Mapping):
+            check_component(ARCH_REGISTRY, opt[key], key, problems)
     for i, base in enumerate(opt.get("baselines") or []):
         check_component(ARCH_REGISTRY, base, f"baselines[{i}]", problems)
     _check_datasets(opt, is_train, problems)
@@ -250,15 +273,17 @@ def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
         if not isinstance(train, Mapping):
             problems.append("missing required option 'train' (optimizer, total_iter, losses)")
         else:
-            _check_optim(train, problems)
+            for key in train:
+                if key.startswith("optim_"):  # optim_g, and each further network's (optim_d, ...)
+                    _check_optim(train, key, problems)
             _check_scheduler(train, problems)
-            if train.get("pixel_opt") is None and train.get("perceptual_opt") is None:
-                problems.append("'train' needs a loss: set 'pixel_opt' and/or 'perceptual_opt'")
+            from restoration.losses.loss_list import loss_entries
+
+            if not loss_entries(train):
+                problems.append("'train' needs a loss: set 'losses' (or BasicSR's 'pixel_opt' / 'perceptual_opt')")
             total, warm = train.get("total_iter"), train.get("warmup_iter")
             if isinstance(total, int) and isinstance(warm, int) and warm >= total:
                 problems.append(f"'train.warmup_iter' {warm} must be smaller than total_iter {total}")
-            if train.get("mixed_precision") == "fp16" and train.get("compile"):
-                pass  # supported; listed here to document that the combination was considered
     return problems
 
 
@@ -311,7 +336,19 @@ def _check_metrics_and_losses(opt: Mapping[str, Any], problems: list[str]) -> No
                 check_component(METRIC_REGISTRY, mopt, f"val.metrics.{name}", problems, call_args=("img", "img2"))
             else:
                 problems.append(f"'val.metrics.{name}' must be a mapping with a 'type' key")
+    train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
     for key in ("pixel_opt", "perceptual_opt"):
-        lopt = (opt.get("train") or {}).get(key)
+        lopt = train.get(key)
         if lopt is not None:
             check_component(LOSS_REGISTRY, lopt, f"train.{key}", problems)
+    losses = train.get("losses")
+    if isinstance(losses, list):
+        for i, entry in enumerate(losses):
+            if isinstance(entry, Mapping):
+                label = entry.get("label")
+                if label is not None and not isinstance(label, str):
+                    problems.append(f"'train.losses[{i}].label' must be a string, got {label!r}")
+                check_component(LOSS_REGISTRY, {k: v for k, v in entry.items() if k != "label"},
+                                f"train.losses[{i}]", problems)
+            else:
+                problems.append(f"'train.losses[{i}]' must be a mapping with a 'type' key, got {entry!r}")

@@ -1,0 +1,301 @@
+"""The trainer contract: what ``train.py`` calls, and the named members a trainer owns.
+
+``train.py`` (:mod:`restoration.train_loop`) knows a trainer only through these calls::
+
+    model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size)
+    log = model.optimize_parameters(model.feed_data(batch), iteration)   # {name: 0-d tensor}
+    model.current_lr()                                                    # for the progress line
+    model.inference(lq)                                                   # validation
+    model.network_state(), model.training_state(), model.load_training_state(state)
+    model.networks["g"]                                                   # the network being trained
+
+:class:`Trainer` owns *named* members: networks (``"g"``, a GAN adds ``"d"``), and per network an
+optimizer, a learning-rate schedule, a GradScaler and an EMA copy. Whatever is registered through
+:meth:`Trainer.add_network` / :meth:`Trainer.add_optimizer` is moved to the device, made channels_last,
+wrapped in DDP and ``torch.compile``-d, checkpointed and resumed without the subclass writing any of
+it. A subclass adds its losses and its step (:meth:`Trainer.optimize_parameters`), using
+:meth:`Trainer.backward_step` for each optimizer; it declares the ``train:`` options it reads in
+:attr:`Trainer.train_options` (checked with the rest of the file before anything starts).
+
+Checkpoint layout (unchanged from the first trainer, extended by suffixes): ``net_g``, ``optimizer``,
+``scheduler``, ``scaler``, ``ema`` for network ``"g"``; ``net_d``, ``optimizer_d``, ... for the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, ClassVar, Iterable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from restoration.archs.build import build_network
+from restoration.models.lr_scheduler import build_scheduler
+from restoration.models.optimizers import build_optimizer
+from restoration.options.schema import Key
+from restoration.utils.weights import load_weights, unwrap
+
+__all__ = ["Trainer"]
+
+_LOGGER = logging.getLogger("restoration")
+
+
+def _state_key(kind: str, name: str) -> str:
+    """``net_g``/``optimizer``/``ema`` for network ``g``; ``net_d``/``optimizer_d``/``ema_d`` for ``d``."""
+    if kind == "net":
+        return f"net_{name}"
+    return kind if name == "g" else f"{kind}_{name}"
+
+
+class Trainer:
+    """Base of every trainer (``model_type``).
+
+    Args:
+        opt: Resolved options (see :func:`restoration.options.parse_options`).
+        device: Where the networks run.
+        world_size: Number of training processes (DDP when > 1).
+
+    Attributes:
+        networks: ``{name: module}``, the bare networks (what is saved and evaluated).
+        train_networks: ``{name: module}``, the same wrapped for training (DDP, ``torch.compile``).
+        optimizers, schedulers, scalers, emas: Per network name (only for networks being trained).
+        skipped_steps: Steps skipped because of a non-finite loss or gradient.
+    """
+
+    #: ``train:`` keys this trainer reads beyond the common ones (:data:`restoration.options.schema.TRAIN`).
+    train_options: ClassVar[dict[str, Key]] = {}
+
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
+        self.opt = opt
+        self.device = device
+        self.world_size = world_size
+        self.scale = int(opt.get("scale", 1))
+        self.is_train = bool(opt.get("is_train", False))
+        self.train_opt: Mapping[str, Any] = opt.get("train") or {}
+        self.channels_last = bool(self.train_opt.get("channels_last", False))
+        precision = self.train_opt.get("mixed_precision") or False
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision) if precision else None
+        self.skip_nonfinite = bool(self.train_opt.get("skip_nonfinite", True))
+        self.skipped_steps = 0
+        self.networks: dict[str, nn.Module] = {}
+        self.train_networks: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, Any] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+        self.emas: dict[str, Any] = {}
+        self.grad_clip: dict[str, float] = {}
+
+    @classmethod
+    def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
+        """Problems with the values of :attr:`train_options` beyond their types (ranges, combinations)."""
+        return []
+
+    def declared_options(self) -> dict[str, Any]:
+        """This trainer's own options (:attr:`train_options`) with their defaults filled in, read from
+        ``train:`` and from ``model_opt`` (the section's old name, accepted as an alias)."""
+        values = {**(self.opt.get("model_opt") or {}),
+                  **{k: v for k, v in (self.opt.get("train") or {}).items() if k in self.train_options}}
+        return {key: values.get(key, spec.default) for key, spec in self.train_options.items()}
+
+    # ------------------------------------------------------------------ members
+    def add_network(self, name: str, net_opt: Mapping[str, Any], train: bool | None = None,
+                    pretrain: str | None = None, param_key: str | None = None, strict: bool = True,
+                    ema_decay: float = 0.0) -> nn.Module:
+        """Build a network from its options and register it under ``name``.
+
+        Args:
+            name: Member name (``"g"``, ``"d"``); the checkpoint key is ``net_<name>``.
+            net_opt: ``{type: ..., **kwargs}`` (e.g. ``opt['network_g']``).
+            train: Whether it is trained (DDP/compile wrapping, train mode); default: ``opt['is_train']``.
+            pretrain, param_key, strict: Initial weights (:func:`restoration.utils.weights.load_weights`).
+            ema_decay: Keep an EMA copy (timm's ``ModelEmaV3``, parameters and buffers) when > 0.
+
+        Returns:
+            The bare network (on the device); the training wrapper is ``train_networks[name]``.
+        """
+        train = self.is_train if train is None else train
+        net = build_network(net_opt)
+        if pretrain:
+            load_weights(net, pretrain, param_key, strict)
+        net = net.to(self.device)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.networks[name] = net
+        if not train:
+            net.eval()
+            self.train_networks[name] = net
+            return net
+        net.train()
+        if ema_decay > 0:
+            from timm.utils import ModelEmaV3
+
+            self.emas[name] = ModelEmaV3(net, decay=float(ema_decay), device=self.device)
+            self.emas[name].module.eval()
+        wrapped: nn.Module = net
+        if self.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            wrapped = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        if self.train_opt.get("compile", False):
+            wrapped = torch.compile(wrapped)
+        self.train_networks[name] = wrapped
+        return net
+
+    def add_optimizer(self, name: str, optim_opt: Mapping[str, Any], scheduler_opt: Mapping[str, Any] | None = None,
+                      warmup_iter: int = -1, grad_clip: float = 0.0,
+                      params: Iterable[nn.Parameter] | None = None) -> torch.optim.Optimizer:
+        """An optimizer, learning-rate schedule and GradScaler for network ``name``.
+
+        Args:
+            optim_opt: ``{type: Adam|AdamW|SGD, lr, ...}``.
+            scheduler_opt: ``train.scheduler``-style options (None: constant).
+            warmup_iter: Linear warm-up iterations (-1: none).
+            grad_clip: Clip the gradient norm of this network's parameters to this value (0: off).
+            params: Parameters to optimise; default: every trainable parameter of the network.
+        """
+        params = [p for p in (params if params is not None else self.networks[name].parameters()) if p.requires_grad]
+        optimizer = build_optimizer(params, optim_opt)
+        self.optimizers[name] = optimizer
+        self.schedulers[name] = build_scheduler(optimizer, scheduler_opt, warmup_iter)
+        self.scalers[name] = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.grad_clip[name] = float(grad_clip or 0)
+        return optimizer
+
+    # ------------------------------------------------------------------ the loop's calls
+    def feed_data(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        """Move the tensors of a loader batch to the device (channels_last when enabled)."""
+        out = {}
+        for key, value in batch.items():
+            if isinstance(value, Tensor):
+                value = value.to(self.device, non_blocking=True)
+                if self.channels_last and value.dim() == 4:
+                    value = value.contiguous(memory_format=torch.channels_last)
+            out[key] = value
+        return out
+
+    def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
+        """One training iteration; returns the values to log as 0-d tensors (read on logging iterations only)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement optimize_parameters")
+
+    def inference(self, lq: Tensor) -> Tensor:
+        """Restore a validation/test batch ``lq`` (B, C, h, w) in [0, 1]."""
+        raise NotImplementedError(f"{type(self).__name__} must implement inference")
+
+    def current_lr(self) -> float:
+        """Learning rate of the first optimizer (``g``)."""
+        first = next(iter(self.optimizers.values()))
+        return float(first.param_groups[0]["lr"])
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The mixed-precision context of ``train.mixed_precision`` (a no-op in fp32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def backward_step(self, name: str, losses: Mapping[str, Tensor], current_iter: int,
+                      log: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Backward of ``sum(losses)`` and one step of network ``name``'s optimizer, schedule and EMA
+        (its gradients are zeroed first; call it after the forward pass that made ``losses``).
+
+        A non-finite loss (on any rank) or gradient skips the update: the weights, EMA and optimizer state
+        stay as they were and ``skipped`` is logged. Costs at most one host-device synchronisation
+        (reading whether the gradient norm is finite, which also covers the loss; none with
+        ``skip_nonfinite: false`` outside fp16) and no collective besides DDP's own.
+
+        Returns:
+            ``log`` updated with the detached losses, ``grad_norm`` (or ``skipped``), as 0-d tensors.
+        """
+        log = {} if log is None else log
+        log.update({k: v.detach() for k, v in losses.items()})
+        total = sum(losses.values())
+        if self.skip_nonfinite:
+            # A non-finite loss turns every gradient into NaN (times NaN, not a branch: no host sync),
+            # and DDP's gradient all-reduce carries the NaN to every rank, so all ranks skip together.
+            total = total * torch.where(torch.isfinite(total.detach()), 1.0, float("nan"))
+        optimizer, scaler = self.optimizers[name], self.scalers[name]
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.unscale_(optimizer)
+        grad_norm = self._grad_norm(name)
+        # fp16 must skip non-finite gradients (the GradScaler's rule); the scaler's own step() would read
+        # found_inf a second time, so the decision is taken once here from the gradient norm.
+        if (self.skip_nonfinite or scaler.is_enabled()) and not bool(torch.isfinite(grad_norm)):
+            scaler.update()  # fp16: back off the scale (a no-op when disabled)
+            return self._skip(name, log, current_iter)
+        optimizer.step()  # gradients are already unscaled: what GradScaler.step does when all are finite
+        scaler.update()
+        self.schedulers[name].step()
+        if name in self.emas:
+            self.emas[name].update(self.networks[name], step=current_iter)
+        log["grad_norm" if name == "g" else f"grad_norm_{name}"] = grad_norm.detach()
+        return log
+
+    def _grad_norm(self, name: str) -> Tensor:
+        """Total L2 norm of network ``name``'s gradients, clipped to its ``grad_clip`` first when set.
+
+        Without clipping the norm is only measured: ``clip_grad_norm_(max_norm=inf)`` would also
+        multiply every gradient by 1.
+        """
+        params = [p for p in self.networks[name].parameters() if p.grad is not None]
+        if not params:
+            return torch.zeros((), device=self.device)
+        if self.grad_clip[name] > 0:
+            return torch.nn.utils.clip_grad_norm_(params, self.grad_clip[name], foreach=True)
+        grads = [p.grad for p in params]
+        if hasattr(torch.nn.utils, "get_total_norm"):  # torch >= 2.6
+            return torch.nn.utils.get_total_norm(grads, foreach=True)
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+    def _skip(self, name: str, log: dict[str, Tensor], current_iter: int) -> dict[str, Tensor]:
+        self.optimizers[name].zero_grad(set_to_none=True)
+        self.schedulers[name].step()  # keep the schedule aligned with the iteration counter
+        self.skipped_steps += 1
+        log["skipped"] = torch.ones((), device=self.device)
+        values = ", ".join(f"{k} {float(v):.4g}" for k, v in log.items())
+        _LOGGER.warning(
+            f"iter {current_iter}: non-finite loss or gradient of net_{name} ({values}); step skipped, weights "
+            f"unchanged ({self.skipped_steps} skipped so far)"
+        )
+        return log
+
+    # ------------------------------------------------------------------ checkpoints
+    def network_state(self) -> dict[str, Any]:
+        """``{'params': sd}`` (+ ``'params_ema'``) of network ``g``, BasicSR's weight-file layout."""
+        net = self.networks["g"]
+        out = {"params": {k: v.detach().cpu() for k, v in unwrap(net).state_dict().items()}}
+        if "g" in self.emas:
+            out["params_ema"] = {k: v.detach().cpu() for k, v in self.emas["g"].module.state_dict().items()}
+        return out
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything needed to continue bit-exactly (tensors and plain containers only)."""
+        state: dict[str, Any] = {"skipped_steps": self.skipped_steps}
+        for name, net in self.networks.items():
+            state[_state_key("net", name)] = unwrap(net).state_dict()
+        for name, optimizer in self.optimizers.items():
+            scheduler = self.schedulers[name]
+            state[_state_key("optimizer", name)] = optimizer.state_dict()
+            state[_state_key("scheduler", name)] = {"last_epoch": scheduler.last_epoch, "base_lrs": scheduler.base_lrs}
+            state[_state_key("scaler", name)] = self.scalers[name].state_dict()
+        for name, ema in self.emas.items():
+            state[_state_key("ema", name)] = ema.module.state_dict()
+        return state
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`training_state`."""
+        for name, net in self.networks.items():
+            unwrap(net).load_state_dict(state[_state_key("net", name)])
+        for name, ema in self.emas.items():
+            key = _state_key("ema", name)
+            if key not in state:
+                raise ValueError(f"the training state has no EMA weights for net_{name} but an EMA is configured")
+            ema.module.load_state_dict(state[key])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state[_state_key("optimizer", name)])
+            scheduler, saved = self.schedulers[name], state[_state_key("scheduler", name)]
+            scheduler.last_epoch = int(saved["last_epoch"])
+            scheduler.base_lrs = list(saved["base_lrs"])
+            for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                group["lr"] = base * factor(scheduler.last_epoch)
+            self.scalers[name].load_state_dict(state[_state_key("scaler", name)])
+        self.skipped_steps = int(state.get("skipped_steps", 0))

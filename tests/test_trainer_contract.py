@@ -1,0 +1,154 @@
+"""The trainer contract proven by a trainer that lives in this file only: two networks, two optimizers.
+
+:class:`TwoNetTrainer` is what an adversarial trainer needs (a generator ``g`` and a critic ``d``, each
+with its own optimizer and schedule, ``d`` trained on ``g``'s outputs) and nothing more. It is named in
+the option file as ``model_type: tests.test_trainer_contract:TwoNetTrainer`` and edits no file of the
+package, yet checkpoints, resumes bit-exactly and runs on two gloo processes, because the base class owns
+the members.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import pytest
+import torch
+from torch import Tensor
+
+from restoration.inference import restore
+from restoration.losses.loss_list import build_losses, evaluate_losses
+from restoration.models.base_model import Trainer
+from restoration.options.schema import Key
+from restoration.train_loop import main as train_main
+from tests.helpers import make_sr_pairs, train_options, write_options
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINER = "tests.test_trainer_contract:TwoNetTrainer"
+
+
+class TwoNetTrainer(Trainer):
+    """``g`` restores ``lq`` under the configured losses plus a small critic term; ``d`` learns to score
+    targets above ``g``'s outputs (a Wasserstein-style critic, enough to exercise two optimizers)."""
+
+    train_options = {
+        "optim_d": Key((dict,), required=True, doc="optimizer of the critic"),
+        "critic_weight": Key((int, float), default=0.01, doc="weight of the critic term in g's loss"),
+    }
+
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
+        super().__init__(opt, device, world_size)
+        self.add_network("g", opt["network_g"], ema_decay=float(self.train_opt.get("ema_decay", 0) or 0))
+        self.add_network("d", opt["network_d"], train=self.is_train)
+        if self.is_train:
+            self.losses = {k: v.to(device) for k, v in build_losses(self.train_opt).items()}
+            self.add_optimizer("g", self.train_opt["optim_g"], self.train_opt.get("scheduler"))
+            self.add_optimizer("d", self.train_opt["optim_d"])
+            self.weight = float(self.declared_options()["critic_weight"])
+
+    def _score(self, net: torch.nn.Module, x: Tensor) -> Tensor:
+        return net(x).mean()
+
+    def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
+        critic = self.networks["d"]
+        for p in critic.parameters():  # g's step: the critic is a fixed function (bare module: no DDP hooks)
+            p.requires_grad_(False)
+        output = self.train_networks["g"](batch["lq"])
+        losses = evaluate_losses(self.losses, output, batch["gt"])
+        losses["l_critic"] = -self.weight * self._score(critic, output)
+        log = self.backward_step("g", losses, current_iter)
+        for p in critic.parameters():
+            p.requires_grad_(True)
+        d = self.train_networks["d"]
+        gap = self._score(d, output.detach()) - self._score(d, batch["gt"])
+        return self.backward_step("d", {"l_d": gap}, current_iter, log)
+
+    @torch.no_grad()
+    def inference(self, lq: Tensor) -> Tensor:
+        net = self.emas["g"].module if "g" in self.emas else self.networks["g"]
+        net.eval()
+        out = restore(net, lq, scale=self.scale)
+        net.train(self.is_train)
+        return out
+
+
+def _options(data: tuple[Path, Path], name: str, **extra: Any) -> dict[str, Any]:
+    opt = train_options(data, name, model_type=TRAINER, **extra)
+    opt["network_g"] = {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 2}
+    opt["network_d"] = {"type": "SimpleSRNet", "num_feat": 4, "num_block": 1, "upscale": 1}
+    opt["train"]["optim_d"] = {"type": "Adam", "lr": 1e-3}
+    return opt
+
+
+def _load(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+def _assert_equal_states(a: dict, b: dict, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        for name, value in a[key].items():
+            assert torch.equal(value, b[key][name]), f"{key}.{name} differs"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_sr_pairs(tmp_path_factory.mktemp("data"), n=4, size=32, scale=2)
+
+
+def test_options_of_an_outside_trainer_are_checked(data, tmp_path: Path) -> None:
+    from restoration.options.parse import OptionsError, parse_options
+
+    opt = _options(data, "bad")
+    opt["train"]["optim_d"] = {"type": "Adamm", "lr": 1e-3}
+    opt["train"]["critic_wieght"] = 1
+    with pytest.raises(OptionsError) as err:
+        parse_options(str(write_options(opt, tmp_path / "bad.yml")), is_train=True, root=tmp_path)
+    text = str(err.value)
+    assert "'train.optim_d.type' must be one of ['Adam', 'AdamW', 'SGD'], got 'Adamm'" in text
+    assert "unknown option 'train.critic_wieght' (did you mean 'critic_weight'?)" in text
+    assert not (tmp_path / "experiments").exists()
+
+
+def test_two_networks_checkpoint_and_resume_bit_exactly(data, tmp_path: Path) -> None:
+    opt = _options(data, "straight", **{"logger.save_checkpoint_freq": 2})
+    assert train_main(["-opt", str(write_options(opt, tmp_path / "s.yml")), "--root", str(tmp_path)]) == 0
+    exp = tmp_path / "experiments" / "straight"
+    state = _load(exp / "training_states" / "6.state")
+    for key in ("net_g", "net_d", "optimizer", "optimizer_d", "scheduler", "scheduler_d", "scaler", "scaler_d", "ema"):
+        assert key in state, key
+    log = next(exp.glob("train_straight_*.log")).read_text()
+    assert "network d (SimpleSRNet)" in log and "l_critic" in log and "l_d" in log and "grad_norm_d" in log
+
+    resumed = tmp_path / "resumed"  # the same run, stopped after iteration 4 and resumed
+    shutil.copytree(exp, resumed)
+    (resumed / "training_states" / "6.state").unlink()
+    opt2 = {**opt, "name": "resumed", "path": {"experiments_root": str(resumed)}}
+    assert train_main(["-opt", str(write_options(opt2, tmp_path / "r.yml")), "--root", str(tmp_path),
+                       "--auto_resume"]) == 0
+    _assert_equal_states(state, _load(resumed / "training_states" / "6.state"),
+                         ("net_g", "net_d", "ema"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_networks_on_two_gloo_processes(data, tmp_path: Path) -> None:
+    opt = _options(data, "ddp2", **{"datasets.train.num_worker_per_gpu": 0, "train.total_iter": 4,
+                                    "logger.save_checkpoint_freq": 4, "val": None})
+    cfg = write_options(opt, tmp_path / "ddp2.yml")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           str(ROOT / "train.py"), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    state = _load(tmp_path / "experiments" / "ddp2" / "training_states" / "4.state")
+    assert state["world_size"] == 2 and "net_d" in state and "optimizer_d" in state
