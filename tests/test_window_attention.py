@@ -294,6 +294,7 @@ def test_torch_compile_of_the_sdpa_path_equals_eager_without_graph_breaks() -> N
 
     torch.manual_seed(0)
     net = _swinir()
+    _set_backend(net, "sdpa")  # not the CPU default ('reference'): the path under test is explicit
     x = torch.rand(2, 3, 8, 8)
     out = net(x)
     out.abs().mean().backward()

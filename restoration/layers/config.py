@@ -18,11 +18,12 @@ forward and backward):
 
 The default, ``'auto'``, picks per device type what measured fastest (:data:`DEVICE_DEFAULTS`): the
 choice depends only on the device, never on timings taken at run time, so runs stay reproducible.
-``'reference'`` on the CPU: on an AMD EPYC (2 threads, torch 2.14.1) a SwinIR-light x2 training step
-was 0.90x (1 thread) and 0.73x (2 threads) as fast with the CPU ``'sdpa'`` kernel, whose recomputing
-backward (5 small GEMMs per block instead of 4) and per-image flash calls cost more than it saves at
-head dim 10 on a CPU without large subnormal penalties (docs/benchmarks.md). Set ``'sdpa'`` explicitly
-for its lower training memory, or where it measures faster (1.27x on a 2-core AVX-512 Xeon, torch 2.15).
+``'reference'`` on the CPU: on an AMD EPYC (torch 2.14.1) a SwinIR-light x2 training step ran at
+0.78x (2 threads) and 0.95x (1 thread) of the reference's speed with the CPU ``'sdpa'`` kernel: at head
+dim 10 its flash forward costs what the reference's forward does, and its memory-lean backward
+recomputes the probabilities (docs/benchmarks.md, "Window attention on an AMD EPYC"). Set ``'sdpa'``
+explicitly for its lower training memory, or where it measures faster: HAT's 256-token windows (1.37x
+for HAT-S x2 on that EPYC, few samples), SwinIR-light on a 2-core AVX-512 Xeon (1.27x, torch 2.15).
 """
 
 from __future__ import annotations
