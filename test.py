@@ -3,7 +3,7 @@
 Writes per-image and average metrics to the log and to ``results/<name>/metrics.json``.
 """
 
-from restoration.test_loop import main
+from restoration.tester import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -16,6 +16,8 @@ import difflib
 import importlib
 from typing import Any, Callable, Iterator
 
+from restoration.errors import RestorationError
+
 __all__ = [
     "Registry",
     "RegistryError",
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 
-class RegistryError(KeyError):
+class RegistryError(RestorationError, KeyError):
     """Unknown or duplicate registry name. ``str()`` gives the plain message (not KeyError's repr)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it readable.

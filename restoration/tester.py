@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import torch
 
 from restoration.data.loader import build_dataset, build_eval_loader
+from restoration.errors import RestorationError, user_error_message
 from restoration.models.evaluation import evaluate, format_table
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
 from restoration.options.yaml_io import dump_yaml
@@ -44,7 +45,26 @@ def _write_json(path: str, data: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``test.py``; returns the exit code (0 done, 2 bad options, 1 another problem with the user's files).
+
+    A :class:`~restoration.errors.RestorationError` is one line; any other exception is a bug and keeps its
+    traceback (in the log file too).
+    """
     args = build_arg_parser().parse_args(argv)
+    try:
+        return _test(args)
+    except RestorationError as exc:
+        get_logger().error(f"{type(exc).__name__}: {user_error_message(exc)}")
+        close_file_handlers()
+        cleanup_dist()
+        return 1
+    except Exception:
+        get_logger().exception("unexpected error (a bug, not a problem with your files: please report it)")
+        close_file_handlers()
+        raise
+
+
+def _test(args: argparse.Namespace) -> int:
     if args.launcher != "none":
         dist_params = read_dist_params(args.opt, args.force_yml)
         try:
@@ -85,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # baselines never load the model's weights
         net_run_opt = {**opt, "network_g": net_opt, "path": paths if is_main_net else {**paths, "pretrain_network_g": None}}
         model = MODEL_REGISTRY.get(opt["model_type"])(net_run_opt, device, world_size)
-        if is_main_net and not paths.get("pretrain_network_g") and any(True for _ in model.net_g.parameters()):
+        if is_main_net and not paths.get("pretrain_network_g") and any(True for _ in model.networks["g"].parameters()):
             logger.warning("path.pretrain_network_g is not set: testing randomly initialised weights")
         results: dict[str, Any] = {}
         for name, loader in loaders:

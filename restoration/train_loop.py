@@ -15,15 +15,14 @@ from typing import Any, Sequence
 
 import torch
 
-from restoration.data.base_dataset import DatasetOptionError
+from restoration.errors import RestorationError, user_error_message
 from restoration.data.loader import CUDAPrefetcher, build_dataset, build_eval_loader, build_train_loader
 from restoration.models.evaluation import evaluate
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
 from restoration.options.yaml_io import dump_yaml
-from restoration.registry import MODEL_REGISTRY, RegistryError
+from restoration.registry import MODEL_REGISTRY
 from restoration.utils.checkpoint import atomic_save, find_latest_state, load_training_state, prune_checkpoints
 from restoration.utils.dist import (
-    DistError,
     all_gather_objects,
     any_across_ranks,
     barrier,
@@ -35,7 +34,6 @@ from restoration.utils.dist import (
 from restoration.utils.logger import ProgressLogger, close_file_handlers, get_logger, make_tb_writer
 from restoration.utils.rng import get_rng_state, preserve_rng, restore_rank_rng, seed_everything
 from restoration.utils.torch_setup import torch_settings
-from restoration.utils.weights import WeightsError
 
 __all__ = ["main", "build_arg_parser"]
 
@@ -140,30 +138,24 @@ def _read_scalars(log: dict[str, Any], device: torch.device) -> dict[str, float]
     return dict(zip(log, stacked.tolist()))
 
 
-# Errors that describe a problem with the user's files; reported as one line, without a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, WeightsError, DatasetOptionError, RegistryError, ValueError, DistError)
-
-
-def user_error_message(exc: BaseException) -> str:
-    """The message of ``exc`` without the worker traceback that DataLoader prepends to re-raised errors."""
-    text = str(exc)
-    if "Original Traceback" in text:
-        text = [line for line in text.strip().splitlines() if line.strip()][-1]
-        text = text.split(": ", 1)[1] if ": " in text else text
-    return text
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``train.py``; returns the exit code (0 done or stopped by a signal, 2 bad options, 1 bad data)."""
+    """Run ``train.py``; returns the exit code (0 done or stopped by a signal, 2 bad options, 1 bad data).
+
+    A :class:`~restoration.errors.RestorationError` (something in the user's files) is one line; any
+    other exception is a bug: its traceback goes to the log file as well, and it propagates.
+    """
     args = build_arg_parser().parse_args(argv)
     try:
         return _train(args)
-    except USER_ERRORS as exc:
+    except RestorationError as exc:
         get_logger().error(f"{type(exc).__name__}: {user_error_message(exc)}")
         close_file_handlers()
         cleanup_dist()
         return 1
+    except Exception:
+        get_logger().exception("unexpected error (a bug, not a problem with your files: please report it)")
+        close_file_handlers()
+        raise
 
 
 def _train(args: argparse.Namespace) -> int:

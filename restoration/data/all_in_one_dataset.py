@@ -41,6 +41,7 @@ from restoration.data.base_dataset import BaseDataset
 from restoration.data.file_lists import scan_images
 from restoration.data.paired_image_dataset import hwc_to_chw, to_float
 from restoration.data.transforms import augment, paired_random_crop, random_crop
+from restoration.errors import DataError, MissingDataError
 
 __all__ = ["AllInOneDataset", "SOURCE_KINDS", "haze_clear_stem"]
 
@@ -79,7 +80,7 @@ def _match_pairs(name: str, src: dict) -> list[tuple[str, str]]:
         else:
             missing.append(lq_name)
     if missing:
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"source {name!r}: {len(missing)} LQ image(s) in {lq_root} have no GT in {gt_root} "
             f"(e.g. {', '.join(missing[:3])}); check gt_prefix/lq_prefix" +
             (" (haze: the clear image is the hazy stem up to the first '_')" if src["kind"] == "haze" else ""))
@@ -207,7 +208,7 @@ class AllInOneDataset(BaseDataset):
         else:
             lq = self.read_image(lq_path, "lq", "rgb")
             if lq.shape[:2] != gt.shape[:2]:
-                raise ValueError(f"source {src['name']!r}: {lq_path} is {lq.shape[0]}x{lq.shape[1]} but its GT "
+                raise DataError(f"source {src['name']!r}: {lq_path} is {lq.shape[0]}x{lq.shape[1]} but its GT "
                                  f"{gt_path} is {gt.shape[0]}x{gt.shape[1]}; pairs must have equal sizes")
             if self.phase == "train":
                 gt, lq = paired_random_crop(gt, lq, int(self.gt_size), 1, rng, gt_path, lq_path)

@@ -19,6 +19,7 @@ import numpy as np
 import torch.utils.data
 
 from restoration.data.io_backend import IO_BACKENDS, make_io_backend
+from restoration.errors import RestorationError
 from restoration.utils.color import rgb2ycbcr
 from restoration.utils.image_io import ImageReadError, imfrombytes
 
@@ -48,7 +49,7 @@ COMMON_OPTION_KEYS: dict[str, Any] = {
 }
 
 
-class DatasetOptionError(ValueError):
+class DatasetOptionError(RestorationError, ValueError):
     """The dataset options have problems; the message lists all of them, one per line."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from restoration.errors import DataError
 from restoration.utils.image_io import imencode, imfrombytes
 
 __all__ = ["DEGRADATIONS", "normalize_degradations", "check_degradations", "apply_degradations",
@@ -46,7 +47,7 @@ def normalize_degradations(spec: Any) -> list[dict]:
     out = []
     for item in items:
         if not isinstance(item, dict):
-            raise ValueError(f"each degradation must be a mapping with a 'type', got {item!r}")
+            raise DataError(f"each degradation must be a mapping with a 'type', got {item!r}")
         item = dict(item)
         item["type"] = _ALIASES.get(item.get("type"), item.get("type"))
         out.append(item)
@@ -130,7 +131,7 @@ def bicubic_downscale(img: np.ndarray, scale: int) -> np.ndarray:
 
     h, w = img.shape[:2]
     if h % scale or w % scale:
-        raise ValueError(f"bicubic x{scale}: image size {h}x{w} is not a multiple of the scale (mod-crop it first)")
+        raise DataError(f"bicubic x{scale}: image size {h}x{w} is not a multiple of the scale (mod-crop it first)")
     if scale == 1:
         return img
     return imresize(img, 1.0 / scale)
@@ -169,7 +170,7 @@ def _apply_one(img: np.ndarray, item: dict, rng: np.random.Generator, default_sc
         lo_hi = item.get("quality_range")
         quality = item["quality"] if "quality" in item else int(rng.integers(lo_hi[0], lo_hi[1] + 1))
         return jpeg_compress(img, quality)
-    raise ValueError(f"unknown degradation type {kind!r}; choose one of {DEGRADATIONS}")
+    raise DataError(f"unknown degradation type {kind!r}; choose one of {DEGRADATIONS}")
 
 
 def apply_degradations(img: np.ndarray, spec: Any, rng: np.random.Generator, default_scale: int = 1) -> np.ndarray:

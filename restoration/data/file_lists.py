@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from restoration.data.io_backend import read_lmdb_meta_info
+from restoration.errors import DataError, MissingDataError
 from restoration.utils.image_io import is_image_file
 
 __all__ = ["scan_images", "read_meta_info_file", "paired_paths", "single_paths"]
@@ -30,23 +31,23 @@ def scan_images(folder: str | os.PathLike, recursive: bool = False) -> list[str]
     """
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist")
+        raise MissingDataError(f"image folder {folder} does not exist")
     files = root.rglob("*") if recursive else root.iterdir()
     names = sorted(p.relative_to(root).as_posix() for p in files if p.is_file() and is_image_file(p.name)
                    and not p.name.startswith("."))
     if not names:
-        raise FileNotFoundError(f"no image files in {folder}")
+        raise MissingDataError(f"no image files in {folder}")
     return names
 
 
 def read_meta_info_file(meta_file: str | os.PathLike) -> list[str]:
     """Image names from a meta-info file: the first token of every non-empty, non-``#`` line."""
     if not Path(meta_file).is_file():
-        raise FileNotFoundError(f"meta_info_file {meta_file} does not exist")
+        raise MissingDataError(f"meta_info_file {meta_file} does not exist")
     with open(meta_file, encoding="utf-8") as f:
         names = [line.split()[0] for line in f if line.strip() and not line.lstrip().startswith("#")]
     if not names:
-        raise ValueError(f"meta_info_file {meta_file} lists no image")
+        raise DataError(f"meta_info_file {meta_file} lists no image")
     return names
 
 
@@ -73,7 +74,7 @@ def paired_paths(gt_root: str, lq_root: str, backend: str = "disk", meta_info_fi
         lq_keys = [os.path.splitext(n)[0] for n in read_lmdb_meta_info(lq_root)]
         missing = sorted(set(gt_keys) - set(lq_keys))
         if missing:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"{len(missing)} GT keys of {gt_root} are not in {lq_root}: {_listing(missing)} "
                 "(both LMDBs must hold the same image names)")
         return [{"gt_path": k, "lq_path": k} for k in gt_keys]
@@ -89,7 +90,7 @@ def paired_paths(gt_root: str, lq_root: str, backend: str = "disk", meta_info_fi
             missing.append(lq_path)
         pairs.append({"gt_path": gt_path, "lq_path": lq_path})
     if missing:
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"{len(missing)} image(s) of the GT/LQ pairs are missing: {_listing(missing)} "
             f"(GT folder {gt_root}, LQ folder {lq_root}, filename_tmpl {filename_tmpl!r})")
     return pairs
@@ -103,6 +104,6 @@ def single_paths(root: str, backend: str = "disk", meta_info_file: str | None = 
         paths = [os.path.join(root, n) for n in read_meta_info_file(meta_info_file)]
         missing = [p for p in paths if not os.path.isfile(p)]
         if missing:
-            raise FileNotFoundError(f"{len(missing)} image(s) listed in {meta_info_file} are missing: {_listing(missing)}")
+            raise MissingDataError(f"{len(missing)} image(s) listed in {meta_info_file} are missing: {_listing(missing)}")
         return paths
     return [os.path.join(root, n) for n in scan_images(root)]

@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from restoration.errors import DataError, MissingDataError
+
 __all__ = ["DiskBackend", "LmdbBackend", "make_io_backend", "read_lmdb_meta_info", "IO_BACKENDS"]
 
 IO_BACKENDS = ("disk", "lmdb")
@@ -146,7 +148,7 @@ def make_io_backend(io_opt: dict | None, db_paths: dict[str, str] | None = None)
         return DiskBackend()
     if kind == "lmdb":
         return LmdbBackend(db_paths or {}, **io_opt)
-    raise ValueError(f"unknown io_backend type {kind!r}; choose one of {IO_BACKENDS}")
+    raise DataError(f"unknown io_backend type {kind!r}; choose one of {IO_BACKENDS}")
 
 
 def read_lmdb_meta_info(lmdb_path: str | os.PathLike) -> list[str]:
@@ -157,7 +159,7 @@ def read_lmdb_meta_info(lmdb_path: str | os.PathLike) -> list[str]:
     """
     meta = Path(lmdb_path) / "meta_info.txt"
     if not meta.is_file():
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"LMDB {lmdb_path} has no meta_info.txt; create the database with scripts/data/create_lmdb.py "
             "(it writes one line per image: 'name.png (h,w,c) compress_level')")
     with open(meta, encoding="utf-8") as f:

@@ -10,6 +10,7 @@ import torch
 from restoration.data.base_dataset import COLOR_MODES, BaseDataset
 from restoration.data.file_lists import paired_paths
 from restoration.data.transforms import augment, paired_random_crop
+from restoration.errors import DataError
 
 __all__ = ["PairedImageDataset", "to_float"]
 
@@ -104,7 +105,7 @@ class PairedImageDataset(BaseDataset):
             return gt
         if self.mod_crop and (gh // s, gw // s) == (lh, lw):
             return gt[: lh * s, : lw * s]
-        raise ValueError(
+        raise DataError(
             f"size mismatch at scale {s}: GT {gt_name} is {gh}x{gw} but LQ {lq_name} is {lh}x{lw} "
             f"(HxW); GT must be {lh * s}x{lw * s}" + ("" if self.mod_crop else " (mod_crop is off)")
             + ". Check dataroot_lq / filename_tmpl / scale.")

@@ -23,6 +23,7 @@ import numpy as np
 from restoration.data.base_dataset import BaseDataset
 from restoration.data.noisy_image_dataset import TRAIN_CROP_KEYS, NoisyImageDataset
 from restoration.data.paired_image_dataset import hwc_to_chw, to_float
+from restoration.errors import DataError, MissingDataError
 
 __all__ = ["SIDDMediumDataset", "SIDDBlocksDataset", "load_sidd_blocks", "SIDD_MEDIUM_PATTERNS"]
 
@@ -57,7 +58,7 @@ class SIDDMediumDataset(NoisyImageDataset):
 
     def list_paths(self) -> list[str]:
         if self.io_type != "disk":
-            raise ValueError("SIDDMediumDataset reads the SIDD folder layout from disk; use io_backend: {type: disk}")
+            raise DataError("SIDDMediumDataset reads the SIDD folder layout from disk; use io_backend: {type: disk}")
         return self.find_noisy_images(self.root)
 
     @staticmethod
@@ -65,7 +66,7 @@ class SIDDMediumDataset(NoisyImageDataset):
         """Sorted noisy image paths under ``root``; raises naming the expected layout if none."""
         paths = sorted({p for pattern in SIDD_MEDIUM_PATTERNS for p in glob.glob(os.path.join(root, pattern))})
         if not paths:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"no SIDD-Medium noisy image in {root}: expected {root}/Data/<scene>/<id>_NOISY_SRGB_<k>.PNG "
                 f"(dataroot_lq must be the SIDD_Medium_Srgb folder)"
             )
@@ -81,12 +82,12 @@ def _read_mat(path: str) -> dict[str, Any]:
         try:
             import h5py
         except ImportError as exc:
-            raise ValueError(f"{path} is a MATLAB v7.3 (HDF5) file; install h5py to read it") from exc
+            raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file; install h5py to read it") from exc
         with h5py.File(path, "r") as f:
             # h5py sees MATLAB's column-major array with its dimensions reversed.
             return {k: np.asarray(f[k]).transpose() for k in f.keys() if not k.startswith("#")}
     except Exception as exc:  # truncated or not a MAT file at all
-        raise ValueError(f"cannot read {path} as a MATLAB file ({type(exc).__name__}: {exc}); expected {_BLOCK_LAYOUT}") from exc
+        raise DataError(f"cannot read {path} as a MATLAB file ({type(exc).__name__}: {exc}); expected {_BLOCK_LAYOUT}") from exc
 
 
 def load_sidd_blocks(path: str | os.PathLike) -> np.ndarray:
@@ -101,7 +102,7 @@ def load_sidd_blocks(path: str | os.PathLike) -> np.ndarray:
     """
     path = str(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"SIDD block file {path} does not exist")
+        raise MissingDataError(f"SIDD block file {path} does not exist")
     mat = _read_mat(path)
     names = [k for k in mat if not k.startswith("__")]
     stem = Path(path).stem
@@ -110,12 +111,12 @@ def load_sidd_blocks(path: str | os.PathLike) -> np.ndarray:
     elif len(names) == 1:
         name = names[0]
     else:
-        raise ValueError(f"{path}: cannot tell which variable holds the blocks (found {names}); expected {_BLOCK_LAYOUT}, "
+        raise DataError(f"{path}: cannot tell which variable holds the blocks (found {names}); expected {_BLOCK_LAYOUT}, "
                          f"named like the file ({stem!r})")
     arr = mat[name]
     if not isinstance(arr, np.ndarray) or arr.ndim != 5 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
         shape = getattr(arr, "shape", None)
-        raise ValueError(f"{path}: variable {name!r} has shape {shape} and dtype {getattr(arr, 'dtype', type(arr))}; "
+        raise DataError(f"{path}: variable {name!r} has shape {shape} and dtype {getattr(arr, 'dtype', type(arr))}; "
                          f"expected {_BLOCK_LAYOUT}")
     return arr
 
@@ -148,7 +149,7 @@ class SIDDBlocksDataset(BaseDataset):
         if self.gt_mat:
             self.gt = load_sidd_blocks(self.gt_mat)
             if self.gt.shape != self.noisy.shape:
-                raise ValueError(f"{self.gt_mat} holds blocks of shape {self.gt.shape} but {self.noisy_mat} "
+                raise DataError(f"{self.gt_mat} holds blocks of shape {self.gt.shape} but {self.noisy_mat} "
                                  f"holds {self.noisy.shape}; they must match")
 
     def __len__(self) -> int:

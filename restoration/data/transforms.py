@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from restoration.errors import DataError
+
 __all__ = ["mod_crop", "random_crop", "paired_random_crop", "augment"]
 
 
@@ -42,7 +44,7 @@ def paired_random_crop(img_gt: np.ndarray, img_lq: np.ndarray, gt_size: int, sca
         ValueError: If ``gt_size`` is not a multiple of ``scale`` or an image is smaller than its patch.
     """
     if gt_size % scale:
-        raise ValueError(f"gt_size {gt_size} must be a multiple of scale {scale}")
+        raise DataError(f"gt_size {gt_size} must be a multiple of scale {scale}")
     lq_size = gt_size // scale
     h, w = img_lq.shape[:2]
     if h < lq_size or w < lq_size:

@@ -34,6 +34,7 @@ from restoration.archs.build import build_network
 from restoration.models.lr_scheduler import build_scheduler
 from restoration.models.optimizers import build_optimizer
 from restoration.options.schema import Key
+from restoration.utils.checkpoint import CheckpointError
 from restoration.utils.weights import load_weights, unwrap
 
 __all__ = ["Trainer"]
@@ -284,11 +285,15 @@ class Trainer:
     def load_training_state(self, state: Mapping[str, Any]) -> None:
         """Inverse of :meth:`training_state`."""
         for name, net in self.networks.items():
-            unwrap(net).load_state_dict(state[_state_key("net", name)])
+            try:
+                unwrap(net).load_state_dict(state[_state_key("net", name)])
+            except (KeyError, RuntimeError) as exc:  # another network, another trainer's state
+                raise CheckpointError(f"the training state does not fit net_{name} "
+                                      f"({type(net).__name__}): {str(exc).splitlines()[0]}") from exc
         for name, ema in self.emas.items():
             key = _state_key("ema", name)
             if key not in state:
-                raise ValueError(f"the training state has no EMA weights for net_{name} but an EMA is configured")
+                raise CheckpointError(f"the training state has no EMA weights for net_{name} but an EMA is configured")
             ema.module.load_state_dict(state[key])
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state[_state_key("optimizer", name)])

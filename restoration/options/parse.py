@@ -14,6 +14,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from restoration.errors import RestorationError
+
 from restoration.options.schema import TOP_LEVEL, Key
 from restoration.options.validate import top_level_spec, validate_options
 from restoration.options.yaml_io import load_yaml, parse_yaml_value
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 
-class OptionsError(ValueError):
+class OptionsError(RestorationError, ValueError):
     """A bad option file. ``problems`` lists every issue; ``str()`` is the full report."""
 
     def __init__(self, source: str, problems: list[str]) -> None:

@@ -10,7 +10,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_save", "find_latest_state", "prune_checkpoints", "load_training_state"]
+from restoration.errors import RestorationError
+
+__all__ = ["CheckpointError", "atomic_save", "find_latest_state", "prune_checkpoints", "load_training_state"]
+
+
+class CheckpointError(RestorationError, ValueError):
+    """A training state that cannot be resumed from (unreadable, or not a training state)."""
 
 _STATE_RE = re.compile(r"^(\d+)\.state$")
 
@@ -36,8 +42,23 @@ def atomic_save(obj: Any, path: str) -> None:
 
 
 def load_training_state(path: str) -> dict[str, Any]:
-    """Read a ``.state`` file with ``weights_only=True`` (states hold only tensors and plain containers)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Read a ``.state`` file with ``weights_only=True`` (states hold only tensors and plain containers).
+
+    Raises:
+        CheckpointError: The file is missing, unreadable (truncated, garbage, not ours) or not a training
+            state (e.g. a weights file); the message names the file.
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"training state {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle garbage, a forbidden global: all mean "not resumable"
+        raise CheckpointError(f"cannot read training state {path}: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    if not isinstance(state, dict) or "iter" not in state or "net_g" not in state:
+        kind = "a weights file (models/net_g_*.pth)" if isinstance(state, dict) and "params" in state else "not a training state"
+        raise CheckpointError(f"{path} is {kind}; resume from a training_states/<iter>.state file")
+    return state
 
 
 def find_latest_state(states_dir: str) -> str | None:
@@ -55,11 +76,10 @@ def find_latest_state(states_dir: str) -> str | None:
             candidates.append((int(m.group(1)), path))
     for _, path in sorted(candidates, reverse=True):
         try:
-            state = load_training_state(path)
-        except Exception:
+            load_training_state(path)
+        except CheckpointError:
             continue
-        if isinstance(state, dict) and "iter" in state and "net_g" in state:
-            return path
+        return path
     return None
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 import torch.distributed as torch_dist
 
+from restoration.errors import RestorationError
+
 __all__ = [
     "DistError",
     "init_dist",
@@ -38,7 +40,7 @@ __all__ = [
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
-class DistError(RuntimeError):
+class DistError(RestorationError, RuntimeError):
     """A launcher or process-group setting that cannot work (reported as one line)."""
 
 

@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 import torch
 
+from restoration.errors import RestorationError
+
 __all__ = [
     "ImageReadError",
     "imread",
@@ -41,7 +43,7 @@ IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 _MODES = ("unchanged", "rgb", "gray")
 
 
-class ImageReadError(OSError):
+class ImageReadError(RestorationError, OSError):
     """An image file is missing, unreadable or corrupt. The message names the file."""
 
 

@@ -19,13 +19,15 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from restoration.errors import RestorationError
+
 __all__ = ["WeightsError", "read_state_dict", "load_weights", "strip_prefixes"]
 
 _PREFIXES = ("module.", "_orig_mod.")
 _LOGGER = logging.getLogger("restoration")
 
 
-class WeightsError(RuntimeError):
+class WeightsError(RestorationError, RuntimeError):
     """A checkpoint cannot be loaded into a network; the message lists every mismatch."""
 
 
