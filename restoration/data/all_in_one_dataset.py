@@ -39,8 +39,7 @@ import numpy as np
 
 from restoration.data.base_dataset import BaseDataset
 from restoration.data.file_lists import scan_images
-from restoration.data.paired_image_dataset import hwc_to_chw, to_float
-from restoration.data.transforms import augment, paired_random_crop, random_crop
+from restoration.data.transforms import augment, hwc_to_chw, paired_random_crop, random_crop, to_float
 from restoration.errors import DataError, MissingDataError
 
 __all__ = ["AllInOneDataset", "SOURCE_KINDS", "haze_clear_stem"]

@@ -20,6 +20,7 @@ import torch.utils.data
 
 from restoration.data.io_backend import IO_BACKENDS, make_io_backend
 from restoration.errors import RestorationError
+from restoration.options.types import type_name, type_ok
 from restoration.utils.color import rgb2ycbcr
 from restoration.utils.image_io import ImageReadError, imfrombytes
 
@@ -51,20 +52,6 @@ COMMON_OPTION_KEYS: dict[str, Any] = {
 
 class DatasetOptionError(RestorationError, ValueError):
     """The dataset options have problems; the message lists all of them, one per line."""
-
-
-def _type_name(t: Any) -> str:
-    types = t if isinstance(t, tuple) else (t,)
-    return " or ".join("null" if x is _NoneType else x.__name__ for x in types)
-
-
-def _type_ok(value: Any, t: Any) -> bool:
-    types = t if isinstance(t, tuple) else (t,)
-    if isinstance(value, bool):  # bool is an int subclass; `gt_size: true` is a mistake
-        return bool in types
-    if isinstance(value, int) and float in types:
-        return True
-    return isinstance(value, types)
 
 
 class BaseDataset(torch.utils.data.Dataset):
@@ -127,8 +114,8 @@ class BaseDataset(torch.utils.data.Dataset):
             if opt.get(key) is None:
                 problems.append(f"missing required key {key!r}")
         for key, value in opt.items():
-            if key in accepted and value is not None and not _type_ok(value, accepted[key]):
-                problems.append(f"{key!r} must be {_type_name(accepted[key])}, got {type(value).__name__} {value!r}")
+            if key in accepted and value is not None and not type_ok(value, accepted[key]):
+                problems.append(f"{key!r} must be {type_name(accepted[key])}, got {type(value).__name__} {value!r}")
         phase = opt.get("phase")
         if isinstance(phase, str) and cls.normalize_phase(phase) not in PHASES:
             problems.append(f"phase {phase!r} is not one of {PHASES} (optionally with a suffix such as 'val_1')")

@@ -9,8 +9,8 @@ import numpy as np
 from restoration.data.base_dataset import COLOR_MODES, BaseDataset
 from restoration.data.degradations import apply_degradations, check_degradations, normalize_degradations, total_scale
 from restoration.data.file_lists import single_paths
-from restoration.data.paired_image_dataset import _check_train_patch, hwc_to_chw, to_float
-from restoration.data.transforms import augment, mod_crop, random_crop
+from restoration.data.paired_image_dataset import _check_train_patch
+from restoration.data.transforms import augment, hwc_to_chw, mod_crop, random_crop, to_float
 
 __all__ = ["DegradationDataset"]
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from restoration.data.paired_image_dataset import hwc_to_chw, to_float
+from restoration.data.transforms import hwc_to_chw, to_float
 from restoration.data.single_image_dataset import ImageFolderDataset
 from restoration.data.transforms import augment, random_crop
 

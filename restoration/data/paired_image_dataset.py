@@ -9,26 +9,12 @@ import torch
 
 from restoration.data.base_dataset import COLOR_MODES, BaseDataset
 from restoration.data.file_lists import paired_paths
-from restoration.data.transforms import augment, paired_random_crop
+from restoration.data.transforms import augment, hwc_to_chw, paired_random_crop, to_float
 from restoration.errors import DataError
 
-__all__ = ["PairedImageDataset", "to_float"]
+__all__ = ["PairedImageDataset"]
 
 _NoneType = type(None)
-
-
-def to_float(img: np.ndarray) -> np.ndarray:
-    """Integer ``(H, W, C)`` image → float32 in [0, 1] (``uint8`` / 255, ``uint16`` / 65535)."""
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
-    return img.astype(np.float32, copy=False)
-
-
-def hwc_to_chw(img: np.ndarray) -> torch.Tensor:
-    """Float ``(H, W, C)`` array → contiguous ``(C, H, W)`` float32 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
 
 
 class PairedImageDataset(BaseDataset):

@@ -22,7 +22,7 @@ import numpy as np
 
 from restoration.data.base_dataset import BaseDataset
 from restoration.data.noisy_image_dataset import TRAIN_CROP_KEYS, NoisyImageDataset
-from restoration.data.paired_image_dataset import hwc_to_chw, to_float
+from restoration.data.transforms import hwc_to_chw, to_float
 from restoration.errors import DataError, MissingDataError
 
 __all__ = ["SIDDMediumDataset", "SIDDBlocksDataset", "load_sidd_blocks", "SIDD_MEDIUM_PATTERNS"]

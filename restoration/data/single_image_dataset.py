@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from restoration.data.base_dataset import COLOR_MODES, BaseDataset
 from restoration.data.file_lists import single_paths
-from restoration.data.paired_image_dataset import hwc_to_chw, to_float
+from restoration.data.transforms import hwc_to_chw, to_float
 
 __all__ = ["ImageFolderDataset", "SingleImageDataset"]
 

@@ -1,4 +1,5 @@
-"""Geometric transforms on ``(H, W, C)`` numpy images: crops and flip/rotation augmentation.
+"""Transforms on ``(H, W, C)`` numpy images: conversion to float and to tensors, crops, flip/rotation
+augmentation.
 
 All randomness comes from an explicit ``numpy.random.Generator`` argument, so a sample is a pure
 function of its generator's seed (see :meth:`BaseDataset.sample_rng`).
@@ -7,10 +8,25 @@ function of its generator's seed (see :meth:`BaseDataset.sample_rng`).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from restoration.errors import DataError
 
-__all__ = ["mod_crop", "random_crop", "paired_random_crop", "augment"]
+__all__ = ["to_float", "hwc_to_chw", "mod_crop", "random_crop", "paired_random_crop", "augment"]
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """Integer ``(H, W, C)`` image → float32 in [0, 1] (``uint8`` / 255, ``uint16`` / 65535)."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    return img.astype(np.float32, copy=False)
+
+
+def hwc_to_chw(img: np.ndarray) -> torch.Tensor:
+    """Float ``(H, W, C)`` array → contiguous ``(C, H, W)`` float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
 
 
 def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
@@ -19,8 +35,8 @@ def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
     return img[: h - h % scale, : w - w % scale]
 
 
-def _too_small(name: str, shape: tuple[int, ...], need: int, what: str) -> ValueError:
-    return ValueError(f"image {name} is {shape[0]}x{shape[1]} (HxW), smaller than the {what} {need}x{need}; "
+def _too_small(name: str, shape: tuple[int, ...], need: int, what: str) -> DataError:
+    return DataError(f"image {name} is {shape[0]}x{shape[1]} (HxW), smaller than the {what} {need}x{need}; "
                       "remove it from the dataset or lower gt_size")
 
 
