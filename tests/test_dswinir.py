@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from restoration import build_network
 from restoration.archs.dswinir_arch import DSwinIR
 from restoration.archs.msdeformable_nair_arch import MSDeformableNAIR
+from restoration.options.validate import bind_arguments
 from restoration.layers.gated_ffn import GDFN, MSGFFN, build_gated_ffn
 from restoration.layers.ms_dswin import MSDeformableNeighborhoodAttention
 from restoration.layers.neighborhood_attention import neighborhood_attention_2d
@@ -44,17 +45,19 @@ def test_official_param_count_dim48():
 
 
 def test_heads_not_divisible_by_three_reported():
-    problems = MSDeformableNAIR.check_options({"type": "MSDeformableNAIR"})  # release defaults [2,4,8,8]
+    problems = MSDeformableNAIR.check_options(bind_arguments(MSDeformableNAIR, {}))  # release defaults [2,4,8,8]
     assert len(problems) == 4 and "heads[0]=2 is not divisible by 3" in problems[0]
-    assert DSwinIR.check_options({"heads": [3, 6, 12, 24], "dim": 48}) == []
-    assert any("width dim*1=50 is not divisible by heads[0]=3" in p for p in DSwinIR.check_options({"dim": 50}))
+    assert DSwinIR.check_options(bind_arguments(DSwinIR, {"heads": [3, 6, 12, 24], "dim": 48})) == []
+    problems = DSwinIR.check_options(bind_arguments(DSwinIR, {"dim": 50}))
+    assert any("width dim*1=50 is not divisible by heads[0]=3" in p for p in problems)
     with pytest.raises(ValueError, match="heads\\[1\\]=4 is not divisible by 3"):
         DSwinIR(dim=12, heads=[3, 4, 6, 12])
 
 
 def test_input_size_errors_name_the_minimum():
     net = DSwinIR(**{**TINY, "kernel_size": [3, 3, 3, 3]})
-    assert net.size_multiple == 8 and net.min_size == 48  # (k + 2) * 8 = 40 and 2k * 8 = 48
+    assert (net.spec.size_multiple, net.spec.min_size) == (8, 48)  # (k + 2) * 8 = 40 and 2k * 8 = 48
+    assert MSDeformableNAIR.spec_from_options(bind_arguments(MSDeformableNAIR, {})).min_size == 48
     with pytest.raises(ValueError, match="minimum 48x48"):
         net(torch.rand(1, 3, 40, 48))
     with pytest.raises(ValueError, match="multiples of 8"):
@@ -230,18 +233,13 @@ def test_all_in_one_option_problems(tmp_path):
 OPTION_FILES = sorted((Path(__file__).parents[1] / "options").glob("*/DSwinIR/*.yml"))
 
 
-def test_option_files_are_valid():
-    """Every DSwinIR option file passes the start-up check (bar absent data/weights)."""
-    from restoration.options.validate import validate_options
+def test_option_files_use_the_paper_network():
+    """The all-in-one files build the paper network (validity: tests/test_option_files.py)."""
     from restoration.options.yaml_io import load_yaml
 
     assert len(OPTION_FILES) == 6
     for path in OPTION_FILES:
         opt = load_yaml(path)
-        problems = [p for p in validate_options(opt, is_train=path.parent.parent.name == "train")
-                    if "does not exist" not in p and "file not found" not in p]
-        assert problems == [], f"{path.name}: {problems}"
-        assert DSwinIR.check_options(opt["network_g"]) == []
         if "allinone" in path.name:  # the paper network
             with torch.device("meta"):
                 n = sum(p.numel() for p in build_network(opt["network_g"]).parameters())

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from restoration import build_network
+from restoration.archs.bicubic_arch import Bicubic
+from restoration.archs.spec import ArchSpec
 from restoration.utils.matlab_imresize import contributions, cubic, imresize, imresize_np, imresize_pt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +150,8 @@ def test_reproduces_matlab_set5_x8_from_double(benchmarks: Path) -> None:
 
 def test_bicubic_arch_shape_and_equality_with_imresize() -> None:
     net = build_network({"type": "Bicubic", "upscale": 3, "in_chans": 3})
-    assert net.size_multiple == 1 and sum(p.numel() for p in net.parameters()) == 0
+    assert net.spec == ArchSpec(scale=3, in_channels=3, out_channels=3, size_multiple=1, min_size=1)
+    assert sum(p.numel() for p in net.parameters()) == 0
     x = torch.rand(2, 3, 7, 10)
     y = net(x)
     assert y.shape == (2, 3, 21, 30)
@@ -157,7 +160,8 @@ def test_bicubic_arch_shape_and_equality_with_imresize() -> None:
     np.testing.assert_allclose(y[1].numpy().transpose(1, 2, 0), ref, atol=1e-5)
     with pytest.raises(ValueError, match=r"expects \(B, 3, h, w\)"):
         net(torch.rand(1, 1, 7, 10))
-    assert type(net).check_options({"upscale": 0}) and not type(net).check_options({"upscale": 4})
+    assert Bicubic.check_options({"upscale": 0, "in_chans": 3}) == ["Bicubic: upscale must be a positive integer, got 0"]
+    assert Bicubic.check_options({"upscale": 4, "in_chans": 3}) == []
 
 
 # ------------------------------------------------------------------------------------------ generate_lr.py

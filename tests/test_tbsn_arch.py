@@ -11,6 +11,8 @@ import torch
 
 from restoration import build_network
 from restoration.archs.tbsn_arch import TBSN, ParityShuffle, ParityUnshuffle
+from restoration.archs.spec import ArchSpec
+from restoration.options.validate import bind_arguments
 from restoration.utils.weights import WeightsError, load_weights
 
 
@@ -53,7 +55,7 @@ def test_default_parameter_count_and_layout() -> None:
     total = sum(p.numel() for p in net.parameters())
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     assert (total, trainable) == (12_967_964, 12_746_780)
-    assert net.size_multiple == 32
+    assert net.spec == ArchSpec(scale=1, in_channels=3, out_channels=3, size_multiple=32, min_size=32, value_range=255.0)
     sd = net.state_dict()
     masks = [k for k in sd if k.endswith("fixed_pos_emb.attention_mask")]
     assert len(masks) == 24 and all(sd[k].shape == (1, 64, 144) for k in masks)
@@ -96,8 +98,14 @@ def test_size_and_option_errors() -> None:
                spatial_heads=[1, 1, 1], spatial_dim_head=2)
     with pytest.raises(ValueError, match="multiple of 32"):
         net(torch.zeros(1, 3, 32, 40))
-    problems = TBSN.check_options({"window_size": 8, "overlap_ratio": [0.25, 0.5, 0.375], "attn_impl": "flash"})
+    problems = TBSN.check_options(bind_arguments(TBSN, {"overlap_ratio": [0.25, 0.5, 0.375], "attn_impl": "flash"}))
     text = "\n".join(problems)
     assert "no longer blind-spot" in text and "ow - ws must be even" in text and "attn_impl 'flash'" in text
     with pytest.raises(ValueError, match="ow - ws must be even"):
         TBSN(overlap_ratio=[0.5, 0.5, 0.375])
+    # The bilinear input upsampling comes first: at scale 2 a 16x16 input is a 32x32 body input.
+    assert TBSN.spec_from_options(bind_arguments(TBSN, {"scale": 2})).size_multiple == 16
+    up = TBSN(dim=4, num_blocks=[1, 1, 1], num_refinement_blocks=0, channel_heads=[1, 1, 1], spatial_heads=[1, 1, 1],
+              spatial_dim_head=2, scale=2)
+    assert (up.spec.scale, up.spec.size_multiple) == (2, 16)
+    assert up(torch.zeros(1, 3, 16, 16)).shape == (1, 3, 32, 32)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 from torch import nn
 
+from restoration.archs.spec import ArchSpec
 from restoration.utils.matlab_imresize import imresize_pt
 
 __all__ = ["Bicubic"]
@@ -24,16 +27,21 @@ class Bicubic(nn.Module):
             raise ValueError(f"upscale must be a positive integer, got {upscale!r}")
         self.upscale = int(upscale)
         self.in_chans = int(in_chans)
-        self.size_multiple = 1  # any input size works
+        self.spec = self.spec_from_options(dict(upscale=self.upscale, in_chans=self.in_chans))
 
     @classmethod
-    def check_options(cls, opt: dict) -> list[str]:
-        """Problems with a ``network_g`` option dict for this network."""
+    def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
+        """Problems with the complete constructor arguments ``opt`` (user values bound, defaults applied)."""
         problems = []
-        upscale = opt.get("upscale")
+        upscale = opt["upscale"]
         if not isinstance(upscale, int) or isinstance(upscale, bool) or upscale < 1:
             problems.append(f"Bicubic: upscale must be a positive integer, got {upscale!r}")
         return problems
+
+    @classmethod
+    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
+        """Any input size, per-channel resampling by ``upscale``."""
+        return ArchSpec(scale=int(opt["upscale"]), in_channels=int(opt["in_chans"]), out_channels=int(opt["in_chans"]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, h, w)`` in [0, 1] → ``(B, C, h * upscale, w * upscale)``, unclipped (bicubic overshoots)."""

@@ -11,21 +11,23 @@ constructor) is a thin subclass.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from restoration.archs.spec import ArchSpec
 from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.deformable_attention import DeformableAttention2d
 from restoration.layers.gated_ffn import FFN_TYPES, build_gated_ffn
 from restoration.layers.ms_dswin import MSDeformableNeighborhoodAttention, ms_dswin_min_size
 from restoration.layers.neighborhood_attention import available_backends
 
-__all__ = ["DSwinIR", "DSwinTransformerBlock", "ATTN_TYPES", "check_unet_options"]
+__all__ = ["DSwinIR", "DSwinTransformerBlock", "ATTN_TYPES", "check_unet_options", "unet_min_size"]
 
 ATTN_TYPES: tuple[str, ...] = ("msdswin", "dat")
 _LEVELS = 4  # full, 1/2, 1/4, 1/8 resolution
+_SIZE_MULTIPLE = 2 ** (_LEVELS - 1)  # three 2x downsamplings
 
 
 class DSwinTransformerBlock(nn.Module):
@@ -98,6 +100,19 @@ class _PatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x)
+
+
+def unet_min_size(kernel_size: Sequence[int], dilation: Sequence[int], attn_type: str,
+                  dat_strides: Sequence[int]) -> int:
+    """Smallest input side (a multiple of 8) every level's attention fits in."""
+    need = _SIZE_MULTIPLE
+    for lvl in range(_LEVELS):
+        if attn_type == "msdswin":
+            side = ms_dswin_min_size(kernel_size[lvl], dilation[lvl])
+        else:
+            side = 2 * dat_strides[lvl]
+        need = max(need, side * 2 ** lvl)
+    return -(-need // _SIZE_MULTIPLE) * _SIZE_MULTIPLE
 
 
 def _check_na_backend(na_backend: str) -> list[str]:
@@ -174,11 +189,9 @@ class DSwinIR(nn.Module):
 
     Shapes:
         ``(B, in_channels, H, W)`` in ``[0, 1]`` -> ``(B, out_channels, H, W)``; ``H, W`` multiples of
-        :attr:`size_multiple` (8) and at least :attr:`min_size` (the coarsest level must hold the
+        ``spec.size_multiple`` (8) and at least ``spec.min_size`` (the coarsest level must hold the
         largest neighbourhood: 48 for ``kernel_size=3``).
     """
-
-    size_multiple: int = 8
 
     def __init__(
         self,
@@ -208,7 +221,12 @@ class DSwinIR(nn.Module):
                                       na_backend=na_backend)
         if problems:
             raise ValueError(f"{type(self).__name__}: " + "; ".join(problems))
-        self.min_size = self._min_size(kernel_size, dilation, attn_type, dat_strides)
+        # DSwinIR's, not type(self)'s: subclasses (MSDeformableNAIR) take other argument names.
+        self.spec = DSwinIR.spec_from_options(dict(in_channels=in_channels, out_channels=out_channels,
+                                                   kernel_size=kernel_size, dilation=dilation, attn_type=attn_type,
+                                                   dat_strides=dat_strides))
+        # Aliases of the spec for trainers that do not read arch_spec(net) yet.
+        self.size_multiple, self.min_size = self.spec.size_multiple, self.spec.min_size
 
         def level(lvl: int, width: int, count: int) -> nn.Sequential:
             return nn.Sequential(*[
@@ -241,35 +259,28 @@ class DSwinIR(nn.Module):
             self.skip_conv = nn.Conv2d(d1, d2, 1, bias=bias)
         self.output = nn.Conv2d(d2, out_channels, 3, 1, 1, bias=bias)
 
-    @staticmethod
-    def _min_size(kernel_size: Sequence[int], dilation: Sequence[int], attn_type: str,
-                  dat_strides: Sequence[int]) -> int:
-        """Smallest input side (a multiple of 8) every level's attention fits in."""
-        need = 8
-        for lvl in range(_LEVELS):
-            if attn_type == "msdswin":
-                side = ms_dswin_min_size(kernel_size[lvl], dilation[lvl])
-            else:
-                side = 2 * dat_strides[lvl]
-            need = max(need, side * 2 ** lvl)
-        return -(-need // 8) * 8
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
+        """Problems with the complete constructor arguments ``opt`` (see :func:`check_unet_options`)."""
+        return check_unet_options(opt["dim"], opt["heads"], opt["num_blocks"], opt["kernel_size"], opt["dilation"],
+                                  opt["attn_type"], opt["ffn_type"], na_backend=opt["na_backend"])
 
     @classmethod
-    def check_options(cls, opt: dict[str, Any]) -> list[str]:
-        """Problems with a ``network_g`` dict for this class (see :func:`check_unet_options`)."""
-        return check_unet_options(
-            opt.get("dim", 48), opt.get("heads", (3, 6, 12, 24)), opt.get("num_blocks", (4, 6, 6, 8)),
-            opt.get("kernel_size", (3, 3, 3, 3)), opt.get("dilation", (1, 1, 1, 1)),
-            opt.get("attn_type", "msdswin"), opt.get("ffn_type", "msg"), na_backend=opt.get("na_backend", "auto"))
+    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
+        """Multiples of 8 (three 2x downsamplings), at least :func:`unet_min_size`."""
+        return ArchSpec(in_channels=int(opt["in_channels"]), out_channels=int(opt["out_channels"]),
+                        size_multiple=_SIZE_MULTIPLE,
+                        min_size=unet_min_size(opt["kernel_size"], opt["dilation"], opt["attn_type"], opt["dat_strides"]))
 
     def _check_input(self, x: torch.Tensor) -> None:
         h, w = x.shape[-2:]
-        if h % self.size_multiple or w % self.size_multiple:
-            raise ValueError(f"{type(self).__name__} needs H, W multiples of {self.size_multiple} (three 2x "
+        multiple, min_size = self.spec.size_multiple, self.spec.min_size
+        if h % multiple or w % multiple:
+            raise ValueError(f"{type(self).__name__} needs H, W multiples of {multiple} (three 2x "
                              f"downsamplings), got {h}x{w}; pad the input (test.py does this automatically)")
-        if h < self.min_size or w < self.min_size:
+        if h < min_size or w < min_size:
             raise ValueError(f"{type(self).__name__}: input {h}x{w} is smaller than the minimum "
-                             f"{self.min_size}x{self.min_size} (the 1/8-resolution level must hold the "
+                             f"{min_size}x{min_size} (the 1/8-resolution level must hold the "
                              "largest attention neighbourhood); pad or crop larger patches")
 
     def forward_features(self, inp_img: torch.Tensor) -> torch.Tensor:

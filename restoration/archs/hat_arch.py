@@ -11,7 +11,7 @@ Constructor arguments and state-dict keys follow the official ``hat/archs/hat_ar
 * the relative-position indices live at the network level (``relative_position_index_SA`` and
   ``relative_position_index_OCA`` buffers, as in the official checkpoints).
 
-HAT does not pad: inputs must be multiples of ``window_size`` (:attr:`HAT.size_multiple`); the
+HAT does not pad: inputs must be multiples of ``window_size`` (``net.spec.size_multiple``); the
 framework's inference pads and crops back. Differences from the official code that do not change
 the function: attention via :func:`restoration.layers.window_attention.window_attention`
 (``attn_backend``), ``upsampler`` defaults to ``'pixelshuffle'`` (the only head the official class
@@ -27,6 +27,7 @@ import torch
 from timm.layers import DropPath
 from torch import nn
 
+from restoration.archs.spec import ArchSpec
 from restoration.layers.channel_attention import CAB
 from restoration.layers.config import resolve_attn_backend
 from restoration.layers.input_norm import input_mean
@@ -278,13 +279,14 @@ class HAT(nn.Module):
         attn_backend: str | None = None,
     ) -> None:
         super().__init__()
-        problems = self.check_options(
-            dict(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depths=depths, num_heads=num_heads,
-                 window_size=window_size, overlap_ratio=overlap_ratio, compress_ratio=compress_ratio,
-                 squeeze_factor=squeeze_factor, upscale=upscale, upsampler=upsampler, resi_connection=resi_connection)
-        )
+        opt = dict(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, depths=depths,
+                   num_heads=num_heads, window_size=window_size, overlap_ratio=overlap_ratio,
+                   compress_ratio=compress_ratio, squeeze_factor=squeeze_factor, upscale=upscale,
+                   upsampler=upsampler, resi_connection=resi_connection, ape=ape)
+        problems = self.check_options(opt)
         if problems:
             raise ValueError("invalid HAT options: " + "; ".join(problems))
+        self.spec = self.spec_from_options(opt)
         num_feat = 64
         self.window_size = window_size
         self.shift_size = window_size // 2
@@ -293,8 +295,8 @@ class HAT(nn.Module):
         self.upscale = upscale
         self.upsampler = upsampler
         self.ape = ape
-        #: Inputs must be multiples of the window; the framework pads to this.
-        self.size_multiple = window_size
+        # Alias of spec.size_multiple for trainers that do not read arch_spec(net) yet.
+        self.size_multiple = self.spec.size_multiple
         self.register_buffer("mean", input_mean(in_chans), persistent=False)
         ows = overlap_window_size(window_size, overlap_ratio)
         self.register_buffer("relative_position_index_SA", relative_position_index(window_size))
@@ -329,30 +331,36 @@ class HAT(nn.Module):
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
-        """Problems with a ``network_g`` dict for HAT (defaults fill missing keys)."""
+        """Problems with the complete constructor arguments ``opt`` (user values bound to the signature)."""
         problems: list[str] = []
-        ws = int(opt.get("window_size", 7))
-        img_size = opt.get("img_size", 64)
-        res = token_resolution(img_size, int(opt.get("patch_size", 1)))
+        ws = int(opt["window_size"])
+        img_size = opt["img_size"]
+        res = token_resolution(img_size, int(opt["patch_size"]))
         if any(r % ws for r in res):
             problems.append(f"window_size {ws} does not divide img_size {img_size}")
-        extra = int(ws * float(opt.get("overlap_ratio", 0.5)))
+        extra = int(ws * float(opt["overlap_ratio"]))
         if extra % 2:
             problems.append(f"int(window_size * overlap_ratio) = {extra} must be even (symmetric key-window padding)")
-        embed = int(opt.get("embed_dim", 96))
-        depths, heads = list(opt.get("depths", (6, 6, 6, 6))), list(opt.get("num_heads", (6, 6, 6, 6)))
-        problems += check_groups(depths, heads, embed)
-        for key, default in (("compress_ratio", 3), ("squeeze_factor", 30)):
-            if embed // int(opt.get(key, default)) < 1:
-                problems.append(f"{key} {opt.get(key)} leaves no channels of embed_dim {embed}")
-        if opt.get("upsampler", "pixelshuffle") != "pixelshuffle":
-            problems.append(f"upsampler {opt.get('upsampler')!r}: HAT only has the 'pixelshuffle' head")
-        upscale = int(opt.get("upscale", 2))
+        embed = int(opt["embed_dim"])
+        problems += check_groups(list(opt["depths"]), list(opt["num_heads"]), embed)
+        for key in ("compress_ratio", "squeeze_factor"):
+            if embed // int(opt[key]) < 1:
+                problems.append(f"{key} {opt[key]} leaves no channels of embed_dim {embed}")
+        if opt["upsampler"] != "pixelshuffle":
+            problems.append(f"upsampler {opt['upsampler']!r}: HAT only has the 'pixelshuffle' head")
+        upscale = int(opt["upscale"])
         if not (upscale == 3 or (upscale > 1 and upscale & (upscale - 1) == 0)):
             problems.append(f"upscale must be 2^n or 3, got {upscale}")
-        if opt.get("resi_connection", "1conv") not in RESI_CONNECTIONS:
-            problems.append(f"resi_connection {opt.get('resi_connection')!r} is not one of {RESI_CONNECTIONS}")
+        if opt["resi_connection"] not in RESI_CONNECTIONS:
+            problems.append(f"resi_connection {opt['resi_connection']!r} is not one of {RESI_CONNECTIONS}")
         return problems
+
+    @classmethod
+    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
+        """Inputs must be multiples of the window (HAT does not pad); ``img_range`` is undone inside."""
+        ws = int(opt["window_size"])
+        return ArchSpec(scale=int(opt["upscale"]), in_channels=int(opt["in_chans"]), out_channels=int(opt["in_chans"]),
+                        size_multiple=ws, min_size=ws, tileable=not opt["ape"])
 
     def adapt_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
         """Verify the checkpoint's ``relative_position_index_SA/OCA`` against the regenerated ones.
@@ -386,7 +394,7 @@ class HAT(nn.Module):
         if h % self.window_size or w % self.window_size:
             raise ValueError(
                 f"HAT needs H and W to be multiples of window_size {self.window_size}, got {h}x{w}; "
-                f"pad to `net.size_multiple` first (the framework's inference does)"
+                f"pad to `arch_spec(net).size_multiple` first (the framework's inference does)"
             )
         mean = self.mean.to(x.dtype)
         x = (x - mean) * self.img_range

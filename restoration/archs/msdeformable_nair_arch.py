@@ -10,11 +10,12 @@ kept here so the signature matches, and :meth:`check_options` explains the probl
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from restoration.archs.dswinir_arch import DSwinIR, check_unet_options
+from restoration.archs.spec import ArchSpec
 
 __all__ = ["MSDeformableNAIR"]
 
@@ -77,11 +78,16 @@ class MSDeformableNAIR(DSwinIR):
 
     @classmethod
     def check_options(cls, opt: dict[str, Any]) -> list[str]:
-        """Problems with a ``network_g`` dict (official argument names)."""
-        return check_unet_options(
-            opt.get("dim", 32), opt.get("heads", (2, 4, 8, 8)), opt.get("num_blocks", (4, 6, 6, 8)),
-            opt.get("kernel_size", (3, 3, 3, 3)), opt.get("dilation", (1, 1, 1, 1)), "msdswin", "gdfn",
-            names=_OFFICIAL_NAMES, na_backend=opt.get("na_backend", "auto"))
+        """Problems with the complete constructor arguments ``opt`` (official argument names)."""
+        return check_unet_options(opt["dim"], opt["heads"], opt["num_blocks"], opt["kernel_size"], opt["dilation"],
+                                  "msdswin", "gdfn", names=_OFFICIAL_NAMES, na_backend=opt["na_backend"])
+
+    @classmethod
+    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
+        """DSwinIR's contract under the official argument names (MS-DSwin attention only)."""
+        return DSwinIR.spec_from_options(dict(in_channels=opt["inp_channels"], out_channels=opt["out_channels"],
+                                              kernel_size=opt["kernel_size"], dilation=opt["dilation"],
+                                              attn_type="msdswin", dat_strides=(1, 1, 1, 1)))
 
     def forward(self, inp_img: torch.Tensor) -> torch.Tensor:
         out = self.forward_features(inp_img)

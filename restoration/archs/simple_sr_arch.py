@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restoration.archs.spec import ArchSpec
 from restoration.layers.upsample import UpsampleOneStep
 
 __all__ = ["SimpleSRNet"]
@@ -37,10 +40,8 @@ class SimpleSRNet(nn.Module):
         upscale: Output scale (1 = restoration at the same size).
         img_range: Inputs are multiplied by this inside the network and divided on the way out.
 
-    Shapes: (B, num_in_ch, H, W) in [0, 1] -> (B, num_out_ch, H·upscale, W·upscale).
+    Shapes: (B, num_in_ch, H, W) in [0, 1] -> (B, num_out_ch, H·upscale, W·upscale), any H, W.
     """
-
-    size_multiple: int = 1
 
     def __init__(
         self,
@@ -52,16 +53,32 @@ class SimpleSRNet(nn.Module):
         img_range: float = 1.0,
     ) -> None:
         super().__init__()
-        if num_in_ch != num_out_ch:
-            raise ValueError(f"num_out_ch {num_out_ch} must equal num_in_ch {num_in_ch} (global skip)")
-        if upscale < 1:
-            raise ValueError(f"upscale must be >= 1, got {upscale}")
+        opt = dict(num_in_ch=num_in_ch, num_out_ch=num_out_ch, upscale=upscale)
+        problems = self.check_options(opt)
+        if problems:
+            raise ValueError("invalid SimpleSRNet options: " + "; ".join(problems))
+        self.spec = self.spec_from_options(opt)
         self.upscale = upscale
         self.img_range = img_range
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*(_ResBlock(num_feat) for _ in range(num_block)))
         self.conv_after_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.upsample = UpsampleOneStep(upscale, num_feat, num_out_ch)
+
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
+        """Problems with the complete constructor arguments ``opt``."""
+        problems = []
+        if opt["num_in_ch"] != opt["num_out_ch"]:
+            problems.append(f"num_out_ch {opt['num_out_ch']} must equal num_in_ch {opt['num_in_ch']} (global skip)")
+        if opt["upscale"] < 1:
+            problems.append(f"upscale must be >= 1, got {opt['upscale']}")
+        return problems
+
+    @classmethod
+    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
+        """Any input size; ``img_range`` is undone inside, so the contract range stays [0, 1]."""
+        return ArchSpec(scale=int(opt["upscale"]), in_channels=int(opt["num_in_ch"]), out_channels=int(opt["num_out_ch"]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H·s, W·s)."""

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn
 
+from restoration.archs.spec import ArchSpec
 from restoration.layers.input_norm import input_mean
 from restoration.layers.mlp import Mlp
 from restoration.layers.patch_embed import PatchEmbed, token_resolution
@@ -158,9 +159,6 @@ class SwinIR(nn.Module):
         attn_backend: ``'reference'`` or ``'sdpa'``; None = :func:`restoration.layers.config.get_attn_backend`.
     """
 
-    #: The network pads internally, so the framework need not.
-    size_multiple: int = 1
-
     def __init__(
         self,
         img_size: int | Sequence[int] = 64,
@@ -188,13 +186,13 @@ class SwinIR(nn.Module):
     ) -> None:
         super().__init__()
         upsampler = upsampler or ""  # the official code treats None like ''
-        problems = self.check_options(
-            dict(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depths=depths,
-                 num_heads=num_heads, window_size=window_size, upscale=upscale, upsampler=upsampler,
-                 resi_connection=resi_connection)
-        )
+        opt = dict(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, depths=depths,
+                   num_heads=num_heads, window_size=window_size, upscale=upscale, upsampler=upsampler,
+                   resi_connection=resi_connection, ape=ape)
+        problems = self.check_options(opt)
         if problems:
             raise ValueError("invalid SwinIR options: " + "; ".join(problems))
+        self.spec = self.spec_from_options(opt)
         num_feat = 64
         self.img_range = img_range
         self.upscale = upscale
@@ -246,17 +244,15 @@ class SwinIR(nn.Module):
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
-        """Problems with a ``network_g`` dict for SwinIR (defaults fill missing keys)."""
+        """Problems with the complete constructor arguments ``opt`` (user values bound to the signature)."""
         problems: list[str] = []
-        ws = int(opt.get("window_size", 7))
-        patch = int(opt.get("patch_size", 1))
-        res = token_resolution(opt.get("img_size", 64), patch)
+        ws = int(opt["window_size"])
+        res = token_resolution(opt["img_size"], int(opt["patch_size"]))
         if min(res) > ws and any(r % ws for r in res):
-            problems.append(f"window_size {ws} does not divide img_size {opt.get('img_size', 64)}")
-        depths, heads = list(opt.get("depths", (6, 6, 6, 6))), list(opt.get("num_heads", (6, 6, 6, 6)))
-        problems += check_groups(depths, heads, int(opt.get("embed_dim", 96)))
-        upsampler = opt.get("upsampler", "") or ""
-        upscale = int(opt.get("upscale", 2))
+            problems.append(f"window_size {ws} does not divide img_size {opt['img_size']}")
+        problems += check_groups(list(opt["depths"]), list(opt["num_heads"]), int(opt["embed_dim"]))
+        upsampler = opt["upsampler"] or ""
+        upscale = int(opt["upscale"])
         if upsampler not in UPSAMPLERS:
             problems.append(f"upsampler {upsampler!r} is not one of {UPSAMPLERS}")
         elif upsampler == "pixelshuffle" and not (upscale == 3 or (upscale > 0 and upscale & (upscale - 1) == 0)):
@@ -265,9 +261,15 @@ class SwinIR(nn.Module):
             problems.append(f"upsampler 'nearest+conv' supports upscale 2 and 4, got {upscale}")
         elif upsampler == "" and upscale != 1:
             problems.append(f"upsampler '' (denoising/JPEG) keeps the size: upscale must be 1, got {upscale}")
-        if opt.get("resi_connection", "1conv") not in RESI_CONNECTIONS:
-            problems.append(f"resi_connection {opt.get('resi_connection')!r} is not one of {RESI_CONNECTIONS}")
+        if opt["resi_connection"] not in RESI_CONNECTIONS:
+            problems.append(f"resi_connection {opt['resi_connection']!r} is not one of {RESI_CONNECTIONS}")
         return problems
+
+    @classmethod
+    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
+        """Any input size (SwinIR pads to its window inside and crops back); ``img_range`` is undone inside."""
+        return ArchSpec(scale=int(opt["upscale"]) if opt["upsampler"] else 1, in_channels=int(opt["in_chans"]),
+                        out_channels=int(opt["in_chans"]), tileable=not opt["ape"])
 
     def adapt_state_dict(self, state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
         """Check an official checkpoint's derived buffers and replace them by this network's own.

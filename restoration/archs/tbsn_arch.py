@@ -11,19 +11,22 @@ depend on input pixel ``p`` through any spatial operator, because
 
 Only the channel attention's data-dependent weights (global statistics) leak a little.
 
-Value range: the network works on **[0, 255]** (as trained upstream) and has no global residual.
-Input size: H and W must be multiples of ``4 * window_size`` (32 by default); the instance
-attribute ``size_multiple`` tells the framework to reflect-pad and crop back.
+Value range: the network works on **[0, 255]** (as trained upstream) and has no global residual;
+``spec.value_range = 255`` tells the framework to feed ``x * 255`` and divide the output by 255.
+Input size: H and W must be multiples of ``4 * window_size`` (32 by default); ``spec.size_multiple``
+tells the framework to reflect-pad and crop back.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restoration.archs.spec import ArchSpec
 from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.masked_conv import CentralMaskedConv2d
 from restoration.layers.masked_window_attention import ATTENTION_IMPLS, MaskedWindowAttention
@@ -195,8 +198,8 @@ class TBSN(nn.Module):
             compute the same function (tests/test_tbsn_attention.py).
 
     Shapes:
-        ``(B, in_ch, H, W) -> (B, out_ch, H, W)`` in [0, 255]; H and W multiples of
-        ``4 * window_size`` (see ``size_multiple``).
+        ``(B, in_ch, H, W) -> (B, out_ch, H * scale, W * scale)`` in [0, 255]; H and W multiples of
+        ``spec.size_multiple`` (``4 * window_size`` at ``scale=1``).
     """
 
     def __init__(
@@ -218,20 +221,21 @@ class TBSN(nn.Module):
         attn_impl: str = "parity",
     ) -> None:
         super().__init__()
+        opt = dict(in_ch=in_ch, out_ch=out_ch, num_blocks=num_blocks, channel_heads=channel_heads,
+                   spatial_heads=spatial_heads, overlap_ratio=overlap_ratio, window_size=window_size, dim=dim,
+                   attn_impl=attn_impl, scale=scale)
         # Only hard errors raise here; a configuration that merely loses the blind spot (odd key
         # padding, see check_options) still builds so that such checkpoints stay loadable.
-        problems = [
-            p for p in self.check_options(
-                dict(num_blocks=num_blocks, channel_heads=channel_heads, spatial_heads=spatial_heads,
-                     overlap_ratio=overlap_ratio, window_size=window_size, dim=dim, attn_impl=attn_impl)
-            )
-            if "no longer blind-spot" not in p
-        ]
+        problems = [p for p in self.check_options(opt) if "no longer blind-spot" not in p]
         if problems:
             raise ValueError("invalid TBSN options: " + "; ".join(problems))
+        self.spec = self.spec_from_options(opt)
         self.scale = scale
-        # Two parity-preserving halvings, then ws x ws windows at the coarsest level.
-        self.size_multiple = 4 * window_size
+        # Two parity-preserving halvings, then ws x ws windows at the coarsest level (after the
+        # upsampling by `scale`; spec.size_multiple is the same requirement on the input).
+        self.body_multiple = 4 * window_size
+        # Alias of spec.size_multiple for trainers that do not read arch_spec(net) yet.
+        self.size_multiple = self.spec.size_multiple
 
         def level(width: int, lvl: int, count: int) -> nn.Sequential:
             return nn.Sequential(*[
@@ -258,16 +262,19 @@ class TBSN(nn.Module):
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
-        """Problems with a ``network_g`` dict for TBSN (empty list when fine)."""
+        """Problems with the complete constructor arguments ``opt`` (empty list when fine)."""
         problems: list[str] = []
         for key in ("num_blocks", "channel_heads", "spatial_heads", "overlap_ratio"):
-            if key in opt and len(opt[key]) != 3:
+            if len(opt[key]) != 3:
                 problems.append(f"{key} must have 3 entries (one per level), got {list(opt[key])}")
-        ws = int(opt.get("window_size", 8))
-        dim = int(opt.get("dim", 48))
+        ws = int(opt["window_size"])
+        dim = int(opt["dim"])
         if dim % 2:
             problems.append(f"dim {dim} must be even (the down-sampling halves it before unshuffling)")
-        for lvl, ratio in enumerate(opt.get("overlap_ratio", (0.5, 0.5, 0.5))[:3]):
+        scale = opt["scale"]
+        if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+            problems.append(f"scale must be an integer >= 1 (bilinear input upsampling), got {scale!r}")
+        for lvl, ratio in enumerate(opt["overlap_ratio"][:3]):
             ow = overlap_window_size(ws, ratio)
             if (ow - ws) % 2:
                 problems.append(
@@ -280,15 +287,27 @@ class TBSN(nn.Module):
                     f"the fixed mask then admits odd offsets and the network is no longer blind-spot"
                 )
         for key, width in (("channel_heads", (dim, 2 * dim, 4 * dim)),):
-            for lvl, heads in enumerate(opt.get(key, (1, 2, 4))[:3]):
+            for lvl, heads in enumerate(opt[key][:3]):
                 if width[lvl] % int(heads):
                     problems.append(f"{key}[{lvl}]={heads} does not divide level width {width[lvl]}")
-        impl = opt.get("attn_impl", "parity")
+        impl = opt["attn_impl"]
         if impl not in ATTENTION_IMPLS:
             problems.append(f"attn_impl {impl!r} is not one of {ATTENTION_IMPLS}")
         elif impl == "parity" and ws % 2:
             problems.append(f"attn_impl 'parity' needs an even window_size, got {ws}; use 'sdpa'")
         return problems
+
+    @classmethod
+    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
+        """[0, 255] values; the upsampled input must be a multiple of ``4 * window_size``.
+
+        The input is first upsampled by ``scale``, so the input itself needs a multiple of
+        ``4 * window_size / gcd(4 * window_size, scale)`` (32 for the default, 16 at ``scale=2``).
+        """
+        body_multiple = 4 * int(opt["window_size"])
+        multiple = body_multiple // math.gcd(body_multiple, int(opt["scale"]))
+        return ArchSpec(scale=int(opt["scale"]), in_channels=int(opt["in_ch"]), out_channels=int(opt["out_ch"]),
+                        size_multiple=multiple, min_size=multiple, value_range=255.0)
 
     def set_attention_impl(self, impl: str) -> None:
         """Switch every M-WSA layer to ``'reference'``, ``'sdpa'`` or ``'parity'``."""
@@ -318,10 +337,10 @@ class TBSN(nn.Module):
         if self.scale > 1:
             x = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
         h, w = x.shape[-2:]
-        if h % self.size_multiple or w % self.size_multiple:
+        if h % self.body_multiple or w % self.body_multiple:
             raise ValueError(
-                f"TBSN input {h}x{w} is not a multiple of {self.size_multiple}; pad it first "
-                f"(the framework does this from net.size_multiple)"
+                f"TBSN input {h}x{w} (after the x{self.scale} upsampling) is not a multiple of {self.body_multiple}; "
+                f"pad it first (the framework does this from arch_spec(net).size_multiple)"
             )
         enc1 = self.encoder_level1(self.patch_embed(x))
         enc2 = self.encoder_level2(self.down1_2(enc1))

@@ -24,7 +24,10 @@ from restoration.registry import (
     RegistryError,
 )
 
-__all__ = ["validate_options", "check_kwargs", "did_you_mean", "top_level_spec"]
+__all__ = [
+    "validate_options", "check_kwargs", "check_component", "bind_arguments", "check_size_requirements",
+    "did_you_mean", "top_level_spec",
+]
 
 def did_you_mean(key: str, candidates: list[str] | set[str]) -> str:
     """`` (did you mean 'x'?)`` when a close candidate exists, else ``""``."""
@@ -65,28 +68,61 @@ def check_spec(opt: Mapping[str, Any], spec: dict[str, Key], where: str, problem
             problems.append(f"missing required option '{where}{key}'")
 
 
-def check_kwargs(func: Callable[..., Any], kwargs: Mapping[str, Any], where: str, problems: list[str]) -> None:
-    """Unknown and missing keyword arguments of ``func`` (a class or function) for ``kwargs``."""
+def _keyword_parameters(func: Callable[..., Any]) -> dict[str, inspect.Parameter] | None:
+    """The parameters of ``func`` a keyword can fill; None when anything goes (``**kwargs``, no signature)."""
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return {n: p for n, p in sig.parameters.items()
+            if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _check_unknown_keys(label: str, params: Mapping[str, Any], kwargs: Mapping[str, Any], where: str,
+                        problems: list[str]) -> None:
+    """One problem per unknown key (with did-you-mean), then the accepted keys once for the component."""
+    unknown = [key for key in kwargs if key not in params]
+    for key in unknown:
+        problems.append(f"'{where}' ({label}) has no argument '{key}'{did_you_mean(key, set(params))}")
+    if unknown:
+        problems.append(f"'{where}' ({label}) accepts: {', '.join(params)}")
+
+
+def check_kwargs(func: Callable[..., Any], kwargs: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    """Unknown and missing keyword arguments of ``func`` (a class or function) for ``kwargs``."""
+    params = _keyword_parameters(func)
+    if params is None:
         return
-    params = {
-        n: p
-        for n, p in sig.parameters.items()
-        if n != "self" and p.kind not in (p.VAR_POSITIONAL,)
-    }
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return
-    for key in kwargs:
-        if key not in params:
-            problems.append(
-                f"'{where}' ({getattr(func, '__name__', func)}) has no argument '{key}'"
-                f"{did_you_mean(key, set(params))}; accepted: {', '.join(params)}"
-            )
+    label = str(getattr(func, "__name__", func))
+    _check_unknown_keys(label, params, kwargs, where, problems)
     for name, p in params.items():
-        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in kwargs:
-            problems.append(f"'{where}' ({getattr(func, '__name__', func)}) needs argument '{name}'")
+        if p.default is p.empty and name not in kwargs:
+            problems.append(f"'{where}' ({label}) needs argument '{name}'")
+
+
+def bind_arguments(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The complete arguments of ``func(**kwargs)``: the known keys of ``kwargs`` bound to the signature
+    (``inspect.Signature.bind_partial``) with every default applied, so checks read one source of defaults.
+
+    Unknown keys are left out (:func:`check_kwargs` reports them). Returns None when a required argument
+    is missing: there is nothing complete to check then.
+    """
+    params = _keyword_parameters(func)
+    known = dict(kwargs) if params is None else {k: v for k, v in kwargs.items() if k in params}
+    sig = inspect.signature(func)
+    bound = sig.bind_partial(**known)
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    for name, p in sig.parameters.items():
+        if p.kind == p.VAR_KEYWORD:  # flatten **kwargs into the mapping
+            arguments.update(arguments.pop(name, {}))
+        elif p.kind == p.VAR_POSITIONAL:
+            arguments.pop(name, None)
+        elif name != "self" and p.kind != p.POSITIONAL_ONLY and name not in arguments:
+            return None
+    return arguments
 
 
 def _resolve(registry: Registry, name: Any, where: str, problems: list[str]) -> Any:
@@ -100,6 +136,28 @@ def _resolve(registry: Registry, name: Any, where: str, problems: list[str]) -> 
         return None
 
 
+def _closest_registered(registry: Registry, name: Any) -> tuple[str, Any] | None:
+    """``(name, object)`` of the one registered name closest to an unknown ``name``, if there is one."""
+    if not isinstance(name, str):
+        return None
+    close = difflib.get_close_matches(name, registry.names(), n=1, cutoff=0.6)
+    close = close or [n for n in registry.names() if n.lower() == name.lower()]
+    if not close:
+        return None
+    try:
+        return close[0], registry.get(close[0])
+    except RegistryError:  # its module is broken: that is reported when someone names it
+        return None
+
+
+def _run_check_options(cls: Any, opt: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    try:
+        found = cls.check_options(opt)
+    except Exception as exc:  # a buggy check must not hide the user's real problems
+        found = [f"check_options failed: {exc}"]
+    problems.extend(f"'{where}': {p}" for p in found)
+
+
 def check_component(
     registry: Registry,
     opt: Any,
@@ -110,9 +168,18 @@ def check_component(
 ) -> Any:
     """Resolve ``opt['type']`` and check the remaining keys against its signature and ``check_options``.
 
+    The component's constructor (or function) signature declares its options: unknown keys are reported
+    each with a did-you-mean and the accepted keys once; ``check_options`` then receives the *complete*
+    arguments (:func:`bind_arguments`: the user's values, every default applied), so it never repeats a
+    default. When ``type`` is unknown, the keys are still checked against the closest registered type,
+    so a typo in the type does not hide the typos beneath it.
+
     Args:
         extra: Keys the framework adds to the options before building (datasets: ``phase``, ``scale``).
         call_args: Arguments supplied at call time, not by the file (metrics: ``img``, ``img2``).
+
+    Returns:
+        The resolved class or function, or None when ``type`` is missing or unknown.
     """
     if not isinstance(opt, Mapping):
         problems.append(f"'{where}' must be a mapping with a 'type' key, got {type(opt).__name__}")
@@ -120,19 +187,78 @@ def check_component(
     if "type" not in opt:
         problems.append(f"'{where}' needs a 'type' key naming a registered {registry.name}")
         return None
+    kwargs = {k: v for k, v in opt.items() if k != "type"}
     cls = _resolve(registry, opt["type"], where, problems)
     if cls is None:
+        closest = _closest_registered(registry, opt["type"]) if registry is not DATASET_REGISTRY else None
+        params = _keyword_parameters(closest[1]) if closest is not None else None
+        if params is not None:
+            _check_unknown_keys(f"checked against {closest[0]}, the closest type", params,
+                                {k: v for k, v in kwargs.items() if k not in call_args}, where, problems)
         return None
-    kwargs = {k: v for k, v in opt.items() if k != "type"}
+    if registry is DATASET_REGISTRY:  # datasets take the whole option dict (BasicSR style), not kwargs
+        if hasattr(cls, "check_options"):
+            _run_check_options(cls, {**kwargs, **(extra or {})}, where, problems)
+        return cls
+    supplied = {**dict.fromkeys(call_args), **kwargs}
+    check_kwargs(cls, supplied, where, problems)
+    if hasattr(cls, "check_options"):
+        bound = bind_arguments(cls, supplied)
+        if bound is not None:
+            _run_check_options(cls, {k: v for k, v in bound.items() if k not in call_args}, where, problems)
+    return cls
+
+
+def check_size_requirements(opt: Mapping[str, Any], problems: list[str]) -> None:
+    """``network_g``'s contract (:class:`~restoration.archs.spec.ArchSpec`) against the sizes the options ask for.
+
+    The spec comes from the bound option values (``spec_from_options``), nothing is built. Checked: the
+    top-level ``scale`` equals the network's, ``val.tile.tile_size`` (rounded down to the size multiple,
+    as tiled inference does) reaches ``min_size`` and the network is tileable, and every training crop
+    ``gt_size // scale`` reaches ``min_size``. Silent when ``network_g`` is itself invalid (reported elsewhere).
+    """
+    net = opt.get("network_g")
+    if not isinstance(net, Mapping) or not isinstance(net.get("type"), str):
+        return
+    try:
+        cls = ARCH_REGISTRY.get(net["type"])
+    except RegistryError:
+        return
+    bound = bind_arguments(cls, {k: v for k, v in net.items() if k != "type"})
+    if bound is None or not hasattr(cls, "spec_from_options"):
+        return
     if hasattr(cls, "check_options"):
         try:
-            found = cls.check_options({**kwargs, **(extra or {})})
-        except Exception as exc:  # a buggy check must not hide the user's real problems
-            found = [f"check_options failed: {exc}"]
-        problems.extend(f"'{where}': {p}" for p in found)
-    if registry is not DATASET_REGISTRY:  # datasets take the whole option dict (BasicSR style), not kwargs
-        check_kwargs(cls, {**dict.fromkeys(call_args), **kwargs}, where, problems)
-    return cls
+            if cls.check_options(bound):
+                return
+        except Exception:  # reported by check_component
+            return
+    try:
+        spec = cls.spec_from_options(bound)
+    except Exception as exc:  # a value check_options let through; say so rather than crash at start-up
+        problems.append(f"'network_g': cannot derive the input contract ({type(exc).__name__}: {exc})")
+        return
+    name = net["type"]
+    scale = opt.get("scale")
+    if isinstance(scale, int) and not isinstance(scale, bool) and scale != spec.scale:
+        problems.append(f"'scale' is {scale} but network_g ({name}) upscales by {spec.scale}")
+    tile = (opt.get("val") or {}).get("tile") if isinstance(opt.get("val"), Mapping) else None
+    if isinstance(tile, Mapping) and isinstance(tile.get("tile_size"), int):
+        size = tile["tile_size"]
+        rounded = max(spec.size_multiple, size // spec.size_multiple * spec.size_multiple)
+        if not spec.tileable:
+            problems.append(f"'val.tile': network_g ({name}) cannot be tiled with this configuration")
+        elif rounded < spec.min_size:
+            problems.append(f"'val.tile.tile_size' {size} is smaller than network_g ({name})'s minimum input "
+                            f"side {spec.min_size}; use at least {spec.min_size}")
+    datasets = opt.get("datasets") if isinstance(opt.get("datasets"), Mapping) else {}
+    for key, dopt in datasets.items():
+        if not str(key).startswith("train") or not isinstance(dopt, Mapping):
+            continue
+        gt_size = dopt.get("gt_size")
+        if isinstance(gt_size, int) and not isinstance(gt_size, bool) and gt_size // spec.scale < spec.min_size:
+            problems.append(f"'datasets.{key}.gt_size' {gt_size} gives LQ crops of {gt_size // spec.scale} pixels, "
+                            f"smaller than network_g ({name})'s minimum input side {spec.min_size}")
 
 
 def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> None:
