@@ -13,15 +13,14 @@ import os
 import sys
 from typing import Any, Sequence
 
-import torch
-
 from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.errors import RestorationError, user_error_message
 from restoration.models.evaluation import evaluate, format_table
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
-from restoration.utils.dist import DistError, barrier, cleanup_dist, get_dist_info, init_dist, local_rank
+from restoration.utils.device import select_device
+from restoration.utils.dist import DistError, barrier, cleanup_dist, get_dist_info, init_dist
 from restoration.utils.logger import close_file_handlers, get_logger
 
 __all__ = ["main"]
@@ -86,8 +85,7 @@ def _test(args: argparse.Namespace) -> int:
         dump_yaml(opt, os.path.join(paths["results_root"], os.path.basename(args.opt)))
     barrier()
     logger = get_logger(os.path.join(paths["log"], f"test_{opt['name']}_{opt['time']}.log") if rank == 0 else None, rank)
-    device = (torch.device("cuda", local_rank() % torch.cuda.device_count())
-              if opt["num_gpu"] and torch.cuda.is_available() else torch.device("cpu"))
+    device = select_device(opt["num_gpu"])
     val_opt = opt.get("val") or {}
     metrics = val_opt.get("metrics") or {}
     tile = val_opt.get("tile")

@@ -22,6 +22,7 @@ from restoration.options.parse import OptionsError, parse_options_all_ranks, rea
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
 from restoration.utils.checkpoint import atomic_save, find_latest_state, load_training_state, prune_checkpoints
+from restoration.utils.device import select_device
 from restoration.utils.dist import (
     all_gather_objects,
     any_across_ranks,
@@ -29,7 +30,6 @@ from restoration.utils.dist import (
     cleanup_dist,
     get_dist_info,
     init_dist,
-    local_rank,
 )
 from restoration.utils.logger import ProgressLogger, close_file_handlers, get_logger, make_tb_writer
 from restoration.utils.rng import get_rng_state, preserve_rng, restore_rank_rng, seed_everything
@@ -74,13 +74,6 @@ def _prepare_folders(opt: dict[str, Any], resuming: bool) -> None:
         os.makedirs(opt["path"][key], exist_ok=True)
     if opt["logger"].get("use_tb_logger", True):
         os.makedirs(opt["path"]["tb_logger"], exist_ok=True)
-
-
-def _device(opt: dict[str, Any]) -> torch.device:
-    if opt["num_gpu"] and torch.cuda.is_available():
-        # ranks beyond the visible GPUs share them (init_dist binds the same device)
-        return torch.device("cuda", local_rank() % torch.cuda.device_count())
-    return torch.device("cpu")
 
 
 def _save(model: Any, opt: dict[str, Any], it: int, epoch: int, batch_in_epoch: int, best: dict, rank: int) -> None:
@@ -197,7 +190,7 @@ def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: i
     # ---- data
     seed = int(opt["manual_seed"])
     seed_everything(seed + rank)
-    device = _device(opt)
+    device = select_device(opt["num_gpu"])
     train_dopt = opt["datasets"]["train"]
     train_set = build_dataset(train_dopt)
     train_loader, sampler = build_train_loader(train_set, train_dopt, seed, rank, world_size, device.type == "cuda")

@@ -5,7 +5,9 @@ Usage: ``python scripts/options_reference.py > docs/options.md``
 
 from __future__ import annotations
 
+from restoration.models import register_models
 from restoration.options.schema import TOP_LEVEL, Key
+from restoration.registry import MODEL_REGISTRY
 
 
 def _rows(spec: dict[str, Key], prefix: str = "") -> list[str]:
@@ -29,6 +31,14 @@ def main() -> None:
     print("arguments and its `check_options`.\n")
     print("| key | type | default | meaning |\n|---|---|---|---|")
     print("\n".join(_rows(TOP_LEVEL)))
+    register_models()
+    for name in MODEL_REGISTRY.names():
+        declared = getattr(MODEL_REGISTRY.get(name), "train_options", None)
+        if declared:
+            print(f"\n## `model_type: {name}`: its own `train:` keys\n")
+            print("(also read from `model_opt`, their old place)\n")
+            print("| key | type | default | meaning |\n|---|---|---|---|")
+            print("\n".join(_rows(declared, "train.")))
 
 
 if __name__ == "__main__":
