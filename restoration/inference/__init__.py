@@ -1,10 +1,12 @@
 """Inference helpers shared by test.py, validation and the benchmark script.
 
-* :func:`pad_to_multiple` / :func:`crop_to`: pad to the network's ``size_multiple`` and crop back.
+* :func:`pad_to_multiple` / :func:`crop_to`: pad to the network's ``size_multiple`` / ``min_size`` and crop back.
 * :func:`tiled_forward`: overlapping tiles with smooth blending, memory bounded by the tile size.
 * :func:`self_ensemble`: the ×8 flip/transpose ensemble ("+" results).
 
-* :func:`restore`: all of it in one call (what test.py and validation use).
+* :func:`restore`: all of it in one call (what test.py and validation use); ``restore(net, lq,
+  spec=arch_spec(net))`` applies the network's whole contract (:mod:`restoration.archs.spec`): scale,
+  padding and value range.
 
 They compose: ``self_ensemble(lambda t: tiled_forward(net, t, scale, tile, overlap, multiple), lq)`` is
 ``restore(net, lq, scale, multiple, tile=tile, overlap=overlap, self_ensemble=True)``.

@@ -1,7 +1,8 @@
 """Pad an image batch to a size multiple (a window size) and crop the network output back.
 
-Window-attention networks (SwinIR, HAT, ...) need ``H`` and ``W`` to be multiples of their window
-(the ``size_multiple`` attribute of a network). The framework pads the *bottom and right* edges only,
+Window-attention networks (HAT, TBSN, DSwinIR, ...) need ``H`` and ``W`` to be multiples of their window,
+and U-Nets a minimum size (``size_multiple`` and ``min_size`` of :func:`restoration.archs.spec.arch_spec`).
+The framework pads the *bottom and right* edges only,
 so pixel ``(0, 0)`` stays at ``(0, 0)`` and cropping the output back is a plain slice.
 
 A frequent bug elsewhere computes the pad as ``multiple - H % multiple``, which adds a whole window to an
@@ -41,9 +42,9 @@ def _symmetric_pad_dim(x: Tensor, pad: int, dim: int) -> Tensor:
 
 
 def pad_to_multiple(
-    x: Tensor, multiple: int, mode: str = "reflect", value: float = 0.0
+    x: Tensor, multiple: int, mode: str = "reflect", value: float = 0.0, min_size: int = 1
 ) -> tuple[Tensor, tuple[int, int]]:
-    """Pad the bottom/right of ``x`` so that H and W are multiples of ``multiple``.
+    """Pad the bottom/right of ``x`` so that H and W are multiples of ``multiple`` and at least ``min_size``.
 
     Args:
         x: ``(B, C, H, W)`` (or ``(C, H, W)``) image batch, any value range.
@@ -53,6 +54,8 @@ def pad_to_multiple(
             which repeats the mirror and so keeps the padded content image-like. ``'constant'`` fills
             with ``value``.
         value: Fill value for ``mode='constant'``.
+        min_size: Smallest side the network accepts (``ArchSpec.min_size``); smaller sides are padded up to
+            the first multiple of ``multiple`` that reaches it.
 
     Returns:
         ``(padded, (H, W))``: the padded tensor (the input object itself when no pad is needed) and the
@@ -61,7 +64,7 @@ def pad_to_multiple(
     if mode not in PAD_MODES:
         raise ValueError(f"unknown pad mode {mode!r}; choose one of {PAD_MODES}")
     h, w = x.shape[-2:]
-    pad_h, pad_w = pad_amount(h, multiple), pad_amount(w, multiple)
+    pad_h, pad_w = (pad_amount(max(size, min_size), multiple) + max(min_size - size, 0) for size in (h, w))
     if pad_h == 0 and pad_w == 0:
         return x, (h, w)
     if mode in ("constant", "replicate", "circular") or (mode == "reflect" and pad_h < h and pad_w < w):

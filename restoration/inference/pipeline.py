@@ -1,4 +1,5 @@
-"""One entry point for test-time inference: pad to the size multiple, optionally tile, optionally ×8 ensemble."""
+"""One entry point for test-time inference: the network's contract (scale, padding, value range), optionally
+tiled, optionally ×8 ensemble."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from restoration.archs.spec import ArchSpec
 from restoration.inference.padding import crop_to, pad_to_multiple
 from restoration.inference.self_ensemble import self_ensemble as _self_ensemble
 from restoration.inference.tiling import tiled_forward
@@ -14,12 +16,22 @@ from restoration.inference.tiling import tiled_forward
 __all__ = ["restore"]
 
 
+def _geometry(spec: ArchSpec | None, scale: int | None, multiple: int | None) -> tuple[int, int, int]:
+    """``(scale, multiple, min_size)`` from the spec, or from the keywords; both given must agree."""
+    if spec is None:
+        return (1 if scale is None else scale), (1 if multiple is None else multiple), 1
+    for name, given, declared in (("scale", scale, spec.scale), ("multiple", multiple, spec.size_multiple)):
+        if given is not None and given != declared:
+            raise ValueError(f"restore(): {name}={given} contradicts the network's spec ({declared})")
+    return spec.scale, spec.size_multiple, spec.min_size
+
+
 @torch.no_grad()
 def restore(
     net_fn: Callable[[Tensor], Tensor],
     lq: Tensor,
-    scale: int = 1,
-    multiple: int = 1,
+    scale: int | None = None,
+    multiple: int | None = None,
     tile: int | None = None,
     overlap: int = 32,
     tile_batch_size: int = 1,
@@ -27,15 +39,21 @@ def restore(
     pad_mode: str = "reflect",
     blend: str = "hann",
     out_device: torch.device | str | None = None,
+    spec: ArchSpec | None = None,
 ) -> Tensor:
     """Restore ``lq`` with ``net_fn``; the composition test.py and validation use.
+
+    Pass the network's contract, ``spec=arch_spec(net)``, and it decides everything the network needs:
+    the scale, the padding (``size_multiple``, ``min_size``) and the value range (the network sees
+    ``lq * value_range``; its output is divided by ``value_range``, so TBSN's [0, 255] stays inside).
+    Without a spec, ``scale`` and ``multiple`` say it (the older keyword form).
 
     Args:
         net_fn: The network (eval mode), ``(N, C, h, w) -> (N, C', h*scale, w*scale)`` for ``h, w`` multiples
             of ``multiple``.
         lq: ``(B, C, H, W)`` input in [0, 1].
-        scale: Upscaling factor of the network (1 for denoising / JPEG).
-        multiple: The network's ``size_multiple`` (``getattr(net, 'size_multiple', 1)``).
+        scale: Upscaling factor of the network (default 1, or the spec's; must agree with a spec).
+        multiple: The network's size multiple (default 1, or the spec's; must agree with a spec).
         tile: Tile side in input pixels, or ``None`` for whole-image inference.
         overlap: Tile overlap in input pixels (ignored without ``tile``).
         tile_batch_size: Tiles per network call.
@@ -43,16 +61,25 @@ def restore(
         pad_mode: Padding mode to reach ``multiple`` (see :func:`~restoration.inference.padding.pad_to_multiple`).
         blend: Tile blending profile (see :func:`~restoration.inference.tiling.tiled_forward`).
         out_device: Where the output is assembled when tiling (default: ``lq.device``).
+        spec: The network's :class:`~restoration.archs.spec.ArchSpec`.
 
     Returns:
-        ``(B, C', H*scale, W*scale)``.
+        ``(B, C', H*scale, W*scale)`` in the range of ``lq`` (about [0, 1]).
     """
+    scale, multiple, min_size = _geometry(spec, scale, multiple)
+    if spec is not None and not spec.tileable and tile is not None:
+        raise ValueError("restore(): this network cannot be tiled (its spec says tileable=False); use tile=None")
+    value_range = 1.0 if spec is None else spec.value_range
+
+    def forward(x: Tensor) -> Tensor:
+        return net_fn(x) if value_range == 1.0 else net_fn(x * value_range) / value_range
 
     def once(x: Tensor) -> Tensor:
         if tile is not None:
-            return tiled_forward(net_fn, x, scale, tile, overlap, multiple=multiple, blend=blend,
-                                 tile_batch_size=tile_batch_size, out_device=out_device, pad_mode=pad_mode)
-        padded, (h, w) = pad_to_multiple(x, multiple, mode=pad_mode)
-        return crop_to(net_fn(padded), (h * scale, w * scale))
+            return tiled_forward(forward, x, scale, tile, overlap, multiple=multiple, blend=blend,
+                                 tile_batch_size=tile_batch_size, out_device=out_device, pad_mode=pad_mode,
+                                 min_size=min_size)
+        padded, (h, w) = pad_to_multiple(x, multiple, mode=pad_mode, min_size=min_size)
+        return crop_to(forward(padded), (h * scale, w * scale))
 
     return _self_ensemble(once, lq) if self_ensemble else once(lq)

@@ -96,6 +96,7 @@ def tiled_forward(
     tile_batch_size: int = 1,
     out_device: torch.device | str | None = None,
     pad_mode: str = "reflect",
+    min_size: int = 1,
 ) -> Tensor:
     """Run ``net_fn`` over overlapping tiles of ``x`` and blend the outputs into one image.
 
@@ -115,6 +116,8 @@ def tiled_forward(
         out_device: Device of the accumulators and the result (default ``x.device``); e.g. ``'cpu'`` to run
             tiles on the GPU but keep a huge output in host memory.
         pad_mode: Padding mode for :func:`~restoration.inference.padding.pad_to_multiple`.
+        min_size: Smallest side the network accepts (``ArchSpec.min_size``): a smaller image is padded up to
+            it, and a (rounded) tile below it is an error.
 
     Returns:
         ``(B, C', H*scale, W*scale)``, the shape of the whole-image output, float32 (or the output dtype
@@ -127,8 +130,11 @@ def tiled_forward(
                          f"tile={tile}, overlap={overlap}, tile_batch_size={tile_batch_size}, scale={scale}")
     out_device = torch.device(out_device) if out_device is not None else x.device
     b, _, h, w = x.shape
-    xp, _ = pad_to_multiple(x, multiple, mode=pad_mode)
+    xp, _ = pad_to_multiple(x, multiple, mode=pad_mode, min_size=min_size)
     hp, wp = xp.shape[-2:]
+    if _round_tile(tile, multiple) < min_size:
+        raise ValueError(f"tile {tile} (rounded down to a multiple of {multiple}: {_round_tile(tile, multiple)}) "
+                         f"is smaller than the network's minimum input side {min_size}")
     tile_h = min(_round_tile(tile, multiple), hp)
     tile_w = min(_round_tile(tile, multiple), wp)
     # Overlap must leave a positive stride; a too-large request is clipped rather than refused.
