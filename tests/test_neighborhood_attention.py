@@ -167,9 +167,11 @@ def test_dswinir_rejects_unknown_backend_at_construction_listing_available():
     listed = r"available on this machine: \['auto', 'reference'" + (", 'flex'" if "flex" in available_backends() else "")
     with pytest.raises(ValueError, match=r"DSwinIR: na_backend 'cuda_flex' is unknown or unavailable; " + listed):
         restoration.build_network({"type": "DSwinIR", "dim": 6, "num_blocks": [1, 1, 1, 1], "na_backend": "cuda_flex"})
-    problems = MSDeformableNAIR.check_options({"heads": [3, 6, 12, 24], "na_backend": "Flex"})
+    from restoration.options.validate import bind_arguments  # check_options reads the complete bound arguments
+
+    problems = MSDeformableNAIR.check_options(bind_arguments(MSDeformableNAIR, {"heads": [3, 6, 12, 24], "na_backend": "Flex"}))
     assert len(problems) == 1 and "na_backend 'Flex' is unknown" in problems[0], problems
-    assert DSwinIR.check_options({"na_backend": "reference"}) == []
+    assert DSwinIR.check_options(bind_arguments(DSwinIR, {"na_backend": "reference"})) == []
 
 
 def test_auto_is_the_reference_in_deterministic_mode() -> None:
