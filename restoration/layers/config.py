@@ -16,31 +16,35 @@ forward and backward):
   stored attention matrix); elsewhere SDPA's memory-efficient kernel, laid out by
   :mod:`restoration.layers.window_attention_cuda`.
 
-The default, ``'auto'``, picks per device type what measured fastest (:data:`DEVICE_DEFAULTS`): the
-choice depends only on the device, never on timings taken at run time, so runs stay reproducible.
-``'reference'`` on the CPU: on an AMD EPYC (torch 2.14.1) a SwinIR-light x2 training step ran at
-0.78x (2 threads) and 0.95x (1 thread) of the reference's speed with the CPU ``'sdpa'`` kernel: at head
-dim 10 its flash forward costs what the reference's forward does, and its memory-lean backward
-recomputes the probabilities (docs/benchmarks.md, "Window attention on an AMD EPYC"). Set ``'sdpa'``
-explicitly for its lower training memory, or where it measures faster: HAT's 256-token windows (1.37x
-for HAT-S x2 on that EPYC, few samples), SwinIR-light on a 2-core AVX-512 Xeon (1.27x, torch 2.15).
+The default, ``'auto'``, picks what measured fastest (:func:`auto_backend`) from the device type and the
+head dim alone, never from timings taken at run time, so runs stay reproducible: ``'sdpa'`` off the CPU;
+on the CPU the hand-tuned kernel from head dim :data:`CPU_KERNEL_MIN_HEAD_DIM` on, else ``'reference'``.
+Training steps on a 2-core AMD EPYC (torch 2.14.1, time(reference) / time(kernel), medians of paired
+rounds; docs/benchmarks.md, "Window attention on an AMD EPYC"): SwinIR-M x2 (head dim 30) 1.45x, HAT-S x2
+(24) 1.37x, but SwinIR-light x2 (10) 0.78x (2 threads) and 0.95x (1 thread): at head dim 10 the kernel's
+flash forward costs what the reference's forward does, and its memory-lean backward recomputes the
+probabilities. Set ``'sdpa'`` explicitly for its lower training memory at any head dim.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["ATTN_BACKENDS", "AUTO", "DEVICE_DEFAULTS", "get_attn_backend", "set_attn_backend", "resolve_attn_backend"]
+__all__ = [
+    "ATTN_BACKENDS", "AUTO", "CPU_KERNEL_MIN_HEAD_DIM", "auto_backend", "get_attn_backend", "resolve_attn_backend",
+    "set_attn_backend",
+]
 
 #: Backends understood by :func:`restoration.layers.window_attention.window_attention`.
 #: FlexAttention is deliberately absent: see the module docstring of ``window_attention.py``.
 ATTN_BACKENDS: tuple[str, ...] = ("reference", "sdpa")
 
-#: Not a backend: "the default of the device type the tensors are on" (:data:`DEVICE_DEFAULTS`).
+#: Not a backend: "what :func:`auto_backend` picks for the tensors at hand".
 AUTO = "auto"
 
-#: What ``'auto'`` means per device type; every type not listed gets ``'sdpa'``.
-DEVICE_DEFAULTS: dict[str, str] = {"cpu": "reference"}
+#: On the CPU, ``'auto'`` takes the ``'sdpa'`` kernel from this head dim on: it lost at 10 (SwinIR-light)
+#: and won at 24 (HAT-S) and 30 (SwinIR-M) in the measurements above; 16 lies between.
+CPU_KERNEL_MIN_HEAD_DIM = 16
 
 _default_attn_backend = AUTO
 
@@ -56,9 +60,16 @@ def set_attn_backend(name: str) -> None:
     _default_attn_backend = resolve_attn_backend(name)
 
 
-def resolve_attn_backend(name: str | None, device: torch.device | str | None = None) -> str:
+def auto_backend(device: torch.device | str, head_dim: int) -> str:
+    """What ``'auto'`` means for tensors on ``device`` with ``head_dim`` channels per head."""
+    if torch.device(device).type != "cpu":
+        return "sdpa"
+    return "sdpa" if head_dim >= CPU_KERNEL_MIN_HEAD_DIM else "reference"
+
+
+def resolve_attn_backend(name: str | None, device: torch.device | str | None = None, head_dim: int = 0) -> str:
     """Return ``name`` checked against :data:`ATTN_BACKENDS`, the global default for ``None``, and for
-    ``'auto'`` the default of ``device`` (``'auto'`` itself while no device is given).
+    ``'auto'`` :func:`auto_backend` of ``device`` and ``head_dim`` (``'auto'`` itself without a device).
 
     Raises:
         ValueError: ``name`` is not a known backend (the message lists the known ones).
@@ -66,10 +77,10 @@ def resolve_attn_backend(name: str | None, device: torch.device | str | None = N
     if name is None:
         name = _default_attn_backend
     if name == AUTO:
-        return AUTO if device is None else DEVICE_DEFAULTS.get(torch.device(device).type, "sdpa")
+        return AUTO if device is None else auto_backend(device, head_dim)
     if name not in ATTN_BACKENDS:
         raise ValueError(
             f"unknown attention backend {name!r}; choose one of {', '.join(ATTN_BACKENDS)} (or {AUTO!r}: "
-            "the device's default)"
+            "the measured default for the device and head dim)"
         )
     return name

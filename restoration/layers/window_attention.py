@@ -12,7 +12,7 @@ What W-MSA computes: the token map is cut into ``ws x ws`` windows (a shifted bl
 mixing tokens that were not neighbours before the roll.
 
 :func:`window_attention` is the only place where attention logits are formed, and the one place where a
-backend is chosen (the switch, and the per-device default, is :mod:`restoration.layers.config`):
+backend is chosen (the switch, and the measured default, is :mod:`restoration.layers.config`):
 
 * ``'reference'``: the official arithmetic above, step by step;
 * ``'sdpa'``: the same function through fused kernels: on the CPU the hand-tuned kernel of
@@ -58,14 +58,14 @@ def window_attention(
         bias: (nH, N, M) additive bias shared by all windows (relative-position bias), or None.
         mask: (nW, N, M) additive mask, window ``i`` of every image gets ``mask[i]`` (0 / -100), or None.
         scale: Logit scale; ``d ** -0.5`` when None.
-        backend: ``'reference'``, ``'sdpa'`` or ``'auto'`` (the device's default); None uses
-            :func:`restoration.layers.config.get_attn_backend`.
+        backend: ``'reference'``, ``'sdpa'`` or ``'auto'`` (the measured default for the device and
+            head dim); None uses :func:`restoration.layers.config.get_attn_backend`.
         dropout_p: Dropout on the attention probabilities (pass 0 in eval mode).
 
     Returns:
         (B*nW, nH, N, d).
     """
-    backend = resolve_attn_backend(backend, q.device)
+    backend = resolve_attn_backend(backend, q.device, q.shape[-1])
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if mask is not None and q.shape[0] % mask.shape[0]:
