@@ -114,14 +114,13 @@ def test_model_inference_range_seed_and_ensemble() -> None:
     lq = torch.rand(1, 3, 30, 41)
 
     class Scale(nn.Module):  # pointwise: commutes with flips, so the ensemble must not change it
-        size_multiple = 32
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             assert x.max() > 2, "the network must receive [0, 255] values"
             return x * 0.5
 
-    model.net_g = Scale()
-    model.size_multiple = 32
+    model.net_g = Scale()  # the trainer keeps TBSN's spec: multiple 32, values in [0, 255]
+    assert model.spec.size_multiple == 32 and model.spec.value_range == 255.0
     out = model.inference(lq)
     assert out.shape == lq.shape
     # refinement: mean of 0.5 * (mix of noisy and 0.5*noisy) -> between 0.25 and 0.5 of lq

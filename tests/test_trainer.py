@@ -144,7 +144,7 @@ def test_training_pads_to_the_network_multiple() -> None:
                         "compress_ratio": 2, "squeeze_factor": 2, "depths": [1], "embed_dim": 8,
                         "num_heads": [2], "mlp_ratio": 2, "upsampler": "pixelshuffle", "resi_connection": "1conv"}
     model = SRModel(opt, torch.device("cpu"))
-    assert model.size_multiple == 4
+    assert model.spec.size_multiple == 4
     batch = {"lq": torch.rand(1, 3, 6, 7), "gt": torch.rand(1, 3, 12, 14)}  # not multiples of the window
     log = model.optimize_parameters(batch, 1)
     assert math.isfinite(log["l_pix"])

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from restoration.archs.spec import arch_spec
 from restoration.inference import crop_to, pad_to_multiple, restore
 from restoration.losses.loss_list import build_losses, evaluate_losses
 from restoration.models.base_model import Trainer
@@ -37,7 +38,7 @@ class SRModel(Trainer):
         net = self.add_network("g", opt["network_g"], pretrain=path.get("pretrain_network_g"),
                                param_key=path.get("param_key_g"), strict=path.get("strict_load_g", True),
                                ema_decay=float(self.train_opt.get("ema_decay", 0) or 0) if self.is_train else 0.0)
-        self.size_multiple = int(getattr(net, "size_multiple", 1))
+        self.spec = arch_spec(net)  # scale, size multiple, minimum size, value range (the architecture contract)
         if not self.is_train:
             return
         self.losses: dict[str, nn.Module] = {k: v.to(device) for k, v in build_losses(self.train_opt).items()}
@@ -86,10 +87,14 @@ class SRModel(Trainer):
         """
         lq = batch["lq"]
         h, w = lq.shape[-2:]
-        padded, _ = pad_to_multiple(lq, self.size_multiple)  # e.g. HAT needs multiples of 16; a no-op when aligned
+        # e.g. HAT needs multiples of 16; a no-op when aligned
+        padded, _ = pad_to_multiple(lq, self.spec.size_multiple, min_size=self.spec.min_size)
+        value_range = self.spec.value_range  # the network's own range (TBSN: 255), as at inference
         with self.autocast():
-            output = self.net_train(padded)
+            output = self.net_train(padded * value_range if value_range != 1 else padded)
         output = crop_to(output, (h * self.scale, w * self.scale)).float()
+        if value_range != 1:
+            output = output / value_range
         return evaluate_losses(self.losses, output, batch["gt"])
 
     def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
@@ -115,7 +120,7 @@ class SRModel(Trainer):
         val_opt = self.opt.get("val") or {}
         tile = val_opt.get("tile") or {}
         with self.autocast() if self.is_train else contextlib.nullcontext():
-            out = restore(net, lq, scale=self.scale, multiple=self.size_multiple,
+            out = restore(net, lq, spec=self.spec,
                           tile=int(tile["tile_size"]) if tile else None, overlap=int(tile.get("tile_overlap", 32)),
                           tile_batch_size=int(tile.get("tile_batch", 1)),
                           self_ensemble=bool(val_opt.get("self_ensemble")))

@@ -9,8 +9,9 @@ Inference: PD with ``pd_test`` (2), then random-replacing refinement (``refine_p
 ``refine_prob`` = 16 % of the values replaced by the noisy input, averaged), optionally inside the
 ×8 self-ensemble (``val.self_ensemble``).
 
-Value range: the framework's tensors are in [0, 1]; the network is fed ``x * value_range`` (255,
-as TBSN was trained) and its output is divided back.
+Value range: the framework's tensors are in [0, 1]; the network is fed ``x * value_range`` and its
+output is divided back, where ``value_range`` is the architecture's (its
+:class:`~restoration.archs.spec.ArchSpec`: 255 for TBSN, as it was trained).
 
 Options (the ``train:`` section, declared in :attr:`TBSNModel.train_options`; the old top-level
 ``model_opt`` mapping is still read, e.g. in test option files that have no ``train:``)::
@@ -23,7 +24,6 @@ Options (the ``train:`` section, declared in :attr:`TBSNModel.train_options`; th
       refine_passes: 8
       refine_prob: 0.16
       refine_seed: 0         # seed of the refinement masks (null: global RNG, not reproducible)
-      value_range: 255.0     # network value range
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ _OPTIONS: dict[str, Key] = {
     "refine_passes": Key((int,), default=8, doc="TBSN: refinement passes"),
     "refine_prob": Key((int, float), default=0.16, doc="TBSN: fraction of values replaced by the noisy input per pass"),
     "refine_seed": Key((int,), default=0, doc="TBSN: seed of the refinement masks (null: global RNG)"),
-    "value_range": Key((int, float), default=255.0, doc="TBSN: the network's value range"),
 }
 
 #: The defaults of :data:`_OPTIONS` (kept for callers of the first version).
@@ -102,7 +101,7 @@ class TBSNModel(SRModel):
             batch: ``{'lq': (B, C, H, W) noisy in [0, 1], ...}``; H and W must be multiples of
                 ``pd_train * size_multiple`` (e.g. 160 for PD 5 and TBSN's 32). ``'gt'`` is ignored.
         """
-        noisy = batch["lq"].float() * float(self.bsn_opt["value_range"])
+        noisy = batch["lq"].float() * self.spec.value_range
         target = pd_training_input(noisy, int(self.bsn_opt["pd_train"]), bool(self.bsn_opt["pd_train_all"]))
         with self.autocast():
             output = self.net_train(target)
@@ -122,7 +121,7 @@ class TBSNModel(SRModel):
         was_training = net.training
         net.eval()
         o = self.bsn_opt
-        scale = float(o["value_range"])
+        scale = self.spec.value_range
         seed = o["refine_seed"]
         generator = None
         if seed is not None:
@@ -131,7 +130,7 @@ class TBSNModel(SRModel):
 
         def run(x: Tensor) -> Tensor:
             return pd_denoise(
-                net, x.float() * scale, factor=int(o["pd_test"]), size_multiple=self.size_multiple,
+                net, x.float() * scale, factor=int(o["pd_test"]), size_multiple=self.spec.size_multiple,
                 refine=bool(o["refine"]), passes=int(o["refine_passes"]), prob=float(o["refine_prob"]),
                 generator=generator,
             ) / scale
