@@ -65,6 +65,7 @@ import torch  # noqa: E402
 
 import tiled_inference_memory  # noqa: E402
 from restoration.archs.build import build_network  # noqa: E402
+from restoration.archs.spec import arch_spec  # noqa: E402
 from restoration.inference.padding import crop_to, pad_to_multiple  # noqa: E402
 from restoration.inference.tiling import tiled_forward  # noqa: E402
 from restoration.models.sr_model import SRModel  # noqa: E402
@@ -326,7 +327,8 @@ def tiled_vs_whole(args: argparse.Namespace, device: torch.device) -> dict[str, 
         net_opt.update(SMOKE_NETWORKS["HAT"])
     torch.manual_seed(0)
     net = build_network(net_opt).to(device).eval()
-    scale, multiple = int(net_opt["upscale"]), int(getattr(net, "size_multiple", 1))
+    spec = arch_spec(net)
+    scale, multiple = spec.scale, spec.size_multiple
     x = torch.from_numpy(smooth_image(args.whole_size)).permute(2, 0, 1)[None].to(device)
     with torch.no_grad():
         if device.type == "cuda":

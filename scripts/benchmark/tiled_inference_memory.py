@@ -36,6 +36,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from restoration.archs.build import build_network  # noqa: E402
+from restoration.archs.spec import arch_spec  # noqa: E402
 from restoration.inference.tiling import tiled_forward  # noqa: E402
 from restoration.options.yaml_io import load_yaml  # noqa: E402
 from restoration.utils.memory import measure_peak_memory  # noqa: E402
@@ -58,8 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(0)
     net = build_network(net_opt).to(device).eval()
-    scale = int(net_opt.get("upscale", 1))
-    multiple = int(getattr(net, "size_multiple", 1))
+    spec = arch_spec(net)
+    scale, multiple = spec.scale, spec.size_multiple
     in_chans = int(net_opt.get("in_chans", 3))
     weights_mb = sum(p.numel() * p.element_size() for p in net.parameters()) / 2**20
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
