@@ -27,7 +27,7 @@ VARIANTS = {
     "HAT": dict(embed_dim=180, depths=[6] * 6, num_heads=[6] * 6, compress_ratio=3, squeeze_factor=30),
     "HAT-L": dict(embed_dim=180, depths=[6] * 12, num_heads=[6] * 12, compress_ratio=3, squeeze_factor=30),
 }
-PARAM_COUNTS = {  # ARCHITECTURES.md, counted on the official classes
+PARAM_COUNTS = {  # ../shared/reference/ARCHITECTURES.md, counted on the official classes
     ("HAT-S", 2): 9_473_471, ("HAT-S", 3): 9_658_111, ("HAT-S", 4): 9_621_183,
     ("HAT", 2): 20_624_795, ("HAT", 3): 20_809_435, ("HAT", 4): 20_772_507,
     ("HAT-L", 2): 40_698_863, ("HAT-L", 3): 40_883_503, ("HAT-L", 4): 40_846_575,

@@ -20,7 +20,7 @@ from restoration.options.validate import bind_arguments
 from restoration.options.yaml_io import load_yaml
 from restoration.utils.weights import WeightsError
 
-# (network_g, parameter count) for every row of ARCHITECTURES.md (counts of the official classes).
+# (network_g, parameter count) for every row of ../shared/reference/ARCHITECTURES.md (counts of the official classes).
 _CLASSICAL = dict(in_chans=3, window_size=8, img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6,
                   mlp_ratio=2, upsampler="pixelshuffle", resi_connection="1conv")
 _LIGHT = dict(in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6] * 4, embed_dim=60,
