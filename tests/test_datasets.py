@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import pickle
 import random
+import re
 
 import cv2
 import numpy as np
@@ -13,12 +15,14 @@ import pytest
 import torch
 
 from restoration.data import register_datasets
-from restoration.data.base_dataset import DatasetOptionError
+from restoration.data.base_dataset import COMMON_OPTIONS, BaseDataset, DatasetOptionError, bind_options
 from restoration.data.degradation_dataset import DegradationDataset
 from restoration.data.lmdb_writer import make_lmdb_from_folder
+from restoration.data.noisy_image_dataset import TRAIN_CROP_OPTIONS
 from restoration.data.paired_image_dataset import PairedImageDataset
 from restoration.data.single_image_dataset import SingleImageDataset
 from restoration.data.transforms import augment
+from restoration.options.types import type_ok
 from restoration.registry import DATASET_REGISTRY
 from restoration.utils.image_io import ImageReadError, img2tensor, imread, imwrite, tensor2img
 from restoration.utils.matlab_imresize import imresize
@@ -212,20 +216,63 @@ def test_check_options_lists_every_problem(tmp_path):
     (fake / "data.mdb").write_bytes(b"")
     opt = {"type": "PairedImageDataset", "phase": "train", "scale": 2, "dataroot_gt": str(fake),
            "gt_sise": 96, "use_hflip": "yes", "io_backend": {"type": "lmdb"}, "filename_tmpl": "{}"}
+    opt["gt_sizee"] = 96  # a second unknown key: the accepted keys are still listed once
     problems = PairedImageDataset.check_options(opt)
-    text = "\n".join(problems)
-    assert "unknown key 'gt_sise'; did you mean 'gt_size'?" in text
-    assert "missing required key 'dataroot_lq'" in text
-    assert "'use_hflip' must be bool, got str 'yes'" in text
-    assert "nometa.lmdb has no meta_info.txt" in text
-    assert "needs 'gt_size'" in text
-    assert len(problems) == 5
+    accepted = ", ".join(sorted(PairedImageDataset.options))
+    assert problems == [
+        "unknown key 'gt_sise' (did you mean 'gt_size'?)",
+        "unknown key 'gt_sizee' (did you mean 'gt_size'?)",
+        f"accepted keys: {accepted}",
+        "missing required key 'dataroot_lq'",
+        "'use_hflip' must be bool, got str 'yes'",
+        f"dataroot_gt: LMDB {fake} has no meta_info.txt (create it with scripts/data/create_lmdb.py, which writes one)",
+        "phase 'train' needs 'gt_size' (the GT patch size, e.g. 128)",
+    ]
+    assert "dataroot_gt, dataroot_lq, dataset_enlarge_ratio" in accepted and "type" in accepted
+    del opt["gt_sizee"]
     problems = SingleImageDataset.check_options({"dataroot_lq": str(tmp_path / "nope"), "phase": "tset"})
     assert any("folder" in p and "nope" in p and "does not exist" in p for p in problems)
     assert any("phase 'tset'" in p for p in problems)
     with pytest.raises(DatasetOptionError, match="gt_sise"):
         PairedImageDataset(opt)
     assert PairedImageDataset.check_options(_opt(*_make_pairs(tmp_path, n=1))) == []
+
+
+def _registered_dataset_classes() -> list[type]:
+    register_datasets()
+    return sorted({DATASET_REGISTRY.get(name) for name in DATASET_REGISTRY.names()}, key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("cls", _registered_dataset_classes(), ids=lambda c: c.__name__)
+def test_every_dataset_declares_each_key_it_reads_once(cls):
+    """One source of defaults: the declaration. Every key the dataset's own code reads (``opt["..."]``) is
+    declared, every declared default has the declared type and choice, and the common keys are part of it."""
+    declared = cls.options
+    assert set(COMMON_OPTIONS) <= set(declared)
+    names = {n for k in cls.__mro__ if issubclass(k, BaseDataset) and k is not BaseDataset for n in vars(k)}
+    methods = [getattr(inspect.getattr_static(cls, n), "__func__", inspect.getattr_static(cls, n)) for n in names]
+    sources = "".join(inspect.getsource(m) for m in methods if inspect.isfunction(m))  # the ones cls really runs
+    read = set(re.findall(r"\bopt\[\"(\w+)\"\]", sources))
+    assert read <= set(declared), f"{cls.__name__} reads undeclared keys {sorted(read - set(declared))}"
+    assert re.search(r"opt\.get\(", sources) is None, "read the bound self.opt[...], never opt.get(key, default)"
+    for key, rule in declared.items():
+        assert rule.doc, f"{cls.__name__}.options[{key!r}] has no doc"
+        assert rule.default is None or type_ok(rule.default, rule.types), (cls.__name__, key, rule.default)
+        assert rule.choices is None or rule.default is None or rule.default in rule.choices, (cls.__name__, key)
+
+
+def test_bound_options_hold_every_declared_default(tmp_path):
+    gt_dir, lq_dir = _make_pairs(tmp_path, n=1)
+    ds = PairedImageDataset({"dataroot_gt": str(gt_dir), "dataroot_lq": str(lq_dir), "filename_tmpl": "{}x2",
+                             "scale": 2, "phase": "val_1", "color": None})
+    assert set(ds.opt) == set(PairedImageDataset.options)
+    assert (ds.opt["use_hflip"], ds.opt["use_rot"], ds.opt["mod_crop"], ds.opt["color"]) == (True, True, True, "rgb")
+    assert ds.opt["io_backend"] == {"type": "disk"} and ds.opt["batch_size_per_gpu"] == 1 and ds.opt["gt_size"] is None
+    assert (ds.phase, ds.scale, ds.color, ds.opt["filename_tmpl"]) == ("val", 2, "rgb", "{}x2")
+    ds.opt["io_backend"]["type"] = "lmdb"  # a bound default is a copy: the declaration stays as it was
+    assert PairedImageDataset.options["io_backend"].default == {"type": "disk"}
+    noisy = bind_options({"phase": "train"}, TRAIN_CROP_OPTIONS)
+    assert noisy == {"gt_size": None, "use_hflip": False, "use_rot": False}  # TBSN recipe: no augmentation
 
 
 def test_registry_entries():

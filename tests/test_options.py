@@ -132,3 +132,40 @@ def test_losses_list_is_checked_through_the_registry(data, tmp_path: Path) -> No
     opt["train"]["losses"] = []
     with pytest.raises(OptionsError, match="'train' needs a loss"):
         parse_options(str(write_options(opt, tmp_path / "l2.yml")), is_train=True, root=tmp_path)
+
+
+# ------------------------------------------------------------------------------ datasets
+def test_dataset_key_typos_under_a_mistyped_type_are_reported_in_the_same_pass(data, tmp_path: Path, capsys) -> None:
+    """A typo in a dataset's type does not hide the typos beneath it: they are checked against the closest
+    registered dataset, each with a did-you-mean, and the accepted keys are listed once; exit code 2, no folders."""
+    from restoration.data.paired_image_dataset import PairedImageDataset
+
+    opt = train_options(data, "dtypo")
+    opt["datasets"]["train"]["type"] = "PairedImageDatset"
+    opt["datasets"]["train"]["gt_sise"] = 16
+    opt["datasets"]["train"]["use_flip"] = True
+    opt["datasets"]["train"]["batch_size_per_gpu"] = "2"
+    root = tmp_path / "root"
+    root.mkdir()
+    code = train_main(["-opt", str(write_options(opt, tmp_path / "d.yml")), "--root", str(root)])
+    err = capsys.readouterr().err
+    assert code == 2 and list(root.iterdir()) == []
+    where = "'datasets.train' (assuming PairedImageDataset): "
+    assert "'datasets.train.type': no dataset named 'PairedImageDatset'. Did you mean 'PairedImageDataset'" in err
+    assert f"{where}unknown key 'gt_sise' (did you mean 'gt_size'?)" in err
+    assert f"{where}unknown key 'use_flip' (did you mean 'use_hflip'?)" in err
+    assert f"{where}'batch_size_per_gpu' must be int, got str '2'" in err
+    assert err.count("accepted keys:") == 1
+    assert f"{where}accepted keys: {', '.join(sorted(PairedImageDataset.options))}" in err
+
+
+def test_dataset_problems_name_the_dataset_and_list_the_accepted_keys_once(data, tmp_path: Path) -> None:
+    opt = train_options(data, "dkeys")
+    opt["datasets"]["val_1"].update(gt_sise=16, use_flip=True, color="grey")
+    with pytest.raises(OptionsError) as info:
+        parse_options(str(write_options(opt, tmp_path / "k.yml")), is_train=True, root=tmp_path)
+    text = str(info.value)
+    assert "'datasets.val_1': unknown key 'gt_sise' (did you mean 'gt_size'?)" in text
+    assert "'datasets.val_1': unknown key 'use_flip' (did you mean 'use_hflip'?)" in text
+    assert "'datasets.val_1': color 'grey' is not one of ('rgb', 'gray', 'y')" in text
+    assert text.count("accepted keys:") == 1 and "assuming" not in text

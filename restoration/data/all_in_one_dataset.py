@@ -37,17 +37,26 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from restoration.data.base_dataset import BaseDataset
+from restoration.data.base_dataset import COMMON_OPTIONS, SEED_OPTION, BaseDataset, bind_options, check_declared
 from restoration.data.file_lists import scan_images
 from restoration.data.transforms import augment, hwc_to_chw, paired_random_crop, random_crop, to_float
 from restoration.errors import DataError, MissingDataError
+from restoration.options.schema import Key
+from restoration.options.types import type_ok
 
-__all__ = ["AllInOneDataset", "SOURCE_KINDS", "haze_clear_stem"]
+__all__ = ["AllInOneDataset", "SOURCE_KINDS", "SOURCE_OPTIONS", "haze_clear_stem"]
 
 SOURCE_KINDS: tuple[str, ...] = ("noise", "paired", "haze")
-_SOURCE_KEYS = {
-    "kind": str, "dataroot_gt": str, "dataroot_lq": str, "gt_prefix": str, "lq_prefix": str,
-    "sigmas": list, "weight": (int, float), "task": str,
+#: The keys of one entry of ``sources`` (checked and bound like a dataset's own declaration).
+SOURCE_OPTIONS: dict[str, Key] = {
+    "kind": Key((str,), required=True, doc=f"one of {SOURCE_KINDS}"),
+    "dataroot_gt": Key((str,), required=True, doc="clean images (folder)"),
+    "dataroot_lq": Key((str,), doc="degraded images (folder; paired and haze sources)"),
+    "gt_prefix": Key((str,), default="", doc="removed from GT stems before matching (Rain100L: norain-)"),
+    "lq_prefix": Key((str,), default="", doc="removed from LQ stems before matching (Rain100L: rain-)"),
+    "sigmas": Key((list,), default=[], doc="noise source: Gaussian noise levels on the 0-255 scale, e.g. [15, 25, 50]"),
+    "weight": Key((int, float), default=1.0, doc="training: relative probability of drawing this source"),
+    "task": Key((str,), doc="task name recorded with each sample (unset: the source's name)"),
 }
 
 
@@ -61,13 +70,13 @@ def _strip(stem: str, prefix: str) -> str:
 
 
 def _match_pairs(name: str, src: dict) -> list[tuple[str, str]]:
-    """``(lq_path, gt_path)`` for every LQ image of a ``paired``/``haze`` source.
+    """``(lq_path, gt_path)`` for every LQ image of a ``paired``/``haze`` source (``src``: bound :data:`SOURCE_OPTIONS`).
 
     Raises:
         FileNotFoundError: an LQ image without a GT partner (the first few are named).
     """
     gt_root, lq_root = Path(src["dataroot_gt"]), Path(src["dataroot_lq"])
-    gt_prefix, lq_prefix = src.get("gt_prefix", ""), src.get("lq_prefix", "")
+    gt_prefix, lq_prefix = src["gt_prefix"], src["lq_prefix"]
     gt_by_key = {_strip(Path(n).stem, gt_prefix): n for n in scan_images(gt_root)}
     pairs, missing = [], []
     for lq_name in scan_images(lq_root):
@@ -93,32 +102,34 @@ class AllInOneDataset(BaseDataset):
     float32 RGB in [0, 1] (``lq_path`` of a synthetic-noise sample is its GT path).
     """
 
-    option_keys: ClassVar[dict[str, Any]] = {
-        "sources": dict,
-        "gt_size": int,
-        "use_hflip": bool,
-        "use_rot": bool,
-        "seed": int,
-        "clip_noise": bool,
+    options: ClassVar[dict[str, Key]] = {
+        **COMMON_OPTIONS,
+        "sources": Key((dict,), required=True, doc="task name -> {kind, dataroot_gt, dataroot_lq, gt_prefix, "
+                       "lq_prefix, sigmas, weight, task}: the sources.<task>. rows"),
+        "gt_size": Key((int,), doc="training patch size (required for phase train)"),
+        "use_hflip": Key((bool,), default=True, doc="training: random horizontal flips"),
+        "use_rot": Key((bool,), default=True, doc="training: random vertical flips and transposes"),
+        "seed": SEED_OPTION,
+        "clip_noise": Key((bool,), default=True, doc="clip synthetic noisy images to [0, 1]"),
     }
-    required_keys: ClassVar[tuple[str, ...]] = ("sources",)
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
         self._make_backend({})
-        self.gt_size = opt.get("gt_size")
-        self.clip_noise = bool(opt.get("clip_noise", True))
+        self.gt_size = self.opt["gt_size"]
+        self.clip_noise = self.opt["clip_noise"]
         # per source: name, task, kind, weight, sigmas, list of (lq_path | None, gt_path)
         self.sources: list[dict[str, Any]] = []
-        for name, src in opt["sources"].items():
+        for name, user_src in self.opt["sources"].items():
+            src = bind_options(user_src, SOURCE_OPTIONS)
             kind = src["kind"]
             if kind == "noise":
                 items = [(None, str(Path(src["dataroot_gt"]) / n)) for n in scan_images(src["dataroot_gt"])]
             else:
                 items = _match_pairs(name, src)
             self.sources.append({
-                "name": name, "task": src.get("task", name), "kind": kind,
-                "weight": float(src.get("weight", 1.0)), "sigmas": [float(s) for s in src.get("sigmas", [])],
+                "name": name, "task": src["task"] or name, "kind": kind,
+                "weight": float(src["weight"]), "sigmas": [float(s) for s in src["sigmas"]],
                 "items": items,
             })
         weights = np.array([s["weight"] for s in self.sources])
@@ -132,40 +143,40 @@ class AllInOneDataset(BaseDataset):
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
         problems: list[str] = []
-        if opt.get("io_backend") and (opt["io_backend"] or {}).get("type", "disk") != "disk":
+        if isinstance(opt["io_backend"], dict) and opt["io_backend"].get("type", "disk") != "disk":
             problems.append("AllInOneDataset reads from disk only (io_backend: {type: disk})")
-        sources = opt.get("sources")
+        sources = opt["sources"]
         if not isinstance(sources, dict) or not sources:
             return problems + ["'sources' must map task names to source options (at least one)"]
-        for name, src in sources.items():
+        for name, user_src in sources.items():
             where = f"sources.{name}"
-            if not isinstance(src, dict):
+            if not isinstance(user_src, dict):
                 problems.append(f"{where} must be a mapping")
                 continue
-            for key in src:
-                if key not in _SOURCE_KEYS:
-                    problems.append(f"{where}: unknown key {key!r} (accepted: {', '.join(sorted(_SOURCE_KEYS))})")
-            kind = src.get("kind")
+            problems += check_declared(user_src, SOURCE_OPTIONS, f"{where}: ")
+            src = bind_options(user_src, SOURCE_OPTIONS)
+            kind = src["kind"]
             if kind not in SOURCE_KINDS:
-                problems.append(f"{where}.kind {kind!r} is not one of {SOURCE_KINDS}")
+                if kind is not None:
+                    problems.append(f"{where}.kind {kind!r} is not one of {SOURCE_KINDS}")
                 continue
             folders = ["dataroot_gt"] + ([] if kind == "noise" else ["dataroot_lq"])
             for key in folders:
-                path = src.get(key)
-                if not isinstance(path, (str, os.PathLike)):
-                    problems.append(f"{where}: missing {key!r}")
-                elif not Path(path).is_dir():
+                path = src[key]
+                if path is None and key == "dataroot_lq":  # dataroot_gt is required for every kind: reported above
+                    problems.append(f"{where}: a {kind} source needs 'dataroot_lq'")
+                elif isinstance(path, (str, os.PathLike)) and not Path(path).is_dir():
                     problems.append(f"{where}.{key}: folder {path} does not exist")
             if kind == "noise":
-                sig = src.get("sigmas")
+                sig = src["sigmas"]
                 if not isinstance(sig, list) or not sig or not all(
-                        isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in sig):
+                        type_ok(s, (int, float)) and s > 0 for s in sig):
                     problems.append(f"{where}.sigmas must be a non-empty list of positive noise levels (0-255 "
                                     f"scale), e.g. [15, 25, 50]; got {sig!r}")
-            weight = src.get("weight", 1.0)
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+            weight = src["weight"]
+            if type_ok(weight, (int, float)) and weight <= 0:
                 problems.append(f"{where}.weight must be a positive number, got {weight!r}")
-        if str(opt.get("phase", "train")).split("_")[0] == "train" and not isinstance(opt.get("gt_size"), int):
+        if cls.normalize_phase(opt["phase"]) == "train" and opt["gt_size"] is None:
             problems.append("phase 'train' needs 'gt_size' (the training patch size, e.g. 128)")
         return problems
 
@@ -197,7 +208,7 @@ class AllInOneDataset(BaseDataset):
         if lq_path is None:  # synthetic Gaussian noise
             if self.phase == "train":
                 gt = augment([random_crop(gt, int(self.gt_size), rng, gt_path)], rng,
-                             self.opt.get("use_hflip", True), self.opt.get("use_rot", True))[0]
+                             self.opt["use_hflip"], self.opt["use_rot"])[0]
             gt_f = to_float(gt)
             lq_f = gt_f + rng.standard_normal(gt_f.shape).astype(np.float32) * np.float32(sigma / 255.0)
             if self.clip_noise:
@@ -211,7 +222,7 @@ class AllInOneDataset(BaseDataset):
                                  f"{gt_path} is {gt.shape[0]}x{gt.shape[1]}; pairs must have equal sizes")
             if self.phase == "train":
                 gt, lq = paired_random_crop(gt, lq, int(self.gt_size), 1, rng, gt_path, lq_path)
-                gt, lq = augment([gt, lq], rng, self.opt.get("use_hflip", True), self.opt.get("use_rot", True))
+                gt, lq = augment([gt, lq], rng, self.opt["use_hflip"], self.opt["use_rot"])
             gt_f, lq_f = to_float(gt), to_float(lq)
             task = src["task"]
         return {"lq": hwc_to_chw(lq_f), "gt": hwc_to_chw(gt_f), "lq_path": lq_path, "gt_path": gt_path,
@@ -219,4 +230,4 @@ class AllInOneDataset(BaseDataset):
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{s['name']}:{len(s['items'])}" for s in self.sources)
-        return f"{type(self).__name__}(name={self.opt.get('name')!r}, phase={self.phase!r}, sources=[{parts}])"
+        return f"{type(self).__name__}(name={self.opt['name']!r}, phase={self.phase!r}, sources=[{parts}])"

@@ -1,53 +1,94 @@
-"""Base class of the framework's datasets: option checking, image reading, per-sample randomness.
+"""Base class of the framework's datasets: the option declaration, image reading, per-sample randomness.
 
 A dataset is built as ``cls(opt)`` where ``opt`` is its option dict from the YAML file plus the
-framework-added ``phase`` and ``scale``. Subclasses declare which keys they accept
-(:attr:`BaseDataset.option_keys`, ``key -> expected type``) and which are required; the
-classmethod :meth:`BaseDataset.check_options` lists *every* problem of an option dict without
-raising, so the start-up check can report all typos and missing folders at once.
+framework-added ``phase`` and ``scale``. Each dataset class declares every key it accepts **once**, in
+:attr:`BaseDataset.options` (``key ->`` :class:`~restoration.options.schema.Key`: types, default,
+required, choices, doc); the common framework keys (:data:`COMMON_OPTIONS`) are part of every
+declaration. The classmethod :meth:`BaseDataset.check_options` binds the user's values to the
+declaration (:func:`bind_options`) and lists *every* problem without raising, so the start-up check can
+report all typos and missing folders at once; ``__init__`` sets ``self.opt`` to the bound values, so a
+dataset reads ``self.opt["gt_size"]`` and never writes a default a second time.
 """
 
 from __future__ import annotations
 
-import difflib
+import copy
 import os
 import random
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch.utils.data
 
 from restoration.data.io_backend import IO_BACKENDS, make_io_backend
 from restoration.errors import RestorationError
+from restoration.options.schema import Key
 from restoration.options.types import type_name, type_ok
+from restoration.options.validate import did_you_mean
 from restoration.utils.color import rgb2ycbcr
 from restoration.utils.image_io import ImageReadError, imfrombytes
 
-__all__ = ["BaseDataset", "DatasetOptionError", "COMMON_OPTION_KEYS", "PHASES", "COLOR_MODES"]
+__all__ = ["BaseDataset", "DatasetOptionError", "COMMON_OPTIONS", "PHASES", "COLOR_MODES", "COLOR_OPTION",
+           "META_INFO_OPTION", "SEED_OPTION", "bind_options", "check_declared"]
 
 PHASES = ("train", "val", "test")
 #: ``rgb``: 3 channels; ``gray``: 1 channel, OpenCV luma (like ``cv2.imread(p, 0)``, used by the
 #: denoising literature); ``y``: 1 channel, MATLAB ``rgb2ycbcr`` Y in [16, 235]/255 (BasicSR ``color: y``).
 COLOR_MODES = ("rgb", "gray", "y")
+COLOR_OPTION = Key((str,), default="rgb", choices=COLOR_MODES,
+                   doc="gray: OpenCV luma, as cv2.imread(p, 0); y: MATLAB Y in [16, 235]/255.")
+META_INFO_OPTION = Key((str,), doc="use only the images named in this file, first token per line (disk only)")
+#: Declared by the datasets that draw random numbers at validation/test time (read by :meth:`BaseDataset.sample_rng`).
+SEED_OPTION = Key((int,), default=0, doc="base seed of the validation/test randomness (sample i always gets the same)")
 
-_NoneType = type(None)
-#: Keys the framework itself reads (data loader, sampler, phase/scale injection); accepted everywhere.
-COMMON_OPTION_KEYS: dict[str, Any] = {
-    "type": str,
-    "name": str,
-    "phase": str,
-    "scale": int,
-    "num_worker_per_gpu": int,
-    "batch_size_per_gpu": int,
-    "dataset_enlarge_ratio": int,
-    "prefetch_mode": (str, _NoneType),
-    "prefetch_factor": int,
-    "pin_memory": bool,
-    "persistent_workers": bool,
-    "use_shuffle": bool,
-    "io_backend": dict,
+#: Keys the framework itself reads (data loader, sampler, phase/scale injection); part of every declaration.
+COMMON_OPTIONS: dict[str, Key] = {
+    "type": Key((str,), doc="the registered dataset"),
+    "name": Key((str,), doc="shown in logs and result folders"),
+    "phase": Key((str,), default="train", doc="set by the framework from the datasets: key (train, val_1, test_2, ...)"),
+    "scale": Key((int,), default=1, doc="set by the framework from the top-level scale"),
+    "num_worker_per_gpu": Key((int,), default=0, doc="data-loader worker processes per rank"),
+    "batch_size_per_gpu": Key((int,), default=1, doc="training batch per rank (evaluation always uses 1)"),
+    "dataset_enlarge_ratio": Key((int,), default=1, doc="repeat the training set this many times per epoch"),
+    "prefetch_mode": Key((str,), doc="accepted for BasicSR compatibility; batches are prefetched to CUDA anyway"),
+    "prefetch_factor": Key((int,), default=2, doc="batches each worker loads ahead"),
+    "pin_memory": Key((bool,), doc="page-locked batches (unset: on when training on CUDA)"),
+    "persistent_workers": Key((bool,), doc="keep workers between epochs (unset: on when num_worker_per_gpu > 0)"),
+    "use_shuffle": Key((bool,), default=True, doc="shuffle the training set every epoch"),
+    "io_backend": Key((dict,), default={"type": "disk"}, doc=f"{{type: disk}} or {{type: lmdb}}; one of {IO_BACKENDS}"),
 }
+
+
+def bind_options(opt: Mapping[str, Any], declaration: Mapping[str, Key]) -> dict[str, Any]:
+    """Every declared key of ``declaration`` with the user's value from ``opt`` or else its default.
+
+    ``None`` (YAML ``null``) counts as unset, so ``color: null`` means the declared default. Undeclared
+    keys are left out (:func:`check_declared` reports them). Defaults are copied: a dataset may change
+    its ``self.opt`` without changing the declaration.
+    """
+    return {key: copy.deepcopy(rule.default) if opt.get(key) is None else opt[key] for key, rule in declaration.items()}
+
+
+def check_declared(opt: Mapping[str, Any], declaration: Mapping[str, Key], where: str = "") -> list[str]:
+    """Problems of ``opt`` against a declaration: each unknown key with a did-you-mean, then the accepted
+    keys once; missing required keys; wrong types; values outside ``choices``. ``where`` prefixes each line
+    (``"sources.derain: "``)."""
+    problems: list[str] = []
+    unknown = [key for key in opt if key not in declaration]
+    problems += [f"{where}unknown key {key!r}{did_you_mean(str(key), set(declaration))}" for key in unknown]
+    if unknown:
+        problems.append(f"{where}accepted keys: {', '.join(sorted(declaration))}")
+    for key, rule in declaration.items():
+        value = opt.get(key)
+        if value is None:
+            if rule.required:
+                problems.append(f"{where}missing required key {key!r}")
+        elif not type_ok(value, rule.types):
+            problems.append(f"{where}{key!r} must be {type_name(rule.types)}, got {type(value).__name__} {value!r}")
+        elif rule.choices is not None and value not in rule.choices:
+            problems.append(f"{where}{key} {value!r} is not one of {rule.choices}")
+    return problems
 
 
 class DatasetOptionError(RestorationError, ValueError):
@@ -58,14 +99,13 @@ class BaseDataset(torch.utils.data.Dataset):
     """Shared machinery of the image datasets.
 
     Subclass attributes:
-        option_keys: ``key -> type`` (or tuple of types) accepted besides :data:`COMMON_OPTION_KEYS`.
-        required_keys: Keys that must be present.
-        folder_keys: Keys naming a folder (or, with ``io_backend: {type: lmdb}``, an ``.lmdb``).
-        file_keys: Keys naming a file.
+        options: The declaration of every accepted key, :data:`COMMON_OPTIONS` included
+            (``{**COMMON_OPTIONS, "gt_size": Key((int,), doc=...), ...}``).
+        folder_keys: Keys naming a folder (or, with ``io_backend: {type: lmdb}``, an ``.lmdb``) that must exist.
+        file_keys: Keys naming a file that must exist.
     """
 
-    option_keys: ClassVar[dict[str, Any]] = {}
-    required_keys: ClassVar[tuple[str, ...]] = ()
+    options: ClassVar[dict[str, Key]] = COMMON_OPTIONS
     folder_keys: ClassVar[tuple[str, ...]] = ()
     file_keys: ClassVar[tuple[str, ...]] = ()
 
@@ -76,10 +116,11 @@ class BaseDataset(torch.utils.data.Dataset):
             name = opt.get("name", type(self).__name__) if isinstance(opt, dict) else type(self).__name__
             raise DatasetOptionError(f"dataset {name!r} ({type(self).__name__}) options have problems:\n  - "
                                      + "\n  - ".join(problems))
-        self.opt = dict(opt)
-        self.phase = self.normalize_phase(opt.get("phase", "train"))
-        self.scale = int(opt.get("scale", 1))
-        self.io_opt = dict(opt.get("io_backend") or {"type": "disk"})
+        #: The user's values bound to :attr:`options`: every declared key is present, defaults filled in.
+        self.opt: dict[str, Any] = bind_options(opt, self.options)
+        self.phase = self.normalize_phase(self.opt["phase"])
+        self.scale = int(self.opt["scale"])
+        self.io_opt = dict(self.opt["io_backend"])
         self.io_type = self.io_opt.get("type", "disk")
         self.backend = None  # built by subclasses (they know their client keys)
 
@@ -90,41 +131,31 @@ class BaseDataset(torch.utils.data.Dataset):
         return str(phase).split("_")[0]
 
     @classmethod
-    def accepted_keys(cls) -> dict[str, Any]:
-        """All accepted keys with their types: the common framework keys plus :attr:`option_keys`."""
-        return {**COMMON_OPTION_KEYS, **cls.option_keys}
+    def check_declared_options(cls, opt: dict) -> list[str]:
+        """``opt`` against :attr:`options` only (:func:`check_declared`): keys, types, required keys, choices."""
+        return check_declared(opt, cls.options)
 
     @classmethod
     def check_options(cls, opt: dict) -> list[str]:
         """Every problem with ``opt`` as a human-readable line; an empty list means it is fine.
 
-        Checks unknown keys (with a did-you-mean), missing required keys, value types, the phase,
-        the io backend, and that folders/files/LMDBs exist. Never raises.
+        First against the declaration (:func:`check_declared`: unknown keys with a did-you-mean and the
+        accepted keys once, required keys, types, choices), then the phase, scale, io backend and that
+        folders/files/LMDBs exist, then :meth:`check_extra` on the bound values. Never raises.
         """
         if not isinstance(opt, dict):
             return [f"dataset options must be a mapping, got {type(opt).__name__}"]
-        accepted = cls.accepted_keys()
-        problems: list[str] = []
-        for key in opt:
-            if key not in accepted:
-                close = difflib.get_close_matches(str(key), list(accepted), n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                problems.append(f"unknown key {key!r}{hint} (accepted: {', '.join(sorted(accepted))})")
-        for key in cls.required_keys:
-            if opt.get(key) is None:
-                problems.append(f"missing required key {key!r}")
-        for key, value in opt.items():
-            if key in accepted and value is not None and not type_ok(value, accepted[key]):
-                problems.append(f"{key!r} must be {type_name(accepted[key])}, got {type(value).__name__} {value!r}")
-        phase = opt.get("phase")
+        problems = cls.check_declared_options(opt)
+        bound = bind_options(opt, cls.options)
+        phase = bound["phase"]
         if isinstance(phase, str) and cls.normalize_phase(phase) not in PHASES:
             problems.append(f"phase {phase!r} is not one of {PHASES} (optionally with a suffix such as 'val_1')")
-        scale = opt.get("scale")
-        if isinstance(scale, int) and not isinstance(scale, bool) and scale < 1:
+        scale = bound["scale"]
+        if type_ok(scale, int) and scale < 1:
             problems.append(f"scale must be >= 1, got {scale}")
-        problems += cls._check_paths(opt)
+        problems += cls._check_paths(bound)
         try:
-            problems += cls.check_extra(opt)
+            problems += cls.check_extra(bound)
         except Exception as exc:  # a check must never crash the start-up report
             problems.append(f"could not check options: {type(exc).__name__}: {exc}")
         return problems
@@ -132,7 +163,7 @@ class BaseDataset(torch.utils.data.Dataset):
     @classmethod
     def _check_paths(cls, opt: dict) -> list[str]:
         problems: list[str] = []
-        io_opt = opt.get("io_backend") or {"type": "disk"}
+        io_opt = opt["io_backend"]
         io_type = io_opt.get("type", "disk") if isinstance(io_opt, dict) else None
         if isinstance(io_opt, dict) and io_type not in IO_BACKENDS:
             problems.append(f"io_backend type {io_type!r} is not one of {IO_BACKENDS}")
@@ -206,8 +237,9 @@ class BaseDataset(torch.utils.data.Dataset):
         Training: seeded from Python's ``random`` (which the data loader seeds per worker with
         ``seed + rank * num_workers + worker_id``), so patches differ every epoch yet a run is
         reproducible. Validation/test: seeded from ``(opt['seed'], index)`` only, so a synthetic
-        degradation is the same in every evaluation and every run.
+        degradation is the same in every evaluation and every run; a dataset that draws at
+        validation/test time therefore declares ``"seed": SEED_OPTION``.
         """
         if self.phase == "train":
             return np.random.default_rng([random.getrandbits(63), index])
-        return np.random.default_rng([int(self.opt.get("seed", 0) or 0), index])
+        return np.random.default_rng([int(self.opt["seed"]), index])

@@ -6,15 +6,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from restoration.data.base_dataset import COLOR_MODES, BaseDataset
+from restoration.data.base_dataset import COLOR_MODES, COMMON_OPTIONS, META_INFO_OPTION, SEED_OPTION, BaseDataset
 from restoration.data.degradations import apply_degradations, check_degradations, normalize_degradations, total_scale
 from restoration.data.file_lists import single_paths
-from restoration.data.paired_image_dataset import _check_train_patch
+from restoration.data.paired_image_dataset import check_train_patch
 from restoration.data.transforms import augment, hwc_to_chw, mod_crop, random_crop, to_float
+from restoration.options.schema import Key
+from restoration.options.types import type_ok
 
 __all__ = ["DegradationDataset"]
-
-_NoneType = type(None)
 
 
 class DegradationDataset(BaseDataset):
@@ -38,56 +38,55 @@ class DegradationDataset(BaseDataset):
     ``lq`` in [0, 1] except for unclipped noise; ``lq_path`` is the GT path (the LQ exists only in memory).
     """
 
-    option_keys: ClassVar[dict[str, Any]] = {
-        "dataroot_gt": str,
-        "meta_info_file": (str, _NoneType),
-        "degradation": (dict, list),
-        "gt_size": int,
-        "use_hflip": bool,
-        "use_rot": bool,
-        "color": (str, _NoneType),
-        "in_chans": int,
-        "seed": int,
+    options: ClassVar[dict[str, Key]] = {
+        **COMMON_OPTIONS,
+        "dataroot_gt": Key((str,), required=True, doc="the clean images: a folder (or .lmdb)"),
+        "meta_info_file": META_INFO_OPTION,
+        "degradation": Key((dict, list), required=True, doc="{type: bicubic, gaussian_noise or jpeg, ...} or "
+                           "a list of them, applied in order"),
+        "gt_size": Key((int,), doc="training GT patch size, cropped before degrading (required for phase train)"),
+        "use_hflip": Key((bool,), default=True, doc="training: random horizontal flips"),
+        "use_rot": Key((bool,), default=True, doc="training: random vertical flips and transposes"),
+        # No default: unset means "from in_chans", and rgb when neither is given (see _color).
+        "color": Key((str,), choices=COLOR_MODES, doc="unset: gray with in_chans: 1, else rgb; gray is OpenCV luma, y MATLAB Y."),
+        "in_chans": Key((int,), choices=(1, 3), doc="shorthand for color: gray (1) or color: rgb (3)."),
+        "seed": SEED_OPTION,
     }
-    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt", "degradation")
     folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt",)
     file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.gt_root = str(opt["dataroot_gt"])
-        self.color = self._color(opt)
-        self.degradation = normalize_degradations(opt["degradation"])
-        self.gt_size = opt.get("gt_size")
+        self.gt_root = str(self.opt["dataroot_gt"])
+        self.color = self._color(self.opt)
+        self.degradation = normalize_degradations(self.opt["degradation"])
+        self.gt_size = self.opt["gt_size"]
         self._make_backend({"gt": self.gt_root})
-        meta = None if self.io_type == "lmdb" else opt.get("meta_info_file")
+        meta = None if self.io_type == "lmdb" else self.opt["meta_info_file"]
         self.paths = single_paths(self.gt_root, self.io_type, meta)
 
     @staticmethod
     def _color(opt: dict) -> str:
-        if opt.get("color"):
+        """``color`` if given, else what ``in_chans`` stands for, else ``rgb`` (``opt``: bound values)."""
+        if opt["color"]:
             return opt["color"]
-        return {1: "gray", 3: "rgb"}.get(opt.get("in_chans", 3), "rgb")
+        return "gray" if opt["in_chans"] == 1 else "rgb"
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
         problems = []
-        color, in_chans = opt.get("color"), opt.get("in_chans")
-        if color is not None and color not in COLOR_MODES:
-            problems.append(f"color {color!r} is not one of {COLOR_MODES}")
-        if in_chans is not None and in_chans not in (1, 3):
-            problems.append(f"in_chans must be 1 or 3, got {in_chans!r}")
-        if color is not None and in_chans is not None and in_chans != (3 if color == "rgb" else 1):
+        color, in_chans = opt["color"], opt["in_chans"]
+        if color in COLOR_MODES and in_chans in (1, 3) and in_chans != (3 if color == "rgb" else 1):
             problems.append(f"color {color!r} and in_chans {in_chans} disagree; give only one of them")
-        if "degradation" in opt and opt["degradation"] is not None:
+        if opt["degradation"] is not None:
             deg_problems = check_degradations(opt["degradation"])
             problems += deg_problems
-            scale = opt.get("scale", 1)
-            if not deg_problems and isinstance(scale, int):
+            scale = opt["scale"]
+            if not deg_problems and type_ok(scale, int):
                 s = total_scale(normalize_degradations(opt["degradation"]), scale)
                 if s != scale:
                     problems.append(f"the bicubic factors of 'degradation' multiply to {s} but scale is {scale}")
-        problems += _check_train_patch({**opt, "scale": opt.get("scale", 1)})
+        problems += check_train_patch(opt)
         return problems
 
     def __len__(self) -> int:
@@ -100,7 +99,7 @@ class DegradationDataset(BaseDataset):
         rng = self.sample_rng(index)
         if self.phase == "train":
             gt = random_crop(gt, int(self.gt_size), rng, self.backend.describe(path, "gt"))
-            (gt,) = augment([gt], rng, hflip=self.opt.get("use_hflip", True), rotation=self.opt.get("use_rot", True))
+            (gt,) = augment([gt], rng, hflip=self.opt["use_hflip"], rotation=self.opt["use_rot"])
         if self.color == "y":  # degrade the Y image itself, as a Y-only network will see it
             gt = self.to_color(to_float(gt), "y")
         lq = apply_degradations(gt, self.degradation, rng, default_scale=self.scale)
@@ -108,5 +107,5 @@ class DegradationDataset(BaseDataset):
         return {"lq": hwc_to_chw(lq), "gt": hwc_to_chw(np.ascontiguousarray(gt_f)), "lq_path": path, "gt_path": path}
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(name={self.opt.get('name')!r}, phase={self.phase!r}, {len(self)} images, "
+        return (f"{type(self).__name__}(name={self.opt['name']!r}, phase={self.phase!r}, {len(self)} images, "
                 f"degradation={self.degradation}, color={self.color!r})")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from restoration.errors import DataError
+from restoration.options.validate import did_you_mean
 from restoration.utils.image_io import imencode, imfrombytes
 
 __all__ = ["DEGRADATIONS", "normalize_degradations", "check_degradations", "apply_degradations",
@@ -82,8 +83,10 @@ def check_degradations(spec: Any) -> list[str]:
             problems.append(f"{where}: unknown type {kind!r}; choose one of {DEGRADATIONS}")
             continue
         keys, groups = _SPEC_KEYS[kind]
-        for key in sorted(set(item) - keys):
-            problems.append(f"{where} ({kind}): unknown key {key!r}; accepted: {sorted(keys)}")
+        unknown = sorted(set(item) - keys)
+        problems += [f"{where} ({kind}): unknown key {key!r}{did_you_mean(key, keys)}" for key in unknown]
+        if unknown:
+            problems.append(f"{where} ({kind}) accepts: {', '.join(sorted(keys))}")
         for group in groups:
             present = [k for k in group if k in item]
             if len(present) != 1:

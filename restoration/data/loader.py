@@ -7,6 +7,7 @@ from typing import Any, Iterator, Mapping
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from restoration.data.base_dataset import COMMON_OPTIONS, bind_options
 from restoration.data.sampler import ResumableSampler, SeededDataset, ShardSampler
 from restoration.registry import DATASET_REGISTRY
 
@@ -26,31 +27,39 @@ def build_train_loader(
 ) -> tuple[DataLoader, ResumableSampler]:
     """Training loader: ``batch_size_per_gpu`` per rank, shuffled and resumable, ``drop_last``.
 
+    ``opt`` is the dataset's option dict; its loader keys are read bound to their declaration
+    (:data:`~restoration.data.base_dataset.COMMON_OPTIONS`), which holds their defaults.
+
     Returns:
         The loader and its sampler (call ``sampler.set_epoch(epoch, start)`` before iterating).
     """
+    opt = bind_options(opt, COMMON_OPTIONS)
     sampler = ResumableSampler(
         len(dataset),  # type: ignore[arg-type]
         num_replicas=world_size,
         rank=rank,
-        ratio=int(opt.get("dataset_enlarge_ratio", 1)),
+        ratio=int(opt["dataset_enlarge_ratio"]),
         seed=seed,
-        shuffle=bool(opt.get("use_shuffle", True)),
+        shuffle=bool(opt["use_shuffle"]),
     )
-    workers = int(opt.get("num_worker_per_gpu", 0))
+    workers = int(opt["num_worker_per_gpu"])
     # A private generator: creating a loader iterator must not draw from the global torch RNG, or a
     # resumed run (which creates iterators at different moments) would diverge from an uninterrupted one.
     generator = torch.Generator()
     generator.manual_seed(seed + rank)
+    # pin_memory and persistent_workers are declared without a default: unset, they follow the device
+    # and the worker count.
+    pin_memory = use_cuda if opt["pin_memory"] is None else opt["pin_memory"]
+    persistent = workers > 0 if opt["persistent_workers"] is None else opt["persistent_workers"]
     loader = DataLoader(
         SeededDataset(dataset),
-        batch_size=int(opt.get("batch_size_per_gpu", 1)),
+        batch_size=int(opt["batch_size_per_gpu"]),
         sampler=sampler,
         num_workers=workers,
         drop_last=True,
-        pin_memory=bool(opt.get("pin_memory", use_cuda)),
-        persistent_workers=bool(opt.get("persistent_workers", workers > 0)),
-        prefetch_factor=int(opt.get("prefetch_factor", 2)) if workers > 0 else None,
+        pin_memory=bool(pin_memory),
+        persistent_workers=bool(persistent),
+        prefetch_factor=int(opt["prefetch_factor"]) if workers > 0 else None,
         generator=generator,
     )
     return loader, sampler
@@ -58,7 +67,7 @@ def build_train_loader(
 
 def build_eval_loader(dataset: Dataset, opt: Mapping[str, Any], rank: int, world_size: int) -> DataLoader:
     """Evaluation loader: batch 1, each image on exactly one rank."""
-    workers = int(opt.get("num_worker_per_gpu", 0))
+    workers = int(bind_options(opt, COMMON_OPTIONS)["num_worker_per_gpu"])
     return DataLoader(
         dataset,
         batch_size=1,

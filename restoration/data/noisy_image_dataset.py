@@ -13,34 +13,40 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from restoration.data.transforms import hwc_to_chw, to_float
+from restoration.data.base_dataset import COMMON_OPTIONS, META_INFO_OPTION, SEED_OPTION, BaseDataset
 from restoration.data.single_image_dataset import ImageFolderDataset
-from restoration.data.transforms import augment, random_crop
+from restoration.data.transforms import augment, hwc_to_chw, random_crop, to_float
+from restoration.options.schema import Key
+from restoration.options.types import type_ok
+from restoration.options.validate import did_you_mean
 
 __all__ = ["NoisyImageDataset", "SyntheticNoiseDataset", "NOISE_TYPES", "add_noise", "check_noise", "check_train_crop",
-           "train_crop", "TRAIN_CROP_KEYS"]
+           "train_crop", "TRAIN_CROP_OPTIONS"]
 
-_NoneType = type(None)
 NOISE_TYPES = ("gaussian", "poisson_gaussian")
-#: The options read by :func:`train_crop` (checked by :func:`check_train_crop`), with their types.
-TRAIN_CROP_KEYS: dict[str, Any] = {"gt_size": int, "use_hflip": bool, "use_rot": bool}
+#: The options read by :func:`train_crop` (checked by :func:`check_train_crop`). Augmentation is off by
+#: default, as in the official TBSN recipe.
+TRAIN_CROP_OPTIONS: dict[str, Key] = {
+    "gt_size": Key((int,), doc="training crop size (required for phase train; BasicSR's name, it crops the input)"),
+    "use_hflip": Key((bool,), default=False, doc="training: random horizontal flips"),
+    "use_rot": Key((bool,), default=False, doc="training: random vertical flips and transposes"),
+}
 
 
-def check_train_crop(opt: dict, key: str = "gt_size") -> list[str]:
-    """Training needs a positive crop size under ``key``."""
-    phase = str(opt.get("phase", "train")).split("_")[0]
-    size = opt.get(key)
-    if phase == "train" and size is None:
-        return [f"phase 'train' needs '{key}' (the training crop size; for TBSN a multiple of pd_train * 32)"]
-    if isinstance(size, int) and size <= 0:
-        return [f"{key} must be positive, got {size}"]
+def check_train_crop(opt: dict) -> list[str]:
+    """Training needs a positive ``gt_size`` (``opt``: bound values)."""
+    size = opt["gt_size"]
+    if BaseDataset.normalize_phase(opt["phase"]) == "train" and size is None:
+        return ["phase 'train' needs 'gt_size' (the training crop size; for TBSN a multiple of pd_train * 32)"]
+    if type_ok(size, int) and size <= 0:
+        return [f"gt_size must be positive, got {size}"]
     return []
 
 
 def train_crop(img: np.ndarray, opt: dict, rng: np.random.Generator, name: str) -> np.ndarray:
-    """Random ``opt['gt_size']`` crop plus the optional flips/rotation of ``opt`` (default off)."""
+    """Random ``opt['gt_size']`` crop plus the flips/rotation ``opt`` asks for (bound :data:`TRAIN_CROP_OPTIONS`)."""
     img = random_crop(img, int(opt["gt_size"]), rng, name)
-    (img,) = augment([img], rng, hflip=bool(opt.get("use_hflip", False)), rotation=bool(opt.get("use_rot", False)))
+    (img,) = augment([img], rng, hflip=opt["use_hflip"], rotation=opt["use_rot"])
     return img
 
 
@@ -58,10 +64,10 @@ class NoisyImageDataset(ImageFolderDataset):
         FileNotFoundError: The folder holds no image (the message names the folder).
     """
 
-    option_keys: ClassVar[dict[str, Any]] = {
-        "dataroot_lq": str,
-        "meta_info_file": (str, _NoneType),
-        **TRAIN_CROP_KEYS,
+    options: ClassVar[dict[str, Key]] = {
+        **ImageFolderDataset.options,
+        "dataroot_lq": Key((str,), required=True, doc="the noisy images: a folder (or .lmdb)"),
+        **TRAIN_CROP_OPTIONS,
     }
 
     @classmethod
@@ -76,7 +82,7 @@ class NoisyImageDataset(ImageFolderDataset):
         return {"lq": hwc_to_chw(to_float(img)), "lq_path": path}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.opt.get('name')!r}, phase={self.phase!r}, {len(self)} images)"
+        return f"{type(self).__name__}(name={self.opt['name']!r}, phase={self.phase!r}, {len(self)} images)"
 
 
 def check_noise(spec: Any) -> list[str]:
@@ -87,7 +93,10 @@ def check_noise(spec: Any) -> list[str]:
     if kind not in NOISE_TYPES:
         return [f"noise type {kind!r} is not one of {NOISE_TYPES}"]
     accepted = {"type", "sigma", "sigma_range", "clip"} | ({"peak", "peak_range"} if kind == "poisson_gaussian" else set())
-    problems = [f"unknown noise key {k!r} for {kind}; accepted: {sorted(accepted)}" for k in spec if k not in accepted]
+    unknown = [k for k in spec if k not in accepted]
+    problems = [f"unknown noise key {k!r} for {kind}{did_you_mean(str(k), accepted)}" for k in unknown]
+    if unknown:
+        problems.append(f"noise {kind} accepts: {', '.join(sorted(accepted))}")
     groups = [("sigma", "sigma_range")] + ([("peak", "peak_range")] if kind == "poisson_gaussian" else [])
     for single, ranged in groups:
         if (single in spec) == (ranged in spec):
@@ -150,28 +159,29 @@ class SyntheticNoiseDataset(ImageFolderDataset):
     'lq_path', 'gt_path'}`` (no ``'gt'``/``'gt_path'`` with ``with_gt: false``).
     """
 
-    option_keys: ClassVar[dict[str, Any]] = {
-        "dataroot_gt": str,
-        "meta_info_file": (str, _NoneType),
-        "noise": dict,
-        **TRAIN_CROP_KEYS,
-        "with_gt": bool,
-        "seed": int,
+    options: ClassVar[dict[str, Key]] = {
+        **COMMON_OPTIONS,
+        "dataroot_gt": Key((str,), required=True, doc="the clean images: a folder (or .lmdb)"),
+        "meta_info_file": META_INFO_OPTION,
+        "noise": Key((dict,), required=True, doc="{type: gaussian, sigma} or {type: poisson_gaussian, peak, sigma}; "
+                     "sigma_range/peak_range: [low, high] draw per image; clip: true clips to [0, 1]"),
+        **TRAIN_CROP_OPTIONS,
+        "with_gt": Key((bool,), default=True, doc="return the clean image as 'gt' (false for self-supervised training)"),
+        "seed": SEED_OPTION,
     }
     root_key: ClassVar[str] = "dataroot_gt"
     client_key: ClassVar[str] = "gt"
-    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt", "noise")
     folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt",)
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.noise = dict(opt["noise"])
-        self.with_gt = bool(opt.get("with_gt", True))
+        self.noise = dict(self.opt["noise"])
+        self.with_gt = self.opt["with_gt"]
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
         problems = check_train_crop(opt)
-        if opt.get("noise") is not None:
+        if opt["noise"] is not None:
             problems += check_noise(opt["noise"])
         return problems
 
@@ -188,5 +198,5 @@ class SyntheticNoiseDataset(ImageFolderDataset):
         return out
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(name={self.opt.get('name')!r}, phase={self.phase!r}, {len(self)} images, "
+        return (f"{type(self).__name__}(name={self.opt['name']!r}, phase={self.phase!r}, {len(self)} images, "
                 f"noise={self.noise}, with_gt={self.with_gt})")

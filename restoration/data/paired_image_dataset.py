@@ -7,14 +7,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from restoration.data.base_dataset import COLOR_MODES, BaseDataset
+from restoration.data.base_dataset import COLOR_OPTION, COMMON_OPTIONS, BaseDataset
 from restoration.data.file_lists import paired_paths
 from restoration.data.transforms import augment, hwc_to_chw, paired_random_crop, to_float
 from restoration.errors import DataError
+from restoration.options.schema import Key
+from restoration.options.types import type_ok
 
-__all__ = ["PairedImageDataset"]
-
-_NoneType = type(None)
+__all__ = ["PairedImageDataset", "check_train_patch"]
 
 
 class PairedImageDataset(BaseDataset):
@@ -41,43 +41,40 @@ class PairedImageDataset(BaseDataset):
     float32 in [0, 1], RGB (or one channel with ``color: y|gray``).
     """
 
-    option_keys: ClassVar[dict[str, Any]] = {
-        "dataroot_gt": str,
-        "dataroot_lq": str,
-        "meta_info_file": (str, _NoneType),
-        "filename_tmpl": str,
-        "gt_size": int,
-        "use_hflip": bool,
-        "use_rot": bool,
-        "color": (str, _NoneType),
-        "mod_crop": bool,
+    options: ClassVar[dict[str, Key]] = {
+        **COMMON_OPTIONS,
+        "dataroot_gt": Key((str,), required=True, doc="GT folder (or .lmdb)"),
+        "dataroot_lq": Key((str,), required=True, doc="LQ folder (or .lmdb)"),
+        "meta_info_file": Key((str,), doc="GT names to use, first token per line (disk only)"),
+        "filename_tmpl": Key((str,), default="{}", doc="LQ stem from the GT stem, e.g. '{}x2' for DIV2K names"),
+        "gt_size": Key((int,), doc="training GT patch size (required for phase train; a multiple of scale)"),
+        "use_hflip": Key((bool,), default=True, doc="training: random horizontal flips"),
+        "use_rot": Key((bool,), default=True, doc="training: random vertical flips and transposes"),
+        "color": COLOR_OPTION,
+        "mod_crop": Key((bool,), default=True, doc="crop GT bottom/right when up to scale - 1 pixels too large"),
     }
-    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt", "dataroot_lq")
     folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_gt", "dataroot_lq")
     file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.gt_root = str(opt["dataroot_gt"])
-        self.lq_root = str(opt["dataroot_lq"])
-        self.filename_tmpl = opt.get("filename_tmpl", "{}")
-        self.color = opt.get("color") or "rgb"
-        self.mod_crop = bool(opt.get("mod_crop", True))
-        self.gt_size = opt.get("gt_size")
+        self.gt_root = str(self.opt["dataroot_gt"])
+        self.lq_root = str(self.opt["dataroot_lq"])
+        self.filename_tmpl = self.opt["filename_tmpl"]
+        self.color = self.opt["color"]
+        self.mod_crop = self.opt["mod_crop"]
+        self.gt_size = self.opt["gt_size"]
         self._make_backend({"gt": self.gt_root, "lq": self.lq_root})
-        meta = None if self.io_type == "lmdb" else opt.get("meta_info_file")
+        meta = None if self.io_type == "lmdb" else self.opt["meta_info_file"]
         self.paths = paired_paths(self.gt_root, self.lq_root, self.io_type, meta, self.filename_tmpl)
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
         problems = []
-        color = opt.get("color")
-        if color is not None and color not in COLOR_MODES:
-            problems.append(f"color {color!r} is not one of {COLOR_MODES}")
-        tmpl = opt.get("filename_tmpl")
+        tmpl = opt["filename_tmpl"]
         if isinstance(tmpl, str) and "{}" not in tmpl:
             problems.append(f"filename_tmpl {tmpl!r} must contain '{{}}' (the GT file stem)")
-        problems += _check_train_patch(opt)
+        problems += check_train_patch(opt)
         return problems
 
     def __len__(self) -> int:
@@ -107,25 +104,24 @@ class PairedImageDataset(BaseDataset):
         if self.phase == "train":
             rng = self.sample_rng(index)
             gt, lq = paired_random_crop(gt, lq, int(self.gt_size), self.scale, rng, gt_name, lq_name)
-            gt, lq = augment([gt, lq], rng, hflip=self.opt.get("use_hflip", True), rotation=self.opt.get("use_rot", True))
+            gt, lq = augment([gt, lq], rng, hflip=self.opt["use_hflip"], rotation=self.opt["use_rot"])
         gt_f = self.to_color(to_float(gt), self.color)
         lq_f = self.to_color(to_float(lq), self.color)
         return {"lq": hwc_to_chw(lq_f), "gt": hwc_to_chw(gt_f), "lq_path": pair["lq_path"], "gt_path": pair["gt_path"]}
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(name={self.opt.get('name')!r}, phase={self.phase!r}, "
+        return (f"{type(self).__name__}(name={self.opt['name']!r}, phase={self.phase!r}, "
                 f"{len(self)} pairs, scale={self.scale}, backend={self.io_type})")
 
 
-def _check_train_patch(opt: dict) -> list[str]:
-    """Training needs a ``gt_size`` that is a positive multiple of ``scale``."""
-    phase = str(opt.get("phase", "train")).split("_")[0]
-    gt_size, scale = opt.get("gt_size"), opt.get("scale", 1)
-    if phase != "train":
+def check_train_patch(opt: dict) -> list[str]:
+    """Training needs a ``gt_size`` that is a positive multiple of ``scale`` (``opt``: bound values)."""
+    gt_size, scale = opt["gt_size"], opt["scale"]
+    if BaseDataset.normalize_phase(opt["phase"]) != "train":
         return []
     if gt_size is None:
         return ["phase 'train' needs 'gt_size' (the GT patch size, e.g. 128)"]
-    if isinstance(gt_size, int) and isinstance(scale, int) and scale > 0:
+    if type_ok(gt_size, int) and type_ok(scale, int) and scale > 0:
         if gt_size <= 0:
             return [f"gt_size must be positive, got {gt_size}"]
         if gt_size % scale:

@@ -20,14 +20,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from restoration.data.base_dataset import BaseDataset
-from restoration.data.noisy_image_dataset import TRAIN_CROP_KEYS, NoisyImageDataset
+from restoration.data.base_dataset import COMMON_OPTIONS, BaseDataset
+from restoration.data.noisy_image_dataset import TRAIN_CROP_OPTIONS, NoisyImageDataset
 from restoration.data.transforms import hwc_to_chw, to_float
 from restoration.errors import DataError, MissingDataError
+from restoration.options.schema import Key
 
 __all__ = ["SIDDMediumDataset", "SIDDBlocksDataset", "load_sidd_blocks", "SIDD_MEDIUM_PATTERNS"]
 
-_NoneType = type(None)
 #: Where SIDD-Medium keeps its noisy sRGB images, relative to ``dataroot_lq``.
 SIDD_MEDIUM_PATTERNS = ("Data/*/*_NOISY_SRGB_*.PNG", "Data/*/*_NOISY_SRGB_*.png")
 _BLOCK_LAYOUT = "one variable of shape (N, K, H, W, 3), dtype uint8 — e.g. (40, 32, 256, 256, 3) for SIDD validation"
@@ -50,9 +50,10 @@ class SIDDMediumDataset(NoisyImageDataset):
         FileNotFoundError: No noisy image found; the message names the folder and the layout.
     """
 
-    option_keys: ClassVar[dict[str, Any]] = {
-        "dataroot_lq": str,
-        **TRAIN_CROP_KEYS,
+    options: ClassVar[dict[str, Key]] = {
+        **COMMON_OPTIONS,
+        "dataroot_lq": Key((str,), required=True, doc="the SIDD_Medium_Srgb folder (containing Data/<scene>/)"),
+        **TRAIN_CROP_OPTIONS,
     }
     file_keys: ClassVar[tuple[str, ...]] = ()
 
@@ -133,18 +134,18 @@ class SIDDBlocksDataset(BaseDataset):
     (image ``n``, block ``k``, two digits each), so results are saved as ``<n>_<k>.png``.
     """
 
-    option_keys: ClassVar[dict[str, Any]] = {
-        "noisy_mat": str,
-        "gt_mat": (str, _NoneType),
+    options: ClassVar[dict[str, Key]] = {
+        **COMMON_OPTIONS,
+        "noisy_mat": Key((str,), required=True, doc="e.g. SIDD_Validation/ValidationNoisyBlocksSrgb.mat"),
+        "gt_mat": Key((str,), doc="e.g. SIDD_Validation/ValidationGtBlocksSrgb.mat; unset for the benchmark (no GT)"),
     }
-    required_keys: ClassVar[tuple[str, ...]] = ("noisy_mat",)
     file_keys: ClassVar[tuple[str, ...]] = ("noisy_mat", "gt_mat")
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.noisy_mat = str(opt["noisy_mat"])
+        self.noisy_mat = str(self.opt["noisy_mat"])
         self.noisy = load_sidd_blocks(self.noisy_mat)
-        self.gt_mat = opt.get("gt_mat")
+        self.gt_mat = self.opt["gt_mat"]
         self.gt = None
         if self.gt_mat:
             self.gt = load_sidd_blocks(self.gt_mat)
@@ -170,5 +171,5 @@ class SIDDBlocksDataset(BaseDataset):
         return out
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(name={self.opt.get('name')!r}, blocks={tuple(self.noisy.shape[:2])}, "
+        return (f"{type(self).__name__}(name={self.opt['name']!r}, blocks={tuple(self.noisy.shape[:2])}, "
                 f"gt={'yes' if self.gt is not None else 'no'})")

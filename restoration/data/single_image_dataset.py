@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from restoration.data.base_dataset import COLOR_MODES, BaseDataset
+from restoration.data.base_dataset import COLOR_OPTION, COMMON_OPTIONS, META_INFO_OPTION, BaseDataset
 from restoration.data.file_lists import single_paths
 from restoration.data.transforms import hwc_to_chw, to_float
+from restoration.options.schema import Key
 
 __all__ = ["ImageFolderDataset", "SingleImageDataset"]
-
-_NoneType = type(None)
 
 
 class ImageFolderDataset(BaseDataset):
@@ -18,25 +17,29 @@ class ImageFolderDataset(BaseDataset):
 
     The source is the option :attr:`root_key` (``dataroot_lq`` by default): a folder, the names of
     ``meta_info_file`` in it, or an ``.lmdb``. Subclasses reading another key set :attr:`root_key`,
-    :attr:`client_key` and the matching ``required_keys``/``folder_keys``; those with their own
+    :attr:`client_key` and declare it (required) in :attr:`options` and :attr:`folder_keys`; those with their own
     layout override :meth:`list_paths`. Sets ``self.root``, ``self.paths`` and the backend.
     """
 
+    options: ClassVar[dict[str, Key]] = {
+        **COMMON_OPTIONS,
+        "dataroot_lq": Key((str,), required=True, doc="the images: a folder (or .lmdb)"),
+        "meta_info_file": META_INFO_OPTION,
+    }
     root_key: ClassVar[str] = "dataroot_lq"
     client_key: ClassVar[str] = "lq"
-    required_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
     folder_keys: ClassVar[tuple[str, ...]] = ("dataroot_lq",)
     file_keys: ClassVar[tuple[str, ...]] = ("meta_info_file",)
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.root = str(opt[self.root_key])
+        self.root = str(self.opt[self.root_key])
         self._make_backend({self.client_key: self.root})
         self.paths = self.list_paths()
 
     def list_paths(self) -> list[str]:
         """The sample paths (LMDB keys): ``meta_info_file``'s names on disk, else every image of the root."""
-        meta = None if self.io_type == "lmdb" else self.opt.get("meta_info_file")
+        meta = None if self.io_type == "lmdb" else self.opt["meta_info_file"]
         return single_paths(self.root, self.io_type, meta)
 
     def __len__(self) -> int:
@@ -49,20 +52,11 @@ class SingleImageDataset(ImageFolderDataset):
     Returns from ``__getitem__``: ``{'lq': (C, H, W) float32 in [0, 1], 'lq_path': str}`` (no ``'gt'``).
     """
 
-    option_keys: ClassVar[dict[str, Any]] = {
-        "dataroot_lq": str,
-        "meta_info_file": (str, _NoneType),
-        "color": (str, _NoneType),
-    }
+    options: ClassVar[dict[str, Key]] = {**ImageFolderDataset.options, "color": COLOR_OPTION}
 
     def __init__(self, opt: dict) -> None:
         super().__init__(opt)
-        self.color = opt.get("color") or "rgb"
-
-    @classmethod
-    def check_extra(cls, opt: dict) -> list[str]:
-        color = opt.get("color")
-        return [f"color {color!r} is not one of {COLOR_MODES}"] if color is not None and color not in COLOR_MODES else []
+        self.color = self.opt["color"]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.paths[index]
@@ -70,4 +64,4 @@ class SingleImageDataset(ImageFolderDataset):
         return {"lq": hwc_to_chw(self.to_color(to_float(lq), self.color)), "lq_path": path}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.opt.get('name')!r}, {len(self)} images, backend={self.io_type})"
+        return f"{type(self).__name__}(name={self.opt['name']!r}, {len(self)} images, backend={self.io_type})"

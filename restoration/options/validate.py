@@ -319,21 +319,38 @@ def _check_paths(opt: Mapping[str, Any], problems: list[str]) -> None:
             problems.append(f"'path.{key}': file not found: {value}")
 
 
+def _check_dataset_keys_under_unknown_type(dopt: Mapping[str, Any], where: str, extra: Mapping[str, Any],
+                                           problems: list[str]) -> None:
+    """A dataset whose ``type`` is not registered: its keys are checked against the declaration of the closest
+    registered dataset (``'datasets.train' (assuming PairedImageDataset): unknown key ...``), so that a typo in
+    the type does not hide the typos beneath it. Only the declaration is checked (keys, types, required keys);
+    folders and value combinations wait until the type is right."""
+    closest = _closest_registered(DATASET_REGISTRY, dopt.get("type"))
+    if closest is None or not hasattr(closest[1], "check_declared_options"):
+        return
+    name, cls = closest
+    try:
+        found = cls.check_declared_options({**dopt, **extra})
+    except Exception as exc:  # a buggy declaration must not hide the user's real problems
+        found = [f"check_declared_options failed: {exc}"]
+    problems.extend(f"'{where}' (assuming {name}): {p}" for p in found)
+
+
 def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str]) -> None:
+    """Each ``datasets.<phase>`` entry against its dataset's declaration and ``check_options`` (which also checks
+    that ``gt_size`` suits ``scale``); under an unknown ``type``, against the closest dataset's declaration."""
     datasets = opt.get("datasets") or {}
-    scale = opt.get("scale", 1)
+    scale = opt.get("scale", TOP_LEVEL["scale"].default)
     for phase_key, dopt in datasets.items():
         phase = str(phase_key).split("_")[0]
+        where = f"datasets.{phase_key}"
         if phase not in ("train", "val", "test"):
-            problems.append(f"'datasets.{phase_key}': a dataset key must start with train, val or test")
+            problems.append(f"'{where}': a dataset key must start with train, val or test")
             continue
-        check_component(
-            DATASET_REGISTRY, dopt, f"datasets.{phase_key}", problems, extra={"phase": phase, "scale": scale}
-        )
-        if phase == "train" and isinstance(dopt, Mapping):
-            gt_size = dopt.get("gt_size")
-            if isinstance(gt_size, int) and isinstance(scale, int) and scale > 0 and gt_size % scale:
-                problems.append(f"'datasets.{phase_key}.gt_size' {gt_size} is not a multiple of scale {scale}")
+        extra = {"phase": phase, "scale": scale}
+        cls = check_component(DATASET_REGISTRY, dopt, where, problems, extra=extra)
+        if cls is None and isinstance(dopt, Mapping) and "type" in dopt:
+            _check_dataset_keys_under_unknown_type(dopt, where, extra, problems)
     if is_train and not any(str(k).startswith("train") for k in datasets):
         problems.append("'datasets' has no 'train' entry")
     if not is_train and not any(str(k).split("_")[0] in ("test", "val") for k in datasets):
