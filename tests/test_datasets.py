@@ -275,6 +275,21 @@ def test_bound_options_hold_every_declared_default(tmp_path):
     assert noisy == {"gt_size": None, "use_hflip": False, "use_rot": False}  # TBSN recipe: no augmentation
 
 
+def test_all_in_one_sources_are_checked_against_their_declaration(tmp_path):
+    from restoration.data.all_in_one_dataset import AllInOneDataset
+
+    sources = {"derain": {"kind": "paired", "dataroot_gt": str(tmp_path), "wieght": 2, "lq_prefx": "rain-"},
+               "denoise": {"kind": "noise", "dataroot_gt": str(tmp_path), "sigmas": [15], "weight": "3"}}
+    problems = AllInOneDataset.check_options({"sources": sources, "phase": "val"})
+    assert problems == [
+        "sources.derain: unknown key 'wieght' (did you mean 'weight'?)",
+        "sources.derain: unknown key 'lq_prefx' (did you mean 'lq_prefix'?)",
+        "sources.derain: accepted keys: dataroot_gt, dataroot_lq, gt_prefix, kind, lq_prefix, sigmas, task, weight",
+        "sources.derain: a paired source needs 'dataroot_lq'",
+        "sources.denoise: 'weight' must be int or float, got str '3'",
+    ]
+
+
 def test_registry_entries():
     register_datasets()
     assert DATASET_REGISTRY.get("PairedImageDataset") is PairedImageDataset
@@ -378,6 +393,10 @@ def test_degradation_option_problems(tmp_path):
     problems = DegradationDataset.check_options({"dataroot_gt": str(tmp_path), "phase": "val", "scale": 4,
                                                  "degradation": {"type": "bicubic", "scale": 2}})
     assert problems == ["the bicubic factors of 'degradation' multiply to 2 but scale is 4"]
+    problems = DegradationDataset.check_options({"dataroot_gt": str(tmp_path), "phase": "val",
+                                                 "degradation": {"type": "jpeg", "quality": 50, "qualty": 3, "sigma": 1}})
+    assert problems == ["degradation (jpeg): unknown key 'qualty' (did you mean 'quality'?)",
+                        "degradation (jpeg): unknown key 'sigma'", "degradation (jpeg) accepts: quality, quality_range, type"]
 
 
 def test_on_the_fly_bicubic_matches_set5_lr(benchmarks):

@@ -92,12 +92,19 @@ def test_synthetic_noise_levels_and_gt(tmp_path: Path) -> None:
     assert check_noise({"type": "poisson_gaussian", "sigma": 5}) == [
         "noise poisson_gaussian needs exactly one of 'peak' and 'peak_range'"]
     assert check_noise({"type": "speckle"})[0].startswith("noise type 'speckle' is not one of")
+    assert check_noise({"type": "gaussian", "sigma": 5, "sigmaa": 1, "peak": 3}) == [
+        "unknown noise key 'sigmaa' for gaussian (did you mean 'sigma'?)",
+        "unknown noise key 'peak' for gaussian",
+        "noise gaussian accepts: clip, sigma, sigma_range, type",
+    ]
 
     _images(tmp_path / "clean", n=2, size=(40, 40))
     opt = {"dataroot_gt": str(tmp_path / "clean"), "noise": spec, "phase": "val", "seed": 3}
     a, b = SyntheticNoiseDataset(opt)[0], SyntheticNoiseDataset(opt)[0]
     assert np.array_equal(a["lq"].numpy(), b["lq"].numpy()), "validation noise must be reproducible"
     assert set(a) == {"lq", "gt", "lq_path", "gt_path"} and (a["lq"] - a["gt"]).abs().mean() > 0.01
+    c = SyntheticNoiseDataset({**opt, "seed": None})  # null is unset: the declared default seed 0
+    assert c.opt["seed"] == 0 and not np.array_equal(c[0]["lq"].numpy(), a["lq"].numpy())
     train = SyntheticNoiseDataset({**opt, "phase": "train", "gt_size": 32, "with_gt": False})
     assert set(train[0]) == {"lq", "lq_path"} and train[0]["lq"].shape == (3, 32, 32)
 
