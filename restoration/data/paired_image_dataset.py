@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
 from restoration.data.base_dataset import COLOR_OPTION, COMMON_OPTIONS, BaseDataset
 from restoration.data.file_lists import paired_paths
