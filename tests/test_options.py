@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from restoration.options.parse import OptionsError, apply_overrides, parse_options
 from restoration.options.yaml_io import load_yaml
@@ -114,7 +115,10 @@ def test_model_opt_checked_by_the_trainer(data, tmp_path: Path) -> None:
 
 
 def test_model_opt_is_moved_into_train(data, tmp_path: Path) -> None:
-    opt = train_options(data, "alias", model_type="TBSNModel", scale=1, model_opt={"pd_test": 3})
+    opt = train_options(data, "alias", model_type="TBSNModel", scale=1, model_opt={"pd_test": 3},
+                        network_g={"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 1})
+    for phase in ("train", "val_1"):
+        opt["datasets"][phase]["dataroot_lq"] = opt["datasets"][phase]["dataroot_gt"]  # scale 1: same size
     parsed = parse_options(str(write_options(opt, tmp_path / "a.yml")), is_train=True, root=tmp_path)
     assert parsed["train"]["pd_test"] == 3 and parsed["train"]["pd_train"] == 5  # alias kept, defaults filled
 
@@ -169,3 +173,25 @@ def test_dataset_problems_name_the_dataset_and_list_the_accepted_keys_once(data,
     assert "'datasets.val_1': unknown key 'use_flip' (did you mean 'use_hflip'?)" in text
     assert "'datasets.val_1': color 'grey' is not one of ('rgb', 'gray', 'y')" in text
     assert text.count("accepted keys:") == 1 and "assuming" not in text
+
+
+def test_network_scale_must_match_the_data_scale(data, tmp_path: Path, capsys) -> None:
+    """A x4 network on x2 data used to train silently (the output was cropped to the x2 target)."""
+    opt = train_options(data, "x4_on_x2")
+    opt["network_g"]["upscale"] = 4
+    assert train_main(["-opt", str(write_options(opt, tmp_path / "s.yml")), "--root", str(tmp_path)]) == 2
+    assert "'scale' is 2 but network_g (SwinIR) upscales by 4" in capsys.readouterr().err
+    assert not (tmp_path / "experiments").exists()
+
+
+def test_trainer_refuses_an_output_of_the_wrong_size() -> None:
+    from restoration.models.sr_model import ScaleMismatchError, SRModel
+
+    opt = {"name": "t", "scale": 2, "is_train": True,
+           "network_g": {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 4},
+           "train": {"optim_g": {"type": "Adam", "lr": 1e-3}, "total_iter": 1,
+                     "pixel_opt": {"type": "L1Loss"}}}
+    model = SRModel(opt, torch.device("cpu"))  # built directly, past the option check
+    batch = {"lq": torch.rand(1, 3, 8, 8), "gt": torch.rand(1, 3, 16, 16)}
+    with pytest.raises(ScaleMismatchError, match=r"turned a \(8, 8\) input into \(32, 32\), not \(16, 16\)"):
+        model.optimize_parameters(batch, 1)

@@ -15,11 +15,17 @@ import torch
 from torch import Tensor, nn
 
 from restoration.archs.spec import arch_spec
+from restoration.errors import RestorationError
 from restoration.inference import crop_to, pad_to_multiple, restore
 from restoration.losses.loss_list import build_losses, evaluate_losses
 from restoration.models.base_model import Trainer
 
-__all__ = ["SRModel"]
+__all__ = ["SRModel", "ScaleMismatchError"]
+
+
+class ScaleMismatchError(RestorationError, ValueError):
+    """The network's output is not ``scale`` times its input (the option check catches this for registered
+    architectures; a network built outside it can still disagree)."""
 
 
 class SRModel(Trainer):
@@ -92,6 +98,11 @@ class SRModel(Trainer):
         value_range = self.spec.value_range  # the network's own range (TBSN: 255), as at inference
         with self.autocast():
             output = self.net_train(padded * value_range if value_range != 1 else padded)
+        expected = (padded.shape[-2] * self.scale, padded.shape[-1] * self.scale)
+        if tuple(output.shape[-2:]) != expected:  # only the padding may be cropped, never a wrong scale
+            raise ScaleMismatchError(
+                f"network_g turned a {tuple(padded.shape[-2:])} input into {tuple(output.shape[-2:])}, not "
+                f"{expected} (scale {self.scale}): its upscale and the options' scale disagree")
         output = crop_to(output, (h * self.scale, w * self.scale)).float()
         if value_range != 1:
             output = output / value_range

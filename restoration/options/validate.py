@@ -14,6 +14,7 @@ import os
 from typing import Any, Callable, Mapping
 
 from restoration.options.schema import TOP_LEVEL, Key
+from restoration.options.types import type_name, type_ok
 from restoration.registry import (
     ARCH_REGISTRY,
     DATASET_REGISTRY,
@@ -35,16 +36,6 @@ def did_you_mean(key: str, candidates: list[str] | set[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _type_name(types: tuple[type, ...]) -> str:
-    return " or ".join(t.__name__ for t in types)
-
-
-def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
-    if isinstance(value, bool) and bool not in types:
-        return False
-    return isinstance(value, types)
-
-
 def check_spec(opt: Mapping[str, Any], spec: dict[str, Key], where: str, problems: list[str]) -> None:
     """Unknown keys, required keys, types and choices of ``opt`` against ``spec``."""
     for key, value in opt.items():
@@ -54,9 +45,9 @@ def check_spec(opt: Mapping[str, Any], spec: dict[str, Key], where: str, problem
         rule = spec[key]
         if value is None:
             continue
-        if not _type_ok(value, rule.types):
+        if not type_ok(value, rule.types):
             problems.append(
-                f"'{where}{key}' must be {_type_name(rule.types)}, got {type(value).__name__} {value!r}"
+                f"'{where}{key}' must be {type_name(rule.types)}, got {type(value).__name__} {value!r}"
             )
             continue
         if rule.choices is not None and value not in rule.choices:
@@ -405,6 +396,7 @@ def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
     for key in ("network_g", "network_d"):
         if isinstance(opt.get(key), Mapping):
             check_component(ARCH_REGISTRY, opt[key], key, problems)
+    check_size_requirements(opt, problems)  # network_g's contract vs scale, tiles and training crops
     for i, base in enumerate(opt.get("baselines") or []):
         check_component(ARCH_REGISTRY, base, f"baselines[{i}]", problems)
     _check_datasets(opt, is_train, problems)
