@@ -47,7 +47,13 @@ TINY_CONFIGS: dict[str, tuple[dict[str, Any], tuple[int, int, int]]] = {
                               kernel_size=[3, 3, 1, 1], ffn_expansion_factor=1), (3, 24, 24)),
     "TBSN": (dict(dim=4, num_blocks=[1, 1, 1], num_refinement_blocks=0, channel_heads=[1, 1, 1],
                   spatial_heads=[1, 1, 1], spatial_dim_head=2), (3, 32, 32)),
+    "UNetDiscriminatorSN": (dict(num_in_ch=3, num_feat=4), (3, 16, 16)),
+    "VGGStyleDiscriminator": (dict(num_in_ch=3, num_feat=2, input_size=128), (3, 128, 128)),
 }
+
+#: Networks that score an image instead of restoring it: their output is ``(B, 1)`` whatever the spec's
+#: scale says (a discriminator's spec is scale 1, out_channels 1; see restoration/archs/discriminator_arch.py).
+ONE_SCORE_PER_IMAGE = {"VGGStyleDiscriminator"}
 
 #: Networks that work on another range than [0, 1] (the framework scales for them); every other is 1.0.
 VALUE_RANGES = {"TBSN": 255.0}
@@ -65,8 +71,10 @@ def _tiny(name: str, **overrides: Any) -> tuple[nn.Module, torch.Tensor]:
     return net, torch.rand(2, *chw, generator=torch.Generator().manual_seed(1))
 
 
-def _expected_shape(spec: ArchSpec, x: torch.Tensor) -> tuple[int, int, int, int]:
+def _expected_shape(spec: ArchSpec, x: torch.Tensor, name: str = "") -> tuple[int, ...]:
     b, c, h, w = x.shape
+    if name in ONE_SCORE_PER_IMAGE:
+        return b, 1
     return b, spec.out_channels or c, h * spec.scale, w * spec.scale
 
 
@@ -88,7 +96,7 @@ def test_spec_matches_the_network_and_the_options(name: str) -> None:
     assert spec.padded_size(x.shape[2]) == x.shape[2] and spec.padded_size(x.shape[3]) == x.shape[3]
     with torch.no_grad():
         y = net.eval()(x)
-    assert y.shape == _expected_shape(spec, x)
+    assert y.shape == _expected_shape(spec, x, name)
     if spec.size_multiple > 1:  # the declared multiple is a real requirement, refused with a readable error
         with pytest.raises(ValueError, match="multiple"):
             net(torch.rand(1, x.shape[1], x.shape[2] + 1, x.shape[3]))
@@ -149,6 +157,8 @@ def test_gradient_checkpointing_changes_nothing(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_restore_with_the_spec_handles_any_input_size(name: str) -> None:
     """An odd, too-small input is padded to the contract and cropped back; the value range is applied."""
+    if name in ONE_SCORE_PER_IMAGE:
+        pytest.skip("one score per image: nothing to pad and crop back")
     net, x = _tiny(name)
     net.eval()
     spec = arch_spec(net)

@@ -16,6 +16,8 @@ _ARCHS: dict[str, str] = {
     "TBSN": "restoration.archs.tbsn_arch:TBSN",
     "DSwinIR": "restoration.archs.dswinir_arch:DSwinIR",
     "MSDeformableNAIR": "restoration.archs.msdeformable_nair_arch:MSDeformableNAIR",
+    "UNetDiscriminatorSN": "restoration.archs.discriminator_arch:UNetDiscriminatorSN",
+    "VGGStyleDiscriminator": "restoration.archs.discriminator_arch:VGGStyleDiscriminator",
 }
 
 
