@@ -20,6 +20,7 @@ _DATASETS: dict[str, str] = {
     "SIDDBlocksDataset": "restoration.data.sidd_dataset:SIDDBlocksDataset",
     "SIDDValidationDataset": "restoration.data.sidd_dataset:SIDDBlocksDataset",  # alias (noisy_mat + gt_mat)
     "AllInOneDataset": "restoration.data.all_in_one_dataset:AllInOneDataset",
+    "RealESRGANDataset": "restoration.data.realesrgan_dataset:RealESRGANDataset",
 }
 
 
