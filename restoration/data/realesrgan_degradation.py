@@ -192,7 +192,8 @@ def _poisson_noise(img: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     """Shot noise of each image of ``(B, C, H, W)`` quantised to 8 bits, with as many photon levels as the
     next power of two above its number of distinct values (BasicSR ``generate_poisson_noise_pt``)."""
     b = img.shape[0]
-    levels = torch.clamp((img * 255.0).round(), 0, 255)
+    # NaN counts as 0 here; it stays in the image, and realesrgan_degrade reports it.
+    levels = torch.clamp(torch.nan_to_num(img * 255.0).round(), 0, 255)
     # Distinct 8-bit values per sample: one bincount over (sample, value) pairs.
     ids = levels.reshape(b, -1).long() + 256 * torch.arange(b, device=img.device).view(b, 1)
     distinct = (torch.bincount(ids.flatten(), minlength=256 * b).view(b, 256) > 0).sum(1).clamp(min=1)
