@@ -12,6 +12,8 @@ _LOSSES: dict[str, str] = {
     "MSELoss": "restoration.losses.basic_loss:MSELoss",
     "CharbonnierLoss": "restoration.losses.basic_loss:CharbonnierLoss",
     "PerceptualLoss": "restoration.losses.perceptual_loss:PerceptualLoss",
+    "GANLoss": "restoration.losses.gan_loss:GANLoss",
+    "LPIPSLoss": "restoration.losses.lpips:LPIPSLoss",
 }
 
 

@@ -14,6 +14,10 @@ _METRICS: dict[str, str] = {
     "calculate_ssim_pt": "restoration.metrics.psnr_ssim:calculate_ssim_pt",
     "calculate_psnr_skimage": "restoration.metrics.sidd_metrics:calculate_psnr_skimage",
     "calculate_ssim_skimage": "restoration.metrics.sidd_metrics:calculate_ssim_skimage",
+    "calculate_lpips": "restoration.metrics.lpips_metric:calculate_lpips",
+    # no reference: scored on the output alone (attribute no_reference = True)
+    "calculate_noise_sigma": "restoration.metrics.no_reference:calculate_noise_sigma",
+    "calculate_sharpness": "restoration.metrics.no_reference:calculate_sharpness",
 }
 
 

@@ -10,6 +10,12 @@ __all__ = ["register_models"]
 _MODELS: dict[str, str] = {
     "SRModel": "restoration.models.sr_model:SRModel",
     "TBSNModel": "restoration.models.tbsn_model:TBSNModel",
+    "RealESRNetModel": "restoration.models.realesrgan_model:RealESRNetModel",
+    "RealESRGANModel": "restoration.models.realesrgan_model:RealESRGANModel",
+    # upstream names of the same trainers (HAT's differ only in a test-time padding restore() already does)
+    "RealHATMSEModel": "restoration.models.realesrgan_model:RealESRNetModel",
+    "RealHATGANModel": "restoration.models.realesrgan_model:RealESRGANModel",
+    "SRGANModel": "restoration.models.realesrgan_model:RealESRGANModel",
 }
 
 

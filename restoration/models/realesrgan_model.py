@@ -1,0 +1,242 @@
+"""Real-world SR trainers: ``RealESRNetModel`` (pixel/perceptual losses) and ``RealESRGANModel`` (+ a discriminator).
+
+One iteration of :class:`RealESRGANModel` (BasicSR's ``RealESRGANModel`` / ``SRGANModel`` step)::
+
+    batch = degrade(batch, iter)                     # Real-ESRGAN pairs on the device, or the paired batch as is
+    output = net_g(lq)
+    if iter % net_d_iters == 0 and iter > net_d_init_iters:            # else g is not stepped
+        l_g = Σ losses(output, l1_gt | percep_gt) + gan_opt(D(output), real)    # D: the bare critic, frozen
+        step g (+ EMA)
+    l_d = gan(D(gan_gt), real) + gan(D(output.detach()), fake)                   # unweighted
+    step d
+
+Targets: ``l1_gt`` / ``percep_gt`` / ``gan_gt`` are the USM-sharpened GT of the degradation when
+``l1_gt_usm`` / ``percep_gt_usm`` / ``gan_gt_usm`` are on and the batch has one, else ``gt``. Perceptual
+losses (``PerceptualLoss``, ``LPIPSLoss``) take ``percep_gt``; every other entry of ``train.losses``
+``l1_gt``. Logged: each loss by its label, ``l_g_gan``, ``l_d_real``, ``l_d_fake``, ``out_d_real`` and
+``out_d_fake`` (mean logits), ``grad_norm`` and ``grad_norm_d``.
+
+The degradation (:mod:`restoration.data.realesrgan_degradation`) runs when the batch comes from
+``RealESRGANDataset`` (it carries ``kernel1``) and ``train.high_order_degradation`` is on; its options are
+declared here under ``train:`` with BasicSR's names (BasicSR reads them from the top level). With
+``high_order_degradation: false`` the dataset's ``lq``/``gt`` pairs are used (any paired dataset).
+
+Upstream names that mean the same trainer are aliases in ``restoration/models/__init__.py``:
+``RealHATMSEModel`` = ``RealESRNetModel``; ``RealHATGANModel`` = ``SRGANModel`` = ``RealESRGANModel``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from restoration.data.realesrgan_degradation import DEGRADATION_DEFAULTS
+from restoration.errors import DataError
+from restoration.inference import crop_to, pad_to_multiple
+from restoration.losses.loss_list import evaluate_losses
+from restoration.losses.lpips import LPIPSLoss
+from restoration.losses.perceptual_loss import PerceptualLoss
+from restoration.models.sr_model import ScaleMismatchError, SRModel
+from restoration.options.parse import OptionsError
+from restoration.options.schema import Key
+from restoration.registry import LOSS_REGISTRY, build_from_registry
+
+__all__ = ["RealESRNetModel", "RealESRGANModel"]
+
+_PERCEPTUAL = (PerceptualLoss, LPIPSLoss)  # losses that take percep_gt
+
+
+def _key_for(name: str, default: Any) -> Key:
+    types: tuple[type, ...] = {bool: (bool,), int: (int,), float: (int, float), list: (list,)}.get(type(default), (int,))
+    return Key(types, default=default, doc="Real-ESRGAN degradation (restoration.data.realesrgan_degradation)")
+
+
+#: The degradation's options, declared from its own defaults (``scale`` is the top-level one).
+DEGRADATION_OPTIONS: dict[str, Key] = {k: _key_for(k, v) for k, v in DEGRADATION_DEFAULTS.items() if k != "scale"}
+
+
+class RealESRNetModel(SRModel):
+    """Supervised real-world SR: the Real-ESRGAN degradation on the device, then :class:`SRModel`'s step.
+
+    The target is the USM-sharpened GT when ``gt_usm`` is on and the degradation gave one (BasicSR's
+    ``RealESRNetModel``), else ``gt``.
+    """
+
+    train_options = {
+        "high_order_degradation": Key((bool,), default=True, doc="synthesise Real-ESRGAN pairs from RealESRGANDataset "
+                                      "batches (false: use the dataset's lq/gt pairs)"),
+        **DEGRADATION_OPTIONS,
+    }
+
+    @classmethod
+    def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
+        from restoration.data.realesrgan_degradation import check_degradation_options
+
+        if not values["high_order_degradation"]:
+            return []
+        return check_degradation_options({k: v for k, v in values.items() if k in DEGRADATION_OPTIONS})
+
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
+        super().__init__(opt, device, world_size)
+        self.options = self.declared_options()
+        self.pair_pool: Any = None
+        queue = self.options["queue_size"]
+        if self.is_train and self.options["high_order_degradation"] and queue:
+            from restoration.data.realesrgan_degradation import TrainingPairPool
+
+            self.pair_pool = TrainingPairPool(int(queue))
+
+    # ------------------------------------------------------------------ data
+    def degrade(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Any]:
+        """Training pairs of this iteration: ``{'lq', 'gt', 'gt_usm'?, ...}`` on the device.
+
+        A ``RealESRGANDataset`` batch (``gt``, ``kernel1``, ``kernel2``, ``sinc_kernel``) is degraded with
+        :func:`~restoration.data.realesrgan_degradation.realesrgan_degrade`, seeded from
+        ``(manual_seed, current_iter, rank)`` (so a resumed run repeats it) and mixed through the
+        training-pair pool. Any other batch is returned unchanged (paired data).
+        """
+        if not self.options["high_order_degradation"]:
+            return dict(batch)
+        if "kernel1" not in batch:
+            raise DataError("train.high_order_degradation is on but the training batch has no 'kernel1': use "
+                            "RealESRGANDataset, or set train.high_order_degradation: false for paired data")
+        from restoration.data.realesrgan_degradation import degradation_generator, realesrgan_degrade
+
+        generator = degradation_generator(int(self.opt.get("manual_seed") or 0), current_iter,
+                                          int(self.opt.get("rank") or 0))
+        options = {**self.options, "scale": self.scale}
+        lq, gt, gt_usm = realesrgan_degrade(batch, options, generator, self.pair_pool)
+        if self.channels_last:
+            lq, gt, gt_usm = (t.contiguous(memory_format=torch.channels_last) for t in (lq, gt, gt_usm))
+        return {**batch, "lq": lq.contiguous(), "gt": gt, "gt_usm": gt_usm}
+
+    def target(self, batch: Mapping[str, Any], use_usm: bool) -> Tensor:
+        """``gt_usm`` when asked for and present, else ``gt``."""
+        return batch["gt_usm"] if use_usm and "gt_usm" in batch else batch["gt"]
+
+    # ------------------------------------------------------------------ training
+    def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
+        batch = self.degrade(batch, current_iter)
+        batch["gt"] = self.target(batch, bool(self.options["gt_usm"]))
+        return self.backward_step("g", self.compute_losses(batch), current_iter)
+
+    def generate(self, lq: Tensor) -> Tensor:
+        """``net_g(lq)`` for training, float32 ``(B, C, h·s, w·s)``: padded to the network's multiple and
+        cropped back, refusing a wrong scale (as :meth:`SRModel.compute_losses`)."""
+        h, w = lq.shape[-2:]
+        padded, _ = pad_to_multiple(lq, self.spec.size_multiple, min_size=self.spec.min_size)
+        value_range = self.spec.value_range
+        with self.autocast():
+            output = self.net_train(padded * value_range if value_range != 1 else padded)
+        expected = (padded.shape[-2] * self.scale, padded.shape[-1] * self.scale)
+        if tuple(output.shape[-2:]) != expected:
+            raise ScaleMismatchError(
+                f"network_g turned a {tuple(padded.shape[-2:])} input into {tuple(output.shape[-2:])}, not "
+                f"{expected} (scale {self.scale}): its upscale and the options' scale disagree")
+        output = crop_to(output, (h * self.scale, w * self.scale)).float()
+        return output / value_range if value_range != 1 else output
+
+    # ------------------------------------------------------------------ checkpoints
+    def training_state(self) -> dict[str, Any]:
+        state = super().training_state()
+        if self.pair_pool is not None:
+            state["pair_pool"] = self.pair_pool.state_dict()
+        return state
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        super().load_training_state(state)
+        if self.pair_pool is not None and "pair_pool" in state:
+            self.pair_pool.load_state_dict(state["pair_pool"], device=self.device)
+
+
+class RealESRGANModel(RealESRNetModel):
+    """Adversarial real-world SR: ``g`` under pixel + perceptual + GAN losses, a discriminator ``d``.
+
+    Needs ``network_d`` and ``train.optim_d``; ``train.gan_opt`` is BasicSR's slot of the adversarial
+    loss (:class:`~restoration.losses.gan_loss.GANLoss`). ``d`` shares ``train.scheduler`` and
+    ``warmup_iter`` with ``g`` (BasicSR steps every optimizer's schedule each iteration).
+    """
+
+    train_options = {
+        **RealESRNetModel.train_options,
+        "optim_d": Key((dict,), required=True, doc="optimizer of the discriminator: {type: Adam, lr, betas, ...}"),
+        "gan_opt": Key((dict,), required=True, doc="the adversarial loss: {type: GANLoss, gan_type, loss_weight, ...}"),
+        "net_d_iters": Key((int,), default=1, doc="step g every N iterations (d steps every iteration)"),
+        "net_d_init_iters": Key((int,), default=0, doc="train only d for the first N iterations"),
+        "l1_gt_usm": Key((bool,), default=True, doc="pixel losses against the USM-sharpened GT when there is one"),
+        "percep_gt_usm": Key((bool,), default=True, doc="perceptual losses against the USM-sharpened GT"),
+        "gan_gt_usm": Key((bool,), default=False, doc="the discriminator's real input is the USM-sharpened GT"),
+    }
+
+    @classmethod
+    def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
+        from restoration.losses import register_losses
+        from restoration.options.validate import check_component
+
+        register_losses()
+        problems = super().check_train_options(values)
+        for key, low in (("net_d_iters", 1), ("net_d_init_iters", 0)):
+            if isinstance(values[key], int) and values[key] < low:
+                problems.append(f"{key} must be >= {low}, got {values[key]}")
+        gan_opt = values["gan_opt"]
+        if isinstance(gan_opt, Mapping):
+            if "type" in gan_opt and gan_opt["type"] != "GANLoss":
+                problems.append(f"gan_opt.type must be GANLoss, got {gan_opt['type']!r}")
+            else:
+                check_component(LOSS_REGISTRY, gan_opt, "train.gan_opt", problems)
+        return problems
+
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
+        if opt.get("is_train") and not opt.get("network_d"):
+            # The option check cannot see this: a trainer declares only its train: keys (reported to the lead).
+            raise OptionsError(str(opt.get("opt_path", "the options")), [
+                f"{opt.get('model_type', type(self).__name__)} trains a discriminator: set 'network_d', e.g. "
+                "{type: UNetDiscriminatorSN, num_in_ch: 3, num_feat: 64, skip_connection: true}"])
+        super().__init__(opt, device, world_size)
+        if not self.is_train:
+            return  # test.py: only g
+        self.add_network("d", opt["network_d"])
+        self.add_optimizer("d", self.train_opt["optim_d"], self.train_opt.get("scheduler"),
+                           int(self.train_opt.get("warmup_iter", -1)))
+        self.gan_loss: nn.Module = build_from_registry(LOSS_REGISTRY, dict(self.options["gan_opt"])).to(self.device)
+
+    def _generator_losses(self, output: Tensor, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        percep = {k: v for k, v in self.losses.items() if isinstance(v, _PERCEPTUAL)}
+        pixel = {k: v for k, v in self.losses.items() if k not in percep}
+        losses = evaluate_losses(pixel, output, self.target(batch, self.options["l1_gt_usm"]))
+        losses.update(evaluate_losses(percep, output, self.target(batch, self.options["percep_gt_usm"])))
+        return losses
+
+    def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
+        """One iteration (see the module docstring); returns 0-d tensors to log."""
+        batch = self.degrade(batch, current_iter)
+        critic = self.networks["d"]
+        step_g = current_iter % self.options["net_d_iters"] == 0 and current_iter > self.options["net_d_init_iters"]
+        log: dict[str, Tensor] = {}
+        if step_g:
+            # g's step: the critic is a fixed function. The bare module, not the DDP wrapper: its gradient
+            # hooks would wait for a backward of d that this step never makes.
+            critic.requires_grad_(False)
+            output = self.generate(batch["lq"])
+            losses = self._generator_losses(output, batch)
+            with self.autocast():
+                fake_for_g = critic(output)
+            losses["l_g_gan"] = self.gan_loss(fake_for_g, True, is_disc=False)
+            log = self.backward_step("g", losses, current_iter)
+            critic.requires_grad_(True)
+        else:
+            with torch.no_grad():
+                output = self.generate(batch["lq"])
+            self.schedulers["g"].step()  # keep g's schedule on the iteration counter while it waits
+        d = self.train_networks["d"]
+        with self.autocast():
+            real = d(self.target(batch, self.options["gan_gt_usm"]))
+            fake = d(output.detach())
+        losses_d = {"l_d_real": self.gan_loss(real, True, is_disc=True),
+                    "l_d_fake": self.gan_loss(fake, False, is_disc=True)}
+        log = self.backward_step("d", losses_d, current_iter, log)
+        log["out_d_real"] = real.detach().float().mean()
+        log["out_d_fake"] = fake.detach().float().mean()
+        return log
