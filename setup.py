@@ -28,5 +28,7 @@ setup(
     extras_require={
         "natten": ["natten>=0.20"],
         "test": ["pytest", "h5py"],
+        # tests/test_lpips.py compares restoration's LPIPS with the official package (skipped without it)
+        "lpips": ["lpips"],
     },
 )

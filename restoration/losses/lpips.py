@@ -2,7 +2,8 @@
 
 The module mirrors the official ``lpips.LPIPS`` (richzhang/PerceptualSimilarity) layer for layer, so its
 state dict has the official names: ``scaling_layer.shift/scale``, ``net.slice{1..5}.<torchvision index>.*``
-and ``lin{0..4}.model.1.weight`` (index 0 of ``model`` is the Dropout the official layer keeps). Both
+and ``lin{0..4}.model.1.weight`` (index 0 of ``model`` is the Dropout the official layer keeps; ``lins.<k>.*``
+repeats them, as the official ``lins`` list does), so an official state dict loads strictly. Both
 weight files are local and named in the options; nothing is downloaded:
 
 * ``backbone_weights_path``: torchvision's ImageNet state dict of the backbone (``features.<i>.*`` keys),
@@ -162,6 +163,8 @@ class LPIPS(nn.Module):
         self.net = _Backbone(net)
         for k, channels in enumerate(_NETS[net][2]):
             setattr(self, f"lin{k}", _NetLinLayer(channels))
+        # The official module also lists them as `lins` (the same modules: its state dict has both names).
+        self.lins = nn.ModuleList([getattr(self, f"lin{k}") for k in range(len(_NETS[net][2]))])
         self._load_backbone(str(backbone_weights_path))
         self._load_lin(str(lpips_weights_path))
         self.requires_grad_(False)
@@ -181,10 +184,12 @@ class LPIPS(nn.Module):
 
     def _load_lin(self, path: str) -> None:
         state = _read(path, "linear-layer")
-        self._load_into(self, {k: v for k, v in state.items() if k.startswith("lin")}, path, prefix="lin")
+        state = {k: v for k, v in state.items() if k.startswith("lin") and not k.startswith("lins.")}
+        self._load_into(self, state, path, prefix="lin")
 
     def _load_into(self, module: nn.Module, state: dict[str, Tensor], path: str, prefix: str = "") -> None:
-        expected = {k: v.shape for k, v in module.state_dict().items() if k.startswith(prefix)}
+        expected = {k: v.shape for k, v in module.state_dict().items()
+                    if k.startswith(prefix) and not k.startswith("lins.")}
         got = {k: v.shape for k, v in state.items()}
         if got != expected:
             missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
