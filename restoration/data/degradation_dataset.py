@@ -1,4 +1,4 @@
-"""GT images whose LQ partner is made on the fly by a synthetic degradation (bicubic, noise, JPEG)."""
+"""GT images whose LQ partner is made on the fly by a synthetic degradation (bicubic, noise, JPEG, BSRGAN)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ class DegradationDataset(BaseDataset):
     Options besides the common ones:
         degradation: A dict or a list of dicts applied in order (see :mod:`restoration.data.degradations`):
             ``{type: bicubic, scale: 4}``, ``{type: gaussian_noise, sigma: 25}`` or ``sigma_range: [0, 50]``,
-            ``{type: jpeg, quality: 10}`` or ``quality_range: [10, 90]``.
+            ``{type: jpeg, quality: 10}`` or ``quality_range: [10, 90]``, ``{type: bsrgan, scale: 4}`` (the
+            BSRGAN/SwinIR real-world recipe; RGB; the crop comes first, so each patch is degraded anew).
         gt_size: Training patch size on GT (cropped *before* degrading, so training is cheap).
         use_hflip, use_rot: Training augmentation.
         color: ``rgb`` (default), ``gray`` (OpenCV luma, as ``cv2.imread(p, 0)``) or ``y`` (MATLAB Y).
@@ -42,7 +43,7 @@ class DegradationDataset(BaseDataset):
         **COMMON_OPTIONS,
         "dataroot_gt": Key((str,), required=True, doc="the clean images: a folder (or .lmdb)"),
         "meta_info_file": META_INFO_OPTION,
-        "degradation": Key((dict, list), required=True, doc="{type: bicubic, gaussian_noise or jpeg, ...} or "
+        "degradation": Key((dict, list), required=True, doc="{type: bicubic, gaussian_noise, jpeg or bsrgan, ...} or "
                            "a list of them, applied in order"),
         "gt_size": Key((int,), doc="training GT patch size, cropped before degrading (required for phase train)"),
         "use_hflip": Key((bool,), default=True, doc="training: random horizontal flips"),
@@ -84,8 +85,12 @@ class DegradationDataset(BaseDataset):
             scale = opt["scale"]
             if not deg_problems and type_ok(scale, int):
                 s = total_scale(normalize_degradations(opt["degradation"]), scale)
+                bsrgan = any(d["type"] == "bsrgan" for d in normalize_degradations(opt["degradation"]))
                 if s != scale:
-                    problems.append(f"the bicubic factors of 'degradation' multiply to {s} but scale is {scale}")
+                    what = "bicubic/bsrgan" if bsrgan else "bicubic"
+                    problems.append(f"the {what} factors of 'degradation' multiply to {s} but scale is {scale}")
+                if bsrgan and cls._color(opt) != "rgb":
+                    problems.append(f"the bsrgan degradation needs color: rgb, got {cls._color(opt)!r}")
         problems += check_train_patch(opt)
         return problems
 

@@ -1,4 +1,5 @@
-"""Synthetic degradations that make an LQ image from a GT image: bicubic downscaling, Gaussian noise, JPEG.
+"""Synthetic degradations that make an LQ image from a GT image: bicubic downscaling, Gaussian noise, JPEG,
+and the BSRGAN real-world degradation.
 
 A degradation is given in the options as a dict, or a list of dicts applied in order::
 
@@ -6,6 +7,7 @@ A degradation is given in the options as a dict, or a list of dicts applied in o
     degradation: {type: gaussian_noise, sigma: 25}      # or sigma_range: [0, 50]; in [0, 255] units
     degradation: {type: jpeg, quality: 10}              # or quality_range: [10, 90]; OpenCV encoder
     degradation: [{type: bicubic, scale: 2}, {type: jpeg, quality: 40}]
+    degradation: {type: bsrgan, scale: 4}               # BSRGAN/SwinIR real-world recipe, RGB only
 
 Images move through the chain as integer arrays (``uint8``/``uint16``) for as long as possible, so a
 bicubic-only chain on a ``uint8`` image reproduces the stored ``LR_bicubic`` benchmark PNGs bit for bit
@@ -35,6 +37,7 @@ _SPEC_KEYS: dict[str, tuple[set[str], list[tuple[str, ...]]]] = {
     "bicubic": ({"type", "scale"}, []),
     "gaussian_noise": ({"type", "sigma", "sigma_range", "clip"}, [("sigma", "sigma_range")]),
     "jpeg": ({"type", "quality", "quality_range"}, [("quality", "quality_range")]),
+    "bsrgan": ({"type", "scale"}, []),  # restoration.data.bsrgan_degradation
 }
 #: Other names users write for the same degradation.
 _ALIASES = {"noise": "gaussian_noise", "gaussian": "gaussian_noise", "awgn": "gaussian_noise",
@@ -91,10 +94,10 @@ def check_degradations(spec: Any) -> list[str]:
             present = [k for k in group if k in item]
             if len(present) != 1:
                 problems.append(f"{where} ({kind}): give exactly one of {' or '.join(group)}")
-        if kind == "bicubic":
+        if kind in ("bicubic", "bsrgan"):
             s = item.get("scale")
             if s is not None and not (isinstance(s, int) and not isinstance(s, bool) and s >= 1):
-                problems.append(f"{where} (bicubic): scale must be an integer >= 1, got {s!r}")
+                problems.append(f"{where} ({kind}): scale must be an integer >= 1, got {s!r}")
         elif kind == "gaussian_noise":
             if "sigma" in item and not (_is_num(item["sigma"]) and item["sigma"] >= 0):
                 problems.append(f"{where} (gaussian_noise): sigma must be a number >= 0 (in [0, 255] units), got {item['sigma']!r}")
@@ -109,10 +112,10 @@ def check_degradations(spec: Any) -> list[str]:
 
 
 def total_scale(items: list[dict], default_scale: int = 1) -> int:
-    """Product of the bicubic factors of a normalised chain (a bicubic without ``scale`` uses ``default_scale``)."""
+    """Product of the bicubic/bsrgan factors of a normalised chain (one without ``scale`` uses ``default_scale``)."""
     s = 1
     for item in items:
-        if item["type"] == "bicubic":
+        if item["type"] in ("bicubic", "bsrgan"):
             s *= int(item.get("scale") or default_scale)
     return s
 
@@ -173,6 +176,10 @@ def _apply_one(img: np.ndarray, item: dict, rng: np.random.Generator, default_sc
         lo_hi = item.get("quality_range")
         quality = item["quality"] if "quality" in item else int(rng.integers(lo_hi[0], lo_hi[1] + 1))
         return jpeg_compress(img, quality)
+    if kind == "bsrgan":
+        from restoration.data.bsrgan_degradation import bsrgan_degrade
+
+        return bsrgan_degrade(_as_float(img), int(item.get("scale") or default_scale), rng)
     raise DataError(f"unknown degradation type {kind!r}; choose one of {DEGRADATIONS}")
 
 
