@@ -185,7 +185,7 @@ class RealESRGANModel(RealESRNetModel):
             if "type" in gan_opt and gan_opt["type"] != "GANLoss":
                 problems.append(f"gan_opt.type must be GANLoss, got {gan_opt['type']!r}")
             else:
-                check_component(LOSS_REGISTRY, gan_opt, "train.gan_opt", problems)
+                check_component(LOSS_REGISTRY, gan_opt, "gan_opt", problems)
         return problems
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
