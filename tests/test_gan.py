@@ -220,7 +220,7 @@ def test_a_gan_trainer_without_a_discriminator_is_an_options_error(data) -> None
 
     opt = _opt()
     del opt["network_d"]
-    with pytest.raises(OptionsError, match="RealESRGANModel trains a discriminator: set 'network_d'"):
+    with pytest.raises(OptionsError, match="RealESRGANModel needs 'network_d'"):
         MODEL_REGISTRY.get("RealESRGANModel")(opt, torch.device("cpu"))
 
 

@@ -36,6 +36,7 @@ class TwoNetTrainer(Trainer):
     """``g`` restores ``lq`` under the configured losses plus a small critic term; ``d`` learns to score
     targets above ``g``'s outputs (a Wasserstein-style critic, enough to exercise two optimizers)."""
 
+    required_networks = ("g", "d")  # the option check asks for network_d (and its optim_d, declared below)
     train_options = {
         "optim_d": Key((dict,), required=True, doc="optimizer of the critic"),
         "critic_weight": Key((int, float), default=0.01, doc="weight of the critic term in g's loss"),
@@ -112,6 +113,12 @@ def test_options_of_an_outside_trainer_are_checked(data, tmp_path: Path) -> None
     assert "'train.optim_d.type' must be one of ['Adam', 'AdamW', 'SGD'], got 'Adamm'" in text
     assert "unknown option 'train.critic_wieght' (did you mean 'critic_weight'?)" in text
     assert not (tmp_path / "experiments").exists()
+    del opt["network_d"]
+    with pytest.raises(OptionsError, match=f"{TRAINER} needs 'network_d'"):
+        parse_options(str(write_options(opt, tmp_path / "bad2.yml")), is_train=True, root=tmp_path)
+    sr = {**_options(data, "sr"), "model_type": "SRModel"}  # a second network that SRModel would ignore
+    with pytest.raises(OptionsError, match="'network_d' is set but SRModel trains only network_g"):
+        parse_options(str(write_options(sr, tmp_path / "sr.yml")), is_train=True, root=tmp_path)
 
 
 def test_two_networks_checkpoint_and_resume_bit_exactly(data, tmp_path: Path) -> None:

@@ -67,7 +67,15 @@ class Trainer:
     #: ``train:`` keys this trainer reads beyond the common ones (:data:`restoration.options.schema.TRAIN`).
     train_options: ClassVar[dict[str, Key]] = {}
 
+    #: Networks the option file must define (``network_<name>``); for training each needs ``train.optim_<name>``.
+    required_networks: ClassVar[tuple[str, ...]] = ("g",)
+
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
+        problems = type(self).check_options(opt, bool(opt.get("is_train", False)))
+        if problems:  # the option check reports these first; a trainer built directly still gets them
+            from restoration.options.parse import OptionsError
+
+            raise OptionsError(str(opt.get("opt_path", "the options")), problems)
         self.opt = opt
         self.device = device
         self.world_size = world_size
@@ -88,6 +96,25 @@ class Trainer:
         self.grad_clip: dict[str, float] = {}
 
     @classmethod
+    def check_options(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
+        """Problems with the option file as a whole for this trainer: its networks and their optimizers
+        (testing needs network ``g`` only)."""
+        problems = []
+        trainer = opt.get("model_type", cls.__name__)
+        train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
+        for name in cls.required_networks if is_train else ("g",):
+            if not opt.get(f"network_{name}"):
+                problems.append(f"{trainer} needs 'network_{name}'")
+            elif is_train and name != "g" and f"optim_{name}" not in cls.train_options and not train.get(f"optim_{name}"):
+                problems.append(f"'network_{name}' is trained by {trainer}: set 'train.optim_{name}'")
+        if is_train:
+            for key in opt:
+                if key.startswith("network_") and key[len("network_"):] not in cls.required_networks and opt[key]:
+                    problems.append(f"'{key}' is set but {trainer} trains only "
+                                    f"{', '.join(f'network_{n}' for n in cls.required_networks)}")
+        return problems
+
+    @classmethod
     def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
         """Problems with the values of :attr:`train_options` beyond their types (ranges, combinations)."""
         return []
@@ -101,7 +128,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ members
     def add_network(self, name: str, net_opt: Mapping[str, Any], train: bool | None = None,
-                    pretrain: str | None = None, param_key: str | None = None, strict: bool = True,
+                    pretrain: str | None = None, param_key: str | None = None, strict: bool | None = None,
                     ema_decay: float = 0.0) -> nn.Module:
         """Build a network from its options and register it under ``name``.
 
@@ -109,13 +136,18 @@ class Trainer:
             name: Member name (``"g"``, ``"d"``); the checkpoint key is ``net_<name>``.
             net_opt: ``{type: ..., **kwargs}`` (e.g. ``opt['network_g']``).
             train: Whether it is trained (DDP/compile wrapping, train mode); default: ``opt['is_train']``.
-            pretrain, param_key, strict: Initial weights (:func:`restoration.utils.weights.load_weights`).
+            pretrain, param_key, strict: Initial weights (:func:`restoration.utils.weights.load_weights`);
+                default: ``path.pretrain_network_<name>``, ``path.param_key_<name>``, ``path.strict_load_<name>``.
             ema_decay: Keep an EMA copy (timm's ``ModelEmaV3``, parameters and buffers) when > 0.
 
         Returns:
             The bare network (on the device); the training wrapper is ``train_networks[name]``.
         """
         train = self.is_train if train is None else train
+        path = self.opt.get("path") or {}
+        pretrain = path.get(f"pretrain_network_{name}") if pretrain is None else pretrain
+        param_key = path.get(f"param_key_{name}") if param_key is None else param_key
+        strict = bool(path.get(f"strict_load_{name}", True)) if strict is None else strict
         net = build_network(net_opt)
         if pretrain:
             load_weights(net, pretrain, param_key, strict)

@@ -34,12 +34,10 @@ from torch import Tensor, nn
 
 from restoration.data.realesrgan_degradation import DEGRADATION_DEFAULTS
 from restoration.errors import DataError
-from restoration.inference import crop_to, pad_to_multiple
 from restoration.losses.loss_list import evaluate_losses
 from restoration.losses.lpips import LPIPSLoss
 from restoration.losses.perceptual_loss import PerceptualLoss
-from restoration.models.sr_model import ScaleMismatchError, SRModel
-from restoration.options.parse import OptionsError
+from restoration.models.sr_model import SRModel
 from restoration.options.schema import Key
 from restoration.registry import LOSS_REGISTRY, build_from_registry
 
@@ -122,22 +120,6 @@ class RealESRNetModel(SRModel):
         batch["gt"] = self.target(batch, bool(self.options["gt_usm"]))
         return self.backward_step("g", self.compute_losses(batch), current_iter)
 
-    def generate(self, lq: Tensor) -> Tensor:
-        """``net_g(lq)`` for training, float32 ``(B, C, h·s, w·s)``: padded to the network's multiple and
-        cropped back, refusing a wrong scale (as :meth:`SRModel.compute_losses`)."""
-        h, w = lq.shape[-2:]
-        padded, _ = pad_to_multiple(lq, self.spec.size_multiple, min_size=self.spec.min_size)
-        value_range = self.spec.value_range
-        with self.autocast():
-            output = self.net_train(padded * value_range if value_range != 1 else padded)
-        expected = (padded.shape[-2] * self.scale, padded.shape[-1] * self.scale)
-        if tuple(output.shape[-2:]) != expected:
-            raise ScaleMismatchError(
-                f"network_g turned a {tuple(padded.shape[-2:])} input into {tuple(output.shape[-2:])}, not "
-                f"{expected} (scale {self.scale}): its upscale and the options' scale disagree")
-        output = crop_to(output, (h * self.scale, w * self.scale)).float()
-        return output / value_range if value_range != 1 else output
-
     # ------------------------------------------------------------------ checkpoints
     def training_state(self) -> dict[str, Any]:
         state = super().training_state()
@@ -158,6 +140,8 @@ class RealESRGANModel(RealESRNetModel):
     loss (:class:`~restoration.losses.gan_loss.GANLoss`). ``d`` shares ``train.scheduler`` and
     ``warmup_iter`` with ``g`` (BasicSR steps every optimizer's schedule each iteration).
     """
+
+    required_networks = ("g", "d")
 
     train_options = {
         **RealESRNetModel.train_options,
@@ -189,11 +173,6 @@ class RealESRGANModel(RealESRNetModel):
         return problems
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        if opt.get("is_train") and not opt.get("network_d"):
-            # The option check cannot see this: a trainer declares only its train: keys (reported to the lead).
-            raise OptionsError(str(opt.get("opt_path", "the options")), [
-                f"{opt.get('model_type', type(self).__name__)} trains a discriminator: set 'network_d', e.g. "
-                "{type: UNetDiscriminatorSN, num_in_ch: 3, num_feat: 64, skip_connection: true}"])
         super().__init__(opt, device, world_size)
         if not self.is_train:
             return  # test.py: only g

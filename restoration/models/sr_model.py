@@ -40,9 +40,7 @@ class SRModel(Trainer):
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         super().__init__(opt, device, world_size)
-        path = opt.get("path") or {}
-        net = self.add_network("g", opt["network_g"], pretrain=path.get("pretrain_network_g"),
-                               param_key=path.get("param_key_g"), strict=path.get("strict_load_g", True),
+        net = self.add_network("g", opt["network_g"],
                                ema_decay=float(self.train_opt.get("ema_decay", 0) or 0) if self.is_train else 0.0)
         self.spec = arch_spec(net)  # scale, size multiple, minimum size, value range (the architecture contract)
         if not self.is_train:
@@ -85,13 +83,13 @@ class SRModel(Trainer):
         return self.scalers["g"]
 
     # ------------------------------------------------------------------ training
-    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        """Losses of one batch: every configured loss of ``net(lq)`` vs ``gt``.
+    def generate(self, lq: Tensor) -> Tensor:
+        """``net_g(lq)`` for training, float32 ``(B, C, h·s, w·s)``: padded to the spec's multiple and minimum
+        size, run in the network's value range, cropped back; a wrong output size is refused, never cropped.
 
         Args:
-            batch: ``{'lq': (B,C,h,w) [0,1], 'gt': (B,C,H,W) [0,1], ...}`` on the device.
+            lq: ``(B, C, h, w)`` in [0, 1] on the device.
         """
-        lq = batch["lq"]
         h, w = lq.shape[-2:]
         # e.g. HAT needs multiples of 16; a no-op when aligned
         padded, _ = pad_to_multiple(lq, self.spec.size_multiple, min_size=self.spec.min_size)
@@ -104,9 +102,15 @@ class SRModel(Trainer):
                 f"network_g turned a {tuple(padded.shape[-2:])} input into {tuple(output.shape[-2:])}, not "
                 f"{expected} (scale {self.scale}): its upscale and the options' scale disagree")
         output = crop_to(output, (h * self.scale, w * self.scale)).float()
-        if value_range != 1:
-            output = output / value_range
-        return evaluate_losses(self.losses, output, batch["gt"])
+        return output / value_range if value_range != 1 else output
+
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Losses of one batch: every configured loss of ``net(lq)`` vs ``gt``.
+
+        Args:
+            batch: ``{'lq': (B,C,h,w) [0,1], 'gt': (B,C,H,W) [0,1], ...}`` on the device.
+        """
+        return evaluate_losses(self.losses, self.generate(batch["lq"]), batch["gt"])
 
     def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
         """One training step (see :meth:`Trainer.backward_step`); returns 0-d tensors to log."""

@@ -393,6 +393,8 @@ def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
     check_spec(opt, top_level_spec(opt) if trainer is not None else TOP_LEVEL, "", problems)
     if trainer is not None:
         _check_trainer_options(opt, trainer, problems)
+        if hasattr(trainer, "check_options"):  # its networks and their optimizers
+            problems.extend(trainer.check_options(opt, is_train))
     for key in ("network_g", "network_d"):
         if isinstance(opt.get(key), Mapping):
             check_component(ARCH_REGISTRY, opt[key], key, problems)
