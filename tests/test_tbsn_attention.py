@@ -88,7 +88,9 @@ def test_sdpa_inputs_meet_the_memory_efficient_kernel_rules(
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("impl", ["sdpa", "parity"])
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.bfloat16, 3e-2)])
-def test_cuda_fast_path_equals_reference_on_the_memory_efficient_kernel(impl: str, dtype: torch.dtype, tol: float) -> None:
+def test_cuda_fast_path_equals_reference_on_the_memory_efficient_kernel(
+    impl: str, dtype: torch.dtype, tol: float
+) -> None:
     # TBSN's shipped head (dim_head 16, ws 8, overlap 0.5) on CUDA: forward and backward against the float64
     # reference, and the profiler shows the memory-efficient kernel, not the math path
     from torch.profiler import ProfilerActivity, profile

@@ -21,7 +21,7 @@ head dim alone, never from timings taken at run time, so runs stay reproducible:
 on the CPU the hand-tuned kernel from head dim :data:`CPU_KERNEL_MIN_HEAD_DIM` on, else ``'reference'``.
 Training steps on a 2-core AMD EPYC (torch 2.14.1, time(reference) / time(kernel), medians of paired
 rounds; docs/benchmarks.md, "Window attention on an AMD EPYC"): SwinIR-M x2 (head dim 30) 1.45x, HAT-S x2
-(24) 1.37x, but SwinIR-light x2 (10) 0.78x (2 threads) and 0.95x (1 thread): at head dim 10 the kernel's
+(24) 1.30x, but SwinIR-light x2 (10) 0.78x (2 threads) and 0.95x (1 thread): at head dim 10 the kernel's
 flash forward costs what the reference's forward does, and its memory-lean backward recomputes the
 probabilities. Set ``'sdpa'`` explicitly for its lower training memory at any head dim.
 """

@@ -14,9 +14,9 @@ median of ``--repeats`` runs are printed, and the median over repeats of ``time(
 (each ratio from one round, so load that comes and goes cancels). On CUDA each timed run is bracketed
 by ``torch.cuda.synchronize`` and the peak is ``torch.cuda.max_memory_allocated`` above what was
 allocated before; on the CPU peaks are left to ``benchmark.py`` (separate process, docs/benchmarks.md).
-``--dtype bf16|fp16`` makes q, k, v that dtype with a float32 bias and runs under autocast, as training does. The ``kernel``
-column says what ran: on CUDA whether SDPA's memory-efficient / flash kernel accepts the inputs that
-the ``sdpa`` path builds (``torch.backends.cuda.can_use_*``), else ``math``.
+``--dtype bf16|fp16`` makes q, k, v that dtype with a float32 bias and runs under autocast, as training
+does. The ``kernel`` column says what ran: on CUDA whether SDPA's flash / memory-efficient kernel accepts
+the inputs that the ``sdpa`` path builds (``torch.backends.cuda.can_use_*``), else ``math``.
 """
 
 from __future__ import annotations
