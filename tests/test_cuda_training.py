@@ -50,7 +50,7 @@ FAMILIES: dict[str, tuple[int, dict[str, Any], int, str]] = {
                 "upsampler": "pixelshuffle", "resi_connection": "1conv"}, 16, "SRModel"),
     "DSwinIR": (1, {"type": "DSwinIR", "dim": 6, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1,
                     "heads": [3, 3, 3, 3], "kernel_size": [3, 3, 1, 1], "ffn_expansion_factor": 1,
-                    "na_backend": "reference"}, 32, "SRModel"),
+                    "attn_backend": "reference"}, 32, "SRModel"),
     "TBSN": (1, {"type": "TBSN", "dim": 4, "num_blocks": [1, 1, 1], "num_refinement_blocks": 0,
                  "channel_heads": [1, 1, 1], "spatial_heads": [1, 1, 1], "spatial_dim_head": 2}, 64, "TBSNModel"),
 }

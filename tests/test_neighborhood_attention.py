@@ -165,13 +165,40 @@ def test_dswinir_rejects_unknown_backend_at_construction_listing_available():
     from restoration.archs.msdeformable_nair_arch import MSDeformableNAIR
 
     listed = r"available on this machine: \['auto', 'reference'" + (", 'flex'" if "flex" in available_backends() else "")
-    with pytest.raises(ValueError, match=r"DSwinIR: na_backend 'cuda_flex' is unknown or unavailable; " + listed):
-        restoration.build_network({"type": "DSwinIR", "dim": 6, "num_blocks": [1, 1, 1, 1], "na_backend": "cuda_flex"})
+    with pytest.raises(ValueError, match=r"DSwinIR: attn_backend 'cuda_flex' is not available for neighborhood "
+                                         r"attention; " + listed):
+        restoration.build_network({"type": "DSwinIR", "dim": 6, "num_blocks": [1, 1, 1, 1], "attn_backend": "cuda_flex"})
     from restoration.options.validate import bind_arguments  # check_options reads the complete bound arguments
 
+    # the old name of the option still works and is checked the same way
     problems = MSDeformableNAIR.check_options(bind_arguments(MSDeformableNAIR, {"heads": [3, 6, 12, 24], "na_backend": "Flex"}))
-    assert len(problems) == 1 and "na_backend 'Flex' is unknown" in problems[0], problems
+    assert len(problems) == 1 and "attn_backend 'Flex' is not available" in problems[0], problems
     assert DSwinIR.check_options(bind_arguments(DSwinIR, {"na_backend": "reference"})) == []
+    assert DSwinIR.check_options(bind_arguments(DSwinIR, {"attn_backend": "reference"})) == []
+
+
+def test_one_attention_switch_per_op() -> None:
+    """One option name (attn_backend) per network, one process-wide default per op, one list per op."""
+    from restoration.layers import config
+    from restoration.layers.masked_window_attention import MaskedWindowAttention
+
+    assert config.available_backends("window") == ["auto", "reference", "sdpa"]
+    assert config.available_backends("masked_window") == ["auto", "reference", "sdpa", "parity"]
+    assert config.available_backends("neighborhood")[:2] == ["auto", "reference"]
+    with pytest.raises(ValueError, match="attn_backend 'parity' is not available for window attention"):
+        config.set_attn_backend("parity")
+    layer = MaskedWindowAttention(8, 4, 0.5, 2, 4, False)  # attn_backend None: the op's default, read per call
+    assert layer.resolved_impl() == "parity"  # 'auto' = parity for an even window
+    try:
+        config.set_attn_backend("reference", op="masked_window")
+        assert layer.resolved_impl() == "reference"
+        config.set_attn_backend("reference", op="neighborhood")
+        q = torch.rand(1, 1, 8, 8, 4)
+        assert torch.allclose(neighborhood_attention_2d(q, q, q, 3, backend=None),
+                              neighborhood_attention_2d(q, q, q, 3, backend="reference"))
+    finally:
+        config.set_attn_backend("auto", op="masked_window")
+        config.set_attn_backend("auto", op="neighborhood")
 
 
 def test_auto_is_the_reference_in_deterministic_mode() -> None:

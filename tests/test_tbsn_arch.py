@@ -98,9 +98,9 @@ def test_size_and_option_errors() -> None:
                spatial_heads=[1, 1, 1], spatial_dim_head=2)
     with pytest.raises(ValueError, match="multiple of 32"):
         net(torch.zeros(1, 3, 32, 40))
-    problems = TBSN.check_options(bind_arguments(TBSN, {"overlap_ratio": [0.25, 0.5, 0.375], "attn_impl": "flash"}))
+    problems = TBSN.check_options(bind_arguments(TBSN, {"overlap_ratio": [0.25, 0.5, 0.375], "attn_backend": "flash"}))
     text = "\n".join(problems)
-    assert "no longer blind-spot" in text and "ow - ws must be even" in text and "attn_impl 'flash'" in text
+    assert "no longer blind-spot" in text and "ow - ws must be even" in text and "attn_backend 'flash' is not available" in text
     with pytest.raises(ValueError, match="ow - ws must be even"):
         TBSN(overlap_ratio=[0.5, 0.5, 0.375])
     # The bilinear input upsampling comes first: at scale 2 a 16x16 input is a 32x32 body input.

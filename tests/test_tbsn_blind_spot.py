@@ -31,7 +31,7 @@ class _Zero(nn.Module):
 def _tiny_net(impl: str, channel_attention: bool) -> TBSN:
     torch.manual_seed(0)
     net = TBSN(dim=2, num_blocks=[1, 1, 1], num_refinement_blocks=1, channel_heads=[1, 1, 1],
-               spatial_heads=[1, 1, 1], spatial_dim_head=2, attn_impl=impl)
+               spatial_heads=[1, 1, 1], spatial_dim_head=2, attn_backend=impl)
     if not channel_attention:
         for block in net.modules():
             if isinstance(block, TBSNBlock):

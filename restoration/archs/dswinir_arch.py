@@ -21,7 +21,7 @@ from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.deformable_attention import DeformableAttention2d
 from restoration.layers.gated_ffn import FFN_TYPES, build_gated_ffn
 from restoration.layers.ms_dswin import MSDeformableNeighborhoodAttention, ms_dswin_min_size
-from restoration.layers.neighborhood_attention import available_backends
+from restoration.layers.config import backend_problem
 
 __all__ = ["DSwinIR", "DSwinTransformerBlock", "ATTN_TYPES", "check_unet_options", "unet_min_size"]
 
@@ -48,14 +48,14 @@ class DSwinTransformerBlock(nn.Module):
         offset_range_factor: Offset bound of the attention.
         centered_grid: MS-DSwin sampling grid (see :class:`MSDeformableNeighborhoodAttention`).
         dat_stride: DAT sampled-grid stride at this level.
-        na_backend: Neighbourhood-attention backend.
+        na_backend: Neighbourhood-attention backend (None: the process-wide default).
     """
 
     def __init__(self, dim: int, num_heads: int, ffn_expansion_factor: float, bias: bool,
                  layer_norm_type: str, rel_pos_bias: bool, kernel_size: int, dilation: int,
                  attn_type: str = "msdswin", ffn_type: str = "gdfn", msg_kernel_sizes: Sequence[int] = (3, 5),
                  offset_range_factor: float = 1.0, centered_grid: bool = False, dat_stride: int = 1,
-                 na_backend: str = "auto") -> None:
+                 na_backend: str | None = None) -> None:
         super().__init__()
         self.norm1 = RestormerLayerNorm(dim, layer_norm_type)
         if attn_type == "msdswin":
@@ -115,19 +115,20 @@ def unet_min_size(kernel_size: Sequence[int], dilation: Sequence[int], attn_type
     return -(-need // _SIZE_MULTIPLE) * _SIZE_MULTIPLE
 
 
-def _check_na_backend(na_backend: str) -> list[str]:
-    """An unknown or unavailable ``na_backend``, named at construction rather than at the first forward."""
-    if na_backend in ("auto", "reference"):
-        return []  # no probing: available_backends() imports natten, which alone takes seconds
-    available = ["auto", *available_backends()]
-    if na_backend in available:
-        return []
-    return [f"na_backend {na_backend!r} is unknown or unavailable; available on this machine: {available}"]
+def _check_na_backend(na_backend: str | None) -> list[str]:
+    """An unknown or unavailable backend, named at construction rather than at the first forward."""
+    problem = backend_problem(na_backend, "neighborhood")
+    return [problem] if problem else []
+
+
+def attention_backend(opt: Mapping[str, Any]) -> str | None:
+    """``attn_backend``, or its old name ``na_backend``, of bound constructor arguments."""
+    return opt["attn_backend"] if opt.get("attn_backend") is not None else opt.get("na_backend")
 
 
 def check_unet_options(dim: int, heads: Sequence[int], num_blocks: Sequence[int], kernel_size: Sequence[int],
                        dilation: Sequence[int], attn_type: str = "msdswin", ffn_type: str = "gdfn",
-                       names: dict[str, str] | None = None, na_backend: str = "auto") -> list[str]:
+                       names: dict[str, str] | None = None, na_backend: str | None = None) -> list[str]:
     """Problems with a DSwinIR/MSDeformableNAIR configuration (empty list when it is valid).
 
     ``names`` maps our argument names to the ones to print (the official class uses other names).
@@ -185,7 +186,10 @@ class DSwinIR(nn.Module):
         centered_grid: ``False`` = the released +0.5 px sampling grid.
         dat_strides: DAT sampled-grid stride per level (``attn_type='dat'``).
         dual_pixel_task: Restormer's dual-pixel skip (``skip_conv``).
-        na_backend: Neighbourhood-attention backend (``'auto'``, ``'reference'``, ``'flex'``, ``'natten'``).
+        attn_backend: Neighbourhood-attention backend (``'auto'``, ``'reference'``, ``'flex'``, ``'natten'``);
+            None: the process-wide default of the ``neighborhood`` op (:mod:`restoration.layers.config`,
+            ``'auto'``), the one ``attn_backend`` option of every network.
+        na_backend: The first name of ``attn_backend``, still accepted.
 
     Shapes:
         ``(B, in_channels, H, W)`` in ``[0, 1]`` -> ``(B, out_channels, H, W)``; ``H, W`` multiples of
@@ -214,9 +218,11 @@ class DSwinIR(nn.Module):
         centered_grid: bool = False,
         dat_strides: Sequence[int] = (8, 4, 2, 1),
         dual_pixel_task: bool = False,
-        na_backend: str = "auto",
+        attn_backend: str | None = None,
+        na_backend: str | None = None,
     ) -> None:
         super().__init__()
+        na_backend = attn_backend if attn_backend is not None else na_backend
         problems = check_unet_options(dim, heads, num_blocks, kernel_size, dilation, attn_type, ffn_type,
                                       na_backend=na_backend)
         if problems:
@@ -263,7 +269,7 @@ class DSwinIR(nn.Module):
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
         """Problems with the complete constructor arguments ``opt`` (see :func:`check_unet_options`)."""
         return check_unet_options(opt["dim"], opt["heads"], opt["num_blocks"], opt["kernel_size"], opt["dilation"],
-                                  opt["attn_type"], opt["ffn_type"], na_backend=opt["na_backend"])
+                                  opt["attn_type"], opt["ffn_type"], na_backend=attention_backend(opt))
 
     @classmethod
     def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:

@@ -29,7 +29,7 @@ from torch import nn
 
 from restoration.archs.spec import ArchSpec
 from restoration.layers.channel_attention import CAB
-from restoration.layers.config import resolve_attn_backend
+from restoration.layers.config import backend_problem, resolve_attn_backend
 from restoration.layers.input_norm import input_mean
 from restoration.layers.mlp import Mlp
 from restoration.layers.patch_embed import PatchEmbed, token_resolution
@@ -353,6 +353,9 @@ class HAT(nn.Module):
             problems.append(f"upscale must be 2^n or 3, got {upscale}")
         if opt["resi_connection"] not in RESI_CONNECTIONS:
             problems.append(f"resi_connection {opt['resi_connection']!r} is not one of {RESI_CONNECTIONS}")
+        problem = backend_problem(opt.get("attn_backend"), "window")
+        if problem:
+            problems.append(problem)
         return problems
 
     @classmethod

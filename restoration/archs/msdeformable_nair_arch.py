@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from restoration.archs.dswinir_arch import DSwinIR, check_unet_options
+from restoration.archs.dswinir_arch import DSwinIR, attention_backend, check_unet_options
 from restoration.archs.spec import ArchSpec
 
 __all__ = ["MSDeformableNAIR"]
@@ -41,7 +41,8 @@ class MSDeformableNAIR(DSwinIR):
         rel_pos_bias: Relative-position bias (the release only runs with ``True``).
         dual_pixel_task: Dual-pixel skip connection.
         global_residual: Add the input a second time.
-        na_backend: Neighbourhood-attention backend (not an official argument).
+        attn_backend: Neighbourhood-attention backend (not an official argument; see :class:`DSwinIR`).
+        na_backend: The first name of ``attn_backend``, still accepted.
 
     Shapes:
         ``(B, inp_channels, H, W) -> (B, out_channels, H, W)``, ``H, W`` multiples of 8 and >= 48 for
@@ -64,7 +65,8 @@ class MSDeformableNAIR(DSwinIR):
         rel_pos_bias: bool = True,
         dual_pixel_task: bool = False,
         global_residual: bool = True,
-        na_backend: str = "auto",
+        attn_backend: str | None = None,
+        na_backend: str | None = None,
     ) -> None:
         super().__init__(
             in_channels=inp_channels, out_channels=out_channels, dim=dim, num_blocks=num_blocks,
@@ -72,7 +74,7 @@ class MSDeformableNAIR(DSwinIR):
             dilation=dilation, ffn_expansion_factor=ffn_expansion_factor, bias=bias,
             layer_norm_type=LayerNorm_type, rel_pos_bias=rel_pos_bias, attn_type="msdswin",
             ffn_type="gdfn", offset_range_factor=1.0, centered_grid=False,
-            dual_pixel_task=dual_pixel_task, na_backend=na_backend,
+            dual_pixel_task=dual_pixel_task, attn_backend=attn_backend, na_backend=na_backend,
         )
         self.global_residual = global_residual
 
@@ -80,7 +82,8 @@ class MSDeformableNAIR(DSwinIR):
     def check_options(cls, opt: dict[str, Any]) -> list[str]:
         """Problems with the complete constructor arguments ``opt`` (official argument names)."""
         return check_unet_options(opt["dim"], opt["heads"], opt["num_blocks"], opt["kernel_size"], opt["dilation"],
-                                  "msdswin", "gdfn", names=_OFFICIAL_NAMES, na_backend=opt["na_backend"])
+                                  "msdswin", "gdfn", names=_OFFICIAL_NAMES,
+                                  na_backend=attention_backend(opt))
 
     @classmethod
     def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:

@@ -24,6 +24,7 @@ from timm.layers import DropPath
 from torch import nn
 
 from restoration.archs.spec import ArchSpec
+from restoration.layers.config import backend_problem
 from restoration.layers.input_norm import input_mean
 from restoration.layers.mlp import Mlp
 from restoration.layers.patch_embed import PatchEmbed, token_resolution
@@ -263,6 +264,9 @@ class SwinIR(nn.Module):
             problems.append(f"upsampler '' (denoising/JPEG) keeps the size: upscale must be 1, got {upscale}")
         if opt["resi_connection"] not in RESI_CONNECTIONS:
             problems.append(f"resi_connection {opt['resi_connection']!r} is not one of {RESI_CONNECTIONS}")
+        problem = backend_problem(opt.get("attn_backend"), "window")
+        if problem:
+            problems.append(problem)
         return problems
 
     @classmethod

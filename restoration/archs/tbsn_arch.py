@@ -29,7 +29,8 @@ from torch import nn
 from restoration.archs.spec import ArchSpec
 from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.masked_conv import CentralMaskedConv2d
-from restoration.layers.masked_window_attention import ATTENTION_IMPLS, MaskedWindowAttention
+from restoration.layers.config import backend_problem
+from restoration.layers.masked_window_attention import MaskedWindowAttention
 from restoration.layers.window_partition import overlap_window_size
 
 __all__ = ["TBSN", "ParityUnshuffle", "ParityShuffle", "DilatedChannelAttention", "DilatedFeedForward", "TBSNBlock"]
@@ -121,12 +122,12 @@ class TBSNBlock(nn.Module):
         ffn_expansion_factor: float,
         bias: bool,
         LayerNorm_type: str,  # noqa: N803 - upstream name
-        attn_impl: str = "parity",
+        attn_backend: str | None = None,
     ) -> None:
         super().__init__()
         # Registration order follows upstream so state-dict key order matches too.
         self.spatial_attn = MaskedWindowAttention(
-            dim, window_size, overlap_ratio, num_spatial_heads, spatial_dim_head, bias, impl=attn_impl
+            dim, window_size, overlap_ratio, num_spatial_heads, spatial_dim_head, bias, impl=attn_backend
         )
         self.channel_attn = DilatedChannelAttention(dim, num_channel_heads, bias)
         self.norm1 = RestormerLayerNorm(dim, LayerNorm_type)
@@ -192,10 +193,13 @@ class TBSN(nn.Module):
         ffn_expansion_factor: FFN hidden width factor.
         LayerNorm_type: ``'BiasFree'`` or ``'WithBias'``.
         scale: Bilinear input upsampling factor applied first (upstream option; 1 = off).
-        attn_impl: M-WSA backend (not an upstream option): ``'parity'`` (default; attends each query
-            parity class to its key class only, a quarter of the logits), ``'sdpa'`` (SDPA with the
-            fixed mask folded into the additive mask) or ``'reference'`` (explicit softmax). All three
-            compute the same function (tests/test_tbsn_attention.py).
+        attn_backend: M-WSA backend (not an upstream option; the one ``attn_backend`` option of every network,
+            :mod:`restoration.layers.config`): ``'parity'`` (attends each query parity class to its key class
+            only, a quarter of the logits), ``'sdpa'`` (SDPA with the fixed mask folded into the additive
+            mask), ``'reference'`` (explicit softmax) or ``'auto'`` (``'parity'`` for an even window); None:
+            the process-wide default of the ``masked_window`` op (``'auto'``). All compute the same function
+            (tests/test_tbsn_attention.py).
+        attn_impl: The first name of ``attn_backend``, still accepted.
 
     Shapes:
         ``(B, in_ch, H, W) -> (B, out_ch, H * scale, W * scale)`` in [0, 255]; H and W multiples of
@@ -218,12 +222,14 @@ class TBSN(nn.Module):
         ffn_expansion_factor: float = 1,
         LayerNorm_type: str = "BiasFree",  # noqa: N803 - upstream name
         scale: int = 1,
-        attn_impl: str = "parity",
+        attn_backend: str | None = None,
+        attn_impl: str | None = None,
     ) -> None:
         super().__init__()
         opt = dict(in_ch=in_ch, out_ch=out_ch, num_blocks=num_blocks, channel_heads=channel_heads,
                    spatial_heads=spatial_heads, overlap_ratio=overlap_ratio, window_size=window_size, dim=dim,
-                   attn_impl=attn_impl, scale=scale)
+                   attn_backend=attn_backend, attn_impl=attn_impl, scale=scale)
+        attn_backend = attn_backend if attn_backend is not None else attn_impl
         # Only hard errors raise here; a configuration that merely loses the blind spot (odd key
         # padding, see check_options) still builds so that such checkpoints stay loadable.
         problems = [p for p in self.check_options(opt) if "no longer blind-spot" not in p]
@@ -240,7 +246,7 @@ class TBSN(nn.Module):
         def level(width: int, lvl: int, count: int) -> nn.Sequential:
             return nn.Sequential(*[
                 TBSNBlock(width, window_size, overlap_ratio[lvl], channel_heads[lvl], spatial_heads[lvl],
-                          spatial_dim_head, ffn_expansion_factor, bias, LayerNorm_type, attn_impl)
+                          spatial_dim_head, ffn_expansion_factor, bias, LayerNorm_type, attn_backend)
                 for _ in range(count)
             ])
 
@@ -290,11 +296,14 @@ class TBSN(nn.Module):
             for lvl, heads in enumerate(opt[key][:3]):
                 if width[lvl] % int(heads):
                     problems.append(f"{key}[{lvl}]={heads} does not divide level width {width[lvl]}")
-        impl = opt["attn_impl"]
-        if impl not in ATTENTION_IMPLS:
-            problems.append(f"attn_impl {impl!r} is not one of {ATTENTION_IMPLS}")
+        impl = opt["attn_backend"] if opt.get("attn_backend") is not None else opt.get("attn_impl")
+        if opt.get("attn_backend") is not None and opt.get("attn_impl") is not None:
+            problems.append("set attn_backend only (attn_impl is its old name)")
+        problem = backend_problem(impl, "masked_window")
+        if problem:
+            problems.append(problem)
         elif impl == "parity" and ws % 2:
-            problems.append(f"attn_impl 'parity' needs an even window_size, got {ws}; use 'sdpa'")
+            problems.append(f"attn_backend 'parity' needs an even window_size, got {ws}; use 'sdpa'")
         return problems
 
     @classmethod

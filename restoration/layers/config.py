@@ -1,10 +1,18 @@
 """Global defaults for the shared layers: the one place where fast paths are switched.
 
-Every attention layer takes an ``attn_backend`` argument; ``None`` (the default of every
-architecture) means "use :func:`get_attn_backend`", so a whole program can be switched at run time::
+One convention for every attention op (:data:`ATTENTION_OPS`): each network takes one option,
+``attn_backend`` (SwinIR and HAT: window attention; TBSN: masked window attention; DSwinIR: neighbourhood
+attention), and ``None``, the default of every architecture, means "use the process-wide default of that
+op" (:func:`get_attn_backend`), so a whole program can be switched at run time::
 
     from restoration.layers import config
-    config.set_attn_backend("reference")   # explicit q @ k^T + bias + mask, softmax
+    config.set_attn_backend("reference")                       # window attention (SwinIR, HAT)
+    config.set_attn_backend("reference", op="neighborhood")    # DSwinIR
+    config.available_backends("neighborhood")                  # ['auto', 'reference', 'flex', ...] here
+
+Every op's ``'reference'`` is the official arithmetic, and every other backend is proven equal to it,
+forward and backward, by the op's tests. ``'auto'`` (every op's default) picks per call from the device
+and shapes, never from timings, so runs stay reproducible. What follows is about window attention.
 
 Backends (all compute the same function; ``tests/test_window_attention.py`` proves them equal,
 forward and backward):
@@ -31,13 +39,20 @@ from __future__ import annotations
 import torch
 
 __all__ = [
-    "ATTN_BACKENDS", "AUTO", "CPU_KERNEL_MIN_HEAD_DIM", "auto_backend", "get_attn_backend", "resolve_attn_backend",
-    "set_attn_backend",
+    "ATTENTION_OPS", "ATTN_BACKENDS", "AUTO", "CPU_KERNEL_MIN_HEAD_DIM", "auto_backend", "available_backends",
+    "backend_problem", "get_attn_backend", "resolve_attn_backend", "set_attn_backend",
 ]
+
+#: Every attention op and the backends that compute it (whatever the machine; see :func:`available_backends`).
+ATTENTION_OPS: dict[str, tuple[str, ...]] = {
+    "window": ("reference", "sdpa"),  # restoration.layers.window_attention (SwinIR, HAT)
+    "masked_window": ("reference", "sdpa", "parity"),  # restoration.layers.masked_window_attention (TBSN)
+    "neighborhood": ("reference", "flex", "natten"),  # restoration.layers.neighborhood_attention (DSwinIR)
+}
 
 #: Backends understood by :func:`restoration.layers.window_attention.window_attention`.
 #: FlexAttention is deliberately absent: see the module docstring of ``window_attention.py``.
-ATTN_BACKENDS: tuple[str, ...] = ("reference", "sdpa")
+ATTN_BACKENDS: tuple[str, ...] = ATTENTION_OPS["window"]
 
 #: Not a backend: "what :func:`auto_backend` picks for the tensors at hand".
 AUTO = "auto"
@@ -46,18 +61,43 @@ AUTO = "auto"
 #: and won at 24 (HAT-S) and 30 (SwinIR-M) in the measurements above; 16 lies between.
 CPU_KERNEL_MIN_HEAD_DIM = 16
 
-_default_attn_backend = AUTO
+_defaults: dict[str, str] = {op: AUTO for op in ATTENTION_OPS}
 
 
-def get_attn_backend() -> str:
-    """The process-wide default used where a layer got ``attn_backend=None`` (initially ``'auto'``)."""
-    return _default_attn_backend
+def available_backends(op: str = "window") -> list[str]:
+    """``'auto'`` and the backends of ``op`` usable on this machine (natten only where it imports)."""
+    if op not in ATTENTION_OPS:
+        raise ValueError(f"unknown attention op {op!r}; one of {', '.join(ATTENTION_OPS)}")
+    if op == "neighborhood":
+        from restoration.layers.neighborhood_attention import available_backends as neighborhood_backends
+
+        return [AUTO, *neighborhood_backends()]
+    return [AUTO, *ATTENTION_OPS[op]]
 
 
-def set_attn_backend(name: str) -> None:
-    """Change the process-wide default: a backend of :data:`ATTN_BACKENDS`, or ``'auto'``."""
-    global _default_attn_backend
-    _default_attn_backend = resolve_attn_backend(name)
+def backend_problem(name: str | None, op: str = "window") -> str | None:
+    """Why ``attn_backend: name`` cannot be used for ``op`` on this machine (None: it can; None means the default)."""
+    if name is None:
+        return None
+    if name in (AUTO, "reference") or (op != "neighborhood" and name in ATTENTION_OPS.get(op, ())):
+        return None  # decided without importing natten, whose import alone takes seconds
+    available = available_backends(op)
+    if name in available:
+        return None
+    return f"attn_backend {name!r} is not available for {op} attention; available on this machine: {available}"
+
+
+def get_attn_backend(op: str = "window") -> str:
+    """The process-wide default of ``op``, used where a layer got ``attn_backend=None`` (initially ``'auto'``)."""
+    return _defaults[op]
+
+
+def set_attn_backend(name: str, op: str = "window") -> None:
+    """Change the process-wide default of ``op``: one of :func:`available_backends`."""
+    problem = backend_problem(name, op)
+    if problem:
+        raise ValueError(problem)
+    _defaults[op] = name
 
 
 def auto_backend(device: torch.device | str, head_dim: int) -> str:
@@ -75,7 +115,7 @@ def resolve_attn_backend(name: str | None, device: torch.device | str | None = N
         ValueError: ``name`` is not a known backend (the message lists the known ones).
     """
     if name is None:
-        name = _default_attn_backend
+        name = _defaults["window"]
     if name == AUTO:
         return AUTO if device is None else auto_backend(device, head_dim)
     if name not in ATTN_BACKENDS:

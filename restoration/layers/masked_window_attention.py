@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restoration.layers.config import ATTENTION_OPS, AUTO, get_attn_backend
 from restoration.layers.window_attention_cuda import HEAD_DIM_MULTIPLE, MASK_ALIGN
 from restoration.layers.window_partition import overlap_window_size
 
@@ -44,7 +45,7 @@ __all__ = [
     "MaskedWindowAttention",
 ]
 
-ATTENTION_IMPLS = ("reference", "sdpa", "parity")
+ATTENTION_IMPLS = ATTENTION_OPS["masked_window"]
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, heads: int) -> torch.Tensor:
@@ -170,8 +171,10 @@ class MaskedWindowAttention(nn.Module):
         num_heads: Attention heads.
         dim_head: Channels per head (inner width ``num_heads * dim_head``).
         bias: Bias in the 1x1 convolutions.
-        impl: ``'reference'``, ``'sdpa'`` or ``'parity'`` (see module docstring). Settable later through the
-            ``impl`` attribute.
+        impl: ``'reference'``, ``'sdpa'``, ``'parity'`` (see module docstring) or ``'auto'`` (``'parity'``
+            for an even window, else ``'sdpa'``); None: the process-wide default of the ``masked_window`` op
+            (:func:`restoration.layers.config.get_attn_backend`), read at every call. Settable later through
+            the ``impl`` attribute.
 
     Shapes:
         ``(B, dim, H, W) -> (B, dim, H, W)`` with ``H % ws == W % ws == 0``.
@@ -185,7 +188,7 @@ class MaskedWindowAttention(nn.Module):
         num_heads: int,
         dim_head: int,
         bias: bool,
-        impl: str = "sdpa",
+        impl: str | None = None,
     ) -> None:
         super().__init__()
         self.window_size = window_size
@@ -208,16 +211,25 @@ class MaskedWindowAttention(nn.Module):
         self.fixed_pos_emb = BlindSpotWindowMask(window_size, self.overlap_size)
 
     @property
-    def impl(self) -> str:
+    def impl(self) -> str | None:
         return self._impl
 
     @impl.setter
-    def impl(self, value: str) -> None:
-        if value not in ATTENTION_IMPLS:
-            raise ValueError(f"unknown attention impl {value!r}; choose one of {ATTENTION_IMPLS}")
+    def impl(self, value: str | None) -> None:
+        if value is not None and value != AUTO and value not in ATTENTION_IMPLS:
+            raise ValueError(f"unknown attention impl {value!r}; choose one of {(AUTO, *ATTENTION_IMPLS)}")
         if value == "parity" and self.window_size % 2:
             raise ValueError(f"attention impl 'parity' needs an even window_size, got {self.window_size}")
         self._impl = value
+
+    def resolved_impl(self) -> str:
+        """The backend this call uses: the set one, or the process-wide default; ``'auto'`` resolved."""
+        impl = self._impl if self._impl is not None else get_attn_backend("masked_window")
+        if impl == AUTO:
+            return "parity" if self.window_size % 2 == 0 else "sdpa"
+        if impl == "parity" and self.window_size % 2:
+            raise ValueError(f"attention impl 'parity' needs an even window_size, got {self.window_size}")
+        return impl
 
     def _windows(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Split into per-(window, head) sequences: q ``(N, ws*ws, d)``, k/v ``(N, ow*ow, d)``.
@@ -280,10 +292,11 @@ class MaskedWindowAttention(nn.Module):
         q, k, v = self.qkv(x).chunk(3, dim=1)
         q, k, v = self._windows(q, k, v)
         q = q * self.scale
-        if self._impl == "parity":
+        impl = self.resolved_impl()
+        if impl == "parity":
             return self.project_out(self._merge(self._parity_attention(q, k, v), x.shape))
         bias = self.rel_pos_emb(q) + self.fixed_pos_emb().to(q.dtype)
-        if self._impl == "sdpa":
+        if impl == "sdpa":
             out = _sdpa(q, k, v, bias, self.num_heads)
         else:
             attn = torch.softmax(q @ k.transpose(-2, -1) + bias, dim=-1)

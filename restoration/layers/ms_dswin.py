@@ -63,7 +63,8 @@ class MSDeformableNeighborhoodAttention(nn.Module):
         rel_pos_bias: Learn the per-group relative-position bias tables.
         centered_grid: Sample at exact pixel centres instead of the released +0.5 px grid.
         backend: Neighbourhood-attention backend (see
-            :func:`restoration.layers.neighborhood_attention.neighborhood_attention_2d`).
+            :func:`restoration.layers.neighborhood_attention.neighborhood_attention_2d`); None: the
+            process-wide default of the ``neighborhood`` op, read at every call.
 
     Shapes:
         ``(B, C, H, W) -> (B, C, H, W)``; ``H, W >= ms_dswin_min_size(k, d)``.
@@ -78,7 +79,7 @@ class MSDeformableNeighborhoodAttention(nn.Module):
         offset_range_factor: float = 1.0,
         rel_pos_bias: bool = True,
         centered_grid: bool = False,
-        backend: str = "auto",
+        backend: str | None = None,
     ) -> None:
         super().__init__()
         if num_heads % 3 != 0:

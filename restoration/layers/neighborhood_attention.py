@@ -277,7 +277,7 @@ def neighborhood_attention_2d(
     dilation: int = 1,
     rpb: Tensor | None = None,
     scale: float | None = None,
-    backend: str = "auto",
+    backend: str | None = "auto",
 ) -> Tensor:
     """``softmax(q k^T * scale + rpb) v`` over each query's ``k x k`` neighbourhood.
 
@@ -287,7 +287,8 @@ def neighborhood_attention_2d(
         dilation: Sub-grid step.
         rpb: Optional ``(heads, 2k - 1, 2k - 1)`` relative-position bias table.
         scale: Logit scale; default ``C ** -0.5``.
-        backend: ``"auto"``, ``"reference"``, ``"flex"`` or ``"natten"``.
+        backend: ``"auto"``, ``"reference"``, ``"flex"`` or ``"natten"``; None: the process-wide default
+            of the ``neighborhood`` op (:func:`restoration.layers.config.get_attn_backend`).
 
     Returns:
         ``(B, heads, H, W, C)``.
@@ -303,6 +304,10 @@ def neighborhood_attention_2d(
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (q, k, v, rpb)
     )
+    if backend is None:
+        from restoration.layers.config import get_attn_backend
+
+        backend = get_attn_backend("neighborhood")
     name = select_backend(backend, q.device, rpb is not None, c, needs_grad)
     if name != "reference" and q.device.type == "cpu":
         # CPU FlexAttention refuses inputs that require grad even under no_grad

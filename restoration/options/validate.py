@@ -425,11 +425,10 @@ def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
 
 
 def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
-    """GPUs asked for vs present, the process-group backend, and attention backends vs this machine."""
+    """GPUs asked for vs present and the process-group backend. (Attention backends are each network's
+    ``attn_backend`` argument, checked against this machine by the architecture's ``check_options``.)"""
     import torch
 
-    from restoration.layers.config import ATTN_BACKENDS
-    from restoration.layers.neighborhood_attention import available_backends
     from restoration.utils.dist import backend_problem
 
     num_gpu = opt.get("num_gpu")
@@ -451,18 +450,6 @@ def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
         timeout = dist_params.get("timeout")
         if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout <= 0:
             problems.append(f"'dist_params.timeout' must be a positive number of seconds, got {timeout}")
-    baselines = opt.get("baselines") if isinstance(opt.get("baselines"), list) else []
-    for where, net in [("network_g", opt.get("network_g")), *((f"baselines[{i}]", b) for i, b in enumerate(baselines))]:
-        if not isinstance(net, Mapping):
-            continue
-        attn = net.get("attn_backend")
-        if attn is not None and attn not in ATTN_BACKENDS:
-            problems.append(f"'{where}.attn_backend' {attn!r} is not a window-attention backend; "
-                            f"available on this machine: {list(ATTN_BACKENDS)}")
-        na = net.get("na_backend")
-        if na is not None and na not in ("auto", *available_backends()):
-            problems.append(f"'{where}.na_backend' {na!r} is not available; "
-                            f"available on this machine: {['auto', *available_backends()]}")
 
 
 def _check_metrics_and_losses(opt: Mapping[str, Any], problems: list[str]) -> None:

@@ -33,7 +33,7 @@ from restoration.utils.memory import measure_peak_memory
 
 def build(variant: str, backend: str, dim: int, num_blocks: list[int], refinement: int) -> nn.Module:
     """``'attention'``: DSwinIR as configured; ``'conv'``: every attention replaced by a 3x3 conv."""
-    net = DSwinIR(dim=dim, num_blocks=num_blocks, num_refinement_blocks=refinement, na_backend=backend)
+    net = DSwinIR(dim=dim, num_blocks=num_blocks, num_refinement_blocks=refinement, attn_backend=backend)
     if variant == "conv":
         for block in net.modules():
             if isinstance(block, DSwinTransformerBlock):

@@ -86,8 +86,8 @@ HAT_L = "test/HAT/test_HAT-L_SRx2.yml"
 BACKEND_ARG: dict[str, tuple[str, str, str]] = {
     "SwinIR": ("attn_backend", "reference", "sdpa"),
     "HAT": ("attn_backend", "reference", "sdpa"),
-    "DSwinIR": ("na_backend", "reference", "auto"),
-    "TBSN": ("attn_impl", "reference", "parity"),
+    "DSwinIR": ("attn_backend", "reference", "auto"),
+    "TBSN": ("attn_backend", "reference", "parity"),
 }
 COMPILED = ("SwinIR-light x2", "HAT-S x2")
 # --smoke: tiny networks of the same architectures (merged over the option file's network_g)
