@@ -1,0 +1,536 @@
+"""Which architecture, with which hyper-parameters, a state dict belongs to: read from its key names and shapes.
+
+Each family has one detector, ``state_dict -> (arch name, kwargs)``, that derives every constructor argument the
+weights *show* (SwinIR: ``layers.{i}.residual_group.blocks.{j}`` counts give ``depths``; ``conv_first.weight``
+gives ``embed_dim`` and ``in_chans``; ``attn.relative_position_bias_table`` ``((2ws-1)^2, heads)`` gives
+``window_size`` and ``num_heads``; the stored ``attn_mask`` ``((img/ws)^2, ws^2, ws^2)`` gives ``img_size``; the
+reconstruction keys give ``upsampler`` and ``upscale``; ...). A detector raises :class:`LayoutMismatch` when the
+keys are not its family's, naming what is missing.
+
+Some arguments leave no trace in the weights (SwinIR's ``img_range`` -- 255 for the JPEG models --, DSwinIR's
+``dilation`` and ``offset_range_factor``, TBSN's input ``scale``). They are taken from the *released*
+configuration the detected one matches (:data:`RELEASES`). A configuration that matches no release is refused
+with the closest releases and what differs: the user then confirms the family with ``--arch`` (the detected
+shapes are used, invisible arguments at their defaults or from ``--arch-opt``) or gives the options (``-opt``).
+
+Every detection is verified: the network is built on the meta device from the detected kwargs and its key/shape
+set must equal the checkpoint's (:func:`layout_differences`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from restoration.errors import RestorationError
+
+__all__ = [
+    "Detection",
+    "DetectionError",
+    "LayoutMismatch",
+    "Release",
+    "RELEASES",
+    "DETECTORS",
+    "detect_architecture",
+    "detect_swinir",
+    "detect_hat",
+    "detect_dswinir",
+    "detect_tbsn",
+    "layout_differences",
+]
+
+StateDict = Mapping[str, torch.Tensor]
+
+
+class DetectionError(RestorationError, ValueError):
+    """A checkpoint whose architecture cannot be determined; the message lists the closest candidates."""
+
+
+class LayoutMismatch(Exception):
+    """Raised by a detector whose family the keys do not belong to; the message says which key decided it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """A published configuration: registry name, a human name and its complete distinguishing kwargs.
+
+    ``kwargs`` holds what the weights show plus what they do not (e.g. ``img_range``); ``free`` names the
+    kwargs allowed to differ from the release (``img_size`` only decides the stored ``attn_mask`` shape).
+    """
+
+    arch: str
+    name: str
+    kwargs: dict[str, Any]
+    free: tuple[str, ...] = ("img_size",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    """The outcome: build ``{"type": arch, **kwargs}``.
+
+    Attributes:
+        arch: Registry name (``"SwinIR"``, ``"HAT"``, ``"DSwinIR"``, ``"MSDeformableNAIR"``, ``"TBSN"``, ...).
+        kwargs: Constructor arguments.
+        release: The matched release's name, or None (options given or confirmed by ``--arch``).
+        source: Where the configuration came from, for the log (``"checkpoint keys"``, an options file).
+    """
+
+    arch: str
+    kwargs: dict[str, Any]
+    release: str | None = None
+    source: str = "checkpoint keys"
+
+    def network_opt(self) -> dict[str, Any]:
+        """The ``network_g``-style option dict for :func:`restoration.archs.build.build_network`."""
+        return {"type": self.arch, **self.kwargs}
+
+    def describe(self) -> str:
+        what = self.release or self.arch
+        return f"{what} ({self.source})"
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _shape(sd: StateDict, key: str) -> tuple[int, ...]:
+    if key not in sd:
+        raise LayoutMismatch(f"no '{key}'")
+    return tuple(sd[key].shape)
+
+
+def _count(sd: StateDict, prefix: str) -> int:
+    """How many consecutive ``prefix{i}.`` groups exist (``i`` = 0, 1, ...)."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
+    found = {int(m.group(1)) for k in sd for m in [pattern.match(k)] if m}
+    n = 0
+    while n in found:
+        n += 1
+    return n
+
+
+def _square_side(n: int, what: str) -> int:
+    side = math.isqrt(n)
+    if side * side != n:
+        raise LayoutMismatch(f"{what} has {n} entries, not a square")
+    return side
+
+
+#: Ratios authors write (Restormer's 2.66 first: 2.65 often gives the same widths).
+_USUAL_RATIOS = (2.0, 1.0, 4.0, 2.66, 3.0, 1.5)
+
+
+def _ratio(pairs: Sequence[tuple[int, int]], what: str) -> float:
+    """The shortest decimal ``r`` with ``int(width * r) == hidden`` for every ``(width, hidden)`` pair.
+
+    Widths of hidden layers are ``int(width * ratio)`` (timm's ``Mlp``, Restormer's FFN), so ``hidden / width``
+    alone may round down wrongly (Restormer's 2.66 gives 127 of 48); this finds the ratio the author wrote.
+    """
+    for r in _USUAL_RATIOS:
+        if all(int(w * r) == h for w, h in pairs):
+            return float(r)
+    lo = max(h / w for w, h in pairs)
+    hi = min((h + 1) / w for w, h in pairs)
+    for digits in range(7):
+        q = 10 ** digits
+        r = math.ceil(lo * q - 1e-9) / q
+        if r < hi and all(int(w * r) == h for w, h in pairs):
+            return float(r)
+    raise LayoutMismatch(f"{what}: no ratio r gives int(width * r) = hidden for {list(pairs)}")
+
+
+def _upscale_pixelshuffle(sd: StateDict, num_feat: int) -> int:
+    """Scale of an ``Upsample`` (conv -> 4C + shuffle(2) per x2, or conv -> 9C + shuffle(3)) at ``upsample.*``."""
+    convs = _count_even(sd, "upsample.")
+    if convs == 0:
+        raise LayoutMismatch("no 'upsample.0.weight'")
+    first = _shape(sd, "upsample.0.weight")[0]
+    if first == 9 * num_feat and convs == 1:
+        return 3
+    if first == 4 * num_feat:
+        return 2 ** convs
+    raise LayoutMismatch(f"upsample.0.weight has {first} output channels, neither 4x nor 9x {num_feat}")
+
+
+def _count_even(sd: StateDict, prefix: str) -> int:
+    """Convolutions at ``prefix0``, ``prefix2``, ``prefix4``, ... (Sequential of conv, shuffle pairs)."""
+    n = 0
+    while f"{prefix}{2 * n}.weight" in sd:
+        n += 1
+    return n
+
+
+def _blocks(sd: StateDict, group: str) -> list[int]:
+    """Blocks per residual group: ``layers.{i}.residual_group.blocks.{j}``."""
+    groups = _count(sd, "layers.")
+    if groups == 0:
+        raise LayoutMismatch("no 'layers.0.*'")
+    return [_count(sd, f"layers.{i}.{group}.") for i in range(groups)]
+
+
+# --------------------------------------------------------------------------------------------- SwinIR
+def detect_swinir(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """SwinIR kwargs from its keys (classical, lightweight, real-SR, denoising, JPEG layouts)."""
+    if "relative_position_index_SA" in sd or any(".conv_block.cab." in k for k in sd):
+        raise LayoutMismatch("has HAT's 'relative_position_index_SA' / 'conv_block.cab' (HAT, not SwinIR)")
+    embed, in_chans = _shape(sd, "conv_first.weight")[:2]
+    depths = _blocks(sd, "residual_group.blocks")
+    if 0 in depths:
+        raise LayoutMismatch("a residual group without 'residual_group.blocks.0'")
+    heads, ws = [], 0
+    for i in range(len(depths)):
+        rows, h = _shape(sd, f"layers.{i}.residual_group.blocks.0.attn.relative_position_bias_table")
+        ws = (_square_side(rows, "attn.relative_position_bias_table") + 1) // 2
+        heads.append(h)
+    hidden = _shape(sd, "layers.0.residual_group.blocks.0.mlp.fc1.weight")[0]
+    kw: dict[str, Any] = dict(in_chans=in_chans, embed_dim=embed, depths=depths, num_heads=heads, window_size=ws,
+                              mlp_ratio=_ratio([(embed, hidden)], "mlp.fc1"),
+                              qkv_bias="layers.0.residual_group.blocks.0.attn.qkv.bias" in sd,
+                              patch_norm="patch_embed.norm.weight" in sd, ape="absolute_pos_embed" in sd)
+    kw["img_size"] = _swin_img_size(sd, depths, ws)
+    if "layers.0.conv.weight" in sd:
+        kw["resi_connection"] = "1conv"
+    elif "layers.0.conv.0.weight" in sd:
+        kw["resi_connection"] = "3conv"
+    else:
+        raise LayoutMismatch("no 'layers.0.conv.weight' (1conv) or 'layers.0.conv.0.weight' (3conv)")
+    if "conv_up1.weight" in sd:
+        kw.update(upsampler="nearest+conv", upscale=4 if "conv_up2.weight" in sd else 2)
+    elif "conv_before_upsample.0.weight" in sd:
+        kw.update(upsampler="pixelshuffle", upscale=_upscale_pixelshuffle(sd, _shape(sd, "conv_before_upsample.0.weight")[0]))
+    elif "upsample.0.weight" in sd:
+        out = _shape(sd, "upsample.0.weight")[0]
+        kw.update(upsampler="pixelshuffledirect", upscale=_square_side(out // in_chans, "upsample.0.weight / in_chans"))
+    else:
+        kw.update(upsampler="", upscale=1)
+    return "SwinIR", kw
+
+
+def _swin_img_size(sd: StateDict, depths: Sequence[int], ws: int) -> int:
+    """Training patch size: ``absolute_pos_embed`` ``(1, img^2, C)``, else a stored ``attn_mask`` ``((img/ws)^2, ...)``.
+
+    Without either, 64 (the official default); when blocks exist that would be shifted but have no mask,
+    the training map was no larger than one window (``fit_window``), so ``img_size == window_size``.
+    """
+    if "absolute_pos_embed" in sd:
+        return _square_side(_shape(sd, "absolute_pos_embed")[1], "absolute_pos_embed")
+    for i, depth in enumerate(depths):
+        if depth > 1:
+            key = f"layers.{i}.residual_group.blocks.1.attn_mask"
+            if key in sd:
+                return _square_side(_shape(sd, key)[0], key) * ws
+            return ws
+    return 64
+
+
+# --------------------------------------------------------------------------------------------- HAT
+def detect_hat(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """HAT kwargs (HAT-S, HAT, HAT-L, Real-HAT share the layout; CAB/OCAB widths tell them apart)."""
+    embed, in_chans = _shape(sd, "conv_first.weight")[:2]
+    depths = _blocks(sd, "residual_group.blocks")
+    if 0 in depths:
+        raise LayoutMismatch("a residual group without 'residual_group.blocks.0'")
+    blk = "layers.0.residual_group.blocks.0."
+    cab = _shape(sd, blk + "conv_block.cab.0.weight")[0]
+    squeeze = _shape(sd, blk + "conv_block.cab.3.attention.1.weight")[0]
+    heads, ws = [], 0
+    for i in range(len(depths)):
+        rows, h = _shape(sd, f"layers.{i}.residual_group.blocks.0.attn.relative_position_bias_table")
+        ws = (_square_side(rows, "attn.relative_position_bias_table") + 1) // 2
+        heads.append(h)
+    oca_rows = _shape(sd, "layers.0.residual_group.overlap_attn.relative_position_bias_table")[0]
+    ows = _square_side(oca_rows, "overlap_attn.relative_position_bias_table") + 1 - ws
+    hidden = _shape(sd, blk + "mlp.fc1.weight")[0]
+    kw: dict[str, Any] = dict(
+        in_chans=in_chans, embed_dim=embed, depths=depths, num_heads=heads, window_size=ws,
+        compress_ratio=embed // cab, squeeze_factor=embed // squeeze, overlap_ratio=(ows - ws) / ws,
+        mlp_ratio=_ratio([(embed, hidden)], "mlp.fc1"), qkv_bias=blk + "attn.qkv.bias" in sd,
+        patch_norm="patch_embed.norm.weight" in sd, ape="absolute_pos_embed" in sd,
+        upscale=_upscale_pixelshuffle(sd, _shape(sd, "conv_before_upsample.0.weight")[0]), upsampler="pixelshuffle",
+        resi_connection="1conv" if "layers.0.conv.weight" in sd else "identity",
+    )
+    if kw["ape"]:
+        kw["img_size"] = _square_side(_shape(sd, "absolute_pos_embed")[1], "absolute_pos_embed")
+    return "HAT", kw
+
+
+# --------------------------------------------------------------------------------------------- DSwinIR
+_UNET_LEVELS = ("encoder_level1", "encoder_level2", "encoder_level3", "latent")
+_DAT_DEFAULT_STRIDES = (8, 4, 2, 1)
+
+
+def _dat_offset_kernel(stride: int) -> int:
+    return max(3, stride + 1 if stride % 2 == 0 else stride)  # DeformableAttention2d's default
+
+
+def detect_dswinir(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """``MSDeformableNAIR`` (the official class: GDFN, MS-DSwin) or ``DSwinIR`` (MSG-FFN, or DAT attention).
+
+    A GDFN + MS-DSwin state dict is key-identical in both classes; it is reported as the official
+    ``MSDeformableNAIR`` (weights trained here come with their options file, which decides).
+    """
+    dim, in_ch = _shape(sd, "patch_embed.proj.weight")[:2]
+    if "patch_embed.proj.mask" in sd:
+        raise LayoutMismatch("has TBSN's masked first convolution 'patch_embed.proj.mask'")
+    widths = [dim * 2 ** i for i in range(4)]
+    blocks = [_count(sd, f"{name}.") for name in _UNET_LEVELS]
+    if 0 in blocks:
+        raise LayoutMismatch(f"a U-Net level without blocks: {dict(zip(_UNET_LEVELS, blocks))}")
+    heads, offset_kernels = [], []
+    for name, width in zip(_UNET_LEVELS, widths):
+        group_ch, _, k, _ = _shape(sd, f"{name}.0.attn.conv_offset.0.weight")
+        heads.append(width // group_ch)
+        offset_kernels.append(k)
+    rpb = f"{_UNET_LEVELS[0]}.0.attn.rpb_h1" in sd
+    ffn = f"{_UNET_LEVELS[0]}.0.ffn."
+    ffn_pairs = []  # (width, hidden) per level, decoder level 1 / refinement at 2 * dim
+    for name, width in [*zip(_UNET_LEVELS, widths), ("refinement", 2 * dim)]:
+        if f"{name}.0.ffn.project_out.weight" in sd:
+            ffn_pairs.append((width, _shape(sd, f"{name}.0.ffn.project_in.weight")[0] // 2))
+    if ffn + "dwconv.weight" in sd:
+        ffn_type, msg_kernels = "gdfn", None
+    elif ffn + "branches.0.weight" in sd:
+        ffn_type = "msg"
+        msg_kernels = [_shape(sd, f"{ffn}branches.{j}.weight")[-1] for j in range(_count(sd, ffn + "branches."))]
+    else:
+        raise LayoutMismatch(f"no '{ffn}dwconv.weight' (GDFN) or '{ffn}branches.0.weight' (MSG-FFN)")
+    if rpb:
+        attn_type = "msdswin"
+        kernel = [(_shape(sd, f"{name}.0.attn.rpb_h1")[-1] + 1) // 2 for name in _UNET_LEVELS]
+    elif tuple(offset_kernels) == tuple(_dat_offset_kernel(s) for s in _DAT_DEFAULT_STRIDES):
+        attn_type, kernel = "dat", [3, 3, 3, 3]  # DAT's offset kernel follows its stride, not kernel_size
+    else:
+        attn_type, kernel = "msdswin", offset_kernels  # MS-DSwin without bias tables: offset conv is k x k
+    common = dict(dim=dim, num_blocks=blocks, num_refinement_blocks=_count(sd, "refinement."), heads=heads,
+                  kernel_size=kernel, ffn_expansion_factor=_ratio(ffn_pairs, "ffn.project_in"),
+                  bias="patch_embed.proj.bias" in sd, rel_pos_bias=rpb,
+                  dual_pixel_task="skip_conv.weight" in sd, out_channels=_shape(sd, "output.weight")[0])
+    layer_norm = "WithBias" if f"{_UNET_LEVELS[0]}.0.norm1.body.bias" in sd else "BiasFree"
+    if attn_type == "msdswin" and ffn_type == "gdfn":
+        return "MSDeformableNAIR", dict(inp_channels=in_ch, LayerNorm_type=layer_norm, **common)
+    kw = dict(in_channels=in_ch, layer_norm_type=layer_norm, attn_type=attn_type, ffn_type=ffn_type, **common)
+    if msg_kernels is not None:
+        kw["msg_kernel_sizes"] = msg_kernels
+    if attn_type == "dat":
+        kw["dat_strides"] = list(_DAT_DEFAULT_STRIDES)
+    return "DSwinIR", kw
+
+
+# --------------------------------------------------------------------------------------------- TBSN
+def detect_tbsn(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """TBSN kwargs: the masked first conv, M-WSA masks ``(1, ws^2, ow^2)`` and factorised position tables."""
+    _shape(sd, "patch_embed.proj.mask")
+    dim, in_ch = _shape(sd, "patch_embed.proj.weight")[:2]
+    levels = ("encoder_level1", "encoder_level2", "latent")
+    blocks = [_count(sd, f"{name}.") for name in levels]
+    if 0 in blocks:
+        raise LayoutMismatch(f"a U-Net level without blocks: {dict(zip(levels, blocks))}")
+    _, q, k = _shape(sd, f"{levels[0]}.0.spatial_attn.fixed_pos_emb.attention_mask")
+    ws = _square_side(q, "attention_mask queries")
+    channel_heads, spatial_heads, overlap = [], [], []
+    dim_head = _shape(sd, f"{levels[0]}.0.spatial_attn.rel_pos_emb.rel_height")[1]
+    for name in levels:
+        channel_heads.append(_shape(sd, f"{name}.0.channel_attn.temperature")[0])
+        inner = _shape(sd, f"{name}.0.spatial_attn.project_out.weight")[1]
+        spatial_heads.append(inner // dim_head)
+        ow = _square_side(_shape(sd, f"{name}.0.spatial_attn.fixed_pos_emb.attention_mask")[2], "attention_mask keys")
+        overlap.append((ow - ws) / ws)
+    hidden = _shape(sd, f"{levels[0]}.0.channel_ffn.project_in.weight")[0]
+    return "TBSN", dict(
+        in_ch=in_ch, out_ch=_shape(sd, "output.weight")[0], dim=dim, num_blocks=blocks,
+        num_refinement_blocks=_count(sd, "refinement."), channel_heads=channel_heads, spatial_heads=spatial_heads,
+        overlap_ratio=overlap, window_size=ws, spatial_dim_head=dim_head, bias="output.bias" in sd,
+        ffn_expansion_factor=_ratio([(dim, hidden)], "channel_ffn.project_in"),
+        LayerNorm_type="WithBias" if f"{levels[0]}.0.norm1.body.bias" in sd else "BiasFree",
+    )
+
+
+#: Family name -> detector, tried in this order (HAT before SwinIR: HAT's keys contain SwinIR's).
+DETECTORS: dict[str, Callable[[StateDict], tuple[str, dict[str, Any]]]] = {
+    "HAT": detect_hat,
+    "SwinIR": detect_swinir,
+    "DSwinIR": detect_dswinir,
+    "TBSN": detect_tbsn,
+}
+#: Registry name -> the family detector that reads it.
+_FAMILY_OF = {"HAT": "HAT", "SwinIR": "SwinIR", "DSwinIR": "DSwinIR", "MSDeformableNAIR": "DSwinIR", "TBSN": "TBSN"}
+
+
+# --------------------------------------------------------------------------------------------- releases
+def _swinir(name: str, **kw: Any) -> Release:
+    base = dict(in_chans=3, embed_dim=180, depths=[6] * 6, num_heads=[6] * 6, window_size=8, mlp_ratio=2.0,
+                qkv_bias=True, patch_norm=True, ape=False, img_range=1.0, resi_connection="1conv")
+    return Release("SwinIR", name, {**base, **kw})
+
+
+def _hat(name: str, **kw: Any) -> Release:
+    base = dict(img_size=64, in_chans=3, embed_dim=180, depths=[6] * 6, num_heads=[6] * 6, window_size=16,
+                compress_ratio=3, squeeze_factor=30, conv_scale=0.01, overlap_ratio=0.5, mlp_ratio=2.0,
+                qkv_bias=True, patch_norm=True, ape=False, img_range=1.0, upsampler="pixelshuffle",
+                resi_connection="1conv")
+    return Release("HAT", name, {**base, **kw})
+
+
+def _releases() -> list[Release]:
+    out: list[Release] = []
+    for s in (2, 3, 4, 8):  # 001_classicalSR_{DIV2K_s48w8,DF2K_s64w8}_SwinIR-M_x{s}
+        out.append(_swinir(f"SwinIR-M classical SR x{s}", img_size=64, upscale=s, upsampler="pixelshuffle"))
+    for s in (2, 3, 4):  # 002_lightweightSR_DIV2K_s64w8_SwinIR-S_x{s}
+        out.append(_swinir(f"SwinIR-S lightweight SR x{s}", img_size=64, embed_dim=60, depths=[6] * 4,
+                           num_heads=[6] * 4, upscale=s, upsampler="pixelshuffledirect"))
+    out.append(_swinir("SwinIR-M real-world SR x4", img_size=64, upscale=4, upsampler="nearest+conv"))
+    out.append(_swinir("SwinIR-L real-world SR x4", img_size=64, embed_dim=240, depths=[6] * 9, num_heads=[8] * 9,
+                       upscale=4, upsampler="nearest+conv", resi_connection="3conv"))
+    for c, what in ((1, "gray"), (3, "color")):
+        out.append(_swinir(f"SwinIR {what} denoising", in_chans=c, img_size=128, upscale=1, upsampler=""))
+        out.append(_swinir(f"SwinIR {what} JPEG deblocking", in_chans=c, img_size=126, window_size=7,
+                           img_range=255.0, upscale=1, upsampler=""))
+    for s in (2, 3, 4):
+        out.append(_hat(f"HAT-S SR x{s}", embed_dim=144, compress_ratio=24, squeeze_factor=24, upscale=s))
+        out.append(_hat(f"HAT SR x{s}" + (" / Real-HAT GAN x4" if s == 4 else ""), upscale=s))
+        out.append(_hat(f"HAT-L SR x{s}", depths=[6] * 12, num_heads=[6] * 12, upscale=s))
+    # DSwinIR has no released weights; the official class runs with heads divisible by 3 (dim 48).
+    out.append(Release("MSDeformableNAIR", "DSwinIR official (MSDeformableNAIR, dim 48)", dict(
+        inp_channels=3, out_channels=3, dim=48, num_blocks=[4, 6, 6, 8], kernel_size=[3, 3, 3, 3],
+        dilation=[1, 1, 1, 1], num_refinement_blocks=4, heads=[3, 6, 12, 24], ffn_expansion_factor=2.0, bias=False,
+        LayerNorm_type="WithBias", rel_pos_bias=True, dual_pixel_task=False, global_residual=True), free=()))
+    out.append(Release("DSwinIR", "DSwinIR (paper: MS-DSwin + MSG-FFN)", dict(
+        in_channels=3, out_channels=3, dim=48, num_blocks=[4, 6, 6, 8], num_refinement_blocks=4,
+        heads=[3, 6, 12, 24], kernel_size=[3, 3, 3, 3], dilation=[1, 1, 1, 1], ffn_expansion_factor=2.0, bias=False,
+        layer_norm_type="WithBias", rel_pos_bias=True, attn_type="msdswin", ffn_type="msg", msg_kernel_sizes=[3, 5],
+        dual_pixel_task=False), free=()))
+    out.append(Release("TBSN", "TBSN (SIDD, model_sidd.pth)", dict(
+        in_ch=3, out_ch=3, dim=48, num_blocks=[4, 4, 4], num_refinement_blocks=4, channel_heads=[1, 2, 4],
+        spatial_heads=[2, 2, 3], overlap_ratio=[0.5, 0.5, 0.5], window_size=8, spatial_dim_head=16, bias=False,
+        ffn_expansion_factor=1.0, LayerNorm_type="BiasFree", scale=1), free=()))
+    return out
+
+
+#: Every official configuration detection recognises (one entry per distinct network layout).
+RELEASES: list[Release] = _releases()
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    return value
+
+
+def _release_differences(release: Release, arch: str, detected: Mapping[str, Any]) -> list[str]:
+    """``"embed_dim 96 (release: 180)"`` for every shown kwarg that differs from the release."""
+    if release.arch != arch:
+        return [f"class {arch} (release: {release.arch})"]
+    return [f"{key} {detected[key]!r} (release: {release.kwargs[key]!r})"
+            for key in detected if key in release.kwargs and key not in release.free
+            and _norm(detected[key]) != _norm(release.kwargs[key])]
+
+
+# --------------------------------------------------------------------------------------------- verification
+def layout_differences(network_opt: Mapping[str, Any], sd: StateDict, limit: int = 6) -> list[str]:
+    """How the key/shape set of ``build_network(network_opt)`` differs from ``sd`` (empty: identical).
+
+    The network is built on the meta device, so this costs no memory or time even for HAT-L.
+    """
+    from restoration.archs.build import build_network
+
+    try:
+        with torch.device("meta"):
+            net = build_network(network_opt)
+    except (ValueError, TypeError) as exc:  # the constructor's own option check
+        return [f"cannot build {network_opt.get('type')}: {exc}"]
+    own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [f"{k} {tuple(sd[k].shape)} vs {own[k]}" for k in own if k in sd and tuple(sd[k].shape) != own[k]]
+    out = []
+    for label, items in (("missing in checkpoint", missing), ("not in network", unexpected), ("shape", shapes)):
+        if items:
+            out.append(f"{label} ({len(items)}): " + ", ".join(items[:limit]) + (" ..." if len(items) > limit else ""))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- entry point
+def detect_architecture(sd: StateDict, arch: str | None = None, overrides: Mapping[str, Any] | None = None,
+                        where: str = "checkpoint") -> Detection:
+    """Determine the network of state dict ``sd``.
+
+    Args:
+        sd: The state dict (prefixes already stripped, see :func:`restoration.utils.weights.read_state_dict`).
+        arch: The user's ``--arch``: only this family is tried and a configuration that matches no release is
+            accepted (its invisible arguments at the constructor defaults).
+        overrides: The user's ``--arch-opt``: replace detected/released kwargs.
+        where: Names the checkpoint in messages.
+
+    Raises:
+        DetectionError: No family recognises the keys; or the configuration matches no release (the closest
+            are listed with what differs); or the detected network's keys/shapes still differ from ``sd``.
+    """
+    overrides = dict(overrides or {})
+    if arch is not None and arch not in _FAMILY_OF:
+        raise DetectionError(f"--arch {arch!r} cannot be detected from a checkpoint; detectable: "
+                             f"{sorted(_FAMILY_OF)} (or give all options with -opt)")
+    families = [_FAMILY_OF[arch]] if arch else list(DETECTORS)
+    found: list[tuple[str, dict[str, Any]]] = []
+    not_it: list[str] = []
+    for family in families:
+        try:
+            found.append(DETECTORS[family](sd))
+        except LayoutMismatch as exc:
+            not_it.append(f"not {family}: {exc}")
+    if not found:
+        sample = ", ".join(list(sd)[:6])
+        raise DetectionError(f"{where}: the keys match no supported architecture ({'; '.join(not_it)}). "
+                             f"First keys: {sample}. Pass --arch NAME --arch-opt '{{...}}' or -opt options.yml")
+    name, kwargs = found[0]
+    if arch is not None and arch != name:  # e.g. --arch DSwinIR for a GDFN layout: the user's class decides
+        name, kwargs = _rename_unet(kwargs, to=arch) if _FAMILY_OF[arch] == "DSwinIR" else (arch, kwargs)
+    family = _FAMILY_OF[name]
+    release = None
+    if arch is None:
+        ranked = sorted(((_release_differences(r, name, kwargs), r) for r in RELEASES if _FAMILY_OF[r.arch] == family),
+                        key=lambda item: len(item[0]))
+        best_diff, release = ranked[0]
+        if best_diff:
+            closest = "; ".join(f"{r.name}: " + ", ".join(d[:3]) + (" ..." if len(d) > 3 else "")
+                                for d, r in ranked[:3])
+            first = best_diff[0].split(" (release")[0]
+            raise DetectionError(
+                f"{where}: {family}-like, but {first} is not a released config (closest: {closest}). "
+                f"Pass --arch {name} to use the shapes read from the checkpoint ({_brief(kwargs)}), "
+                f"--arch-opt '{{json}}' for what the weights do not show, or -opt options.yml")
+        kwargs = {**release.kwargs, **kwargs}
+    kwargs.update(overrides)
+    detection = Detection(name, kwargs, release.name if release and not overrides else None,
+                          "checkpoint keys" + (" + --arch-opt" if overrides else ""))
+    problems = layout_differences(detection.network_opt(), sd)
+    if problems:
+        raise DetectionError(f"{where}: detected {name} {_brief(kwargs)}, but its layout differs from the "
+                             f"checkpoint: " + "; ".join(problems) + ". Pass -opt options.yml")
+    return detection
+
+
+def _rename_unet(kwargs: Mapping[str, Any], to: str) -> tuple[str, dict[str, Any]]:
+    """Convert detected kwargs between ``DSwinIR`` and ``MSDeformableNAIR`` argument names (same layout)."""
+    kw = dict(kwargs)
+    if to == "DSwinIR" and "inp_channels" in kw:
+        kw["in_channels"] = kw.pop("inp_channels")
+        kw["layer_norm_type"] = kw.pop("LayerNorm_type")
+        kw.update(attn_type="msdswin", ffn_type="gdfn")
+    elif to == "MSDeformableNAIR" and "in_channels" in kw:
+        if kw.get("attn_type") != "msdswin" or kw.get("ffn_type") != "gdfn":
+            raise DetectionError(f"--arch MSDeformableNAIR: the checkpoint has attn_type {kw.get('attn_type')!r}, "
+                                 f"ffn_type {kw.get('ffn_type')!r}; the official class has 'msdswin' + 'gdfn'")
+        kw["inp_channels"] = kw.pop("in_channels")
+        kw["LayerNorm_type"] = kw.pop("layer_norm_type")
+        for key in ("attn_type", "ffn_type", "msg_kernel_sizes", "dat_strides"):
+            kw.pop(key, None)
+    return to, kw
+
+
+def _brief(kwargs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())

@@ -1,0 +1,157 @@
+"""Architecture detection from checkpoint keys: every official configuration is read back from its own state dict.
+
+Networks are built on the meta device (shapes only), so the sweep over all releases, HAT-L included, is cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+import torch
+
+from restoration.archs.build import build_network
+from restoration.archs.detect import RELEASES, DetectionError, detect_architecture, layout_differences
+
+# Every official configuration of ARCHITECTURES.md: (label, network options). Where several checkpoints share a
+# layout up to the stored attn_mask (classical DIV2K s48 vs DF2K s64) both patch sizes are listed.
+_SWINIR_BASE = dict(type="SwinIR", in_chans=3, embed_dim=180, depths=[6] * 6, num_heads=[6] * 6, window_size=8,
+                    mlp_ratio=2, img_range=1.0, resi_connection="1conv")
+_HAT_BASE = dict(type="HAT", img_size=64, embed_dim=180, depths=[6] * 6, num_heads=[6] * 6, window_size=16,
+                 compress_ratio=3, squeeze_factor=30, conv_scale=0.01, overlap_ratio=0.5, mlp_ratio=2,
+                 upsampler="pixelshuffle", resi_connection="1conv")
+OFFICIAL: list[tuple[str, dict]] = []
+for _s in (2, 3, 4, 8):
+    for _img in (48, 64):
+        OFFICIAL.append((f"SwinIR-M classical x{_s} s{_img}",
+                         {**_SWINIR_BASE, "img_size": _img, "upscale": _s, "upsampler": "pixelshuffle"}))
+for _s in (2, 3, 4):
+    OFFICIAL.append((f"SwinIR-S lightweight x{_s}", {**_SWINIR_BASE, "img_size": 64, "embed_dim": 60, "depths": [6] * 4,
+                                                     "num_heads": [6] * 4, "upscale": _s,
+                                                     "upsampler": "pixelshuffledirect"}))
+OFFICIAL += [
+    ("SwinIR-M real-SR x4", {**_SWINIR_BASE, "img_size": 64, "upscale": 4, "upsampler": "nearest+conv"}),
+    ("SwinIR-L real-SR x4", {**_SWINIR_BASE, "img_size": 64, "embed_dim": 240, "depths": [6] * 9, "num_heads": [8] * 9,
+                             "upscale": 4, "upsampler": "nearest+conv", "resi_connection": "3conv"}),
+    ("SwinIR gray denoise", {**_SWINIR_BASE, "in_chans": 1, "img_size": 128, "upscale": 1, "upsampler": ""}),
+    ("SwinIR color denoise", {**_SWINIR_BASE, "img_size": 128, "upscale": 1, "upsampler": ""}),
+    ("SwinIR gray JPEG", {**_SWINIR_BASE, "in_chans": 1, "img_size": 126, "window_size": 7, "img_range": 255.0,
+                          "upscale": 1, "upsampler": ""}),
+    ("SwinIR color JPEG", {**_SWINIR_BASE, "img_size": 126, "window_size": 7, "img_range": 255.0, "upscale": 1,
+                           "upsampler": ""}),
+]
+for _s in (2, 3, 4):
+    OFFICIAL += [
+        (f"HAT-S x{_s}", {**_HAT_BASE, "embed_dim": 144, "compress_ratio": 24, "squeeze_factor": 24, "upscale": _s}),
+        (f"HAT x{_s}", {**_HAT_BASE, "upscale": _s}),
+        (f"HAT-L x{_s}", {**_HAT_BASE, "depths": [6] * 12, "num_heads": [6] * 12, "upscale": _s}),
+    ]
+OFFICIAL += [
+    ("Real-HAT GAN x4", {**_HAT_BASE, "upscale": 4}),
+    ("MSDeformableNAIR official", dict(type="MSDeformableNAIR", dim=48, heads=[3, 6, 12, 24])),
+    ("DSwinIR paper", dict(type="DSwinIR")),
+    ("TBSN SIDD", dict(type="TBSN")),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def _official_state_dict(label: str) -> dict[str, torch.Tensor]:
+    return _meta_state_dict(dict(OFFICIAL)[label])
+
+
+def _meta_state_dict(opt: dict) -> dict[str, torch.Tensor]:
+    with torch.device("meta"):
+        return build_network(opt).state_dict()
+
+
+def _shapes(sd) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in sd.items()}
+
+
+@pytest.mark.parametrize("label,opt", OFFICIAL, ids=[label for label, _ in OFFICIAL])
+def test_every_official_config_is_detected_back(label: str, opt: dict) -> None:
+    sd = _official_state_dict(label)
+    det = detect_architecture(sd)
+    assert det.arch == opt["type"]
+    assert det.release is not None
+    for key, value in opt.items():  # every official kwarg, the invisible ones (img_range) included
+        if key != "type":
+            got = det.kwargs[key]
+            assert (list(got) if isinstance(got, (list, tuple)) else got) == value, (label, key, got, value)
+    assert _shapes(_meta_state_dict(det.network_opt())) == _shapes(sd)
+
+
+def test_every_release_entry_is_covered_by_the_sweep() -> None:
+    names = {detect_architecture(_official_state_dict(label)).release for label, _ in OFFICIAL}
+    assert names == {r.name for r in RELEASES}
+
+
+def test_unreleased_swinir_lists_closest_candidates_and_what_differs() -> None:
+    sd = _meta_state_dict({**_SWINIR_BASE, "embed_dim": 96, "img_size": 64, "upscale": 2, "upsampler": "pixelshuffle"})
+    with pytest.raises(DetectionError) as info:
+        detect_architecture(sd, where="my.pth")
+    msg = str(info.value)
+    assert "my.pth: SwinIR-like, but embed_dim 96 is not a released config" in msg
+    assert "SwinIR-M classical SR x2: embed_dim 96 (release: 180)" in msg
+    assert "--arch SwinIR" in msg
+
+
+def test_arch_confirms_an_unreleased_config_with_the_shapes_read_from_the_keys() -> None:
+    opt = dict(type="SwinIR", img_size=16, in_chans=3, embed_dim=12, depths=[2, 3], num_heads=[2, 3], window_size=4,
+               mlp_ratio=1.5, upscale=3, upsampler="pixelshuffle", resi_connection="3conv")
+    sd = _meta_state_dict(opt)
+    det = detect_architecture(sd, arch="SwinIR", overrides={"img_range": 255.0})
+    assert det.release is None and det.kwargs["img_range"] == 255.0
+    for key, value in opt.items():
+        if key != "type":
+            assert det.kwargs[key] == value, key
+    assert layout_differences(det.network_opt(), sd) == []
+
+
+@pytest.mark.parametrize("opt", [
+    dict(type="HAT", img_size=16, embed_dim=12, depths=[2], num_heads=[2], window_size=4, compress_ratio=4,
+         squeeze_factor=6, overlap_ratio=0.5, mlp_ratio=2, upscale=3),
+    dict(type="DSwinIR", dim=6, heads=[3, 3, 3, 3], num_blocks=[1, 1, 1, 1], num_refinement_blocks=1,
+         kernel_size=[3, 5, 3, 3], ffn_expansion_factor=2.66, ffn_type="msg", msg_kernel_sizes=[3, 7], bias=True),
+    dict(type="DSwinIR", dim=6, heads=[3, 3, 3, 3], num_blocks=[1, 1, 1, 1], num_refinement_blocks=1,
+         attn_type="dat", layer_norm_type="BiasFree"),
+    dict(type="MSDeformableNAIR", dim=6, heads=[3, 3, 3, 3], num_blocks=[1, 2, 1, 1], num_refinement_blocks=2,
+         ffn_expansion_factor=2.66, dual_pixel_task=True, inp_channels=6),
+    dict(type="TBSN", dim=8, num_blocks=[1, 1, 1], num_refinement_blocks=1, channel_heads=[1, 1, 2],
+         spatial_heads=[1, 2, 1], spatial_dim_head=4, window_size=4, ffn_expansion_factor=2, bias=True),
+], ids=["hat", "dswinir-msg", "dswinir-dat", "msdnair-dualpixel", "tbsn"])
+def test_small_configs_round_trip_with_arch(opt: dict) -> None:
+    sd = _meta_state_dict(opt)
+    with pytest.raises(DetectionError, match="is not a released config"):
+        detect_architecture(sd)
+    det = detect_architecture(sd, arch=opt["type"])
+    assert det.arch == opt["type"]
+    for key, value in opt.items():
+        if key not in ("type", "img_size"):  # HAT stores no attn_mask: its img_size leaves no trace
+            assert det.kwargs[key] == pytest.approx(value), key
+    assert layout_differences(det.network_opt(), sd) == []
+
+
+def test_foreign_keys_say_what_each_family_missed() -> None:
+    sd = {"body.0.weight": torch.zeros(4, 3, 3, 3), "body.0.bias": torch.zeros(4)}
+    with pytest.raises(DetectionError) as info:
+        detect_architecture(sd, where="esrgan.pth")
+    msg = str(info.value)
+    assert msg.startswith("esrgan.pth: the keys match no supported architecture")
+    assert "not SwinIR: no 'conv_first.weight'" in msg and "not TBSN: no 'patch_embed.proj.mask'" in msg
+    assert "First keys: body.0.weight" in msg
+
+
+def test_unknown_arch_name_is_refused() -> None:
+    with pytest.raises(DetectionError, match=re.escape("--arch 'EDSR' cannot be detected")):
+        detect_architecture({}, arch="EDSR")
+
+
+def test_a_truncated_checkpoint_fails_the_layout_check() -> None:
+    opt = {**_SWINIR_BASE, "img_size": 48, "upscale": 2, "upsampler": "pixelshuffle"}
+    sd = dict(_meta_state_dict(opt))
+    del sd["layers.2.residual_group.blocks.3.mlp.fc2.bias"]
+    with pytest.raises(DetectionError, match=r"layout differs from the checkpoint: missing in checkpoint \(1\): "
+                                             r"layers\.2\.residual_group\.blocks\.3\.mlp\.fc2\.bias"):
+        detect_architecture(sd)
