@@ -25,6 +25,7 @@ setup(
         "safetensors",
         "numpy",
     ],
+    entry_points={"console_scripts": ["restoration-infer=restoration.infer:main"]},
     extras_require={
         "natten": ["natten>=0.20"],
         "test": ["pytest", "h5py"],

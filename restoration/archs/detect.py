@@ -35,6 +35,7 @@ __all__ = [
     "Release",
     "RELEASES",
     "DETECTORS",
+    "DETECTABLE_ARCHS",
     "detect_architecture",
     "detect_swinir",
     "detect_hat",
@@ -355,6 +356,8 @@ DETECTORS: dict[str, Callable[[StateDict], tuple[str, dict[str, Any]]]] = {
 }
 #: Registry name -> the family detector that reads it.
 _FAMILY_OF = {"HAT": "HAT", "SwinIR": "SwinIR", "DSwinIR": "DSwinIR", "MSDeformableNAIR": "DSwinIR", "TBSN": "TBSN"}
+#: Registry names :func:`detect_architecture` can read from a checkpoint (``--arch`` accepts them without kwargs).
+DETECTABLE_ARCHS: tuple[str, ...] = tuple(_FAMILY_OF)
 
 
 # --------------------------------------------------------------------------------------------- releases

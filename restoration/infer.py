@@ -1,0 +1,448 @@
+"""Restore an image or a folder in one command, without an option file.
+
+    python -m restoration.infer -i photos/ -o out/ --weights 001_classicalSR_DIV2K_s48w8_SwinIR-M_x2.pth
+    restoration-infer -i img.png -o out/ --weights experiments/my_run/models/net_g_latest.pth --tile auto
+
+The network comes from, in this order: ``-opt file.yml`` (its ``network_g``, or a bare ``{type: ..., ...}``);
+``--arch NAME`` (the shapes read from the checkpoint, for a family :mod:`restoration.archs.detect` knows; all
+kwargs from ``--arch-opt`` otherwise); the options saved beside a training run's weights
+(``experiments/<name>/options/*.yml`` next to ``models/``); the checkpoint's own keys, matched to the released
+configurations. ``--arch-opt '{json}'`` overrides single kwargs in every case.
+
+Each image goes through :func:`restoration.inference.restore` with the network's contract, exactly as
+``test.py`` does (TBSN: its PD + refinement protocol, as ``TBSNModel.inference``), so the outputs are the
+same for the same weights and tiles. A failing image is reported by name and the rest continue; the exit code
+is then 1. Exit codes: 0 all done, 1 a problem with the inputs/weights or a failed image, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from restoration.archs.build import build_network
+from restoration.archs.detect import DETECTABLE_ARCHS, Detection, detect_architecture
+from restoration.archs.spec import ArchSpec, arch_spec
+from restoration.errors import RestorationError, user_error_message
+from restoration.inference import restore, self_ensemble
+from restoration.utils.image_io import img2tensor, imread, imwrite, is_image_file, tensor2img
+from restoration.utils.logger import get_logger
+from restoration.utils.weights import load_weights, read_state_dict
+
+__all__ = ["main", "build_arg_parser", "InferError", "resolve_network", "auto_tile_size", "CPU_AUTO_TILE"]
+
+#: ``--tile auto`` on the CPU: a tile side that keeps a SwinIR-M/HAT forward within a few GB of RAM (CPU
+#: out-of-memory usually kills the process instead of raising, so we cannot rely on retrying).
+CPU_AUTO_TILE = 256
+#: Fraction of the free CUDA memory ``--tile auto`` plans for (the rest: allocator fragmentation, the output).
+_CUDA_BUDGET = 0.6
+_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+_ALPHA_FORMATS = (".png", ".tif", ".tiff", ".webp")
+_LUMA = (0.299, 0.587, 0.114)  # BT.601, as image_io's gray conversion (cv2.COLOR_RGB2GRAY)
+
+
+class InferError(RestorationError, ValueError):
+    """Bad inputs, outputs or options of ``restoration.infer``; one line for the user."""
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="restoration-infer",
+        description="Restore an image or a folder of images; the architecture is detected from the weights.")
+    p.add_argument("-i", "--input", required=True, help="an image file or a folder of images (not recursive)")
+    p.add_argument("-o", "--output", required=True, help="output folder (created)")
+    p.add_argument("--weights", required=True, help="checkpoint (.pth/.pt/.ckpt/.safetensors)")
+    p.add_argument("--param-key", default=None, help="entry of the checkpoint: params_ema (default if present), params")
+    p.add_argument("--arch", default=None, help="architecture name (skips detection of the family)")
+    p.add_argument("--arch-opt", default=None, metavar="JSON", help="constructor kwargs overriding the detected ones")
+    p.add_argument("-opt", "--opt", default=None, help="option YAML with network_g (or a bare network dict)")
+    p.add_argument("--tile", default=None, help="tile side in input pixels, or 'auto' (default: whole image)")
+    p.add_argument("--tile-overlap", type=int, default=32, help="tile overlap in input pixels (default 32)")
+    p.add_argument("--precision", choices=sorted(_PRECISIONS), default="fp32", help="autocast precision")
+    p.add_argument("--ensemble", action="store_true", help="x8 flip/transpose self-ensemble (8x slower)")
+    p.add_argument("--suffix", default="", help="appended to output names: photo_<suffix>.png")
+    p.add_argument("--ext", choices=("keep", "png"), default="keep", help="output format: the input's, or png")
+    p.add_argument("--overwrite", action="store_true", help="restore images whose output exists already")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+# --------------------------------------------------------------------------------------------- the network
+def _parse_arch_opt(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InferError(f"--arch-opt is not valid JSON ({exc.msg} at character {exc.pos}): {text}") from exc
+    if not isinstance(value, dict):
+        raise InferError(f"--arch-opt must be a JSON object such as '{{\"img_range\": 255}}', got {text}")
+    return value
+
+
+def _network_from_yaml(path: str, key: str = "network_g") -> dict[str, Any]:
+    from restoration.options.yaml_io import load_yaml
+
+    if not os.path.isfile(path):
+        raise InferError(f"-opt {path}: no such file")
+    data = load_yaml(path)
+    if isinstance(data, dict) and isinstance(data.get(key), dict):
+        return dict(data[key])
+    if isinstance(data, dict) and "type" in data:
+        return dict(data)
+    raise InferError(f"{path} has no '{key}' section and is not a network dict with 'type'")
+
+
+def _options_beside(weights: Path) -> tuple[dict[str, Any], str] | None:
+    """``network_<n>`` of the newest ``experiments/<name>/options/*.yml`` beside ``models/net_<n>_*.pth``."""
+    if weights.parent.name != "models":
+        return None
+    folder = weights.parent.parent / "options"
+    if not folder.is_dir():
+        return None
+    net = weights.name.split("_")[1] if weights.name.startswith("net_") and weights.name.count("_") >= 2 else "g"
+    for yml in sorted(folder.glob("*.yml"), key=lambda f: f.stat().st_mtime, reverse=True):
+        try:
+            return _network_from_yaml(str(yml), f"network_{net}"), str(yml)
+        except InferError:
+            continue
+    return None
+
+
+def resolve_network(weights: str, arch: str | None = None, arch_opt: dict[str, Any] | None = None,
+                    opt_file: str | None = None, param_key: str | None = None) -> Detection:
+    """Which network to build for ``weights`` (see the module docstring for the order)."""
+    arch_opt = dict(arch_opt or {})
+    if opt_file:
+        net_opt = {**_network_from_yaml(opt_file), **arch_opt}
+        return Detection(net_opt.pop("type"), net_opt, source=opt_file)
+    if arch is not None and arch not in DETECTABLE_ARCHS:  # not detectable (e.g. SimpleSRNet): all from --arch-opt
+        return Detection(arch, arch_opt, source="--arch/--arch-opt")
+    if arch is None:
+        beside = _options_beside(Path(weights))
+        if beside is not None:
+            net_opt, source = beside
+            net_opt = {**net_opt, **arch_opt}
+            return Detection(net_opt.pop("type"), net_opt, source=source)
+    return detect_architecture(read_state_dict(weights, param_key), arch=arch, overrides=arch_opt, where=weights)
+
+
+def _bsn_runner(net: nn.Module, spec: ArchSpec) -> Callable[[Tensor], Tensor]:
+    """TBSN's test protocol (PD x2 + 8 refinement passes, seed 0): what ``TBSNModel.inference`` computes."""
+    from restoration.models.pixel_shuffle_downsampling import pd_denoise
+    from restoration.models.tbsn_model import TBSN_MODEL_DEFAULTS as d
+
+    def run(x: Tensor) -> Tensor:
+        generator = torch.Generator(device=x.device)
+        generator.manual_seed(int(d["refine_seed"]))
+        return pd_denoise(net, x.float() * spec.value_range, factor=int(d["pd_test"]),
+                          size_multiple=spec.size_multiple, refine=bool(d["refine"]),
+                          passes=int(d["refine_passes"]), prob=float(d["refine_prob"]),
+                          generator=generator) / spec.value_range
+
+    return run
+
+
+# --------------------------------------------------------------------------------------------- tiles
+def _bytes_per_pixel(net: nn.Module, spec: ArchSpec, dtype_bytes: int) -> int:
+    """Rough activation memory per input pixel: 24 maps of the widest layer plus the upsampler's 64·s² channels.
+
+    Deliberately pessimistic; ``--tile auto`` retries with a smaller tile when it is still too much.
+    """
+    width = max((p.shape[0] for p in net.parameters() if p.dim() in (2, 4)), default=64)
+    return dtype_bytes * (24 * width + 8 * 64 * spec.scale ** 2)
+
+
+def auto_tile_size(spec: ArchSpec, height: int, width: int, device: torch.device, bytes_per_pixel: int) -> int | None:
+    """``--tile auto``: a tile side for the free memory (None = the whole image fits).
+
+    CUDA: ``_CUDA_BUDGET`` of ``torch.cuda.mem_get_info`` divided by ``bytes_per_pixel``; CPU: :data:`CPU_AUTO_TILE`.
+    The side is a multiple of the network's ``size_multiple`` (and of 8) and at least its ``min_size``.
+    """
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        side = int((free * _CUDA_BUDGET / bytes_per_pixel) ** 0.5)
+    else:
+        side = CPU_AUTO_TILE
+    if side >= max(height, width):
+        return None
+    return _round_tile(side, spec)
+
+
+def _round_tile(side: int, spec: ArchSpec) -> int:
+    step = int(np.lcm(spec.size_multiple, 8))
+    return max(spec.min_size, side // step * step, spec.size_multiple)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+# --------------------------------------------------------------------------------------------- images
+@dataclass
+class _Job:
+    src: Path
+    dst: Path
+
+
+@dataclass
+class _Report:
+    done: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def _list_inputs(path: Path) -> list[Path]:
+    if path.is_file():
+        if not is_image_file(path):
+            raise InferError(f"{path} is not an image file (extensions: png, jpg, jpeg, bmp, tif, tiff, webp, ppm, pgm)")
+        return [path]
+    if not path.is_dir():
+        raise InferError(f"input {path} does not exist")
+    files = sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+    if not files:
+        raise InferError(f"input folder {path} holds no image (png, jpg, jpeg, bmp, tif, tiff, webp, ppm, pgm)")
+    return files
+
+
+def _plan(inputs: Sequence[Path], out_dir: Path, suffix: str, ext: str) -> list[_Job]:
+    jobs, seen = [], {}
+    for src in inputs:
+        dst = out_dir / (src.stem + (f"_{suffix}" if suffix else "") + (src.suffix if ext == "keep" else ".png"))
+        if dst.resolve() == src.resolve():
+            raise InferError(f"the output for {src} would overwrite it: use another -o or a --suffix")
+        if dst in seen:
+            raise InferError(f"{seen[dst]} and {src} would both be written to {dst}: use --ext keep or rename one")
+        seen[dst] = src
+        jobs.append(_Job(src, dst))
+    return jobs
+
+
+def _read_alpha(path: Path) -> np.ndarray | None:
+    """The alpha channel ``(H, W)`` of a PNG/TIFF/WebP with one (``imread`` drops it), else None."""
+    if path.suffix.lower() not in _ALPHA_FORMATS:
+        return None
+    raw = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.ndim != 3 or raw.shape[2] != 4:
+        return None
+    return raw[:, :, 3]
+
+
+def _to_channels(x: Tensor, channels: int | None) -> Tensor:
+    """``(B, C, H, W)`` to ``channels``: gray replicated to RGB, RGB to BT.601 luma."""
+    if channels is None or x.shape[1] == channels:
+        return x
+    if x.shape[1] == 1 and channels == 3:
+        return x.expand(-1, 3, -1, -1)
+    if x.shape[1] == 3 and channels == 1:
+        w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return (x * w).sum(1, keepdim=True)
+    raise InferError(f"the network takes {channels} channels; the image has {x.shape[1]}")
+
+
+def _write_with_alpha(path: Path, img: np.ndarray, alpha: np.ndarray) -> None:
+    """Write RGB/gray ``img`` plus ``alpha`` (``image_io.imwrite`` writes no alpha): atomic, like ``imwrite``."""
+    color = img if img.shape[2] == 3 else np.repeat(img, 3, axis=2)
+    bgra = np.dstack([color[:, :, ::-1], alpha])
+    ok, buf = cv2.imencode(path.suffix.lower(), np.ascontiguousarray(bgra))
+    if not ok:
+        raise InferError(f"OpenCV cannot write {path} with an alpha channel")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------------------------- the run
+class _Restorer:
+    """One network, its contract and the user's inference settings; ``__call__`` restores one image file."""
+
+    def __init__(self, net: nn.Module, device: torch.device, args: argparse.Namespace, is_bsn: bool) -> None:
+        self.net, self.device, self.spec = net, device, arch_spec(net)
+        self.tile: int | None = None
+        self.auto = args.tile == "auto"
+        self.overlap = args.tile_overlap
+        self.ensemble = args.ensemble
+        self.dtype = _PRECISIONS[args.precision]
+        self.bsn = _bsn_runner(net, self.spec) if is_bsn else None
+        self.bpp = _bytes_per_pixel(net, self.spec, 4 if self.dtype is None else 2)
+        if args.tile not in (None, "auto"):
+            self.tile = self._explicit_tile(args.tile)
+        if self.bsn is not None and self.tile is not None:
+            raise InferError("TBSN's inference (PD x2 + refinement, as test.py) is not tiled: drop --tile")
+        if self.tile is not None and not self.spec.tileable:
+            raise InferError("this network cannot be tiled (a learned absolute position embedding): drop --tile")
+
+    def _explicit_tile(self, text: str) -> int:
+        try:
+            tile = int(text)
+        except ValueError:
+            raise InferError(f"--tile must be a positive integer or 'auto', got {text!r}") from None
+        rounded = tile // self.spec.size_multiple * self.spec.size_multiple
+        if tile < 1 or rounded < self.spec.min_size:
+            raise InferError(f"--tile {tile} is smaller than the network's minimum input side {self.spec.min_size}"
+                             + (f" (tiles are multiples of {self.spec.size_multiple})" if self.spec.size_multiple > 1 else ""))
+        if self.overlap < 0 or self.overlap >= tile:
+            raise InferError(f"--tile-overlap {self.overlap} must be >= 0 and smaller than --tile {tile}")
+        return tile
+
+    def _forward(self, lq: Tensor, tile: int | None) -> Tensor:
+        autocast = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
+                    else contextlib.nullcontext())
+        with torch.no_grad(), autocast:
+            if self.bsn is not None:
+                out = self_ensemble(self.bsn, lq) if self.ensemble else self.bsn(lq)
+            else:
+                out = restore(self.net, lq, spec=self.spec, tile=tile, overlap=self.overlap,
+                              self_ensemble=self.ensemble)
+        return out.float()
+
+    def _restore(self, lq: Tensor) -> Tensor:
+        if not self.auto or self.bsn is not None or not self.spec.tileable:
+            return self._forward(lq, self.tile)
+        h, w = lq.shape[-2:]
+        tile = auto_tile_size(self.spec, h, w, self.device, self.bpp)
+        if self.tile is not None:  # an earlier image ran out of memory at a larger size
+            tile = min(tile or self.tile, self.tile)
+        while True:
+            try:
+                return self._forward(lq, tile)
+            except RuntimeError as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                smaller = _round_tile((tile or max(h, w)) // 2, self.spec)
+                if tile is not None and smaller >= tile:
+                    raise InferError(f"out of memory even with the smallest tile {tile}") from exc
+                get_logger().warning(f"out of memory with tile {tile or 'none'}: retrying with tile {smaller}")
+                tile = self.tile = smaller
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+
+    def __call__(self, job: _Job) -> None:
+        img = imread(job.src)
+        alpha = _read_alpha(job.src)
+        out_type = np.uint16 if img.dtype == np.uint16 else np.uint8
+        lq = img2tensor(img).unsqueeze(0).to(self.device)
+        out = self._restore(_to_channels(lq, self.spec.in_channels))
+        if img.shape[2] == 1 and out.shape[1] == 3:
+            out = _to_channels(out, 1)  # a gray image stays gray
+        result = tensor2img(out[0], out_type=out_type)
+        if alpha is None:
+            imwrite(job.dst, result)
+            return
+        if out.shape[-2:] != lq.shape[-2:]:  # upscaled: bicubic alpha; at scale 1 it passes through unchanged
+            a = img2tensor(alpha[:, :, None])[None]
+            a = F.interpolate(a, size=tuple(out.shape[-2:]), mode="bicubic", align_corners=False)
+            alpha = tensor2img(a[0], out_type=alpha.dtype.type)[:, :, 0]
+        _write_with_alpha(job.dst, result, alpha)
+
+
+def _select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise InferError(f"--device {name!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InferError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def _peak_memory(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.max_memory_allocated(device) / 2 ** 30:.2f} GiB GPU"
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return f"{rss_kib / 2 ** 20:.2f} GiB RSS"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Restore every input of ``args``; returns the exit code."""
+    logger = get_logger()
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InferError(f"output {out_dir} is a file, not a folder")
+    jobs = _plan(_list_inputs(Path(args.input)), out_dir, args.suffix, args.ext)
+    detection = resolve_network(args.weights, args.arch, _parse_arch_opt(args.arch_opt), args.opt, args.param_key)
+    device = _select_device(args.device)
+    try:
+        net = build_network(detection.network_opt())
+    except (TypeError, ValueError) as exc:  # the constructor's option check
+        if isinstance(exc, RestorationError):
+            raise
+        raise InferError(f"cannot build {detection.arch} from {detection.source}: {exc}") from exc
+    load_weights(net, args.weights, args.param_key)
+    net.eval().to(device)
+    restorer = _Restorer(net, device, args, is_bsn=detection.arch == "TBSN")
+    logger.info(f"{args.weights}: {detection.describe()}; {device}, {args.precision}"
+                + (f", tile {args.tile}" if args.tile else "") + (", x8 ensemble" if args.ensemble else ""))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    report = _Report()
+    start = time.perf_counter()
+    from tqdm import tqdm
+
+    bar = tqdm(jobs, unit="img", disable=True if args.no_progress else None, file=sys.stderr)
+    for job in bar:
+        bar.set_postfix_str(job.src.name, refresh=False)
+        if job.dst.exists() and not args.overwrite:
+            report.skipped += 1
+            continue
+        try:
+            restorer(job)
+            report.done += 1
+        except RestorationError as exc:
+            report.failed.append(job.src.name)
+            logger.error(f"{job.src}: {type(exc).__name__}: {user_error_message(exc)}")
+        except Exception as exc:  # a bug or an unexpected failure: keep its traceback, go on with the rest
+            report.failed.append(job.src.name)
+            logger.error(f"{job.src}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+    bar.close()
+    seconds = time.perf_counter() - start
+    summary = (f"{report.done} image(s) restored in {seconds:.1f} s"
+               + (f" ({seconds / report.done:.2f} s/image)" if report.done else "")
+               + (f", {report.skipped} skipped (output exists; --overwrite)" if report.skipped else "")
+               + (f", {len(report.failed)} failed: {', '.join(report.failed)}" if report.failed else "")
+               + f"; peak memory {_peak_memory(device)}; outputs in {out_dir}")
+    (logger.error if report.failed else logger.info)(summary)
+    return 1 if report.failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``restoration-infer`` command; returns the exit code (argparse exits with 2 on bad arguments)."""
+    args = build_arg_parser().parse_args(argv)
+    try:
+        return run(args)
+    except RestorationError as exc:
+        get_logger().error(f"{type(exc).__name__}: {user_error_message(exc)}")
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

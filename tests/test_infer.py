@@ -1,0 +1,239 @@
+"""``restoration.infer``: one-command restoration of an image or a folder, the network detected from the weights.
+
+End-to-end runs use tiny networks (a 2-block SwinIR, a real SwinIR-S lightweight x2 on 16x16 images) so the
+whole file runs in seconds on a busy CPU.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from restoration import infer
+from restoration.archs.build import build_network
+from restoration.archs.spec import arch_spec
+from restoration.inference import restore
+from restoration.utils.image_io import img2tensor, imread, imwrite, tensor2img
+
+TINY = dict(type="SwinIR", img_size=8, in_chans=3, embed_dim=8, depths=[2], num_heads=[2], window_size=4,
+            mlp_ratio=2, upscale=2, upsampler="pixelshuffle", resi_connection="1conv")
+
+
+def _rgb(h: int, w: int, seed: int, dtype=np.uint8) -> np.ndarray:
+    top = 65535 if dtype == np.uint16 else 255
+    return np.random.default_rng(seed).integers(0, top + 1, size=(h, w, 3)).astype(dtype)
+
+
+def _save_weights(net: torch.nn.Module, path: Path, key: str = "params") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({key: net.state_dict()}, path)
+    return path
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    """A training run's layout: ``experiments/tiny/{models/net_g_latest.pth, options/train.yml}``."""
+    torch.manual_seed(0)
+    net = build_network(TINY).eval()
+    exp = tmp_path / "experiments" / "tiny"
+    weights = _save_weights(net, exp / "models" / "net_g_latest.pth", "params_ema")
+    (exp / "options").mkdir()
+    (exp / "options" / "train_tiny.yml").write_text(yaml.safe_dump({"name": "tiny", "network_g": TINY}))
+    return weights, net
+
+
+def _expected(net: torch.nn.Module, img: np.ndarray, **kw) -> np.ndarray:
+    """What test.py computes for this image: restore() with the network's spec, then tensor2img."""
+    out = restore(net, img2tensor(img)[None], spec=arch_spec(net), **kw)
+    return tensor2img(out[0], out_type=np.uint16 if img.dtype == np.uint16 else np.uint8)
+
+
+def test_folder_outputs_equal_test_py_path_and_keep_gray_16bit_alpha(run_dir, tmp_path: Path, capsys) -> None:
+    weights, net = run_dir
+    src = tmp_path / "photos"
+    rgb, rgb2, img16 = _rgb(13, 10, 1), _rgb(9, 12, 2), _rgb(8, 8, 3, np.uint16)
+    gray = _rgb(10, 10, 4)[:, :, :1]
+    imwrite(src / "a.png", rgb)
+    imwrite(src / "b.jpg", rgb2)
+    imwrite(src / "c16.png", img16)
+    imwrite(src / "d_gray.png", gray)
+    alpha = np.random.default_rng(5).integers(0, 256, size=(6, 7)).astype(np.uint8)
+    cv2.imwrite(str(src / "e_rgba.png"), np.dstack([_rgb(6, 7, 6), alpha]))
+    (src / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+
+    code = infer.main(["-i", str(src), "-o", str(out), "--weights", str(weights), "--tile", "8",
+                       "--tile-overlap", "2", "--suffix", "x2", "--no-progress"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "options/train_tiny.yml" in err  # the options saved beside models/ decided the network
+    assert "5 image(s) restored in" in err and "peak memory" in err
+
+    assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "b_x2.jpg", "c16_x2.png", "d_gray_x2.png",
+                                                     "e_rgba_x2.png"]
+    np.testing.assert_array_equal(imread(out / "a_x2.png"), _expected(net, rgb, tile=8, overlap=2))
+    got16 = imread(out / "c16_x2.png")
+    assert got16.dtype == np.uint16
+    np.testing.assert_array_equal(got16, _expected(net, img16, tile=8, overlap=2))
+    got_gray = imread(out / "d_gray_x2.png")
+    assert got_gray.shape == (20, 20, 1)  # gray in, gray out
+    assert imread(out / "b_x2.jpg").shape == (18, 24, 3)
+    rgba = cv2.imread(str(out / "e_rgba_x2.png"), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (12, 14, 4)
+    bicubic = torch.nn.functional.interpolate(img2tensor(alpha[:, :, None])[None], size=(12, 14), mode="bicubic")
+    np.testing.assert_array_equal(rgba[:, :, 3], tensor2img(bicubic[0])[:, :, 0])
+
+
+def test_existing_outputs_are_skipped_unless_overwrite(run_dir, tmp_path: Path, capsys) -> None:
+    weights, _ = run_dir
+    imwrite(tmp_path / "in" / "a.png", _rgb(8, 8, 1))
+    args = ["-i", str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+            "--ext", "png", "--no-progress"]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_bytes(b"old")
+    assert infer.main(args) == 0
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"old"
+    assert "1 skipped (output exists; --overwrite)" in capsys.readouterr().err
+    assert infer.main([*args, "--overwrite"]) == 0
+    assert imread(tmp_path / "out" / "a.png").shape == (16, 16, 3)
+
+
+def test_a_corrupt_image_is_named_and_the_rest_continue(run_dir, tmp_path: Path, capsys) -> None:
+    weights, _ = run_dir
+    imwrite(tmp_path / "in" / "good.png", _rgb(8, 8, 1))
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG garbage")
+    code = infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+                       "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "broken.png: ImageReadError: cannot decode image" in err
+    assert "1 image(s) restored" in err and "1 failed: broken.png" in err
+    assert (tmp_path / "out" / "good.png").is_file()
+
+
+def test_official_layout_is_detected_without_options(tmp_path: Path, capsys) -> None:
+    """A real SwinIR-S lightweight x2 checkpoint, named as released: nothing but the weights is given."""
+    torch.manual_seed(0)
+    net = build_network(dict(type="SwinIR", img_size=64, embed_dim=60, depths=[6] * 4, num_heads=[6] * 4,
+                             window_size=8, mlp_ratio=2, upscale=2, upsampler="pixelshuffledirect")).eval()
+    weights = _save_weights(net, tmp_path / "002_lightweightSR_DIV2K_s64w8_SwinIR-S_x2.pth")
+    img = _rgb(12, 16, 7)
+    imwrite(tmp_path / "img.png", img)
+    code = infer.main(["-i", str(tmp_path / "img.png"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+                       "--no-progress"])
+    assert code == 0
+    assert "SwinIR-S lightweight SR x2 (checkpoint keys)" in capsys.readouterr().err
+    np.testing.assert_array_equal(imread(tmp_path / "out" / "img.png"), _expected(net, img))
+
+
+def test_unreleased_config_needs_arch_then_runs(tmp_path: Path, capsys) -> None:
+    torch.manual_seed(0)
+    net = build_network(TINY).eval()
+    weights = _save_weights(net, tmp_path / "tiny.pth")
+    img = _rgb(8, 8, 1)
+    imwrite(tmp_path / "img.png", img)
+    args = ["-i", str(tmp_path / "img.png"), "-o", str(tmp_path / "out"), "--weights", str(weights), "--no-progress"]
+    assert infer.main(args) == 1
+    err = capsys.readouterr().err
+    assert "SwinIR-like, but embed_dim 8 is not a released config" in err and "--arch SwinIR" in err
+    assert not (tmp_path / "out" / "img.png").exists()
+    assert infer.main([*args, "--arch", "SwinIR", "--ensemble"]) == 0
+    np.testing.assert_array_equal(imread(tmp_path / "out" / "img.png"), _expected(net, img, self_ensemble=True))
+
+
+def test_opt_file_and_arch_opt(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = build_network({**TINY, "img_range": 255.0}).eval()
+    weights = _save_weights(net, tmp_path / "tiny.pth")
+    img = _rgb(8, 8, 1)
+    imwrite(tmp_path / "img.png", img)
+    (tmp_path / "net.yml").write_text(yaml.safe_dump({"network_g": TINY}))
+    base = ["-i", str(tmp_path / "img.png"), "--weights", str(weights), "--no-progress"]
+    assert infer.main([*base, "-o", str(tmp_path / "o1"), "-opt", str(tmp_path / "net.yml"),
+                       "--arch-opt", '{"img_range": 255.0}']) == 0
+    assert infer.main([*base, "-o", str(tmp_path / "o2"), "--arch", "SwinIR", "--arch-opt", '{"img_range": 255}']) == 0
+    for out in ("o1", "o2"):
+        np.testing.assert_array_equal(imread(tmp_path / out / "img.png"), _expected(net, img))
+
+
+def test_bf16_is_close_to_fp32(run_dir, tmp_path: Path) -> None:
+    weights, net = run_dir
+    img = _rgb(8, 8, 2)
+    imwrite(tmp_path / "img.png", img)
+    assert infer.main(["-i", str(tmp_path / "img.png"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+                       "--precision", "bf16", "--no-progress"]) == 0
+    diff = imread(tmp_path / "out" / "img.png").astype(int) - _expected(net, img).astype(int)
+    assert np.abs(diff).max() <= 12 and np.abs(diff).mean() < 3
+
+
+@pytest.mark.parametrize("case,message", [
+    ("empty", "holds no image"),
+    ("out_is_file", "is a file, not a folder"),
+    ("tile_too_small", "--tile 3 is smaller than the network's minimum input side 4"),
+    ("bad_json", "--arch-opt is not valid JSON"),
+    ("overwrite_input", "would overwrite it"),
+])
+def test_bad_input_is_one_line(case: str, message: str, tmp_path: Path, capsys) -> None:
+    torch.manual_seed(0)
+    hat = dict(type="HAT", img_size=8, embed_dim=6, depths=[1], num_heads=[2], window_size=4, compress_ratio=2,
+               squeeze_factor=3, mlp_ratio=2, upscale=2)
+    (tmp_path / "run" / "options").mkdir(parents=True)
+    (tmp_path / "run" / "options" / "o.yml").write_text(yaml.safe_dump({"network_g": hat}))
+    weights = _save_weights(build_network(hat), tmp_path / "run" / "models" / "net_g_1.pth")
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    if case != "empty":
+        imwrite(src / "a.png", _rgb(8, 8, 1))
+    extra: list[str] = []
+    if case == "out_is_file":
+        out.write_text("x")
+    elif case == "tile_too_small":
+        extra = ["--tile", "3"]
+    elif case == "bad_json":
+        extra = ["--arch-opt", "{img_range: 255"]
+    elif case == "overwrite_input":
+        out = src
+    code = infer.main(["-i", str(src), "-o", str(out), "--weights", str(weights), "--no-progress", *extra])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_auto_tile_on_cpu_and_retry_after_out_of_memory(run_dir, tmp_path: Path, monkeypatch) -> None:
+    _, net = run_dir
+    spec = arch_spec(net)
+    cpu = torch.device("cpu")
+    assert infer.auto_tile_size(spec, 100, 200, cpu, 1000) is None
+    assert infer.auto_tile_size(spec, 300, 1000, cpu, 1000) == infer.CPU_AUTO_TILE
+    args = infer.build_arg_parser().parse_args(["-i", "x", "-o", "y", "--weights", "w", "--tile", "auto"])
+    restorer = infer._Restorer(net, cpu, args, is_bsn=False)
+    monkeypatch.setattr(infer, "CPU_AUTO_TILE", 32)
+    tiles = []
+    real = restorer._forward
+
+    def forward(lq, tile):
+        tiles.append(tile)
+        if tile is None or tile > 8:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 GB")
+        return real(lq, tile)
+
+    monkeypatch.setattr(restorer, "_forward", forward)
+    lq = img2tensor(_rgb(40, 40, 3))[None]
+    out = restorer._restore(lq)
+    assert tiles == [32, 16, 8]
+    torch.testing.assert_close(out, restore(net, lq, spec=spec, tile=8, overlap=32))
+
+
+def test_module_entry_point_and_console_script(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "restoration.infer", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "--tile-overlap" in proc.stdout
+    setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
+    assert '"restoration-infer=restoration.infer:main"' in setup
