@@ -104,6 +104,8 @@ def _network_from_yaml(path: str, key: str = "network_g") -> dict[str, Any]:
         raise InferError(f"-opt {path}: no such file")
     data = load_yaml(path)
     if isinstance(data, dict) and isinstance(data.get(key), dict):
+        if "type" not in data[key]:
+            raise InferError(f"{path}: '{key}' has no 'type' (the architecture name)")
         return dict(data[key])
     if isinstance(data, dict) and "type" in data:
         return dict(data)

@@ -237,3 +237,24 @@ def test_module_entry_point_and_console_script(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "--tile-overlap" in proc.stdout
     setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
     assert '"restoration-infer=restoration.infer:main"' in setup
+
+
+def test_tbsn_runs_its_test_protocol(tmp_path: Path) -> None:
+    """TBSN: PD x2 + seeded refinement in [0, 255], what TBSNModel.inference (test.py) computes; tiles refused."""
+    from restoration.models.pixel_shuffle_downsampling import pd_denoise
+
+    tbsn = dict(type="TBSN", dim=8, num_blocks=[1, 1, 1], num_refinement_blocks=1, channel_heads=[1, 1, 2],
+                spatial_heads=[1, 1, 1], spatial_dim_head=4, window_size=4)
+    torch.manual_seed(0)
+    net = build_network(tbsn).eval()
+    weights = _save_weights(net, tmp_path / "tbsn.pth")
+    img = _rgb(20, 24, 3)
+    imwrite(tmp_path / "img.png", img)
+    args = ["-i", str(tmp_path / "img.png"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+            "--arch", "TBSN", "--no-progress"]
+    assert infer.main(args) == 0
+    gen = torch.Generator().manual_seed(0)
+    expected = pd_denoise(net, img2tensor(img)[None] * 255, factor=2, size_multiple=arch_spec(net).size_multiple,
+                          refine=True, passes=8, prob=0.16, generator=gen) / 255
+    np.testing.assert_array_equal(imread(tmp_path / "out" / "img.png"), tensor2img(expected[0]))
+    assert infer.main([*args, "--tile", "32", "--overwrite"]) == 1
