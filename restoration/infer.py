@@ -343,8 +343,8 @@ class _Restorer:
                     raise InferError(f"out of memory even with the smallest tile {tile}") from exc
                 get_logger().warning(f"out of memory with tile {tile or 'none'}: retrying with tile {smaller}")
                 tile = self.tile = smaller
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
+            if self.device.type == "cuda":  # here, not in the except: its traceback still holds the tensors
+                torch.cuda.empty_cache()
 
     def __call__(self, job: _Job) -> None:
         img = imread(job.src)
