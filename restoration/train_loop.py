@@ -16,12 +16,25 @@ from typing import Any, Sequence
 import torch
 
 from restoration.errors import RestorationError, user_error_message
-from restoration.data.loader import CUDAPrefetcher, build_dataset, build_eval_loader, build_train_loader
+from restoration.data.loader import (
+    CUDAPrefetcher,
+    build_dataset,
+    build_eval_loader,
+    build_train_loader,
+    check_image_files,
+)
 from restoration.models.evaluation import evaluate
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
-from restoration.utils.checkpoint import atomic_save, find_latest_state, load_training_state, prune_checkpoints
+from restoration.utils.checkpoint import (
+    CheckpointError,
+    atomic_save,
+    find_latest_state,
+    load_training_state,
+    prune_checkpoints,
+    remove_stale_temporaries,
+)
 from restoration.utils.device import select_device
 from restoration.utils.dist import (
     all_gather_objects,
@@ -35,7 +48,11 @@ from restoration.utils.logger import ProgressLogger, close_file_handlers, get_lo
 from restoration.utils.rng import get_rng_state, preserve_rng, restore_rank_rng, seed_everything
 from restoration.utils.torch_setup import torch_settings
 
-__all__ = ["main", "build_arg_parser"]
+__all__ = ["main", "build_arg_parser", "TrainingStalledError"]
+
+
+class TrainingStalledError(RestorationError, RuntimeError):
+    """Every step of a stretch was skipped (non-finite loss or gradient): the run is not training."""
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
@@ -44,6 +61,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none",
                    help="pytorch: started by torchrun; slurm: started by srun")
     p.add_argument("--auto_resume", action="store_true", help="resume from the newest complete training state")
+    p.add_argument("--restart_if_unreadable", action="store_true",
+                   help="with --auto_resume: start from scratch (archiving the experiment folder) when training "
+                        "states exist but none can be read; without it that is an error")
     p.add_argument("--debug", action="store_true", help="smoke run: tiny print/val/save frequencies")
     p.add_argument("--force_yml", "--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override options, e.g. train.total_iter=1000 datasets.train.batch_size_per_gpu=4")
@@ -82,12 +102,14 @@ def _save(model: Any, opt: dict[str, Any], it: int, epoch: int, batch_in_epoch: 
     if rank != 0:
         return
     paths = opt["path"]
-    weights = model.network_state()
-    atomic_save(weights, os.path.join(paths["models"], f"net_g_{it}.pth"))
-    atomic_save(weights, os.path.join(paths["models"], "net_g_latest.pth"))
+    # The state first and net_g_latest last: a save that fails half-way never leaves net_g_latest
+    # ahead of the newest state (--auto_resume would continue from an older point than it shows).
     state = {"iter": it, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng, "best": best,
              "world_size": len(rng), **model.training_state()}
     atomic_save(state, os.path.join(paths["training_states"], f"{it}.state"))
+    weights = model.network_state()
+    atomic_save(weights, os.path.join(paths["models"], f"net_g_{it}.pth"))
+    atomic_save(weights, os.path.join(paths["models"], "net_g_latest.pth"))
     keep = int(opt["logger"].get("keep_last", 0))
     prune_checkpoints(paths["training_states"], r"^(\d+)\.state$", keep)
     prune_checkpoints(paths["models"], r"^net_g_(\d+)\.pth$", keep)
@@ -101,8 +123,15 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
         for name, loader in val_sets:
             # each rank saves the images of its own shard (distinct files)
             save_dir = opt["path"]["visualization"] if val_opt.get("save_img") else None
-            result = evaluate(model.inference, loader, metrics, device, save_dir=save_dir, suffix=str(it),
-                              max_images=val_opt.get("max_images"), per_image_dirs=True)
+            try:
+                result = evaluate(model.inference, loader, metrics, device, save_dir=save_dir, suffix=str(it),
+                                  max_images=val_opt.get("max_images"), per_image_dirs=True)
+            except RestorationError as exc:
+                # the checkpoint of this iteration is already saved; a bad validation image (its name is
+                # in the message) must not end hours of training
+                logger.error(f"validation {name} @ iter {it} failed, training continues: "
+                             f"{type(exc).__name__}: {user_error_message(exc)}")
+                continue
             preview = result.pop("_preview")
             msg = f"validation {name} @ iter {it}:"
             for metric, mopt in metrics.items():
@@ -111,6 +140,9 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
                 value = result[metric]
                 higher = mopt.get("better", "higher") == "higher"
                 record = best.setdefault(name, {}).get(metric)
+                if value != value:  # NaN (a non-finite output, warned about by evaluate) is never the best
+                    msg += f" {metric} nan"
+                    continue
                 if record is None or (value > record["value"] if higher else value < record["value"]):
                     best[name][metric] = {"value": value, "iter": it}
                 b = best[name][metric]
@@ -120,6 +152,70 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
             if tb is not None and preview is not None:
                 tb.add_image(f"{name}/{preview[0]}", preview[1], it, dataformats="HWC")
             logger.info(msg)
+
+
+class _SkipWatch:
+    """Counts iterations whose step was skipped (non-finite loss or gradient, see ``Trainer._skip``).
+
+    A run that skips ``max_in_a_row`` iterations in a row, or every iteration it ran, is not training:
+    it stops with :class:`TrainingStalledError` instead of reporting "training finished" (exit 0).
+    """
+
+    def __init__(self, model: Any, max_in_a_row: int) -> None:
+        self.model = model
+        self.max_in_a_row = max_in_a_row
+        self.seen = model.skipped_steps  # a resumed state carries the earlier skips
+        self.in_a_row = 0
+        self.skipped_iters = 0
+        self.steps = 0
+        self.first_in_a_row = 0
+
+    def after_step(self, it: int) -> None:
+        self.steps += 1
+        if self.model.skipped_steps == self.seen:
+            self.in_a_row = 0
+            return
+        self.seen = self.model.skipped_steps  # several networks may skip in one iteration: count it once
+        self.skipped_iters += 1
+        self.in_a_row += 1
+        if self.in_a_row == 1:
+            self.first_in_a_row = it
+        if self.max_in_a_row and self.in_a_row >= self.max_in_a_row:
+            raise TrainingStalledError(
+                f"iterations {self.first_in_a_row}-{it}: {self.in_a_row} steps in a row skipped (non-finite loss or "
+                "gradient), the weights are not changing; lower the learning rate, set train.grad_clip or check the "
+                "data, then resume from the last training state (limit: train.max_skipped_in_a_row)")
+
+    def at_end(self, it: int) -> None:
+        if self.steps and self.skipped_iters == self.steps:
+            raise TrainingStalledError(
+                f"every one of the {self.steps} steps up to iteration {it} was skipped (non-finite loss or gradient): "
+                "nothing was trained; lower the learning rate, set train.grad_clip or check the data")
+
+
+def _find_resumable_state(states_dir: str, restart_if_unreadable: bool, rank: int) -> str | None:
+    """``--auto_resume``: the newest readable state; each unreadable one is reported with its reason.
+
+    Raises:
+        CheckpointError: States exist but none can be read (starting over silently would throw away the
+            run), unless ``restart_if_unreadable``.
+    """
+    skipped: list[str] = []
+
+    def report(path: str, reason: str) -> None:
+        skipped.append(path)
+        if rank == 0:
+            get_logger().warning(f"--auto_resume: skipping {path}: {reason}")
+
+    path = find_latest_state(states_dir, on_skip=report)
+    if path is None and skipped:
+        if not restart_if_unreadable:
+            raise CheckpointError(
+                f"--auto_resume: none of the {len(skipped)} training state(s) in {states_dir} can be read (see above); "
+                "pass --restart_if_unreadable to start from scratch (the experiment folder is archived)")
+        if rank == 0:
+            get_logger().warning(f"--restart_if_unreadable: no readable state in {states_dir}; starting from scratch")
+    return path
 
 
 def _read_scalars(log: dict[str, Any], device: torch.device) -> dict[str, float]:
@@ -177,17 +273,9 @@ def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: i
     # ---- resume: an explicit state, or the newest complete one of this experiment
     state_path = paths.get("resume_state")
     if state_path is None and args.auto_resume:
-        state_path = find_latest_state(paths["training_states"])
-    if rank == 0:
-        _prepare_folders(opt, resuming=state_path is not None)
-    barrier()
-    log_file = os.path.join(paths["log"], f"train_{opt['name']}_{opt['time']}.log")
-    logger = get_logger(log_file if rank == 0 else None, rank)
-    if rank == 0:
-        dump_yaml(opt, os.path.join(paths["options"], os.path.basename(args.opt)))
-    tb = make_tb_writer(paths["tb_logger"]) if rank == 0 and opt["logger"].get("use_tb_logger", True) else None
+        state_path = _find_resumable_state(paths["training_states"], args.restart_if_unreadable, rank)
 
-    # ---- data
+    # ---- data, checked before anything is written: a data problem leaves no half-made experiment
     seed = int(opt["manual_seed"])
     seed_everything(seed + rank)
     device = select_device(opt["num_gpu"])
@@ -195,12 +283,29 @@ def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: i
     train_set = build_dataset(train_dopt)
     train_loader, sampler = build_train_loader(train_set, train_dopt, seed, rank, world_size, device.type == "cuda")
     if len(train_loader) == 0:
-        logger.error(f"the training set has {len(train_set)} images, fewer than one batch per rank")
+        get_logger().error(f"the training set has {len(train_set)} images, fewer than one batch per rank")
         return 2
-    val_sets = [
-        (dopt.get("name", key), build_eval_loader(build_dataset(dopt), dopt, rank, world_size))
-        for key, dopt in opt["datasets"].items() if key.startswith("val")
-    ]
+    gt_size = train_dopt.get("gt_size")
+    check_image_files(train_set, "datasets.train", int(gt_size) if gt_size else None, int(opt["scale"]))
+    val_sets = []
+    for key, dopt in opt["datasets"].items():
+        if key.startswith("val"):
+            val_set = build_dataset(dopt)
+            check_image_files(val_set, f"datasets.{key}", None, int(opt["scale"]))
+            val_sets.append((dopt.get("name", key), build_eval_loader(val_set, dopt, rank, world_size)))
+
+    # ---- folders and logs
+    if rank == 0:
+        _prepare_folders(opt, resuming=state_path is not None)
+    barrier()
+    log_file = os.path.join(paths["log"], f"train_{opt['name']}_{opt['time']}.log")
+    logger = get_logger(log_file if rank == 0 else None, rank)
+    if rank == 0:
+        dump_yaml(opt, os.path.join(paths["options"], os.path.basename(args.opt)))
+        for folder in (paths["models"], paths["training_states"]):
+            for name in remove_stale_temporaries(folder):
+                logger.warning(f"removed {os.path.join(folder, name)}, left by a write that was killed")
+    tb = make_tb_writer(paths["tb_logger"]) if rank == 0 and opt["logger"].get("use_tb_logger", True) else None
     logger.info(f"training on {len(train_set)} images ({len(train_loader)} batches/epoch/rank, world {world_size}), "
                 f"validating on {[n for n, _ in val_sets]}, device {device}")
 
@@ -232,6 +337,7 @@ def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: i
     batch_size = int(train_dopt.get("batch_size_per_gpu", 1))
     it = start_iter
     stopped = False
+    skips = _SkipWatch(model, int(train_opt.get("max_skipped_in_a_row") or 0))
     t_data = time.time()
     try:
         while it < total_iter and not stopped:
@@ -243,15 +349,17 @@ def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: i
                 it += 1
                 batch_in_epoch += 1
                 log = model.optimize_parameters(model.feed_data(batch), it)
+                skips.after_step(it)
                 if it % print_freq == 0 or it == total_iter:
                     values = _read_scalars(log, device)
                     progress(logger, {"iter": it, "epoch": epoch, "lr": model.current_lr(),
                                       "iter_time": time.time() - t_data, "data_time": data_time, **values})
-                if val_freq and (it % val_freq == 0 or it == total_iter) and val_sets:
-                    _validate(model, val_sets, opt, it, best, tb, logger, device)
+                # save before validating: a validation problem can never cost the checkpoint
                 if it % save_freq == 0 or it == total_iter:
                     _save(model, opt, it, epoch, batch_in_epoch, best, rank)
                     logger.info(f"saved models and training state at iteration {it}")
+                if val_freq and (it % val_freq == 0 or it == total_iter) and val_sets:
+                    _validate(model, val_sets, opt, it, best, tb, logger, device)
                 if any_across_ranks(stop.signal is not None):
                     if it % save_freq != 0 and it != total_iter:
                         _save(model, opt, it, epoch, batch_in_epoch, best, rank)
@@ -270,6 +378,7 @@ def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: i
         if tb is not None:
             tb.close()
     if not stopped:
+        skips.at_end(it)
         logger.info(f"training finished at iteration {it}; best: {best}")
     close_file_handlers()
     barrier()

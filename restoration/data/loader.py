@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+import atexit
+import multiprocessing
+import multiprocessing.util  # registers its exit hook before ours, so ours runs first
+import signal
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from restoration.data.base_dataset import COMMON_OPTIONS, bind_options
 from restoration.data.sampler import ResumableSampler, SeededDataset, ShardSampler
+from restoration.errors import DataError
 from restoration.registry import DATASET_REGISTRY
+from restoration.utils.image_io import read_image_size
 
-__all__ = ["build_dataset", "build_train_loader", "build_eval_loader", "CUDAPrefetcher"]
+__all__ = ["build_dataset", "build_train_loader", "build_eval_loader", "CUDAPrefetcher", "IgnoreStopSignals",
+           "check_image_files"]
+
+
+class IgnoreStopSignals:
+    """A DataLoader ``worker_init_fn``: the worker ignores SIGTERM and SIGINT, then runs ``then``.
+
+    torchrun's shutdown, slurm pre-emption, ``kill -- -PGID`` and Ctrl-C signal the whole process
+    group. Workers that died of it would make the main process crash (with nothing saved) before it
+    reaches the iteration boundary where it saves; ignoring the signal lets the main process decide,
+    and the workers end when it shuts the loader down. A class, not a closure, so it pickles for the
+    ``spawn`` start method.
+    """
+
+    def __init__(self, then: Callable[[int], None] | None = None) -> None:
+        self.then = then
+        _register_exit_hook()
+
+    def __call__(self, worker_id: int) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if self.then is not None:
+            self.then(worker_id)
 
 
 def build_dataset(opt: Mapping[str, Any]) -> Dataset:
@@ -20,6 +48,61 @@ def build_dataset(opt: Mapping[str, Any]) -> Dataset:
 
     register_datasets()
     return DATASET_REGISTRY.get(opt["type"])(dict(opt))
+
+
+_EXIT_HOOK_REGISTERED = False
+
+
+def _kill_daemonic_children() -> None:
+    """At exit multiprocessing sends SIGTERM to daemonic children (DataLoader workers still alive) and
+    then joins them: a worker that ignores SIGTERM would hang the exit forever. Daemonic children end
+    with their parent by contract, so they get SIGKILL here first."""
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
+            child.join(timeout=5)
+
+
+def _register_exit_hook() -> None:
+    global _EXIT_HOOK_REGISTERED
+    if not _EXIT_HOOK_REGISTERED:
+        atexit.register(_kill_daemonic_children)  # atexit runs last-registered first
+        _EXIT_HOOK_REGISTERED = True
+
+
+def check_image_files(dataset: Dataset, where: str, gt_size: int | None, scale: int) -> int:
+    """Read the header of every image file of ``dataset`` (disk backend) before training starts.
+
+    An unreadable validation image, or a training image smaller than the crop, would otherwise fail
+    hours into the run (or at its first validation) in a half-made experiment folder.
+
+    Args:
+        dataset: A dataset with ``paths`` (file paths, or ``{'gt_path', 'lq_path'}`` dicts).
+        where: The option section, for messages (``datasets.train``).
+        gt_size: Training crop on GT images (LQ images need ``gt_size // scale``); None: no size check.
+
+    Returns:
+        The number of files checked (0 for LMDB and datasets without a file list).
+
+    Raises:
+        ImageReadError: A file is missing or its header is not an image's.
+        DataError: A training image is smaller than its crop; names the file.
+    """
+    if getattr(dataset, "io_type", "disk") != "disk" or not isinstance(getattr(dataset, "paths", None), list):
+        return 0
+    checked = 0
+    for entry in dataset.paths:  # type: ignore[attr-defined]
+        files = entry.items() if isinstance(entry, Mapping) else [("gt_path", entry)]
+        for key, path in files:
+            if not isinstance(path, str):
+                continue
+            size = read_image_size(path)
+            checked += 1
+            need = None if gt_size is None else (gt_size // scale if key == "lq_path" else gt_size)
+            if size is not None and need is not None and min(size) < need:
+                raise DataError(f"'{where}': {path} is {size[0]}x{size[1]} pixels, smaller than the "
+                                f"{need}x{need} training crop (gt_size {gt_size}); lower gt_size or remove the image")
+    return checked
 
 
 def build_train_loader(
@@ -61,6 +144,7 @@ def build_train_loader(
         persistent_workers=bool(persistent),
         prefetch_factor=int(opt["prefetch_factor"]) if workers > 0 else None,
         generator=generator,
+        worker_init_fn=IgnoreStopSignals(),
     )
     return loader, sampler
 
@@ -73,6 +157,7 @@ def build_eval_loader(dataset: Dataset, opt: Mapping[str, Any], rank: int, world
         batch_size=1,
         sampler=ShardSampler(len(dataset), world_size, rank),  # type: ignore[arg-type]
         num_workers=workers,
+        worker_init_fn=IgnoreStopSignals(),
     )
 
 

@@ -6,6 +6,7 @@ all ranks, so every rank returns the same averages and no rank waits on another 
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Callable, Mapping
 
@@ -13,11 +14,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from restoration.errors import DataError
 from restoration.registry import METRIC_REGISTRY
 from restoration.utils.dist import all_gather_objects
 from restoration.utils.image_io import imwrite, tensor2img
 
-__all__ = ["evaluate", "image_name", "format_table"]
+__all__ = ["evaluate", "image_name", "image_path", "format_table"]
+
+_LOGGER = logging.getLogger("restoration")
+
+
+def image_path(batch: Mapping[str, Any]) -> str:
+    """The full path (or LMDB key) of the batch's (first) ground-truth image, else its LQ image."""
+    path = batch.get("gt_path") or batch.get("lq_path") or ["image"]
+    return str(path[0] if isinstance(path, (list, tuple)) else path)
 
 
 def image_name(batch: Mapping[str, Any]) -> str:
@@ -51,6 +61,11 @@ def evaluate(
         ``{metric: average, ..., "per_image": {image: {metric: value}}}``, identical on every rank.
         Averages are over the images with ground truth; ``"num_images"`` counts all restored images.
         ``"_preview"`` holds this rank's first ``(name, uint8 RGB image)`` for tensorboard.
+        An output with a non-finite value (a diverged network) scores NaN on every metric, with a
+        warning naming the image, so the average is NaN too: never a finite score from a cast.
+
+    Raises:
+        DataError: A metric cannot be computed on an image (e.g. smaller than SSIM's window); names the file.
     """
     fns = {name: METRIC_REGISTRY.get(m["type"]) for name, m in metrics.items()}
     kwargs = {name: {k: v for k, v in m.items() if k not in ("type", "better")} for name, m in metrics.items()}
@@ -65,13 +80,21 @@ def evaluate(
         if max_images is not None and i >= max_images:
             break
         name = image_name(batch)
-        output = restore(batch["lq"].to(device))
-        out_img = tensor2img(output[0].detach().cpu())
+        output = restore(batch["lq"].to(device))[0].detach().cpu()
+        finite = bool(torch.isfinite(output).all())
+        if not finite:
+            _LOGGER.warning(f"the restored {image_path(batch)} has non-finite values: its metrics are NaN")
+            output = torch.nan_to_num(output)  # the saved image shows the rest; the scores say NaN
+        out_img = tensor2img(output)
         scores: dict[str, float] = {}
         if "gt" in batch and fns:
             gt_img = tensor2img(batch["gt"][0])
             for metric, fn in fns.items():
-                scores[metric] = float(fn(out_img, gt_img, **kwargs[metric]))
+                try:
+                    value = float(fn(out_img, gt_img, **kwargs[metric]))
+                except ValueError as exc:  # metrics refuse shapes they cannot score with ValueError
+                    raise DataError(f"{metric} of {image_path(batch)}: {exc}") from exc
+                scores[metric] = value if finite else float("nan")
         per_image[name] = scores
         if preview is None:
             preview = (name, out_img)

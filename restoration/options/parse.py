@@ -95,6 +95,21 @@ def experiment_paths(opt: Mapping[str, Any], is_train: bool, root: str | os.Path
     return {"results_root": str(res), "log": str(res), "visualization": str(res / "visualization")}
 
 
+def name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be an experiment folder name (None: it can).
+
+    The name becomes ``experiments/<name>``: a separator or ``..`` would put the run (and the folder
+    that a re-run archives) outside ``experiments/``.
+    """
+    if not isinstance(name, str):
+        return None  # the schema reports the type
+    if name.strip() in ("", ".", ".."):
+        return f"'name' {name!r} cannot be a folder name"
+    if "/" in name or "\\" in name or os.sep in name or "\0" in name:
+        return f"'name' {name!r} must be a plain folder name (no '/', '\\'); set path.experiments_root to place it elsewhere"
+    return None
+
+
 def _debug_overrides(opt: dict[str, Any]) -> None:
     if not opt["name"].startswith("debug"):
         opt["name"] = "debug_" + opt["name"]
@@ -148,6 +163,8 @@ def parse_options(
     if debug and isinstance(opt.get("name"), str):
         _debug_overrides(opt)
     problems += validate_options(opt, is_train=is_train)
+    if name_problem(opt.get("name")):
+        problems.append(str(name_problem(opt.get("name"))))
     problems = _prepare_demo_data(opt, problems, is_train)
     if problems:
         raise OptionsError(opt_path, problems)

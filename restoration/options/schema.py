@@ -71,6 +71,8 @@ TRAIN = {
     "compile": Key((bool,), default=False, doc="torch.compile the network"),
     "channels_last": Key((bool,), default=False, doc="channels_last memory format"),
     "skip_nonfinite": Key((bool,), default=True, doc="skip (and log) steps with a non-finite loss or gradient"),
+    "max_skipped_in_a_row": Key((int,), default=100, doc="stop with an error after this many skipped steps in a "
+                                "row (0 = never); a run whose every step was skipped always stops with an error"),
     "deterministic": Key((bool,), default=False, doc="deterministic kernels (bit-exact GPU resume; slower): "
                          "torch.use_deterministic_algorithms, cuBLAS workspace, cuDNN deterministic, math SDPA "
                          "and reference neighbourhood attention; off = cudnn.benchmark on"),

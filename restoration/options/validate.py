@@ -405,6 +405,7 @@ def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
     _check_metrics_and_losses(opt, problems)
     _check_paths(opt, problems)
     _check_devices(opt, problems)
+    _check_numbers(opt, problems)
     train = opt.get("train")
     if is_train:
         if not isinstance(train, Mapping):
@@ -419,9 +420,56 @@ def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
             if not loss_entries(train):
                 problems.append("'train' needs a loss: set 'losses' (or BasicSR's 'pixel_opt' / 'perceptual_opt')")
             total, warm = train.get("total_iter"), train.get("warmup_iter")
-            if isinstance(total, int) and isinstance(warm, int) and warm >= total:
+            if isinstance(total, int) and total > 0 and isinstance(warm, int) and warm >= total:
                 problems.append(f"'train.warmup_iter' {warm} must be smaller than total_iter {total}")
     return problems
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_numbers(opt: Mapping[str, Any], problems: list[str]) -> None:
+    """Values whose type is right but whose size is not: zero frequencies, empty batches, lr <= 0, ...
+
+    Without these, a ``print_freq: 0`` dies of ZeroDivisionError and a ``batch_size_per_gpu: 0`` in
+    torch, after the experiment folder exists; a fractional ``val_freq`` would be truncated silently.
+    (Types are checked by the schema; a value of the wrong type is skipped here.)
+    """
+    def at_least(where: str, value: Any, low: int, whole: bool = True) -> None:
+        if not _number(value):
+            return
+        if whole and value != int(value):
+            problems.append(f"'{where}' must be a whole number, got {value}")
+        elif value < low:
+            problems.append(f"'{where}' must be >= {low}, got {value}")
+
+    logger = opt.get("logger") if isinstance(opt.get("logger"), Mapping) else {}
+    at_least("logger.print_freq", logger.get("print_freq"), 1)
+    at_least("logger.save_checkpoint_freq", logger.get("save_checkpoint_freq"), 1)
+    at_least("logger.keep_last", logger.get("keep_last"), 0)
+    val = opt.get("val") if isinstance(opt.get("val"), Mapping) else {}
+    at_least("val.val_freq", val.get("val_freq"), 1)
+    at_least("val.max_images", val.get("max_images"), 1)
+    train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
+    at_least("train.total_iter", train.get("total_iter"), 1)
+    at_least("train.max_skipped_in_a_row", train.get("max_skipped_in_a_row"), 0)
+    at_least("train.grad_clip", train.get("grad_clip"), 0, whole=False)
+    decay = train.get("ema_decay")
+    if _number(decay) and not 0 <= decay < 1:
+        problems.append(f"'train.ema_decay' must be in [0, 1) (0 = no EMA), got {decay}")
+    for key, optim in train.items():
+        lr = optim.get("lr") if key.startswith("optim_") and isinstance(optim, Mapping) else None
+        if _number(lr) and not lr > 0:  # 'not >' also catches NaN
+            problems.append(f"'train.{key}.lr' must be positive, got {lr}")
+    datasets = opt.get("datasets") if isinstance(opt.get("datasets"), Mapping) else {}
+    for phase, dopt in datasets.items():
+        if not isinstance(dopt, Mapping):
+            continue
+        at_least(f"datasets.{phase}.batch_size_per_gpu", dopt.get("batch_size_per_gpu"), 1)
+        at_least(f"datasets.{phase}.num_worker_per_gpu", dopt.get("num_worker_per_gpu"), 0)
+        at_least(f"datasets.{phase}.dataset_enlarge_ratio", dopt.get("dataset_enlarge_ratio"), 1)
+        at_least(f"datasets.{phase}.prefetch_factor", dopt.get("prefetch_factor"), 1)
 
 
 def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
 import tempfile
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from restoration.errors import RestorationError
 
-__all__ = ["CheckpointError", "atomic_save", "find_latest_state", "prune_checkpoints", "load_training_state"]
+__all__ = ["CheckpointError", "atomic_save", "find_latest_state", "prune_checkpoints", "load_training_state",
+           "remove_stale_temporaries", "umask_mode", "TMP_PREFIX"]
+
+#: Prefix of the temporary files :func:`atomic_save` writes before the rename; a killed write leaves one.
+TMP_PREFIX = ".tmp_"
+
+# errno values that mean "this folder cannot take the file", not a bug: reported as one line
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
 class CheckpointError(RestorationError, ValueError):
@@ -21,24 +29,68 @@ class CheckpointError(RestorationError, ValueError):
 _STATE_RE = re.compile(r"^(\d+)\.state$")
 
 
+def umask_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` would give a new file.
+
+    ``mkstemp`` creates files ``0600`` whatever the umask, so a checkpoint shared with a group (or read
+    by a serving process under another user) would not be readable; the temporaries get this mode.
+    """
+    mask = os.umask(0)
+    os.umask(mask)  # reading the umask means setting it; set it straight back
+    return 0o666 & ~mask
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """A full disk, a quota or a read-only folder, as ``OSError`` or as torch's zip writer reports it."""
+    if isinstance(exc, OSError):
+        return exc.errno in _WRITE_ERRNOS
+    # torch's PytorchStreamWriter turns a failed fwrite (ENOSPC, EDQUOT, ...) into a bare RuntimeError
+    return isinstance(exc, RuntimeError) and ("file write failed" in str(exc) or "PytorchStreamWriter failed" in str(exc))
+
+
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
 
     A crash leaves either the old file or the new one, never a truncated file under the final name.
+    The file gets the mode ``open()`` would give it (``0o666`` less the umask).
+
+    Raises:
+        CheckpointError: The folder cannot take the file (disk full, quota, read-only); names ``path``.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=os.path.basename(path), dir=folder)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=os.path.basename(path), dir=folder)
+        os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+        if _is_write_failure(exc):
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[-1]
+            raise CheckpointError(f"cannot write {path}: {reason} (disk full, quota or read-only folder?); "
+                                  "the previous checkpoint is intact") from exc
         raise
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+    """Delete the ``.tmp_*`` files a killed :func:`atomic_save` left in ``folder``; returns their names.
+
+    Only call this while no other process writes into ``folder`` (at the start of a run, on rank 0).
+    """
+    if not os.path.isdir(folder):
+        return []
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        if name.startswith(TMP_PREFIX) and os.path.isfile(os.path.join(folder, name)):
+            os.remove(os.path.join(folder, name))
+            removed.append(name)
+    return removed
 
 
 def load_training_state(path: str) -> dict[str, Any]:
@@ -61,11 +113,12 @@ def load_training_state(path: str) -> dict[str, Any]:
     return state
 
 
-def find_latest_state(states_dir: str) -> str | None:
+def find_latest_state(states_dir: str, on_skip: Callable[[str, str], None] | None = None) -> str | None:
     """The highest-iteration ``<iter>.state`` in ``states_dir`` that can actually be read, or None.
 
     Files are only ever renamed into place complete, but a copy, a full disk or a foreign tool can
-    still leave a bad one; those are skipped (newest first) instead of crashing the resume.
+    still leave a bad one; those are skipped (newest first) instead of crashing the resume, and
+    ``on_skip(path, reason)`` is told about each, so the skip is never silent.
     """
     if not os.path.isdir(states_dir):
         return None
@@ -77,7 +130,9 @@ def find_latest_state(states_dir: str) -> str | None:
     for _, path in sorted(candidates, reverse=True):
         try:
             load_training_state(path)
-        except CheckpointError:
+        except CheckpointError as exc:
+            if on_skip is not None:
+                on_skip(path, str(exc))
             continue
         return path
     return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -26,6 +27,7 @@ from restoration.errors import RestorationError
 __all__ = [
     "ImageReadError",
     "imread",
+    "read_image_size",
     "imfrombytes",
     "imwrite",
     "imencode",
@@ -124,6 +126,30 @@ def imread(path: PathLike, mode: str = "unchanged") -> np.ndarray:
     return imfrombytes(buf, os.fspath(path), mode=mode)
 
 
+def read_image_size(path: PathLike) -> tuple[int, int] | None:
+    """``(height, width)`` of an image file from its header alone (no decoding).
+
+    Returns:
+        The size, or None when the header is one OpenCV can decode but Pillow cannot size.
+
+    Raises:
+        ImageReadError: The file is missing, or neither Pillow nor OpenCV recognises its header.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        raise ImageReadError(f"cannot read image {name}: no such file")
+    try:
+        with Image.open(name) as im:
+            return im.height, im.width
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # Pillow's ways of saying "not an image"
+        pass
+    if cv2.haveImageReader(name):
+        return None
+    raise ImageReadError(f"cannot read image {name}: not a recognised image file (header)")
+
+
 def imencode(img: np.ndarray, ext: str = ".png", params: Sequence[int] | None = None) -> bytes:
     """Encode an RGB (or gray) ``(H, W, C)``/``(H, W)`` ``uint8``/``uint16`` array to file bytes.
 
@@ -161,6 +187,9 @@ def imwrite(path: PathLike, img: np.ndarray, params: Sequence[int] | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        mask = os.umask(0)
+        os.umask(mask)  # mkstemp makes 0600 files; give the image the mode open() would
+        os.fchmod(fd, 0o666 & ~mask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -197,6 +226,8 @@ def tensor2img(tensor: torch.Tensor | Sequence[torch.Tensor], out_type: type = n
     output multiplied by 255 and **rounded** (not truncated). For ``out_type=np.float32`` the
     ``[0, 1]`` values are returned unrounded. Gray tensors give ``(H, W, 1)``.
     A list of tensors, or a batch with ``B > 1``, gives a list of images.
+    Non-finite values (a diverged network) would become 0 in the cast; they give a ``RuntimeWarning``
+    (callers that score the image should check ``torch.isfinite`` first, as ``evaluate`` does).
     """
     if isinstance(tensor, (list, tuple)):
         return [tensor2img(t, out_type, min_max) for t in tensor]  # type: ignore[misc]
@@ -211,6 +242,9 @@ def tensor2img(tensor: torch.Tensor | Sequence[torch.Tensor], out_type: type = n
         t = t[None]
     if t.dim() != 3:
         raise ValueError(f"tensor2img expects (C, H, W) or (B, C, H, W), got shape {tuple(tensor.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        warnings.warn(f"tensor2img: {int((~torch.isfinite(t)).sum())} non-finite value(s) in a tensor of shape "
+                      f"{tuple(t.shape)}; they become 0 in the image", RuntimeWarning, stacklevel=2)
     lo, hi = min_max
     t = (t.clamp(lo, hi) - lo) / (hi - lo)
     arr = t.numpy().transpose(1, 2, 0)

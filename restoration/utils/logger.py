@@ -46,12 +46,21 @@ def get_logger(log_file: str | None = None, rank: int = 0, level: int = logging.
 
 
 def close_file_handlers() -> None:
-    """Detach file handlers (tests and repeated runs in one process open new log files)."""
+    """Detach file handlers (tests and repeated runs in one process open new log files).
+
+    Closing flushes: on a full disk that fails. It is called on the way out of a run, often while an
+    error is being reported, so a failing close is one line on stderr, never an exception that would
+    replace the error being reported (or turn a finished run into a traceback).
+    """
     logger = logging.getLogger(LOGGER_NAME)
     for h in list(logger.handlers):
         if isinstance(h, logging.FileHandler):
-            h.close()
             logger.removeHandler(h)
+            try:
+                h.close()
+            except OSError as exc:
+                print(f"warning: could not finish the log file {h.baseFilename}: {exc.strerror or exc}",
+                      file=sys.stderr)
 
 
 class ProgressLogger:

@@ -45,9 +45,13 @@ def _read_file(path: str) -> Any:
     if not os.path.isfile(path):
         raise WeightsError(f"weights file not found: {path}")
     if path.endswith(".safetensors"):
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(path, device="cpu")
+        try:
+            return load_file(path, device="cpu")
+        except SafetensorError as exc:  # its own message never names the file
+            raise WeightsError(f"cannot read weights file {path}: {exc}") from exc
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, truncated files, non-tensor objects
