@@ -83,9 +83,14 @@ class _StopFlag:
         self.signal = signum
 
 
-def _prepare_folders(opt: dict[str, Any], resuming: bool) -> None:
-    """Create the experiment folders (rank 0); archive an existing folder unless we resume into it."""
+def _prepare_folders(opt: dict[str, Any], resuming: bool) -> str | None:
+    """Create the experiment folders (rank 0); archive an existing folder unless we resume into it.
+
+    Returns:
+        The archive's path, when an existing folder was archived.
+    """
     exp = opt["path"]["experiments_root"]
+    archived = None
     if os.path.isdir(exp) and not resuming:
         archived = f"{exp}_archived_{opt['time']}"
         os.rename(exp, archived)
@@ -94,6 +99,30 @@ def _prepare_folders(opt: dict[str, Any], resuming: bool) -> None:
         os.makedirs(opt["path"][key], exist_ok=True)
     if opt["logger"].get("use_tb_logger", True):
         os.makedirs(opt["path"]["tb_logger"], exist_ok=True)
+    return archived
+
+
+def _undo_folders(opt: dict[str, Any], archived: str | None, tb_existed: bool) -> None:
+    """Remove the folders of a fresh run that failed on the user's files before its first checkpoint
+    (an image that cannot be decoded, say), and put an archived folder back: a failed start leaves the
+    disk as it was, like a bad option file does. The error itself is on stderr."""
+    import shutil
+
+    paths = opt["path"]
+    if os.listdir(paths["training_states"]):
+        return  # something worth keeping was saved
+    close_file_handlers()
+    shutil.rmtree(paths["experiments_root"], ignore_errors=True)
+    if not tb_existed:
+        shutil.rmtree(paths["tb_logger"], ignore_errors=True)
+        try:
+            os.rmdir(os.path.dirname(paths["tb_logger"]))  # tb_logger/ itself, when this run made it
+        except OSError:  # not empty: other runs' logs
+            pass
+    if archived is not None:
+        os.rename(archived, paths["experiments_root"])
+    print(f"removed the new experiment folder {paths['experiments_root']} (nothing was saved)"
+          + (f"; {archived} restored" if archived else ""), file=sys.stderr)
 
 
 def _save(model: Any, opt: dict[str, Any], it: int, epoch: int, batch_in_epoch: int, best: dict, rank: int) -> None:
@@ -295,9 +324,24 @@ def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: i
             val_sets.append((dopt.get("name", key), build_eval_loader(val_set, dopt, rank, world_size)))
 
     # ---- folders and logs
+    archived, tb_existed = None, os.path.isdir(paths["tb_logger"])
     if rank == 0:
-        _prepare_folders(opt, resuming=state_path is not None)
+        archived = _prepare_folders(opt, resuming=state_path is not None)
     barrier()
+    try:
+        return _train_in_folders(args, opt, rank, world_size, state_path, device, train_set, train_loader,
+                                 sampler, val_sets)
+    except RestorationError:
+        if rank == 0 and state_path is None:
+            _undo_folders(opt, archived, tb_existed)
+        raise
+
+
+def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: int,
+                      state_path: str | None, device: torch.device, train_set: Any, train_loader: Any,
+                      sampler: Any, val_sets: list[tuple[str, Any]]) -> int:
+    paths, train_opt, train_dopt = opt["path"], opt["train"], opt["datasets"]["train"]
+    seed = int(opt["manual_seed"])
     log_file = os.path.join(paths["log"], f"train_{opt['name']}_{opt['time']}.log")
     logger = get_logger(log_file if rank == 0 else None, rank)
     if rank == 0:

@@ -368,3 +368,24 @@ def test_net_g_latest_is_never_ahead_of_the_newest_state(data, tmp_path: Path, m
     at_2 = torch.load(models / "net_g_2.pth", weights_only=True)
     assert all(torch.equal(v, at_2["params"][k]) for k, v in latest["params"].items())
     assert not (models / "net_g_4.pth").exists()
+
+
+def test_a_fresh_run_failing_on_its_data_leaves_the_disk_as_it_was(data, tmp_path: Path, capsys) -> None:
+    """A truncated PNG has a good header (so it passes the start-up check) and fails when decoded: the new
+    experiment folder is removed and the one it had archived is put back."""
+    hr, lr = tmp_path / "HR", tmp_path / "LR"
+    shutil.copytree(data[0], hr)
+    shutil.copytree(data[1], lr)
+    content = (lr / "img2.png").read_bytes()
+    (lr / "img2.png").write_bytes(content[: len(content) // 2])
+    previous = tmp_path / "experiments" / "cut"
+    (previous / "models").mkdir(parents=True)
+    (previous / "models" / "net_g_9.pth").write_bytes(b"an earlier run")
+    opt = train_options((hr, lr), "cut", **{"datasets.train.dataset_enlarge_ratio": 4})
+    assert _run(opt, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert f"ImageReadError: cannot decode image {lr / 'img2.png'}" in err and "Traceback" not in err
+    assert f"removed the new experiment folder {previous} (nothing was saved)" in err
+    assert sorted(p.name for p in (tmp_path / "experiments").iterdir()) == ["cut"]
+    assert (previous / "models" / "net_g_9.pth").read_bytes() == b"an earlier run"
+    assert not (tmp_path / "tb_logger").exists()

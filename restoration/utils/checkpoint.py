@@ -105,8 +105,8 @@ def load_training_state(path: str) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle garbage, a forbidden global: all mean "not resumable"
-        raise CheckpointError(f"cannot read training state {path}: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        detail = str(exc).splitlines()[0] if str(exc) else "the file is empty or cut short"
+        raise CheckpointError(f"cannot read training state {path}: {type(exc).__name__}: {detail}") from exc
     if not isinstance(state, dict) or "iter" not in state or "net_g" not in state:
         kind = "a weights file (models/net_g_*.pth)" if isinstance(state, dict) and "params" in state else "not a training state"
         raise CheckpointError(f"{path} is {kind}; resume from a training_states/<iter>.state file")

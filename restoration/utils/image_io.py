@@ -145,7 +145,9 @@ def read_image_size(path: PathLike) -> tuple[int, int] | None:
             return im.height, im.width
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # Pillow's ways of saying "not an image"
         pass
-    if cv2.haveImageReader(name):
+    # a file Pillow has no reader for (by its extension) may still be one OpenCV decodes
+    known = Image.registered_extensions()
+    if os.path.splitext(name)[1].lower() not in known and cv2.haveImageReader(name):
         return None
     raise ImageReadError(f"cannot read image {name}: not a recognised image file (header)")
 
