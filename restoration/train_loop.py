@@ -121,6 +121,11 @@ def _undo_folders(opt: dict[str, Any], archived: str | None, tb_existed: bool) -
             pass
     if archived is not None:
         os.rename(archived, paths["experiments_root"])
+    else:
+        try:
+            os.rmdir(os.path.dirname(paths["experiments_root"]))  # experiments/, when this run made it
+        except OSError:  # not empty: other experiments
+            pass
     print(f"removed the new experiment folder {paths['experiments_root']} (nothing was saved)"
           + (f"; {archived} restored" if archived else ""), file=sys.stderr)
 
