@@ -224,6 +224,25 @@ def test_a_gan_trainer_without_a_discriminator_is_an_options_error(data) -> None
         MODEL_REGISTRY.get("RealESRGANModel")(opt, torch.device("cpu"))
 
 
+@pytest.mark.parametrize("model_type", ["RealESRNetModel", "RealESRGANModel"])
+def test_a_queue_size_not_divisible_by_the_batch_size_is_an_options_error(data, tmp_path: Path,
+                                                                          model_type: str) -> None:
+    opt = _file_options(data, "queue") if model_type == "RealESRGANModel" else train_options(data, "queue")
+    opt["model_type"] = model_type
+    opt["datasets"]["train"] = {"type": "RealESRGANDataset", "dataroot_gt": str(data[0]), "io_backend": {"type": "disk"},
+                                "crop_pad_size": 32, "num_worker_per_gpu": 0, "batch_size_per_gpu": 3}
+    opt["train"].update(high_order_degradation=True, gt_size=16, queue_size=8)
+    text = _problems(opt, tmp_path)  # before anything is built or written
+    assert text.splitlines()[1:] == [
+        f"  - 'train' ({model_type}): queue_size 8 must be a multiple of the per-GPU batch size 3 (e.g. 6)"]
+    opt["train"]["queue_size"] = 6
+    from restoration.options.validate import validate_options
+
+    assert validate_options(opt, is_train=True) == []
+    opt["train"].update(queue_size=8, high_order_degradation=False)  # paired data: no pool, nothing to check
+    assert not [p for p in validate_options(opt, is_train=True) if "queue_size" in p]
+
+
 # ------------------------------------------------------------------ checkpoint and exact resume
 def test_interrupted_and_resumed_equals_straight_bit_for_bit(data, tmp_path: Path) -> None:
     opt = _file_options(data, "straight", **{"logger.save_checkpoint_freq": 2, "val": None})

@@ -76,6 +76,29 @@ class RealESRNetModel(SRModel):
             return []
         return check_degradation_options({k: v for k, v in values.items() if k in DEGRADATION_OPTIONS})
 
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
+        """The base checks, and the pool against the training loader: ``train.queue_size`` must be a multiple
+        of ``datasets.train.batch_size_per_gpu`` (the pool swaps whole batches), which ``check_train_options``
+        cannot see."""
+        from restoration.data.realesrgan_degradation import check_degradation_options
+
+        problems = super().check_options(opt, is_train)
+        if not is_train:
+            return problems
+        train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
+        model_opt = opt.get("model_opt") if isinstance(opt.get("model_opt"), Mapping) else {}
+        values = {**model_opt, **train}  # model_opt: the section's old name
+        datasets = opt.get("datasets") if isinstance(opt.get("datasets"), Mapping) else {}
+        loader = datasets.get("train") if isinstance(datasets.get("train"), Mapping) else {}
+        batch = loader.get("batch_size_per_gpu")
+        if values.get("high_order_degradation", True) is False or not isinstance(batch, int) or batch < 1:
+            return problems  # paired data, or a batch size the dataset check reports
+        # Only what the batch size adds: the rest was reported by check_train_options.
+        known = set(check_degradation_options(values))
+        return problems + [f"'train' ({opt.get('model_type', cls.__name__)}): {p}"
+                           for p in check_degradation_options(values, batch) if p not in known]
+
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         super().__init__(opt, device, world_size)
         self.options = self.declared_options()
