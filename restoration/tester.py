@@ -123,7 +123,8 @@ def _test(args: argparse.Namespace) -> int:
     for name, _ in loaders:
         rows = {networks[0]["type"]: main_results[name], **{label: r[name] for label, r in baselines.items()}}
         title = f"{name} ({main_results[name]['num_images']} images)" + (f" [{'; '.join(notes)}]" if notes else "")
-        logger.info("\n" + format_table(rows, metric_names, title))
+        scored = [m for m in metric_names if any(m in row for row in rows.values())]  # no columns of "-"
+        logger.info("\n" + format_table(rows, scored, title))
     if rank == 0:
         _write_json(os.path.join(paths["results_root"], "metrics.json"), main_results)
         if baselines:

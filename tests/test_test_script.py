@@ -31,3 +31,34 @@ def test_set5_bicubic_baseline_through_test_py(benchmarks: Path, tmp_path: Path,
     assert len(list((res_dir / "visualization" / "Set5").glob("*.png"))) == 5
     log = next(res_dir.glob("test_Bicubic_Set5_*.log")).read_text()
     assert "Set5 (5 images)" in log and "baby" in log
+
+
+def test_a_dataset_without_ground_truth_is_scored_by_no_reference_metrics(tmp_path: Path) -> None:
+    """RealSRSet-like folders: images and no-reference scores; PSNR is skipped with one notice, not a '-' column."""
+    import yaml
+
+    from tests.helpers import make_sr_pairs
+
+    _, lr = make_sr_pairs(tmp_path / "data", n=2, size=32, scale=2)
+    opt = {
+        "name": "nogt", "model_type": "SRModel", "scale": 2, "num_gpu": 0,
+        "datasets": {"test_1": {"name": "photos", "type": "SingleImageDataset", "dataroot_lq": str(lr),
+                                "io_backend": {"type": "disk"}}},
+        "network_g": {"type": "Bicubic", "upscale": 2},
+        "val": {"save_img": True, "metrics": {
+            "psnr": {"type": "calculate_psnr", "crop_border": 2},
+            "sharpness": {"type": "calculate_sharpness"}, "noise": {"type": "calculate_noise_sigma"}}},
+    }
+    cfg = tmp_path / "nogt.yml"
+    cfg.write_text(yaml.safe_dump(opt))
+    assert run_test_script(["-opt", str(cfg), "--root", str(tmp_path)]) == 0
+    res_dir = tmp_path / "results" / "nogt"
+    result = json.loads((res_dir / "metrics.json").read_text())["photos"]
+    assert result["skipped"] == ["psnr"] and result["num_images"] == 2
+    assert result["sharpness"] > 0 and result["noise"] >= 0
+    assert all(set(scores) == {"sharpness", "noise"} for scores in result["per_image"].values())
+    log = next(res_dir.glob("test_nogt_*.log")).read_text()
+    assert log.count("no ground truth in this dataset: psnr skipped") == 1
+    table = log[log.index("photos (2 images)"):]
+    assert "sharpness" in table.splitlines()[1] and "psnr" not in table.splitlines()[1]
+    assert len(list((res_dir / "visualization" / "photos").glob("*.png"))) == 2

@@ -57,9 +57,13 @@ def evaluate(
         save_dir: Where to write ``<image>[_<suffix>].png`` (None: do not save); with
             ``per_image_dirs`` in ``<save_dir>/<image>/`` (BasicSR's validation layout).
 
+    Metrics marked ``no_reference = True`` (e.g. ``calculate_noise_sigma``) score every output, with or
+    without ground truth; the others score the images that have one, and a dataset without any ground
+    truth skips them with one notice (``"skipped"`` in the result lists them).
+
     Returns:
         ``{metric: average, ..., "per_image": {image: {metric: value}}}``, identical on every rank.
-        Averages are over the images with ground truth; ``"num_images"`` counts all restored images.
+        Averages are over the images each metric scored; ``"num_images"`` counts all restored images.
         ``"_preview"`` holds this rank's first ``(name, uint8 RGB image)`` for tensorboard.
         An output with a non-finite value (a diverged network) scores NaN on every metric, with a
         warning naming the image, so the average is NaN too: never a finite score from a cast.
@@ -87,14 +91,15 @@ def evaluate(
             output = torch.nan_to_num(output)  # the saved image shows the rest; the scores say NaN
         out_img = tensor2img(output)
         scores: dict[str, float] = {}
-        if "gt" in batch and fns:
-            gt_img = tensor2img(batch["gt"][0])
-            for metric, fn in fns.items():
-                try:
-                    value = float(fn(out_img, gt_img, **kwargs[metric]))
-                except ValueError as exc:  # metrics refuse shapes they cannot score with ValueError
-                    raise DataError(f"{metric} of {image_path(batch)}: {exc}") from exc
-                scores[metric] = value if finite else float("nan")
+        gt_img = tensor2img(batch["gt"][0]) if "gt" in batch else None
+        for metric, fn in fns.items():
+            if gt_img is None and not getattr(fn, "no_reference", False):
+                continue  # needs a ground truth this image does not have
+            try:
+                value = float(fn(out_img, gt_img, **kwargs[metric]))
+            except ValueError as exc:  # metrics refuse shapes they cannot score with ValueError
+                raise DataError(f"{metric} of {image_path(batch)}: {exc}") from exc
+            scores[metric] = value if finite else float("nan")
         per_image[name] = scores
         if preview is None:
             preview = (name, out_img)
@@ -105,10 +110,16 @@ def evaluate(
     for part in all_gather_objects(per_image):
         merged.update(part)
     result: dict[str, Any] = {}
+    skipped = []
     for metric in metrics:
         values = [s[metric] for s in merged.values() if metric in s]
         if values:
             result[metric] = float(np.mean(values))
+        else:
+            skipped.append(metric)
+    if skipped and merged:
+        _LOGGER.info(f"no ground truth in this dataset: {', '.join(skipped)} skipped (they compare with one)")
+        result["skipped"] = skipped
     result["num_images"] = len(merged)
     result["per_image"] = dict(sorted(merged.items()))
     result["_preview"] = preview
