@@ -14,11 +14,11 @@ import sys
 from typing import Any, Sequence
 
 from restoration.data.loader import build_dataset, build_eval_loader
-from restoration.errors import RestorationError, user_error_message
 from restoration.models.evaluation import evaluate, format_table
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
+from restoration.utils.cli import run_reporting_errors
 from restoration.utils.device import select_device
 from restoration.utils.dist import DistError, barrier, cleanup_dist, get_dist_info, init_dist
 from restoration.utils.logger import close_file_handlers, get_logger
@@ -50,17 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     traceback (in the log file too).
     """
     args = build_arg_parser().parse_args(argv)
-    try:
-        return _test(args)
-    except RestorationError as exc:
-        get_logger().error(f"{type(exc).__name__}: {user_error_message(exc)}")
-        close_file_handlers()
-        cleanup_dist()
-        return 1
-    except Exception:
-        get_logger().exception("unexpected error (a bug, not a problem with your files: please report it)")
-        close_file_handlers()
-        raise
+    return run_reporting_errors(lambda: _test(args))
 
 
 def _test(args: argparse.Namespace) -> int:

@@ -36,6 +36,7 @@ from restoration.utils.checkpoint import (
     remove_stale_temporaries,
 )
 from restoration.utils.device import select_device
+from restoration.utils.cli import run_reporting_errors
 from restoration.utils.dist import (
     all_gather_objects,
     any_across_ranks,
@@ -268,17 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     other exception is a bug: its traceback goes to the log file as well, and it propagates.
     """
     args = build_arg_parser().parse_args(argv)
-    try:
-        return _train(args)
-    except RestorationError as exc:
-        get_logger().error(f"{type(exc).__name__}: {user_error_message(exc)}")
-        close_file_handlers()
-        cleanup_dist()
-        return 1
-    except Exception:
-        get_logger().exception("unexpected error (a bug, not a problem with your files: please report it)")
-        close_file_handlers()
-        raise
+    return run_reporting_errors(lambda: _train(args))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -302,7 +293,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: int) -> int:
-    paths, train_opt = opt["path"], opt["train"]
+    paths = opt["path"]
 
     # ---- resume: an explicit state, or the newest complete one of this experiment
     state_path = paths.get("resume_state")
