@@ -40,6 +40,7 @@ from restoration.utils.cli import run_reporting_errors
 from restoration.utils.dist import (
     all_gather_objects,
     any_across_ranks,
+    gather_objects_on_main,
     barrier,
     cleanup_dist,
     get_dist_info,
@@ -134,6 +135,8 @@ def _undo_folders(opt: dict[str, Any], archived: str | None, tb_existed: bool) -
 def _save(model: Any, opt: dict[str, Any], it: int, epoch: int, batch_in_epoch: int, best: dict, rank: int) -> None:
     """Write ``models/net_g_<it>.pth`` (+ latest) and ``training_states/<it>.state`` atomically (rank 0)."""
     rng = all_gather_objects(get_rng_state())  # every rank's streams, so every rank resumes exactly
+    own = model.rank_state()
+    rank_states = gather_objects_on_main(own) if any_across_ranks(bool(own)) else None
     if rank != 0:
         return
     paths = opt["path"]
@@ -141,6 +144,8 @@ def _save(model: Any, opt: dict[str, Any], it: int, epoch: int, batch_in_epoch: 
     # ahead of the newest state (--auto_resume would continue from an older point than it shows).
     state = {"iter": it, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng, "best": best,
              "world_size": len(rng), **model.training_state()}
+    if rank_states is not None:
+        state["rank_states"] = rank_states
     atomic_save(state, os.path.join(paths["training_states"], f"{it}.state"))
     weights = model.network_state()
     atomic_save(weights, os.path.join(paths["models"], f"net_g_{it}.pth"))
@@ -364,6 +369,9 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
         start_iter, epoch, batch_in_epoch = int(state["iter"]), int(state["epoch"]), int(state["batch_in_epoch"])
         best = state.get("best", {})
         restore_rank_rng(state["rng"], rank, seed, start_iter)
+        rank_states = state.get("rank_states") or []
+        if rank < len(rank_states):
+            model.load_rank_state(rank_states[rank])
         logger.info(f"resumed from {state_path} at iteration {start_iter} (epoch {epoch})")
 
     # ---- loop

@@ -51,11 +51,19 @@ class TwoNetTrainer(Trainer):
             self.add_optimizer("g", self.train_opt["optim_g"], self.train_opt.get("scheduler"))
             self.add_optimizer("d", self.train_opt["optim_d"])
             self.weight = float(self.declared_options()["critic_weight"])
+        self.seen = torch.zeros(())  # a per-rank state: the sum of this rank's inputs
+
+    def rank_state(self) -> dict[str, Any]:
+        return {"seen": self.seen.clone()}
+
+    def load_rank_state(self, state: Mapping[str, Any]) -> None:
+        self.seen = state["seen"].clone()
 
     def _score(self, net: torch.nn.Module, x: Tensor) -> Tensor:
         return net(x).mean()
 
     def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
+        self.seen = self.seen + batch["lq"].double().sum().float()
         critic = self.networks["d"]
         for p in critic.parameters():  # g's step: the critic is a fixed function (bare module: no DDP hooks)
             p.requires_grad_(False)
@@ -137,8 +145,9 @@ def test_two_networks_checkpoint_and_resume_bit_exactly(data, tmp_path: Path) ->
     opt2 = {**opt, "name": "resumed", "path": {"experiments_root": str(resumed)}}
     assert train_main(["-opt", str(write_options(opt2, tmp_path / "r.yml")), "--root", str(tmp_path),
                        "--auto_resume"]) == 0
-    _assert_equal_states(state, _load(resumed / "training_states" / "6.state"),
-                         ("net_g", "net_d", "ema"))
+    resumed_state = _load(resumed / "training_states" / "6.state")
+    _assert_equal_states(state, resumed_state, ("net_g", "net_d", "ema"))
+    assert torch.equal(state["rank_states"][0]["seen"], resumed_state["rank_states"][0]["seen"])  # restored
 
 
 def _free_port() -> int:
@@ -159,3 +168,5 @@ def test_two_networks_on_two_gloo_processes(data, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     state = _load(tmp_path / "experiments" / "ddp2" / "training_states" / "4.state")
     assert state["world_size"] == 2 and "net_d" in state and "optimizer_d" in state
+    seen = [r["seen"] for r in state["rank_states"]]  # every rank's own part, gathered on rank 0
+    assert len(seen) == 2 and not torch.equal(seen[0], seen[1])

@@ -7,6 +7,7 @@
     model.current_lr()                                                    # for the progress line
     model.inference(lq)                                                   # validation
     model.network_state(), model.training_state(), model.load_training_state(state)
+    model.rank_state(), model.load_rank_state(state)                      # per-rank parts (every rank's saved)
     model.networks["g"]                                                   # the network being trained
 
 :class:`Trainer` owns *named* members: networks (``"g"``, a GAN adds ``"d"``), and per network an
@@ -313,6 +314,14 @@ class Trainer:
         for name, ema in self.emas.items():
             state[_state_key("ema", name)] = ema.module.state_dict()
         return state
+
+    def rank_state(self) -> dict[str, Any]:
+        """This process's own part of the training state, which differs between ranks (e.g. a pool of
+        training pairs made from this rank's batches); saved for every rank. Default: nothing."""
+        return {}
+
+    def load_rank_state(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`rank_state` (not called for a rank the saved run did not have)."""
 
     def load_training_state(self, state: Mapping[str, Any]) -> None:
         """Inverse of :meth:`training_state`."""

@@ -144,15 +144,17 @@ class RealESRNetModel(SRModel):
         return self.backward_step("g", self.compute_losses(batch), current_iter)
 
     # ------------------------------------------------------------------ checkpoints
-    def training_state(self) -> dict[str, Any]:
-        state = super().training_state()
-        if self.pair_pool is not None:
-            state["pair_pool"] = self.pair_pool.state_dict()
-        return state
+    def rank_state(self) -> dict[str, Any]:
+        """The training-pair pool: made from this rank's batches, so saved for every rank."""
+        return {} if self.pair_pool is None else {"pair_pool": self.pair_pool.state_dict()}
+
+    def load_rank_state(self, state: Mapping[str, Any]) -> None:
+        if self.pair_pool is not None and "pair_pool" in state:
+            self.pair_pool.load_state_dict(state["pair_pool"], device=self.device)
 
     def load_training_state(self, state: Mapping[str, Any]) -> None:
         super().load_training_state(state)
-        if self.pair_pool is not None and "pair_pool" in state:
+        if self.pair_pool is not None and "pair_pool" in state:  # states saved before rank_states existed
             self.pair_pool.load_state_dict(state["pair_pool"], device=self.device)
 
 

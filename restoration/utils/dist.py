@@ -32,6 +32,7 @@ __all__ = [
     "is_main_process",
     "barrier",
     "all_gather_objects",
+    "gather_objects_on_main",
     "any_across_ranks",
     "cleanup_dist",
 ]
@@ -151,6 +152,20 @@ def all_gather_objects(obj: Any) -> list[Any]:
         return [obj]
     out: list[Any] = [None] * world
     torch_dist.all_gather_object(out, obj)
+    return out
+
+
+def gather_objects_on_main(obj: Any) -> list[Any] | None:
+    """Every rank's ``obj`` on rank 0 (a list in rank order), None on the other ranks.
+
+    For large per-rank states (e.g. a training-pair pool): only rank 0 holds them all, unlike
+    :func:`all_gather_objects`.
+    """
+    rank, world = get_dist_info()
+    if world == 1:
+        return [obj]
+    out: list[Any] | None = [None] * world if rank == 0 else None
+    torch_dist.gather_object(obj, out, dst=0)
     return out
 
 
