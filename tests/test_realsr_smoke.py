@@ -49,7 +49,8 @@ def test_realsr_recipe_stage1_stage2_and_test(tmp_path: Path, monkeypatch: pytes
     exp1 = tmp_path / "experiments" / "RealESRNet_SwinIR_tiny_x4_demo"
     assert (exp1 / "models" / "net_g_latest.pth").is_file() and (exp1 / "training_states" / "8.state").is_file()
     state1 = torch.load(exp1 / "training_states" / "8.state", weights_only=True)
-    assert state1["pair_pool"]["ptr"] == 8  # queue_size 8 = two batches of 4: full, in the training state
+    pool = state1["rank_states"][0]["pair_pool"]  # queue_size 8 = two batches of 4: full, in the training state
+    assert pool["ptr"] == 8 and pool["lq"].shape == (8, 3, 24, 24) and pool["gt"].shape == (8, 3, 96, 96)
     lr = 1e-4
     assert train_main(["-opt", str(STAGE2), "--force_yml", *short, "train.total_iter=4",
                        "train.scheduler.milestones=[4]", f"train.optim_g.lr={lr}", "val.val_freq=4",
