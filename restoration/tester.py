@@ -2,12 +2,15 @@
 
 ``test.py`` at the repository root is a thin wrapper around :func:`main`. Results:
 ``results/<name>/metrics.json`` (``{dataset: {metric: average, ..., "per_image": {...}}}``),
-``results/<name>/visualization/<dataset>/<image>.png`` and ``results/<name>/test_<name>_<time>.log``.
+``results/<name>/visualization/<dataset>/<image>.png`` and ``results/<name>/test_<name>_<time>.log``, whose
+top names the package versions, the device, the options and the weights file. An existing ``results/<name>`` is
+archived to ``results/<name>_archived_<time>``, never overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -15,13 +18,14 @@ from typing import Any, Sequence
 
 from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.models.evaluation import evaluate, format_table
-from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
+from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
 from restoration.utils.cli import run_reporting_errors
 from restoration.utils.device import select_device
 from restoration.utils.dist import DistError, barrier, cleanup_dist, get_dist_info, init_dist
 from restoration.utils.logger import close_file_handlers, get_logger
+from restoration.utils.weights import selected_param_key
 
 __all__ = ["main"]
 
@@ -43,6 +47,19 @@ def _write_json(path: str, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _describe_weights(path: str, param_key: str | None) -> str:
+    """``loaded weights <path> (sha256 1a2b3c4d5e6f, entry 'params_ema')``: which file and which of its entries
+    the numbers below come from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    key = selected_param_key(path, param_key)
+    entry = f"entry '{key}'" if key else "a plain state dict"
+    how = "" if param_key else " (chosen automatically: params_ema, then params)" if key else ""
+    return f"loaded weights {os.path.abspath(path)} (sha256 {digest.hexdigest()[:12]}, {entry}{how})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``test.py``; returns the exit code (0 done, 2 bad options, 1 another problem with the user's files).
 
@@ -62,20 +79,33 @@ def _test(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     rank, world_size = get_dist_info()
+    notices: list[str] = []
     try:
-        opt = parse_options_all_ranks(args.opt, is_train=False, overrides=args.force_yml, root=args.root)
+        opt = parse_options_all_ranks(args.opt, is_train=False, overrides=args.force_yml, root=args.root,
+                                      notices=notices)
     except OptionsError as exc:
         if rank == 0:
             print(f"error: {exc}", file=sys.stderr)
         cleanup_dist()
         return 2
     paths = opt["path"]
+    archived = None
     if rank == 0:
+        if os.path.isdir(paths["results_root"]):  # an earlier run's results are kept, as experiments/ are
+            archived = f"{paths['results_root']}_archived_{opt['time']}"
+            for n in range(1, 100):  # two runs in the same second
+                if not os.path.exists(archived):
+                    break
+                archived = f"{paths['results_root']}_archived_{opt['time']}_{n}"
+            os.rename(paths["results_root"], archived)
         os.makedirs(paths["results_root"], exist_ok=True)
         dump_yaml(opt, os.path.join(paths["results_root"], os.path.basename(args.opt)))
     barrier()
     logger = get_logger(os.path.join(paths["log"], f"test_{opt['name']}_{opt['time']}.log") if rank == 0 else None, rank)
     device = select_device(opt["num_gpu"])
+    logger.info(run_header(opt, device, notices))
+    if archived:
+        logger.info(f"existing results folder archived to {archived}")
     val_opt = opt.get("val") or {}
     metrics = val_opt.get("metrics") or {}
     tile = val_opt.get("tile")
@@ -95,11 +125,13 @@ def _test(args: argparse.Namespace) -> int:
         model = MODEL_REGISTRY.get(opt["model_type"])(net_run_opt, device, world_size)
         if is_main_net and not paths.get("pretrain_network_g") and any(True for _ in model.networks["g"].parameters()):
             logger.warning("path.pretrain_network_g is not set: testing randomly initialised weights")
+        elif is_main_net and paths.get("pretrain_network_g"):
+            logger.info(_describe_weights(paths["pretrain_network_g"], paths.get("param_key_g")))
         results: dict[str, Any] = {}
         for name, loader in loaders:
             save_dir = os.path.join(paths["visualization"], name) if is_main_net and val_opt.get("save_img", True) else None
             res = evaluate(model.inference, loader, metrics, device, save_dir=save_dir,
-                           suffix=val_opt.get("suffix"), progress=rank == 0 and val_opt.get("pbar", False))
+                           suffix=val_opt.get("suffix"), progress=rank == 0 and val_opt.get("pbar", True))
             res.pop("_preview")
             if notes:
                 res["notes"] = notes

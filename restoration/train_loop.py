@@ -24,7 +24,7 @@ from restoration.data.loader import (
     check_image_files,
 )
 from restoration.models.evaluation import evaluate
-from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
+from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
 from restoration.utils.checkpoint import (
@@ -284,8 +284,10 @@ def _train(args: argparse.Namespace) -> int:
         dist_params = read_dist_params(args.opt, args.force_yml)
         init_dist(args.launcher, dist_params["backend"], dist_params["port"], dist_params.get("timeout"))
     rank, world_size = get_dist_info()
+    args.option_notices = []  # translated upstream spellings, printed once at the top of the log
     try:
-        opt = parse_options_all_ranks(args.opt, is_train=True, overrides=args.force_yml, debug=args.debug, root=args.root)
+        opt = parse_options_all_ranks(args.opt, is_train=True, overrides=args.force_yml, debug=args.debug, root=args.root,
+                                      notices=args.option_notices)
     except OptionsError as exc:
         if rank == 0:
             print(f"error: {exc}", file=sys.stderr)
@@ -345,6 +347,7 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
     seed = int(opt["manual_seed"])
     log_file = os.path.join(paths["log"], f"train_{opt['name']}_{opt['time']}.log")
     logger = get_logger(log_file if rank == 0 else None, rank)
+    logger.info(run_header(opt, device, getattr(args, "option_notices", ())))
     if rank == 0:
         dump_yaml(opt, os.path.join(paths["options"], os.path.basename(args.opt)))
         for folder in (paths["models"], paths["training_states"]):

@@ -17,6 +17,7 @@ import yaml
 from restoration.errors import RestorationError
 
 from restoration.options.schema import TOP_LEVEL, Key
+from restoration.options.upstream import expand_paths, json_options_problem, translate_upstream
 from restoration.options.validate import top_level_spec, validate_options
 from restoration.options.yaml_io import load_yaml, parse_yaml_value
 
@@ -28,6 +29,7 @@ __all__ = [
     "apply_overrides",
     "fill_defaults",
     "experiment_paths",
+    "run_header",
 ]
 
 
@@ -43,6 +45,8 @@ class OptionsError(RestorationError, ValueError):
 
 def apply_overrides(opt: dict[str, Any], overrides: Iterable[str]) -> list[str]:
     """Apply ``key.sub=value`` (or BasicSR's ``key:sub=value``) overrides in place; values parse as YAML.
+
+    ``key=~`` (or ``key=null``) removes the key, so an optional key returns to its default.
 
     Returns:
         Problems (malformed overrides); never evaluates Python.
@@ -62,7 +66,11 @@ def apply_overrides(opt: dict[str, Any], overrides: Iterable[str]) -> list[str]:
         if not parts:
             problems.append(f"override '{item}' has an empty key")
             continue
-        node[parts[-1]] = parse_yaml_value(text)
+        value = parse_yaml_value(text)
+        if value is None:  # `key=~` removes the key: an optional key falls back to its default
+            node.pop(parts[-1], None)
+        else:
+            node[parts[-1]] = value
     return problems
 
 
@@ -138,6 +146,7 @@ def parse_options(
     overrides: Iterable[str] = (),
     debug: bool = False,
     root: str | os.PathLike = ".",
+    notices: list[str] | None = None,
 ) -> dict[str, Any]:
     """Load ``opt_path``, apply overrides, validate everything and resolve defaults and paths.
 
@@ -147,12 +156,16 @@ def parse_options(
         overrides: ``key.sub=value`` strings from ``--force_yml``.
         debug: ``--debug`` smoke settings (tiny print/val/save frequencies, ``debug_`` name).
         root: Folder that ``experiments/``, ``tb_logger/`` and ``results/`` are created in.
+        notices: Filled with one line per upstream spelling translated (:mod:`restoration.options.upstream`),
+            for the log to print once.
 
     Raises:
         OptionsError: With every problem found; nothing has been written to disk.
     """
     if not os.path.isfile(opt_path):
         raise OptionsError(opt_path, [f"option file not found: {opt_path}"])
+    if json_options_problem(opt_path):
+        raise OptionsError(opt_path, [str(json_options_problem(opt_path))])
     try:
         opt = load_yaml(opt_path)
     except Exception as exc:  # yaml.YAMLError with line/column
@@ -162,6 +175,11 @@ def parse_options(
     problems = apply_overrides(opt, overrides)
     if debug and isinstance(opt.get("name"), str):
         _debug_overrides(opt)
+    expand_paths(opt)
+    translated, problems_upstream = translate_upstream(opt)
+    problems += problems_upstream
+    if notices is not None:
+        notices.extend(translated)
     problems += validate_options(opt, is_train=is_train)
     if name_problem(opt.get("name")):
         problems.append(str(name_problem(opt.get("name"))))
@@ -172,6 +190,10 @@ def parse_options(
         train = opt["train"] = dict(opt.get("train") or {})
         for key, value in opt["model_opt"].items():
             train.setdefault(key, value)
+    if not is_train and isinstance(opt.get("val"), dict):
+        opt["val"].setdefault("pbar", True)  # test.py shows its progress unless told not to
+    elif not is_train and opt.get("val") is None:
+        opt["val"] = {"pbar": True}
     fill_defaults(opt, top_level_spec(opt))
     opt["is_train"] = is_train
     opt["opt_path"] = os.path.abspath(opt_path)
@@ -234,3 +256,44 @@ def parse_options_all_ranks(opt_path: str, is_train: bool, **kwargs: Any) -> dic
     if error is not None:
         raise error
     return opt
+
+
+def run_header(opt: Mapping[str, Any], device: Any, notices: Iterable[str] = ()) -> str:
+    """The top of every train/test log, as BasicSR writes it: package versions, the device, the notices of
+    translated upstream options, then the resolved options as YAML."""
+    import platform
+
+    import torch
+
+    try:
+        import torchvision
+
+        vision = torchvision.__version__
+    except ImportError:
+        vision = "not installed"
+    try:
+        from importlib.metadata import version
+
+        ours = version("restoration")
+    except Exception:  # not installed as a package (a plain checkout on sys.path)
+        ours = "unknown (not installed)"
+    lines = [f"restoration {ours}, python {platform.python_version()}, torch {torch.__version__}, "
+             f"torchvision {vision}"]
+    if torch.cuda.is_available():
+        lines.append(f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+                     f"{torch.cuda.device_count()} GPU(s): {torch.cuda.get_device_name(0)}")
+    lines.append(f"device: {device}")
+    lines += [f"option translated: {n}" for n in notices]
+    lines.append("options:\n" + yaml.safe_dump(_plain(opt), sort_keys=False, default_flow_style=None).rstrip())
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with only YAML's plain types (a tuple becomes a list, anything else its ``str``)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

@@ -30,10 +30,43 @@ __all__ = [
     "did_you_mean", "top_level_spec",
 ]
 
+def _edit_distance(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of neighbours turning ``a`` into ``b`` (optimal string
+    alignment distance): one typo is 1, ``pixel_otp`` -> ``pixel_opt`` included."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
+
+
 def did_you_mean(key: str, candidates: list[str] | set[str]) -> str:
-    """`` (did you mean 'x'?)`` when a close candidate exists, else ``""``."""
-    close = difflib.get_close_matches(key, sorted(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """`` (did you mean 'x'?)`` when a candidate is a plausible typo of ``key``, else ``""``.
+
+    Plausible: the same up to case, or within a few typos (one per five characters, at least one; keys of four
+    characters or fewer only a swap of neighbours), and still similar as a whole (difflib ratio >= 0.75), so
+    ``tile`` never suggests ``time`` nor ``noise_range`` ``is_train``; ``gt_sise``, ``pixel_otp`` and
+    ``lr_sheduler`` still get theirs.
+    """
+    low = key.lower()
+    best: tuple[int, float, str] | None = None
+    for name in sorted(candidates):
+        other = name.lower()
+        distance = _edit_distance(low, other)
+        if distance == 0:
+            return f" (did you mean '{name}'?)"
+        swap = distance == 1 and len(low) == len(other) and sorted(low) == sorted(other)
+        budget = max(1, len(low) // 5) if len(low) > 4 else 0
+        ratio = difflib.SequenceMatcher(None, low, other).ratio()
+        if (distance <= budget or swap) and ratio >= 0.75:
+            if best is None or (distance, -ratio) < best[:2]:
+                best = (distance, -ratio, name)
+    return f" (did you mean '{best[2]}'?)" if best else ""
 
 
 def check_spec(opt: Mapping[str, Any], spec: dict[str, Key], where: str, problems: list[str]) -> None:

@@ -21,7 +21,7 @@ from torch import nn
 
 from restoration.errors import RestorationError
 
-__all__ = ["WeightsError", "read_state_dict", "load_weights", "strip_prefixes"]
+__all__ = ["WeightsError", "read_state_dict", "selected_param_key", "load_weights", "strip_prefixes"]
 
 _PREFIXES = ("module.", "_orig_mod.")
 _LOGGER = logging.getLogger("restoration")
@@ -71,6 +71,15 @@ def read_state_dict(path: str, param_key: str | None = None) -> "OrderedDict[str
         The state dict with ``module.``/``_orig_mod.`` prefixes removed.
     """
     ckpt = _read_file(path)
+    key = _selected_key(ckpt, path, param_key)
+    sd = ckpt if key is None else ckpt[key]
+    if not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WeightsError(f"{path}: the selected state dict holds non-tensor values")
+    return strip_prefixes(sd)
+
+
+def _selected_key(ckpt: Any, path: str, param_key: str | None) -> str | None:
+    """The entry of ``ckpt`` that :func:`read_state_dict` reads (None: the file is a raw state dict)."""
     if not isinstance(ckpt, Mapping):
         raise WeightsError(f"{path} holds a {type(ckpt).__name__}, not a state dict")
     if param_key is not None:
@@ -78,22 +87,22 @@ def read_state_dict(path: str, param_key: str | None = None) -> "OrderedDict[str
             raise WeightsError(
                 f"{path} has no entry '{param_key}'; top-level keys: {sorted(ckpt)[:10]}"
             )
-        sd = ckpt[param_key]
-    elif all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        sd = ckpt
-    else:
-        for key in ("params_ema", "params", "state_dict", "model"):
-            if key in ckpt and isinstance(ckpt[key], Mapping):
-                sd = ckpt[key]
-                break
-        else:
-            raise WeightsError(
-                f"{path}: no 'params_ema', 'params' or 'state_dict' entry and not a raw state dict; "
-                f"top-level keys: {sorted(ckpt)[:10]}"
-            )
-    if not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise WeightsError(f"{path}: the selected state dict holds non-tensor values")
-    return strip_prefixes(sd)
+        return param_key
+    if all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return None
+    for key in ("params_ema", "params", "state_dict", "model"):
+        if key in ckpt and isinstance(ckpt[key], Mapping):
+            return key
+    raise WeightsError(
+        f"{path}: no 'params_ema', 'params' or 'state_dict' entry and not a raw state dict; "
+        f"top-level keys: {sorted(ckpt)[:10]}"
+    )
+
+
+def selected_param_key(path: str, param_key: str | None = None) -> str | None:
+    """Which entry of ``path`` :func:`read_state_dict` (and so :func:`load_weights`) reads: ``param_key`` when
+    given, else ``'params_ema'``, ``'params'``, ``'state_dict'`` or ``'model'``; None for a raw state dict."""
+    return _selected_key(_read_file(path), path, param_key)
 
 
 def _describe_mismatch(net_sd: Mapping[str, torch.Tensor], sd: Mapping[str, torch.Tensor], strict: bool) -> list[str]:

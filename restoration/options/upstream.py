@@ -1,0 +1,139 @@
+"""Upstream option files (BasicSR, HAT) read as they are: every alias and translation in one table.
+
+:func:`translate_upstream` runs in :func:`~restoration.options.parse.parse_options` after the overrides and before
+validation. Each translation leaves a one-line notice (``model_type HATModel is SRModel here``) that the
+train/test log prints once at its top; a key that belongs to an upstream feature we do not have is a problem
+naming the feature and our equivalent option file. Model-name aliases themselves are registered in
+:mod:`restoration.models` (one line each); here they only get their notice.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+__all__ = ["MODEL_ALIASES", "UNSUPPORTED_DATASETS", "UPSTREAM_PACKAGES", "expand_paths", "translate_upstream",
+           "json_options_problem"]
+
+# upstream model_type -> (our trainer, why they are the same); registered as aliases in restoration/models
+MODEL_ALIASES: dict[str, tuple[str, str]] = {
+    "SwinIRModel": ("SRModel", "its window padding at test time is done by SRModel for every network"),
+    "HATModel": ("SRModel", "its window padding at test time is done by SRModel for every network"),
+    "RealHATMSEModel": ("RealESRNetModel", "the same degradation pipeline and L1 step"),
+    "RealHATGANModel": ("RealESRGANModel", "the same degradation pipeline and GAN step"),
+    "SRGANModel": ("RealESRGANModel", "the GAN step of Real-ESRGAN"),
+}
+
+# dataset types of upstream features we do not have -> (the feature, what to use here)
+UNSUPPORTED_DATASETS: dict[str, tuple[str, str]] = {
+    "ImageNetPairedDataset": (
+        "HAT's ImageNet pre-training (LQ made on the fly from ImageNet)",
+        "train on DF2K with PairedImageDataset as options/train/HAT/train_HAT_SRx2_from_scratch.yml does"),
+}
+
+# the first folder of meta_info files that ship inside upstream packages (basicsr/data/meta_info/...)
+UPSTREAM_PACKAGES = ("basicsr", "hat", "hct", "realesrgan")
+
+_TBSN_OPTIONS = "options/train/TBSN/train_TBSN_SIDD.yml"
+
+
+def json_options_problem(opt_path: str) -> str | None:
+    """The problem with a ``.json`` option file (TBSN's format), None for any other file."""
+    if not opt_path.lower().endswith(".json"):
+        return None
+    return (f"{opt_path} is a JSON option file (TBSN's format); option files here are YAML: start from "
+            f"{_TBSN_OPTIONS} (TBSN on SIDD, the same recipe) and copy your data paths into it")
+
+
+def _expand(value: Any) -> Any:
+    return os.path.expanduser(os.path.expandvars(value)) if isinstance(value, str) else value
+
+
+def expand_paths(opt: dict[str, Any]) -> None:
+    """``~`` and ``$VAR`` in every path, as BasicSR does: ``datasets.*.dataroot_*``, ``meta_info_file`` and
+    ``path.*`` (in place)."""
+    datasets = opt.get("datasets")
+    for dopt in (datasets.values() if isinstance(datasets, Mapping) else ()):
+        if isinstance(dopt, dict):
+            for key in dopt:
+                if key.startswith("dataroot") or key == "meta_info_file":
+                    dopt[key] = _expand(dopt[key])
+    if isinstance(opt.get("path"), dict):
+        for key in opt["path"]:
+            opt["path"][key] = _expand(opt["path"][key])
+
+
+def _translate_tile(opt: dict[str, Any], notices: list[str], problems: list[str]) -> None:
+    """HAT's top-level ``tile: {tile_size, tile_pad}`` -> ``val.tile``.
+
+    HAT cuts the image into ``tile_size`` cores, runs each with ``tile_pad`` extra pixels on every side and keeps
+    the core: input tiles of ``tile_size + 2 * tile_pad`` stepping by ``tile_size``. Our tiles of that size with an
+    overlap of ``2 * tile_pad`` step by the same amount and cost the same memory; the overlap is blended.
+    """
+    tile = opt.get("tile")
+    if not isinstance(tile, Mapping):
+        return
+    unknown = sorted(set(tile) - {"tile_size", "tile_pad"})
+    size, pad = tile.get("tile_size"), tile.get("tile_pad", 0)
+    if unknown or not isinstance(size, int) or not isinstance(pad, int) or isinstance(size, bool):
+        problems.append(f"'tile' (HAT's tile mode) takes integers tile_size and tile_pad, got {dict(tile)}; "
+                        "here tiles are val.tile: {tile_size, tile_overlap}")
+        return
+    val = opt["val"] = opt.get("val") if isinstance(opt.get("val"), dict) else {}
+    if val.get("tile"):
+        problems.append("'tile' (HAT's place) and 'val.tile' are both set; keep only val.tile")
+        return
+    del opt["tile"]
+    val["tile"] = {"tile_size": size + 2 * pad, "tile_overlap": 2 * pad}
+    notices.append(f"HAT's tile {{tile_size: {size}, tile_pad: {pad}}} is val.tile {{tile_size: {size + 2 * pad}, "
+                   f"tile_overlap: {2 * pad}}} here: the same tiles, blended over the overlap instead of cut")
+
+
+def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], problems: list[str]) -> None:
+    from restoration.data import register_datasets
+    from restoration.registry import DATASET_REGISTRY, RegistryError
+
+    register_datasets()
+    kind = dopt.get("type")
+    if kind in UNSUPPORTED_DATASETS:
+        feature, instead = UNSUPPORTED_DATASETS[kind]
+        problems.append(f"'datasets.{phase}.type' {kind} is {feature}, which this framework does not have; {instead}")
+        return
+    meta = dopt.get("meta_info_file")
+    if (isinstance(meta, str) and not os.path.isabs(meta) and not os.path.exists(meta)
+            and meta.replace("\\", "/").split("/")[0] in UPSTREAM_PACKAGES):
+        del dopt["meta_info_file"]
+        folder = dopt.get("dataroot_gt") or dopt.get("dataroot_lq")
+        notices.append(f"datasets.{phase}.meta_info_file {meta} ships with the upstream package and is not here: "
+                       f"using every image in {folder} instead (the same images when the folder holds exactly the "
+                       "listed sub-images)")
+    try:
+        declared = getattr(DATASET_REGISTRY.get(kind), "options", None) if isinstance(kind, str) else None
+    except RegistryError:  # reported by the validation
+        declared = None
+    if declared is None:
+        return
+    for key in [k for k, v in dopt.items() if v is None and k not in declared]:
+        del dopt[key]  # BasicSR reads an empty key as absent: `dataroot_gt: ~` on SingleImageDataset
+        notices.append(f"datasets.{phase}.{key}: ~ ignored ({kind} has no {key})")
+
+
+def translate_upstream(opt: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Rewrite BasicSR/HAT spellings in ``opt`` (in place) into ours.
+
+    Returns:
+        ``(notices, problems)``: one line per translation, for the log; one line per upstream feature
+        we do not have, naming it and our equivalent, for the options error.
+    """
+    notices: list[str] = []
+    problems: list[str] = []
+    model_type = opt.get("model_type")
+    if isinstance(model_type, str) and model_type in MODEL_ALIASES:
+        ours, why = MODEL_ALIASES[model_type]
+        notices.append(f"model_type {model_type} is {ours} here ({why})")
+    _translate_tile(opt, notices, problems)
+    datasets = opt.get("datasets")
+    for phase, dopt in (datasets.items() if isinstance(datasets, Mapping) else ()):
+        if isinstance(dopt, dict):
+            _translate_dataset(str(phase), dopt, notices, problems)
+    return list(dict.fromkeys(notices)), problems
