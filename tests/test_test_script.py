@@ -62,3 +62,73 @@ def test_a_dataset_without_ground_truth_is_scored_by_no_reference_metrics(tmp_pa
     table = log[log.index("photos (2 images)"):]
     assert "sharpness" in table.splitlines()[1] and "psnr" not in table.splitlines()[1]
     assert len(list((res_dir / "visualization" / "photos").glob("*.png"))) == 2
+
+
+def _tiny_swinir_test(tmp_path: Path, **extra: object) -> Path:
+    import yaml
+
+    from tests.helpers import make_sr_pairs
+
+    hr, lr = make_sr_pairs(tmp_path / "data", n=2, size=16, scale=2)
+    opt = {
+        "name": "tiny", "model_type": "SRModel", "scale": 2, "num_gpu": 0,
+        "datasets": {"test_1": {"name": "pairs", "type": "PairedImageDataset", "dataroot_gt": str(hr),
+                                "dataroot_lq": str(lr)}},
+        "network_g": {"type": "SwinIR", "upscale": 2, "img_size": 8, "window_size": 4, "depths": [1],
+                      "embed_dim": 8, "num_heads": [2], "mlp_ratio": 2, "upsampler": "pixelshuffledirect"},
+        "val": {"metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}},
+        **extra,
+    }
+    cfg = tmp_path / "tiny.yml"
+    cfg.write_text(yaml.safe_dump(opt))
+    return cfg
+
+
+def test_the_log_names_the_weights_file_its_hash_and_entry_and_results_are_archived(tmp_path: Path, capsys) -> None:
+    """The log says which weights produced the numbers (path, sha256 prefix, params_ema/params); a second run
+    archives the first one's results like experiments/, and the progress bar is on by default."""
+    import hashlib
+
+    import torch
+
+    from restoration.archs.build import build_network
+
+    cfg = _tiny_swinir_test(tmp_path)
+    import yaml
+
+    net = build_network(yaml.safe_load(cfg.read_text())["network_g"])
+    weights = tmp_path / "w.pth"
+    torch.save({"params": net.state_dict(), "params_ema": net.state_dict()}, weights)
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    args = ["-opt", str(cfg), "--root", str(tmp_path), "--force_yml", f"path.pretrain_network_g={weights}"]
+    assert run_test_script(args) == 0
+    res_dir = tmp_path / "results" / "tiny"
+    log = next(res_dir.glob("test_tiny_*.log")).read_text()
+    assert (f"loaded weights {weights} (sha256 {sha}, entry 'params_ema' (chosen automatically: params_ema, "
+            "then params))") in log
+    assert "img/s" in capsys.readouterr().err  # tqdm's bar
+    (res_dir / "marker").write_text("first run")
+    assert run_test_script([*args, "path.param_key_g=params", "val.pbar=false"]) == 0
+    archived = [p for p in (tmp_path / "results").iterdir() if p.name.startswith("tiny_archived_")]
+    assert len(archived) == 1 and (archived[0] / "marker").read_text() == "first run"
+    assert (archived[0] / "metrics.json").is_file() and (res_dir / "metrics.json").is_file()
+    log = next(res_dir.glob("test_tiny_*.log")).read_text()
+    assert f"loaded weights {weights} (sha256 {sha}, entry 'params')\n" in log
+    assert f"existing results folder archived to {archived[0]}" in log
+    assert "img/s" not in capsys.readouterr().err
+
+
+def test_the_log_starts_with_the_versions_and_the_resolved_options(tmp_path: Path) -> None:
+    import platform
+
+    import torch
+
+    cfg = _tiny_swinir_test(tmp_path)
+    assert run_test_script(["-opt", str(cfg), "--root", str(tmp_path)]) == 0
+    log = next((tmp_path / "results" / "tiny").glob("test_tiny_*.log")).read_text()
+    first = log.splitlines()[0]
+    assert f"python {platform.python_version()}, torch {torch.__version__}, torchvision " in first
+    assert log.index("device: cpu") < log.index("options:\n")
+    options = log[log.index("options:\n"):]
+    assert "  pbar: true\n" in options and "name: tiny\n" in options
+    assert "randomly initialised weights" in log

@@ -43,7 +43,8 @@ def scan_images(folder: str | os.PathLike, recursive: bool = False) -> list[str]
 def read_meta_info_file(meta_file: str | os.PathLike) -> list[str]:
     """Image names from a meta-info file: the first token of every non-empty, non-``#`` line."""
     if not Path(meta_file).is_file():
-        raise MissingDataError(f"meta_info_file {meta_file} does not exist")
+        raise MissingDataError(f"meta_info_file {meta_file} does not exist (remove the key to use every image "
+                               "of the folder)")
     with open(meta_file, encoding="utf-8") as f:
         names = [line.split()[0] for line in f if line.strip() and not line.lstrip().startswith("#")]
     if not names:
