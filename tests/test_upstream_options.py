@@ -185,3 +185,22 @@ def test_did_you_mean_proposes_no_unrelated_key(key: str, candidates: list[str])
 def test_did_you_mean_still_catches_typos(typo: str, meant: str) -> None:
     candidates = ["gt_size", "pixel_opt", "lr_scheduler", "train", "type", "embed_dim", "loss_weight", "scale", "time"]
     assert did_you_mean(typo, candidates) == f" (did you mean '{meant}'?)"
+
+
+def test_real_hat_degradation_keys_at_the_top_level_are_read_as_train_options(tmp_path: Path) -> None:
+    """HAT's train_Real_HAT_SRx4_mse_model.yml keeps the degradation settings at the top level (BasicSR's place)."""
+    import yaml
+
+    opt = yaml.safe_load(Path("options/train/HAT/train_Real_HAT_SRx4_mse_model.yml").read_text())
+    upstream_top = ("gt_usm", "resize_prob", "noise_range", "jpeg_range", "second_blur_prob", "gt_size", "queue_size")
+    hr, _ = make_sr_pairs(tmp_path / "d", n=2, size=64, scale=4)
+    opt["datasets"] = {"train": {**opt["datasets"]["train"], "dataroot_gt": str(hr)}}
+    opt.pop("val", None)
+    opt["model_type"] = "RealHATMSEModel"
+    for key in upstream_top:
+        opt[key] = opt["train"].pop(key)
+    notices: list[str] = []
+    parsed = parse_options(str(write_options(opt, tmp_path / "r.yml")), is_train=True, root=tmp_path, notices=notices)
+    assert all(parsed["train"][key] == opt[key] for key in upstream_top)
+    assert f"top-level {', '.join(upstream_top)} (BasicSR's place for RealHATMSEModel's options) read as train.<key>" \
+        in notices

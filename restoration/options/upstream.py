@@ -89,6 +89,27 @@ def _translate_tile(opt: dict[str, Any], notices: list[str], problems: list[str]
                    f"tile_overlap: {2 * pad}}} here: the same tiles, blended over the overlap instead of cut")
 
 
+def _translate_trainer_keys(opt: dict[str, Any], notices: list[str], problems: list[str]) -> None:
+    """The trainer's own options at the top level (BasicSR's place: Real-ESRGAN's and Real-HAT's degradation
+    settings, ``gt_size``, ``queue_size``) -> ``train:``, where the trainer declares them."""
+    from restoration.options.schema import TOP_LEVEL
+    from restoration.options.validate import top_level_spec
+
+    declared = top_level_spec(opt)["train"].children or {}
+    keys = [k for k in opt if k not in TOP_LEVEL and k in declared and k not in TOP_LEVEL["train"].children]
+    if not keys:
+        return
+    train = opt["train"] = opt.get("train") if isinstance(opt.get("train"), dict) else {}
+    both = [k for k in keys if k in train]
+    if both:
+        problems.append(f"{', '.join(both)} set both at the top level (BasicSR's place) and under train:; keep one")
+        return
+    for key in keys:
+        train[key] = opt.pop(key)
+    notices.append(f"top-level {', '.join(keys)} (BasicSR's place for {opt.get('model_type')}'s options) "
+                   "read as train.<key>")
+
+
 def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], problems: list[str]) -> None:
     from restoration.data import register_datasets
     from restoration.registry import DATASET_REGISTRY, RegistryError
@@ -132,6 +153,7 @@ def translate_upstream(opt: dict[str, Any]) -> tuple[list[str], list[str]]:
         ours, why = MODEL_ALIASES[model_type]
         notices.append(f"model_type {model_type} is {ours} here ({why})")
     _translate_tile(opt, notices, problems)
+    _translate_trainer_keys(opt, notices, problems)
     datasets = opt.get("datasets")
     for phase, dopt in (datasets.items() if isinstance(datasets, Mapping) else ()):
         if isinstance(dopt, dict):
