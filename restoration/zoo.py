@@ -1,0 +1,275 @@
+"""The official released checkpoints: where to get each, how to check a downloaded file, what it should score.
+
+The manifest is ``restoration/zoo.yaml`` (installed with the package); every entry names a released file, its
+download URL (or the page that gives one), its sha256 when we know it, its network (``network_g``) and the scores
+its authors published. Downloading stays the user's step::
+
+    python -m restoration.zoo list                      # every entry and where to fetch it
+    python -m restoration.zoo verify HAT_SRx4.pth       # sha256 of the file against the manifest
+    python -m restoration.zoo verify my_copy.pth --name 001_classicalSR_DF2K_s64w8_SwinIR-M_x2.pth
+
+In code::
+
+    from restoration import zoo
+    entry = zoo.get("001_classicalSR_DF2K_s64w8_SwinIR-M_x2.pth")
+    net = build_network(entry.network_g)
+    zoo.published_score(entry.name, "Set5", "psnr")     # 38.42 (None when not published)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import hashlib
+import logging
+import os
+import re
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from restoration.errors import RestorationError
+
+__all__ = ["ZooEntry", "ZooError", "MANIFEST", "entries", "get", "find", "verify", "sha256_of", "published_score",
+           "main"]
+
+#: The manifest file, beside this module (package data).
+MANIFEST = Path(__file__).with_name("zoo.yaml")
+_LOGGER = logging.getLogger("restoration")
+_FIELDS = {"name", "description", "url", "sha256", "param_key", "num_params", "network_g", "protocol", "scores",
+           "notes"}
+_METRICS = ("psnr", "ssim")
+#: Other spellings of the benchmark names (test.py's dataset names come from the user's option files).
+_DATASET_ALIASES = {"bsds100": "bsd100", "b100": "bsd100", "urban": "urban100", "manga": "manga109"}
+
+
+class ZooError(RestorationError, ValueError):
+    """An unknown checkpoint name, a malformed manifest or a file whose hash differs from the manifest's."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooEntry:
+    """One released checkpoint.
+
+    Attributes:
+        name: The released file name, e.g. ``"HAT_SRx4.pth"`` (unique in the manifest).
+        description: One line for listings.
+        url: Direct download link, or the page that gives one (HAT: Google Drive / Baidu links in its README).
+        sha256: Hex digest of the released file; None when not recorded.
+        param_key: ``"params"`` / ``"params_ema"`` entry holding the weights; None for a raw state dict.
+        num_params: Parameter count of the official class; None when not recorded.
+        network_g: Constructor options (``{"type": ..., ...}``) for :func:`restoration.archs.build.build_network`.
+        protocol: How the published scores were measured.
+        scores: ``{dataset: {metric: value}}`` as published (metrics ``psnr`` in dB, ``ssim`` in [0, 1]).
+        notes: Anything else a user must know ("" if nothing).
+    """
+
+    name: str
+    description: str
+    url: str
+    sha256: str | None
+    param_key: str | None
+    num_params: int | None
+    network_g: dict[str, Any]
+    protocol: str
+    scores: dict[str, dict[str, float]]
+    notes: str = ""
+
+
+def _entry(raw: Mapping[str, Any], where: str) -> ZooEntry:
+    unknown = sorted(set(raw) - _FIELDS)
+    missing = sorted({"name", "url", "network_g"} - set(raw))
+    if unknown or missing:
+        raise ZooError(f"{where}: " + "; ".join(
+            ([f"unknown fields {unknown}"] if unknown else []) + ([f"missing fields {missing}"] if missing else [])))
+    sha = raw.get("sha256")
+    if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
+        raise ZooError(f"{where}: sha256 must be 64 lower-case hex digits or null, got {sha!r}")
+    network_g = dict(raw["network_g"])
+    if "type" not in network_g:
+        raise ZooError(f"{where}: network_g has no 'type'")
+    scores = {str(ds): {str(m).lower(): float(v) for m, v in (metrics or {}).items()}
+              for ds, metrics in (raw.get("scores") or {}).items()}
+    return ZooEntry(name=str(raw["name"]), description=str(raw.get("description", "")), url=str(raw["url"]),
+                    sha256=sha, param_key=raw.get("param_key"), num_params=raw.get("num_params"),
+                    network_g=network_g, protocol=str(raw.get("protocol", "")), scores=scores,
+                    notes=str(raw.get("notes", "")))
+
+
+@lru_cache(maxsize=None)
+def _load(path: str) -> tuple[ZooEntry, ...]:
+    from restoration.options.yaml_io import load_yaml
+
+    data = load_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+        raise ZooError(f"{path}: expected a mapping with an 'entries' list")
+    out: list[ZooEntry] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data["entries"]):
+        where = f"{path}: entries[{i}]" + (f" ({raw.get('name')})" if isinstance(raw, dict) else "")
+        if not isinstance(raw, dict):
+            raise ZooError(f"{where}: expected a mapping")
+        entry = _entry(raw, where)
+        if entry.name in seen:
+            raise ZooError(f"{where}: name {entry.name!r} appears twice")
+        seen.add(entry.name)
+        out.append(entry)
+    return tuple(out)
+
+
+def entries(manifest: str | os.PathLike[str] | None = None) -> list[ZooEntry]:
+    """Every released checkpoint in the manifest (default :data:`MANIFEST`), in file order."""
+    return list(_load(str(manifest or MANIFEST)))
+
+
+def find(name: str, manifest: str | os.PathLike[str] | None = None) -> ZooEntry | None:
+    """The entry named ``name`` (a file name or a path to one; ``.pth``/``.safetensors`` suffixes ignored), or None."""
+    stem = _stem(os.path.basename(str(name)))
+    return next((e for e in entries(manifest) if _stem(e.name) == stem), None)
+
+
+def get(name: str, manifest: str | os.PathLike[str] | None = None) -> ZooEntry:
+    """The entry named ``name`` (see :func:`find`).
+
+    Raises:
+        ZooError: No such entry; the message lists the closest names.
+    """
+    entry = find(name, manifest)
+    if entry is None:
+        names = [e.name for e in entries(manifest)]
+        close = difflib.get_close_matches(os.path.basename(str(name)), names, n=3, cutoff=0.4)
+        raise ZooError(f"no released checkpoint named {name!r} in the manifest"
+                       + (f"; did you mean {', '.join(close)}?" if close else "")
+                       + " (`python -m restoration.zoo list` shows all)")
+    return entry
+
+
+def _stem(name: str) -> str:
+    for suffix in (".pth", ".pt", ".safetensors"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def sha256_of(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in ``chunk``-byte pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: str | os.PathLike[str], name: str | None = None,
+           manifest: str | os.PathLike[str] | None = None) -> bool:
+    """Check a downloaded file against the manifest.
+
+    Args:
+        path: The local file.
+        name: Its manifest name; None = the file's own name.
+        manifest: Another manifest file (tests).
+
+    Returns:
+        True when the hashes agree; False when the manifest records no hash (a notice is logged with the file's
+        hash, to be added to the manifest).
+
+    Raises:
+        ZooError: The file is missing, the name unknown, or the hashes differ (both are named).
+    """
+    if not os.path.isfile(path):
+        raise ZooError(f"no such file: {path}")
+    entry = get(name if name is not None else os.path.basename(str(path)), manifest)
+    actual = sha256_of(path)
+    if entry.sha256 is None:
+        _LOGGER.warning(f"{entry.name}: the manifest records no sha256, so {path} cannot be verified; "
+                        f"its sha256 is {actual}")
+        return False
+    if actual != entry.sha256:
+        raise ZooError(f"{path} is not the released {entry.name}: sha256 {actual}, manifest {entry.sha256} "
+                       f"(a truncated download or another file; fetch it again from {entry.url})")
+    return True
+
+
+def _norm_dataset(name: str) -> str:
+    key = re.sub(r"[^0-9a-z]", "", name.lower())
+    return _DATASET_ALIASES.get(key, key)
+
+
+def published_score(name: str, dataset: str, metric: str,
+                    manifest: str | os.PathLike[str] | None = None) -> float | None:
+    """The score the authors published for checkpoint ``name`` on ``dataset``, or None when they published none.
+
+    Args:
+        name: Manifest name (or a path to the file; see :func:`find`). An unknown name gives None, so a table can
+            ask for every row.
+        dataset: Benchmark name, case and punctuation ignored (``"Set5"``, ``"set5"``, ``"BSDS100"`` = ``"BSD100"``).
+        metric: ``"psnr"`` (dB) or ``"ssim"``; case ignored, a ``_y`` suffix (``psnr_y``) accepted.
+    """
+    entry = find(name, manifest)
+    if entry is None:
+        return None
+    metric = metric.lower().removesuffix("_y")
+    wanted = _norm_dataset(dataset)
+    for ds, metrics in entry.scores.items():
+        if _norm_dataset(ds) == wanted:
+            return metrics.get(metric)
+    return None
+
+
+# --------------------------------------------------------------------------------------------- command line
+def _list(manifest: str | None) -> int:
+    for e in entries(manifest):
+        scores = ", ".join(f"{ds} " + "/".join(f"{v:g}" for v in m.values()) for ds, m in e.scores.items())
+        print(e.name)
+        print(f"    {e.description} [{e.network_g['type']}" + (f", {e.num_params:,} params" if e.num_params else "")
+              + "]")
+        print(f"    fetch: {e.url}")
+        print(f"    sha256: {e.sha256 or 'not recorded'}")
+        if scores:
+            print(f"    published: {scores}")
+        if e.notes:
+            print(f"    note: {e.notes}")
+    return 0
+
+
+def _verify(files: Sequence[str], name: str | None, manifest: str | None) -> int:
+    if name is not None and len(files) != 1:
+        raise ZooError("--name needs exactly one FILE")
+    failed = 0
+    for path in files:
+        try:
+            ok = verify(path, name, manifest)
+        except ZooError as exc:
+            print(f"FAILED {exc}")
+            failed += 1
+            continue
+        entry = get(name or os.path.basename(path), manifest)
+        # unverified (the manifest has no hash) is not a failure: the logged notice gives the file's hash
+        print(f"OK {path} ({entry.name}, sha256 {entry.sha256})" if ok else f"UNVERIFIED {path} ({entry.name})")
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m restoration.zoo",
+                                description="The official released checkpoints: where to fetch them and checks.")
+    p.add_argument("--manifest", default=None, help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="print every entry and the URL to fetch it from")
+    v = sub.add_parser("verify", help="check downloaded files' sha256 against the manifest")
+    v.add_argument("files", nargs="+", metavar="FILE")
+    v.add_argument("--name", default=None, help="the manifest name, when FILE was renamed")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if args.command == "list":
+            return _list(args.manifest)
+        return _verify(args.files, args.name, args.manifest)
+    except RestorationError as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
