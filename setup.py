@@ -31,5 +31,9 @@ setup(
         "test": ["pytest", "h5py"],
         # tests/test_lpips.py compares restoration's LPIPS with the official package (skipped without it)
         "lpips": ["lpips"],
+        # python -m restoration.export (ONNX; the check runs the model in onnxruntime); tests/test_export.py
+        "export": ["onnx", "onnxscript", "onnxruntime"],
     },
+    # the weights manifest read by restoration.zoo
+    package_data={"restoration": ["zoo.yaml"]},
 )
