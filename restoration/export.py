@@ -18,6 +18,8 @@ needs nothing but the image:
 * a network that works on [0, 255] (TBSN) gets ``x * 255`` and its output is divided by 255 inside the graph;
 * H and W must be at least ``min_side`` (the model's ``restoration.min_side`` metadata): reflect padding needs
   a side longer than the pad;
+* attention is computed by the ``reference`` backend of every op (explicit matmul-softmax: portable ONNX ops;
+  the CPU ``sdpa`` path chunks windows by a count computed from the example size, which would be frozen in);
 * TBSN: the graph is one pass of the blind-spot network, not its test protocol (PD x2 + random-replacing
   refinement, :mod:`restoration.infer`), whose random masks do not belong in a deployed model.
 
@@ -56,7 +58,7 @@ from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.errors import RestorationError
 from restoration.utils.weights import load_weights
 
-__all__ = ["ExportError", "ExportWrapper", "ExportCheck", "export_onnx", "export_safetensors", "check_onnx",
+__all__ = ["ExportError", "ExportWrapper", "ExportCheck", "export_onnx", "reference_attention", "export_safetensors", "check_onnx",
            "load_network", "example_input", "min_side", "main"]
 
 EXPORTERS = ("dynamo", "torchscript")
@@ -132,6 +134,22 @@ def example_input(net: nn.Module, spec: ArchSpec, batch: int = 2) -> Tensor:
 
 
 @contextlib.contextmanager
+def reference_attention() -> Iterator[None]:
+    """Make ``reference`` the process-wide attention backend of every op for the duration (layers built with an
+    explicit ``attn_backend`` keep theirs: build with ``attn_backend="reference"`` as the command line does)."""
+    from restoration.layers import config
+
+    saved = {op: config.get_attn_backend(op) for op in config.ATTENTION_OPS}
+    try:
+        for op in saved:
+            config.set_attn_backend("reference", op)
+        yield
+    finally:
+        for op, name in saved.items():
+            config.set_attn_backend(name, op)
+
+
+@contextlib.contextmanager
 def _quiet_export() -> Iterator[None]:
     """Silence the exporters' tracer warnings (Python ints from shapes; expected and checked afterwards)."""
     with warnings.catch_warnings():
@@ -167,7 +185,7 @@ def export_onnx(net: nn.Module, path: str, exporter: str = "dynamo", metadata: d
     x = example_input(net, spec)
     names = dict(input_names=["input"], output_names=["output"])
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with _quiet_export(), torch.no_grad():
+    with _quiet_export(), reference_attention(), torch.no_grad():
         if exporter == "dynamo":
             _require("onnxscript")
             dim = torch.export.Dim.DYNAMIC
@@ -221,8 +239,8 @@ def check_sizes(net: nn.Module, spec: ArchSpec) -> list[tuple[int, int]]:
     """Two input sizes for the check: one a multiple of nothing (primes), one of the window and ``size_multiple``."""
     side = min_side(net, spec)
     aligned = math.lcm(side, spec.size_multiple, int(getattr(net, "window_size", 1)))
-    odd = _next_prime(side + 2)
-    return [(odd, _next_prime(odd + 1)), (aligned, 2 * aligned)]
+    odd = _next_prime(2 * side + 1)  # two or more windows per side, so shifted windows meet the border
+    return [(odd, _next_prime(odd + 1)), (2 * aligned, 3 * aligned)]
 
 
 def check_onnx(path: str, net: nn.Module, sizes: Sequence[tuple[int, int]] | None = None, batch: int = 1,
@@ -268,8 +286,11 @@ def export_safetensors(net: nn.Module, path: str, metadata: dict[str, str] | Non
 
 
 def load_network(weights: str, arch: str | None = None, arch_opt: dict[str, Any] | None = None,
-                 opt_file: str | None = None, param_key: str | None = None) -> tuple[nn.Module, dict[str, Any], str]:
+                 opt_file: str | None = None, param_key: str | None = None,
+                 build_overrides: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any], str]:
     """Build the network for ``weights`` and load them strictly.
+
+    ``build_overrides`` change the build only, not the returned options (``{"attn_backend": "reference"}``).
 
     Returns:
         ``(net, network_g, source)``: the network in eval mode, its options, and where they came from.
@@ -280,7 +301,7 @@ def load_network(weights: str, arch: str | None = None, arch_opt: dict[str, Any]
 
     detection = resolve_network(weights, arch=arch, arch_opt=arch_opt, opt_file=opt_file, param_key=param_key)
     network_g = detection.network_opt()
-    net = build_network(network_g)
+    net = build_network({**network_g, **(build_overrides or {})})
     load_weights(net, weights, param_key=param_key, strict=True)
     return net.eval(), network_g, detection.describe()
 
@@ -330,7 +351,9 @@ def _run(args: argparse.Namespace) -> int:
     if fmt == "onnx":
         _require("onnx")  # before the (slow) network build
     arch_opt = _parse_arch_opt(args.arch_opt)
-    net, network_g, source = load_network(args.weights, args.arch, arch_opt, args.opt, args.param_key)
+    # every network takes attn_backend; all backends compute the same function (tests/test_*attention*.py)
+    overrides = {"attn_backend": "reference"} if fmt == "onnx" else None
+    net, network_g, source = load_network(args.weights, args.arch, arch_opt, args.opt, args.param_key, overrides)
     metadata = {"restoration.network_g": json.dumps(network_g), "restoration.weights": os.path.basename(args.weights),
                 "restoration.param_key": str(args.param_key or "auto")}
     print(f"network: {network_g['type']} from {source}")

@@ -17,9 +17,10 @@ from restoration.inference import restore
 from restoration.utils.weights import load_weights
 
 TINY: dict[str, dict[str, Any]] = {
+    # head dim 16: where the CPU's 'auto' attention would pick the chunked sdpa kernel (export uses 'reference')
     "SwinIR": dict(type="SwinIR", upscale=2, in_chans=3, img_size=16, window_size=4, img_range=1.0, depths=[2],
-                   embed_dim=12, num_heads=[2], mlp_ratio=2, upsampler="pixelshuffle", resi_connection="1conv"),
-    "HAT": dict(type="HAT", upscale=2, in_chans=3, img_size=16, window_size=4, depths=[2], embed_dim=12,
+                   embed_dim=32, num_heads=[2], mlp_ratio=2, upsampler="pixelshuffle", resi_connection="1conv"),
+    "HAT": dict(type="HAT", upscale=2, in_chans=3, img_size=16, window_size=4, depths=[2], embed_dim=32,
                 num_heads=[2], compress_ratio=3, squeeze_factor=3, mlp_ratio=2, upsampler="pixelshuffle",
                 resi_connection="1conv"),
     # size_multiple 16 and value range [0, 255]: both handled inside the exported graph
