@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.models.evaluation import evaluate, format_table
@@ -68,6 +68,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_arg_parser().parse_args(argv)
     return run_reporting_errors(lambda: _test(args))
+
+
+#: Differences from a paper's score worth a warning (the papers print 2 and 4 decimals).
+PUBLISHED_TOLERANCE = {"psnr": 0.05, "ssim": 0.001}
+
+
+def _published_scores(weights: str | None, dataset: str, metrics: Mapping[str, Mapping[str, Any]],
+                      scale: int) -> dict[str, float]:
+    """``{metric name: published score}`` when ``weights`` is a released checkpoint of the manifest
+    (:mod:`restoration.zoo`) and the metric follows the papers' protocol (Y channel, ``scale`` border pixels
+    cropped); empty otherwise."""
+    if not weights:
+        return {}
+    from restoration import zoo
+
+    out = {}
+    for name, m in metrics.items():
+        kind = "psnr" if "psnr" in str(m.get("type")) else "ssim" if "ssim" in str(m.get("type")) else None
+        if kind is None or not m.get("test_y_channel") or int(m.get("crop_border", 0)) != scale:
+            continue
+        value = zoo.published_score(weights, dataset, kind)
+        if value is not None:
+            out[name] = float(value)
+    return out
+
+
+def _differences(ours: Mapping[str, Any], published: Mapping[str, float]) -> list[str]:
+    """One line per metric whose score differs from the published one by more than the papers' precision."""
+    lines = []
+    for name, paper in published.items():
+        kind = "psnr" if "psnr" in name.lower() else "ssim"
+        if name in ours and abs(ours[name] - paper) > PUBLISHED_TOLERANCE[kind]:
+            lines.append(f"{name} {ours[name]:.4f} differs from the published {paper:.4f} by "
+                         f"{ours[name] - paper:+.4f} (more than {PUBLISHED_TOLERANCE[kind]})")
+    return lines
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -144,9 +179,18 @@ def _test(args: argparse.Namespace) -> int:
     metric_names = list(metrics)
     for name, _ in loaders:
         rows = {networks[0]["type"]: main_results[name], **{label: r[name] for label, r in baselines.items()}}
+        published = _published_scores(paths.get("pretrain_network_g"), name, metrics, opt["scale"])
+        if published:
+            rows["published (paper)"] = published
+            main_results[name]["published"] = published
+            differ = _differences(main_results[name], published)
+            if differ:
+                main_results[name]["differs_from_published"] = differ
         title = f"{name} ({main_results[name]['num_images']} images)" + (f" [{'; '.join(notes)}]" if notes else "")
         scored = [m for m in metric_names if any(m in row for row in rows.values())]  # no columns of "-"
         logger.info("\n" + format_table(rows, scored, title))
+        for line in main_results[name].get("differs_from_published", []):
+            logger.warning(f"{name}: {line}")
     if rank == 0:
         _write_json(os.path.join(paths["results_root"], "metrics.json"), main_results)
         if baselines:

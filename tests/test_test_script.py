@@ -132,3 +132,37 @@ def test_the_log_starts_with_the_versions_and_the_resolved_options(tmp_path: Pat
     options = log[log.index("options:\n"):]
     assert "  pbar: true\n" in options and "name: tiny\n" in options
     assert "randomly initialised weights" in log
+
+
+def test_a_released_checkpoint_is_compared_with_its_published_score(tmp_path: Path) -> None:
+    """test.py puts the paper's score beside ours and flags a difference above 0.05 dB / 0.001 SSIM."""
+    import torch
+    import yaml
+
+    from restoration import build_network, zoo
+    from tests.helpers import make_sr_pairs
+
+    entry = zoo.get("001_classicalSR_DIV2K_s48w8_SwinIR-M_x2.pth")
+    torch.manual_seed(0)
+    weights = tmp_path / entry.name  # random weights under the release's file name: far from the paper
+    torch.save({"params": build_network(entry.network_g).state_dict()}, weights)
+    hr, lr = make_sr_pairs(tmp_path / "data", n=1, size=32, scale=2)
+    opt = {
+        "name": "vs_paper", "model_type": "SRModel", "scale": 2, "num_gpu": 0,
+        "datasets": {"test_1": {"name": "Set5", "type": "PairedImageDataset", "dataroot_gt": str(hr),
+                                "dataroot_lq": str(lr), "io_backend": {"type": "disk"}}},
+        "network_g": entry.network_g, "path": {"pretrain_network_g": str(weights)},
+        "val": {"save_img": False, "pbar": False, "metrics": {
+            "psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True},
+            "psnr_rgb": {"type": "calculate_psnr", "crop_border": 2}}},  # not the papers' protocol: no comparison
+    }
+    cfg = tmp_path / "vs_paper.yml"
+    cfg.write_text(yaml.safe_dump(opt))
+    assert run_test_script(["-opt", str(cfg), "--root", str(tmp_path)]) == 0
+    res_dir = tmp_path / "results" / "vs_paper"
+    result = json.loads((res_dir / "metrics.json").read_text())["Set5"]
+    assert result["published"] == {"psnr": 38.35}
+    assert len(result["differs_from_published"]) == 1 and "differs from the published 38.3500" in \
+        result["differs_from_published"][0]
+    log = next(res_dir.glob("test_vs_paper_*.log")).read_text()
+    assert "published (paper)" in log and "38.3500" in log
