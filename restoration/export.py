@@ -348,9 +348,9 @@ def _parse_arch_opt(text: str | None) -> dict[str, Any] | None:
 
 def _run(args: argparse.Namespace) -> int:
     fmt = args.format or ("safetensors" if args.output.endswith(".safetensors") else "onnx")
+    arch_opt = _parse_arch_opt(args.arch_opt)  # the user's arguments first
     if fmt == "onnx":
         _require("onnx")  # before the (slow) network build
-    arch_opt = _parse_arch_opt(args.arch_opt)
     # every network takes attn_backend; all backends compute the same function (tests/test_*attention*.py)
     overrides = {"attn_backend": "reference"} if fmt == "onnx" else None
     net, network_g, source = load_network(args.weights, args.arch, arch_opt, args.opt, args.param_key, overrides)
