@@ -334,21 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _parse_arch_opt(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ExportError(f"--arch-opt is not valid JSON ({exc.msg} at character {exc.pos}): {text}") from exc
-    if not isinstance(value, dict):
-        raise ExportError(f"--arch-opt must be a JSON object such as '{{\"upscale\": 4}}', got {text}")
-    return value
-
-
 def _run(args: argparse.Namespace) -> int:
     fmt = args.format or ("safetensors" if args.output.endswith(".safetensors") else "onnx")
-    arch_opt = _parse_arch_opt(args.arch_opt)  # the user's arguments first
+    from restoration.infer import parse_arch_opt
+
+    arch_opt = parse_arch_opt(args.arch_opt) or None  # the user's arguments first
     if fmt == "onnx":
         _require("onnx")  # before the (slow) network build
     # every network takes attn_backend; all backends compute the same function (tests/test_*attention*.py)

@@ -45,7 +45,7 @@ from restoration.utils.image_io import img2tensor, imread, imwrite, is_image_fil
 from restoration.utils.logger import get_logger
 from restoration.utils.weights import load_weights, read_state_dict
 
-__all__ = ["main", "build_arg_parser", "InferError", "resolve_network", "auto_tile_size", "CPU_AUTO_TILE"]
+__all__ = ["main", "build_arg_parser", "InferError", "parse_arch_opt", "resolve_network", "auto_tile_size", "CPU_AUTO_TILE"]
 
 #: ``--tile auto`` on the CPU: a tile side that keeps a SwinIR-M/HAT forward within a few GB of RAM (CPU
 #: out-of-memory usually kills the process instead of raising, so we cannot rely on retrying).
@@ -85,7 +85,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------------------------- the network
-def _parse_arch_opt(text: str | None) -> dict[str, Any]:
+def parse_arch_opt(text: str | None) -> dict[str, Any]:
+    """``--arch-opt``'s JSON object (``{}`` when not given); shared with ``restoration.export``."""
     if not text:
         return {}
     try:
@@ -391,7 +392,7 @@ def run(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise InferError(f"output {out_dir} is a file, not a folder")
     jobs = _plan(_list_inputs(Path(args.input)), out_dir, args.suffix, args.ext)
-    detection = resolve_network(args.weights, args.arch, _parse_arch_opt(args.arch_opt), args.opt, args.param_key)
+    detection = resolve_network(args.weights, args.arch, parse_arch_opt(args.arch_opt), args.opt, args.param_key)
     device = _select_device(args.device)
     try:
         net = build_network(detection.network_opt())
