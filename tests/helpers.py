@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +81,28 @@ def train_options(data: tuple[Path, Path], name: str, **overrides: Any) -> dict[
 def write_options(opt: dict[str, Any], path: Path) -> Path:
     path.write_text(yaml.safe_dump(opt, sort_keys=False))
     return path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (for a test's own process group)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun_train(cfg: Path, root: Path, *extra: str, cpu: bool = True, timeout: int = 300,
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node=2 train.py -opt cfg --launcher pytorch --root root *extra``, captured.
+
+    The package and ``tests`` are importable in the ranks (``PYTHONPATH``); ``cpu`` hides the GPUs.
+    """
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+           str(ROOT / "train.py"), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(root), *extra]
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1",
+                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **(env or {})}
+    if cpu:
+        full_env["CUDA_VISIBLE_DEVICES"] = ""
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=root)

@@ -9,18 +9,14 @@ in a warning.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.helpers import make_sr_pairs, train_options, write_options
+from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
 
 pytestmark = [
     pytest.mark.cuda,
@@ -30,20 +26,7 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[1]
 
 _NCCL_REFUSES = ("Duplicate GPU detected", "ncclInvalidUsage")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _torchrun(cfg: Path, root: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           str(ROOT / "train.py"), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(root), *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NCCL_MULTI_RANK_GPU_ENABLE": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, cwd=root)
+_NCCL_ENV = {"NCCL_MULTI_RANK_GPU_ENABLE": "1"}  # NCCL builds that read it allow two ranks on one GPU
 
 
 def test_two_ranks_on_one_gpu_train_checkpoint_resume(tmp_path: Path) -> None:
@@ -52,14 +35,14 @@ def test_two_ranks_on_one_gpu_train_checkpoint_resume(tmp_path: Path) -> None:
                                             "logger.use_tb_logger": False})
     cfg = write_options(opt, tmp_path / "ddp_gpu.yml")
     backend = "cpu:gloo,cuda:nccl"  # the trainer's choice on GPUs (dist_params.backend: auto)
-    run = _torchrun(cfg, tmp_path)
+    run = torchrun_train(cfg, tmp_path, cpu=False, timeout=180, env=_NCCL_ENV)
     if run.returncode != 0 and any(s in run.stderr + run.stdout for s in _NCCL_REFUSES):
         warnings.warn("NCCL refused two ranks on one GPU (Duplicate GPU detected); the 2-rank run uses gloo")
         backend = "gloo"
         opt["dist_params"] = {"backend": "gloo"}
         cfg = write_options(opt, tmp_path / "ddp_gpu.yml")
         shutil.rmtree(tmp_path / "experiments", ignore_errors=True)
-        run = _torchrun(cfg, tmp_path)
+        run = torchrun_train(cfg, tmp_path, cpu=False, timeout=180, env=_NCCL_ENV)
     assert run.returncode == 0, run.stderr[-4000:]
     exp = tmp_path / "experiments" / "ddp_gpu"
     log = next(exp.glob("train_ddp_gpu_*.log")).read_text()
@@ -75,7 +58,8 @@ def test_two_ranks_on_one_gpu_train_checkpoint_resume(tmp_path: Path) -> None:
     shutil.copytree(exp, resumed)
     (resumed / "training_states" / "6.state").unlink()
     opt2 = {**opt, "name": "ddp_gpu_resumed", "path": {"experiments_root": str(resumed)}}
-    run = _torchrun(write_options(opt2, tmp_path / "ddp_gpu2.yml"), tmp_path, "--auto_resume")
+    run = torchrun_train(write_options(opt2, tmp_path / "ddp_gpu2.yml"), tmp_path, "--auto_resume", cpu=False,
+                         timeout=180, env=_NCCL_ENV)
     assert run.returncode == 0, run.stderr[-4000:]
     assert "at iteration 4" in run.stderr
     a = torch.load(exp / "models" / "net_g_6.pth", weights_only=True)

@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import torch
 
-from tests.helpers import make_sr_pairs, train_options, write_options
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _torchrun(cfg: Path, root: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           str(ROOT / "train.py"), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(root), *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=root)
-
+from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
 
 def test_two_process_train_checkpoint_resume(tmp_path: Path) -> None:
     data = make_sr_pairs(tmp_path / "data", n=6, size=32, scale=2)
@@ -37,7 +16,7 @@ def test_two_process_train_checkpoint_resume(tmp_path: Path) -> None:
     opt = train_options(data, "ddp", **{"datasets.train.num_worker_per_gpu": 1,
                                         "dist_params": {"backend": "cuda:gloo", "timeout": 120}})
     cfg = write_options(opt, tmp_path / "ddp.yml")
-    run = _torchrun(cfg, tmp_path)
+    run = torchrun_train(cfg, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     exp = tmp_path / "experiments" / "ddp"
     log = next(exp.glob("train_ddp_*.log")).read_text()
@@ -51,7 +30,7 @@ def test_two_process_train_checkpoint_resume(tmp_path: Path) -> None:
     shutil.copytree(exp, resumed)
     (resumed / "training_states" / "6.state").unlink()
     opt2 = {**opt, "name": "ddp_resumed", "path": {"experiments_root": str(resumed)}}
-    run = _torchrun(write_options(opt2, tmp_path / "ddp2.yml"), tmp_path, "--auto_resume")
+    run = torchrun_train(write_options(opt2, tmp_path / "ddp2.yml"), tmp_path, "--auto_resume")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "resumed from" in run.stderr and "at iteration 4" in run.stderr
     a = torch.load(exp / "models" / "net_g_6.pth", weights_only=True)

@@ -29,7 +29,7 @@ from restoration.utils.checkpoint import CheckpointError, atomic_save, remove_st
 from restoration.utils.image_io import imwrite
 from restoration.utils.logger import LOGGER_NAME, close_file_handlers
 from restoration.utils.weights import WeightsError, read_state_dict
-from tests.helpers import make_sr_pairs, train_options, write_options
+from tests.helpers import free_port, make_sr_pairs, train_options, write_options
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,11 +86,7 @@ def test_sigterm_to_the_process_group_saves_a_state(data, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_sigterm_to_the_torchrun_agent_saves_on_every_rank(data, tmp_path: Path) -> None:
     """torchrun forwards SIGTERM to each rank; every rank reaches the same boundary and the state is saved."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     opt = _long_run(data, "ddp_term", workers=1)
     opt["dist_params"] = {"backend": "gloo", "timeout": 120}
     cfg = write_options(opt, tmp_path / "ddp.yml")

@@ -21,7 +21,7 @@ from restoration.losses.gan_loss import GANLoss
 from restoration.models import register_models
 from restoration.registry import MODEL_REGISTRY
 from restoration.train_loop import main as train_main
-from tests.helpers import make_sr_pairs, train_options, write_options
+from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 register_models()
@@ -290,28 +290,12 @@ def test_noise_sigma_estimates_the_added_noise_and_sharpness_orders_blur() -> No
 def test_gan_with_the_degradation_on_two_gloo_processes(data, tmp_path: Path) -> None:
     """DDP with both networks and the device-side degradation: each rank keeps its own training-pair pool,
     and a 2-process run stopped at iteration 2 and resumed equals the straight run bit for bit."""
-    import os
-    import socket
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
     opt = _file_options(data, "ddp_gan", **{"val": None, "train.total_iter": 4, "logger.save_checkpoint_freq": 2})
     opt["datasets"]["train"] = {"type": "RealESRGANDataset", "dataroot_gt": str(data[0]), "io_backend": {"type": "disk"},
                                 "crop_pad_size": 32, "num_worker_per_gpu": 0, "batch_size_per_gpu": 1}
     opt["train"].update(high_order_degradation=True, gt_size=16, queue_size=2)
 
-    def torchrun(cfg: Path, *extra: str) -> subprocess.CompletedProcess:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-               str(root / "train.py"), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(tmp_path), *extra]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-               "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
-
-    run = torchrun(write_options(opt, tmp_path / "ddp.yml"))
+    run = torchrun_train(write_options(opt, tmp_path / "ddp.yml"), tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     exp = tmp_path / "experiments" / "ddp_gan"
     state = torch.load(exp / "training_states" / "2.state", weights_only=True)
@@ -322,7 +306,7 @@ def test_gan_with_the_degradation_on_two_gloo_processes(data, tmp_path: Path) ->
     shutil.copytree(exp, resumed)
     (resumed / "training_states" / "4.state").unlink()
     opt2 = {**opt, "name": "ddp_gan_resumed", "path": {"experiments_root": str(resumed)}}
-    run = torchrun(write_options(opt2, tmp_path / "ddp2.yml"), "--auto_resume")
+    run = torchrun_train(write_options(opt2, tmp_path / "ddp2.yml"), tmp_path, "--auto_resume")
     assert run.returncode == 0, run.stderr[-3000:]
     a = torch.load(exp / "training_states" / "4.state", weights_only=True)
     b = torch.load(resumed / "training_states" / "4.state", weights_only=True)

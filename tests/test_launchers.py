@@ -4,7 +4,6 @@ backend beside NCCL, ``dist_params`` honoured, clear errors."""
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import torch.multiprocessing as mp
 
 from restoration.options.parse import read_dist_params
 from restoration.utils import dist
-from tests.helpers import make_sr_pairs, train_options, write_options
+from tests.helpers import free_port, make_sr_pairs, train_options, write_options
 
 
 def _fake_init(monkeypatch) -> dict:
@@ -112,12 +111,6 @@ def test_single_process_helpers() -> None:
     assert dist.any_across_ranks(True) is True and dist.any_across_ranks(False) is False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _collectives(rank: int, spec: str, port: int, results) -> None:
     """One rank: a group made from ``spec``, then the trainer's host-side collectives."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -136,7 +129,7 @@ def _collectives(rank: int, spec: str, port: int, results) -> None:
 def _run_two_ranks(spec: str) -> dict:
     manager = mp.get_context("spawn").Manager()
     results = manager.dict()
-    mp.start_processes(_collectives, args=(spec, _free_port(), results), nprocs=2, start_method="spawn")
+    mp.start_processes(_collectives, args=(spec, free_port(), results), nprocs=2, start_method="spawn")
     return dict(results)
 
 

@@ -9,11 +9,7 @@ the members.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,7 +22,7 @@ from restoration.losses.loss_list import build_losses, evaluate_losses
 from restoration.models.base_model import Trainer
 from restoration.options.schema import Key
 from restoration.train_loop import main as train_main
-from tests.helpers import make_sr_pairs, train_options, write_options
+from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = "tests.test_trainer_contract:TwoNetTrainer"
@@ -150,21 +146,11 @@ def test_two_networks_checkpoint_and_resume_bit_exactly(data, tmp_path: Path) ->
     assert torch.equal(state["rank_states"][0]["seen"], resumed_state["rank_states"][0]["seen"])  # restored
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_networks_on_two_gloo_processes(data, tmp_path: Path) -> None:
     opt = _options(data, "ddp2", **{"datasets.train.num_worker_per_gpu": 0, "train.total_iter": 4,
                                     "logger.save_checkpoint_freq": 4, "val": None})
     cfg = write_options(opt, tmp_path / "ddp2.yml")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           str(ROOT / "train.py"), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(tmp_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    run = torchrun_train(cfg, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     state = _load(tmp_path / "experiments" / "ddp2" / "training_states" / "4.state")
     assert state["world_size"] == 2 and "net_d" in state and "optimizer_d" in state
