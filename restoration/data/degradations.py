@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from restoration.data.transforms import to_float
 from restoration.errors import DataError
 from restoration.options.validate import did_you_mean
 from restoration.utils.image_io import imencode, imfrombytes
@@ -120,14 +121,6 @@ def total_scale(items: list[dict], default_scale: int = 1) -> int:
     return s
 
 
-def _as_float(img: np.ndarray) -> np.ndarray:
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
-    return img.astype(np.float32, copy=False)
-
-
 def bicubic_downscale(img: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB ``imresize(img, 1/scale, 'bicubic')``; H and W must be multiples of ``scale``.
 
@@ -145,7 +138,7 @@ def bicubic_downscale(img: np.ndarray, scale: int) -> np.ndarray:
 
 def add_gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator, clip: bool = False) -> np.ndarray:
     """``img + N(0, sigma/255)`` as float32 in [0, 1] units (``sigma`` in [0, 255] units)."""
-    x = _as_float(img)
+    x = to_float(img)
     noisy = x + rng.standard_normal(x.shape, dtype=np.float64).astype(np.float32) * np.float32(sigma / 255.0)
     return np.clip(noisy, 0.0, 1.0) if clip else noisy
 
@@ -157,7 +150,7 @@ def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
     default 4:2:0 chroma subsampling, as the JPEG-artifact-removal papers do with ``cv2.imencode``.
     """
     if img.dtype != np.uint8:
-        x = _as_float(img)
+        x = to_float(img)
         img = np.floor(np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     import cv2
 
@@ -179,7 +172,7 @@ def _apply_one(img: np.ndarray, item: dict, rng: np.random.Generator, default_sc
     if kind == "bsrgan":
         from restoration.data.bsrgan_degradation import bsrgan_degrade
 
-        return bsrgan_degrade(_as_float(img), int(item.get("scale") or default_scale), rng)
+        return bsrgan_degrade(to_float(img), int(item.get("scale") or default_scale), rng)
     raise DataError(f"unknown degradation type {kind!r}; choose one of {DEGRADATIONS}")
 
 
@@ -198,4 +191,4 @@ def apply_degradations(img: np.ndarray, spec: Any, rng: np.random.Generator, def
     out = img
     for item in normalize_degradations(spec):
         out = _apply_one(out, item, rng, default_scale)
-    return _as_float(out)
+    return to_float(out)
