@@ -29,6 +29,19 @@ def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).detach().norm() / b.detach().norm().clamp_min(1e-30))
 
 
+#: The autograd function of each CPU kernel (window_attention_cpu): small windows / large windows.
+KERNEL_FUNCTION = {"stored": "CPUStoredWindowAttentionBackward", "flash": "CPUWindowAttentionBackward"}
+
+
+@pytest.fixture(params=sorted(KERNEL_FUNCTION))
+def cpu_kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with each CPU kernel forced, whatever the window size (the rule is by window size)."""
+    import restoration.layers.window_attention_cpu as wa
+
+    monkeypatch.setattr(wa, "STORED_MAX_LOGITS", 1 << 30 if request.param == "stored" else 0)
+    return request.param
+
+
 def test_partition_and_reverse_round_trip() -> None:
     x = torch.randn(2, 8, 12, 5)
     w = window_partition(x, 4)
@@ -78,7 +91,7 @@ def test_overlapping_windows_centre_on_query_windows() -> None:
 
 
 @pytest.mark.parametrize("with_mask", [False, True])
-def test_attention_function_backends_agree(with_mask: bool) -> None:
+def test_attention_function_backends_agree(with_mask: bool, cpu_kernel: str) -> None:
     torch.manual_seed(0)
     b, nw, nh, n, m, d = 2, 3, 2, 16, 36, 8
     q = torch.randn(b * nw, nh, n, d, requires_grad=True)
@@ -103,9 +116,11 @@ def test_attention_function_backends_agree(with_mask: bool) -> None:
 @pytest.mark.parametrize("images", [1, 3])
 @pytest.mark.parametrize("with_bias", [False, True])
 @pytest.mark.parametrize("with_mask", [False, True])
-def test_cpu_sdpa_path_equals_reference_every_combination(images: int, with_bias: bool, with_mask: bool) -> None:
-    # the CPU fast path (flash forward per image, hand-written backward) for one image or several, with
-    # and without bias / mask; masked logits (-100) go through the subnormal-avoiding exp floor.
+def test_cpu_sdpa_path_equals_reference_every_combination(
+    images: int, with_bias: bool, with_mask: bool, cpu_kernel: str
+) -> None:
+    # each CPU kernel (stored probabilities / flash forward per image with a recomputing backward) for
+    # one image or several, with and without bias / mask; masked logits (-100) become exact zeros.
     torch.manual_seed(1)
     nw, nh, n, d = 4, 3, 9, 5
     q, k, v = (torch.randn(images * nw, nh, n, d, requires_grad=True) for _ in range(3))
@@ -116,12 +131,12 @@ def test_cpu_sdpa_path_equals_reference_every_combination(images: int, with_bias
     for backend in ("reference", "sdpa"):
         out = window_attention(q, k, v, bias=bias, mask=mask, scale=0.7, backend=backend)
         res[backend] = (out,) + torch.autograd.grad(out.cos().sum(), wrt)
-    assert "CPUWindowAttention" in type(res["sdpa"][0].grad_fn).__name__
+    assert type(res["sdpa"][0].grad_fn).__name__ == KERNEL_FUNCTION[cpu_kernel]
     for got, exp in zip(res["sdpa"], res["reference"]):
         assert _rel_err(got, exp) < RTOL
 
 
-def test_cpu_sdpa_path_fully_masked_row_and_exact_zero_probabilities() -> None:
+def test_cpu_sdpa_path_fully_masked_row_and_exact_zero_probabilities(cpu_kernel: str) -> None:
     # -100 entries become exact zeros (no subnormals) in every row that keeps an unmasked entry;
     # a fully masked row (softmax over logits - 100) must still equal the reference.
     from restoration.layers.window_attention_cpu import exact_zero_mask
@@ -146,8 +161,10 @@ def test_cpu_sdpa_path_fully_masked_row_and_exact_zero_probabilities() -> None:
 
 
 @pytest.mark.parametrize("with_mask", [False, True])
-def test_cpu_sdpa_backward_in_blocks_of_windows(monkeypatch: pytest.MonkeyPatch, with_mask: bool) -> None:
-    # the CPU backward walks over blocks of windows; with a tiny block budget a block holds 2 of an
+def test_cpu_sdpa_backward_in_blocks_of_windows(
+    monkeypatch: pytest.MonkeyPatch, with_mask: bool, cpu_kernel: str
+) -> None:
+    # the CPU kernels walk over blocks of windows; with a tiny block budget a block holds 2 of an
     # image's 5 windows (the last one 1), so block edges, image edges and the per-window mask offsets
     # are all exercised. Only q and bias require grad here: the other gradients must come back as None.
     import restoration.layers.window_attention_cpu as wa
@@ -169,7 +186,7 @@ def test_cpu_sdpa_backward_in_blocks_of_windows(monkeypatch: pytest.MonkeyPatch,
         assert _rel_err(got, exp) < RTOL
 
 
-def test_cpu_sdpa_mask_cache_follows_in_place_changes() -> None:
+def test_cpu_sdpa_mask_cache_follows_in_place_changes(cpu_kernel: str) -> None:
     # the exact-zero copy of the last mask is cached; changing the mask in place must not reuse it
     torch.manual_seed(4)
     nw, nh, n, d = 2, 1, 6, 3
@@ -184,47 +201,89 @@ def test_cpu_sdpa_mask_cache_follows_in_place_changes() -> None:
         mask[:, :, :2] = -100.0
 
 
-def test_cpu_sdpa_path_stores_no_attention_matrix() -> None:
-    # memory-lean: the fast path keeps nothing for backward but its inputs (alive anyway), never the
-    # (B*nW, nH, N, N) probabilities that the reference keeps.
+def _saved_bytes(backend: str, *inputs: torch.Tensor, **kwargs) -> int:
+    """Bytes that window_attention(*inputs, backend) keeps for backward, beyond its inputs' storages."""
+    inputs_ptrs = {t.untyped_storage().data_ptr() for t in inputs}
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.untyped_storage().data_ptr() not in inputs_ptrs:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        window_attention(*inputs[:3], bias=inputs[3], mask=inputs[4], scale=0.3, backend=backend, **kwargs)
+    return sum(storages.values())
+
+
+def test_cpu_kernels_keep_for_backward_at_most_what_the_reference_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the flash kernel (large windows) keeps nothing but its inputs (alive anyway), never the
+    # (B*nW, nH, N, N) probabilities; the stored kernel (small windows) keeps them, as the reference
+    # does, and not more than the reference in all.
+    import restoration.layers.window_attention_cpu as wa
+
     b, nw, nh, n, d = 2, 4, 2, 64, 8
     q, k, v = (torch.randn(b * nw, nh, n, d, requires_grad=True) for _ in range(3))
     bias = torch.randn(nh, n, n, requires_grad=True)
     mask = torch.zeros(nw, n, n)
-    inputs = {t.untyped_storage().data_ptr() for t in (q, k, v, bias, mask)}
-    saved = {}
-    for backend in ("reference", "sdpa"):
-        storages: dict[int, int] = {}
-
-        def pack(t: torch.Tensor) -> torch.Tensor:
-            if t.untyped_storage().data_ptr() not in inputs:
-                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-            return t
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            window_attention(q, k, v, bias=bias, mask=mask, scale=0.3, backend=backend)
-        saved[backend] = sum(storages.values())
     attn_bytes = b * nw * nh * n * n * 4
-    assert saved["reference"] >= attn_bytes
-    assert saved["sdpa"] == 0, saved
+    reference = _saved_bytes("reference", q, k, v, bias, mask)
+    assert reference >= attn_bytes
+    stored = _saved_bytes("sdpa", q, k, v, bias, mask)  # 64 x 64 logits per head: the stored kernel
+    assert attn_bytes <= stored <= reference, (stored, reference)
+    monkeypatch.setattr(wa, "STORED_MAX_LOGITS", n * n - 1)  # one token more than the rule allows: flash
+    assert _saved_bytes("sdpa", q, k, v, bias, mask) == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cpu_kernel_rule_by_window_size_dtype_and_grad(dtype: torch.dtype) -> None:
+    # stored probabilities up to 8 x 8 windows in float32 (with grad: the autograd function; without:
+    # a block-sized buffer, no graph); larger windows and low precision take the flash kernel
+    def kernel(n: int, grad: bool) -> str:
+        q = torch.randn(4, 2, n, 16, dtype=dtype, requires_grad=grad)
+        with torch.set_grad_enabled(grad):
+            out = window_attention(q, q, q, bias=None, mask=None, backend="sdpa")
+        return type(out.grad_fn).__name__ if out.grad_fn is not None else "no graph"
+
+    small = "CPUStoredWindowAttentionBackward" if dtype == torch.float32 else "CPUWindowAttentionBackward"
+    assert kernel(64, True) == small
+    assert kernel(65, True) == kernel(256, True) == "CPUWindowAttentionBackward"
+    assert kernel(64, False) == kernel(256, False) == "no graph"
+
+
+def test_cpu_stored_kernel_inference_in_blocks_equals_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    # inference (no grad) goes through one block-sized buffer: with a tiny block budget, blocks of 2 of
+    # an image's 5 windows, block by block, must still give the reference's output
+    import restoration.layers.window_attention_cpu as wa
+
+    images, nw, nh, n, d = 3, 5, 2, 16, 4
+    monkeypatch.setattr(wa, "_CPU_CHUNK_BYTES", 2 * nh * n * n * 4)
+    torch.manual_seed(5)
+    q, k, v = (torch.randn(images * nw, nh, n, d) for _ in range(3))
+    bias = torch.randn(nh, n, n)
+    mask = torch.where(torch.rand(nw, n, n) < 0.4, -100.0, 0.0)
+    mask[:, :, 0] = 0.0
+    with torch.no_grad():
+        got = window_attention(q, k, v, bias=bias, mask=mask, scale=0.4, backend="sdpa")
+        exp = window_attention(q, k, v, bias=bias, mask=mask, scale=0.4, backend="reference")
+    assert _rel_err(got, exp) < RTOL
 
 
 def test_global_switch_and_unknown_backend() -> None:
     assert config.get_attn_backend() == "auto"
-    # 'auto' is the measured default (docs/benchmarks.md): on the CPU the kernel from head dim 16 on
-    # (SwinIR-M 30, HAT 24/30), the reference below (SwinIR-light 10); sdpa on every other device
-    assert config.resolve_attn_backend(None, torch.device("cpu"), 10) == "reference"
+    # 'auto' is the measured default (docs/benchmarks.md): the CPU kernels on the CPU at every head dim
+    # (they pick by window size themselves), the CUDA layout on every other device
+    assert config.resolve_attn_backend(None, torch.device("cpu"), 10) == "sdpa"
     assert config.resolve_attn_backend(None, "cpu", 16) == config.resolve_attn_backend(None, "cpu", 30) == "sdpa"
     assert config.resolve_attn_backend(None, "cuda:1", 10) == "sdpa"
     assert config.resolve_attn_backend("auto") == "auto"  # layers built without a device resolve it per call
-    q10, q16 = (torch.randn(2, 1, 4, d, requires_grad=True) for d in (10, 16))
-    # the reference's last op is attn @ v (a matmul's view); the kernel is one autograd function
-    assert type(window_attention(q10, q10, q10).grad_fn).__name__ == "UnsafeViewBackward0"
-    assert "CPUWindowAttention" in type(window_attention(q16, q16, q16).grad_fn).__name__
+    q10 = torch.randn(2, 1, 4, 10, requires_grad=True)
+    # the reference's last op is attn @ v (a matmul's view); the kernels are one autograd function each
+    assert type(window_attention(q10, q10, q10).grad_fn).__name__ == "CPUStoredWindowAttentionBackward"
     try:
-        config.set_attn_backend("sdpa")
-        assert config.resolve_attn_backend(None, "cpu", 10) == "sdpa"
-        assert "CPUWindowAttention" in type(window_attention(q10, q10, q10).grad_fn).__name__
+        config.set_attn_backend("reference")
+        assert config.resolve_attn_backend(None, "cpu", 10) == "reference"
+        assert type(window_attention(q10, q10, q10).grad_fn).__name__ == "UnsafeViewBackward0"
     finally:
         config.set_attn_backend("auto")
     with pytest.raises(ValueError, match="unknown attention backend 'flash'; choose one of reference, sdpa"):
@@ -297,7 +356,7 @@ def test_torch_compile_of_the_sdpa_path_equals_eager_without_graph_breaks() -> N
 
     torch.manual_seed(0)
     net = _swinir()
-    _set_backend(net, "sdpa")  # not the CPU default ('reference'): the path under test is explicit
+    _set_backend(net, "sdpa")  # explicit: the path under test (4 x 4 windows: the stored-probabilities kernel)
     x = torch.rand(2, 3, 8, 8)
     out = net(x)
     out.abs().mean().backward()

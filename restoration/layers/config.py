@@ -19,19 +19,18 @@ forward and backward):
 
 * ``'reference'``: the official SwinIR/HAT arithmetic, step by step. Most memory (it keeps every
   attention matrix for backward).
-* ``'sdpa'``: fused kernels: on the CPU the hand-tuned kernel of
-  :mod:`restoration.layers.window_attention_cpu` (SDPA's flash forward, a recomputing backward, no
-  stored attention matrix); elsewhere SDPA's memory-efficient kernel, laid out by
-  :mod:`restoration.layers.window_attention_cuda`.
+* ``'sdpa'``: fused kernels: on the CPU the hand-tuned kernels of
+  :mod:`restoration.layers.window_attention_cpu` (by window size: for SwinIR's 8 x 8 windows the
+  reference's arithmetic in place over cache-sized blocks; for HAT's 16 x 16 windows SDPA's flash
+  forward and a recomputing backward, no stored attention matrix); elsewhere SDPA's memory-efficient
+  kernel, laid out by :mod:`restoration.layers.window_attention_cuda`.
 
 The default, ``'auto'``, picks what measured fastest (:func:`auto_backend`) from the device type and the
-head dim alone, never from timings taken at run time, so runs stay reproducible: ``'sdpa'`` off the CPU;
-on the CPU the hand-tuned kernel from head dim :data:`CPU_KERNEL_MIN_HEAD_DIM` on, else ``'reference'``.
-Training steps on a 2-core AMD EPYC (torch 2.14.1, time(reference) / time(kernel), medians of paired
-rounds; docs/benchmarks.md, "Window attention on an AMD EPYC"): SwinIR-M x2 (head dim 30) 1.45x, HAT-S x2
-(24) 1.30x, but SwinIR-light x2 (10) 0.78x (2 threads) and 0.95x (1 thread): at head dim 10 the kernel's
-flash forward costs what the reference's forward does, and its memory-lean backward recomputes the
-probabilities. Set ``'sdpa'`` explicitly for its lower training memory at any head dim.
+head dim alone, never from timings taken at run time, so runs stay reproducible: ``'sdpa'`` on every
+device and head dim. Training steps on a 2-core AMD EPYC (torch 2.14.1, fp32, 4 x 64^2;
+docs/benchmarks.md, "Window attention on an AMD EPYC"): SwinIR-light x2 (head dim 10, 8 x 8 windows)
+and SwinIR-M x2 (30) faster than the reference through the in-place kernel, HAT-S x2 (24, 16 x 16) through
+the flash kernel. ``'reference'`` stays selectable (the official arithmetic, bit for bit).
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ from __future__ import annotations
 import torch
 
 __all__ = [
-    "ATTENTION_OPS", "ATTN_BACKENDS", "AUTO", "CPU_KERNEL_MIN_HEAD_DIM", "auto_backend", "available_backends",
+    "ATTENTION_OPS", "ATTN_BACKENDS", "AUTO", "auto_backend", "available_backends",
     "backend_problem", "get_attn_backend", "resolve_attn_backend", "set_attn_backend",
 ]
 
@@ -56,10 +55,6 @@ ATTN_BACKENDS: tuple[str, ...] = ATTENTION_OPS["window"]
 
 #: Not a backend: "what :func:`auto_backend` picks for the tensors at hand".
 AUTO = "auto"
-
-#: On the CPU, ``'auto'`` takes the ``'sdpa'`` kernel from this head dim on: it lost at 10 (SwinIR-light)
-#: and won at 24 (HAT-S) and 30 (SwinIR-M) in the measurements above; 16 lies between.
-CPU_KERNEL_MIN_HEAD_DIM = 16
 
 _defaults: dict[str, str] = {op: AUTO for op in ATTENTION_OPS}
 
@@ -101,10 +96,11 @@ def set_attn_backend(name: str, op: str = "window") -> None:
 
 
 def auto_backend(device: torch.device | str, head_dim: int) -> str:
-    """What ``'auto'`` means for tensors on ``device`` with ``head_dim`` channels per head."""
-    if torch.device(device).type != "cpu":
-        return "sdpa"
-    return "sdpa" if head_dim >= CPU_KERNEL_MIN_HEAD_DIM else "reference"
+    """What ``'auto'`` means for tensors on ``device`` with ``head_dim`` channels per head: ``'sdpa'``
+    everywhere today (the CPU kernels choose by window size themselves); the arguments keep the rule
+    a function of the call, never of run-time timings."""
+    del device, head_dim
+    return "sdpa"
 
 
 def resolve_attn_backend(name: str | None, device: torch.device | str | None = None, head_dim: int = 0) -> str:

@@ -15,8 +15,8 @@ mixing tokens that were not neighbours before the roll.
 backend is chosen (the switch, and the measured default, is :mod:`restoration.layers.config`):
 
 * ``'reference'``: the official arithmetic above, step by step;
-* ``'sdpa'``: the same function through fused kernels: on the CPU the hand-tuned kernel of
-  :mod:`restoration.layers.window_attention_cpu`, elsewhere SDPA's memory-efficient kernel laid out by
+* ``'sdpa'``: the same function through fused kernels: on the CPU the hand-tuned kernels of
+  :mod:`restoration.layers.window_attention_cpu` (chosen by window size), elsewhere SDPA's memory-efficient kernel laid out by
   :mod:`restoration.layers.window_attention_cuda`.
 
 ``tests/test_window_attention.py`` proves the backends equal, forward and backward. FlexAttention is not
@@ -32,7 +32,7 @@ from torch import nn
 
 from restoration.layers.config import resolve_attn_backend
 from restoration.layers.relative_position import relative_position_bias, relative_position_index
-from restoration.layers.window_attention_cpu import CPUWindowAttention
+from restoration.layers.window_attention_cpu import cpu_window_attention
 from restoration.layers.window_attention_cuda import sdpa_window_attention
 from restoration.layers.window_partition import window_partition, window_reverse
 
@@ -72,7 +72,7 @@ def window_attention(
         raise ValueError(f"{q.shape[0]} windows is not a multiple of the mask's {mask.shape[0]} windows")
     if backend == "sdpa":
         if q.device.type == "cpu" and dropout_p == 0 and (mask is None or not mask.requires_grad):
-            return CPUWindowAttention.apply(q, k, v, bias, mask, scale)
+            return cpu_window_attention(q, k, v, bias, mask, scale)
         return sdpa_window_attention(q, k, v, bias, mask, scale, dropout_p)
     # reference: the official order of operations (scale q first), so outputs match bit for bit
     attn = (q * scale) @ k.transpose(-2, -1)

@@ -83,6 +83,11 @@ def sdpa_kernel_used(problem: Problem, backend: str) -> str:
     if backend == "reference":
         return "reference (bmm + softmax)"
     if problem.qkv.device.type == "cpu":
+        from restoration.layers.window_attention_cpu import uses_stored_kernel
+
+        q, k, _ = problem.qkv_views()
+        if uses_stored_kernel(q.shape[2], k.shape[2], q.dtype):
+            return "CPU kernel (stored P, in place)"
         return "CPU kernel (flash fwd + blocked bwd)"
     try:
         from torch.backends.cuda import SDPAParams, can_use_efficient_attention, can_use_flash_attention
