@@ -166,23 +166,34 @@ def test_window_attention_micro_benchmark_checks_and_times_every_backend(capsys:
     assert "| shifted | sdpa |" in capsys.readouterr().out
 
 
-def test_tiled_memory_estimate_bounds_the_full_run() -> None:
+def test_tiled_memory_estimate_bounds_the_full_run(tmp_path: Path) -> None:
     """The estimate (one tile through the net + the whole-image buffers) is an upper bound of the peak
     of the real tiled run, which is what lets a CPU estimate stand in for a run too slow to do."""
     from restoration.utils.memory import cpu_peak_supported
 
     if not cpu_peak_supported():
         pytest.skip("no RSS high-water mark on this platform")
-    mod = _load_script(SCRIPT.parent / "tiled_inference_memory.py")
-    common = ["-opt", str(ROOT / "options" / "test" / "HAT" / "test_HAT-S_SRx2.yml"), "--kwargs",
+    common = [str(SCRIPT.parent / "tiled_inference_memory.py"),
+              "-opt", str(ROOT / "options" / "test" / "HAT" / "test_HAT-S_SRx2.yml"), "--kwargs",
               json.dumps({"embed_dim": 24, "depths": [1], "num_heads": [2], "window_size": 8, "compress_ratio": 3,
                           "squeeze_factor": 4}),
               "--size", "384", "--tile", "128", "--overlap", "16"]
-    est = mod.main(common)
-    full = mod.main(common + ["--full"])
+
+    def run(*extra: str) -> dict:
+        # a fresh process each: the RSS high-water mark of this one depends on what earlier tests left
+        # in its heap (measured: the same full run peaked anywhere from 64 to 111 MB in here)
+        out = tmp_path / f"report{len(extra)}.json"
+        subprocess.run([sys.executable, *common, *extra, "--json", str(out)], check=True, capture_output=True,
+                       timeout=300)
+        return json.loads(out.read_text())
+
+    est = run()
+    full = run("--full")
     assert est["mode"] == "estimate" and full["mode"] == "full"
     assert est["tile_peak_mb"] > 0 and est["buffers_peak_mb"] > 0
-    assert est["tile_peak_mb"] < full["peak_mb"] <= est["peak_mb"] + 2.0  # RSS wobbles by about 1 MB
+    # the full run holds at least most of one tile's peak (the same tile peak differs by a few MB from
+    # process to process: 55-63 MB here), and never more than the estimate (RSS wobbles by about 1 MB)
+    assert 0.5 * est["tile_peak_mb"] < full["peak_mb"] <= est["peak_mb"] + 2.0, (est, full)
 
 
 def test_memory_only_report_formats() -> None:
