@@ -99,7 +99,9 @@ def torchrun_train(cfg: Path, root: Path, *extra: str, cpu: bool = True, timeout
 
     The package and ``tests`` are importable in the ranks (``PYTHONPATH``); ``cpu`` hides the GPUs.
     """
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+    # --standalone: torchrun's own rendezvous binds a free port itself (a port picked here beforehand
+    # could be taken by another process before the ranks bind it)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(ROOT / "train.py"), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(root), *extra]
     full_env = {**os.environ, "OMP_NUM_THREADS": "1",
                 "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **(env or {})}
