@@ -555,3 +555,19 @@ def test_cuda_sdpa_equals_reference_and_uses_the_memory_efficient_kernel(
     names = {e.key for e in prof.key_averages()}
     assert "aten::_scaled_dot_product_efficient_attention" in names, sorted(names)
     assert not any("attention_math" in n for n in names), sorted(names)
+
+
+@pytest.mark.parametrize("n", [16, 256])  # the stored kernel, the flash kernel
+def test_cpu_kernels_refuse_a_second_derivative(n: int) -> None:
+    # their backward is hand-written: a gradient of it (create_graph, e.g. a gradient penalty) must raise,
+    # not come back silently wrong; the reference is differentiable twice
+    q = torch.randn(2, 1, n, 4, requires_grad=True)
+    w = torch.randn(2, 1, n, 4, requires_grad=True)  # so that the incoming gradient itself has a graph
+    for backend in ("reference", "sdpa"):
+        (grad,) = torch.autograd.grad((window_attention(q, q, q, backend=backend) * w).sum(), q, create_graph=True)
+        if backend == "reference":
+            grad.square().sum().backward()
+            assert q.grad is not None and w.grad is not None
+        else:
+            with pytest.raises(RuntimeError, match="once_differentiable"):
+                grad.square().sum().backward()

@@ -188,6 +188,7 @@ class CPUStoredWindowAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # a second derivative raises, never silently wrong
     def backward(ctx, grad_out):  # type: ignore[override]
         p, qs, kc, vc = ctx.saved_tensors
         bw, nh, n, m = p.shape
@@ -268,6 +269,7 @@ class CPUWindowAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # a second derivative raises, never silently wrong
     def backward(ctx, grad_out):  # type: ignore[override]
         q, k, v, bias, mask = ctx.saved_tensors
         mask = exact_zero_mask(mask)
