@@ -28,7 +28,6 @@ Backends, all behind :func:`neighborhood_attention_2d` (``backend=``):
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 from typing import Callable
 
@@ -49,13 +48,27 @@ BACKENDS: tuple[str, ...] = ("reference", "flex", "natten")
 # --------------------------------------------------------------------------------------------------
 # Backend discovery and selection (the one place where the choice is made)
 # --------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+_FOUND: dict[str, bool] = {}  # backend -> importable, decided once per process
+
+
+# assume_constant_result: a compiled network calls these through select_backend; Dynamo then takes the
+# answer as a constant instead of tracing find_spec (torch 2.11 breaks the graph there, so a fullgraph
+# compile failed). A plain dict as the cache: Dynamo 2.11 traces through an lru_cache wrapper.
+@torch.compiler.assume_constant_result
 def _has_flex() -> bool:
-    return importlib.util.find_spec("torch.nn.attention.flex_attention") is not None
+    if "flex" not in _FOUND:
+        _FOUND["flex"] = importlib.util.find_spec("torch.nn.attention.flex_attention") is not None
+    return _FOUND["flex"]
 
 
-@functools.lru_cache(maxsize=None)
+@torch.compiler.assume_constant_result
 def _has_natten() -> bool:
+    if "natten" not in _FOUND:
+        _FOUND["natten"] = _natten_usable()
+    return _FOUND["natten"]
+
+
+def _natten_usable() -> bool:
     if importlib.util.find_spec("natten") is None:
         return False
     try:
