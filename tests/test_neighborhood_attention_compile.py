@@ -18,7 +18,10 @@ import torch
 import restoration
 import restoration.layers.neighborhood_attention_flex as naf
 from restoration.layers.ms_dswin import MSDeformableNeighborhoodAttention
-from restoration.layers.neighborhood_attention import neighborhood_attention_2d
+from restoration.layers.neighborhood_attention import available_backends, neighborhood_attention_2d
+
+pytestmark = pytest.mark.skipif("flex" not in available_backends(), reason="flex needs torch >= 2.6")
+
 
 # The torch warning that means flex ran uncompiled, i.e. materialised the HW x HW score matrix.
 _DENSE_WARNING = "without torch.compile"
@@ -66,9 +69,13 @@ def _set_na_backend(net: torch.nn.Module, backend: str) -> None:
             m.backend = backend
 
 
+def _limit_name() -> str:
+    """Dynamo's recompile-limit setting: its name since torch 2.7, and before."""
+    return "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+
+
 def _recompile_limit() -> int:
-    cfg = torch._dynamo.config
-    return cfg.recompile_limit if hasattr(cfg, "recompile_limit") else cfg.cache_size_limit
+    return getattr(torch._dynamo.config, _limit_name())
 
 
 def test_default_dswinir_flex_compiles_a_bounded_number_of_graphs(compiled_flex):
@@ -124,7 +131,7 @@ def test_recompile_limit_hit_warns_once_and_uses_reference(compiled_flex, monkey
     monkeypatch.setattr(naf, "FLEX_RECOMPILE_LIMIT", 1)  # flex raises Dynamo's limit to at least this
     q1 = torch.randn(1, 1, 8, 8, 16)  # batch*heads 1: Dynamo specialises it
     q2 = torch.randn(1, 2, 8, 8, 16)  # batch*heads 2: needs a second graph
-    with torch._dynamo.config.patch(recompile_limit=1), warnings.catch_warnings(record=True) as caught:
+    with torch._dynamo.config.patch(**{_limit_name(): 1}), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         neighborhood_attention_2d(q1, q1, q1, 3, backend="flex")
         outs = [neighborhood_attention_2d(q2, q2, q2, 3, backend="flex") for _ in range(2)]
@@ -140,11 +147,11 @@ def test_recompile_limit_hit_warns_once_and_uses_reference(compiled_flex, monkey
 def test_flex_calls_raise_a_low_recompile_limit(compiled_flex):
     backend = compiled_flex()
     q1, q2 = torch.randn(1, 1, 8, 8, 16), torch.randn(1, 2, 8, 8, 16)
-    with torch._dynamo.config.patch(recompile_limit=1), warnings.catch_warnings():
+    with torch._dynamo.config.patch(**{_limit_name(): 1}), warnings.catch_warnings():
         warnings.simplefilter("error")  # neither a refusal nor an uncompiled flex
         for q in (q1, q2):
             neighborhood_attention_2d(q, q, q, 3, backend="flex")
-        assert torch._dynamo.config.recompile_limit == 1  # restored after each call
+        assert _recompile_limit() == 1  # restored after each call
     assert backend.graphs == 2
 
 

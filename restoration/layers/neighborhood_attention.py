@@ -29,6 +29,7 @@ Backends, all behind :func:`neighborhood_attention_2d` (``backend=``):
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from typing import Callable
 
 import torch
@@ -57,7 +58,7 @@ _FOUND: dict[str, bool] = {}  # backend -> importable, decided once per process
 @torch.compiler.assume_constant_result
 def _has_flex() -> bool:
     if "flex" not in _FOUND:
-        _FOUND["flex"] = importlib.util.find_spec("torch.nn.attention.flex_attention") is not None
+        _FOUND["flex"] = _flex_usable()
     return _FOUND["flex"]
 
 
@@ -66,6 +67,16 @@ def _has_natten() -> bool:
     if "natten" not in _FOUND:
         _FOUND["natten"] = _natten_usable()
     return _FOUND["natten"]
+
+
+def _flex_usable() -> bool:
+    if importlib.util.find_spec("torch.nn.attention.flex_attention") is None:
+        return False
+    from torch.nn.attention.flex_attention import BlockMask
+
+    # torch >= 2.6: block masks for lengths that are not multiples of the block size. torch 2.5's flex
+    # called mask_mod on padded positions, and a compiled DSwinIR gave wrong outputs (measured, 2.5.1)
+    return "seq_lengths" in inspect.signature(BlockMask.from_kv_blocks).parameters
 
 
 def _natten_usable() -> bool:

@@ -99,11 +99,14 @@ def position_table(height: int, width: int, kernel_size: int, dilation: int,
 def _na_mask_mod(table: Tensor) -> Callable:
     """``mask_mod`` of the NA window; closes over the ``(9, L)`` position table only."""
 
+    # one 1-D row per quantity, indexed by a tensor alone: torch 2.5's vmap turned table[row, idx] into .item()
+    residue, sub_y, sub_x, y0, y1, x0, x1 = table[: _X1 + 1].unbind(0)
+
     def mask_mod(_b: Tensor, _h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
-        same_subgrid = table[_RESIDUE, q_idx] == table[_RESIDUE, kv_idx]
-        ky, kx = table[_SUB_Y, kv_idx], table[_SUB_X, kv_idx]
-        in_y = (ky >= table[_Y0, q_idx]) & (ky < table[_Y1, q_idx])
-        in_x = (kx >= table[_X0, q_idx]) & (kx < table[_X1, q_idx])
+        same_subgrid = residue[q_idx] == residue[kv_idx]
+        ky, kx = sub_y[kv_idx], sub_x[kv_idx]
+        in_y = (ky >= y0[q_idx]) & (ky < y1[q_idx])
+        in_x = (kx >= x0[q_idx]) & (kx < x1[q_idx])
         return same_subgrid & in_y & in_x
 
     return mask_mod
@@ -116,11 +119,13 @@ def _na_score_mod(table: Tensor, rpb: Tensor) -> Callable:
     entry ``i`` is ``i % heads``.
     """
 
+    sub_y, sub_x, bias_y, bias_x = table[_SUB_Y], table[_SUB_X], table[_BIAS_Y], table[_BIAS_X]
+
     def score_mod(score: Tensor, batch_head: Tensor, _h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
         # masked-out keys may lie outside the table: clamp so every lookup stays in range
         hi = rpb.shape[-1] - 1
-        iy = (table[_SUB_Y, kv_idx] + table[_BIAS_Y, q_idx]).clamp(0, hi)
-        ix = (table[_SUB_X, kv_idx] + table[_BIAS_X, q_idx]).clamp(0, hi)
+        iy = (sub_y[kv_idx] + bias_y[q_idx]).clamp(0, hi)
+        ix = (sub_x[kv_idx] + bias_x[q_idx]).clamp(0, hi)
         return score + rpb[batch_head % rpb.shape[0], iy, ix].to(score.dtype)
 
     return score_mod

@@ -253,6 +253,10 @@ class CPUWindowAttention(torch.autograd.Function):
         bw, nh, n, d = q.shape
         n_win = bw if mask is None else mask.shape[0]
         attn_mask = bias_plus_mask(bias, exact_zero_mask(mask), q.dtype)
+        if attn_mask is not None:
+            # the op refuses a mask that requires grad; torch 2.5's Dynamo traces this forward with the
+            # bias's requires_grad still set (eager forward runs without grad anyway)
+            attn_mask = attn_mask.detach()
         flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
         if n_win == bw:
             out = flash(q, k, v, attn_mask=attn_mask, scale=scale)[0]
