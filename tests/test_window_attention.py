@@ -349,6 +349,9 @@ def test_network_backends_agree_forward_and_backward(arch: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(torch.__version__.startswith("2.11."), strict=False,
+                   reason="torch 2.11's CPU Inductor emits C++ that does not compile for SwinIR (decltype in "
+                          "blendv), with every attention backend; 2.5.1 and 2.14.1 pass")
 def test_torch_compile_of_the_sdpa_path_equals_eager_without_graph_breaks() -> None:
     """``train.compile: true`` on a Swin network: the CPU fast path (custom autograd function, cached
     exact-zero mask) must trace without a graph break and compute the same step (about a minute)."""

@@ -147,6 +147,10 @@ def _stored_forward(
         out (B*nW, nH, N, dv) (a transposed view), then P (B*nW, nH, N, M) when ``keep`` (else one
         block's scratch), and the contiguous ``scale * q``, k, v that backward needs.
     """
+    # detached: the out= and in-place ops below take no autograd inputs (eager runs this without grad;
+    # torch 2.5's Dynamo traces an autograd.Function's forward with requires_grad still set)
+    q, k, v = q.detach(), k.detach(), v.detach()
+    bias = None if bias is None else bias.detach()
     bw, nh, n, _ = q.shape
     m = k.shape[2]
     qs = torch.mul(q, scale, out=q.new_empty(q.shape))  # the reference's order (scale q first); contiguous
