@@ -140,12 +140,12 @@ def _stored_forward(
     mask: torch.Tensor | None,
     scale: float,
     keep: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """Forward of :class:`CPUStoredWindowAttention`, block by block.
 
     Returns:
         out (B*nW, nH, N, dv) (a transposed view), then P (B*nW, nH, N, M) when ``keep`` (else one
-        block's scratch), and the contiguous ``scale * q``, k, v that backward needs.
+        block's scratch), and the contiguous ``scale * q``, k, v that backward needs (None without ``keep``).
     """
     # detached: the out= and in-place ops below take no autograd inputs (eager runs this without grad;
     # torch 2.5's Dynamo traces an autograd.Function's forward with requires_grad still set)
@@ -153,20 +153,26 @@ def _stored_forward(
     bias = None if bias is None else bias.detach()
     bw, nh, n, _ = q.shape
     m = k.shape[2]
-    qs = torch.mul(q, scale, out=q.new_empty(q.shape))  # the reference's order (scale q first); contiguous
-    kc, vc = k.contiguous(), v.contiguous()
+    if keep:  # backward needs them whole: one contiguous copy each
+        qs = torch.mul(q, scale, out=q.new_empty(q.shape))  # the reference's order (scale q first)
+        kc, vc = k.contiguous(), v.contiguous()
+    else:  # inference: copied block by block below, never whole (they are the size of the token map)
+        qs = kc = vc = None
     add = bias_plus_mask(bias, exact_zero_mask(mask), q.dtype)  # (nW|1, nH, N, M): added once per block
     n_win = bw if mask is None else mask.shape[0]
     blocks = list(_blocks(bw, n_win, nh * n * m * q.element_size()))
     p = q.new_empty(bw if keep else max(end - first for first, end, _, _ in blocks), nh, n, m)
     out_t = q.new_empty(bw, nh, v.shape[-1], n)  # out^T: the product is taken as V^T P^T
     for first, end, w0, w1 in blocks:
-        pb = p[first:end] if keep else p[: end - first]
-        torch.matmul(qs[first:end], kc[first:end].transpose(-2, -1), out=pb)
+        if keep:
+            pb, qb, kb, vb = p[first:end], qs[first:end], kc[first:end], vc[first:end]
+        else:
+            pb, qb, kb, vb = p[: end - first], q[first:end] * scale, k[first:end], v[first:end]
+        torch.matmul(qb, kb.transpose(-2, -1), out=pb)
         if add is not None:
             pb += add if add.shape[0] == 1 else add[w0:w1]
         torch.ops.aten._softmax.out(pb, -1, False, out=pb)  # row by row: in place is safe
-        torch.matmul(vc[first:end].transpose(-2, -1), pb.transpose(-2, -1), out=out_t[first:end])
+        torch.matmul(vb.transpose(-2, -1), pb.transpose(-2, -1), out=out_t[first:end])
     return out_t.transpose(-2, -1), p, qs, kc, vc
 
 
