@@ -171,6 +171,17 @@ def _blocks(sd: StateDict, group: str) -> list[int]:
 
 
 # --------------------------------------------------------------------------------------------- SwinIR
+def _swin_heads_and_window(sd: StateDict, groups: int) -> tuple[list[int], int]:
+    """Heads per residual group and the window size, from each group's first relative-position table
+    ((2 ws - 1)^2 rows, one column per head): SwinIR and HAT store them alike."""
+    heads, ws = [], 0
+    for i in range(groups):
+        rows, h = _shape(sd, f"layers.{i}.residual_group.blocks.0.attn.relative_position_bias_table")
+        ws = (_square_side(rows, "attn.relative_position_bias_table") + 1) // 2
+        heads.append(h)
+    return heads, ws
+
+
 def detect_swinir(sd: StateDict) -> tuple[str, dict[str, Any]]:
     """SwinIR kwargs from its keys (classical, lightweight, real-SR, denoising, JPEG layouts)."""
     if "relative_position_index_SA" in sd or any(".conv_block.cab." in k for k in sd):
@@ -179,11 +190,7 @@ def detect_swinir(sd: StateDict) -> tuple[str, dict[str, Any]]:
     depths = _blocks(sd, "residual_group.blocks")
     if 0 in depths:
         raise LayoutMismatch("a residual group without 'residual_group.blocks.0'")
-    heads, ws = [], 0
-    for i in range(len(depths)):
-        rows, h = _shape(sd, f"layers.{i}.residual_group.blocks.0.attn.relative_position_bias_table")
-        ws = (_square_side(rows, "attn.relative_position_bias_table") + 1) // 2
-        heads.append(h)
+    heads, ws = _swin_heads_and_window(sd, len(depths))
     hidden = _shape(sd, "layers.0.residual_group.blocks.0.mlp.fc1.weight")[0]
     kw: dict[str, Any] = dict(in_chans=in_chans, embed_dim=embed, depths=depths, num_heads=heads, window_size=ws,
                               mlp_ratio=_ratio([(embed, hidden)], "mlp.fc1"),
@@ -235,11 +242,7 @@ def detect_hat(sd: StateDict) -> tuple[str, dict[str, Any]]:
     blk = "layers.0.residual_group.blocks.0."
     cab = _shape(sd, blk + "conv_block.cab.0.weight")[0]
     squeeze = _shape(sd, blk + "conv_block.cab.3.attention.1.weight")[0]
-    heads, ws = [], 0
-    for i in range(len(depths)):
-        rows, h = _shape(sd, f"layers.{i}.residual_group.blocks.0.attn.relative_position_bias_table")
-        ws = (_square_side(rows, "attn.relative_position_bias_table") + 1) // 2
-        heads.append(h)
+    heads, ws = _swin_heads_and_window(sd, len(depths))
     oca_rows = _shape(sd, "layers.0.residual_group.overlap_attn.relative_position_bias_table")[0]
     ows = _square_side(oca_rows, "overlap_attn.relative_position_bias_table") + 1 - ws
     hidden = _shape(sd, blk + "mlp.fc1.weight")[0]

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-from restoration.archs.spec import ArchSpec
+from restoration.archs.spec import ArchSpec, checked_spec
 
 __all__ = ["UNetDiscriminatorSN", "VGGStyleDiscriminator"]
 
@@ -65,10 +65,7 @@ class UNetDiscriminatorSN(nn.Module):
     def __init__(self, num_in_ch: int, num_feat: int = 64, skip_connection: bool = True) -> None:
         super().__init__()
         opt = dict(num_in_ch=num_in_ch, num_feat=num_feat, skip_connection=skip_connection)
-        problems = self.check_options(opt)
-        if problems:
-            raise ValueError("invalid UNetDiscriminatorSN options: " + "; ".join(problems))
-        self.spec = self.spec_from_options(opt)
+        self.spec = checked_spec(type(self), opt)
         self.skip_connection = skip_connection
         f = num_feat
         self.conv0 = nn.Conv2d(num_in_ch, f, 3, 1, 1)
@@ -144,10 +141,7 @@ class VGGStyleDiscriminator(nn.Module):
     def __init__(self, num_in_ch: int, num_feat: int, input_size: int = 128) -> None:
         super().__init__()
         opt = dict(num_in_ch=num_in_ch, num_feat=num_feat, input_size=input_size)
-        problems = self.check_options(opt)
-        if problems:
-            raise ValueError("invalid VGGStyleDiscriminator options: " + "; ".join(problems))
-        self.spec = self.spec_from_options(opt)
+        self.spec = checked_spec(type(self), opt)
         self.input_size = input_size
         f = num_feat
         widths = [(num_in_ch, f), (f, f * 2), (f * 2, f * 4), (f * 4, f * 8), (f * 8, f * 8)]

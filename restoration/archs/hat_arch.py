@@ -27,7 +27,7 @@ import torch
 from timm.layers import DropPath
 from torch import nn
 
-from restoration.archs.spec import ArchSpec
+from restoration.archs.spec import ArchSpec, checked_spec
 from restoration.layers.channel_attention import CAB
 from restoration.layers.config import backend_problem, resolve_attn_backend
 from restoration.layers.input_norm import input_mean
@@ -283,10 +283,7 @@ class HAT(nn.Module):
                    num_heads=num_heads, window_size=window_size, overlap_ratio=overlap_ratio,
                    compress_ratio=compress_ratio, squeeze_factor=squeeze_factor, upscale=upscale,
                    upsampler=upsampler, resi_connection=resi_connection, ape=ape)
-        problems = self.check_options(opt)
-        if problems:
-            raise ValueError("invalid HAT options: " + "; ".join(problems))
-        self.spec = self.spec_from_options(opt)
+        self.spec = checked_spec(type(self), opt)
         num_feat = 64
         self.window_size = window_size
         self.shift_size = window_size // 2

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restoration.archs.spec import ArchSpec
+from restoration.archs.spec import ArchSpec, checked_spec
 
 __all__ = ["Identity"]
 
@@ -22,11 +22,8 @@ class Identity(nn.Module):
 
     def __init__(self, upscale: int = 1) -> None:
         super().__init__()
-        problems = self.check_options(dict(upscale=upscale))
-        if problems:
-            raise ValueError("invalid Identity options: " + "; ".join(problems))
+        self.spec = checked_spec(type(self), dict(upscale=upscale))
         self.upscale = upscale
-        self.spec = self.spec_from_options(dict(upscale=upscale))
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:

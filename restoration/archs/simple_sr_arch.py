@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restoration.archs.spec import ArchSpec
+from restoration.archs.spec import ArchSpec, checked_spec
 from restoration.layers.upsample import UpsampleOneStep
 
 __all__ = ["SimpleSRNet"]
@@ -54,10 +54,7 @@ class SimpleSRNet(nn.Module):
     ) -> None:
         super().__init__()
         opt = dict(num_in_ch=num_in_ch, num_out_ch=num_out_ch, upscale=upscale)
-        problems = self.check_options(opt)
-        if problems:
-            raise ValueError("invalid SimpleSRNet options: " + "; ".join(problems))
-        self.spec = self.spec_from_options(opt)
+        self.spec = checked_spec(type(self), opt)
         self.upscale = upscale
         self.img_range = img_range
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any, Mapping
 
 from torch import nn
 
-__all__ = ["ArchSpec", "arch_spec"]
+__all__ = ["ArchSpec", "arch_spec", "checked_spec"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,3 +99,13 @@ def arch_spec(net: nn.Module) -> ArchSpec:
         return spec
     multiple = int(getattr(net, "size_multiple", 1))
     return ArchSpec(scale=int(getattr(net, "upscale", 1)), size_multiple=multiple, min_size=multiple)
+
+
+def checked_spec(arch: Any, opt: Mapping[str, Any], problems: list[str] | None = None) -> ArchSpec:
+    """What every architecture's constructor does with its options: raise one ``ValueError`` naming the
+    architecture and every problem (``arch.check_options(opt)``, or ``problems`` when the constructor
+    filtered them), else return ``arch.spec_from_options(opt)``."""
+    problems = arch.check_options(opt) if problems is None else problems
+    if problems:
+        raise ValueError(f"invalid {arch.__name__} options: " + "; ".join(problems))
+    return arch.spec_from_options(opt)

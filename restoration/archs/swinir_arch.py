@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn
 
-from restoration.archs.spec import ArchSpec
+from restoration.archs.spec import ArchSpec, checked_spec
 from restoration.layers.config import backend_problem
 from restoration.layers.input_norm import input_mean
 from restoration.layers.mlp import Mlp
@@ -190,10 +190,7 @@ class SwinIR(nn.Module):
         opt = dict(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, depths=depths,
                    num_heads=num_heads, window_size=window_size, upscale=upscale, upsampler=upsampler,
                    resi_connection=resi_connection, ape=ape)
-        problems = self.check_options(opt)
-        if problems:
-            raise ValueError("invalid SwinIR options: " + "; ".join(problems))
-        self.spec = self.spec_from_options(opt)
+        self.spec = checked_spec(type(self), opt)
         num_feat = 64
         self.img_range = img_range
         self.upscale = upscale

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restoration.archs.spec import ArchSpec
+from restoration.archs.spec import ArchSpec, checked_spec
 from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.masked_conv import CentralMaskedConv2d
 from restoration.layers.config import backend_problem
@@ -233,9 +233,7 @@ class TBSN(nn.Module):
         # Only hard errors raise here; a configuration that merely loses the blind spot (odd key
         # padding, see check_options) still builds so that such checkpoints stay loadable.
         problems = [p for p in self.check_options(opt) if "no longer blind-spot" not in p]
-        if problems:
-            raise ValueError("invalid TBSN options: " + "; ".join(problems))
-        self.spec = self.spec_from_options(opt)
+        self.spec = checked_spec(type(self), opt, problems)
         self.scale = scale
         # Two parity-preserving halvings, then ws x ws windows at the coarsest level (after the
         # upsampling by `scale`; spec.size_multiple is the same requirement on the input).
