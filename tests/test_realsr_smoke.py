@@ -37,24 +37,33 @@ def test_the_demo_files_chain_stage1_stage2_test() -> None:
     assert s1["datasets"]["val_1"]["seed"] == test["datasets"]["test_1"]["seed"]
 
 
-@pytest.mark.slow
-def test_realsr_recipe_stage1_stage2_and_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from restoration.tester import main as test_main
+_STAGE2_LR = 1e-4
+
+
+def _train_both_stages_short() -> None:
+    """Stage 1 (8 iterations) then stage 2 (4) in the working directory, through train.py's entry point."""
     from restoration.train_loop import main as train_main
 
-    monkeypatch.chdir(tmp_path)  # the option files use paths relative to the working directory
     short = ["logger.print_freq=4", "train.warmup_iter=-1"]
     assert train_main(["-opt", str(STAGE1), "--force_yml", *short, "train.total_iter=8", "train.scheduler.periods=[8]",
                        "val.val_freq=8", "logger.save_checkpoint_freq=8"]) == 0
+    assert train_main(["-opt", str(STAGE2), "--force_yml", *short, "train.total_iter=4",
+                       "train.scheduler.milestones=[4]", f"train.optim_g.lr={_STAGE2_LR}", "val.val_freq=4",
+                       "logger.save_checkpoint_freq=4"]) == 0
+
+
+@pytest.mark.slow
+def test_realsr_recipe_stage1_stage2_and_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from restoration.tester import main as test_main
+
+    monkeypatch.chdir(tmp_path)  # the option files use paths relative to the working directory
+    _train_both_stages_short()
     exp1 = tmp_path / "experiments" / "RealESRNet_SwinIR_tiny_x4_demo"
     assert (exp1 / "models" / "net_g_latest.pth").is_file() and (exp1 / "training_states" / "8.state").is_file()
     state1 = torch.load(exp1 / "training_states" / "8.state", weights_only=True)
     pool = state1["rank_states"][0]["pair_pool"]  # queue_size 8 = two batches of 4: full, in the training state
     assert pool["ptr"] == 8 and pool["lq"].shape == (8, 3, 24, 24) and pool["gt"].shape == (8, 3, 96, 96)
-    lr = 1e-4
-    assert train_main(["-opt", str(STAGE2), "--force_yml", *short, "train.total_iter=4",
-                       "train.scheduler.milestones=[4]", f"train.optim_g.lr={lr}", "val.val_freq=4",
-                       "logger.save_checkpoint_freq=4"]) == 0
+    lr = _STAGE2_LR
     exp2 = tmp_path / "experiments" / "RealESRGAN_SwinIR_tiny_x4_demo"
     state2 = torch.load(exp2 / "training_states" / "4.state", weights_only=True)
     assert "net_d" in state2 and "optimizer_d" in state2
@@ -89,3 +98,33 @@ def test_realsr_recipe_stage1_stage2_and_test(tmp_path: Path, monkeypatch: pytes
     assert (results["stage2"] / "baselines.json").is_file()
     assert sorted(p.name for p in (results["stage2"] / "visualization" / "demo_val_bsrgan").iterdir()) == [
         "chelsea.png", "coffee.png"]
+
+
+@pytest.mark.slow
+def test_realsr_recipe_reports_lpips_of_both_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/realsr.md's LPIPS commands: both stages scored with LPIPS-alex (the converted official weights,
+    ``$RESTORATION_LPIPS_WEIGHTS`` or experiments/pretrained_models; skipped without them)."""
+    import os
+
+    from restoration.losses.lpips_weights import OUTPUT_FILES
+    from restoration.tester import main as test_main
+
+    folder = Path(os.environ.get("RESTORATION_LPIPS_WEIGHTS", ROOT / "experiments" / "pretrained_models"))
+    backbone, lins = (folder / name for name in OUTPUT_FILES["alex"])
+    if not (backbone.is_file() and lins.is_file()):
+        pytest.skip(f"LPIPS-alex weights not in {folder} (scripts/weights/convert_lpips_weights.py)")
+    monkeypatch.chdir(tmp_path)
+    _train_both_stages_short()
+    lpips = (f"val.metrics.lpips={{type: calculate_lpips, better: lower, net: alex, crop_border: 4, "
+             f"backbone_weights_path: {backbone}, lpips_weights_path: {lins}}}")
+    stage1 = tmp_path / "experiments" / "RealESRNet_SwinIR_tiny_x4_demo" / "models" / "net_g_latest.pth"
+    assert test_main(["-opt", str(TEST), "--force_yml", lpips]) == 0
+    assert test_main(["-opt", str(TEST), "--force_yml", lpips, "name=stage1", f"path.pretrain_network_g={stage1}"]) == 0
+    scores = [json.loads((tmp_path / "results" / name / "metrics.json").read_text())["demo_val_bsrgan"]
+              for name in ("RealESRGAN_SwinIR_tiny_x4_demo", "stage1")]
+    for s in scores:
+        assert 0 < s["lpips"] < 1 and set(s["per_image"]) == {"chelsea", "coffee"}
+        assert all(0 < v["lpips"] < 1 for v in s["per_image"].values())
+    assert scores[0]["lpips"] != scores[1]["lpips"]
+    log = next((tmp_path / "results" / "stage1").glob("test_*.log")).read_text()
+    assert "lpips" in log

@@ -18,6 +18,7 @@ _METRICS: dict[str, str] = {
     # no reference: scored on the output alone (attribute no_reference = True)
     "calculate_noise_sigma": "restoration.metrics.no_reference:calculate_noise_sigma",
     "calculate_sharpness": "restoration.metrics.no_reference:calculate_sharpness",
+    "calculate_niqe": "restoration.metrics.niqe:calculate_niqe",
 }
 
 
