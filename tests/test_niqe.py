@@ -148,3 +148,33 @@ def test_pristine_model_gives_the_pinned_value(convert_to: str) -> None:
     assert got == pytest.approx(_PINNED[convert_to], abs=1e-4)
     blurred = calculate_niqe(_picture()[::2, ::2].repeat(2, 0).repeat(2, 1), niqe_params_path=str(model))
     assert blurred > got + 1  # pixel doubling is far from natural statistics
+
+
+def test_test_script_scores_niqe_on_a_folder_without_ground_truth(tmp_path: Path, capsys) -> None:
+    """RealSRSet-like use: test.py on LQ photographs only reports NIQE per image and on average; a missing
+    model file stops it before anything runs, naming the file."""
+    import json
+
+    import yaml
+
+    from restoration.tester import main as run_test_script
+    from tests.helpers import make_sr_pairs
+
+    _, lr = make_sr_pairs(tmp_path / "data", n=2, size=192, scale=2)
+    model = _model_of(_picture(), tmp_path / "m.npz")
+    opt = {"name": "nogt_niqe", "model_type": "SRModel", "scale": 2, "num_gpu": 0,
+           "datasets": {"test_1": {"name": "photos", "type": "SingleImageDataset", "dataroot_lq": str(lr)}},
+           "network_g": {"type": "Bicubic", "upscale": 2},
+           "val": {"pbar": False, "metrics": {"niqe": {"type": "calculate_niqe", "better": "lower",
+                                                      "niqe_params_path": str(model)}}}}
+    cfg = tmp_path / "nogt.yml"
+    cfg.write_text(yaml.safe_dump(opt))
+    assert run_test_script(["-opt", str(cfg), "--root", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "results" / "nogt_niqe" / "metrics.json").read_text())["photos"]
+    per_image = [scores["niqe"] for scores in result["per_image"].values()]
+    assert len(per_image) == 2 and all(v > 0 for v in per_image)
+    assert result["niqe"] == pytest.approx(sum(per_image) / 2)
+    capsys.readouterr()
+    assert run_test_script(["-opt", str(cfg), "--root", str(tmp_path), "--force_yml",
+                            f"val.metrics.niqe.niqe_params_path={tmp_path / 'gone.npz'}"]) == 2
+    assert f"NIQE niqe_params_path file not found: '{tmp_path / 'gone.npz'}'" in capsys.readouterr().err
