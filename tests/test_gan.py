@@ -125,6 +125,53 @@ def test_net_d_init_iters_trains_only_d_first_and_keeps_g_schedule() -> None:
     assert not all(torch.equal(a, b) for a, b in zip(g0, _params(model.networks["g"])))
 
 
+def test_net_d_iters_steps_g_every_kth_iteration_and_the_ema_every_iteration() -> None:
+    """BasicSR: d steps every iteration, g when iter % net_d_iters == 0, the EMA of g every iteration."""
+    model = _model(net_d_iters=2, ema_decay=0.5)
+    ema = model.emas["g"].module
+    g0 = _params(model.networks["g"])
+    log = model.optimize_parameters(model.feed_data(_batch()), 1)  # 1 % 2: g waits, d steps
+    assert "l_g_gan" not in log and "grad_norm_d" in log
+    assert all(torch.equal(a, b) for a, b in zip(g0, _params(model.networks["g"])))
+    log = model.optimize_parameters(model.feed_data(_batch()), 2)  # 2 % 2 == 0: g steps too
+    assert "l_g_gan" in log and "grad_norm" in log
+    g2 = _params(model.networks["g"])
+    assert not all(torch.equal(a, b) for a, b in zip(g0, g2))
+    with torch.no_grad():
+        for p in ema.parameters():
+            p.zero_()  # an EMA that differs from g, so an update shows
+    model.optimize_parameters(model.feed_data(_batch()), 3)  # g waits again; its EMA still moves
+    assert all(torch.equal(a, b) for a, b in zip(g2, _params(model.networks["g"])))
+    torch.testing.assert_close(list(ema.parameters()), [0.5 * p for p in g2])  # 0.5 * 0 + 0.5 * g
+
+
+def test_fp16_has_one_grad_scaler_per_network_and_an_overflow_of_d_backs_off_only_d() -> None:
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 1, 1))
+    except RuntimeError as exc:  # CPU fp16 autocast missing in this torch
+        pytest.skip(f"fp16 autocast on the CPU: {exc}")
+    model = _model(mixed_precision="fp16")
+    scalers = model.scalers
+    assert scalers["g"] is not scalers["d"] and scalers["g"].is_enabled() and scalers["d"].is_enabled()
+    log = model.optimize_parameters(model.feed_data(_batch()), 1)
+    assert all(torch.isfinite(v) for v in log.values())
+    scale_g, scale_d = scalers["g"].get_scale(), scalers["d"].get_scale()
+    loss = model.gan_loss
+
+    def overflowing_critic_loss(pred: torch.Tensor, target: bool, is_disc: bool = False) -> torch.Tensor:
+        out = loss(pred, target, is_disc=is_disc)
+        return out * float("inf") if is_disc else out
+
+    model.gan_loss = overflowing_critic_loss
+    g0, d0 = _params(model.networks["g"]), _params(model.networks["d"])
+    log = model.optimize_parameters(model.feed_data(_batch()), 2)
+    assert scalers["d"].get_scale() == scale_d * 0.5 and scalers["g"].get_scale() == scale_g  # d backed off alone
+    assert "skipped" in log
+    assert all(torch.equal(a, b) for a, b in zip(d0, _params(model.networks["d"])))  # d's step skipped
+    assert not all(torch.equal(a, b) for a, b in zip(g0, _params(model.networks["g"])))  # g's step taken
+
+
 def test_g_step_leaves_no_gradient_on_the_critic() -> None:
     model = _model()
     seen: dict[str, list] = {}

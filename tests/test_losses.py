@@ -127,11 +127,47 @@ def _reference_features(
     return out
 
 
-def test_perceptual_missing_weights_file_error() -> None:
-    with pytest.raises(FileNotFoundError, match=r"vgg_weights_path.*vgg19-dcbb9e9d\.pth"):
+def test_perceptual_missing_weights_file_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # an empty hub cache
+    with pytest.raises(FileNotFoundError, match=r"vgg_weights_path is not set and vgg19-dcbb9e9d\.pth is not in "
+                                                r"experiments/pretrained_models/vgg19-dcbb9e9d\.pth and .*torch_home"):
         PerceptualLoss({"conv5_4": 1.0})
-    with pytest.raises(FileNotFoundError, match=r"'/nonexistent/vgg\.pth' not found.*vgg_weights_path.*vgg19-dcbb9e9d"):
+    with pytest.raises(FileNotFoundError, match=r"not found: '/nonexistent/vgg\.pth' \(vgg_weights_path.*vgg19-dcbb9e9d"):
         PerceptualLoss({"conv5_4": 1.0}, vgg_weights_path="/nonexistent/vgg.pth")
+
+
+def test_perceptual_weights_found_where_basicsr_users_have_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 vgg19_file: Path) -> None:
+    """BasicSR's files name no VGG file (torchvision downloads it into torch's hub cache): that copy is used,
+    and without one the option check reports it before anything starts."""
+    from restoration.losses import register_losses
+    from restoration.options.validate import check_component
+    from restoration.registry import LOSS_REGISTRY
+
+    register_losses()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    entry = {"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1.0}}
+    problems: list[str] = []
+    check_component(LOSS_REGISTRY, dict(entry), "train.perceptual_opt", problems)
+    assert len(problems) == 1 and problems[0].startswith("'train.perceptual_opt': VGG weights file not found: "
+                                                         "vgg_weights_path is not set")
+    cache = tmp_path / "torch_home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / "vgg19-dcbb9e9d.pth").write_bytes(vgg19_file.read_bytes())
+    problems = []
+    check_component(LOSS_REGISTRY, dict(entry), "train.perceptual_opt", problems)
+    assert problems == []
+    from_cache = PerceptualLoss({"conv5_4": 1.0})
+    explicit = PerceptualLoss({"conv5_4": 1.0}, vgg_weights_path=str(vgg19_file))
+    assert all(torch.equal(a, b) for a, b in zip(from_cache.state_dict().values(), explicit.state_dict().values()))
+    # experiments/pretrained_models/ comes first
+    local = tmp_path / "experiments" / "pretrained_models"
+    local.mkdir(parents=True)
+    torch.save({k: v * 2 for k, v in torch.load(vgg19_file, weights_only=True).items()}, local / "vgg19-dcbb9e9d.pth")
+    first = PerceptualLoss({"conv5_4": 1.0})
+    assert not torch.equal(next(iter(first.vgg.features.parameters())), next(iter(explicit.vgg.features.parameters())))
 
 
 def test_perceptual_bad_options(vgg19_file: Path) -> None:

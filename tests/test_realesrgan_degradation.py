@@ -11,6 +11,7 @@ import torch
 from scipy.special import j1
 
 from restoration.data.base_dataset import DatasetOptionError
+from restoration.errors import DataError
 from restoration.data.degradation_kernels import (KERNEL_TYPES, bivariate_kernel, check_blur_options,
                                                   circular_lowpass_kernel, draw_blur_kernel, draw_final_sinc_kernel,
                                                   pad_kernel, random_mixed_kernel)
@@ -128,6 +129,16 @@ def test_dataset_option_errors_before_anything_starts(tmp_path):
     assert "blur_kernel_size must be an odd integer >= 7" in message
     assert "kernel_prob2 has 2 entries but needs 6" in message
     assert "final_sinc_prob must be a probability in [0, 1], got 1.5" in message
+
+
+@pytest.mark.parametrize("sigma", [1e-155, 1e-200])  # sigma^2 underflows to a tiny / a zero covariance
+def test_a_degenerate_kernel_names_the_sample_seed_and_its_draw(tmp_path, sigma):
+    root = _write_images(tmp_path / "gt", [(48, 40)])
+    blur = {**BLUR, "kernel_list": ["iso"], "kernel_prob": [1.0], "blur_sigma": [sigma, sigma], "sinc_prob": 0.0}
+    ds = RealESRGANDataset({"dataroot_gt": root, "phase": "val", "scale": 4, "crop_pad_size": 64, **blur})
+    with pytest.raises(DataError, match=r"sample 0 \(.*0000\.png, sample seed .*\): a blur kernel is not finite; "
+                                        r"kernel1 \{.*'type': 'iso'.*\}, kernel2 .*Narrow blur_sigma"):
+        ds[0]
 
 
 # ------------------------------------------------------------------------------------------------ device side

@@ -199,8 +199,27 @@ def test_real_hat_degradation_keys_at_the_top_level_are_read_as_train_options(tm
     opt["model_type"] = "RealHATMSEModel"
     for key in upstream_top:
         opt[key] = opt["train"].pop(key)
+    # HAT's MSE file also keeps the GAN file's optim_d, which BasicSR never reads without a discriminator
+    opt["train"]["optim_d"] = {"type": "Adam", "lr": 1e-4, "weight_decay": 0, "betas": [0.9, 0.99]}
     notices: list[str] = []
     parsed = parse_options(str(write_options(opt, tmp_path / "r.yml")), is_train=True, root=tmp_path, notices=notices)
     assert all(parsed["train"][key] == opt[key] for key in upstream_top)
     assert f"top-level {', '.join(upstream_top)} (BasicSR's place for RealHATMSEModel's options) read as train.<key>" \
         in notices
+    assert "optim_d" not in parsed["train"]
+    assert "train.optim_d ignored: RealHATMSEModel trains no discriminator (BasicSR does not read it either)" in notices
+
+
+def test_a_gan_trainer_without_a_discriminator_is_an_options_error(tmp_path: Path) -> None:
+    """optim_d is only dropped where nothing reads it: the GAN trainer without network_d stays an error."""
+    import yaml
+
+    opt = yaml.safe_load(Path("options/train/HAT/train_Real_HAT_GAN_SRx4_finetune_from_mse_model.yml").read_text())
+    hr, _ = make_sr_pairs(tmp_path / "d", n=2, size=64, scale=4)
+    opt["datasets"] = {"train": {**opt["datasets"]["train"], "dataroot_gt": str(hr)}}
+    opt.pop("val", None)
+    opt["path"] = {}
+    del opt["network_d"]
+    with pytest.raises(OptionsError) as info:
+        parse_options(str(write_options(opt, tmp_path / "g.yml")), is_train=True, root=tmp_path)
+    assert "needs 'network_d'" in str(info.value) and "optim_d ignored" not in str(info.value)

@@ -44,19 +44,27 @@ def sigma_matrix(sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:
 
 def bivariate_kernel(kind: str, size: int, sigma_x: float, sigma_y: float, theta: float,
                      beta: float = 1.0) -> np.ndarray:
-    """One kernel of family ``kind`` (``gaussian``, ``generalized`` or ``plateau``), normalised to sum 1."""
+    """One kernel of family ``kind`` (``gaussian``, ``generalized`` or ``plateau``), normalised to sum 1.
+
+    A covariance too small to invert (σ below ~1e-154: σ² underflows) gives an all-NaN kernel, which the
+    dataset reports with the sample's seed and the drawn parameters.
+    """
     xx, yy = mesh_grid(size)
-    inv = np.linalg.inv(sigma_matrix(sigma_x, sigma_y, theta))
-    q = inv[0, 0] * xx * xx + (inv[0, 1] + inv[1, 0]) * xx * yy + inv[1, 1] * yy * yy
-    if kind == "gaussian":
-        kernel = np.exp(-0.5 * q)
-    elif kind == "generalized":
-        kernel = np.exp(-0.5 * np.power(q, beta))
-    elif kind == "plateau":
-        kernel = 1.0 / (np.power(q, beta) + 1.0)
-    else:
-        raise ValueError(f"unknown kernel family {kind!r}")
-    return kernel / kernel.sum()
+    try:
+        inv = np.linalg.inv(sigma_matrix(sigma_x, sigma_y, theta))
+    except np.linalg.LinAlgError:
+        return np.full((size, size), np.nan)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # degenerate draws end as NaN, reported
+        q = inv[0, 0] * xx * xx + (inv[0, 1] + inv[1, 0]) * xx * yy + inv[1, 1] * yy * yy
+        if kind == "gaussian":
+            kernel = np.exp(-0.5 * q)
+        elif kind == "generalized":
+            kernel = np.exp(-0.5 * np.power(q, beta))
+        elif kind == "plateau":
+            kernel = 1.0 / (np.power(q, beta) + 1.0)
+        else:
+            raise ValueError(f"unknown kernel family {kind!r}")
+        return kernel / kernel.sum()
 
 
 def circular_lowpass_kernel(omega_c: float, size: int) -> np.ndarray:

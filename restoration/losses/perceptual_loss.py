@@ -2,8 +2,10 @@
 
 The VGG is torchvision's ``vgg19().features`` (or ``vgg16``), rebuilt here layer for layer so that torchvision's
 state-dict keys (``features.<index>.weight``) load into it unchanged. Its weights come from ``vgg_weights_path``: the
-file torchvision downloads as ``vgg19-dcbb9e9d.pth`` (ImageNet-trained). Nothing is ever downloaded: training clusters
-are often offline, and a silent download at iteration 0 is a bad surprise.
+file torchvision downloads as ``vgg19-dcbb9e9d.pth`` (ImageNet-trained), or, when that option is unset (as in BasicSR's
+files), the copy in ``experiments/pretrained_models/`` or torch's hub cache. Nothing is ever downloaded: training
+clusters are often offline, and a silent download at iteration 0 is a bad surprise; a missing file is an options
+error before anything starts.
 
 Layers are named as in BasicSR (``conv5_4``, ``relu5_4``, ``pool4`` ...) or, KAIR style, given by their integer index in
 ``features`` (``34`` is ``conv5_4``); a feature "at" a layer is that layer's output.
@@ -17,7 +19,8 @@ from typing import Mapping, Union
 import torch
 from torch import nn
 
-__all__ = ["PerceptualLoss", "VGGFeatureExtractor", "vgg_layer_names", "VGG_WEIGHT_FILES"]
+__all__ = ["PerceptualLoss", "VGGFeatureExtractor", "vgg_layer_names", "VGG_WEIGHT_FILES", "default_vgg_weights",
+           "resolve_vgg_weights"]
 
 # torchvision's configurations: ints are 3x3 conv widths (each followed by ReLU), "M" a 2x2 max-pool.
 _VGG_CONFIGS: dict[str, list[Union[int, str]]] = {
@@ -58,6 +61,33 @@ def _make_features(vgg_type: str, num_layers: int) -> nn.Sequential:
             layers += [nn.Conv2d(in_ch, int(item), kernel_size=3, padding=1), nn.ReLU(inplace=False)]
             in_ch = int(item)
     return nn.Sequential(*layers[:num_layers])
+
+
+def default_vgg_weights(vgg_type: str) -> list[Path]:
+    """Where a torchvision VGG file is looked for when ``vgg_weights_path`` is not set, in order:
+    ``experiments/pretrained_models/<file>`` and torch's hub cache (``$TORCH_HOME/hub/checkpoints/<file>``,
+    where torchvision, and so BasicSR, stores it after its first download)."""
+    name = VGG_WEIGHT_FILES[vgg_type]
+    return [Path("experiments") / "pretrained_models" / name, Path(torch.hub.get_dir()) / "checkpoints" / name]
+
+
+def resolve_vgg_weights(path: str | Path | None, vgg_type: str) -> tuple[Path | None, str]:
+    """``(file, problem)``: the weights file to read (``path``, else the first of :func:`default_vgg_weights`
+    that exists) or ``None`` with a one-line problem naming what was looked for."""
+    expected = VGG_WEIGHT_FILES[vgg_type]
+    if path is not None and str(path) != "":
+        file = Path(path).expanduser()
+        if file.is_file():
+            return file, ""
+        return None, (f"VGG weights file not found: {str(path)!r} (vgg_weights_path: a local copy of torchvision's "
+                      f"{vgg_type} ImageNet state dict, {expected}; nothing is downloaded)")
+    for candidate in default_vgg_weights(vgg_type):
+        if candidate.is_file():
+            return candidate, ""
+    looked = " and ".join(str(c) for c in default_vgg_weights(vgg_type))
+    return None, (f"VGG weights file not found: vgg_weights_path is not set and {expected} is not in {looked}; "
+                  f"set vgg_weights_path to a local copy of torchvision's {vgg_type} ImageNet state dict (nothing "
+                  "is downloaded)")
 
 
 def _load_features_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -123,17 +153,15 @@ class VGGFeatureExtractor(nn.Module):
             raise ValueError(f"unknown VGG layer {key!r}; valid names are {names}")
         return names.index(key)
 
-    def _load(self, path: str | Path | None, vgg_type: str) -> None:
+    def _load(self, path_option: str | Path | None, vgg_type: str) -> None:
         expected = VGG_WEIGHT_FILES[vgg_type]
         hint = (
             f"set the perceptual loss option `vgg_weights_path` to a local copy of torchvision's {vgg_type} "
             f"ImageNet state dict ({expected}); it is never downloaded automatically"
         )
-        if path is None or str(path) == "":
-            raise FileNotFoundError(f"no VGG weights given: {hint}")
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"VGG weights file {str(path)!r} not found: {hint}")
+        path, problem = resolve_vgg_weights(path_option, vgg_type)
+        if path is None:
+            raise FileNotFoundError(problem)
         state = _load_features_state_dict(path)
         own_keys = set(self.features.state_dict())
         missing = sorted(own_keys - set(state))
@@ -178,7 +206,9 @@ class PerceptualLoss(nn.Module):
 
     Args:
         layer_weights: ``{layer: weight}``; layer is a BasicSR name (``'conv5_4'``) or a ``features`` index (``34``).
-        vgg_weights_path: Local torchvision VGG state-dict file (``vgg19-dcbb9e9d.pth``); required.
+        vgg_weights_path: Local torchvision VGG state-dict file (``vgg19-dcbb9e9d.pth``); when unset, the first
+            of :func:`default_vgg_weights` that exists (BasicSR's option files name no file: torchvision's
+            download lands in torch's hub cache), else an options error.
         vgg_type: ``'vgg19'`` (default) or ``'vgg16'``.
         use_input_norm: Normalise inputs with the ImageNet mean/std.
         range_norm: Inputs are in [-1, 1] rather than [0, 1].
@@ -216,6 +246,16 @@ class PerceptualLoss(nn.Module):
             use_input_norm=use_input_norm,
             range_norm=range_norm,
         )
+
+    @classmethod
+    def check_options(cls, opt: Mapping[str, object]) -> list[str]:
+        """A missing VGG file is an options error, before anything starts (not a traceback at iteration 0)."""
+        vgg_type = opt.get("vgg_type", "vgg19")
+        if vgg_type not in VGG_WEIGHT_FILES:
+            return [f"unsupported vgg_type {vgg_type!r}; use one of {sorted(VGG_WEIGHT_FILES)}"]
+        path = opt.get("vgg_weights_path")
+        _, problem = resolve_vgg_weights(path if isinstance(path, (str, Path)) else None, str(vgg_type))
+        return [problem] if problem else []
 
     def _distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         if self.criterion_type == "l1":

@@ -110,6 +110,22 @@ def _translate_trainer_keys(opt: dict[str, Any], notices: list[str], problems: l
                    "read as train.<key>")
 
 
+def _drop_unused_optim_d(opt: dict[str, Any], notices: list[str]) -> None:
+    """``train.optim_d`` in a file whose trainer has no discriminator (HAT's train_Real_HAT_SRx4_mse_model.yml
+    keeps the GAN file's optim_d): BasicSR never reads it there, so neither do we. With a trainer that has a
+    discriminator the key stays, and a missing ``network_d`` remains an error."""
+    from restoration.options.validate import top_level_spec
+
+    train = opt.get("train")
+    if not isinstance(train, dict) or "optim_d" not in train or opt.get("network_d") is not None:
+        return
+    if "optim_d" in (top_level_spec(opt)["train"].children or {}):
+        return
+    del train["optim_d"]
+    notices.append(f"train.optim_d ignored: {opt.get('model_type')} trains no discriminator (BasicSR does not read "
+                   "it either)")
+
+
 def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], problems: list[str]) -> None:
     from restoration.data import register_datasets
     from restoration.registry import DATASET_REGISTRY, RegistryError
@@ -154,6 +170,7 @@ def translate_upstream(opt: dict[str, Any]) -> tuple[list[str], list[str]]:
         notices.append(f"model_type {model_type} is {ours} here ({why})")
     _translate_tile(opt, notices, problems)
     _translate_trainer_keys(opt, notices, problems)
+    _drop_unused_optim_d(opt, notices)
     datasets = opt.get("datasets")
     for phase, dopt in (datasets.items() if isinstance(datasets, Mapping) else ()):
         if isinstance(dopt, dict):
