@@ -23,7 +23,7 @@ from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
 from restoration.utils.cli import run_reporting_errors
 from restoration.utils.device import select_device
-from restoration.utils.dist import DistError, barrier, cleanup_dist, get_dist_info, init_dist
+from restoration.utils.dist import DistError, barrier, cleanup_dist, finish_dist, get_dist_info, init_dist
 from restoration.utils.logger import close_file_handlers, get_logger
 from restoration.utils.weights import selected_param_key
 
@@ -197,8 +197,7 @@ def _test(args: argparse.Namespace) -> int:
             _write_json(os.path.join(paths["results_root"], "baselines.json"), baselines)
         logger.info(f"results written to {paths['results_root']}")
     close_file_handlers()
-    barrier()
-    cleanup_dist()
+    finish_dist()
     return 0
 
 

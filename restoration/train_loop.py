@@ -43,6 +43,7 @@ from restoration.utils.dist import (
     gather_objects_on_main,
     barrier,
     cleanup_dist,
+    finish_dist,
     get_dist_info,
     init_dist,
 )
@@ -296,7 +297,9 @@ def _train(args: argparse.Namespace) -> int:
     opt["dist"], opt["rank"], opt["world_size"] = world_size > 1, rank, world_size
     train_opt = opt["train"]
     with torch_settings(bool(train_opt.get("deterministic")), train_opt.get("tf32")):
-        return _run(args, opt, rank, world_size)
+        code = _run(args, opt, rank, world_size)
+    finish_dist()  # the trainer and its DDP wrappers are out of scope here
+    return code
 
 
 def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: int) -> int:
@@ -432,8 +435,6 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
         skips.at_end(it)
         logger.info(f"training finished at iteration {it}; best: {best}")
     close_file_handlers()
-    barrier()
-    cleanup_dist()
     return 0
 
 
