@@ -37,6 +37,11 @@ def test_smoke_report_measures_every_section(tmp_path: Path) -> None:
         assert r["images_per_s"] > 0 and r["ms_per_step"] > 0 and r["first_step_s"] > 0 and r["steps"] >= 2
     assert {(r["backend"], r["mode"]) for r in training if r["network"] == "HAT-S x2"} == {
         ("reference", "eager"), ("sdpa", "eager"), ("sdpa", "compile")}
+    realsr = report["realsr"]
+    assert [r["precision"] for r in realsr] == ["fp32", "bf16"] and all(r["status"] == "ok" for r in realsr), realsr
+    for r in realsr:  # the degradation is timed apart and reported as a share of the step
+        assert r["ms_per_step"] > 0 and r["degrade_ms"] > 0 and r["batch"] == 2 and r["gt"] == "48² -> 32²"
+        assert abs(r["degrade_share"] - r["degrade_ms"] / r["ms_per_step"]) < 2e-3
     tiled = {r["measurement"]: r for r in report["tiled"]}
     assert tiled["peak memory"]["status"] == "ok" and tiled["peak memory"]["weights_mb"] > 0
     assert tiled["tiled vs whole"]["status"] == "ok" and tiled["tiled vs whole"]["psnr_tiled_vs_whole_db"] > 20
@@ -48,7 +53,8 @@ def test_smoke_report_measures_every_section(tmp_path: Path) -> None:
 
     md = (tmp_path / "report.md").read_text()
     assert md.startswith(f"# GPU report: {env['device_name']} (cpu), torch {env['torch']}, CUDA {env['cuda']}")
-    for heading in ("## Training step", "## HAT-L x2 tiled inference", "## Data pipeline", "## Would the loader starve"):
+    for heading in ("## Training step", "## Real-HAT-GAN step and its degradation", "## HAT-L x2 tiled inference",
+                    "## Data pipeline", "## Would the loader starve"):
         assert heading in md
     hat_s = next(r for r in training if r["network"] == "HAT-S x2" and r["mode"] == "compile")
     assert f"| HAT-S x2 | sdpa | bf16 | compile | 2 x 32² | {hat_s['images_per_s']} |" in md

@@ -16,11 +16,18 @@ Sections, in the order they run (the most informative first, so a short budget s
    ``--step-time-s`` seconds; images/s = batch x steps / time. Peak memory:
    ``torch.cuda.max_memory_allocated`` over the timed steps after ``reset_peak_memory_stats``
    (weights, gradients, optimizer and EMA state included; not the allocator's cache).
-2. **tiled**: HAT-L x2 over a 2048² input in 256² tiles (overlap 32), whole run, fp32, peak memory
+2. **realsr**: one Real-HAT-GAN training step (``options/train/HAT/train_Real_HAT_GAN_SRx4_finetune_from_mse_model.yml``:
+   HAT x4 + ``UNetDiscriminatorSN``, L1 + VGG19 perceptual + GAN, EMA, batch 4 of ``crop_pad_size``² GT
+   with kernels drawn as the dataset draws them) and, apart, the part of it that is the batched Real-ESRGAN
+   degradation on the device (``RealESRGANModel.degrade``: USM, two orders, JPEG, crop, pool): its share
+   of the step (the issue's target: under 15%). fp32 (the recipe) and bf16. The VGG19 weights are random
+   (a temporary file; their values do not change the time) and the pool is 4 batches deep instead of 180
+   pairs, so it is full after 4 steps.
+3. **tiled**: HAT-L x2 over a 2048² input in 256² tiles (overlap 32), whole run, fp32, peak memory
    (through ``tiled_inference_memory.py``); and on 512², where the whole image fits, how far the tiled
    output is from the whole-image output (PSNR between the two, and the largest difference), with
    random weights (no checkpoint is assumed on the machine).
-3. **data**: ``PairedImageDataset`` through the training loader (4/8/16 workers; gt_size 128 with x2
+4. **data**: ``PairedImageDataset`` through the training loader (4/8/16 workers; gt_size 128 with x2
    pairs and 256 with x4 pairs, from 480² HR PNGs as DIV2K sub-images; from LMDB too when ``lmdb`` is
    installed), images/s after the first batch; then, for every network, whether the loader would
    starve the GPU at its fastest measured rate.
@@ -82,6 +89,7 @@ NETWORKS: dict[str, tuple[str, int]] = {
     "TBSN": ("train/TBSN/train_TBSN_SIDD.yml", 128),
 }
 HAT_L = "test/HAT/test_HAT-L_SRx2.yml"
+REAL_HAT_GAN = "train/HAT/train_Real_HAT_GAN_SRx4_finetune_from_mse_model.yml"
 # architecture -> (constructor argument, reference value, fast value)
 BACKEND_ARG: dict[str, tuple[str, str, str]] = {
     "SwinIR": ("attn_backend", "reference", "sdpa"),
@@ -130,7 +138,7 @@ class Report:
         self.args, self.device = args, device
         self.start = time.monotonic()
         self.data: dict[str, Any] = {"env": environment(device), "settings": vars(args) | {"device": str(device)},
-                                     "training": [], "tiled": [], "data": [], "starvation": []}
+                                     "training": [], "realsr": [], "tiled": [], "data": [], "starvation": []}
         args.out.mkdir(parents=True, exist_ok=True)
 
     def left(self) -> float:
@@ -189,7 +197,7 @@ def release(device: torch.device) -> None:
 
 
 def summary(row: dict[str, Any]) -> str:
-    keys = ("images_per_s", "peak_gib", "first_step_s", "peak_mb", "psnr_tiled_vs_whole_db")
+    keys = ("images_per_s", "peak_gib", "first_step_s", "peak_mb", "psnr_tiled_vs_whole_db", "degrade_share")
     return " ".join(f"{k}={row[k]}" for k in keys if row.get(k) is not None)
 
 
@@ -299,6 +307,80 @@ def training_rows(args: argparse.Namespace) -> list[tuple[dict[str, Any], dict[s
 
 
 # ---------------------------------------------------------------------------------------------- 2. tiled
+# ------------------------------------------------------------------------------------ 2. real-world SR
+def _timed(fn: Callable[[int], Any], device: torch.device, first_it: int, steps: int) -> float:
+    """Seconds per call of ``fn(it)`` over ``steps`` calls (CUDA events on a GPU)."""
+    _sync(device)
+    if device.type == "cuda":
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+    t0 = time.perf_counter()
+    for i in range(steps):
+        fn(first_it + i)
+    if device.type == "cuda":
+        end.record()
+        end.synchronize()
+        return begin.elapsed_time(end) / 1e3 / steps
+    return (time.perf_counter() - t0) / steps
+
+
+def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) -> dict[str, Any]:
+    """A Real-HAT-GAN step and the degradation inside it (see the module docstring)."""
+    from restoration.data.degradation_kernels import draw_blur_kernel, draw_final_sinc_kernel
+    from restoration.losses.perceptual_loss import _make_features
+    from restoration.models import register_models
+    from restoration.registry import MODEL_REGISTRY
+
+    register_models()
+    opt = load_yaml(OPTIONS / REAL_HAT_GAN)
+    net_g, net_d, train = dict(opt["network_g"]), dict(opt["network_d"]), dict(opt["train"])
+    dopt = opt["datasets"]["train"]
+    batch, pad_size = int(dopt["batch_size_per_gpu"]), int(dopt.get("crop_pad_size", 400))
+    if args.smoke:
+        net_g.update(SMOKE_NETWORKS["HAT"])
+        net_d["num_feat"] = 4
+        batch, pad_size, train["gt_size"] = 2, 48, 32
+    with tempfile.TemporaryDirectory(prefix="gpu_report_vgg_") as tmp:
+        vgg = Path(tmp) / "vgg19_random.pth"  # timing only: the values do not change the work
+        torch.save({f"features.{k}": v for k, v in _make_features("vgg19", 36).state_dict().items()}, vgg)
+        train.update(perceptual_opt={**train["perceptual_opt"], "vgg_weights_path": str(vgg)},
+                     queue_size=4 * batch, mixed_precision="bf16" if precision == "bf16" else False)
+        torch.manual_seed(0)
+        model = MODEL_REGISTRY.get("RealESRGANModel")(
+            {"name": "gpu_report_realsr", "scale": 4, "is_train": True, "manual_seed": 0, "network_g": net_g,
+             "network_d": net_d, "train": train}, device)
+    rng = np.random.default_rng(0)
+    kernels = [(draw_blur_kernel(rng, dopt, "")[0], draw_blur_kernel(rng, dopt, "2")[0],
+                draw_final_sinc_kernel(rng, dopt["final_sinc_prob"], int(dopt["blur_kernel_size"]))[0])
+               for _ in range(batch)]
+    data = {"gt": torch.rand(batch, 3, pad_size, pad_size)}
+    for j, key in enumerate(("kernel1", "kernel2", "sinc_kernel")):
+        data[key] = torch.from_numpy(np.stack([k[j] for k in kernels]).astype(np.float32))
+
+    def step(it: int) -> None:
+        model.optimize_parameters(model.feed_data(data), it)
+
+    def degrade(it: int) -> None:
+        model.degrade(model.feed_data(data), it)
+
+    t0 = time.perf_counter()
+    step(1)
+    _sync(device)
+    first = time.perf_counter() - t0
+    for it in range(2, args.warmup + 5):  # the pool is full after 4 steps: time the steady state
+        step(it)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    steps = 2 if args.smoke else 6
+    step_s = _timed(step, device, 100, steps)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    degrade_s = _timed(degrade, device, 200, steps)
+    return {"first_step_s": round(first, 3), "steps": steps, "ms_per_step": round(1e3 * step_s, 1),
+            "degrade_ms": round(1e3 * degrade_s, 1), "degrade_share": round(degrade_s / step_s, 3),
+            "images_per_s": round(batch / step_s, 2), "peak_gib": None if peak is None else round(peak, 3),
+            "batch": batch, "gt": f"{pad_size}² -> {train['gt_size']}²"}
+
+
 def tiled_memory(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """HAT-L whole run over ``--tiled-size``² in tiles: peak memory (tiled_inference_memory.py)."""
     argv = ["-opt", str(OPTIONS / HAT_L), "--size", str(args.tiled_size), "--tile", str(args.tile),
@@ -430,6 +512,13 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(f"| {r['network']} | {r['backend']} | {r['precision']} | {r['mode']} | {r['batch']} x {r['size']}² | "
                      f"{_cell(r.get('images_per_s'))} | {_cell(r.get('ms_per_step'))} | {_cell(r.get('peak_gib'))} | "
                      f"{_cell(r.get('first_step_s'))} | {r['status']} |")
+    lines += ["", "## Real-HAT-GAN step and its degradation (RealESRGANModel, HAT x4 + UNetDiscriminatorSN)", "",
+              "| precision | batch | GT crop | ms/step | degradation ms | degradation share | peak GiB | status |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in data.get("realsr", []):
+        lines.append(f"| {r['precision']} | {_cell(r.get('batch'))} | {_cell(r.get('gt'))} | {_cell(r.get('ms_per_step'))} | "
+                     f"{_cell(r.get('degrade_ms'))} | {_cell(r.get('degrade_share'))} | {_cell(r.get('peak_gib'))} | "
+                     f"{r['status']} |")
     lines += ["", "## HAT-L x2 tiled inference (fp32, random weights)", "",
               "| measurement | input | tile / overlap | result | status |", "|---|---|---|---|---|"]
     for r in data["tiled"]:
@@ -460,7 +549,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--budget-s", type=float, default=300, help="wall-clock budget of the whole report")
     ap.add_argument("--smoke", action="store_true", help="tiny networks and shapes (CI proof on the CPU)")
     ap.add_argument("--device", default="auto", help="auto (cuda when available), cuda, cuda:1, cpu")
-    ap.add_argument("--sections", default="training,tiled,data", help="comma list of training, tiled, data")
+    ap.add_argument("--sections", default="training,realsr,tiled,data",
+                    help="comma list of training, realsr, tiled, data")
     args = ap.parse_args(argv)
     smoke = args.smoke
     # sizes and caps: the GPU values, or tiny ones with --smoke (same code)
@@ -497,6 +587,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 net, scale, device, args.batch, row["size"], row["precision"], compiled, args))
             if compiled:
                 torch._dynamo.reset()
+    if "realsr" in sections:
+        for precision in ("fp32", "bf16"):
+            report.run("realsr", {"precision": precision}, 20.0 if args.smoke else 60.0,
+                       lambda: realsr_step(args, device, precision))
     if "tiled" in sections:
         report.run("tiled", {"measurement": "peak memory", "input": args.tiled_size, "tile": args.tile,
                              "overlap": args.overlap}, 90.0, lambda: tiled_memory(args, device))
