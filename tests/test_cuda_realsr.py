@@ -1,0 +1,99 @@
+"""The real-world SR GAN stage on one GPU: ``RealESRGANDataset`` kernels from the workers, the batched
+Real-ESRGAN degradation (torch JPEG included) and its training-pair pool on the device, generator and
+discriminator each with its own optimizer and GradScaler, in fp32, bf16 and fp16.
+
+Part of the GPU proof (``python -m pytest -m cuda``, docs/gpu.md). The same configuration also runs on the
+CPU in the default suite (the ``cpu`` case), so the GPU test's options cannot rot while no GPU is around.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from restoration.data.realesrgan_degradation import degradation_generator, realesrgan_degrade
+from restoration.train_loop import main as train_main
+from tests.helpers import make_sr_pairs, train_options, write_options
+
+_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (GPU proof: pytest -m cuda)")
+_GAN_LINE = re.compile(r"\| l_pix: (\S+) .*\| l_g_gan: (\S+) .*\| l_d_real: (\S+) \| l_d_fake: (\S+)")
+
+
+@pytest.fixture(scope="module")
+def gt_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    hr, _ = make_sr_pairs(tmp_path_factory.mktemp("realsr_gpu"), n=4, size=48, scale=4)
+    return hr
+
+
+def gan_options(gt: Path, name: str, num_gpu: int, precision: str | bool) -> dict[str, Any]:
+    """8 iterations of a tiny x4 RealESRGANModel run: the x4plus degradation on 48² GT crops, gt_size 32,
+    a pool of 2 batches, SwinIR x4 + UNetDiscriminatorSN, checkpoint at 8."""
+    opt = train_options((gt, gt), name, **{"num_gpu": num_gpu, "scale": 4, "model_type": "RealESRGANModel",
+                                           "val": None, "train.total_iter": 8, "train.warmup_iter": -1,
+                                           "logger.save_checkpoint_freq": 8, "logger.use_tb_logger": False})
+    opt["datasets"]["train"] = {"type": "RealESRGANDataset", "dataroot_gt": str(gt), "io_backend": {"type": "disk"},
+                                "crop_pad_size": 48, "num_worker_per_gpu": 1, "batch_size_per_gpu": 2}
+    opt["network_g"].update(upscale=4, upsampler="nearest+conv")
+    opt["network_d"] = {"type": "UNetDiscriminatorSN", "num_in_ch": 3, "num_feat": 8, "skip_connection": True}
+    opt["train"].update(optim_d={"type": "Adam", "lr": 1e-3, "betas": [0.9, 0.99]}, high_order_degradation=True,
+                        gt_size=32, queue_size=4, mixed_precision=precision,
+                        gan_opt={"type": "GANLoss", "gan_type": "vanilla", "loss_weight": 0.1},
+                        scheduler={"type": "MultiStepLR", "milestones": [6], "gamma": 0.5})
+    return opt
+
+
+@pytest.mark.parametrize("device, precision", [
+    pytest.param("cpu", False, id="cpu-fp32"),
+    pytest.param("cuda", False, id="cuda-fp32", marks=[pytest.mark.cuda, _CUDA]),
+    pytest.param("cuda", "bf16", id="cuda-bf16", marks=[pytest.mark.cuda, _CUDA]),
+    pytest.param("cuda", "fp16", id="cuda-fp16", marks=[pytest.mark.cuda, _CUDA]),
+])
+def test_gan_stage_trains_with_the_degradation_on_the_device(gt_folder: Path, tmp_path: Path, device: str,
+                                                              precision: str | bool) -> None:
+    name = f"realsr_{device}_{precision or 'fp32'}"
+    opt = gan_options(gt_folder, name, 1 if device == "cuda" else 0, precision)
+    assert train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(tmp_path)]) == 0
+    exp = tmp_path / "experiments" / name
+    log = next(exp.glob(f"train_{name}_*.log")).read_text()
+    assert f"device {device}" in log
+    values = [tuple(float(v) for v in m) for m in _GAN_LINE.findall(log)]
+    assert len(values) == 8 and all(math.isfinite(v) for row in values for v in row), values
+    state = torch.load(exp / "training_states" / "8.state", weights_only=True, map_location="cpu")
+    pool = state["rank_states"][0]["pair_pool"]
+    assert pool["ptr"] == 4 and pool["lq"].shape == (4, 3, 8, 8) and pool["gt"].shape == (4, 3, 32, 32)
+    assert all(torch.isfinite(v).all() for v in state["net_d"].values() if v.is_floating_point())
+    # one GradScaler per network, enabled for fp16 only (its scale saved for resume)
+    assert bool(state["scaler"]) == bool(state["scaler_d"]) == (precision == "fp16")
+
+
+@pytest.mark.cuda
+@_CUDA
+def test_degradation_on_the_gpu_is_seeded_and_in_range() -> None:
+    """The degradation of a batch on the GPU is a function of (seed, iteration): the same pair gives the same
+    batch, another iteration another; LQ is 8-bit, in [0, 1], gt/4 in size."""
+    from restoration.data.degradation_kernels import KERNEL_TYPES, draw_blur_kernel, draw_final_sinc_kernel
+    import numpy as np
+
+    recipe = {"blur_kernel_size": 21, "kernel_list": list(KERNEL_TYPES), "kernel_prob": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
+              "sinc_prob": 0.1, "blur_sigma": [0.2, 3], "betag_range": [0.5, 4], "betap_range": [1, 2],
+              "blur_kernel_size2": 21, "kernel_list2": list(KERNEL_TYPES),
+              "kernel_prob2": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03], "sinc_prob2": 0.1, "blur_sigma2": [0.2, 1.5],
+              "betag_range2": [0.5, 4], "betap_range2": [1, 2]}
+    rng = np.random.default_rng(0)
+    ks = [(draw_blur_kernel(rng, recipe, "")[0], draw_blur_kernel(rng, recipe, "2")[0],
+           draw_final_sinc_kernel(rng, 0.8, 21)[0]) for _ in range(4)]
+    batch = {"gt": torch.rand(4, 3, 128, 128, device="cuda")}
+    for j, key in enumerate(("kernel1", "kernel2", "sinc_kernel")):
+        batch[key] = torch.from_numpy(np.stack([k[j] for k in ks]).astype(np.float32)).cuda()
+    opt = {"gt_size": 96, "queue_size": 0}
+    (lq, gt, _), (lq_again, _, _), (lq_other, _, _) = (
+        realesrgan_degrade(batch, opt, degradation_generator(0, it)) for it in (5, 5, 6))
+    assert lq.is_cuda and lq.shape == (4, 3, 24, 24) and gt.shape == (4, 3, 96, 96)
+    assert torch.equal(lq, lq_again) and not torch.equal(lq, lq_other)
+    assert float(lq.min()) >= 0 and float(lq.max()) <= 1
+    assert torch.equal(lq, (lq * 255).round() / 255)  # rounded to 8 bits
