@@ -7,7 +7,6 @@ on a RealESRGANDataset-style batch to prove the degradation step is wired in.
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 from typing import Any

@@ -11,7 +11,6 @@ import torch
 from scipy.special import j1
 
 from restoration.data.base_dataset import DatasetOptionError
-from restoration.errors import DataError
 from restoration.data.degradation_kernels import (KERNEL_TYPES, bivariate_kernel, check_blur_options,
                                                   circular_lowpass_kernel, draw_blur_kernel, draw_final_sinc_kernel,
                                                   pad_kernel, random_mixed_kernel)

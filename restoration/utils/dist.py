@@ -12,9 +12,8 @@ NCCL's "No backend type associated with device type cpu".
 
 from __future__ import annotations
 
-import gc
-
 import datetime
+import gc
 import os
 import subprocess
 from typing import Any
