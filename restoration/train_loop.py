@@ -144,7 +144,7 @@ def _save(model: Any, opt: dict[str, Any], it: int, epoch: int, batch_in_epoch: 
     # The state first and net_g_latest last: a save that fails half-way never leaves net_g_latest
     # ahead of the newest state (--auto_resume would continue from an older point than it shows).
     state = {"iter": it, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng, "best": best,
-             "world_size": len(rng), **model.training_state()}
+             "world_size": len(rng), "torch_threads": torch.get_num_threads(), **model.training_state()}
     if rank_states is not None:
         state["rank_states"] = rank_states
     atomic_save(state, os.path.join(paths["training_states"], f"{it}.state"))
@@ -371,6 +371,11 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
         if state.get("world_size", world_size) != world_size:
             logger.warning(f"resuming a {state['world_size']}-process run on {world_size} processes: "
                            "the data order and random streams will differ")
+        saved_threads = state.get("torch_threads")
+        if device.type == "cpu" and saved_threads is not None and saved_threads != torch.get_num_threads():
+            logger.warning(f"resuming a run saved with {saved_threads} torch threads on {torch.get_num_threads()}: "
+                           "CPU sums split by thread, so it follows the original to float tolerance, not bit for "
+                           f"bit (set OMP_NUM_THREADS={saved_threads} for an exact continuation)")
         model.load_training_state(state)
         start_iter, epoch, batch_in_epoch = int(state["iter"]), int(state["epoch"]), int(state["batch_in_epoch"])
         best = state.get("best", {})

@@ -111,3 +111,31 @@ def test_corrupt_image_gives_one_clear_error(data, tmp_path: Path, capsys, worke
     assert code == 1
     assert "ImageReadError" in err and "img3.png" in err
     assert "Traceback" not in err
+
+
+def test_resuming_with_another_thread_count_says_it_is_not_bit_exact(data, tmp_path: Path) -> None:
+    """CPU sums split by thread: a state records its thread count, and a resume with another one warns."""
+    opt = train_options(data, "threads", **{"train.total_iter": 4, "val": None})
+    cfg = write_options(opt, tmp_path / "t.yml")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert train_main(["-opt", str(cfg), "--root", str(tmp_path)]) == 0
+        exp = tmp_path / "experiments" / "threads"
+        state = torch.load(exp / "training_states" / "4.state", weights_only=True)
+        assert state["torch_threads"] == 1
+        (exp / "training_states" / "4.state").rename(exp / "training_states" / "2.state")  # resume from "2"
+        torch.set_num_threads(2)
+        assert train_main(["-opt", str(cfg), "--root", str(tmp_path), "--auto_resume"]) == 0
+        log = "".join(p.read_text() for p in exp.glob("train_threads_*.log"))
+        assert ("resuming a run saved with 1 torch threads on 2: CPU sums split by thread, so it follows the "
+                "original to float tolerance, not bit for bit (set OMP_NUM_THREADS=1 for an exact continuation)"
+                in log)
+        torch.set_num_threads(1)  # the same count (resuming from the same state again): no warning
+        for stale in exp.glob("train_threads_*.log"):
+            stale.unlink()
+        assert train_main(["-opt", str(cfg), "--root", str(tmp_path), "--auto_resume"]) == 0
+        log = "".join(p.read_text() for p in exp.glob("train_threads_*.log"))
+        assert "resumed from" in log and "torch threads" not in log
+    finally:
+        torch.set_num_threads(threads)
