@@ -76,20 +76,17 @@ def test_gan_stage_trains_with_the_degradation_on_the_device(gt_folder: Path, tm
 def test_degradation_on_the_gpu_is_seeded_and_in_range() -> None:
     """The degradation of a batch on the GPU is a function of (seed, iteration): the same pair gives the same
     batch, another iteration another; LQ is 8-bit, in [0, 1], gt/4 in size."""
-    from restoration.data.degradation_kernels import KERNEL_TYPES, draw_blur_kernel, draw_final_sinc_kernel
     import numpy as np
 
-    recipe = {"blur_kernel_size": 21, "kernel_list": list(KERNEL_TYPES), "kernel_prob": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
-              "sinc_prob": 0.1, "blur_sigma": [0.2, 3], "betag_range": [0.5, 4], "betap_range": [1, 2],
-              "blur_kernel_size2": 21, "kernel_list2": list(KERNEL_TYPES),
-              "kernel_prob2": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03], "sinc_prob2": 0.1, "blur_sigma2": [0.2, 1.5],
-              "betag_range2": [0.5, 4], "betap_range2": [1, 2]}
+    from restoration.data.degradation_kernels import draw_sample_kernels
+    from restoration.data.realesrgan_dataset import RealESRGANDataset
+    from restoration.options.schema import all_defaults
+
     rng = np.random.default_rng(0)
-    ks = [(draw_blur_kernel(rng, recipe, "")[0], draw_blur_kernel(rng, recipe, "2")[0],
-           draw_final_sinc_kernel(rng, 0.8, 21)[0]) for _ in range(4)]
+    ks = [draw_sample_kernels(rng, all_defaults(RealESRGANDataset.options))[0] for _ in range(4)]
     batch = {"gt": torch.rand(4, 3, 128, 128, device="cuda")}
-    for j, key in enumerate(("kernel1", "kernel2", "sinc_kernel")):
-        batch[key] = torch.from_numpy(np.stack([k[j] for k in ks]).astype(np.float32)).cuda()
+    for key in ks[0]:
+        batch[key] = torch.from_numpy(np.stack([k[key] for k in ks]).astype(np.float32)).cuda()
     opt = {"gt_size": 96, "queue_size": 0}
     (lq, gt, _), (lq_again, _, _), (lq_other, _, _) = (
         realesrgan_degrade(batch, opt, degradation_generator(0, it)) for it in (5, 5, 6))

@@ -15,8 +15,8 @@ import pytest
 import scipy.stats
 import skimage.data
 
-from restoration.metrics.niqe import (FLAT, NIQEParamsError, _aggd, calculate_niqe, gaussian_window, niqe,
-                                      niqe_features)
+from restoration.data.bsrgan_degradation import matlab_gaussian
+from restoration.metrics.niqe import FLAT, NIQEParamsError, _aggd, calculate_niqe, niqe, niqe_features
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def test_aggd_fit_recovers_a_generalized_gaussian(shape: float) -> None:
 
 
 def test_gaussian_window_is_matlab_fspecial() -> None:
-    w = gaussian_window()
+    w = matlab_gaussian(7, 7 / 6)  # NIQE's window
     assert w.shape == (7, 7) and w.sum() == pytest.approx(1.0, abs=1e-15)
     # fspecial('gaussian', 7, 7/6): the centre over an edge-centre tap is exp(9 / (2 (7/6)^2))
     assert w[3, 3] / w[0, 3] == pytest.approx(np.exp(9 / (2 * (7 / 6) ** 2)), rel=1e-12)

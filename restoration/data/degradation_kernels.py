@@ -151,6 +151,19 @@ def draw_blur_kernel(rng: np.random.Generator, opt: Mapping[str, Any], suffix: s
     return pad_kernel(kernel, pad_to or max_size), params
 
 
+def draw_sample_kernels(rng: np.random.Generator, opt: Mapping[str, Any]
+                        ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """The three kernels of one Real-ESRGAN sample, in the data worker's order: ``kernel1``, ``kernel2``
+    (:func:`draw_blur_kernel`, first and second stage) and ``sinc_kernel`` (:func:`draw_final_sinc_kernel`,
+    as large as the larger blur). Returns ``({name: kernel}, {name: drawn parameters})``."""
+    kernel1, params1 = draw_blur_kernel(rng, opt, "")
+    kernel2, params2 = draw_blur_kernel(rng, opt, "2")
+    sinc_size = max(int(opt["blur_kernel_size"]), int(opt["blur_kernel_size2"]))
+    sinc, params3 = draw_final_sinc_kernel(rng, opt["final_sinc_prob"], sinc_size)
+    return ({"kernel1": kernel1, "kernel2": kernel2, "sinc_kernel": sinc},
+            {"kernel1": params1, "kernel2": params2, "sinc_kernel": params3})
+
+
 def draw_final_sinc_kernel(rng: np.random.Generator, final_sinc_prob: float,
                            size: int) -> tuple[np.ndarray, dict[str, Any]]:
     """The last filter: with probability ``final_sinc_prob`` a sinc (odd size from 7 to ``size``,

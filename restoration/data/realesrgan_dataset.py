@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from restoration.data.base_dataset import COMMON_OPTIONS, META_INFO_OPTION, SEED_OPTION, BaseDataset
-from restoration.data.degradation_kernels import (KERNEL_TYPES, check_blur_options, draw_blur_kernel,
-                                                  draw_final_sinc_kernel)
+from restoration.data.degradation_kernels import KERNEL_TYPES, check_blur_options, draw_sample_kernels
 from restoration.data.file_lists import single_paths
 from restoration.data.transforms import augment, hwc_to_chw, random_crop, to_float
 from restoration.errors import DataError
@@ -77,7 +76,6 @@ class RealESRGANDataset(BaseDataset):
         super().__init__(opt)
         self.gt_root = str(self.opt["dataroot_gt"])
         self.crop_pad_size = int(self.opt["crop_pad_size"])
-        self.sinc_size = max(self.opt["blur_kernel_size"], self.opt["blur_kernel_size2"])
         self._make_backend({"gt": self.gt_root})
         meta = None if self.io_type == "lmdb" else (self.opt["meta_info"] or self.opt["meta_info_file"])
         self.paths = single_paths(self.gt_root, self.io_type, meta)
@@ -113,15 +111,12 @@ class RealESRGANDataset(BaseDataset):
         gt = to_float(self.read_image(path, "gt", "rgb"))
         (gt,) = augment([gt], rng, hflip=self.opt["use_hflip"], rotation=self.opt["use_rot"])
         gt = self._pad_or_crop(gt, rng, name)
-        kernel1, params1 = draw_blur_kernel(rng, self.opt, "")
-        kernel2, params2 = draw_blur_kernel(rng, self.opt, "2")
-        sinc, params3 = draw_final_sinc_kernel(rng, self.opt["final_sinc_prob"], self.sinc_size)
-        kernels = {"kernel1": kernel1, "kernel2": kernel2, "sinc_kernel": sinc}
+        kernels, params = draw_sample_kernels(rng, self.opt)
         if not all(np.isfinite(k).all() for k in kernels.values()):
             seed = rng.bit_generator.seed_seq.entropy
+            drawn = ", ".join(f"{key} {value}" for key, value in params.items())
             raise DataError(f"sample {index} ({name}, sample seed {seed}): a blur kernel is not finite; "
-                            f"kernel1 {params1}, kernel2 {params2}, sinc_kernel {params3}. Narrow blur_sigma/"
-                            "betag_range/betap_range")
+                            f"{drawn}. Narrow blur_sigma/betag_range/betap_range")
         out: dict[str, Any] = {"gt": hwc_to_chw(gt)}
         out.update({key: torch.from_numpy(k.astype(np.float32)) for key, k in kernels.items()})
         out["gt_path"] = path

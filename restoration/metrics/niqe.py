@@ -46,11 +46,12 @@ import numpy as np
 from scipy.ndimage import correlate
 from scipy.special import gamma
 
+from restoration.data.bsrgan_degradation import matlab_gaussian
 from restoration.errors import RestorationError
 from restoration.metrics.psnr_ssim import to_y_channel
 from restoration.utils.matlab_imresize import imresize_np
 
-__all__ = ["calculate_niqe", "niqe", "niqe_features", "load_niqe_params", "NIQEParamsError", "gaussian_window"]
+__all__ = ["calculate_niqe", "niqe", "niqe_features", "load_niqe_params", "NIQEParamsError"]
 
 BLOCK = 96  # the release's block size (no overlap)
 # |MSCN| below this is a flat 7x7 window's exact zero plus summation residue (~1e-13): counted as 0.
@@ -66,13 +67,6 @@ _WHERE = ("expected BasicSR's niqe_pris_params.npz or the MATLAB release's model
 
 class NIQEParamsError(RestorationError, FileNotFoundError):
     """The NIQE pristine-model file is missing or holds something else."""
-
-
-def gaussian_window(size: int = 7, sigma: float = 7 / 6) -> np.ndarray:
-    """MATLAB ``fspecial('gaussian', size, sigma)``: ``(size, size)`` float64 summing to 1."""
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    g = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * sigma**2))
-    return g / g.sum()
 
 
 @functools.lru_cache(maxsize=4)
@@ -144,7 +138,7 @@ def niqe_features(plane: np.ndarray) -> np.ndarray:
     """``(N, 36)`` features of the ``N`` whole 96 x 96 blocks of a gray plane (row-major block order):
     18 at full scale, then 18 at half scale."""
     plane = plane.astype(np.float64)
-    window = gaussian_window()
+    window = matlab_gaussian(7, 7 / 6)  # the release's fspecial('gaussian', 7, 7/6)
     features = []
     for scale in (1, 2):
         mu = correlate(plane, window, mode="nearest")  # imfilter(..., 'replicate'); the window is symmetric

@@ -259,10 +259,14 @@ class Trainer:
         optimizer.step()  # gradients are already unscaled: what GradScaler.step does when all are finite
         scaler.update()
         self.schedulers[name].step()
-        if name in self.emas:
-            self.emas[name].update(self.networks[name], step=current_iter)
+        self.update_ema(name, current_iter)
         log["grad_norm" if name == "g" else f"grad_norm_{name}"] = grad_norm.detach()
         return log
+
+    def update_ema(self, name: str, current_iter: int) -> None:
+        """Move network ``name``'s EMA (when it has one) towards its current weights."""
+        if name in self.emas:
+            self.emas[name].update(self.networks[name], step=current_iter)
 
     def _grad_norm(self, name: str) -> Tensor:
         """Total L2 norm of network ``name``'s gradients, clipped to its ``grad_clip`` first when set.

@@ -234,8 +234,7 @@ class RealESRGANModel(RealESRNetModel):
             with torch.no_grad():
                 output = self.generate(batch["lq"])
             self.schedulers["g"].step()  # keep g's schedule on the iteration counter while it waits
-            if "g" in self.emas:  # BasicSR updates the EMA every iteration, whether g stepped or not
-                self.emas["g"].update(self.networks["g"], step=current_iter)
+            self.update_ema("g", current_iter)  # BasicSR updates the EMA every iteration, whether g stepped or not
         d = self.train_networks["d"]
         with self.autocast():
             real = d(self.target(batch, self.options["gan_gt_usm"]))

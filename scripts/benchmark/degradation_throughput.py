@@ -30,16 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from restoration.data.bsrgan_degradation import bsrgan_degrade  # noqa: E402
-from restoration.data.degradation_kernels import KERNEL_TYPES, draw_blur_kernel, draw_final_sinc_kernel  # noqa: E402
+from restoration.data.degradation_kernels import draw_sample_kernels  # noqa: E402
+from restoration.data.realesrgan_dataset import RealESRGANDataset  # noqa: E402
 from restoration.data.realesrgan_degradation import degradation_generator, realesrgan_degrade  # noqa: E402
+from restoration.options.schema import all_defaults  # noqa: E402
 
-RECIPE = {  # Real-ESRGAN x4plus dataset options
-    "blur_kernel_size": 21, "kernel_list": list(KERNEL_TYPES), "kernel_prob": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
-    "sinc_prob": 0.1, "blur_sigma": [0.2, 3], "betag_range": [0.5, 4], "betap_range": [1, 2],
-    "blur_kernel_size2": 21, "kernel_list2": list(KERNEL_TYPES), "kernel_prob2": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
-    "sinc_prob2": 0.1, "blur_sigma2": [0.2, 1.5], "betag_range2": [0.5, 4], "betap_range2": [1, 2],
-    "final_sinc_prob": 0.8,
-}
+RECIPE = all_defaults(RealESRGANDataset.options)  # Real-ESRGAN x4plus dataset options (the dataset's defaults)
 
 
 def _median_seconds(fn: Callable[[int], None], repeats: int, sync: Callable[[], None]) -> float:
@@ -55,8 +51,7 @@ def _median_seconds(fn: Callable[[int], None], repeats: int, sync: Callable[[], 
 
 
 def _kernels(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {"kernel1": draw_blur_kernel(rng, RECIPE, "")[0], "kernel2": draw_blur_kernel(rng, RECIPE, "2")[0],
-            "sinc_kernel": draw_final_sinc_kernel(rng, RECIPE["final_sinc_prob"], 21)[0]}
+    return draw_sample_kernels(rng, RECIPE)[0]
 
 
 def main() -> None:

@@ -326,7 +326,7 @@ def _timed(fn: Callable[[int], Any], device: torch.device, first_it: int, steps:
 
 def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) -> dict[str, Any]:
     """A Real-HAT-GAN step and the degradation inside it (see the module docstring)."""
-    from restoration.data.degradation_kernels import draw_blur_kernel, draw_final_sinc_kernel
+    from restoration.data.degradation_kernels import draw_sample_kernels
     from restoration.losses.perceptual_loss import _make_features
     from restoration.models import register_models
     from restoration.registry import MODEL_REGISTRY
@@ -350,12 +350,9 @@ def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) 
             {"name": "gpu_report_realsr", "scale": 4, "is_train": True, "manual_seed": 0, "network_g": net_g,
              "network_d": net_d, "train": train}, device)
     rng = np.random.default_rng(0)
-    kernels = [(draw_blur_kernel(rng, dopt, "")[0], draw_blur_kernel(rng, dopt, "2")[0],
-                draw_final_sinc_kernel(rng, dopt["final_sinc_prob"], int(dopt["blur_kernel_size"]))[0])
-               for _ in range(batch)]
+    kernels = [draw_sample_kernels(rng, dopt)[0] for _ in range(batch)]
     data = {"gt": torch.rand(batch, 3, pad_size, pad_size)}
-    for j, key in enumerate(("kernel1", "kernel2", "sinc_kernel")):
-        data[key] = torch.from_numpy(np.stack([k[j] for k in kernels]).astype(np.float32))
+    data.update({key: torch.from_numpy(np.stack([k[key] for k in kernels]).astype(np.float32)) for key in kernels[0]})
 
     def step(it: int) -> None:
         model.optimize_parameters(model.feed_data(data), it)
