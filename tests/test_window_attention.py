@@ -53,16 +53,17 @@ def test_partition_and_reverse_round_trip() -> None:
         window_partition(torch.zeros(1, 6, 8, 1), 4)
 
 
-def test_shifted_window_mask_matches_brute_force() -> None:
-    h, w, ws, shift = 8, 12, 4, 2
+@pytest.mark.parametrize("h, w, ws, shift", [(8, 12, 4, 2), (4, 4, 4, 2), (7, 21, 7, 3), (16, 8, 8, 1), (24, 16, 8, 4)])
+def test_shifted_window_mask_matches_brute_force(h: int, w: int, ws: int, shift: int) -> None:
     mask = shifted_window_mask(h, w, ws, shift)
-    assert mask.shape == (6, 16, 16)
+    nw = (h // ws) * (w // ws)
+    assert mask.shape == (nw, ws * ws, ws * ws) and mask.dtype == torch.float32
     # brute force: two tokens of a rolled window may attend iff they came from the same image region
     ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     # position in the original image of each rolled position, and its region label
     src_y, src_x = (ys + shift) % h, (xs + shift) % w
     region = (src_y < ys).long() * 2 + (src_x < xs).long()  # wrapped around in y / x
-    labels = window_partition(region[None, :, :, None].float(), ws).view(6, 16)
+    labels = window_partition(region[None, :, :, None].float(), ws).view(nw, ws * ws)
     expected = torch.where(labels[:, :, None] == labels[:, None, :], 0.0, -100.0)
     assert torch.equal(mask, expected)
 

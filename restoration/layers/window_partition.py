@@ -95,13 +95,13 @@ def shifted_window_mask(
     Returns:
         (nW, ws*ws, ws*ws) float32 with values 0 and -100.
     """
-    region = torch.zeros((1, h, w, 1), device=device)
-    bands = (slice(0, -window_size), slice(-window_size, -shift_size), slice(-shift_size, None))
-    label = 0
-    for hs in bands:
-        for ws in bands:
-            region[:, hs, ws, :] = label
-            label += 1
+    # regions 0..8: band of the row (0: [0, h - ws), 1: [h - ws, h - shift), 2: [h - shift, h)) times 3 plus
+    # band of the column; by comparisons, not slice assignment, so torch.export sees no data-dependent slice
+    def band(n: int) -> torch.Tensor:
+        i = torch.arange(n, device=device)
+        return (i >= n - window_size).to(torch.float32) + (i >= n - shift_size).to(torch.float32)
+
+    region = (band(h)[:, None] * 3 + band(w)[None, :]).view(1, h, w, 1)
     labels = window_partition(region, window_size).view(-1, window_size * window_size)
     diff = labels.unsqueeze(1) - labels.unsqueeze(2)
     return torch.zeros_like(diff).masked_fill(diff != 0, MASKED_LOGIT)
