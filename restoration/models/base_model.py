@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from typing import Any, ClassVar, Iterable, Mapping
 
 import torch
@@ -263,6 +264,17 @@ class Trainer:
         log["grad_norm" if name == "g" else f"grad_norm_{name}"] = grad_norm.detach()
         return log
 
+    def step_schedule(self, name: str) -> None:
+        """Advance network ``name``'s learning-rate schedule by one iteration without an optimizer step.
+
+        For an iteration whose step was skipped (non-finite) or that the network waits out (GAN
+        ``net_d_init_iters``): the schedule stays on the iteration counter. torch warns when a schedule's
+        first step comes before its optimizer's; here that order is intended, so that warning is silenced.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            self.schedulers[name].step()
+
     def update_ema(self, name: str, current_iter: int) -> None:
         """Move network ``name``'s EMA (when it has one) towards its current weights."""
         if name in self.emas:
@@ -286,7 +298,7 @@ class Trainer:
 
     def _skip(self, name: str, log: dict[str, Tensor], current_iter: int) -> dict[str, Tensor]:
         self.optimizers[name].zero_grad(set_to_none=True)
-        self.schedulers[name].step()  # keep the schedule aligned with the iteration counter
+        self.step_schedule(name)  # keep the schedule aligned with the iteration counter
         self.skipped_steps += 1
         log["skipped"] = torch.ones((), device=self.device)
         values = ", ".join(f"{k} {float(v):.4g}" for k, v in log.items())

@@ -233,7 +233,7 @@ class RealESRGANModel(RealESRNetModel):
         else:
             with torch.no_grad():
                 output = self.generate(batch["lq"])
-            self.schedulers["g"].step()  # keep g's schedule on the iteration counter while it waits
+            self.step_schedule("g")  # keep g's schedule on the iteration counter while it waits
             self.update_ema("g", current_iter)  # BasicSR updates the EMA every iteration, whether g stepped or not
         d = self.train_networks["d"]
         with self.autocast():
