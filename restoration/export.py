@@ -23,10 +23,12 @@ needs nothing but the image:
 * TBSN: the graph is one pass of the blind-spot network, not its test protocol (PD x2 + random-replacing
   refinement, :mod:`restoration.infer`), whose random masks do not belong in a deployed model.
 
-Exporters (``--exporter``), measured with torch 2.14 / onnxruntime 1.32 on tiny configs:
+Exporters (``--exporter``), measured with torch 2.14 / onnxruntime 1.32 on tiny configs (tests pass with torch
+2.11 too):
 
 * ``dynamo`` (default): ``torch.export`` with dynamic batch/height/width; exports SwinIR, HAT and TBSN (TBSN's
   M-WSA ``Tensor.unfold`` on a dynamic size is beyond the TorchScript exporter). Slower: seconds to minutes.
+  Needs torch >= 2.6 (below it: an error that says to use ``torchscript``).
 * ``torchscript``: the tracing exporter; SwinIR and HAT only, in under a second. The example input has prime
   sides, so every pad-when-needed branch is traced in its padding form and also serves aligned sizes.
 
@@ -165,6 +167,14 @@ def _require(module: str) -> Any:
                           f"(onnx, onnxscript, onnxruntime)") from exc
 
 
+def _require_dynamo_exporter() -> None:
+    """The dynamo exporter needs ``torch.export.Dim.DYNAMIC`` (torch >= 2.6); torch 2.5's named dims with
+    bounds fail on these networks (a guard on the batch size), so older torch gets the TorchScript advice."""
+    if not hasattr(torch.export.Dim, "DYNAMIC"):
+        raise ExportError(f"--exporter dynamo needs torch >= 2.6 (torch.export.Dim.DYNAMIC); this is torch "
+                          f"{torch.__version__}: use --exporter torchscript (SwinIR, HAT) or a newer torch")
+
+
 def export_onnx(net: nn.Module, path: str, exporter: str = "dynamo", metadata: dict[str, str] | None = None) -> str:
     """Write ``net`` (eval mode, float32, CPU) with its contract as an ONNX model with dynamic B, H, W.
 
@@ -180,6 +190,8 @@ def export_onnx(net: nn.Module, path: str, exporter: str = "dynamo", metadata: d
     if exporter not in EXPORTERS:
         raise ExportError(f"--exporter {exporter!r}: choose one of {EXPORTERS}")
     _require("onnx")
+    if exporter == "dynamo":
+        _require_dynamo_exporter()
     spec = arch_spec(net)
     wrapper = ExportWrapper(net.eval(), spec).eval()
     x = example_input(net, spec)
@@ -341,6 +353,8 @@ def _run(args: argparse.Namespace) -> int:
     arch_opt = parse_arch_opt(args.arch_opt) or None  # the user's arguments first
     if fmt == "onnx":
         _require("onnx")  # before the (slow) network build
+        if args.exporter == "dynamo":
+            _require_dynamo_exporter()
     # every network takes attn_backend; all backends compute the same function (tests/test_*attention*.py)
     overrides = {"attn_backend": "reference"} if fmt == "onnx" else None
     net, network_g, source = load_network(args.weights, args.arch, arch_opt, args.opt, args.param_key, overrides)

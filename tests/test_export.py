@@ -50,6 +50,12 @@ def _network_arguments(arch: str, weights: Path, tmp_path: Path) -> list[str]:
     return ["--weights", str(weights), "--arch", arch, "--arch-opt", json.dumps(opt)]
 
 
+#: torch.export.Dim.DYNAMIC arrived in torch 2.6; below it the dynamo exporter refuses with advice (tested below).
+needs_dynamic_dims = pytest.mark.skipif(not hasattr(torch.export.Dim, "DYNAMIC"),
+                                        reason=f"the dynamo exporter needs torch >= 2.6 (this is {torch.__version__})")
+
+
+@needs_dynamic_dims
 @pytest.mark.parametrize("arch", list(TINY))
 def test_onnx_export_matches_pytorch_at_two_sizes(arch: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     pytest.importorskip("onnx")
@@ -123,3 +129,21 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["--weights", str(tmp_path / "none.pth"), "-opt", str(tmp_path / "none.yml"),
                  "-o", str(tmp_path / "x.safetensors")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_dynamo_exporter_on_torch_without_dynamic_dims_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str]):
+    pytest.importorskip("onnx")
+    _, weights = _checkpoint(tmp_path, "SwinIR")
+
+    def dim(name: str, *, min: int | None = None, max: int | None = None) -> None:  # torch 2.5: a function
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(torch.export, "Dim", dim)
+    out = tmp_path / "x.onnx"
+    assert main(_network_arguments("SwinIR", weights, tmp_path) + ["-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "torch >= 2.6" in err and "--exporter torchscript" in err
+    assert not out.exists()
+    with pytest.raises(ExportError, match="torch >= 2.6"):
+        export_onnx(build_network(TINY["SwinIR"]), str(out))
