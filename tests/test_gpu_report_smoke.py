@@ -4,11 +4,15 @@ report; the budget turns items into ``skipped: budget`` instead of overrunning."
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "benchmark" / "gpu_report.py"
@@ -37,6 +41,19 @@ def test_smoke_report_measures_every_section(tmp_path: Path) -> None:
         assert r["images_per_s"] > 0 and r["ms_per_step"] > 0 and r["first_step_s"] > 0 and r["steps"] >= 2
     assert {(r["backend"], r["mode"]) for r in training if r["network"] == "HAT-S x2"} == {
         ("reference", "eager"), ("sdpa", "eager"), ("sdpa", "compile")}
+    # what each path really ran: SDPA kernels from one profiled step, graphs compiled while timing, warnings
+    for r in training:
+        assert isinstance(r["sdpa_kernels"], list) and isinstance(r["warnings"], list)
+        assert r["graphs_timed"] == 0, r
+    assert all(r["sdpa_kernels"] == [] for r in training if r["backend"] == "reference")
+    compiled = [r for r in training if r["mode"] == "compile"]
+    assert compiled and all(r["graphs_warmup"] >= 1 for r in compiled)
+    na = {(r["backend"], r["precision"]): r for r in report["na"]}
+    assert set(na) == {(b, p) for b in ("reference", "flex") for p in ("fp32", "bf16")}
+    for p in ("fp32", "bf16"):
+        assert na["reference", p]["status"] == "ok" and na["reference", p]["ms_per_step"] > 0
+        assert na["reference", p]["kernel"] == 3 and na["reference", p]["graphs_timed"] == 0
+        assert na["flex", p]["status"] == "skipped: flex has no backward pass on the CPU"
     realsr = report["realsr"]
     assert [r["precision"] for r in realsr] == ["fp32", "bf16"] and all(r["status"] == "ok" for r in realsr), realsr
     for r in realsr:  # the degradation is timed apart and reported as a share of the step
@@ -53,11 +70,16 @@ def test_smoke_report_measures_every_section(tmp_path: Path) -> None:
 
     md = (tmp_path / "report.md").read_text()
     assert md.startswith(f"# GPU report: {env['device_name']} (cpu), torch {env['torch']}, CUDA {env['cuda']}")
-    for heading in ("## Training step", "## Real-HAT-GAN step and its degradation", "## HAT-L x2 tiled inference",
-                    "## Data pipeline", "## Would the loader starve"):
+    for heading in ("## Training step", "## Neighbourhood attention", "## Real-HAT-GAN step and its degradation",
+                    "## HAT-L x2 tiled inference", "## Data pipeline", "## Would the loader starve"):
         assert heading in md
+    if not env["lmdb"]:
+        assert "lmdb is not installed: the LMDB rows were not measured" in md
     hat_s = next(r for r in training if r["network"] == "HAT-S x2" and r["mode"] == "compile")
     assert f"| HAT-S x2 | sdpa | bf16 | compile | 2 x 32² | {hat_s['images_per_s']} |" in md
+    # grouped by network in the markdown, whatever order the priorities ran them in
+    assert md.index("| SwinIR-M x2 | reference | fp32") < md.index("| HAT-S x2 | reference | fp32") < md.index(
+        "| HAT x4 | reference | fp32")
 
 
 def test_budget_skips_instead_of_overrunning(tmp_path: Path) -> None:
@@ -65,3 +87,53 @@ def test_budget_skips_instead_of_overrunning(tmp_path: Path) -> None:
     rows = report["training"] + report["tiled"]
     assert rows and all(r["status"] == "skipped: budget" for r in rows)
     assert "skipped: budget" in (tmp_path / "report.md").read_text()
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("gpu_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_first_priority_is_one_measurement_per_target() -> None:
+    """A short lease still yields every target: the priority-1 items are exactly one per target, and they
+    run before everything else; every section is planned in full after them."""
+    gr = _module()
+    args = gr.parse_args(["--smoke"])
+    items = gr.plan(args, torch.device("cpu"), gr.DataFiles(args))
+    first = [(section, tuple(row.values())[:4]) for priority, section, row, _, _ in items if priority == 1]
+    assert first == [
+        ("training", ("SwinIR-light x2", "reference", "fp32", "eager")),
+        ("training", ("SwinIR-light x2", "reference", "bf16", "eager")),
+        ("training", ("SwinIR-light x2", "sdpa", "bf16", "eager")),
+        ("training", ("HAT-S x2", "reference", "fp32", "eager")),
+        ("training", ("HAT-S x2", "reference", "bf16", "eager")),
+        ("training", ("HAT-S x2", "sdpa", "bf16", "eager")),
+        ("training", ("TBSN", "parity", "bf16", "eager")),
+        ("na", ("reference", "fp32", 3, 16)),
+        ("na", ("flex", "fp32", 3, 16)),
+        ("tiled", ("peak memory", 48, 16, 4)),
+        ("tiled", ("tiled vs whole", 32, 16, 4)),
+        ("data", ("disk", 2, 32, 2)),
+        ("data", ("disk", 4, 32, 2)),
+        ("realsr", ("fp32",)),
+    ]
+    counts = {section: sum(1 for item in items if item[1] == section) for section in ("training", "na", "tiled", "realsr")}
+    assert counts == {"training": 26, "na": 4, "tiled": 2, "realsr": 2}
+    # DSwinIR's network with 'auto' compiles per neighbourhood shape: last
+    assert all(row["network"] == "DSwinIR" and row["backend"] == "auto"
+               for priority, _, row, _, _ in items if priority == 3)
+    assert [p for p, *_ in sorted(items, key=lambda item: item[0])][:len(first)] == [1] * len(first)
+
+
+def test_watch_records_warnings_and_graphs_compiled_while_timing() -> None:
+    gr = _module()
+    with gr.Watch() as seen:
+        warnings.warn("flex neighbourhood attention cannot serve q (1, 2)\nsecond line", RuntimeWarning)
+        seen.mark_warm()
+        torch.compile(lambda t: t * 2 + 1, backend="eager")(torch.ones(3))  # a compile inside the timed steps
+        seen.mark_timed()
+    result = seen.result()
+    assert result["warnings"] == ["flex neighbourhood attention cannot serve q (1, 2)"]
+    assert result["graphs_warmup"] == 0 and result["graphs_timed"] >= 1

@@ -48,6 +48,7 @@ __all__ = [
     "compiled_flex_attention",
     "flex_attention_fn",
     "flex_na2d",
+    "refused_shapes",
     "na_block_mask",
     "na_geometry",
     "position_table",
@@ -258,6 +259,12 @@ def _standalone(t: Tensor) -> Tensor:
 
 
 _REFUSED: set[tuple] = set()  # shapes flex failed on: served by the reference backend from then on
+
+
+def refused_shapes() -> list[tuple]:
+    """The shapes flex could not serve in this process, each served by the reference backend since:
+    ``(q shape, kernel_size, dilation, dtype, device, has_bias)`` (for reports; warned once each)."""
+    return sorted(_REFUSED, key=str)
 
 
 def clear_caches() -> None:

@@ -1,43 +1,60 @@
 #!/usr/bin/env python
-"""GPU report: training throughput and peak memory of the paper-sized networks, HAT-L tiled inference,
-and the data pipeline's rate beside the GPU's. Writes ``report.json`` and ``report.md`` to ``--out``.
+"""GPU report: training throughput and peak memory of the paper-sized networks, neighbourhood attention,
+HAT-L tiled inference, the data pipeline's rate beside the GPU's, and the Real-HAT-GAN step. Writes
+``report.json`` and ``report.md`` to ``--out``.
 
-Sections, in the order they run (the most informative first, so a short budget still yields them):
+Sections (``--sections``, all by default):
 
-1. **training**: one real training step (:class:`restoration.models.sr_model.SRModel`: forward, L1,
-   backward, gradient-norm check, AdamW, EMA 0.999) of SwinIR-light x2, SwinIR-M x2, HAT-S x2, HAT x4
-   (batch 16 of 64² LR patches), DSwinIR and TBSN (batch 16 of 128²; TBSN's network input, which
-   TBSNModel cuts from 640² crops with pixel-shuffle factor 5), with the networks of the option files
-   in ``options/train/``. Paths: the reference attention vs the fast backend (SwinIR/HAT ``sdpa``,
-   DSwinIR ``auto`` = natten/flex on CUDA, TBSN ``parity``) x fp32 vs bf16 autocast, eager; then
-   ``torch.compile`` for SwinIR-light and HAT-S (fast backend, bf16), its compilation timed apart.
-   Time: after ``--warmup`` steps (the first one, with cuDNN autotuning or compilation, is reported
-   as ``first_step_s``), steps are timed between CUDA events until ``--repeats`` steps or
-   ``--step-time-s`` seconds; images/s = batch x steps / time. Peak memory:
-   ``torch.cuda.max_memory_allocated`` over the timed steps after ``reset_peak_memory_stats``
-   (weights, gradients, optimizer and EMA state included; not the allocator's cache).
-2. **realsr**: one Real-HAT-GAN training step (``options/train/HAT/train_Real_HAT_GAN_SRx4_finetune_from_mse_model.yml``:
-   HAT x4 + ``UNetDiscriminatorSN``, L1 + VGG19 perceptual + GAN, EMA, batch 4 of ``crop_pad_size``² GT
-   with kernels drawn as the dataset draws them) and, apart, the part of it that is the batched Real-ESRGAN
-   degradation on the device (``RealESRGANModel.degrade``: USM, two orders, JPEG, crop, pool): its share
-   of the step (the issue's target: under 15%). fp32 (the recipe) and bf16. The VGG19 weights are random
-   (a temporary file; their values do not change the time) and the pool is 4 batches deep instead of 180
-   pairs, so it is full after 4 steps.
-3. **tiled**: HAT-L x2 over a 2048² input in 256² tiles (overlap 32), whole run, fp32, peak memory
-   (through ``tiled_inference_memory.py``); and on 512², where the whole image fits, how far the tiled
-   output is from the whole-image output (PSNR between the two, and the largest difference), with
-   random weights (no checkpoint is assumed on the machine).
-4. **data**: ``PairedImageDataset`` through the training loader (4/8/16 workers; gt_size 128 with x2
-   pairs and 256 with x4 pairs, from 480² HR PNGs as DIV2K sub-images; from LMDB too when ``lmdb`` is
-   installed), images/s after the first batch; then, for every network, whether the loader would
-   starve the GPU at its fastest measured rate.
+* **training**: one real training step (:class:`restoration.models.sr_model.SRModel`: forward, L1,
+  backward, gradient-norm check, AdamW, EMA 0.999) of SwinIR-light x2, SwinIR-M x2, HAT-S x2, HAT x4
+  (batch 16 of 64² LR patches), DSwinIR and TBSN (batch 16 of 128²; TBSN's network input, which
+  TBSNModel cuts from 640² crops with pixel-shuffle factor 5), with the networks of the option files
+  in ``options/train/``. Paths: the reference attention vs the fast backend (SwinIR/HAT ``sdpa``,
+  DSwinIR ``auto`` = natten/flex on CUDA, TBSN ``parity``) x fp32 vs bf16 autocast, eager; and
+  ``torch.compile`` for SwinIR-light and HAT-S (fast backend, bf16), its compilation timed apart.
+  Time: after ``--warmup`` steps (the first one, with cuDNN autotuning or compilation, is reported
+  as ``first_step_s``), steps are timed between CUDA events until ``--repeats`` steps or
+  ``--step-time-s`` seconds; images/s = batch x steps / time. Peak memory:
+  ``torch.cuda.max_memory_allocated`` over the timed steps after ``reset_peak_memory_stats``
+  (weights, gradients, optimizer and EMA state included; not the allocator's cache). What the path
+  really ran: the SDPA kernels of one more, profiled step (``efficient``, ``flash``, ``cudnn`` or
+  ``math``: the unfused path is flagged), the Dynamo graphs compiled during warm-up and during the
+  timed steps (one compiled while timing is a recompilation), and the warnings raised (a FlexAttention
+  shape refused and served by the reference backend says so there).
+* **na**: DSwinIR's neighbourhood attention alone at the issue's shape, kernel 7 on 256² (batch 4,
+  3 heads of 16 channels: the first level), with the relative-position bias, forward + backward:
+  ``reference`` vs ``flex`` in fp32 and bf16, with the graphs compiled after warm-up (must be 0) and
+  whether flex refused the shape.
+* **tiled**: HAT-L x2 over a 2048² input in 256² tiles (overlap 32), whole run, fp32, peak memory
+  (through ``tiled_inference_memory.py``); and on 512², where the whole image fits, how far the tiled
+  output is from the whole-image output (PSNR between the two, and the largest difference), with
+  random weights (no checkpoint is assumed on the machine).
+* **data**: ``PairedImageDataset`` through the training loader (4/8/16 workers; gt_size 128 with x2
+  pairs and 256 with x4 pairs, from 480² HR PNGs as DIV2K sub-images; from LMDB too when ``lmdb`` is
+  installed, else the report says it was not measured), images/s after the first batch; then, for
+  every network, whether the loader would starve the GPU at its fastest measured rate.
+* **realsr**: one Real-HAT-GAN training step (``options/train/HAT/train_Real_HAT_GAN_SRx4_finetune_from_mse_model.yml``:
+  HAT x4 + ``UNetDiscriminatorSN``, L1 + VGG19 perceptual + GAN, EMA, batch 4 of ``crop_pad_size``² GT
+  with kernels drawn as the dataset draws them) and, apart, the part of it that is the batched Real-ESRGAN
+  degradation on the device (``RealESRGANModel.degrade``: USM, two orders, JPEG, crop, pool): its share
+  of the step (the issue's target: under 15%). fp32 (the recipe) and bf16. The VGG19 weights are random
+  (a temporary file; their values do not change the time) and the pool is 4 batches deep instead of 180
+  pairs, so it is full after 4 steps.
+
+Order (:func:`plan`): priority 1 is one measurement per target of the issues, so that a short budget
+still yields every target: SwinIR-light and HAT-S reference fp32 / reference bf16 / fast bf16, TBSN's
+fast bf16 path (its kernel), neighbourhood attention reference and flex in fp32, both tiled items, one
+loader setting (8 workers) per crop size, the Real-HAT-GAN step in fp32. Priority 2 completes every
+table; priority 3 is DSwinIR's whole network with ``auto``, whose FlexAttention compiles once per
+neighbourhood shape of the U-Net. The markdown groups the rows by network whatever the order they ran in.
 
 Every item runs under its own time cap and the global ``--budget-s``: an item that would start with
 too little time left is recorded as ``skipped: budget``, one that runs over its cap is stopped
 (``SIGALRM``) and recorded as ``stopped: budget``; an out-of-memory error is recorded per item and the
 run goes on. The files are rewritten after every item, so a run killed from outside leaves what it
 measured. ``--smoke`` runs the same code with tiny networks and shapes on whatever device there is
-(the CPU in CI; ``torch.compile`` then uses the ``eager`` backend)::
+(the CPU in CI; ``torch.compile`` then uses the ``eager`` backend, and flex, which has no CPU backward,
+is recorded as skipped)::
 
     python scripts/benchmark/gpu_report.py --out results/gpu_report            # one GPU, ~5 min
     python scripts/benchmark/gpu_report.py --smoke --out /tmp/gpu_report_smoke  # CPU, < 1 min
@@ -48,6 +65,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import functools
 import gc
 import importlib.util
 import json
@@ -58,6 +76,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -115,6 +134,10 @@ class ItemTimeout(Exception):
     """Raised (from SIGALRM) inside an item that ran past its time cap."""
 
 
+class ItemSkipped(Exception):
+    """Raised by an item that cannot be measured here (the message says why)."""
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Raise :class:`ItemTimeout` in this (main) thread after ``seconds``."""
@@ -138,7 +161,7 @@ class Report:
         self.args, self.device = args, device
         self.start = time.monotonic()
         self.data: dict[str, Any] = {"env": environment(device), "settings": vars(args) | {"device": str(device)},
-                                     "training": [], "realsr": [], "tiled": [], "data": [], "starvation": []}
+                                     "training": [], "na": [], "tiled": [], "data": [], "realsr": [], "starvation": []}
         args.out.mkdir(parents=True, exist_ok=True)
 
     def left(self) -> float:
@@ -160,6 +183,8 @@ class Report:
                 row["status"] = "ok"
             except ItemTimeout:
                 row["status"] = f"stopped: budget (cap {limit:.0f} s)"
+            except ItemSkipped as exc:
+                row["status"] = f"skipped: {exc}"
             except torch.OutOfMemoryError as exc:
                 row["status"] = "OOM: " + str(exc).splitlines()[0][:160]
             except Exception as exc:  # one failing item must not lose the others
@@ -197,8 +222,9 @@ def release(device: torch.device) -> None:
 
 
 def summary(row: dict[str, Any]) -> str:
-    keys = ("images_per_s", "peak_gib", "first_step_s", "peak_mb", "psnr_tiled_vs_whole_db", "degrade_share")
-    return " ".join(f"{k}={row[k]}" for k in keys if row.get(k) is not None)
+    keys = ("images_per_s", "ms_per_step", "peak_gib", "first_step_s", "peak_mb", "psnr_tiled_vs_whole_db",
+            "degrade_share", "sdpa_kernels", "graphs_timed", "served_by_reference", "warnings")
+    return " ".join(f"{k}={row[k]}" for k in keys if row.get(k) not in (None, []))
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -255,59 +281,131 @@ def train_throughput(net: dict[str, Any], scale: int, device: torch.device, batc
         it += 1
         model.optimize_parameters(data, it)
 
-    t0 = time.perf_counter()
-    step()
-    _sync(device)
-    first = time.perf_counter() - t0
-    for _ in range(args.warmup - 1):
+    with Watch() as seen:
+        t0 = time.perf_counter()
         step()
-    _sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        begin.record()
-    t0, steps = time.perf_counter(), 0
-    while steps < args.repeats and (steps < 2 or time.perf_counter() - t0 < args.step_time_s):
-        step()
-        steps += 1
-    if device.type == "cuda":
-        end.record()
-        end.synchronize()
-        seconds = begin.elapsed_time(end) / 1e3
-        peak = torch.cuda.max_memory_allocated(device) / 2**30
-    else:
-        seconds, peak = time.perf_counter() - t0, None
+        _sync(device)
+        first = time.perf_counter() - t0
+        for _ in range(args.warmup - 1):
+            step()
+        _sync(device)
+        seen.mark_warm()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            begin.record()
+        t0, steps = time.perf_counter(), 0
+        while steps < args.repeats and (steps < 2 or time.perf_counter() - t0 < args.step_time_s):
+            step()
+            steps += 1
+        if device.type == "cuda":
+            end.record()
+            end.synchronize()
+            seconds = begin.elapsed_time(end) / 1e3
+            peak = torch.cuda.max_memory_allocated(device) / 2**30
+        else:
+            seconds, peak = time.perf_counter() - t0, None
+        seen.mark_timed()
+        ops = attention_ops(step) if args.profile_attention else None
     return {"first_step_s": round(first, 3), "steps": steps, "ms_per_step": round(1e3 * seconds / steps, 2),
             "images_per_s": round(batch * steps / seconds, 1), "peak_gib": None if peak is None else round(peak, 3),
-            "skipped_steps": model.skipped_steps}
+            "skipped_steps": model.skipped_steps, **seen.result(), **({} if ops is None else ops)}
 
 
-def training_rows(args: argparse.Namespace) -> list[tuple[dict[str, Any], dict[str, Any], int, float]]:
-    """Every (row, network_g, scale, cap) to measure, in priority order."""
-    eager, slow, compiled = [], [], []
-    for name, (_, size) in NETWORKS.items():
-        net, scale = network_options(name, args.smoke)
-        arg, ref, fast = BACKEND_ARG[net["type"]]
-        size = args.smoke_size if args.smoke else size
-        for precision in ("fp32", "bf16"):
-            for backend in (ref, fast):
-                row = {"network": name, "backend": backend, "precision": precision, "mode": "eager",
-                       "batch": args.batch, "size": size}
-                item = (row, {**net, arg: backend}, scale, args.item_cap_s)
-                # FlexAttention compiles per neighbourhood shape: last among the eager paths, own cap
-                if net["type"] == "DSwinIR" and backend == "auto":
-                    slow.append((row, item[1], scale, args.compile_cap_s))
-                else:
-                    eager.append(item)
-        if name in COMPILED:
-            row = {"network": name, "backend": fast, "precision": "bf16", "mode": "compile", "batch": args.batch,
-                   "size": size}
-            compiled.append((row, {**net, arg: fast}, scale, args.compile_cap_s))
-    return eager + slow + compiled
+# ---------------------------------------------------------------------------------- what a path really ran
+class Watch:
+    """Context manager: the warnings raised inside it (first line, deduplicated) and the Dynamo graphs
+    compiled during warm-up and during the timed steps (a graph compiled while timing is a recompile:
+    the path was not warm). ``mark_warm()`` after warm-up, ``mark_timed()`` after the timed steps."""
+
+    def __enter__(self) -> "Watch":
+        self._catcher = warnings.catch_warnings(record=True)
+        self.caught = self._catcher.__enter__()
+        warnings.simplefilter("always")
+        self.g0 = self.g1 = self.g2 = _graphs_compiled()
+        return self
+
+    def mark_warm(self) -> None:
+        self.g1 = self.g2 = _graphs_compiled()
+
+    def mark_timed(self) -> None:
+        self.g2 = _graphs_compiled()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._catcher.__exit__(*exc)
+
+    def result(self) -> dict[str, Any]:
+        messages = sorted({(str(w.message).strip().splitlines() or [""])[0][:200] for w in self.caught})
+        return {"graphs_warmup": self.g1 - self.g0, "graphs_timed": self.g2 - self.g1, "warnings": messages[:4]}
 
 
-# ---------------------------------------------------------------------------------------------- 2. tiled
-# ------------------------------------------------------------------------------------ 2. real-world SR
+def _graphs_compiled() -> int:
+    """Dynamo graphs compiled so far in this process (0 before Dynamo is first used)."""
+    dynamo = sys.modules.get("torch._dynamo")
+    return int(dynamo.utils.counters["stats"]["unique_graphs"]) if dynamo is not None else 0
+
+
+#: Profiler names of the attention kernels SDPA can dispatch to, and what they mean for the row.
+SDPA_KERNELS = {"_scaled_dot_product_efficient_attention": "efficient", "_scaled_dot_product_flash_attention": "flash",
+                "_scaled_dot_product_cudnn_attention": "cudnn", "_scaled_dot_product_attention_math": "math",
+                "_scaled_dot_product_flash_attention_for_cpu": "flash (CPU)"}
+
+
+def attention_ops(step: Callable[[], None]) -> dict[str, Any]:
+    """One more step under the profiler (operators only): which SDPA kernels ran, and whether any took
+    the unfused math path (the issue: every shipped configuration on a fused kernel)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    names = {e.key for e in prof.key_averages()}
+    kernels = sorted({label for key, label in SDPA_KERNELS.items() if f"aten::{key}" in names})
+    return {"sdpa_kernels": kernels, "math_attention": "math" in kernels}
+
+
+# ------------------------------------------------------------------------------ 2. neighbourhood attention
+def na_throughput(args: argparse.Namespace, device: torch.device, backend: str, precision: str) -> dict[str, Any]:
+    """DSwinIR's first level at the issue's shape: ``neighborhood_attention_2d`` forward+backward on
+    ``(B, heads, S, S, C)`` q/k/v with a relative-position bias (fp32, as the network's parameter), for
+    ``--na-kernel`` at ``--na-size``²; Dynamo graphs compiled after warm-up must be 0."""
+    from restoration.layers.neighborhood_attention import neighborhood_attention_2d
+    from restoration.layers.neighborhood_attention_flex import refused_shapes
+
+    b, heads, c = args.na_shape
+    size, kernel = args.na_size, args.na_kernel
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(b, heads, size, size, c, generator=g).to(device, dtype).requires_grad_() for _ in range(3))
+    rpb = (0.1 * torch.randn(heads, 2 * kernel - 1, 2 * kernel - 1, generator=g)).to(device).requires_grad_()
+
+    def step(it: int = 0) -> None:
+        for t in (q, k, v, rpb):
+            t.grad = None
+        out = neighborhood_attention_2d(q, k, v, kernel, 1, rpb, backend=backend)
+        out.float().square().mean().backward()
+
+    with Watch() as seen:
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        first = time.perf_counter() - t0
+        for _ in range(args.warmup - 1):
+            step()
+        seen.mark_warm()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        steps = max(2, args.repeats // 2)
+        seconds = _timed(step, device, 0, steps)
+        seen.mark_timed()
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    return {"first_step_s": round(first, 3), "steps": steps, "ms_per_step": round(1e3 * seconds, 2),
+            "peak_gib": None if peak is None else round(peak, 3),
+            # flex refusing this shape (warned once per process) serves it with the reference backend
+            "served_by_reference": any(r[0] == tuple(q.shape) and r[1] == kernel for r in refused_shapes()),
+            **seen.result()}
+
+
+# ------------------------------------------------------------------------------------ 3. real-world SR
 def _timed(fn: Callable[[int], Any], device: torch.device, first_it: int, steps: int) -> float:
     """Seconds per call of ``fn(it)`` over ``steps`` calls (CUDA events on a GPU)."""
     _sync(device)
@@ -378,6 +476,7 @@ def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) 
             "batch": batch, "gt": f"{pad_size}² -> {train['gt_size']}²"}
 
 
+# --------------------------------------------------------------------------------------------- 4. tiled
 def tiled_memory(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """HAT-L whole run over ``--tiled-size``² in tiles: peak memory (tiled_inference_memory.py)."""
     argv = ["-opt", str(OPTIONS / HAT_L), "--size", str(args.tiled_size), "--tile", str(args.tile),
@@ -422,7 +521,7 @@ def tiled_vs_whole(args: argparse.Namespace, device: torch.device) -> dict[str, 
             "whole_peak_mb": None if peak is None else round(peak, 1)}
 
 
-# ----------------------------------------------------------------------------------------------- 3. data
+# ----------------------------------------------------------------------------------------------- 5. data
 def make_div2k_like(root: Path, n: int, size: int, smoke: bool) -> dict[str, dict[int, tuple[str, str]]]:
     """``n`` HR PNGs (``size``², like DIV2K's 480² sub-images) with bicubic x2 and x4 LR PNGs; packed
     into LMDBs too when ``lmdb`` is installed. Returns ``{io_type: {scale: (gt_root, lq_root)}}``."""
@@ -496,26 +595,48 @@ def _cell(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+def _notes(r: dict[str, Any]) -> str:
+    """Graphs compiled while timing (a recompile), SDPA's math path, a flex refusal, warnings."""
+    notes = []
+    if r.get("graphs_timed"):
+        notes.append(f"**{r['graphs_timed']} graphs compiled while timing**")
+    if r.get("math_attention"):
+        notes.append("**SDPA math path**")
+    if r.get("served_by_reference"):
+        notes.append("**flex refused: ran the reference**")
+    notes += [w.replace("|", "/") for w in r.get("warnings") or []]
+    return "; ".join(notes)
+
+
 def markdown(data: dict[str, Any]) -> str:
     env = data["env"]
+    order = {name: i for i, name in enumerate(NETWORKS)}
     lines = [f"# GPU report: {env.get('device_name')} ({env['device']}), torch {env['torch']}, CUDA {env['cuda']}",
              "", f"{env['date']}; cuDNN {env.get('cudnn')}, TF32 matmul {env.get('tf32_matmul')}, "
              f"cudnn.benchmark {env.get('cudnn_benchmark')}; natten {env['natten']}, lmdb {env['lmdb']}; "
              f"smoke {data['settings']['smoke']}; {data.get('elapsed_s')} s of a {data['settings']['budget_s']} s budget",
              "", "## Training step (SRModel: forward, L1, backward, AdamW, EMA)", "",
-             "| network | backend | precision | mode | batch x size² | images/s | ms/step | peak GiB | first step s | status |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in data["training"]:
+             "| network | backend | precision | mode | batch x size² | images/s | ms/step | peak GiB | first step s | "
+             "SDPA kernels | graphs warm-up / timed | status | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    def position(r: dict[str, Any]) -> tuple:  # network, eager before compiled, fp32 before bf16, reference first
+        fast = BACKEND_ARG.get(r["network"].split()[0].split("-")[0], ("", "reference", ""))[1] != r["backend"]
+        return order.get(r["network"], len(order)), r["mode"] == "compile", r["precision"] == "bf16", fast
+
+    for r in sorted(data["training"], key=position):
+        kernels = ", ".join(r["sdpa_kernels"]) if r.get("sdpa_kernels") else ("none" if "sdpa_kernels" in r else "")
+        graphs = f"{r['graphs_warmup']} / {r['graphs_timed']}" if "graphs_timed" in r else ""
         lines.append(f"| {r['network']} | {r['backend']} | {r['precision']} | {r['mode']} | {r['batch']} x {r['size']}² | "
                      f"{_cell(r.get('images_per_s'))} | {_cell(r.get('ms_per_step'))} | {_cell(r.get('peak_gib'))} | "
-                     f"{_cell(r.get('first_step_s'))} | {r['status']} |")
-    lines += ["", "## Real-HAT-GAN step and its degradation (RealESRGANModel, HAT x4 + UNetDiscriminatorSN)", "",
-              "| precision | batch | GT crop | ms/step | degradation ms | degradation share | peak GiB | status |",
-              "|---|---|---|---|---|---|---|---|"]
-    for r in data.get("realsr", []):
-        lines.append(f"| {r['precision']} | {_cell(r.get('batch'))} | {_cell(r.get('gt'))} | {_cell(r.get('ms_per_step'))} | "
-                     f"{_cell(r.get('degrade_ms'))} | {_cell(r.get('degrade_share'))} | {_cell(r.get('peak_gib'))} | "
-                     f"{r['status']} |")
+                     f"{_cell(r.get('first_step_s'))} | {kernels} | {graphs} | {r['status']} | {_notes(r)} |")
+    lines += ["", "## Neighbourhood attention (DSwinIR's first level: forward + backward, with a bias)", "",
+              "| backend | precision | kernel | (B, heads, C) at size² | ms/step | peak GiB | first step s | "
+              "graphs warm-up / timed | status | notes |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data.get("na", []):
+        graphs = f"{r['graphs_warmup']} / {r['graphs_timed']}" if "graphs_timed" in r else ""
+        lines.append(f"| {r['backend']} | {r['precision']} | {r['kernel']} | ({r['shape'].replace('x', ', ')}) at "
+                     f"{r['size']}² | {_cell(r.get('ms_per_step'))} | {_cell(r.get('peak_gib'))} | "
+                     f"{_cell(r.get('first_step_s'))} | {graphs} | {r['status']} | {_notes(r)} |")
     lines += ["", "## HAT-L x2 tiled inference (fp32, random weights)", "",
               "| measurement | input | tile / overlap | result | status |", "|---|---|---|---|---|"]
     for r in data["tiled"]:
@@ -523,20 +644,130 @@ def markdown(data: dict[str, Any]) -> str:
             result = f"peak {_cell(r.get('peak_mb'))} MB (weights {_cell(r.get('weights_mb'))} MB), {_cell(r.get('run_s'))} s"
         else:
             result = (f"PSNR tiled vs whole {_cell(r.get('psnr_tiled_vs_whole_db'))} dB, max |diff| "
-                      f"{_cell(r.get('max_abs_diff'))}, whole-image peak {_cell(r.get('whole_peak_mb'))} MB")
+                      f"{_cell(r.get('max_abs_diff'))}")
+            if r.get("whole_peak_mb") is not None:
+                result += f", whole-image peak {r['whole_peak_mb']} MB"
         lines.append(f"| {r['measurement']} | {r['input']}² | {r['tile']} / {r['overlap']} | {result} | {r['status']} |")
     lines += ["", "## Data pipeline (PairedImageDataset, training loader, batch of "
               f"{data['settings']['batch']})", "", "| source | scale | gt_size | workers | images/s | status |",
               "|---|---|---|---|---|---|"]
     for r in data["data"]:
         lines.append(f"| {r['io']} | x{r['scale']} | {r['gt_size']} | {r['workers']} | {_cell(r.get('images_per_s'))} | {r['status']} |")
+    if data.get("data_note"):
+        lines += ["", data["data_note"]]
     lines += ["", "## Would the loader starve the GPU?", "",
               "| network | GPU images/s (fastest path) | loader images/s (best setting) | GPU would starve |",
               "|---|---|---|---|"]
     for r in data["starvation"]:
         lines.append(f"| {r['network']} | {r['gpu_images_per_s']} ({r['gpu_path']}) | {r['loader_images_per_s']} "
                      f"({r['loader_setting']}) | {'yes' if r['gpu_would_starve'] else 'no'} |")
+    lines += ["", "## Real-HAT-GAN step and its degradation (RealESRGANModel, HAT x4 + UNetDiscriminatorSN)", "",
+              "| precision | batch | GT crop | ms/step | degradation ms | degradation share | peak GiB | status |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in data.get("realsr", []):
+        lines.append(f"| {r['precision']} | {_cell(r.get('batch'))} | {_cell(r.get('gt'))} | {_cell(r.get('ms_per_step'))} | "
+                     f"{_cell(r.get('degrade_ms'))} | {_cell(r.get('degrade_share'))} | {_cell(r.get('peak_gib'))} | "
+                     f"{r['status']} |")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------- plan
+#: The issue's targets compare these networks' reference and fast paths (and TBSN's kernel): priority 1.
+TARGET_NETWORKS = ("SwinIR-light x2", "HAT-S x2")
+Item = tuple[int, str, dict[str, Any], float, Callable[[], dict[str, Any]]]
+
+
+class DataFiles:
+    """The DIV2K-like PNG (and LMDB) files of the data section, made on first use, removed by ``close``."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args, self._tmp, self._sources = args, None, None
+
+    def get(self) -> dict[str, dict[int, tuple[str, str]]]:
+        if self._sources is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="gpu_report_data_")
+            self._sources = make_div2k_like(Path(self._tmp.name), self.args.n_images, self.args.hr_size, self.args.smoke)
+        return self._sources
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def _training_item(row: dict[str, Any], net: dict[str, Any], scale: int, device: torch.device,
+                   args: argparse.Namespace) -> dict[str, Any]:
+    return train_throughput(net, scale, device, args.batch, row["size"], row["precision"], row["mode"] == "compile", args)
+
+
+def _na_item(row: dict[str, Any], device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
+    if device.type != "cuda" and row["backend"] != "reference":
+        raise ItemSkipped(f"{row['backend']} has no backward pass on the CPU")
+    return na_throughput(args, device, row["backend"], row["precision"])
+
+
+def _data_item(row: dict[str, Any], files: DataFiles, args: argparse.Namespace) -> dict[str, Any]:
+    gt_root, lq_root = files.get()[row["io"]][row["scale"]]
+    return loader_rate(gt_root, lq_root, row["io"], row["scale"], row["gt_size"], row["workers"], args)
+
+
+def plan(args: argparse.Namespace, device: torch.device, files: DataFiles) -> list[Item]:
+    """Every item as ``(priority, section, row, cap_s, fn)``; run by priority, then in this order.
+
+    Priority 1 measures each target of the issues once (a short lease must at least yield these): the
+    reference-vs-fast and fp32-vs-bf16 rows of SwinIR-light and HAT-S, TBSN's fast path (its kernel),
+    DSwinIR's neighbourhood attention at k=7 (flex vs reference, fp32), HAT-L's tiled peak and the
+    tiled-vs-whole check, one loader setting per crop size, the Real-HAT-GAN step in fp32 (the recipe's
+    precision). Priority 2 completes the tables; priority 3 is DSwinIR's network with ``auto``, whose
+    FlexAttention compiles once per neighbourhood shape of the U-Net.
+    """
+    sections = set(args.sections.split(","))
+    items: list[Item] = []
+    if "training" in sections:
+        for name, (_, size) in NETWORKS.items():
+            net, scale = network_options(name, args.smoke)
+            arg, ref, fast = BACKEND_ARG[net["type"]]
+            size = args.smoke_size if args.smoke else size
+            modes = [(p, b, "eager") for p in ("fp32", "bf16") for b in (ref, fast)]
+            if name in COMPILED:
+                modes.append(("bf16", fast, "compile"))
+            for precision, backend, mode in modes:
+                row = {"network": name, "backend": backend, "precision": precision, "mode": mode,
+                       "batch": args.batch, "size": size}
+                compiles = mode == "compile" or (net["type"] == "DSwinIR" and backend == "auto")
+                target = (name in TARGET_NETWORKS and mode == "eager" and (backend == ref or precision == "bf16")) or (
+                    name == "TBSN" and backend == fast and precision == "bf16")
+                priority = 1 if target else 3 if net["type"] == "DSwinIR" and backend == "auto" else 2
+                fn = functools.partial(_training_item, row, {**net, arg: backend}, scale, device, args)
+                items.append((priority, "training", row, args.compile_cap_s if compiles else args.item_cap_s, fn))
+    if "na" in sections:
+        for precision in ("fp32", "bf16"):
+            for backend in ("reference", "flex"):
+                row = {"backend": backend, "precision": precision, "kernel": args.na_kernel, "size": args.na_size,
+                       "shape": "x".join(map(str, args.na_shape))}
+                cap = args.compile_cap_s if backend == "flex" else args.item_cap_s
+                items.append((1 if precision == "fp32" else 2, "na", row, cap,
+                              functools.partial(_na_item, row, device, args)))
+    if "tiled" in sections:
+        row = {"measurement": "peak memory", "input": args.tiled_size, "tile": args.tile, "overlap": args.overlap}
+        items.append((1, "tiled", row, 90.0, functools.partial(tiled_memory, args, device)))
+        row = {"measurement": "tiled vs whole", "input": args.whole_size, "tile": args.tile, "overlap": args.overlap}
+        items.append((1, "tiled", row, 45.0, functools.partial(tiled_vs_whole, args, device)))
+    if "data" in sections:
+        ios = ["disk"] + (["lmdb"] if importlib.util.find_spec("lmdb") is not None else [])
+        first = True
+        for io_type in ios:
+            for scale, gt_size in args.gt_sizes.items():
+                for workers in args.workers:
+                    row = {"io": io_type, "scale": scale, "gt_size": gt_size, "workers": workers}
+                    priority = 1 if io_type == "disk" and workers == args.workers[len(args.workers) // 2] else 2
+                    cap = 4 * args.data_time_s + 10 + (30 if first else 0)  # the first one writes the files
+                    items.append((priority, "data", row, cap, functools.partial(_data_item, row, files, args)))
+                    first = False
+    if "realsr" in sections:
+        for precision in ("fp32", "bf16"):
+            items.append((1 if precision == "fp32" else 2, "realsr", {"precision": precision},
+                          20.0 if args.smoke else 60.0, functools.partial(realsr_step, args, device, precision)))
+    return items
 
 
 # ------------------------------------------------------------------------------------------------- main
@@ -546,24 +777,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--budget-s", type=float, default=300, help="wall-clock budget of the whole report")
     ap.add_argument("--smoke", action="store_true", help="tiny networks and shapes (CI proof on the CPU)")
     ap.add_argument("--device", default="auto", help="auto (cuda when available), cuda, cuda:1, cpu")
-    ap.add_argument("--sections", default="training,realsr,tiled,data",
-                    help="comma list of training, realsr, tiled, data")
+    ap.add_argument("--sections", default="training,na,tiled,data,realsr",
+                    help="comma list of training, na, tiled, data, realsr")
+    ap.add_argument("--no-profile", dest="profile_attention", action="store_false",
+                    help="skip the one profiled step per training row that names the SDPA kernels used")
     args = ap.parse_args(argv)
+    unknown = set(args.sections.split(",")) - {"training", "na", "tiled", "data", "realsr"}
+    if unknown:
+        ap.error(f"unknown --sections {sorted(unknown)}; choose from training, na, tiled, data, realsr")
     smoke = args.smoke
     # sizes and caps: the GPU values, or tiny ones with --smoke (same code)
     args.batch = 2 if smoke else 16
     args.smoke_size = 32
     args.warmup, args.repeats = (2, 3) if smoke else (3, 20)
-    args.step_time_s = 0.5 if smoke else 3.0
+    args.step_time_s = 0.5 if smoke else 2.0
     args.item_cap_s = 20.0 if smoke else 25.0
     args.compile_cap_s = 20.0 if smoke else 75.0
     args.min_item_s = 2.0 if smoke else 5.0
     args.compile_backend = "eager" if smoke else "inductor"
+    args.na_kernel, args.na_size = (3, 16) if smoke else (7, 256)
+    args.na_shape = (1, 1, 4) if smoke else (4, 3, 16)  # (batch, heads, head dim): DSwinIR's first level
     args.tiled_size, args.whole_size, args.tile, args.overlap = (48, 32, 16, 4) if smoke else (2048, 512, 256, 32)
     args.workers = (1, 2) if smoke else (4, 8, 16)
     args.gt_sizes = {2: 32, 4: 32} if smoke else {2: 128, 4: 256}
     args.hr_size, args.n_images = (64, 6) if smoke else (480, 64)
-    args.data_time_s = 0.3 if smoke else 3.0
+    args.data_time_s = 0.3 if smoke else 2.0
     return args
 
 
@@ -571,39 +809,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     if device.type == "cuda":
+        torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True  # as training runs
-    sections = set(args.sections.split(","))
     report = Report(args, device)
     print(f"GPU report on {report.data['env']['device_name']} ({device}), torch {torch.__version__}, "
           f"CUDA {torch.version.cuda}; budget {args.budget_s:.0f} s -> {args.out}", flush=True)
-
-    if "training" in sections:
-        for row, net, scale, cap in training_rows(args):
-            compiled = row["mode"] == "compile"
-            report.run("training", row, cap, lambda: train_throughput(
-                net, scale, device, args.batch, row["size"], row["precision"], compiled, args))
-            if compiled:
+    if "data" in args.sections.split(",") and importlib.util.find_spec("lmdb") is None:
+        report.data["data_note"] = "lmdb is not installed: the LMDB rows were not measured"
+    files = DataFiles(args)
+    try:
+        for _, section, row, cap, fn in sorted(plan(args, device, files), key=lambda item: item[0]):
+            report.run(section, row, cap, fn)
+            if row.get("mode") == "compile":
                 torch._dynamo.reset()
-    if "realsr" in sections:
-        for precision in ("fp32", "bf16"):
-            report.run("realsr", {"precision": precision}, 20.0 if args.smoke else 60.0,
-                       lambda: realsr_step(args, device, precision))
-    if "tiled" in sections:
-        report.run("tiled", {"measurement": "peak memory", "input": args.tiled_size, "tile": args.tile,
-                             "overlap": args.overlap}, 90.0, lambda: tiled_memory(args, device))
-        report.run("tiled", {"measurement": "tiled vs whole", "input": args.whole_size, "tile": args.tile,
-                             "overlap": args.overlap}, 45.0, lambda: tiled_vs_whole(args, device))
-    if "data" in sections and report.left() > args.min_item_s:
-        with tempfile.TemporaryDirectory(prefix="gpu_report_data_") as tmp:
-            sources = make_div2k_like(Path(tmp), args.n_images, args.hr_size, args.smoke)
-            for io_type, pairs in sources.items():
-                for scale, gt_size in args.gt_sizes.items():
-                    for workers in args.workers:
-                        row = {"io": io_type, "scale": scale, "gt_size": gt_size, "workers": workers}
-                        report.run("data", row, 4 * args.data_time_s + 10, lambda: loader_rate(
-                            *pairs[scale], io_type, scale, gt_size, workers, args))
-        if "lmdb" not in sources:
-            report.data["data_note"] = "lmdb is not installed: LMDB rows not measured"
+    finally:
+        files.close()
     starvation(report)
     report.save()
     print(markdown(report.data), flush=True)
