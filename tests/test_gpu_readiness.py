@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from restoration.models.sr_model import SRModel
-from restoration.utils.rng import get_rng_state, restore_rank_rng, seed_everything
+from restoration.utils.rng import get_rng_state, restore_rank_rng, seed_everything, set_rng_state
 from restoration.utils.torch_setup import torch_settings
 from tests.helpers import make_sr_pairs, train_options, write_options
 
@@ -144,12 +144,26 @@ def test_resume_gives_new_ranks_their_own_streams() -> None:
     assert not torch.equal(torch.rand(4), rank1)
 
 
-def test_rng_state_holds_this_device_only() -> None:
+def test_rng_state_holds_this_device_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Saved: the current device's CUDA state only. Restored: a tensor on this device; an old checkpoint's
+    list (one state per visible GPU) by this device's index, skipped on a GPU the saving run did not see.
+    A GPU is simulated: on the CPU the CUDA branch would otherwise never run."""
+    if not torch.cuda.is_available():
+        assert "cuda" not in get_rng_state()
+    mine, other = torch.tensor([1], dtype=torch.uint8), torch.tensor([2], dtype=torch.uint8)
+    restored: list[torch.Tensor] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": mine)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: pytest.fail("saved every device's state"))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device="cuda": restored.append(state))
     state = get_rng_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        assert isinstance(state["cuda"], torch.Tensor)  # one device's state, not get_rng_state_all()
-    else:
-        assert "cuda" not in state
+    assert state["cuda"] is mine
+    set_rng_state(state)
+    set_rng_state({**state, "cuda": [other, mine]})  # written by a two-GPU run: device 1 takes its own
+    set_rng_state({**state, "cuda": [other]})  # written by a one-GPU run: device 1 had no state
+    assert restored == [mine, mine]
 
 
 def test_deterministic_and_tf32_settings_apply_and_are_restored() -> None:
