@@ -42,6 +42,16 @@ def test_slurm_environment_is_translated(monkeypatch) -> None:
     assert calls["backend"] == "gloo" and calls["timeout"].total_seconds() == 90
 
 
+def test_slurm_launcher_without_srun_environment(monkeypatch) -> None:
+    _fake_init(monkeypatch)
+    for key in dist.SLURM_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "4")  # an sbatch allocation, but not started by srun
+    with pytest.raises(dist.DistError, match=r"needs srun's environment \(SLURM_NODELIST, SLURM_PROCID not set\); "
+                                             r"start with 'srun"):
+        dist.init_dist("slurm")
+
+
 def test_unknown_launcher() -> None:
     with pytest.raises(dist.DistError, match="unknown launcher 'mpi'"):
         dist.init_dist("mpi")
@@ -103,6 +113,25 @@ def test_options_check_rejects_bad_backend_and_too_many_gpus(tmp_path: Path) -> 
     assert any(f"'num_gpu' is {present + 3} but this machine has {present} CUDA GPU(s) visible" in p for p in problems)
     assert any("'dist_params.backend': 'infiniband' is not a backend" in p for p in problems)
     assert any("'dist_params.timeout' must be a positive number of seconds, got 0" in p for p in problems)
+
+
+def test_num_gpu_counts_the_job_under_a_launcher(tmp_path: Path, monkeypatch) -> None:
+    """Upstream files say num_gpu: 8 for an 8-rank job; with srun --gpus-per-task=1 each rank sees one GPU.
+    In a process group of several ranks the check asks for one visible GPU, not num_gpu of them."""
+    from restoration.options.validate import validate_options
+
+    data = make_sr_pairs(tmp_path / "data", n=2, size=16, scale=2)
+    opt = train_options(data, "job", num_gpu=8)
+    monkeypatch.setattr(torch_dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch_dist, "get_world_size", lambda group=None: 8)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert not [p for p in validate_options(opt, is_train=True) if "num_gpu" in p]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert any("'num_gpu' is 8 but this rank sees no CUDA GPU" in p for p in validate_options(opt, is_train=True))
+    monkeypatch.setattr(torch_dist, "get_world_size", lambda group=None: 1)  # one process: the machine's count
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert any("'num_gpu' is 8 but this machine has 1 CUDA GPU(s) visible" in p
+               for p in validate_options(opt, is_train=True))
 
 
 def test_single_process_helpers() -> None:

@@ -115,7 +115,8 @@ TOP_LEVEL: dict[str, Key] = {
     "model_type": Key((str,), default="SRModel", doc="registered trainer"),
     "model_opt": Key((dict,), default={}, doc="old name of the trainer's own train: options (accepted as an alias)"),
     "scale": Key((int,), default=1, doc="upscaling factor (1 for restoration)"),
-    "num_gpu": Key((int, str), default="auto", doc="'auto' (every visible GPU, else the CPU) or a count; 0 = CPU"),
+    "num_gpu": Key((int, str), default="auto", doc="'auto' (every visible GPU, else the CPU) or a count "
+                   "(under torchrun/srun the job's: each rank drives one); 0 = CPU"),
     "manual_seed": Key((int,), default=0, doc="seed of every random generator"),
     "is_train": Key((bool,), doc="set by train.py/test.py"),
     "dist": Key((bool,), doc="set by the launcher"),

@@ -517,9 +517,15 @@ def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
         problems.append(f"'num_gpu' must be 'auto' or a count, got {num_gpu!r}")
     elif isinstance(num_gpu, int) and not isinstance(num_gpu, bool):
         present = torch.cuda.device_count()
+        # under torchrun/srun each rank drives one GPU and num_gpu counts the job's (upstream files say 8):
+        # a rank may see only its own (srun --gpus-per-task=1), so it needs one, not num_gpu
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized() and (
+            torch.distributed.get_world_size() > 1)
         if num_gpu < 0:
             problems.append(f"'num_gpu' must be >= 0 (0 = CPU), got {num_gpu}")
-        elif num_gpu > present:
+        elif distributed and num_gpu > 0 and present == 0:
+            problems.append(f"'num_gpu' is {num_gpu} but this rank sees no CUDA GPU; use num_gpu: auto or 0 (the CPU)")
+        elif not distributed and num_gpu > present:
             problems.append(f"'num_gpu' is {num_gpu} but this machine has {present} CUDA GPU(s) visible; "
                             f"use num_gpu: auto, 0 (the CPU){f' or at most {present}' if present else ''}")
     dist_params = opt.get("dist_params")

@@ -41,6 +41,8 @@ __all__ = [
 
 #: Variables ``torchrun`` sets for every process; ``--launcher pytorch`` needs all of them.
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+#: What ``srun`` sets that ``--launcher slurm`` reads (SLURM_LOCALID is optional: 0 when absent).
+SLURM_ENV = ("SLURM_NODELIST", "SLURM_NTASKS", "SLURM_PROCID")
 
 
 class DistError(RestorationError, RuntimeError):
@@ -104,6 +106,12 @@ def init_dist(launcher: str, backend: str = "auto", port: int = 29500, timeout_s
         DistError: ``--launcher pytorch`` without torchrun's environment, or an unknown launcher.
     """
     if launcher == "slurm":
+        missing = [key for key in SLURM_ENV if key not in os.environ]
+        if missing:
+            raise DistError(
+                f"--launcher slurm needs srun's environment ({', '.join(missing)} not set); start with "
+                "'srun --ntasks=<gpus> python train.py -opt ... --launcher slurm', or drop --launcher"
+            )
         node_list = os.environ["SLURM_NODELIST"]
         addr = subprocess.getoutput(f"scontrol show hostname {node_list} | head -n1")
         os.environ.setdefault("MASTER_PORT", str(port))
