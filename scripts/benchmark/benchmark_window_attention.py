@@ -106,26 +106,28 @@ def sdpa_kernel_used(problem: Problem, backend: str) -> str:
 
 def timed(problem: Problem, backend: str) -> float:
     """Milliseconds of one forward+backward; on CUDA the queue is drained before and after."""
-    cuda = problem.qkv.device.type == "cuda"
+    device = problem.qkv.device
+    cuda = device.type == "cuda"
     if cuda:
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
     t0 = time.perf_counter()
     problem.run(backend)
     if cuda:
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
     return (time.perf_counter() - t0) * 1e3
 
 
 def cuda_peak_mb(problem: Problem, backend: str) -> float | None:
     """Peak CUDA memory of one forward+backward above what was allocated before (None off CUDA)."""
-    if problem.qkv.device.type != "cuda":
+    device = problem.qkv.device
+    if device.type != "cuda":
         return None
-    torch.cuda.synchronize()
-    before = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
     problem.run(backend)
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - before) / 2**20
+    torch.cuda.synchronize(device)
+    return (torch.cuda.max_memory_allocated(device) - before) / 2**20
 
 
 def relative_error(got: list[torch.Tensor], ref: list[torch.Tensor]) -> float:
