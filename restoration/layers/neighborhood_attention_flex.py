@@ -18,7 +18,11 @@ Three things make it usable for a whole network rather than one call:
 * **Never a silent dense fallback.** The compiled call runs with Dynamo's "fail on recompile limit"
   switch on (and the limit raised to :data:`FLEX_RECOMPILE_LIMIT`); if flex cannot serve a shape
   (compile error or limit hit) :func:`flex_na2d` warns once naming the shape and returns ``None``,
-  and the caller uses the gather-based reference backend.
+  and the caller uses the gather-based reference backend. Limits: that covers the forward; torch
+  compiles the backward when ``loss.backward()`` first runs, outside this function, so a failure
+  there raises (the CUDA tests compile forward and backward for DSwinIR's shapes). An explicit
+  ``backend="flex"`` on the CPU runs flex uncompiled, which is dense (inference only; ``auto`` never
+  picks it there).
 
 :func:`flex_attention_fn` is the one seam that decides how flex is run (compiled on CUDA, eager
 elsewhere); tests replace it with ``compiled_flex_attention("eager")`` to run the compiled code path
