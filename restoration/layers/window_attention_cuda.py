@@ -15,6 +15,11 @@ a per-window mask folded into a ``(B*nW, nH, N, M)`` batch would be copied once 
   its rows start at multiples of :data:`MASK_ALIGN` elements, so torch's ``preprocess_mask`` does not
   pad it (padding would materialise the expanded mask: a copy per image).
 
+The backward is the exception: when the bias needs a gradient (it always does in training), the
+kernel's backward allocates that gradient at the bias's *expanded* shape, ``(B, nW*nH, N, M)`` (torch's
+``_efficient_attention_backward``), which autograd then sums over the images. That buffer lives for
+one block's backward only (SwinIR-light, 16 x 64², bf16: 50 MB); the forward keeps no per-image copy.
+
 Nothing here is CUDA-specific arithmetic: the CPU tests run this exact layout against the reference
 (forward and backward) and check :func:`mem_efficient_violations` on the tensors it hands to SDPA.
 """
