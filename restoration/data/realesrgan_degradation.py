@@ -179,10 +179,11 @@ def add_gaussian_noise(img: torch.Tensor, sigma: torch.Tensor, gray: torch.Tenso
     Each gray sample has its own field (BasicSR shares one gray field across the batch, scaled per sample;
     independent fields are the intended distribution)."""
     b, c, h, w = img.shape
+    any_gray = bool(gray.any())  # before the move: the pipeline's coins are CPU tensors, no device sync
     sigma = sigma.to(img).view(b, 1, 1, 1) / 255.0
     gray = gray.to(img).view(b, 1, 1, 1)
     noise = torch.randn(img.shape, generator=generator, device=img.device, dtype=img.dtype) * sigma
-    if bool(gray.any()):
+    if any_gray:
         gray_noise = torch.randn((b, 1, h, w), generator=generator, device=img.device, dtype=img.dtype) * sigma
         noise = noise * (1 - gray) + gray_noise * gray
     return (img + noise).clamp(0, 1)
@@ -206,9 +207,10 @@ def add_poisson_noise(img: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor
                       generator: torch.Generator) -> torch.Tensor:
     """``img`` + ``scale`` × Poisson noise per sample (``scale``, ``gray``: ``(B,)``), clipped to [0, 1]."""
     b = img.shape[0]
+    any_gray = bool(gray.any())  # before the move, as in add_gaussian_noise
     noise = _poisson_noise(img, generator)
     gray = gray.to(img).view(b, 1, 1, 1)
-    if bool(gray.any()):
+    if any_gray:
         noise = noise * (1 - gray) + _poisson_noise(_gray(img), generator).expand_as(noise) * gray
     return (img + noise * scale.to(img).view(b, 1, 1, 1)).clamp(0, 1)
 
