@@ -260,6 +260,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def warm_up(step: Callable[[], None], device: torch.device, warmup: int) -> float:
+    """Run ``warmup`` steps (at least one), synchronised; seconds of the first (cuDNN autotuning, compiling)."""
+    t0 = time.perf_counter()
+    step()
+    _sync(device)
+    first = time.perf_counter() - t0
+    for _ in range(warmup - 1):
+        step()
+    _sync(device)
+    return first
+
+
 def train_throughput(net: dict[str, Any], scale: int, device: torch.device, batch: int, size: int,
                      precision: str, compiled: bool, args: argparse.Namespace) -> dict[str, Any]:
     """Time ``SRModel.optimize_parameters`` on one fixed random batch (see the module docstring)."""
@@ -282,13 +294,7 @@ def train_throughput(net: dict[str, Any], scale: int, device: torch.device, batc
         model.optimize_parameters(data, it)
 
     with Watch() as seen:
-        t0 = time.perf_counter()
-        step()
-        _sync(device)
-        first = time.perf_counter() - t0
-        for _ in range(args.warmup - 1):
-            step()
-        _sync(device)
+        first = warm_up(step, device, args.warmup)
         seen.mark_warm()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -385,12 +391,7 @@ def na_throughput(args: argparse.Namespace, device: torch.device, backend: str, 
         out.float().square().mean().backward()
 
     with Watch() as seen:
-        t0 = time.perf_counter()
-        step()
-        _sync(device)
-        first = time.perf_counter() - t0
-        for _ in range(args.warmup - 1):
-            step()
+        first = warm_up(step, device, args.warmup)
         seen.mark_warm()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
