@@ -71,11 +71,8 @@ def test_gan_stage_trains_with_the_degradation_on_the_device(gt_folder: Path, tm
     assert bool(state["scaler"]) == bool(state["scaler_d"]) == (precision == "fp16")
 
 
-@pytest.mark.cuda
-@_CUDA
-def test_degradation_on_the_gpu_is_seeded_and_in_range() -> None:
-    """The degradation of a batch on the GPU is a function of (seed, iteration): the same pair gives the same
-    batch, another iteration another; LQ is 8-bit, in [0, 1], gt/4 in size."""
+def _kernel_batch(device: str, n: int = 4, side: int = 128) -> dict[str, torch.Tensor]:
+    """``n`` random GT images with kernels drawn as RealESRGANDataset draws them, on ``device``."""
     import numpy as np
 
     from restoration.data.degradation_kernels import draw_sample_kernels
@@ -83,10 +80,47 @@ def test_degradation_on_the_gpu_is_seeded_and_in_range() -> None:
     from restoration.options.schema import all_defaults
 
     rng = np.random.default_rng(0)
-    ks = [draw_sample_kernels(rng, all_defaults(RealESRGANDataset.options))[0] for _ in range(4)]
-    batch = {"gt": torch.rand(4, 3, 128, 128, device="cuda")}
+    ks = [draw_sample_kernels(rng, all_defaults(RealESRGANDataset.options))[0] for _ in range(n)]
+    batch = {"gt": torch.rand(n, 3, side, side, device=device)}
     for key in ks[0]:
-        batch[key] = torch.from_numpy(np.stack([k[key] for k in ks]).astype(np.float32)).cuda()
+        batch[key] = torch.from_numpy(np.stack([k[key] for k in ks]).astype(np.float32)).to(device)
+    return batch
+
+
+@pytest.mark.cuda
+@_CUDA
+def test_degradation_blocks_the_host_once() -> None:
+    """A batch's degradation on the GPU waits for the GPU once, in its NaN/Inf check: every parameter is drawn
+    on the CPU and copied without a sync, the constants (USM taps, DCT, JPEG tables) are made once per
+    device, Poisson noise counts levels without ``bincount``. Gray noise in both stages, Poisson then
+    Gaussian, the pool full (its shuffle included)."""
+    import warnings
+
+    from restoration.data.realesrgan_degradation import TrainingPairPool
+
+    batch, pool = _kernel_batch("cuda"), TrainingPairPool(8)
+    opt = {"gt_size": 96, "queue_size": 8, "gaussian_noise_prob": 0.0, "gaussian_noise_prob2": 1.0,
+           "gray_noise_prob": 1.0, "gray_noise_prob2": 1.0}
+    for it in range(3):  # fills the pool; builds the per-device constants
+        realesrgan_degrade(batch, opt, degradation_generator(0, it), pool)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            realesrgan_degrade(batch, opt, degradation_generator(0, 3), pool)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [f"{Path(w.filename).name}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) <= 1, syncs
+
+
+@pytest.mark.cuda
+@_CUDA
+def test_degradation_on_the_gpu_is_seeded_and_in_range() -> None:
+    """The degradation of a batch on the GPU is a function of (seed, iteration): the same pair gives the same
+    batch, another iteration another; LQ is 8-bit, in [0, 1], gt/4 in size."""
+    batch = _kernel_batch("cuda")
     opt = {"gt_size": 96, "queue_size": 0}
     (lq, gt, _), (lq_again, _, _), (lq_other, _, _) = (
         realesrgan_degrade(batch, opt, degradation_generator(0, it)) for it in (5, 5, 6))

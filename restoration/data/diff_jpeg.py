@@ -16,6 +16,7 @@ With ``differentiable=True`` the rounding is ``r(x) + (x - r(x))³`` (Shin and S
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -48,13 +49,24 @@ def quality_to_factor(quality: torch.Tensor) -> torch.Tensor:
     return torch.where(quality < 50, 50.0 / quality, (200.0 - 2.0 * quality) / 100.0)
 
 
+@functools.lru_cache(maxsize=8)
 def _dct_matrix(device: torch.device) -> torch.Tensor:
-    """The orthonormal 8-point DCT-II matrix ``D[u, x] = c(u) cos((2x + 1) u π / 16)``."""
+    """The orthonormal 8-point DCT-II matrix ``D[u, x] = c(u) cos((2x + 1) u π / 16)`` (made once per device:
+    a copy to a GPU per call would wait for its queue)."""
     u = torch.arange(8, dtype=torch.float64).view(8, 1)
     x = torch.arange(8, dtype=torch.float64).view(1, 8)
     d = torch.cos((2 * x + 1) * u * math.pi / 16) * 0.5
     d[0] /= math.sqrt(2.0)
-    return d.to(device=device, dtype=torch.float32)
+    with torch.inference_mode(False):  # a cached tensor must serve autograd too
+        return d.to(device=device, dtype=torch.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The luma and chroma quantisation tables ``(8, 8)`` float32 at quality 50, once per device."""
+    with torch.inference_mode(False):  # a cached tensor must serve autograd too
+        return (torch.tensor(LUMA_TABLE, dtype=torch.float32, device=device),
+                torch.tensor(CHROMA_TABLE, dtype=torch.float32, device=device))
 
 
 def _round(x: torch.Tensor, differentiable: bool) -> torch.Tensor:
@@ -98,8 +110,9 @@ def diff_jpeg(img: torch.Tensor, quality: torch.Tensor | float, differentiable: 
     cbcr = F.avg_pool2d(torch.stack([cb, cr], 1), 2)  # 4:2:0
     dct = _dct_matrix(img.device)
     # libjpeg keeps every step >= 1; the clamp changes nothing below quality 95 and avoids dividing by 0 at 100.
-    luma_table = (torch.tensor(LUMA_TABLE, dtype=torch.float32, device=img.device) * factor).clamp(min=1.0)
-    chroma_table = (torch.tensor(CHROMA_TABLE, dtype=torch.float32, device=img.device) * factor).clamp(min=1.0)
+    luma, chroma = _tables(img.device)
+    luma_table = (luma * factor).clamp(min=1.0)
+    chroma_table = (chroma * factor).clamp(min=1.0)
     y = _quantise_plane(y, luma_table, dct, differentiable)
     cb = _quantise_plane(cbcr[:, 0], chroma_table, dct, differentiable)
     cr = _quantise_plane(cbcr[:, 1], chroma_table, dct, differentiable)

@@ -21,6 +21,7 @@ non-determinism of its kernels). The pool's contents are part of the training st
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 import numpy as np
@@ -134,12 +135,25 @@ def filter2d(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, weight, groups=b * c).reshape(b, c, h, w)
 
 
+def on_device(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """CPU-drawn ``values`` on ``like``'s device and dtype without a host sync: a blocking copy to a GPU
+    waits for every queued kernel, a non-blocking one of a small pageable tensor is staged at once."""
+    return values.to(like.device, non_blocking=True).to(like.dtype)
+
+
+@functools.lru_cache(maxsize=8)
+def _usm_taps(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The normalised 1-D Gaussian of the USM blur, made once per device (no copy per call)."""
+    taps = torch.arange(_USM_SIZE, dtype=torch.float64) - (_USM_SIZE - 1) / 2
+    g = torch.exp(-taps ** 2 / (2 * _USM_SIGMA ** 2))
+    with torch.inference_mode(False):  # a cached tensor must serve autograd too
+        return (g / g.sum()).to(device=device, dtype=dtype)
+
+
 def _gaussian_blur(img: torch.Tensor) -> torch.Tensor:
     """The USM blur: the 51×51 Gaussian (sigma 8) as two 1-D passes, equal to :func:`filter2d` with the
     outer-product kernel up to rounding and 25 times cheaper."""
-    taps = torch.arange(_USM_SIZE, dtype=torch.float64) - (_USM_SIZE - 1) / 2
-    g = torch.exp(-taps ** 2 / (2 * _USM_SIGMA ** 2))
-    g = (g / g.sum()).to(img)
+    g = _usm_taps(img.device, img.dtype)
     b, c, h, w = img.shape
     pad = _USM_SIZE // 2
     mode = "reflect" if pad < min(h, w) else "replicate"
@@ -180,8 +194,8 @@ def add_gaussian_noise(img: torch.Tensor, sigma: torch.Tensor, gray: torch.Tenso
     independent fields are the intended distribution)."""
     b, c, h, w = img.shape
     any_gray = bool(gray.any())  # before the move: the pipeline's coins are CPU tensors, no device sync
-    sigma = sigma.to(img).view(b, 1, 1, 1) / 255.0
-    gray = gray.to(img).view(b, 1, 1, 1)
+    sigma = on_device(sigma, img).view(b, 1, 1, 1) / 255.0
+    gray = on_device(gray, img).view(b, 1, 1, 1)
     noise = torch.randn(img.shape, generator=generator, device=img.device, dtype=img.dtype) * sigma
     if any_gray:
         gray_noise = torch.randn((b, 1, h, w), generator=generator, device=img.device, dtype=img.dtype) * sigma
@@ -195,9 +209,11 @@ def _poisson_noise(img: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     b = img.shape[0]
     # NaN counts as 0 here; it stays in the image, and realesrgan_degrade reports it.
     levels = torch.clamp(torch.nan_to_num(img * 255.0).round(), 0, 255)
-    # Distinct 8-bit values per sample: one bincount over (sample, value) pairs.
-    ids = levels.reshape(b, -1).long() + 256 * torch.arange(b, device=img.device).view(b, 1)
-    distinct = (torch.bincount(ids.flatten(), minlength=256 * b).view(b, 256) > 0).sum(1).clamp(min=1)
+    # Distinct 8-bit values per sample: which of the 256 occur, scattered into a fixed-size table (bincount
+    # would read its output size back from the GPU)
+    present = torch.zeros((b, 256), dtype=torch.bool, device=img.device)
+    present.scatter_(1, levels.reshape(b, -1).long(), True)
+    distinct = present.sum(1).clamp(min=1)
     vals = torch.exp2(torch.ceil(torch.log2(distinct.double()))).to(img).view(b, 1, 1, 1)
     quantised = levels / 255.0
     return torch.poisson(quantised * vals, generator=generator) / vals - quantised
@@ -209,10 +225,10 @@ def add_poisson_noise(img: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor
     b = img.shape[0]
     any_gray = bool(gray.any())  # before the move, as in add_gaussian_noise
     noise = _poisson_noise(img, generator)
-    gray = gray.to(img).view(b, 1, 1, 1)
+    gray = on_device(gray, img).view(b, 1, 1, 1)
     if any_gray:
         noise = noise * (1 - gray) + _poisson_noise(_gray(img), generator).expand_as(noise) * gray
-    return (img + noise * scale.to(img).view(b, 1, 1, 1)).clamp(0, 1)
+    return (img + noise * on_device(scale, img).view(b, 1, 1, 1)).clamp(0, 1)
 
 
 # --------------------------------------------------------------------------------------------- the pipeline
@@ -269,7 +285,7 @@ def _noise(out: torch.Tensor, draws: _Draws, o: dict[str, Any], s: str) -> torch
 
 
 def _jpeg(out: torch.Tensor, draws: _Draws, jpeg_range: list[float], s: str) -> torch.Tensor:
-    quality = draws.uniform(f"jpeg_quality{s}", *jpeg_range, n=out.shape[0]).to(out.device)
+    quality = draws.uniform(f"jpeg_quality{s}", *jpeg_range, n=out.shape[0]).to(out.device, non_blocking=True)
     return diff_jpeg(out.clamp(0, 1), quality)
 
 
@@ -393,7 +409,7 @@ class TrainingPairPool:
             self.gt[self.ptr: self.ptr + b] = gt
             self.ptr += b
             return lq, gt
-        order = torch.randperm(self.queue_size, generator=generator).to(self.lq.device)
+        order = torch.randperm(self.queue_size, generator=generator).to(self.lq.device, non_blocking=True)
         self.lq, self.gt = self.lq[order], self.gt[order]
         out_lq, out_gt = self.lq[:b].clone(), self.gt[:b].clone()
         self.lq[:b], self.gt[:b] = lq, gt
