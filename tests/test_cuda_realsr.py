@@ -117,6 +117,42 @@ def test_degradation_blocks_the_host_once() -> None:
 
 @pytest.mark.cuda
 @_CUDA
+def test_gan_iteration_blocks_the_host_twice_at_most() -> None:
+    """One RealESRGANModel iteration on the GPU (degradation, g and d): the degradation's NaN/Inf check and
+    one finite-gradient read for both networks; nothing else waits for the GPU."""
+    import warnings
+
+    from restoration.models import register_models
+    from restoration.registry import MODEL_REGISTRY
+
+    register_models()
+    torch.manual_seed(0)
+    opt = {"is_train": True, "scale": 4, "manual_seed": 0, "model_type": "RealESRGANModel",
+           "network_g": {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 4},
+           "network_d": {"type": "UNetDiscriminatorSN", "num_in_ch": 3, "num_feat": 8},
+           "train": {"optim_g": {"type": "Adam", "lr": 1e-4}, "optim_d": {"type": "Adam", "lr": 1e-4},
+                     "total_iter": 10, "ema_decay": 0.999, "gt_size": 64, "queue_size": 8,
+                     "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0},
+                     "gan_opt": {"type": "GANLoss", "gan_type": "vanilla", "loss_weight": 0.1}}}
+    model = MODEL_REGISTRY.get("RealESRGANModel")(opt, torch.device("cuda"))
+    batch = model.feed_data(_kernel_batch("cuda", side=96))
+    for it in range(1, 4):  # the pool fills, optimizer state and EMA exist, cuDNN has tuned
+        model.optimize_parameters(batch, it)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            log = model.optimize_parameters(batch, 4)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [f"{Path(w.filename).name}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) <= 2, syncs
+    assert "grad_norm" in log and "grad_norm_d" in log
+
+
+@pytest.mark.cuda
+@_CUDA
 def test_degradation_on_the_gpu_is_seeded_and_in_range() -> None:
     """The degradation of a batch on the GPU is a function of (seed, iteration): the same pair gives the same
     batch, another iteration another; LQ is 8-bit, in [0, 1], gt/4 in size."""

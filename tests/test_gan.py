@@ -179,7 +179,7 @@ def test_fp16_has_one_grad_scaler_per_network_and_an_overflow_of_d_backs_off_onl
 def test_g_step_leaves_no_gradient_on_the_critic() -> None:
     model = _model()
     seen: dict[str, list] = {}
-    step = model.backward_step
+    step = model.backward_only
 
     def spy(name: str, *args: Any, **kwargs: Any) -> Any:
         out = step(name, *args, **kwargs)
@@ -188,7 +188,7 @@ def test_g_step_leaves_no_gradient_on_the_critic() -> None:
             seen["requires_grad"] = [p.requires_grad for p in model.networks["d"].parameters()]
         return out
 
-    model.backward_step = spy
+    model.backward_only = spy
     model.optimize_parameters(model.feed_data(_batch()), 1)
     assert seen["d"] and all(g is None for g in seen["d"]) and not any(seen["requires_grad"])
 
@@ -364,3 +364,28 @@ def test_gan_with_the_degradation_on_two_gloo_processes(data, tmp_path: Path) ->
     for key in ("net_g", "net_d", "ema"):
         for name, value in a[key].items():
             assert torch.equal(value, b[key][name]), f"{key}.{name} differs after a 2-process resume"
+
+
+def test_an_iteration_reads_the_device_once_for_both_networks() -> None:
+    """g's and d's finite-gradient checks share one read (on a GPU: one host sync instead of two)."""
+    from tests.test_gpu_readiness import count_host_reads
+
+    model = _model()
+    model.optimize_parameters(model.feed_data(_batch()), 1)  # optimizer state, EMA
+    with count_host_reads() as reads:
+        for it in (2, 3):
+            log = model.optimize_parameters(model.feed_data(_batch()), it)
+    assert len(reads) == 2, reads
+    assert {"grad_norm", "grad_norm_d"} <= set(log)
+
+
+def test_non_finite_generator_loss_skips_g_and_still_steps_d() -> None:
+    model = _model()
+    model.optimize_parameters(model.feed_data(_batch()), 1)
+    g0, d0 = _params(model.networks["g"]), _params(model.networks["d"])
+    batch = _batch(usm=True)
+    batch["gt_usm"][0, 0, 0, 0] = float("nan")  # g's L1 target (l1_gt_usm); d's real is gt (gan_gt_usm off)
+    log = model.optimize_parameters(model.feed_data(batch), 2)
+    assert float(log["skipped"]) == 1.0 and "grad_norm" not in log and "grad_norm_d" in log
+    assert all(torch.equal(a, b) for a, b in zip(g0, _params(model.networks["g"])))
+    assert not all(torch.equal(a, b) for a, b in zip(d0, _params(model.networks["d"])))

@@ -235,11 +235,19 @@ class Trainer:
         A non-finite loss (on any rank) or gradient skips the update: the weights, EMA and optimizer state
         stay as they were and ``skipped`` is logged. Costs at most one host-device synchronisation
         (reading whether the gradient norm is finite, which also covers the loss; none with
-        ``skip_nonfinite: false`` outside fp16) and no collective besides DDP's own.
+        ``skip_nonfinite: false`` outside fp16) and no collective besides DDP's own. Two networks trained
+        in one iteration share that one read: :meth:`backward_only` each, then :meth:`finish_steps`.
 
         Returns:
             ``log`` updated with the detached losses, ``grad_norm`` (or ``skipped``), as 0-d tensors.
         """
+        log, grad_norm = self.backward_only(name, losses, log)
+        return self.finish_steps({name: grad_norm}, current_iter, log)
+
+    def backward_only(self, name: str, losses: Mapping[str, Tensor],
+                      log: dict[str, Tensor] | None = None) -> tuple[dict[str, Tensor], Tensor]:
+        """The first half of :meth:`backward_step`: zeroed gradients, backward, unscaled (fp16) and clipped
+        gradients; no step yet, nothing read from the device. Returns ``(log, grad_norm)``."""
         log = {} if log is None else log
         log.update({k: v.detach() for k, v in losses.items()})
         total = sum(losses.values())
@@ -251,17 +259,30 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(total).backward()
         scaler.unscale_(optimizer)
-        grad_norm = self._grad_norm(name)
-        # fp16 must skip non-finite gradients (the GradScaler's rule); the scaler's own step() would read
-        # found_inf a second time, so the decision is taken once here from the gradient norm.
-        if (self.skip_nonfinite or scaler.is_enabled()) and not bool(torch.isfinite(grad_norm)):
-            scaler.update()  # fp16: back off the scale (a no-op when disabled)
-            return self._skip(name, log, current_iter)
-        optimizer.step()  # gradients are already unscaled: what GradScaler.step does when all are finite
-        scaler.update()
-        self.schedulers[name].step()
-        self.update_ema(name, current_iter)
-        log["grad_norm" if name == "g" else f"grad_norm_{name}"] = grad_norm.detach()
+        return log, self._grad_norm(name)
+
+    def finish_steps(self, grad_norms: Mapping[str, Tensor], current_iter: int,
+                     log: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The second half: step (or skip) each network of ``grad_norms`` (name -> its norm from
+        :meth:`backward_only`), in that order, deciding all of them from one read of the device."""
+        checked = [name for name in grad_norms if self.skip_nonfinite or self.scalers[name].is_enabled()]
+        finite = dict.fromkeys(grad_norms, True)
+        if checked:
+            # fp16 must skip non-finite gradients (the GradScaler's rule); the scaler's own step() would read
+            # found_inf a second time, so the decision is taken once here from the gradient norms.
+            flags = torch.isfinite(torch.stack([grad_norms[name].float() for name in checked])).tolist()
+            finite.update(zip(checked, flags))
+        for name, grad_norm in grad_norms.items():
+            optimizer, scaler = self.optimizers[name], self.scalers[name]
+            if not finite[name]:
+                scaler.update()  # fp16: back off the scale (a no-op when disabled)
+                log = self._skip(name, log, current_iter)
+                continue
+            optimizer.step()  # gradients are already unscaled: what GradScaler.step does when all are finite
+            scaler.update()
+            self.schedulers[name].step()
+            self.update_ema(name, current_iter)
+            log["grad_norm" if name == "g" else f"grad_norm_{name}"] = grad_norm.detach()
         return log
 
     def step_schedule(self, name: str) -> None:

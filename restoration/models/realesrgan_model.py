@@ -6,9 +6,11 @@ One iteration of :class:`RealESRGANModel` (BasicSR's ``RealESRGANModel`` / ``SRG
     output = net_g(lq)
     if iter % net_d_iters == 0 and iter > net_d_init_iters:            # else g is not stepped
         l_g = Σ losses(output, l1_gt | percep_gt) + gan_opt(D(output), real)    # D: the bare critic, frozen
-        step g (+ EMA)
+        backward g
     l_d = gan(D(gan_gt), real) + gan(D(output.detach()), fake)                   # unweighted
-    step d
+    backward d
+    step g (+ EMA), step d      # one read of the device decides both (finite?); d never sees g's update,
+                                # so the numbers are BasicSR's (g steps before d's forward there)
 
 Targets: ``l1_gt`` / ``percep_gt`` / ``gan_gt`` are the USM-sharpened GT of the degradation when
 ``l1_gt_usm`` / ``percep_gt_usm`` / ``gan_gt_usm`` are on and the batch has one, else ``gt``. Perceptual
@@ -219,8 +221,9 @@ class RealESRGANModel(RealESRNetModel):
         critic = self.networks["d"]
         step_g = current_iter % self.options["net_d_iters"] == 0 and current_iter > self.options["net_d_init_iters"]
         log: dict[str, Tensor] = {}
+        grad_norms: dict[str, Tensor] = {}
         if step_g:
-            # g's step: the critic is a fixed function. The bare module, not the DDP wrapper: its gradient
+            # g's backward: the critic is a fixed function. The bare module, not the DDP wrapper: its gradient
             # hooks would wait for a backward of d that this step never makes.
             critic.requires_grad_(False)
             output = self.generate(batch["lq"])
@@ -228,7 +231,7 @@ class RealESRGANModel(RealESRNetModel):
             with self.autocast():
                 fake_for_g = critic(output)
             losses["l_g_gan"] = self.gan_loss(fake_for_g, True, is_disc=False)
-            log = self.backward_step("g", losses, current_iter)
+            log, grad_norms["g"] = self.backward_only("g", losses)
             critic.requires_grad_(True)
         else:
             with torch.no_grad():
@@ -241,7 +244,10 @@ class RealESRGANModel(RealESRNetModel):
             fake = d(output.detach())
         losses_d = {"l_d_real": self.gan_loss(real, True, is_disc=True),
                     "l_d_fake": self.gan_loss(fake, False, is_disc=True)}
-        log = self.backward_step("d", losses_d, current_iter, log)
+        log, grad_norms["d"] = self.backward_only("d", losses_d, log)
+        # g's step waits until here (d's forward and backward use neither g's weights nor its gradients), so
+        # one read of the device decides both steps; the numbers are those of g stepping first
+        log = self.finish_steps(grad_norms, current_iter, log)
         log["out_d_real"] = real.detach().float().mean()
         log["out_d_fake"] = fake.detach().float().mean()
         return log
