@@ -94,15 +94,20 @@ def free_port() -> int:
 
 
 def torchrun_train(cfg: Path, root: Path, *extra: str, cpu: bool = True, timeout: int = 300,
-                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``torchrun --nproc_per_node=2 train.py -opt cfg --launcher pytorch --root root *extra``, captured.
+                   env: dict[str, str] | None = None, nproc: int = 2) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node=2 train.py -opt cfg --launcher pytorch --root root *extra``, captured;
+    ``nproc=1``: plain ``python train.py -opt cfg --root root *extra`` (one process, no launcher).
 
     The package and ``tests`` are importable in the ranks (``PYTHONPATH``); ``cpu`` hides the GPUs.
     """
-    # --standalone: torchrun's own rendezvous binds a free port itself (a port picked here beforehand
-    # could be taken by another process before the ranks bind it)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(ROOT / "train.py"), "-opt", str(cfg), "--launcher", "pytorch", "--root", str(root), *extra]
+    args = [str(ROOT / "train.py"), "-opt", str(cfg), "--root", str(root), *extra]
+    if nproc > 1:
+        # --standalone: torchrun's own rendezvous binds a free port itself (a port picked here beforehand
+        # could be taken by another process before the ranks bind it)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               *args, "--launcher", "pytorch"]
+    else:
+        cmd = [sys.executable, *args]
     full_env = {**os.environ, "OMP_NUM_THREADS": "1",
                 "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **(env or {})}
     if cpu:

@@ -75,15 +75,13 @@ def _kernel_batch(device: str, n: int = 4, side: int = 128) -> dict[str, torch.T
     """``n`` random GT images with kernels drawn as RealESRGANDataset draws them, on ``device``."""
     import numpy as np
 
-    from restoration.data.degradation_kernels import draw_sample_kernels
+    from restoration.data.degradation_kernels import draw_batch_kernels
     from restoration.data.realesrgan_dataset import RealESRGANDataset
     from restoration.options.schema import all_defaults
 
-    rng = np.random.default_rng(0)
-    ks = [draw_sample_kernels(rng, all_defaults(RealESRGANDataset.options))[0] for _ in range(n)]
+    kernels = draw_batch_kernels(np.random.default_rng(0), all_defaults(RealESRGANDataset.options), n)
     batch = {"gt": torch.rand(n, 3, side, side, device=device)}
-    for key in ks[0]:
-        batch[key] = torch.from_numpy(np.stack([k[key] for k in ks]).astype(np.float32)).to(device)
+    batch.update({key: torch.from_numpy(k).to(device) for key, k in kernels.items()})
     return batch
 
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
 from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
-
-ROOT = Path(__file__).resolve().parents[1]
 
 def test_two_process_train_checkpoint_resume(tmp_path: Path) -> None:
     data = make_sr_pairs(tmp_path / "data", n=6, size=32, scale=2)
@@ -45,20 +40,13 @@ def test_two_process_train_checkpoint_resume(tmp_path: Path) -> None:
             assert torch.equal(value, b[group][key]), f"{group}.{key} differs after a 2-process resume"
 
 
-def _train_one_process(cfg: Path, root: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), "-opt", str(cfg), "--root", str(root), *extra],
-                          capture_output=True, text=True, timeout=300, env=env, cwd=root)
-
-
 def test_resume_on_another_process_count(tmp_path: Path) -> None:
     """1 process -> 2 -> 1 (e.g. a job resumed on a node with more or fewer GPUs): each resume runs to its
     end and says that the data order and random streams change; the new rank gets streams of its own,
     not a copy of rank 0's."""
     data = make_sr_pairs(tmp_path / "data", n=6, size=32, scale=2)
     opt = train_options(data, "regrow", **{"train.total_iter": 4, "datasets.train.num_worker_per_gpu": 1})
-    run = _train_one_process(write_options(opt, tmp_path / "a.yml"), tmp_path)
+    run = torchrun_train(write_options(opt, tmp_path / "a.yml"), tmp_path, nproc=1)
     assert run.returncode == 0, run.stderr[-3000:]
     states = tmp_path / "experiments" / "regrow" / "training_states"
 
@@ -72,7 +60,7 @@ def test_resume_on_another_process_count(tmp_path: Path) -> None:
     assert not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])
 
     opt["train"]["total_iter"] = 8
-    run = _train_one_process(write_options(opt, tmp_path / "c.yml"), tmp_path, "--auto_resume")
+    run = torchrun_train(write_options(opt, tmp_path / "c.yml"), tmp_path, "--auto_resume", nproc=1)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "resuming a 2-process run on 1 processes" in run.stderr and "at iteration 6" in run.stderr
     state = torch.load(states / "8.state", weights_only=True)

@@ -123,6 +123,7 @@ def test_num_gpu_counts_the_job_under_a_launcher(tmp_path: Path, monkeypatch) ->
     data = make_sr_pairs(tmp_path / "data", n=2, size=16, scale=2)
     opt = train_options(data, "job", num_gpu=8)
     monkeypatch.setattr(torch_dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch_dist, "get_rank", lambda group=None: 0)
     monkeypatch.setattr(torch_dist, "get_world_size", lambda group=None: 8)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert not [p for p in validate_options(opt, is_train=True) if "num_gpu" in p]

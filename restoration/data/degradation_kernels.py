@@ -22,7 +22,8 @@ import numpy as np
 
 __all__ = ["KERNEL_TYPES", "BLUR_KEYS", "mesh_grid", "sigma_matrix", "bivariate_kernel", "circular_lowpass_kernel",
            "pad_kernel", "pulse_kernel", "kernel_sizes", "random_mixed_kernel", "draw_blur_kernel",
-           "draw_final_sinc_kernel", "check_probabilities", "check_range", "check_blur_options"]
+           "draw_sample_kernels", "draw_batch_kernels", "draw_final_sinc_kernel", "check_probabilities",
+           "check_range", "check_blur_options"]
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 #: The option keys of one blur stage (the second stage appends ``2`` to each name).
@@ -162,6 +163,13 @@ def draw_sample_kernels(rng: np.random.Generator, opt: Mapping[str, Any]
     sinc, params3 = draw_final_sinc_kernel(rng, opt["final_sinc_prob"], sinc_size)
     return ({"kernel1": kernel1, "kernel2": kernel2, "sinc_kernel": sinc},
             {"kernel1": params1, "kernel2": params2, "sinc_kernel": params3})
+
+
+def draw_batch_kernels(rng: np.random.Generator, opt: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
+    """:func:`draw_sample_kernels` for ``n`` samples in turn, stacked per name: ``{name: (n, k, k) float32}``,
+    what the training loader collates from the dataset (benchmarks and tests build batches with it)."""
+    drawn = [draw_sample_kernels(rng, opt)[0] for _ in range(n)]
+    return {key: np.stack([d[key] for d in drawn]).astype(np.float32) for key in drawn[0]}
 
 
 def draw_final_sinc_kernel(rng: np.random.Generator, final_sinc_prob: float,

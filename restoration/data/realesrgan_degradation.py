@@ -141,13 +141,18 @@ def on_device(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.to(like.device, non_blocking=True).to(like.dtype)
 
 
-@functools.lru_cache(maxsize=8)
-def _usm_taps(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """The normalised 1-D Gaussian of the USM blur, made once per device (no copy per call)."""
+def _usm_gaussian() -> torch.Tensor:
+    """The normalised 1-D Gaussian of the USM blur, ``(51,)`` float64."""
     taps = torch.arange(_USM_SIZE, dtype=torch.float64) - (_USM_SIZE - 1) / 2
     g = torch.exp(-taps ** 2 / (2 * _USM_SIGMA ** 2))
+    return g / g.sum()
+
+
+@functools.lru_cache(maxsize=8)
+def _usm_taps(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`_usm_gaussian` on ``device`` in ``dtype``, made once per device (no copy per call)."""
     with torch.inference_mode(False):  # a cached tensor must serve autograd too
-        return (g / g.sum()).to(device=device, dtype=dtype)
+        return _usm_gaussian().to(device=device, dtype=dtype)
 
 
 def _gaussian_blur(img: torch.Tensor) -> torch.Tensor:
@@ -164,9 +169,7 @@ def _gaussian_blur(img: torch.Tensor) -> torch.Tensor:
 
 def usm_kernel() -> torch.Tensor:
     """The USM blur kernel ``(51, 51)`` (outer product of the 1-D Gaussian), float64."""
-    taps = torch.arange(_USM_SIZE, dtype=torch.float64) - (_USM_SIZE - 1) / 2
-    g = torch.exp(-taps ** 2 / (2 * _USM_SIGMA ** 2))
-    g = g / g.sum()
+    g = _usm_gaussian()
     return torch.outer(g, g)
 
 

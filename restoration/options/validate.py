@@ -510,7 +510,7 @@ def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
     ``attn_backend`` argument, checked against this machine by the architecture's ``check_options``.)"""
     import torch
 
-    from restoration.utils.dist import backend_problem
+    from restoration.utils.dist import backend_problem, get_dist_info
 
     num_gpu = opt.get("num_gpu")
     if isinstance(num_gpu, str) and num_gpu != "auto":
@@ -519,8 +519,7 @@ def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
         present = torch.cuda.device_count()
         # under torchrun/srun each rank drives one GPU and num_gpu counts the job's (upstream files say 8):
         # a rank may see only its own (srun --gpus-per-task=1), so it needs one, not num_gpu
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized() and (
-            torch.distributed.get_world_size() > 1)
+        distributed = get_dist_info()[1] > 1
         if num_gpu < 0:
             problems.append(f"'num_gpu' must be >= 0 (0 = CPU), got {num_gpu}")
         elif distributed and num_gpu > 0 and present == 0:

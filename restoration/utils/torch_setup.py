@@ -11,9 +11,9 @@ non-deterministic order, so they are switched off and SDPA runs its math kernel)
 attention (``auto`` resolves to the reference backend, whose ``index_add_`` torch then runs
 deterministically). Operations that have no deterministic CUDA kernel (``grid_sample`` and bilinear
 ``interpolate`` backward: DSwinIR's deformable offsets, SimpleSRNet's bilinear upsampling; TBSN's
-upsamples its input, whose gradient is never computed) warn instead of failing and stay non-deterministic. Without it, cuDNN picks the fastest algorithm
-per shape (``cudnn.benchmark``) and CUDA runs agree to float tolerance, not bit for bit; the CPU is
-bit-exact either way.
+upsamples its input, whose gradient is never computed) warn instead of failing and stay
+non-deterministic. Without it, cuDNN picks the fastest algorithm per shape (``cudnn.benchmark``) and
+CUDA runs agree to float tolerance, not bit for bit; the CPU is bit-exact either way.
 """
 
 from __future__ import annotations

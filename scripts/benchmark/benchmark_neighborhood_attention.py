@@ -52,19 +52,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _graphs_compiled() -> int:
-    """Dynamo graphs compiled so far in this process (the flex backend's compiles)."""
-    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+def graphs_compiled() -> int:
+    """Dynamo graphs compiled so far in this process (the flex backend's compiles; 0 before Dynamo is
+    first imported, which this does not do)."""
+    dynamo = sys.modules.get("torch._dynamo")
+    return int(dynamo.utils.counters["stats"]["unique_graphs"]) if dynamo is not None else 0
 
 
 def time_steps(net: nn.Module, x: torch.Tensor, repeats: int, warmup: int) -> dict:
     """Median seconds of forward+backward (default malloc: see :func:`peak_bytes`) and the graphs
     compiled during warm-up and during the timed steps."""
-    graphs0 = _graphs_compiled()
+    graphs0 = graphs_compiled()
     for _ in range(warmup):  # allocator, oneDNN primitives, torch.compile of the flex backend
         _step(net, x)
     _sync(x.device)
-    graphs1 = _graphs_compiled()
+    graphs1 = graphs_compiled()
     times = []
     for _ in range(repeats):
         _sync(x.device)
@@ -74,7 +76,7 @@ def time_steps(net: nn.Module, x: torch.Tensor, repeats: int, warmup: int) -> di
         times.append(time.perf_counter() - t0)
         print(f"  step {len(times)}/{repeats}: {times[-1]:.3f} s", file=sys.stderr, flush=True)
     return {"seconds": statistics.median(times), "warmup_graphs": graphs1 - graphs0,
-            "timed_graphs": _graphs_compiled() - graphs1}
+            "timed_graphs": graphs_compiled() - graphs1}
 
 
 def peak_bytes(net: nn.Module, x: torch.Tensor) -> int | None:

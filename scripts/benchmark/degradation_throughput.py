@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from restoration.data.bsrgan_degradation import bsrgan_degrade  # noqa: E402
-from restoration.data.degradation_kernels import draw_sample_kernels  # noqa: E402
+from restoration.data.degradation_kernels import draw_batch_kernels, draw_sample_kernels  # noqa: E402
 from restoration.data.realesrgan_dataset import RealESRGANDataset  # noqa: E402
 from restoration.data.realesrgan_degradation import degradation_generator, realesrgan_degrade  # noqa: E402
 from restoration.options.schema import all_defaults  # noqa: E402
@@ -74,11 +74,9 @@ def main() -> None:
     bsrgan = _median_seconds(lambda i: bsrgan_degrade(img, 4, np.random.default_rng(i)), args.repeats, lambda: None)
     torch.set_num_threads(threads)
 
-    rng = np.random.default_rng(0)
-    kernels = [_kernels(rng) for _ in range(b)]
     batch = {"gt": torch.rand(b, 3, size, size, device=device)}
-    batch.update({key: torch.from_numpy(np.stack([k[key] for k in kernels]).astype(np.float32)).to(device)
-                  for key in ("kernel1", "kernel2", "sinc_kernel")})
+    batch.update({key: torch.from_numpy(k).to(device)
+                  for key, k in draw_batch_kernels(np.random.default_rng(0), RECIPE, b).items()})
     opt = {"gt_size": size, "queue_size": 0}
     degrade = _median_seconds(lambda i: realesrgan_degrade(batch, opt, degradation_generator(0, i)), args.repeats, sync)
 

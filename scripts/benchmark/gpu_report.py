@@ -90,6 +90,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import tiled_inference_memory  # noqa: E402
+from benchmark_neighborhood_attention import graphs_compiled  # noqa: E402
 from restoration.archs.build import build_network  # noqa: E402
 from restoration.archs.spec import arch_spec  # noqa: E402
 from restoration.inference.padding import crop_to, pad_to_multiple  # noqa: E402
@@ -328,14 +329,14 @@ class Watch:
         self._catcher = warnings.catch_warnings(record=True)
         self.caught = self._catcher.__enter__()
         warnings.simplefilter("always")
-        self.g0 = self.g1 = self.g2 = _graphs_compiled()
+        self.g0 = self.g1 = self.g2 = graphs_compiled()
         return self
 
     def mark_warm(self) -> None:
-        self.g1 = self.g2 = _graphs_compiled()
+        self.g1 = self.g2 = graphs_compiled()
 
     def mark_timed(self) -> None:
-        self.g2 = _graphs_compiled()
+        self.g2 = graphs_compiled()
 
     def __exit__(self, *exc: Any) -> None:
         self._catcher.__exit__(*exc)
@@ -343,12 +344,6 @@ class Watch:
     def result(self) -> dict[str, Any]:
         messages = sorted({(str(w.message).strip().splitlines() or [""])[0][:200] for w in self.caught})
         return {"graphs_warmup": self.g1 - self.g0, "graphs_timed": self.g2 - self.g1, "warnings": messages[:4]}
-
-
-def _graphs_compiled() -> int:
-    """Dynamo graphs compiled so far in this process (0 before Dynamo is first used)."""
-    dynamo = sys.modules.get("torch._dynamo")
-    return int(dynamo.utils.counters["stats"]["unique_graphs"]) if dynamo is not None else 0
 
 
 #: Profiler names of the attention kernels SDPA can dispatch to, and what they mean for the row.
@@ -425,7 +420,7 @@ def _timed(fn: Callable[[int], Any], device: torch.device, first_it: int, steps:
 
 def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) -> dict[str, Any]:
     """A Real-HAT-GAN step and the degradation inside it (see the module docstring)."""
-    from restoration.data.degradation_kernels import draw_sample_kernels
+    from restoration.data.degradation_kernels import draw_batch_kernels
     from restoration.losses.perceptual_loss import _make_features
     from restoration.models import register_models
     from restoration.registry import MODEL_REGISTRY
@@ -448,10 +443,9 @@ def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) 
         model = MODEL_REGISTRY.get("RealESRGANModel")(
             {"name": "gpu_report_realsr", "scale": 4, "is_train": True, "manual_seed": 0, "network_g": net_g,
              "network_d": net_d, "train": train}, device)
-    rng = np.random.default_rng(0)
-    kernels = [draw_sample_kernels(rng, dopt)[0] for _ in range(batch)]
     data = {"gt": torch.rand(batch, 3, pad_size, pad_size)}
-    data.update({key: torch.from_numpy(np.stack([k[key] for k in kernels]).astype(np.float32)) for key in kernels[0]})
+    kernels = draw_batch_kernels(np.random.default_rng(0), dopt, batch)
+    data.update({key: torch.from_numpy(k) for key, k in kernels.items()})
 
     def step(it: int) -> None:
         model.optimize_parameters(model.feed_data(data), it)
