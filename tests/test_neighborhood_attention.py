@@ -210,3 +210,40 @@ def test_auto_is_the_reference_in_deterministic_mode() -> None:
     with torch_settings(deterministic=True):
         assert select_backend("auto", cuda, has_bias=True) == "reference"
         assert select_backend("auto", cuda, has_bias=False, head_dim=32) == "reference"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("bias", [True, False])
+def test_reference_backward_under_cuda_autocast_rules(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype,
+                                                      bias: bool) -> None:
+    # CUDA autocast runs softmax in float32, the CPU's keeps bf16/fp16: the saved attention weights are then
+    # float32 while q, k, v are not, and a backward mixing them raised. Emulate CUDA's rule on the CPU and
+    # compare forward and backward with a float64 run (tolerances: bf16 unit roundoff 3.9e-3, fp16 4.9e-4).
+    real_softmax = torch.Tensor.softmax
+
+    def cuda_rule_softmax(self: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # noqa: ANN002, ANN003
+        return real_softmax(self.float() if torch.is_autocast_enabled("cpu") else self, *args, **kwargs)
+
+    torch.manual_seed(3)
+    b, heads, h, w, c, ks, dil = 2, 2, 9, 11, 8, 3, 2
+    x = torch.randn(b, h, w, c * heads)
+    proj = torch.nn.Linear(c * heads, 3 * c * heads)
+    rpb = (0.3 * torch.randn(heads, 2 * ks - 1, 2 * ks - 1)).requires_grad_() if bias else None
+    results = {}
+    for name in ("autocast", "float64"):
+        net = proj.double() if name == "float64" else proj.float()
+        net.zero_grad()
+        table = None if rpb is None else (rpb.double() if name == "float64" else rpb)
+        xi = x.to(torch.float64 if name == "float64" else torch.float32).requires_grad_()
+        with monkeypatch.context() as m, torch.autocast("cpu", dtype=dtype, enabled=name == "autocast"):
+            m.setattr(torch.Tensor, "softmax", cuda_rule_softmax)
+            qkv = net(xi).reshape(b, h, w, 3, heads, c).permute(3, 0, 4, 1, 2, 5)
+            out = neighborhood_attention_2d(qkv[0], qkv[1], qkv[2], ks, dil, rpb=table, backend="reference")
+            if name == "autocast":
+                assert out.dtype == dtype  # the emulation is live: the weights were float32, the output is not
+        # backward outside autocast, as in training (the CPU would otherwise run it under autocast too)
+        grads = torch.autograd.grad(out.double().square().sum(), [xi, net.weight] + ([table] if bias else []))
+        results[name] = [out.detach().double(), *(g.double() for g in grads)]
+    tol = 3e-2 if dtype == torch.bfloat16 else 5e-3
+    for got, exp, what in zip(results["autocast"], results["float64"], ("out", "dx", "dweight", "drpb")):
+        assert float((got - exp).norm() / exp.norm()) < tol, what

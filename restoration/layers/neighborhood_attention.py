@@ -232,16 +232,24 @@ class _ReferenceNA(torch.autograd.Function):
         ctx.save_for_backward(q, k, v, attn, flat, bias_idx)
         ctx.scale = scale
         ctx.rpb_shape = None if rpb is None else rpb.shape
+        ctx.rpb_dtype = None if rpb is None else rpb.dtype
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: Tensor):
+        # Mixed precision: CUDA autocast runs the softmax in float32 (the CPU's does not), so ``attn`` may
+        # be float32 while q, k, v and grad_out are bf16/fp16. Follow what autograd does for the plain
+        # autocast graph: products with q, k, v in their dtype, the softmax backward in attn's dtype.
         q, k, v, attn, flat, bias_idx = ctx.saved_tensors
         length = q.shape[2]
-        d_attn = torch.einsum("bnlc,bnlkc->bnlk", grad_out, _gather(v, flat))
-        d_v = _scatter(attn.unsqueeze(-1) * grad_out.unsqueeze(-2), flat, length) if ctx.needs_input_grad[2] else None
-        d_logits = attn * (d_attn - (attn * d_attn).sum(-1, keepdim=True))  # softmax backward
+        work = q.dtype
+        attn_w = attn.to(work)
+        grad_out = grad_out.to(work)
+        d_attn = torch.einsum("bnlc,bnlkc->bnlk", grad_out, _gather(v, flat)).to(attn.dtype)
+        d_v = _scatter(attn_w.unsqueeze(-1) * grad_out.unsqueeze(-2), flat, length) if ctx.needs_input_grad[2] else None
+        # softmax backward, then back to the dtype of the logits' products
+        d_logits = (attn * (d_attn - (attn * d_attn).sum(-1, keepdim=True))).to(work)
         d_q = d_k = d_rpb = None
         if ctx.needs_input_grad[0]:
             d_q = torch.einsum("bnlk,bnlkc->bnlc", d_logits, _gather(k, flat)) * ctx.scale
@@ -249,8 +257,8 @@ class _ReferenceNA(torch.autograd.Function):
             d_k = _scatter(d_logits.unsqueeze(-1) * q.unsqueeze(-2), flat, length) * ctx.scale
         if ctx.rpb_shape is not None and ctx.needs_input_grad[3]:
             heads = ctx.rpb_shape[0]
-            d_rpb = d_logits.new_zeros(heads, ctx.rpb_shape[1] * ctx.rpb_shape[2])
-            d_rpb.index_add_(1, bias_idx.reshape(-1), d_logits.sum(0).reshape(heads, -1))
+            d_rpb = d_logits.new_zeros(heads, ctx.rpb_shape[1] * ctx.rpb_shape[2], dtype=ctx.rpb_dtype)
+            d_rpb.index_add_(1, bias_idx.reshape(-1), d_logits.sum(0).reshape(heads, -1).to(ctx.rpb_dtype))
             d_rpb = d_rpb.reshape(ctx.rpb_shape)
         return d_q, d_k, d_v, d_rpb, None, None, None
 
