@@ -25,7 +25,9 @@ Three interchangeable backends, chosen by ``impl`` (one switch, proven equal for
 
 Both SDPA backends call it through :func:`_sdpa` with 4-D inputs whose head dim is a multiple of 8:
 what CUDA's fused memory-efficient kernel needs (with 3-D inputs or a head dim of 10 it takes the
-slow math kernel). The bias depends on q, so the additive mask is full-size either way.
+slow math kernel). The bias depends on q, so the additive mask is full-size either way, and it needs a
+gradient: :func:`restoration.layers.window_attention_cuda.fused_sdpa` keeps such calls off the kernels
+that have none (cuDNN attention on an H100).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restoration.layers.config import ATTENTION_OPS, AUTO, get_attn_backend
-from restoration.layers.window_attention_cuda import HEAD_DIM_MULTIPLE, MASK_ALIGN
+from restoration.layers.window_attention_cuda import HEAD_DIM_MULTIPLE, MASK_ALIGN, fused_sdpa
 from restoration.layers.window_partition import overlap_window_size
 
 __all__ = [
@@ -71,7 +73,7 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
     if m % MASK_ALIGN:  # rows at aligned offsets, else torch's SDPA front end pads (copies) it anyway
         bias = F.pad(bias, (0, -m % MASK_ALIGN))[..., :m]
     bias = bias.reshape(s // heads, heads, length, m)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+    out = fused_sdpa(q, k, v, bias, scale=1.0)  # the bias depends on q: never a kernel without its gradient
     return out.reshape(s, length, d + pad)[..., :d]
 
 

@@ -20,6 +20,15 @@ kernel's backward allocates that gradient at the bias's *expanded* shape, ``(B, 
 ``_efficient_attention_backward``), which autograd then sums over the images. That buffer lives for
 one block's backward only (SwinIR-light, 16 x 64², bf16: 50 MB); the forward keeps no per-image copy.
 
+**Which fused kernel runs.** Off the CPU, SDPA picks the first *enabled* kernel whose input rules pass, in
+an order of its own: on an H100 with cuDNN >= 9.15 torch 2.11 tries cuDNN attention first, and its
+rules look at dtype, head dim and mask shape, not at whether the mask needs a gradient. Its backward has
+none for the mask, so a bf16 training step whose mask carries the learned bias would fail ("not
+differentiable with respect to argument 'attn_bias'"). :func:`fused_sdpa` therefore limits such calls to
+the kernels that differentiate the mask, the memory-efficient one and the math one, among those the
+process has enabled (``train.deterministic`` disables the fused ones; it stays so). Calls whose mask
+needs no gradient (inference) are left to torch's choice.
+
 Nothing here is CUDA-specific arithmetic: the CPU tests run this exact layout against the reference
 (forward and backward) and check :func:`mem_efficient_violations` on the tensors it hands to SDPA.
 """
@@ -28,9 +37,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-__all__ = ["HEAD_DIM_MULTIPLE", "MASK_ALIGN", "MAX_HEADS", "mem_efficient_violations", "sdpa_inputs",
-           "sdpa_window_attention"]
+__all__ = ["HEAD_DIM_MULTIPLE", "MASK_ALIGN", "MAX_HEADS", "fused_sdpa", "mask_grad_backends",
+           "mem_efficient_violations", "restricts_kernels", "sdpa_inputs", "sdpa_window_attention"]
 
 #: Head dims are zero-padded to a multiple of this: the memory-efficient kernel's GEMM alignment is
 #: 16 bytes, i.e. 8 elements in bf16/fp16 (4 in fp32 on sm80+); 8 satisfies every dtype.
@@ -78,6 +88,43 @@ def mem_efficient_violations(
         if attn_mask.stride(-1) != 1 or any(s % MASK_ALIGN for s in attn_mask.stride()[:-1]):
             bad.append(f"mask strides {attn_mask.stride()}: last 1, others multiples of {MASK_ALIGN} (else copied)")
     return bad
+
+
+# assume_constant_result: Dynamo cannot put the flag reads in a graph (a graph break, so a fullgraph
+# compile failed); the switches are set once per run, before anything is compiled
+@torch.compiler.assume_constant_result
+def mask_grad_backends() -> list[SDPBackend]:
+    """The SDPA kernels that compute a gradient for an additive mask and are enabled in this process:
+    the memory-efficient kernel and the math kernel (math alone when every fused kernel is off)."""
+    cuda = torch.backends.cuda
+    enabled = [(SDPBackend.EFFICIENT_ATTENTION, cuda.mem_efficient_sdp_enabled()),
+               (SDPBackend.MATH, cuda.math_sdp_enabled())]
+    return [b for b, on in enabled if on] or [SDPBackend.MATH]
+
+
+def restricts_kernels(q: torch.Tensor, attn_mask: torch.Tensor | None) -> bool:
+    """Whether :func:`fused_sdpa` limits this call to :func:`mask_grad_backends`: off the CPU, when
+    autograd will need the gradient of ``attn_mask``. The CPU keeps torch's own choice (its kernels
+    differentiate the mask; what they compute there is proven by the CPU tests)."""
+    return (
+        attn_mask is not None and q.device.type != "cpu" and attn_mask.requires_grad and torch.is_grad_enabled()
+    )
+
+
+def fused_sdpa(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None,
+    dropout_p: float = 0.0,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` that never hands a mask needing a gradient to a kernel without
+    one (cuDNN attention, flash): see the module docstring. Arguments as SDPA's; returns its output."""
+    if restricts_kernels(q, attn_mask):
+        with sdpa_kernel(mask_grad_backends()):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale)
 
 
 def _aligned_mask(
@@ -145,9 +192,9 @@ def sdpa_window_attention(
     # e.g. a 1024^2 SwinIR inference: 16384 windows x 6 heads
     step = max(nh, MAX_HEADS // nh * nh)
     outs = [
-        F.scaled_dot_product_attention(
+        fused_sdpa(
             qs[:, h:h + step], ks[:, h:h + step], vs[:, h:h + step],
-            attn_mask=None if attn_mask is None else attn_mask[:, h:h + step], dropout_p=dropout_p, scale=scale,
+            None if attn_mask is None else attn_mask[:, h:h + step], dropout_p=dropout_p, scale=scale,
         )
         for h in range(0, heads, step)
     ]
