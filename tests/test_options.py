@@ -195,3 +195,20 @@ def test_trainer_refuses_an_output_of_the_wrong_size() -> None:
     batch = {"lq": torch.rand(1, 3, 8, 8), "gt": torch.rand(1, 3, 16, 16)}
     with pytest.raises(ScaleMismatchError, match=r"turned a \(8, 8\) input into \(32, 32\), not \(16, 16\)"):
         model.optimize_parameters(batch, 1)
+
+
+@pytest.mark.parametrize("metric", ["calculate_psnr", "calculate_ssim", "calculate_noise_sigma", "calculate_niqe",
+                                    "calculate_lpips", "calculate_sharpness"])
+def test_a_misspelt_metric_key_is_an_options_error_not_a_silent_default(data, tmp_path: Path, metric: str) -> None:
+    # metrics used to take **kwargs, so 'test_y_chanel: true' was accepted and PSNR silently scored on RGB
+    opt = train_options(data, f"metric_typo_{metric}")
+    opt["val"]["metrics"] = {"m": {"type": metric, "crop_border": 2, "test_y_chanel": True, "better": "higher"}}
+    with pytest.raises(OptionsError, match=r"'val.metrics.m'.*'test_y_chanel'"):
+        parse_options(str(write_options(opt, tmp_path / "m.yml")), is_train=True, root=tmp_path)
+
+
+def test_metric_better_is_checked(data, tmp_path: Path) -> None:
+    opt = train_options(data, "metric_better")
+    opt["val"]["metrics"]["psnr"]["better"] = "lowr"
+    with pytest.raises(OptionsError, match=r"'val.metrics.psnr.better' must be 'higher' or 'lower', got 'lowr'"):
+        parse_options(str(write_options(opt, tmp_path / "b.yml")), is_train=True, root=tmp_path)

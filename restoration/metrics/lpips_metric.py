@@ -40,14 +40,12 @@ def _to_tensor(img: np.ndarray, crop_border: int) -> torch.Tensor:
 
 @torch.no_grad()
 def calculate_lpips(img: np.ndarray, img2: np.ndarray, backbone_weights_path: str | None = None,
-                    lpips_weights_path: str | None = None, net: str = "vgg", crop_border: int = 0,
-                    **kwargs: Any) -> float:
+                    lpips_weights_path: str | None = None, net: str = "vgg", crop_border: int = 0) -> float:
     """LPIPS v0.1 of two RGB images (uint8 in [0, 255] or float in [0, 1]), ``(H, W, 3)``.
 
     Args:
         backbone_weights_path, lpips_weights_path, net: See :class:`restoration.losses.lpips.LPIPS`.
         crop_border: Pixels cut from each border of both images first.
-        **kwargs: Ignored (lets option files pass extra keys such as ``better``).
     """
     if img.shape != img2.shape:
         raise ValueError(f"calculate_lpips: image shapes differ, {img.shape} vs {img2.shape}")

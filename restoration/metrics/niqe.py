@@ -196,7 +196,7 @@ def _gray_plane(img: np.ndarray, crop_border: int, convert_to: str) -> np.ndarra
 
 
 def calculate_niqe(img: np.ndarray, img2: np.ndarray | None = None, niqe_params_path: str | None = None,
-                   crop_border: int = 0, convert_to: str = "y", **kwargs: Any) -> float:
+                   crop_border: int = 0, convert_to: str = "y") -> float:
     """NIQE of ``img`` (lower: more natural). The metric signature ``fn(img, img2, **options)``; ``img2`` is
     ignored (no reference needed).
 
@@ -205,7 +205,6 @@ def calculate_niqe(img: np.ndarray, img2: np.ndarray | None = None, niqe_params_
         niqe_params_path: The pristine model (see the module docstring).
         crop_border: Pixels removed from each side (after the gray conversion, as BasicSR).
         convert_to: ``'y'`` (MATLAB YCbCr Y) or ``'gray'`` (MATLAB rgb2gray) for colour images.
-        **kwargs: Ignored (lets option files pass extra keys such as ``better``).
     """
     if not niqe_params_path:
         raise NIQEParamsError(f"calculate_niqe needs 'niqe_params_path' ({_WHERE})")

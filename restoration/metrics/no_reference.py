@@ -17,7 +17,6 @@ accept an ``img2`` they ignore, so they share the metric signature ``fn(img, img
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -52,7 +51,7 @@ def _correlate_valid(plane: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def calculate_noise_sigma(img: np.ndarray, img2: np.ndarray | None = None, crop_border: int = 0,
-                          test_y_channel: bool = True, **kwargs: Any) -> float:
+                          test_y_channel: bool = True) -> float:
     """Immerkær's noise standard deviation of ``img`` on the [0, 255] scale (lower: less noise).
 
     Args:
@@ -60,7 +59,6 @@ def calculate_noise_sigma(img: np.ndarray, img2: np.ndarray | None = None, crop_
         img2: Ignored (no reference needed).
         crop_border: Pixels removed from each side first.
         test_y_channel: Measure the MATLAB Y channel (else the channel mean).
-        **kwargs: Ignored (lets option files pass extra keys such as ``better``).
     """
     plane = _plane(img, crop_border, test_y_channel)
     h, w = plane.shape
@@ -68,7 +66,7 @@ def calculate_noise_sigma(img: np.ndarray, img2: np.ndarray | None = None, crop_
 
 
 def calculate_sharpness(img: np.ndarray, img2: np.ndarray | None = None, crop_border: int = 0,
-                        test_y_channel: bool = True, **kwargs: Any) -> float:
+                        test_y_channel: bool = True) -> float:
     """Variance of the Laplacian of ``img`` on the [0, 255] scale (higher: sharper). Arguments as
     :func:`calculate_noise_sigma`."""
     return float(_correlate_valid(_plane(img, crop_border, test_y_channel), _LAPLACIAN).var())

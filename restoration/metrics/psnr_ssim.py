@@ -108,7 +108,6 @@ def calculate_psnr(
     crop_border: int,
     input_order: str = "HWC",
     test_y_channel: bool = False,
-    **kwargs: object,
 ) -> float:
     """PSNR (dB) between two images on the [0, 255] scale.
 
@@ -118,7 +117,6 @@ def calculate_psnr(
         crop_border: Pixels removed from each side before comparing (SR convention: the scale).
         input_order: ``'HWC'`` or ``'CHW'``.
         test_y_channel: Compare the MATLAB Y channel only (RGB inputs).
-        **kwargs: Ignored (lets option files pass extra keys such as ``better``).
 
     Returns:
         PSNR in dB; ``inf`` for identical images.
@@ -171,7 +169,6 @@ def calculate_ssim(
     crop_border: int,
     input_order: str = "HWC",
     test_y_channel: bool = False,
-    **kwargs: object,
 ) -> float:
     """SSIM between two images on the [0, 255] scale, averaged over channels.
 
@@ -213,7 +210,7 @@ def _prepare_pt(
 
 
 def calculate_psnr_pt(
-    img: torch.Tensor, img2: torch.Tensor, crop_border: int, test_y_channel: bool = False, **kwargs: object
+    img: torch.Tensor, img2: torch.Tensor, crop_border: int, test_y_channel: bool = False
 ) -> torch.Tensor:
     """PSNR (dB) per image for ``(B, C, H, W)`` tensors in [0, 1]; same protocol as :func:`calculate_psnr`.
 
@@ -226,7 +223,7 @@ def calculate_psnr_pt(
 
 
 def calculate_ssim_pt(
-    img: torch.Tensor, img2: torch.Tensor, crop_border: int, test_y_channel: bool = False, **kwargs: object
+    img: torch.Tensor, img2: torch.Tensor, crop_border: int, test_y_channel: bool = False
 ) -> torch.Tensor:
     """SSIM per image for ``(B, C, H, W)`` tensors in [0, 1]; same protocol as :func:`calculate_ssim`.
 

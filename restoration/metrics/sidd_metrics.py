@@ -37,14 +37,13 @@ def _quantized_pair(
 
 
 def calculate_psnr_skimage(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, input_order: str = "HWC",
-                           test_y_channel: bool = False, **kwargs: object) -> float:
+                           test_y_channel: bool = False) -> float:
     """``skimage.metrics.peak_signal_noise_ratio`` on uint8-quantised RGB images (``data_range=255``).
 
     Args:
         img, img2: ``(H, W, 3)`` (or CHW with ``input_order='CHW'``) on the [0, 255] scale.
         crop_border: Pixels removed from each side (0 for SIDD).
         test_y_channel: Compare MATLAB Y only (not used by SIDD papers).
-        **kwargs: Ignored.
     """
     from skimage.metrics import peak_signal_noise_ratio
 
@@ -55,7 +54,7 @@ def calculate_psnr_skimage(img: np.ndarray, img2: np.ndarray, crop_border: int =
 
 
 def calculate_ssim_skimage(img: np.ndarray, img2: np.ndarray, crop_border: int = 0, input_order: str = "HWC",
-                           test_y_channel: bool = False, **kwargs: object) -> float:
+                           test_y_channel: bool = False) -> float:
     """``skimage.metrics.structural_similarity`` with Gaussian weights (sigma 1.5, 11x11), channel-averaged.
 
     Exactly the call of the official TBSN/AP-BSN SIDD evaluation (there on [0, 1] images with
