@@ -13,6 +13,7 @@ import inspect
 import os
 from typing import Any, Callable, Mapping
 
+from restoration.errors import value_repr
 from restoration.options.schema import TOP_LEVEL, Key
 from restoration.options.types import type_name, type_ok
 from restoration.registry import (
@@ -80,11 +81,11 @@ def check_spec(opt: Mapping[str, Any], spec: dict[str, Key], where: str, problem
             continue
         if not type_ok(value, rule.types):
             problems.append(
-                f"'{where}{key}' must be {type_name(rule.types)}, got {type(value).__name__} {value!r}"
+                f"'{where}{key}' must be {type_name(rule.types)}, got {type(value).__name__} {value_repr(value)}"
             )
             continue
         if rule.choices is not None and value not in rule.choices:
-            problems.append(f"'{where}{key}' must be one of {list(rule.choices)}, got {value!r}")
+            problems.append(f"'{where}{key}' must be one of {list(rule.choices)}, got {value_repr(value)}")
         if rule.children is not None and isinstance(value, Mapping):
             check_spec(value, rule.children, f"{where}{key}.", problems)
     for key, rule in spec.items():
@@ -149,12 +150,12 @@ def bind_arguments(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[
     return arguments
 
 
-def _resolve(registry: Registry, name: Any, where: str, problems: list[str]) -> Any:
+def _resolve(registry: Registry, name: Any, where: str, problems: list[str], user_named: bool = False) -> Any:
     if not isinstance(name, str):
         problems.append(f"'{where}.type' must be a string naming a registered {registry.name}")
         return None
     try:
-        return registry.get(name)
+        return registry.get(name, user_named=user_named)
     except RegistryError as exc:
         problems.append(f"'{where}.type': {exc}")
         return None
@@ -189,6 +190,7 @@ def check_component(
     problems: list[str],
     extra: Mapping[str, Any] | None = None,
     call_args: tuple[str, ...] = (),
+    user_named: bool = False,
 ) -> Any:
     """Resolve ``opt['type']`` and check the remaining keys against its signature and ``check_options``.
 
@@ -201,6 +203,8 @@ def check_component(
     Args:
         extra: Keys the framework adds to the options before building (datasets: ``phase``, ``scale``).
         call_args: Arguments supplied at call time, not by the file (metrics: ``img``, ``img2``).
+        user_named: ``opt`` comes from a file the user named with ``-opt``: a ``module:attr`` type may be
+            imported (:meth:`restoration.registry.Registry.get`).
 
     Returns:
         The resolved class or function, or None when ``type`` is missing or unknown.
@@ -212,7 +216,7 @@ def check_component(
         problems.append(f"'{where}' needs a 'type' key naming a registered {registry.name}")
         return None
     kwargs = {k: v for k, v in opt.items() if k != "type"}
-    cls = _resolve(registry, opt["type"], where, problems)
+    cls = _resolve(registry, opt["type"], where, problems, user_named)
     if cls is None:
         closest = _closest_registered(registry, opt["type"]) if registry is not DATASET_REGISTRY else None
         params = _keyword_parameters(closest[1]) if closest is not None else None
@@ -294,15 +298,15 @@ def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> Non
         return
     kind = optim.get("type")
     if kind not in OPTIMIZERS:
-        problems.append(f"'train.{key}.type' must be one of {list(OPTIMIZERS)}, got {kind!r}"
-                        f"{did_you_mean(str(kind), set(OPTIMIZERS))}")
+        problems.append(f"'train.{key}.type' must be one of {list(OPTIMIZERS)}, got {value_repr(kind)}"
+                        f"{did_you_mean(kind, set(OPTIMIZERS)) if isinstance(kind, str) else ''}")
     else:
         kwargs = {k: v for k, v in optim.items() if k != "type"}
         check_kwargs(optimizer_class(kind), {"params": None, **kwargs}, f"train.{key}", problems)
         if "lr" not in optim:
             problems.append(f"missing required option 'train.{key}.lr'")
         elif not isinstance(optim["lr"], (int, float)) or isinstance(optim["lr"], bool):
-            problems.append(f"'train.{key}.lr' must be a number, got {optim['lr']!r}")
+            problems.append(f"'train.{key}.lr' must be a number, got {value_repr(optim['lr'])}")
 
 
 def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
@@ -314,7 +318,8 @@ def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
     kind = sched.get("type")
     if kind not in SCHEDULERS:
         problems.append(
-            f"'train.scheduler.type' must be one of {list(SCHEDULERS)}, got {kind!r}{did_you_mean(str(kind), set(SCHEDULERS))}"
+            f"'train.scheduler.type' must be one of {list(SCHEDULERS)}, got {value_repr(kind)}"
+            f"{did_you_mean(kind, set(SCHEDULERS)) if isinstance(kind, str) else ''}"
         )
         return
     allowed = SCHEDULERS[kind]
@@ -360,7 +365,7 @@ def _check_dataset_keys_under_unknown_type(dopt: Mapping[str, Any], where: str, 
     problems.extend(f"'{where}' (assuming {name}): {p}" for p in found)
 
 
-def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str]) -> None:
+def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str], user_named: bool) -> None:
     """Each ``datasets.<phase>`` entry against its dataset's declaration and ``check_options`` (which also checks
     that ``gt_size`` suits ``scale``); under an unknown ``type``, against the closest dataset's declaration."""
     datasets = opt.get("datasets") or {}
@@ -372,7 +377,7 @@ def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str])
             problems.append(f"'{where}': a dataset key must start with train, val or test")
             continue
         extra = {"phase": phase, "scale": scale}
-        cls = check_component(DATASET_REGISTRY, dopt, where, problems, extra=extra)
+        cls = check_component(DATASET_REGISTRY, dopt, where, problems, extra=extra, user_named=user_named)
         if cls is None and isinstance(dopt, Mapping) and "type" in dopt:
             _check_dataset_keys_under_unknown_type(dopt, where, extra, problems)
     if is_train and not any(str(k).startswith("train") for k in datasets):
@@ -381,7 +386,7 @@ def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str])
         problems.append("'datasets' has no 'test_*' (or 'val_*') entry to evaluate")
 
 
-def _trainer(opt: Mapping[str, Any], problems: list[str] | None = None) -> Any:
+def _trainer(opt: Mapping[str, Any], problems: list[str] | None = None, user_named: bool = False) -> Any:
     """The trainer class named by ``model_type`` (None when unknown; the problem is recorded)."""
     from restoration.models import register_models
 
@@ -389,13 +394,14 @@ def _trainer(opt: Mapping[str, Any], problems: list[str] | None = None) -> Any:
     name = opt.get("model_type", TOP_LEVEL["model_type"].default)
     if not isinstance(name, str):
         return None
-    return _resolve(MODEL_REGISTRY, name, "model_type", problems if problems is not None else [])
+    return _resolve(MODEL_REGISTRY, name, "model_type", problems if problems is not None else [], user_named)
 
 
-def top_level_spec(opt: Mapping[str, Any]) -> dict[str, Key]:
+def top_level_spec(opt: Mapping[str, Any], user_named: bool = False) -> dict[str, Key]:
     """:data:`TOP_LEVEL` with the ``train:`` section of the trainer that ``opt`` names: the common keys plus
-    the ones it declares (:attr:`restoration.models.base_model.Trainer.train_options`)."""
-    trainer = _trainer(opt)
+    the ones it declares (:attr:`restoration.models.base_model.Trainer.train_options`). ``user_named``: as
+    :func:`check_component`'s."""
+    trainer = _trainer(opt, user_named=user_named)
     declared = getattr(trainer, "train_options", None) or {}
     if not declared:
         return TOP_LEVEL
@@ -419,23 +425,27 @@ def _check_trainer_options(opt: Mapping[str, Any], trainer: Any, problems: list[
         problems.extend(f"'train' ({opt['model_type']}): {p}" for p in trainer.check_train_options(values))
 
 
-def validate_options(opt: Mapping[str, Any], is_train: bool) -> list[str]:
-    """Every problem with ``opt`` (empty list: good to go)."""
+def validate_options(opt: Mapping[str, Any], is_train: bool, user_named: bool = False) -> list[str]:
+    """Every problem with ``opt`` (empty list: good to go).
+
+    ``user_named``: ``opt`` was read from the file the user named with ``-opt`` (train.py, test.py), so its
+    ``type``s may be ``module:attr`` import paths (classes of the expected kind); otherwise registered names only.
+    """
     problems: list[str] = []
-    trainer = _trainer(opt, problems)
-    check_spec(opt, top_level_spec(opt) if trainer is not None else TOP_LEVEL, "", problems)
+    trainer = _trainer(opt, problems, user_named)
+    check_spec(opt, top_level_spec(opt, user_named) if trainer is not None else TOP_LEVEL, "", problems)
     if trainer is not None:
         _check_trainer_options(opt, trainer, problems)
         if hasattr(trainer, "check_options"):  # its networks and their optimizers
             problems.extend(trainer.check_options(opt, is_train))
     for key in ("network_g", "network_d"):
         if isinstance(opt.get(key), Mapping):
-            check_component(ARCH_REGISTRY, opt[key], key, problems)
+            check_component(ARCH_REGISTRY, opt[key], key, problems, user_named=user_named)
     check_size_requirements(opt, problems)  # network_g's contract vs scale, tiles and training crops
     for i, base in enumerate(opt.get("baselines") or []):
-        check_component(ARCH_REGISTRY, base, f"baselines[{i}]", problems)
-    _check_datasets(opt, is_train, problems)
-    _check_metrics_and_losses(opt, problems)
+        check_component(ARCH_REGISTRY, base, f"baselines[{i}]", problems, user_named=user_named)
+    _check_datasets(opt, is_train, problems, user_named)
+    _check_metrics_and_losses(opt, problems, user_named)
     _check_paths(opt, problems)
     _check_devices(opt, problems)
     _check_numbers(opt, problems)
@@ -514,7 +524,7 @@ def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
 
     num_gpu = opt.get("num_gpu")
     if isinstance(num_gpu, str) and num_gpu != "auto":
-        problems.append(f"'num_gpu' must be 'auto' or a count, got {num_gpu!r}")
+        problems.append(f"'num_gpu' must be 'auto' or a count, got {value_repr(num_gpu)}")
     elif isinstance(num_gpu, int) and not isinstance(num_gpu, bool):
         present = torch.cuda.device_count()
         # under torchrun/srun each rank drives one GPU and num_gpu counts the job's (upstream files say 8):
@@ -538,27 +548,32 @@ def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
             problems.append(f"'dist_params.timeout' must be a positive number of seconds, got {timeout}")
 
 
-def _check_metrics_and_losses(opt: Mapping[str, Any], problems: list[str]) -> None:
+def _check_metrics_and_losses(opt: Mapping[str, Any], problems: list[str], user_named: bool) -> None:
     metrics = (opt.get("val") or {}).get("metrics") or {}
     if isinstance(metrics, Mapping):
         for name, mopt in metrics.items():
             if isinstance(mopt, Mapping):
-                check_component(METRIC_REGISTRY, mopt, f"val.metrics.{name}", problems, call_args=("img", "img2"))
+                # 'better' is the framework's (which direction is best), every other key the metric's own
+                better = mopt.get("better", "higher")
+                if better not in ("higher", "lower"):
+                    problems.append(f"'val.metrics.{name}.better' must be 'higher' or 'lower', got {better!r}")
+                check_component(METRIC_REGISTRY, {k: v for k, v in mopt.items() if k != "better"},
+                                f"val.metrics.{name}", problems, call_args=("img", "img2"))
             else:
                 problems.append(f"'val.metrics.{name}' must be a mapping with a 'type' key")
     train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
     for key in ("pixel_opt", "perceptual_opt"):
         lopt = train.get(key)
         if lopt is not None:
-            check_component(LOSS_REGISTRY, lopt, f"train.{key}", problems)
+            check_component(LOSS_REGISTRY, lopt, f"train.{key}", problems, user_named=user_named)
     losses = train.get("losses")
     if isinstance(losses, list):
         for i, entry in enumerate(losses):
             if isinstance(entry, Mapping):
                 label = entry.get("label")
                 if label is not None and not isinstance(label, str):
-                    problems.append(f"'train.losses[{i}].label' must be a string, got {label!r}")
+                    problems.append(f"'train.losses[{i}].label' must be a string, got {value_repr(label)}")
                 check_component(LOSS_REGISTRY, {k: v for k, v in entry.items() if k != "label"},
-                                f"train.losses[{i}]", problems)
+                                f"train.losses[{i}]", problems, user_named=user_named)
             else:
-                problems.append(f"'train.losses[{i}]' must be a mapping with a 'type' key, got {entry!r}")
+                problems.append(f"'train.losses[{i}]' must be a mapping with a 'type' key, got {value_repr(entry)}")
