@@ -139,3 +139,31 @@ def test_make_demo_dataset_script(tmp_path, capsys):
     assert _script("make_demo_dataset").main(["--root", str(tmp_path / "demo"), "--scale", "4"]) == 0
     assert "5 train / 2 val images" in capsys.readouterr().out
     assert len(list((tmp_path / "demo" / "val" / "LR_bicubic" / "X4").glob("*x4.png"))) == 2
+
+
+def test_generate_lr_from_tiff_pairs_with_paired_dataset(tmp_path, capsys):
+    """Own data that is not PNG: TIFF HR -> generate_lr.py (PNG LR) -> PairedImageDataset finds every pair."""
+    rng = np.random.default_rng(3)
+    sizes = [(40, 48), (41, 50), (36, 36)]  # the second is not a multiple of 2: mod-cropped on both sides
+    for i, hw in enumerate(sizes):
+        imwrite(tmp_path / "HR" / f"photo_{i}.tif", rng.integers(0, 256, (*hw, 3), dtype=np.uint8))
+    assert _script("generate_lr").main(["--input", str(tmp_path / "HR"), "--output", str(tmp_path / "LR"),
+                                        "--scale", "2"]) == 3
+    assert "PairedImageDataset reads them with filename_tmpl: '{}x2'" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "LR").iterdir()) == ["photo_0x2.png", "photo_1x2.png", "photo_2x2.png"]
+    ds = PairedImageDataset({"phase": "val", "scale": 2, "dataroot_gt": str(tmp_path / "HR"),
+                             "dataroot_lq": str(tmp_path / "LR"), "filename_tmpl": "{}x2"})
+    assert len(ds) == 3
+    for i, (h, w) in enumerate(sizes):
+        item = ds[i]
+        assert item["gt_path"].endswith(f"photo_{i}.tif") and item["lq_path"].endswith(f"photo_{i}x2.png")
+        assert item["gt"].shape == (3, h - h % 2, w - w % 2) and item["lq"].shape == (3, h // 2, w // 2)
+
+
+def test_generate_lr_refuses_two_images_with_one_stem(tmp_path):
+    img = np.zeros((8, 8, 3), np.uint8)
+    imwrite(tmp_path / "HR" / "a.png", img)
+    imwrite(tmp_path / "HR" / "a.tif", img)
+    with pytest.raises(SystemExit, match=r"two images with the stem 'a' in .*HR: a.png and a.tif"):
+        _script("generate_lr").main(["--input", str(tmp_path / "HR"), "--output", str(tmp_path / "LR"), "--scale", "2"])
+    assert not (tmp_path / "LR").exists()

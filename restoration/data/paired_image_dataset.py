@@ -26,8 +26,9 @@ class PairedImageDataset(BaseDataset):
     * ``meta_info_file``: GT names listed in the file (first token per line);
     * otherwise every image of ``dataroot_gt``.
 
-    The LQ partner of GT ``0001.png`` is ``filename_tmpl.format('0001') + '.png'`` in ``dataroot_lq``
-    (``filename_tmpl: '{}x2'`` for DIV2K/Set5 names such as ``0001x2.png``).
+    The LQ partner of GT ``0001.tif`` is the one image ``filename_tmpl.format('0001') + '.<any extension>'`` in
+    ``dataroot_lq`` (``filename_tmpl: '{}x2'`` for DIV2K/Set5 names such as ``0001x2.png``, and for what
+    ``scripts/data/generate_lr.py --scale 2`` writes); see :func:`restoration.data.file_lists.find_lq_file`.
 
     GT must be ``scale`` times LQ. With ``mod_crop`` (default) a GT that is up to ``scale - 1`` pixels
     larger (an HR image that was not cropped to a multiple of ``scale`` before downscaling, e.g. Set5

@@ -8,7 +8,9 @@ Usage::
 Each HR image is first cropped (bottom/right) to a multiple of ``scale`` — the LR of an image whose size is not a
 multiple of the scale would not upsample back to the HR size — then downscaled by ``1 / scale`` with the
 MATLAB-compatible bicubic (antialiased, uint8 kept between the two 1-D passes as MATLAB does), and written as
-``<output>/<name>x<scale>.png``. ``--mod-crop`` also writes the cropped HR images (default folder
+``<output>/<name>x<scale>.png`` whatever the HR format (TIFF, JPEG, ...): ``PairedImageDataset`` with
+``filename_tmpl: '{}x<scale>'`` pairs it with ``<name>.<any extension>`` (both use
+``restoration.data.file_lists.lq_stem``). ``--mod-crop`` also writes the cropped HR images (default folder
 ``<output>/HR_mod<scale>``), so pairs line up exactly.
 
 8-bit RGB and grayscale images are supported; 16-bit images and images with an alpha channel are rejected with a
@@ -24,11 +26,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from restoration.data.file_lists import lq_stem, lr_filename_tmpl
+from restoration.utils.image_io import IMG_EXTENSIONS
 from restoration.utils.matlab_imresize import imresize_np
 
 __all__ = ["main", "mod_crop", "read_rgb_uint8", "write_rgb_uint8", "IMAGE_EXTENSIONS"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
+#: What counts as an image: the datasets' own list, so every HR image the script reads pairs with its LR.
+IMAGE_EXTENSIONS = IMG_EXTENSIONS
 
 
 def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
@@ -87,16 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(p for p in args.input.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not paths:
         raise SystemExit(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {args.input}")
+    stems: dict[str, Path] = {}
+    for path in paths:  # a.png and a.tif would both become ax<scale>.png
+        if path.stem in stems:
+            raise SystemExit(f"two images with the stem '{path.stem}' in {args.input}: {stems[path.stem].name} and "
+                             f"{path.name} (their LR images would share one name); keep one of them")
+        stems[path.stem] = path
+    tmpl = lr_filename_tmpl(args.scale)
     hr_output = args.hr_output or args.output / f"HR_mod{args.scale}"
     for path in paths:
         hr = mod_crop(read_rgb_uint8(path), args.scale)
         if min(hr.shape[:2]) == 0:
             raise ValueError(f"{path}: smaller than the scale {args.scale}")
         lr = imresize_np(hr, scale=1.0 / args.scale)
-        write_rgb_uint8(args.output / f"{path.stem}x{args.scale}.png", lr)
+        write_rgb_uint8(args.output / f"{lq_stem(path.stem, tmpl)}.png", lr)
         if args.mod_crop:
             write_rgb_uint8(hr_output / f"{path.stem}.png", hr)
         print(f"{path.name}: HR {hr.shape[1]}x{hr.shape[0]} -> LR {lr.shape[1]}x{lr.shape[0]}")
+    print(f"wrote {len(paths)} LR images to {args.output}; PairedImageDataset reads them with filename_tmpl: '{tmpl}'")
     return len(paths)
 
 
