@@ -29,7 +29,9 @@ setup(
     extras_require={
         "natten": ["natten>=0.20"],
         # the suite also compares LPIPS with the official package and runs the ONNX export (so CI runs both)
-        "test": ["pytest", "h5py", "lpips", "onnx", "onnxscript", "onnxruntime"],
+        "test": ["pytest", "h5py", "lpips", "onnx", "onnxscript", "onnxruntime", "pytorch-optimizer", "schedulefree"],
+        # the optimizers beyond torch's: Adan, Lion, Prodigy, SOAP, ADOPT (pytorch-optimizer), AdamWScheduleFree
+        "optim": ["pytorch-optimizer", "schedulefree"],
         # tests/test_lpips.py compares restoration's LPIPS with the official package (skipped without it)
         "lpips": ["lpips"],
         # python -m restoration.export (ONNX; the check runs the model in onnxruntime); tests/test_export.py

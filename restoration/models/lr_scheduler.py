@@ -1,9 +1,12 @@
-"""Learning-rate schedules with BasicSR's names and semantics, plus linear warm-up.
+"""Learning-rate schedules with BasicSR's and torch's names and semantics, plus linear warm-up.
 
 Each schedule is a pure function ``iteration -> factor`` wrapped in ``LambdaLR``, so resuming only needs
 the iteration counter (``LambdaLR.state_dict`` holds it) and the result never depends on how many times
 ``step`` was called before. timm's schedulers do not express BasicSR's unequal cosine periods with
-per-restart weights, which existing option files rely on.
+per-restart weights, which existing option files rely on. ``LinearLR`` and ``OneCycleLR`` follow torch's
+classes of those names (the tests compare every step with them); ``WSD`` is warmup-stable-decay: the
+scheduled lr until the last ``decay_iter`` iterations, then a decay to ``eta_min``. ``warmup_iter``
+multiplies any of them by a linear ramp.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any, Mapping, Sequence
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-__all__ = ["SCHEDULERS", "build_scheduler", "multistep_factor", "cosine_restart_factor"]
+__all__ = ["SCHEDULERS", "WSD_DECAYS", "build_scheduler", "scheduler_problems", "multistep_factor", "cosine_restart_factor", "linear_factor",
+           "one_cycle_lr", "wsd_factor"]
 
 #: The schedules an option file may name (``train.scheduler.type``) and the keys each one reads.
 SCHEDULERS: dict[str, frozenset[str]] = {
@@ -23,6 +27,17 @@ SCHEDULERS: dict[str, frozenset[str]] = {
     "CosineAnnealingRestartLR": frozenset({"periods", "restart_weights", "eta_min"}),
     "CosineAnnealingLR": frozenset({"T_max", "eta_min"}),
     "ConstantLR": frozenset(),
+    "LinearLR": frozenset({"start_factor", "end_factor", "total_iters"}),
+    "OneCycleLR": frozenset({"max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor",
+                             "final_div_factor", "three_phase"}),
+    "WSD": frozenset({"decay_iter", "eta_min", "decay_type"}),
+}
+
+#: How WSD's decay phase falls from the lr to ``eta_min`` (fraction ``t`` of the phase done).
+WSD_DECAYS: dict[str, Any] = {
+    "linear": lambda t: 1.0 - t,
+    "cosine": lambda t: 0.5 * (1.0 + math.cos(math.pi * t)),
+    "sqrt": lambda t: 1.0 - math.sqrt(t),
 }
 
 
@@ -58,13 +73,63 @@ def cosine_restart_factor(
     return eta_min / base_lr if base_lr else 0.0
 
 
+def linear_factor(it: int, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5) -> float:
+    """torch ``LinearLR``: the factor moves linearly from ``start_factor`` to ``end_factor`` over ``total_iters``."""
+    return start_factor + (end_factor - start_factor) * min(it, total_iters) / total_iters
+
+
+def one_cycle_lr(
+    it: int,
+    max_lr: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    anneal_strategy: str = "cos",
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    three_phase: bool = False,
+) -> float:
+    """torch ``OneCycleLR``'s lr at step ``it`` (held at the last value after ``total_steps``): up from
+    ``max_lr / div_factor`` to ``max_lr`` over ``pct_start`` of the steps, then down to
+    ``max_lr / div_factor / final_div_factor`` (``three_phase``: back to the start first)."""
+    initial = max_lr / div_factor
+    low = initial / final_div_factor
+    if three_phase:
+        phases = [(pct_start * total_steps - 1, initial, max_lr), (2 * pct_start * total_steps - 2, max_lr, initial),
+                  (total_steps - 1, initial, low)]
+    else:
+        phases = [(pct_start * total_steps - 1, initial, max_lr), (total_steps - 1, max_lr, low)]
+    step = min(it, total_steps - 1)
+    start_step = 0.0
+    for i, (end_step, start_lr, end_lr) in enumerate(phases):
+        if step <= end_step or i == len(phases) - 1:
+            pct = (step - start_step) / (end_step - start_step)
+            if anneal_strategy == "cos":
+                return end_lr + (start_lr - end_lr) / 2.0 * (math.cos(math.pi * pct) + 1)
+            return (end_lr - start_lr) * pct + start_lr
+        start_step = end_step
+    raise AssertionError("unreachable")
+
+
+def wsd_factor(it: int, base_lr: float, total_iter: int, decay_iter: int, eta_min: float = 0.0,
+               decay_type: str = "linear") -> float:
+    """Warmup-stable-decay: 1 until ``total_iter - decay_iter``, then down to ``eta_min / base_lr`` at
+    ``total_iter`` along :data:`WSD_DECAYS` ``[decay_type]`` (the warm-up is ``warmup_iter``'s ramp)."""
+    start = total_iter - decay_iter
+    if it < start or decay_iter <= 0:
+        return 1.0
+    t = min(1.0, (it - start) / decay_iter)
+    floor = eta_min / base_lr if base_lr else 0.0
+    return floor + (1.0 - floor) * WSD_DECAYS[decay_type](t)
+
+
 class _Factor:
     """Picklable ``iteration -> factor`` for one parameter group (LambdaLR saves callable objects' dicts)."""
 
-    def __init__(self, opt: Mapping[str, Any], base_lr: float, warmup_iter: int) -> None:
+    def __init__(self, opt: Mapping[str, Any], base_lr: float, warmup_iter: int, total_iter: int | None = None) -> None:
         self.opt = dict(opt)
         self.base_lr = base_lr
         self.warmup_iter = warmup_iter
+        self.total_iter = total_iter
 
     def __call__(self, it: int) -> float:
         kind = self.opt.get("type", "ConstantLR")
@@ -82,6 +147,16 @@ class _Factor:
             )
         elif kind == "CosineAnnealingLR":
             f = cosine_restart_factor(it, self.base_lr, [self.opt["T_max"]], None, self.opt.get("eta_min", 0.0))
+        elif kind == "LinearLR":
+            f = linear_factor(it, **{k: v for k, v in self.opt.items() if k != "type"})
+        elif kind == "OneCycleLR":
+            args = {k: v for k, v in self.opt.items() if k != "type"}
+            args.setdefault("max_lr", self.base_lr)
+            args.setdefault("total_steps", self.total_iter)
+            f = one_cycle_lr(it, **args) / self.base_lr if self.base_lr else 0.0
+        elif kind == "WSD":
+            f = wsd_factor(it, self.base_lr, self.total_iter or 0, self.opt["decay_iter"],
+                           self.opt.get("eta_min", 0.0), self.opt.get("decay_type", "linear"))
         else:
             f = 1.0
         if self.warmup_iter > 0 and it < self.warmup_iter:
@@ -89,11 +164,48 @@ class _Factor:
         return f
 
 
-def build_scheduler(optimizer: Optimizer, opt: Mapping[str, Any] | None, warmup_iter: int = -1) -> LambdaLR:
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def scheduler_problems(opt: Mapping[str, Any], total_iter: Any) -> list[str]:
+    """What is wrong with the settings of a ``LinearLR``, ``OneCycleLR`` or ``WSD`` schedule (keys and
+    types of every schedule are checked by the option validator from :data:`SCHEDULERS`)."""
+    kind, bad = opt.get("type"), []
+    total = total_iter if _positive_int(total_iter) else None
+    if kind == "LinearLR" and "total_iters" in opt and not _positive_int(opt["total_iters"]):
+        bad.append(f"LinearLR 'total_iters' must be a positive integer, got {opt['total_iters']!r}")
+    if kind == "OneCycleLR":
+        steps = opt.get("total_steps", total)
+        if steps is not None and not _positive_int(steps):
+            bad.append(f"OneCycleLR 'total_steps' must be a positive integer, got {steps!r}")
+        elif steps is not None and total is not None and steps < total:
+            bad.append(f"OneCycleLR 'total_steps' {steps} < total_iter {total}: the cycle would end before training")
+        if opt.get("anneal_strategy", "cos") not in ("cos", "linear"):
+            bad.append(f"OneCycleLR 'anneal_strategy' must be 'cos' or 'linear', got {opt['anneal_strategy']!r}")
+        pct = opt.get("pct_start", 0.3)
+        if not isinstance(pct, (int, float)) or not 0 < pct < (0.5 if opt.get("three_phase") else 1):
+            bad.append(f"OneCycleLR 'pct_start' must be in (0, 1) (three_phase: (0, 0.5)), got {pct!r}")
+    if kind == "WSD":
+        decay = opt.get("decay_iter")
+        if not _positive_int(decay):
+            bad.append(f"WSD needs 'decay_iter', the iterations of the final decay (a positive integer), got {decay!r}")
+        elif total is not None and decay > total:
+            bad.append(f"WSD 'decay_iter' {decay} > total_iter {total}")
+        if opt.get("decay_type", "linear") not in WSD_DECAYS:
+            bad.append(f"WSD 'decay_type' must be one of {sorted(WSD_DECAYS)}, got {opt['decay_type']!r}")
+    return bad
+
+
+def build_scheduler(optimizer: Optimizer, opt: Mapping[str, Any] | None, warmup_iter: int = -1,
+                    total_iter: int | None = None) -> LambdaLR:
     """A ``LambdaLR`` whose factor at iteration ``t`` is the named schedule (and warm-up) at ``t``.
+
+    Args:
+        total_iter: ``train.total_iter``: where ``WSD`` ends and ``OneCycleLR``'s default ``total_steps``.
 
     Call ``scheduler.step()`` once per training iteration, after ``optimizer.step()``.
     """
     opt = opt or {"type": "ConstantLR"}
-    factors = [_Factor(opt, group["lr"], warmup_iter) for group in optimizer.param_groups]
+    factors = [_Factor(opt, group["lr"], warmup_iter, total_iter) for group in optimizer.param_groups]
     return LambdaLR(optimizer, lr_lambda=factors)

@@ -1,29 +1,105 @@
-"""The optimizers an option file may name (``optim_g: {type: Adam, lr: 2e-4, ...}``): the one table."""
+"""The optimizers an option file may name (``optim_g: {type: AdamW, lr: 2e-4, ...}``): the one table.
+
+torch's own optimizers are always there. Two optional packages add the ones traiNNer-redux and neosr users
+ask for, installed with ``pip install -e ".[optim]"``:
+
+* ``pytorch-optimizer`` (Apache-2.0): Adan, Lion, Prodigy, SOAP and ADOPT. One well-kept package with
+  tested implementations of the recent optimizers, instead of five copied files.
+* ``schedulefree`` (Apache-2.0, Meta's reference implementation): ``AdamWScheduleFree``. It keeps two
+  points; the trainer switches it to the averaged one (``optimizer.eval()``) before validating and saving
+  weights, and back after (:func:`uses_eval_point`).
+
+Every option of an optimizer is a keyword of its constructor; a key the constructor does not name is an
+error even where the class swallows ``**kwargs`` (pytorch-optimizer's do), so a typo never goes unnoticed.
+"""
 
 from __future__ import annotations
 
+import difflib
+import importlib
+import importlib.util
+import inspect
 from typing import Any, Mapping
 
 import torch
 from torch import nn
 
-__all__ = ["OPTIMIZERS", "optimizer_class", "build_optimizer"]
+from restoration.errors import RestorationError
 
-#: ``type`` name -> ``torch.optim`` class name.
-OPTIMIZERS: dict[str, str] = {"Adam": "Adam", "AdamW": "AdamW", "SGD": "SGD"}
+__all__ = ["OPTIMIZERS", "EXTRAS", "OptimizerError", "build_optimizer", "optimizer_class", "optimizer_options",
+           "optimizer_problem", "uses_eval_point"]
+
+#: ``type`` name -> ``"module:attribute"`` of the class.
+OPTIMIZERS: dict[str, str] = {
+    **{name: f"torch.optim:{name}" for name in ("Adam", "AdamW", "SGD", "NAdam", "RAdam", "Adamax", "RMSprop")},
+    **{name: f"pytorch_optimizer:{name}" for name in ("Adan", "Lion", "Prodigy", "SOAP", "ADOPT")},
+    "AdamWScheduleFree": "schedulefree:AdamWScheduleFree",
+}
+
+#: Optional module -> the package that provides it (installed by the ``optim`` extra).
+EXTRAS: dict[str, str] = {"pytorch_optimizer": "pytorch-optimizer", "schedulefree": "schedulefree"}
+
+
+class OptimizerError(RestorationError, ValueError):
+    """An optimizer that is unknown, not installed, or given an option it does not take."""
+
+
+def _installed(module: str) -> bool:
+    return module == "torch.optim" or importlib.util.find_spec(module) is not None
+
+
+def optimizer_problem(name: Any) -> str | None:
+    """Why ``type: name`` cannot be used here (unknown, or its optional package missing); None if it can."""
+    if name not in OPTIMIZERS:
+        close = difflib.get_close_matches(str(name), list(OPTIMIZERS), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        here = [n for n, t in OPTIMIZERS.items() if _installed(t.split(":")[0])]
+        extra = [n for n in OPTIMIZERS if n not in here]
+        more = f"; the 'optim' extra adds {', '.join(extra)}" if extra else ""
+        return f"unknown optimizer {name!r}{hint}; installed: {', '.join(here)}{more}"
+    module = OPTIMIZERS[name].split(":")[0]
+    if not _installed(module):
+        return (f"optimizer {name!r} needs the package {EXTRAS[module]}: "
+                f"pip install {EXTRAS[module]}  (or pip install -e \".[optim]\")")
+    return None
 
 
 def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
-    """The ``torch.optim`` class of a table name (KeyError for others)."""
-    return getattr(torch.optim, OPTIMIZERS[name])
+    """The class of a table name.
+
+    Raises:
+        OptimizerError: see :func:`optimizer_problem`.
+    """
+    problem = optimizer_problem(name)
+    if problem:
+        raise OptimizerError(problem)
+    module, attr = OPTIMIZERS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def optimizer_options(cls: type) -> dict[str, inspect.Parameter]:
+    """The options ``cls`` declares: its named constructor keywords but ``params`` (``**kwargs`` is not one)."""
+    return {n: p for n, p in inspect.signature(cls).parameters.items()
+            if n != "params" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def uses_eval_point(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer`` keeps a separate point to evaluate at (schedule-free): then weights are
+    validated and saved between ``optimizer.eval()`` and ``optimizer.train()``."""
+    return callable(getattr(optimizer, "eval", None)) and callable(getattr(optimizer, "train", None))
 
 
 def build_optimizer(params: list[nn.Parameter], opt: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """``torch.optim.<type>(params, **rest)`` for a type in :data:`OPTIMIZERS`."""
+    """``<type>(params, **rest)`` for a type in :data:`OPTIMIZERS` (options checked before, at start-up).
+
+    Raises:
+        OptimizerError: unknown or unavailable type, or an option the constructor does not name.
+    """
     opt = dict(opt)
-    kind = opt.pop("type")
-    if kind not in OPTIMIZERS:
-        raise ValueError(f"unsupported optimizer '{kind}'; use one of {', '.join(OPTIMIZERS)}")
+    cls = optimizer_class(opt.pop("type"))
+    unknown = sorted(set(opt) - set(optimizer_options(cls)))
+    if unknown:
+        raise OptimizerError(f"{cls.__name__} takes no option {', '.join(map(repr, unknown))}")
     if "betas" in opt:
         opt["betas"] = tuple(opt["betas"])
-    return optimizer_class(kind)(params, **opt)
+    return cls(params, **opt)
