@@ -129,21 +129,42 @@ def _options_beside(weights: Path) -> tuple[dict[str, Any], str] | None:
     return None
 
 
+def _checked_type(detection: Detection, user_named: bool) -> Detection:
+    """``detection`` once its ``type`` resolves in the arch registry. A ``module:attr`` type imports code, so
+    it is accepted only from the command line (``-opt``, ``--arch``, ``--arch-opt``), never from a file found
+    beside the weights, and only when it names an ``nn.Module`` subclass (:meth:`Registry.get`)."""
+    from restoration.archs import register_archs
+    from restoration.registry import ARCH_REGISTRY
+
+    if not isinstance(detection.arch, str):
+        raise InferError(f"{detection.source}: the network 'type' must be an architecture name, "
+                         f"got {type(detection.arch).__name__}")
+    register_archs()
+    ARCH_REGISTRY.get(detection.arch, user_named=user_named, source=detection.source)
+    return detection
+
+
 def resolve_network(weights: str, arch: str | None = None, arch_opt: dict[str, Any] | None = None,
                     opt_file: str | None = None, param_key: str | None = None) -> Detection:
-    """Which network to build for ``weights`` (see the module docstring for the order)."""
+    """Which network to build for ``weights`` (see the module docstring for the order).
+
+    Raises:
+        RegistryError: The ``type`` is unknown, or an import path where one is not allowed (see
+            :func:`_checked_type`).
+    """
     arch_opt = dict(arch_opt or {})
     if opt_file:
         net_opt = {**_network_from_yaml(opt_file), **arch_opt}
-        return Detection(net_opt.pop("type"), net_opt, source=opt_file)
+        return _checked_type(Detection(net_opt.pop("type"), net_opt, source=opt_file), user_named=True)
     if arch is not None and arch not in DETECTABLE_ARCHS:  # not detectable (e.g. SimpleSRNet): all from --arch-opt
-        return Detection(arch, arch_opt, source="--arch/--arch-opt")
+        return _checked_type(Detection(arch, arch_opt, source="--arch/--arch-opt"), user_named=True)
     if arch is None:
         beside = _options_beside(Path(weights))
         if beside is not None:
             net_opt, source = beside
             net_opt = {**net_opt, **arch_opt}
-            return Detection(net_opt.pop("type"), net_opt, source=source)
+            # found on disk, maybe downloaded with the weights: registered names only (unless --arch-opt names it)
+            return _checked_type(Detection(net_opt.pop("type"), net_opt, source=source), user_named="type" in arch_opt)
     return detect_architecture(read_state_dict(weights, param_key), arch=arch, overrides=arch_opt, where=weights)
 
 

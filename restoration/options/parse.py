@@ -137,7 +137,7 @@ def _prepare_demo_data(opt: dict[str, Any], problems: list[str], is_train: bool)
     from restoration.data.demo import prepare_demo_dataset
 
     prepare_demo_dataset(root=root, scale=int(demo.get("scale", 2)))
-    return validate_options(opt, is_train=is_train)
+    return validate_options(opt, is_train=is_train, user_named=True)
 
 
 def parse_options(
@@ -176,11 +176,11 @@ def parse_options(
     if debug and isinstance(opt.get("name"), str):
         _debug_overrides(opt)
     expand_paths(opt)
-    translated, problems_upstream = translate_upstream(opt)
+    translated, problems_upstream = translate_upstream(opt, user_named=True)
     problems += problems_upstream
     if notices is not None:
         notices.extend(translated)
-    problems += validate_options(opt, is_train=is_train)
+    problems += validate_options(opt, is_train=is_train, user_named=True)  # the file named with -opt
     if name_problem(opt.get("name")):
         problems.append(str(name_problem(opt.get("name"))))
     problems = _prepare_demo_data(opt, problems, is_train)
@@ -194,7 +194,7 @@ def parse_options(
         opt["val"].setdefault("pbar", True)  # test.py shows its progress unless told not to
     elif not is_train and opt.get("val") is None:
         opt["val"] = {"pbar": True}
-    fill_defaults(opt, top_level_spec(opt))
+    fill_defaults(opt, top_level_spec(opt, user_named=True))
     opt["is_train"] = is_train
     opt["opt_path"] = os.path.abspath(opt_path)
     for phase, dopt in opt["datasets"].items():

@@ -89,13 +89,13 @@ def _translate_tile(opt: dict[str, Any], notices: list[str], problems: list[str]
                    f"tile_overlap: {2 * pad}}} here: the same tiles, blended over the overlap instead of cut")
 
 
-def _translate_trainer_keys(opt: dict[str, Any], notices: list[str], problems: list[str]) -> None:
+def _translate_trainer_keys(opt: dict[str, Any], notices: list[str], problems: list[str], user_named: bool) -> None:
     """The trainer's own options at the top level (BasicSR's place: Real-ESRGAN's and Real-HAT's degradation
     settings, ``gt_size``, ``queue_size``) -> ``train:``, where the trainer declares them."""
     from restoration.options.schema import TOP_LEVEL
     from restoration.options.validate import top_level_spec
 
-    declared = top_level_spec(opt)["train"].children or {}
+    declared = top_level_spec(opt, user_named)["train"].children or {}
     keys = [k for k in opt if k not in TOP_LEVEL and k in declared and k not in TOP_LEVEL["train"].children]
     if not keys:
         return
@@ -110,7 +110,7 @@ def _translate_trainer_keys(opt: dict[str, Any], notices: list[str], problems: l
                    "read as train.<key>")
 
 
-def _drop_unused_optim_d(opt: dict[str, Any], notices: list[str]) -> None:
+def _drop_unused_optim_d(opt: dict[str, Any], notices: list[str], user_named: bool) -> None:
     """``train.optim_d`` in a file whose trainer has no discriminator (HAT's train_Real_HAT_SRx4_mse_model.yml
     keeps the GAN file's optim_d): BasicSR never reads it there, so neither do we. With a trainer that has a
     discriminator the key stays, and a missing ``network_d`` remains an error."""
@@ -119,14 +119,15 @@ def _drop_unused_optim_d(opt: dict[str, Any], notices: list[str]) -> None:
     train = opt.get("train")
     if not isinstance(train, dict) or "optim_d" not in train or opt.get("network_d") is not None:
         return
-    if "optim_d" in (top_level_spec(opt)["train"].children or {}):
+    if "optim_d" in (top_level_spec(opt, user_named)["train"].children or {}):
         return
     del train["optim_d"]
     notices.append(f"train.optim_d ignored: {opt.get('model_type')} trains no discriminator (BasicSR does not read "
                    "it either)")
 
 
-def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], problems: list[str]) -> None:
+def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], problems: list[str],
+                       user_named: bool) -> None:
     from restoration.data import register_datasets
     from restoration.registry import DATASET_REGISTRY, RegistryError
 
@@ -145,7 +146,8 @@ def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], pro
                        f"using every image in {folder} instead (the same images when the folder holds exactly the "
                        "listed sub-images)")
     try:
-        declared = getattr(DATASET_REGISTRY.get(kind), "options", None) if isinstance(kind, str) else None
+        cls = DATASET_REGISTRY.get(kind, user_named=user_named) if isinstance(kind, str) else None
+        declared = getattr(cls, "options", None)
     except RegistryError:  # reported by the validation
         declared = None
     if declared is None:
@@ -155,8 +157,10 @@ def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], pro
         notices.append(f"datasets.{phase}.{key}: ~ ignored ({kind} has no {key})")
 
 
-def translate_upstream(opt: dict[str, Any]) -> tuple[list[str], list[str]]:
+def translate_upstream(opt: dict[str, Any], user_named: bool = False) -> tuple[list[str], list[str]]:
     """Rewrite BasicSR/HAT spellings in ``opt`` (in place) into ours.
+
+    ``user_named``: ``opt`` comes from the file named with ``-opt``, whose ``module:attr`` types may be imported.
 
     Returns:
         ``(notices, problems)``: one line per translation, for the log; one line per upstream feature
@@ -169,10 +173,10 @@ def translate_upstream(opt: dict[str, Any]) -> tuple[list[str], list[str]]:
         ours, why = MODEL_ALIASES[model_type]
         notices.append(f"model_type {model_type} is {ours} here ({why})")
     _translate_tile(opt, notices, problems)
-    _translate_trainer_keys(opt, notices, problems)
-    _drop_unused_optim_d(opt, notices)
+    _translate_trainer_keys(opt, notices, problems, user_named)
+    _drop_unused_optim_d(opt, notices, user_named)
     datasets = opt.get("datasets")
     for phase, dopt in (datasets.items() if isinstance(datasets, Mapping) else ()):
         if isinstance(dopt, dict):
-            _translate_dataset(str(phase), dopt, notices, problems)
+            _translate_dataset(str(phase), dopt, notices, problems, user_named)
     return list(dict.fromkeys(notices)), problems
