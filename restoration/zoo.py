@@ -5,8 +5,13 @@ download URL (or the page that gives one), its sha256 when we know it, its netwo
 its authors published. Downloading stays the user's step::
 
     python -m restoration.zoo list                      # every entry and where to fetch it
-    python -m restoration.zoo verify HAT_SRx4.pth       # sha256 of the file against the manifest
+    python -m restoration.zoo verify HAT_SRx4.pth       # tensor shapes (and sha256 when recorded) vs the manifest
     python -m restoration.zoo verify my_copy.pth --name 001_classicalSR_DF2K_s64w8_SwinIR-M_x2.pth
+    python -m restoration.zoo verify --dir experiments/pretrained_models   # every entry found in a folder
+
+``verify`` prints ``OK`` (every key and shape of the entry's network; sha256 match or "no sha256 recorded"),
+``MISMATCH`` (which keys/shapes, or the two hashes) or ``MISSING`` per file, and exits 1 when a file differs or
+none could be verified.
 
 In code::
 
@@ -22,7 +27,6 @@ import argparse
 import dataclasses
 import difflib
 import hashlib
-import logging
 import os
 import re
 import sys
@@ -32,12 +36,11 @@ from typing import Any, Mapping, Sequence
 
 from restoration.errors import RestorationError
 
-__all__ = ["ZooEntry", "ZooError", "MANIFEST", "entries", "get", "find", "verify", "sha256_of", "published_score",
-           "main"]
+__all__ = ["ZooEntry", "ZooError", "MANIFEST", "OK", "MISMATCH", "MISSING", "Verification", "entries", "get", "find",
+           "verify", "sha256_of", "published_score", "main"]
 
 #: The manifest file, beside this module (package data).
 MANIFEST = Path(__file__).with_name("zoo.yaml")
-_LOGGER = logging.getLogger("restoration")
 _FIELDS = {"name", "description", "url", "sha256", "param_key", "num_params", "network_g", "protocol", "scores",
            "notes"}
 _METRICS = ("psnr", "ssim")
@@ -46,7 +49,7 @@ _DATASET_ALIASES = {"bsds100": "bsd100", "b100": "bsd100", "urban": "urban100", 
 
 
 class ZooError(RestorationError, ValueError):
-    """An unknown checkpoint name, a malformed manifest or a file whose hash differs from the manifest's."""
+    """An unknown checkpoint name, a malformed manifest or a bad ``verify`` command line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,34 +165,72 @@ def sha256_of(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: The outcomes of :func:`verify`: the file is the entry's; it is not (keys, shapes or hash differ); it is absent.
+OK, MISMATCH, MISSING = "OK", "MISMATCH", "MISSING"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """What :func:`verify` found for one file.
+
+    Attributes:
+        path: The local file.
+        entry: Its manifest entry.
+        status: :data:`OK`, :data:`MISMATCH` or :data:`MISSING`.
+        details: Why, one item per finding (the differing keys/shapes, the two hashes, "no sha256 recorded").
+        sha256: The file's hash; None when it is missing.
+    """
+
+    path: str
+    entry: ZooEntry
+    status: str
+    details: tuple[str, ...]
+    sha256: str | None = None
+
+    def line(self) -> str:
+        """``OK path (entry): shapes match (N tensors); no sha256 recorded (file: ...)`` and the like."""
+        return f"{self.status:<8} {self.path} ({self.entry.name}): " + "; ".join(self.details)
+
+
 def verify(path: str | os.PathLike[str], name: str | None = None,
-           manifest: str | os.PathLike[str] | None = None) -> bool:
-    """Check a downloaded file against the manifest.
+           manifest: str | os.PathLike[str] | None = None) -> Verification:
+    """Check a downloaded file against its manifest entry: its tensors, then its hash.
+
+    The entry's network is built on the meta device (no memory, no time, even for HAT-L) and every key and
+    shape of the file's state dict (the entry's ``param_key``) must equal the network's, as a detected
+    architecture is verified (:func:`restoration.archs.detect.layout_differences`): a file of another size or
+    family is a :data:`MISMATCH` whether or not the manifest records a sha256. A recorded sha256 must match too;
+    without one, the file's hash is given to be added to the manifest.
 
     Args:
         path: The local file.
         name: Its manifest name; None = the file's own name.
         manifest: Another manifest file (tests).
 
-    Returns:
-        True when the hashes agree; False when the manifest records no hash (a notice is logged with the file's
-        hash, to be added to the manifest).
-
     Raises:
-        ZooError: The file is missing, the name unknown, or the hashes differ (both are named).
+        ZooError: The name is not in the manifest (the closest names are listed).
     """
-    if not os.path.isfile(path):
-        raise ZooError(f"no such file: {path}")
+    from restoration.archs.detect import layout_differences
+    from restoration.utils.weights import WeightsError, read_state_dict
+
     entry = get(name if name is not None else os.path.basename(str(path)), manifest)
+    path = str(path)
+    if not os.path.isfile(path):
+        return Verification(path, entry, MISSING, (f"no such file; fetch it from {entry.url}",))
     actual = sha256_of(path)
-    if entry.sha256 is None:
-        _LOGGER.warning(f"{entry.name}: the manifest records no sha256, so {path} cannot be verified; "
-                        f"its sha256 is {actual}")
-        return False
-    if actual != entry.sha256:
-        raise ZooError(f"{path} is not the released {entry.name}: sha256 {actual}, manifest {entry.sha256} "
-                       f"(a truncated download or another file; fetch it again from {entry.url})")
-    return True
+    try:
+        state = read_state_dict(path, entry.param_key)
+    except WeightsError as exc:
+        return Verification(path, entry, MISMATCH, (f"not the released state dict: {exc}",), actual)
+    details = [f"{entry.network_g['type']} {what}" for what in layout_differences(entry.network_g, state)]
+    if entry.sha256 is not None and actual != entry.sha256:
+        details.append(f"sha256 {actual}, manifest {entry.sha256} (a truncated download or another file; "
+                       f"fetch it again from {entry.url})")
+    if details:
+        return Verification(path, entry, MISMATCH, tuple(details), actual)
+    shapes = f"shapes match ({len(state)} tensors of {entry.network_g['type']})"
+    digest = "sha256 match" if entry.sha256 else f"no sha256 recorded (this file's: {actual})"
+    return Verification(path, entry, OK, (shapes, digest), actual)
 
 
 def _norm_dataset(name: str) -> str:
@@ -234,21 +275,27 @@ def _list(manifest: str | None) -> int:
     return 0
 
 
-def _verify(files: Sequence[str], name: str | None, manifest: str | None) -> int:
-    if name is not None and len(files) != 1:
-        raise ZooError("--name needs exactly one FILE")
-    failed = 0
-    for path in files:
-        try:
-            ok = verify(path, name, manifest)
-        except ZooError as exc:
-            print(f"FAILED {exc}")
-            failed += 1
-            continue
-        entry = get(name or os.path.basename(path), manifest)
-        # unverified (the manifest has no hash) is not a failure: the logged notice gives the file's hash
-        print(f"OK {path} ({entry.name}, sha256 {entry.sha256})" if ok else f"UNVERIFIED {path} ({entry.name})")
-    return 1 if failed else 0
+def _verify(files: Sequence[str], name: str | None, folder: str | None, manifest: str | None) -> int:
+    """Print one line per file (per entry with ``--dir``); 0 when at least one file was verified and none failed.
+
+    A file named on the command line that is absent fails; with ``--dir``, absent entries are only listed.
+    """
+    if name is not None and (len(files) != 1 or folder):
+        raise ZooError("--name needs exactly one FILE (and no --dir)")
+    if folder is not None and not os.path.isdir(folder):
+        raise ZooError(f"--dir {folder} is not a folder")
+    checks = [(path, name) for path in files]
+    checks += [(os.path.join(folder, e.name), e.name) for e in entries(manifest)] if folder else []
+    if not checks:
+        raise ZooError("nothing to verify: give FILE names or --dir FOLDER")
+    results = [verify(path, n, manifest) for path, n in checks]
+    for result in results:
+        print(result.line())
+    ok = sum(r.status == OK for r in results)
+    bad = [r for r in results if r.status == MISMATCH or (r.status == MISSING and r.path in files)]
+    print(f"{ok} verified, {sum(r.status == MISMATCH for r in results)} mismatched, "
+          f"{sum(r.status == MISSING for r in results)} missing")
+    return 1 if bad or not ok else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -257,15 +304,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--manifest", default=None, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="print every entry and the URL to fetch it from")
-    v = sub.add_parser("verify", help="check downloaded files' sha256 against the manifest")
-    v.add_argument("files", nargs="+", metavar="FILE")
+    v = sub.add_parser("verify", help="check downloaded files' tensor shapes (and sha256 when recorded) against "
+                                      "the manifest; exit 1 when one differs or none could be verified")
+    v.add_argument("files", nargs="*", metavar="FILE")
     v.add_argument("--name", default=None, help="the manifest name, when FILE was renamed")
+    v.add_argument("--dir", default=None, metavar="FOLDER", help="check every entry's file in FOLDER")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.command == "list":
             return _list(args.manifest)
-        return _verify(args.files, args.name, args.manifest)
+        return _verify(args.files, args.name, args.dir, args.manifest)
     except RestorationError as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

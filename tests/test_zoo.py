@@ -3,8 +3,7 @@ lookup, published scores, sha256 verification and the command line. No network a
 
 from __future__ import annotations
 
-import hashlib
-import logging
+import json
 import math
 from pathlib import Path
 
@@ -64,38 +63,75 @@ def test_get_unknown_name_suggests_the_closest():
     assert zoo.get("HAT_SRx4").name == "HAT_SRx4.pth"  # suffix optional
 
 
-def _manifest_with_hash(tmp_path: Path, payload: bytes) -> tuple[Path, Path]:
-    weights = tmp_path / "tiny.pth"
-    weights.write_bytes(payload)
+#: A tiny SwinIR (a few thousand parameters) standing in for a released network: built on the CPU in milliseconds.
+TINY = {"type": "SwinIR", "upscale": 2, "in_chans": 3, "img_size": 8, "window_size": 4, "img_range": 1.0,
+        "depths": [1], "embed_dim": 8, "num_heads": [2], "mlp_ratio": 2, "upsampler": "pixelshuffledirect",
+        "resi_connection": "1conv"}
+
+
+def _save(path: Path, network_g: dict, key: str | None = "params", seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    sd = build_network(network_g).state_dict()
+    torch.save({key: sd} if key else sd, path)
+    return path
+
+
+def _tiny_manifest(tmp_path: Path) -> tuple[Path, Path]:
+    """A manifest of two tiny entries (one with the sha256 of a saved file, one without) and that file."""
+    weights = _save(tmp_path / "tiny.pth", TINY)
+    net = json.dumps(TINY)
     manifest = tmp_path / "zoo.yaml"
     manifest.write_text(
         "entries:\n"
-        "  - {name: tiny.pth, url: 'https://example.org/tiny.pth', sha256: %s, param_key: params,\n"
-        "     network_g: {type: Identity}, scores: {Set5: {psnr: 30.5}}}\n"
-        "  - {name: nohash.pth, url: 'https://example.org/nohash.pth', sha256: null, network_g: {type: Identity}}\n"
-        % hashlib.sha256(b"released bytes").hexdigest())
+        f"  - {{name: tiny.pth, url: 'https://example.org/tiny.pth', sha256: {zoo.sha256_of(weights)}, "
+        f"param_key: params, network_g: {net}, scores: {{Set5: {{psnr: 30.5}}}}}}\n"
+        f"  - {{name: nohash.pth, url: 'https://example.org/nohash.pth', sha256: null, param_key: params, "
+        f"network_g: {net}}}\n")
     return weights, manifest
 
 
-def test_verify_matching_mismatching_and_unknown_hash(tmp_path: Path, caplog: pytest.LogCaptureFixture):
-    good = hashlib.sha256(b"released bytes").hexdigest()
-    weights, manifest = _manifest_with_hash(tmp_path, b"released bytes")
-    assert zoo.verify(weights, manifest=manifest) is True
+def test_verify_checks_shapes_then_hash(tmp_path: Path):
+    weights, manifest = _tiny_manifest(tmp_path)
+    result = zoo.verify(weights, manifest=manifest)
+    assert result.status == zoo.OK and result.details[1] == "sha256 match"
+    assert result.details[0].startswith("shapes match (") and "tensors of SwinIR)" in result.details[0]
 
-    weights.write_bytes(b"truncated")
-    bad = hashlib.sha256(b"truncated").hexdigest()
-    with pytest.raises(zoo.ZooError) as info:
-        zoo.verify(weights, manifest=manifest)
-    assert bad in str(info.value) and good in str(info.value)
+    other = _save(tmp_path / "retrained.pth", TINY, seed=1)  # same shapes, other values: the hash tells
+    result = zoo.verify(other, "tiny.pth", manifest=manifest)
+    assert result.status == zoo.MISMATCH and result.details == (
+        f"sha256 {zoo.sha256_of(other)}, manifest {zoo.sha256_of(weights)} (a truncated download or another file; "
+        "fetch it again from https://example.org/tiny.pth)",)
+    result = zoo.verify(other, "nohash.pth", manifest=manifest)  # no hash recorded: the shapes verify it
+    assert result.status == zoo.OK and result.details[1] == f"no sha256 recorded (this file's: {zoo.sha256_of(other)})"
 
-    other = tmp_path / "renamed.bin"
-    other.write_bytes(b"anything")
-    with caplog.at_level(logging.WARNING, logger="restoration"):
-        assert zoo.verify(other, "nohash.pth", manifest=manifest) is False
-    assert "records no sha256" in caplog.text and hashlib.sha256(b"anything").hexdigest() in caplog.text
+    wider = _save(tmp_path / "wider.pth", {**TINY, "embed_dim": 12})  # the 41k-parameter "SwinIR-S" of the issue
+    result = zoo.verify(wider, "nohash.pth", manifest=manifest)
+    assert result.status == zoo.MISMATCH
+    assert "SwinIR shape (" in result.line() and "conv_first.weight (12, 3, 3, 3) vs (8, 3, 3, 3)" in result.line()
+    deeper = _save(tmp_path / "deeper.pth", {**TINY, "depths": [1, 1], "num_heads": [2, 2]})
+    assert "SwinIR not in network (" in zoo.verify(deeper, "nohash.pth", manifest=manifest).line()
+    raw = _save(tmp_path / "raw.pth", TINY, key=None)  # the entry says 'params': a raw state dict is not the file
+    assert "has no entry 'params'" in zoo.verify(raw, "nohash.pth", manifest=manifest).line()
 
-    with pytest.raises(zoo.ZooError, match="no such file"):
-        zoo.verify(tmp_path / "missing.pth", manifest=manifest)
+    missing = zoo.verify(tmp_path / "absent.pth", "tiny.pth", manifest=manifest)
+    assert missing.status == zoo.MISSING and missing.line().endswith("no such file; fetch it from https://example.org/tiny.pth")
+    with pytest.raises(zoo.ZooError, match="no released checkpoint named 'renamed.pth'"):
+        zoo.verify(weights, "renamed.pth", manifest=manifest)
+
+
+def test_verify_a_small_network_saved_as_a_released_name_is_a_mismatch(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]):
+    """The issue's case, with the real manifest (no hash recorded): a tiny file named as SwinIR-S x2 fails."""
+    name = "002_lightweightSR_DIV2K_s64w8_SwinIR-S_x2.pth"
+    assert zoo.get(name).sha256 is None
+    fake = _save(tmp_path / name, TINY)
+    assert zoo.main(["verify", str(fake)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"MISMATCH {fake} ({name}): SwinIR ") and "0 verified, 1 mismatched, 0 missing" in out
+    (tmp_path / "real").mkdir()
+    real = _save(tmp_path / "real" / name, zoo.get(name).network_g)  # the released shapes (900k parameters)
+    assert zoo.main(["verify", str(real)]) == 0
+    assert capsys.readouterr().out.startswith(f"OK       {real} ({name}): shapes match (")
 
 
 def test_manifest_errors_name_the_entry(tmp_path: Path):
@@ -120,9 +156,22 @@ def test_cli_list_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/001_classicalSR_DIV2K_s48w8_SwinIR-M_x2.pth" in out
     assert "HAT_SRx4.pth" in out and "drive.google.com" in out
 
-    weights, manifest = _manifest_with_hash(tmp_path, b"released bytes")
+    weights, manifest = _tiny_manifest(tmp_path)
     assert zoo.main(["--manifest", str(manifest), "verify", str(weights)]) == 0
-    assert capsys.readouterr().out.startswith("OK ")
-    weights.write_bytes(b"corrupt")
-    assert zoo.main(["--manifest", str(manifest), "verify", str(weights)]) == 1
-    assert "FAILED" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines() == [
+        f"OK       {weights} (tiny.pth): shapes match ({len(build_network(TINY).state_dict())} tensors of SwinIR); "
+        "sha256 match", "1 verified, 0 mismatched, 0 missing"]
+    # every entry without a file of its own is MISSING: nothing verified is a failure, not "all fine"
+    assert zoo.main(["--manifest", str(manifest), "verify", str(tmp_path / "nohash.pth")]) == 1
+    assert capsys.readouterr().out.startswith(f"MISSING  {tmp_path / 'nohash.pth'} (nohash.pth): no such file")
+    # --dir: every entry in a folder; an absent entry is listed, only a mismatch or nothing verified fails
+    assert zoo.main(["--manifest", str(manifest), "verify", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"MISSING  {tmp_path / 'nohash.pth'}" in out and out.endswith("1 verified, 0 mismatched, 1 missing\n")
+    (tmp_path / "empty").mkdir()
+    assert zoo.main(["--manifest", str(manifest), "verify", "--dir", str(tmp_path / "empty")]) == 1
+    _save(tmp_path / "nohash.pth", {**TINY, "embed_dim": 12})
+    assert zoo.main(["--manifest", str(manifest), "verify", "--dir", str(tmp_path)]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+    assert zoo.main(["--manifest", str(manifest), "verify"]) == 1
+    assert "nothing to verify: give FILE names or --dir FOLDER" in capsys.readouterr().err
