@@ -14,6 +14,13 @@ _LOSSES: dict[str, str] = {
     "PerceptualLoss": "restoration.losses.perceptual_loss:PerceptualLoss",
     "GANLoss": "restoration.losses.gan_loss:GANLoss",
     "LPIPSLoss": "restoration.losses.lpips:LPIPSLoss",
+    "SSIMLoss": "restoration.losses.ssim_loss:SSIMLoss",
+    "MSSSIMLoss": "restoration.losses.ssim_loss:MSSSIMLoss",
+    "FFLoss": "restoration.losses.focal_frequency_loss:FFLoss",
+    "ColorLoss": "restoration.losses.ycbcr_loss:ColorLoss",
+    "LumaLoss": "restoration.losses.ycbcr_loss:LumaLoss",
+    "WeightedTVLoss": "restoration.losses.tv_loss:WeightedTVLoss",
+    "LDLLoss": "restoration.losses.ldl_loss:LDLLoss",
 }
 
 
