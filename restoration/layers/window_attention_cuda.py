@@ -91,15 +91,20 @@ def mem_efficient_violations(
 
 
 # assume_constant_result: Dynamo cannot put the flag reads in a graph (a graph break, so a fullgraph
-# compile failed); the switches are set once per run, before anything is compiled
+# compile failed); the switches are set once per run, before anything is compiled. Plain booleans:
+# torch 2.5's Dynamo takes no enum as a constant result.
 @torch.compiler.assume_constant_result
+def _mask_grad_kernels_enabled() -> tuple[bool, bool]:
+    cuda = torch.backends.cuda
+    return cuda.mem_efficient_sdp_enabled(), cuda.math_sdp_enabled()
+
+
 def mask_grad_backends() -> list[SDPBackend]:
     """The SDPA kernels that compute a gradient for an additive mask and are enabled in this process:
     the memory-efficient kernel and the math kernel (math alone when every fused kernel is off)."""
-    cuda = torch.backends.cuda
-    enabled = [(SDPBackend.EFFICIENT_ATTENTION, cuda.mem_efficient_sdp_enabled()),
-               (SDPBackend.MATH, cuda.math_sdp_enabled())]
-    return [b for b, on in enabled if on] or [SDPBackend.MATH]
+    efficient, math = _mask_grad_kernels_enabled()
+    backends = [SDPBackend.EFFICIENT_ATTENTION] if efficient else []
+    return backends + [SDPBackend.MATH] if math or not backends else backends
 
 
 def restricts_kernels(q: torch.Tensor, attn_mask: torch.Tensor | None) -> bool:
