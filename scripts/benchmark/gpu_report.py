@@ -97,6 +97,7 @@ from restoration.inference.padding import crop_to, pad_to_multiple  # noqa: E402
 from restoration.inference.tiling import tiled_forward  # noqa: E402
 from restoration.models.sr_model import SRModel  # noqa: E402
 from restoration.options.yaml_io import load_yaml  # noqa: E402
+from restoration.utils.torch_setup import torch_settings  # noqa: E402
 
 OPTIONS = ROOT / "options"
 # name -> (option file whose network_g is measured, LR patch side)
@@ -131,28 +132,43 @@ SMOKE_NETWORKS: dict[str, dict[str, Any]] = {
 
 
 # ------------------------------------------------------------------------------------- budget and items
-class ItemTimeout(Exception):
-    """Raised (from SIGALRM) inside an item that ran past its time cap."""
+class ItemTimeout(BaseException):
+    """Raised (from SIGALRM) inside an item that ran past its time cap.
+
+    A ``BaseException``: the code it interrupts (Dynamo compiling, the flex fallback) catches ``Exception``
+    and would otherwise swallow it and finish the item on another path, reported as "ok" with that timing.
+    """
 
 
 class ItemSkipped(Exception):
     """Raised by an item that cannot be measured here (the message says why)."""
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`ItemTimeout` in this (main) thread after ``seconds``."""
+class TimeLimit:
+    """Context manager: raise :class:`ItemTimeout` in this (main) thread after ``seconds`` (``None``: no
+    limit). ``fired`` stays True once the alarm went off, even if the code it interrupted swallowed it."""
 
-    def on_alarm(signum: int, frame: Any) -> None:
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds, self.fired = seconds, False
+
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        self.fired = True
         raise ItemTimeout
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    def __enter__(self) -> "TimeLimit":
+        if self.seconds is not None:
+            self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 0.01))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.seconds is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+
+
+def _first_line(exc: BaseException, width: int = 200) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:width]
 
 
 class Report:
@@ -169,41 +185,68 @@ class Report:
         return self.args.budget_s - (time.monotonic() - self.start)
 
     def run(self, section: str, row: dict[str, Any], cap_s: float, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``fn`` for one table row under ``min(cap_s, budget left)``; record status and result."""
-        left = self.left()
+        """Run ``fn`` for one table row under ``min(cap_s, budget left)``; record status and result.
+
+        Whatever happens inside (a time cap, an error, OOM, a sticky CUDA error met by the device sync
+        after the item) is this row's status, and the report goes on; an interrupt (SIGINT) is recorded
+        as ``stopped: interrupted``, the files are written, and it propagates.
+        """
         label = " / ".join(str(v) for v in row.values())
-        if left < self.args.min_item_s:
-            row["status"] = "skipped: budget"
-            print(f"[{section}] {label}: skipped (budget: {left:.0f} s left)", flush=True)
-        else:
-            limit = min(cap_s, left)
-            t0 = time.perf_counter()
-            try:
-                with time_limit(limit):
-                    row.update(fn())
-                row["status"] = "ok"
-            except ItemTimeout:
-                row["status"] = f"stopped: budget (cap {limit:.0f} s)"
-            except ItemSkipped as exc:
-                row["status"] = f"skipped: {exc}"
-            except torch.OutOfMemoryError as exc:
-                row["status"] = "OOM: " + str(exc).splitlines()[0][:160]
-            except Exception as exc:  # one failing item must not lose the others
-                if _caused_by_timeout(exc):  # e.g. torch.compile wraps what its backend raised
-                    row["status"] = f"stopped: budget (cap {limit:.0f} s)"
-                else:
-                    row["status"] = f"error: {type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[0][:200]
-            row["item_s"] = round(time.perf_counter() - t0, 2)
-            release(self.device)
-            print(f"[{section}] {label}: {row['status']} ({row['item_s']} s) {summary(row)}", flush=True)
-        self.data[section].append(row)
-        self.save()
+        left = self.left()
+        try:
+            if not self.args.no_limits and left < self.args.min_item_s:
+                row["status"] = "skipped: budget"
+                print(f"[{section}] {label}: skipped (budget: {left:.0f} s left)", flush=True)
+            else:
+                self._measure(row, None if self.args.no_limits else min(cap_s, left), fn)
+                print(f"[{section}] {label}: {row['status']} ({row['item_s']} s) {summary(row)}", flush=True)
+        except KeyboardInterrupt:
+            row["status"] = "stopped: interrupted"
+            print(f"[{section}] {label}: stopped: interrupted", flush=True)
+            raise
+        finally:
+            self.data[section].append(row)
+            self.save()
         return row
 
+    def _measure(self, row: dict[str, Any], limit: float | None, fn: Callable[[], dict[str, Any]]) -> None:
+        stopped = f"stopped: budget (cap {limit or 0:.0f} s)"
+        t0 = time.perf_counter()
+        alarm = TimeLimit(limit)
+        try:
+            with alarm:
+                result = fn()
+                # the item's queued kernels finish inside its time: their errors and time are its own
+                _sync(self.device)
+            if alarm.fired:  # swallowed by the code it interrupted: the result is another path's
+                raise ItemTimeout
+            row.update(result)
+            row["status"] = "ok"
+        except ItemTimeout:
+            row["status"] = stopped
+        except ItemSkipped as exc:
+            row["status"] = f"skipped: {exc}"
+        except torch.OutOfMemoryError as exc:
+            row["status"] = "OOM: " + _first_line(exc, 160)
+        except Exception as exc:  # one failing item must not lose the others
+            # e.g. torch.compile wraps what its backend raised when the alarm went off
+            row["status"] = stopped if alarm.fired or _caused_by_timeout(exc) else (
+                f"error: {type(exc).__name__}: " + _first_line(exc))
+        try:
+            release(self.device)
+        except Exception as exc:  # a sticky CUDA error: this item failed; the next ones say for themselves
+            failed = f"error: {type(exc).__name__} in the device sync after the item: " + _first_line(exc)
+            row["status"] = failed if row["status"] == "ok" else f"{row['status']}; {failed}"
+        row["item_s"] = round(time.perf_counter() - t0, 2)
+
     def save(self) -> None:
+        """Write both files, each atomically (a reader or a kill never meets half a file)."""
         self.data["elapsed_s"] = round(time.monotonic() - self.start, 1)
-        (self.args.out / "report.json").write_text(json.dumps(self.data, indent=2, default=str))
-        (self.args.out / "report.md").write_text(markdown(self.data))
+        for name, text in (("report.json", json.dumps(self.data, indent=2, default=str)),
+                           ("report.md", markdown(self.data))):
+            tmp = self.args.out / f".{name}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, self.args.out / name)
 
 
 def _caused_by_timeout(exc: BaseException | None) -> bool:
@@ -216,6 +259,7 @@ def _caused_by_timeout(exc: BaseException | None) -> bool:
 
 
 def release(device: torch.device) -> None:
+    """Free the item's memory; on a GPU, wait for its kernels (a sticky CUDA error is raised here)."""
     gc.collect()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -234,12 +278,13 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device": str(device), "cpu_count": os.cpu_count(),
         "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "natten": importlib.util.find_spec("natten") is not None, "lmdb": importlib.util.find_spec("lmdb") is not None,
+        # torch's defaults, which the fp32 and bf16 rows keep (each row records its own)
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         env.update(device_name=props.name, capability=f"{props.major}.{props.minor}",
                    memory_gib=round(props.total_memory / 2**30, 1), cudnn=torch.backends.cudnn.version(),
-                   tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32,
                    cudnn_benchmark=torch.backends.cudnn.benchmark)
     else:
         env["device_name"] = platform.processor() or platform.machine()
@@ -273,9 +318,27 @@ def warm_up(step: Callable[[], None], device: torch.device, warmup: int) -> floa
     return first
 
 
+def tf32_flags() -> dict[str, bool]:
+    """Whether fp32 matrix products and convolutions may run on TF32 tensor cores right now."""
+    return {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_conv": torch.backends.cudnn.allow_tf32}
+
+
+def precision_settings(precision: str) -> contextlib.AbstractContextManager:
+    """The process settings of a training row, as ``train.py`` applies them: ``tf32`` is ``train.tf32:
+    true`` (TF32 matmuls and convolutions); ``fp32`` and ``bf16`` leave torch's defaults (TF32
+    convolutions, full-fp32 matmuls), which the row records."""
+    return torch_settings(tf32=True if precision == "tf32" else None)
+
+
 def train_throughput(net: dict[str, Any], scale: int, device: torch.device, batch: int, size: int,
                      precision: str, compiled: bool, args: argparse.Namespace) -> dict[str, Any]:
     """Time ``SRModel.optimize_parameters`` on one fixed random batch (see the module docstring)."""
+    with precision_settings(precision):
+        return {**_train_throughput(net, scale, device, batch, size, precision, compiled, args), **tf32_flags()}
+
+
+def _train_throughput(net: dict[str, Any], scale: int, device: torch.device, batch: int, size: int,
+                      precision: str, compiled: bool, args: argparse.Namespace) -> dict[str, Any]:
     opt = {"name": "gpu_report", "scale": scale, "is_train": True, "network_g": net,
            "train": {"optim_g": {"type": "AdamW", "lr": 2e-4, "betas": [0.9, 0.99]}, "total_iter": 10**6,
                      "ema_decay": 0.999, "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0},
@@ -391,31 +454,44 @@ def na_throughput(args: argparse.Namespace, device: torch.device, backend: str, 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         steps = max(2, args.repeats // 2)
-        seconds = _timed(step, device, 0, steps)
+        seconds = _timed(step, device, range(steps))
         seen.mark_timed()
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {"first_step_s": round(first, 3), "steps": steps, "ms_per_step": round(1e3 * seconds, 2),
-            "peak_gib": None if peak is None else round(peak, 3),
+            "peak_gib": None if peak is None else round(peak, 3), **tf32_flags(),
             # flex refusing this shape (warned once per process) serves it with the reference backend
             "served_by_reference": any(r[0] == tuple(q.shape) and r[1] == kernel for r in refused_shapes()),
             **seen.result()}
 
 
 # ------------------------------------------------------------------------------------ 3. real-world SR
-def _timed(fn: Callable[[int], Any], device: torch.device, first_it: int, steps: int) -> float:
-    """Seconds per call of ``fn(it)`` over ``steps`` calls (CUDA events on a GPU)."""
+def _timed(fn: Callable[[int], Any], device: torch.device, iterations: range) -> float:
+    """Seconds per call of ``fn(it)`` for ``it`` in ``iterations`` (CUDA events on a GPU)."""
     _sync(device)
     if device.type == "cuda":
         begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         begin.record()
     t0 = time.perf_counter()
-    for i in range(steps):
-        fn(first_it + i)
+    for it in iterations:
+        fn(it)
     if device.type == "cuda":
         end.record()
         end.synchronize()
-        return begin.elapsed_time(end) / 1e3 / steps
-    return (time.perf_counter() - t0) / steps
+        return begin.elapsed_time(end) / 1e3 / len(iterations)
+    return (time.perf_counter() - t0) / len(iterations)
+
+
+def paired_times(step: Callable[[int], Any], degrade: Callable[[int], Any], iterations: range,
+                 device: torch.device) -> tuple[float, float]:
+    """Seconds per ``step(it)`` and per ``degrade(it)``, both over the same ``iterations``.
+
+    The degradation draws its random shapes (resize, second blur, crop) from the iteration, so timing
+    both on the same iterations compares the same work; one untimed pass of ``step`` over them first lets
+    cuDNN autotune every new shape (``cudnn.benchmark``) outside the timed calls.
+    """
+    for it in iterations:
+        step(it)
+    return _timed(step, device, iterations), _timed(degrade, device, iterations)
 
 
 def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) -> dict[str, Any]:
@@ -461,14 +537,13 @@ def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) 
         step(it)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    steps = 2 if args.smoke else 6
-    step_s = _timed(step, device, 100, steps)
+    steps = 2 if args.smoke else 10
+    step_s, degrade_s = paired_times(step, degrade, range(100, 100 + steps), device)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-    degrade_s = _timed(degrade, device, 200, steps)
     return {"first_step_s": round(first, 3), "steps": steps, "ms_per_step": round(1e3 * step_s, 1),
             "degrade_ms": round(1e3 * degrade_s, 1), "degrade_share": round(degrade_s / step_s, 3),
             "images_per_s": round(batch / step_s, 2), "peak_gib": None if peak is None else round(peak, 3),
-            "batch": batch, "gt": f"{pad_size}² -> {train['gt_size']}²"}
+            "batch": batch, "gt": f"{pad_size}² -> {train['gt_size']}²", **tf32_flags()}
 
 
 # --------------------------------------------------------------------------------------------- 4. tiled
@@ -541,15 +616,17 @@ def make_div2k_like(root: Path, n: int, size: int, smoke: bool) -> dict[str, dic
 
 
 def loader_rate(gt_root: str, lq_root: str, io_type: str, scale: int, gt_size: int, workers: int,
-                args: argparse.Namespace) -> dict[str, Any]:
-    """Images/s of the training loader (after its first batch: worker start-up excluded)."""
+                args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """Images/s of the training loader as training builds it for ``device`` (pinned memory on a GPU),
+    after its first batch (worker start-up excluded)."""
     from restoration.data.loader import build_dataset, build_train_loader
 
     opt = {"type": "PairedImageDataset", "name": "rate", "phase": "train", "scale": scale,
            "dataroot_gt": gt_root, "dataroot_lq": lq_root, "io_backend": {"type": io_type},
            "gt_size": gt_size, "use_hflip": True, "use_rot": True, "batch_size_per_gpu": args.batch,
            "num_worker_per_gpu": workers, "dataset_enlarge_ratio": 1000}
-    loader, sampler = build_train_loader(build_dataset(opt), opt, seed=0, rank=0, world_size=1, use_cuda=False)
+    use_cuda = device.type == "cuda"
+    loader, sampler = build_train_loader(build_dataset(opt), opt, seed=0, rank=0, world_size=1, use_cuda=use_cuda)
     sampler.set_epoch(0, 0)
     it = iter(loader)
     next(it)
@@ -558,7 +635,7 @@ def loader_rate(gt_root: str, lq_root: str, io_type: str, scale: int, gt_size: i
         images += len(next(it)["lq"])
     seconds = time.perf_counter() - t0
     del it
-    return {"images_per_s": round(images / seconds, 1)}
+    return {"images_per_s": round(images / seconds, 1), "pin_memory": use_cuda}
 
 
 def starvation(report: Report) -> None:
@@ -590,6 +667,10 @@ def _cell(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+def _yes(v: Any) -> str:
+    return "yes" if v else "no"
+
+
 def _notes(r: dict[str, Any]) -> str:
     """Graphs compiled while timing (a recompile), SDPA's math path, a flex refusal, warnings."""
     notes = []
@@ -607,21 +688,24 @@ def markdown(data: dict[str, Any]) -> str:
     env = data["env"]
     order = {name: i for i, name in enumerate(NETWORKS)}
     lines = [f"# GPU report: {env.get('device_name')} ({env['device']}), torch {env['torch']}, CUDA {env['cuda']}",
-             "", f"{env['date']}; cuDNN {env.get('cudnn')}, TF32 matmul {env.get('tf32_matmul')}, "
+             "", f"{env['date']}; cuDNN {env.get('cudnn')}, TF32 matmul {env.get('tf32_matmul')}, conv {env.get('tf32_cudnn')}, "
              f"cudnn.benchmark {env.get('cudnn_benchmark')}; natten {env['natten']}, lmdb {env['lmdb']}; "
              f"smoke {data['settings']['smoke']}; {data.get('elapsed_s')} s of a {data['settings']['budget_s']} s budget",
              "", "## Training step (SRModel: forward, L1, backward, AdamW, EMA)", "",
-             "| network | backend | precision | mode | batch x size² | images/s | ms/step | peak GiB | first step s | "
-             "SDPA kernels | graphs warm-up / timed | status | notes |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| network | backend | precision | TF32 matmul / conv | mode | batch x size² | images/s | ms/step | peak GiB | "
+             "first step s | SDPA kernels | graphs warm-up / timed | status | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     def position(r: dict[str, Any]) -> tuple:  # network, eager before compiled, fp32 before bf16, reference first
         fast = BACKEND_ARG.get(r["network"].split()[0].split("-")[0], ("", "reference", ""))[1] != r["backend"]
-        return order.get(r["network"], len(order)), r["mode"] == "compile", r["precision"] == "bf16", fast
+        precision = {"fp32": 0, "tf32": 1, "bf16": 2}.get(r["precision"], 3)
+        return order.get(r["network"], len(order)), r["mode"] == "compile", precision, fast
 
     for r in sorted(data["training"], key=position):
         kernels = ", ".join(r["sdpa_kernels"]) if r.get("sdpa_kernels") else ("none" if "sdpa_kernels" in r else "")
         graphs = f"{r['graphs_warmup']} / {r['graphs_timed']}" if "graphs_timed" in r else ""
-        lines.append(f"| {r['network']} | {r['backend']} | {r['precision']} | {r['mode']} | {r['batch']} x {r['size']}² | "
+        tf32 = f"{_yes(r['tf32_matmul'])} / {_yes(r['tf32_conv'])}" if "tf32_matmul" in r else ""
+        lines.append(f"| {r['network']} | {r['backend']} | {r['precision']} | {tf32} | {r['mode']} | "
+                     f"{r['batch']} x {r['size']}² | "
                      f"{_cell(r.get('images_per_s'))} | {_cell(r.get('ms_per_step'))} | {_cell(r.get('peak_gib'))} | "
                      f"{_cell(r.get('first_step_s'))} | {kernels} | {graphs} | {r['status']} | {_notes(r)} |")
     lines += ["", "## Neighbourhood attention (DSwinIR's first level: forward + backward, with a bias)", "",
@@ -644,10 +728,12 @@ def markdown(data: dict[str, Any]) -> str:
                 result += f", whole-image peak {r['whole_peak_mb']} MB"
         lines.append(f"| {r['measurement']} | {r['input']}² | {r['tile']} / {r['overlap']} | {result} | {r['status']} |")
     lines += ["", "## Data pipeline (PairedImageDataset, training loader, batch of "
-              f"{data['settings']['batch']})", "", "| source | scale | gt_size | workers | images/s | status |",
-              "|---|---|---|---|---|---|"]
+              f"{data['settings']['batch']})", "", "| source | scale | gt_size | workers | pinned | images/s | status |",
+              "|---|---|---|---|---|---|---|"]
     for r in data["data"]:
-        lines.append(f"| {r['io']} | x{r['scale']} | {r['gt_size']} | {r['workers']} | {_cell(r.get('images_per_s'))} | {r['status']} |")
+        pinned = _yes(r["pin_memory"]) if "pin_memory" in r else ""
+        lines.append(f"| {r['io']} | x{r['scale']} | {r['gt_size']} | {r['workers']} | {pinned} | "
+                     f"{_cell(r.get('images_per_s'))} | {r['status']} |")
     if data.get("data_note"):
         lines += ["", data["data_note"]]
     lines += ["", "## Would the loader starve the GPU?", "",
@@ -700,20 +786,21 @@ def _na_item(row: dict[str, Any], device: torch.device, args: argparse.Namespace
     return na_throughput(args, device, row["backend"], row["precision"])
 
 
-def _data_item(row: dict[str, Any], files: DataFiles, args: argparse.Namespace) -> dict[str, Any]:
+def _data_item(row: dict[str, Any], files: DataFiles, device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
     gt_root, lq_root = files.get()[row["io"]][row["scale"]]
-    return loader_rate(gt_root, lq_root, row["io"], row["scale"], row["gt_size"], row["workers"], args)
+    return loader_rate(gt_root, lq_root, row["io"], row["scale"], row["gt_size"], row["workers"], args, device)
 
 
 def plan(args: argparse.Namespace, device: torch.device, files: DataFiles) -> list[Item]:
     """Every item as ``(priority, section, row, cap_s, fn)``; run by priority, then in this order.
 
-    Priority 1 measures each target of the issues once (a short lease must at least yield these): the
-    reference-vs-fast and fp32-vs-bf16 rows of SwinIR-light and HAT-S, TBSN's fast path (its kernel),
-    DSwinIR's neighbourhood attention at k=7 (flex vs reference, fp32), HAT-L's tiled peak and the
-    tiled-vs-whole check, one loader setting per crop size, the Real-HAT-GAN step in fp32 (the recipe's
-    precision). Priority 2 completes the tables; priority 3 is DSwinIR's network with ``auto``, whose
-    FlexAttention compiles once per neighbourhood shape of the U-Net.
+    Priority 1 measures each target of the issues once, the cheap ones first (so that a run cut short
+    loses the fewest): the reference-vs-fast and fp32-vs-bf16 rows of SwinIR-light and HAT-S, TBSN's
+    fast path (its kernel), one loader setting per crop size, the Real-HAT-GAN step in fp32 (the recipe's
+    precision), DSwinIR's neighbourhood attention at k=7 (reference, then flex, which compiles: fp32),
+    HAT-L's tiled-vs-whole check and its 2048² tiled peak. Priority 2 completes the tables (``tf32``
+    rows included); priority 3 is DSwinIR's network with ``auto``, whose FlexAttention compiles once per
+    neighbourhood shape of the U-Net.
     """
     sections = set(args.sections.split(","))
     items: list[Item] = []
@@ -722,18 +809,38 @@ def plan(args: argparse.Namespace, device: torch.device, files: DataFiles) -> li
             net, scale = network_options(name, args.smoke)
             arg, ref, fast = BACKEND_ARG[net["type"]]
             size = args.smoke_size if args.smoke else size
-            modes = [(p, b, "eager") for p in ("fp32", "bf16") for b in (ref, fast)]
+            modes = [(p, b, "eager") for p in ("fp32", "bf16") for b in (ref, fast)] + [("tf32", fast, "eager")]
             if name in COMPILED:
                 modes.append(("bf16", fast, "compile"))
             for precision, backend, mode in modes:
                 row = {"network": name, "backend": backend, "precision": precision, "mode": mode,
                        "batch": args.batch, "size": size}
                 compiles = mode == "compile" or (net["type"] == "DSwinIR" and backend == "auto")
-                target = (name in TARGET_NETWORKS and mode == "eager" and (backend == ref or precision == "bf16")) or (
+                target = (name in TARGET_NETWORKS and mode == "eager" and precision != "tf32"
+                          and (backend == ref or precision == "bf16")) or (
                     name == "TBSN" and backend == fast and precision == "bf16")
                 priority = 1 if target else 3 if net["type"] == "DSwinIR" and backend == "auto" else 2
                 fn = functools.partial(_training_item, row, {**net, arg: backend}, scale, device, args)
                 items.append((priority, "training", row, args.compile_cap_s if compiles else args.item_cap_s, fn))
+    if "data" in sections:
+        ios = ["disk"] + (["lmdb"] if importlib.util.find_spec("lmdb") is not None else [])
+        data_items: list[Item] = []
+        for io_type in ios:
+            for scale, gt_size in args.gt_sizes.items():
+                for workers in args.workers:
+                    row = {"io": io_type, "scale": scale, "gt_size": gt_size, "workers": workers}
+                    priority = 1 if io_type == "disk" and workers == args.workers[len(args.workers) // 2] else 2
+                    data_items.append((priority, "data", row, 4 * args.data_time_s + 10,
+                                       functools.partial(_data_item, row, files, device, args)))
+        if data_items:  # the first to run writes the files
+            first = min(range(len(data_items)), key=lambda i: data_items[i][0])
+            p, section, row, cap, fn = data_items[first]
+            data_items[first] = (p, section, row, cap + 30, fn)
+        items += data_items
+    if "realsr" in sections:
+        for precision in ("fp32", "bf16"):
+            items.append((1 if precision == "fp32" else 2, "realsr", {"precision": precision},
+                          20.0 if args.smoke else 60.0, functools.partial(realsr_step, args, device, precision)))
     if "na" in sections:
         for precision in ("fp32", "bf16"):
             for backend in ("reference", "flex"):
@@ -743,25 +850,10 @@ def plan(args: argparse.Namespace, device: torch.device, files: DataFiles) -> li
                 items.append((1 if precision == "fp32" else 2, "na", row, cap,
                               functools.partial(_na_item, row, device, args)))
     if "tiled" in sections:
-        row = {"measurement": "peak memory", "input": args.tiled_size, "tile": args.tile, "overlap": args.overlap}
-        items.append((1, "tiled", row, 90.0, functools.partial(tiled_memory, args, device)))
         row = {"measurement": "tiled vs whole", "input": args.whole_size, "tile": args.tile, "overlap": args.overlap}
         items.append((1, "tiled", row, 45.0, functools.partial(tiled_vs_whole, args, device)))
-    if "data" in sections:
-        ios = ["disk"] + (["lmdb"] if importlib.util.find_spec("lmdb") is not None else [])
-        first = True
-        for io_type in ios:
-            for scale, gt_size in args.gt_sizes.items():
-                for workers in args.workers:
-                    row = {"io": io_type, "scale": scale, "gt_size": gt_size, "workers": workers}
-                    priority = 1 if io_type == "disk" and workers == args.workers[len(args.workers) // 2] else 2
-                    cap = 4 * args.data_time_s + 10 + (30 if first else 0)  # the first one writes the files
-                    items.append((priority, "data", row, cap, functools.partial(_data_item, row, files, args)))
-                    first = False
-    if "realsr" in sections:
-        for precision in ("fp32", "bf16"):
-            items.append((1 if precision == "fp32" else 2, "realsr", {"precision": precision},
-                          20.0 if args.smoke else 60.0, functools.partial(realsr_step, args, device, precision)))
+        row = {"measurement": "peak memory", "input": args.tiled_size, "tile": args.tile, "overlap": args.overlap}
+        items.append((1, "tiled", row, 90.0, functools.partial(tiled_memory, args, device)))
     return items
 
 
@@ -770,6 +862,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "gpu_report", help="folder for report.json/.md")
     ap.add_argument("--budget-s", type=float, default=300, help="wall-clock budget of the whole report")
+    ap.add_argument("--no-limits", action="store_true",
+                    help="no budget and no per-item caps: every item runs to its end (CPU tests on a busy machine)")
     ap.add_argument("--smoke", action="store_true", help="tiny networks and shapes (CI proof on the CPU)")
     ap.add_argument("--device", default="auto", help="auto (cuda when available), cuda, cuda:1, cpu")
     ap.add_argument("--sections", default="training,na,tiled,data,realsr",
@@ -796,7 +890,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.workers = (1, 2) if smoke else (4, 8, 16)
     args.gt_sizes = {2: 32, 4: 32} if smoke else {2: 128, 4: 256}
     args.hr_size, args.n_images = (64, 6) if smoke else (480, 64)
-    args.data_time_s = 0.3 if smoke else 2.0
+    args.data_time_s = 0.0 if smoke else 2.0  # smoke: a fixed count of batches (4), whatever the load
     return args
 
 
@@ -807,16 +901,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True  # as training runs
     report = Report(args, device)
-    print(f"GPU report on {report.data['env']['device_name']} ({device}), torch {torch.__version__}, "
-          f"CUDA {torch.version.cuda}; budget {args.budget_s:.0f} s -> {args.out}", flush=True)
+    env = report.data["env"]
+    print(f"GPU report on {env['device_name']} ({device}), torch {torch.__version__}, CUDA {torch.version.cuda}, "
+          f"cuDNN {env.get('cudnn')}; budget {'none' if args.no_limits else f'{args.budget_s:.0f} s'} -> {args.out}",
+          flush=True)
     if "data" in args.sections.split(",") and importlib.util.find_spec("lmdb") is None:
         report.data["data_note"] = "lmdb is not installed: the LMDB rows were not measured"
     files = DataFiles(args)
+    items = sorted(plan(args, device, files), key=lambda item: item[0])
+    done = 0
     try:
-        for _, section, row, cap, fn in sorted(plan(args, device, files), key=lambda item: item[0]):
+        for _, section, row, cap, fn in items:
+            done += 1  # counted before it runs: an interrupted item records itself
             report.run(section, row, cap, fn)
             if row.get("mode") == "compile":
                 torch._dynamo.reset()
+    except KeyboardInterrupt:  # SIGINT (Ctrl-C, or a time cap around the report): keep what was measured
+        report.data["interrupted"] = True
+        for _, section, row, _, _ in items[done:]:
+            report.data[section].append({**row, "status": "skipped: interrupted"})
+        print(f"interrupted: {len(items) - done} items not run", flush=True)
     finally:
         files.close()
     starvation(report)
@@ -826,4 +930,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(130 if main().get("interrupted") else 0)
