@@ -8,7 +8,13 @@ that catches those keeps working.
 
 from __future__ import annotations
 
-__all__ = ["RestorationError", "DataError", "MissingDataError", "user_error_message"]
+import reprlib
+from typing import Any
+
+__all__ = ["RestorationError", "DataError", "MissingDataError", "user_error_message", "value_repr"]
+
+#: The longest a user's value may be when an error message quotes it.
+VALUE_REPR_LIMIT = 120
 
 
 class RestorationError(Exception):
@@ -30,3 +36,23 @@ def user_error_message(exc: BaseException) -> str:
         text = [line for line in text.strip().splitlines() if line.strip()][-1]
         text = text.split(": ", 1)[1] if ": " in text else text
     return text
+
+
+def _value_reprer() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 3, 8, 8, 8, 8
+    r.maxstring, r.maxother, r.maxlong = VALUE_REPR_LIMIT, VALUE_REPR_LIMIT, 40
+    return r
+
+
+_REPR = _value_reprer()
+
+
+def value_repr(value: Any, limit: int = VALUE_REPR_LIMIT) -> str:
+    """``repr(value)`` for an error message, at most ``limit`` characters (``...`` marks a cut).
+
+    Built with :mod:`reprlib`, so a huge value (an option file's aliases expanded a million times) is never
+    formatted in full: only its first items and levels are visited.
+    """
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

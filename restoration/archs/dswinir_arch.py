@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from restoration.archs.spec import ArchSpec
+from restoration.errors import value_repr
 from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.deformable_attention import DeformableAttention2d
 from restoration.layers.gated_ffn import FFN_TYPES, build_gated_ffn
@@ -139,7 +140,7 @@ def check_unet_options(dim: int, heads: Sequence[int], num_blocks: Sequence[int]
     for key, seq in (("heads", heads), ("num_blocks", num_blocks), ("kernel_size", kernel_size),
                      ("dilation", dilation)):
         if len(seq) != _LEVELS:
-            problems.append(f"{n[key]} must list {_LEVELS} values (one per U-Net level), got {list(seq)}")
+            problems.append(f"{n[key]} must list {_LEVELS} values (one per U-Net level), got {value_repr(list(seq))}")
     if problems:
         return problems
     if attn_type not in ATTN_TYPES:

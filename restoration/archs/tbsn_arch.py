@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restoration.archs.spec import ArchSpec, checked_spec
+from restoration.errors import value_repr
 from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.masked_conv import CentralMaskedConv2d
 from restoration.layers.config import backend_problem
@@ -270,7 +271,7 @@ class TBSN(nn.Module):
         problems: list[str] = []
         for key in ("num_blocks", "channel_heads", "spatial_heads", "overlap_ratio"):
             if len(opt[key]) != 3:
-                problems.append(f"{key} must have 3 entries (one per level), got {list(opt[key])}")
+                problems.append(f"{key} must have 3 entries (one per level), got {value_repr(list(opt[key]))}")
         ws = int(opt["window_size"])
         dim = int(opt["dim"])
         if dim % 2:

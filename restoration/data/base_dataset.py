@@ -22,7 +22,7 @@ import numpy as np
 import torch.utils.data
 
 from restoration.data.io_backend import IO_BACKENDS, make_io_backend
-from restoration.errors import RestorationError
+from restoration.errors import RestorationError, value_repr
 from restoration.options.schema import Key
 from restoration.options.types import type_name, type_ok
 from restoration.options.validate import did_you_mean
@@ -85,9 +85,9 @@ def check_declared(opt: Mapping[str, Any], declaration: Mapping[str, Key], where
             if rule.required:
                 problems.append(f"{where}missing required key {key!r}")
         elif not type_ok(value, rule.types):
-            problems.append(f"{where}{key!r} must be {type_name(rule.types)}, got {type(value).__name__} {value!r}")
+            problems.append(f"{where}{key!r} must be {type_name(rule.types)}, got {type(value).__name__} {value_repr(value)}")
         elif rule.choices is not None and value not in rule.choices:
-            problems.append(f"{where}{key} {value!r} is not one of {rule.choices}")
+            problems.append(f"{where}{key} {value_repr(value)} is not one of {rule.choices}")
     return problems
 
 

@@ -14,12 +14,12 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from restoration.errors import RestorationError
+from restoration.errors import RestorationError, value_repr
 
 from restoration.options.schema import TOP_LEVEL, Key
 from restoration.options.upstream import expand_paths, json_options_problem, translate_upstream
 from restoration.options.validate import top_level_spec, validate_options
-from restoration.options.yaml_io import load_yaml, parse_yaml_value
+from restoration.options.yaml_io import YAMLLimitError, load_yaml, parse_yaml_value, yaml_problem
 
 __all__ = [
     "OptionsError",
@@ -49,7 +49,8 @@ def apply_overrides(opt: dict[str, Any], overrides: Iterable[str]) -> list[str]:
     ``key=~`` (or ``key=null``) removes the key, so an optional key returns to its default.
 
     Returns:
-        Problems (malformed overrides); never evaluates Python.
+        Problems (malformed overrides, a value that is not valid YAML or carries a ``!!python`` tag); never
+        evaluates Python.
     """
     problems = []
     for item in overrides:
@@ -66,7 +67,14 @@ def apply_overrides(opt: dict[str, Any], overrides: Iterable[str]) -> list[str]:
         if not parts:
             problems.append(f"override '{item}' has an empty key")
             continue
-        value = parse_yaml_value(text)
+        try:
+            value = parse_yaml_value(text, source=f"override '{key}'")
+        except YAMLLimitError as exc:  # an alias bomb: the message names the override
+            problems.append(str(exc))
+            continue
+        except yaml.YAMLError as exc:  # bad syntax, !!python/... tags (SafeLoader builds no objects)
+            problems.append(f"override {value_repr(item)}: the value is not plain YAML: {yaml_problem(exc)}")
+            continue
         if value is None:  # `key=~` removes the key: an optional key falls back to its default
             node.pop(parts[-1], None)
         else:
@@ -112,9 +120,9 @@ def name_problem(name: Any) -> str | None:
     if not isinstance(name, str):
         return None  # the schema reports the type
     if name.strip() in ("", ".", ".."):
-        return f"'name' {name!r} cannot be a folder name"
+        return f"'name' {value_repr(name)} cannot be a folder name"
     if "/" in name or "\\" in name or os.sep in name or "\0" in name:
-        return f"'name' {name!r} must be a plain folder name (no '/', '\\'); set path.experiments_root to place it elsewhere"
+        return f"'name' {value_repr(name)} must be a plain folder name (no '/', '\\'); set path.experiments_root to place it elsewhere"
     return None
 
 
@@ -168,8 +176,12 @@ def parse_options(
         raise OptionsError(opt_path, [str(json_options_problem(opt_path))])
     try:
         opt = load_yaml(opt_path)
-    except Exception as exc:  # yaml.YAMLError with line/column
-        raise OptionsError(opt_path, [f"not valid YAML: {exc}"]) from exc
+    except yaml.YAMLError as exc:  # with line/column; an alias bomb is refused before it is expanded
+        raise OptionsError(opt_path, [f"not valid YAML: {yaml_problem(exc)}"]) from None
+    except UnicodeDecodeError as exc:
+        raise OptionsError(opt_path, [f"not valid YAML: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    except OSError as exc:
+        raise OptionsError(opt_path, [f"cannot read it: {exc.strerror or exc}"]) from None
     if not isinstance(opt, dict):
         raise OptionsError(opt_path, ["the file must contain a mapping of options"])
     problems = apply_overrides(opt, overrides)

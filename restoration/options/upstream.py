@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
+from restoration.errors import value_repr
+
 __all__ = ["MODEL_ALIASES", "UNSUPPORTED_DATASETS", "UPSTREAM_PACKAGES", "expand_paths", "translate_upstream",
            "json_options_problem"]
 
@@ -76,7 +78,7 @@ def _translate_tile(opt: dict[str, Any], notices: list[str], problems: list[str]
     unknown = sorted(set(tile) - {"tile_size", "tile_pad"})
     size, pad = tile.get("tile_size"), tile.get("tile_pad", 0)
     if unknown or not isinstance(size, int) or not isinstance(pad, int) or isinstance(size, bool):
-        problems.append(f"'tile' (HAT's tile mode) takes integers tile_size and tile_pad, got {dict(tile)}; "
+        problems.append(f"'tile' (HAT's tile mode) takes integers tile_size and tile_pad, got {value_repr(dict(tile))}; "
                         "here tiles are val.tile: {tile_size, tile_overlap}")
         return
     val = opt["val"] = opt.get("val") if isinstance(opt.get("val"), dict) else {}
