@@ -1,4 +1,4 @@
-"""Benchmark trained weights: ``python test.py -opt options/test/SwinIR/test_SwinIR_SRx2.yml``.
+"""Benchmark trained weights: ``python test.py -opt options/test/SwinIR/test_SwinIR_SRx2_DIV2K.yml``.
 
 Writes per-image and average metrics to the log and to ``results/<name>/metrics.json``.
 """

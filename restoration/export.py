@@ -1,7 +1,8 @@
 """Export a trained network: an ONNX model that takes any image size, or the weights as ``.safetensors``.
 
     python -m restoration.export --weights 001_classicalSR_DF2K_s64w8_SwinIR-M_x2.pth -o swinir_x2.onnx
-    python -m restoration.export --weights net_g_latest.pth -opt options/train/HAT_SRx4.yml -o hat.onnx
+    python -m restoration.export --weights net_g_latest.pth \\
+        -opt options/train/HAT/train_HAT_SRx4_finetune_from_SRx2.yml -o hat.onnx
     python -m restoration.export --weights HAT_SRx4.pth --format safetensors --param-key params_ema -o hat.safetensors
 
 The network comes from ``-opt`` (its ``network_g``), ``--arch NAME --arch-opt JSON``, the options saved beside a
