@@ -114,7 +114,8 @@ def test_verify_checks_shapes_then_hash(tmp_path: Path):
     assert "has no entry 'params'" in zoo.verify(raw, "nohash.pth", manifest=manifest).line()
 
     missing = zoo.verify(tmp_path / "absent.pth", "tiny.pth", manifest=manifest)
-    assert missing.status == zoo.MISSING and missing.line().endswith("no such file; fetch it from https://example.org/tiny.pth")
+    assert missing.status == zoo.MISSING
+    assert missing.line().endswith("no such file; fetch it from https://example.org/tiny.pth")
     with pytest.raises(zoo.ZooError, match="no released checkpoint named 'renamed.pth'"):
         zoo.verify(weights, "renamed.pth", manifest=manifest)
 
