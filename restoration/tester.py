@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.models.evaluation import evaluate, format_table
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
 from restoration.options.yaml_io import dump_yaml
-from restoration.registry import MODEL_REGISTRY
+from restoration.registry import METRIC_REGISTRY, MODEL_REGISTRY
 from restoration.utils.cli import run_reporting_errors
 from restoration.utils.device import select_device
 from restoration.utils.dist import DistError, barrier, cleanup_dist, finish_dist, get_dist_info, init_dist
@@ -103,6 +104,26 @@ def _differences(ours: Mapping[str, Any], published: Mapping[str, float]) -> lis
             lines.append(f"{name} {ours[name]:.4f} differs from the published {paper:.4f} by "
                          f"{ours[name] - paper:+.4f} (more than {PUBLISHED_TOLERANCE[kind]})")
     return lines
+
+
+def _protocol(metrics: Mapping[str, Mapping[str, Any]]) -> str:
+    """The line under a table saying how each metric was measured and which way is better, e.g.
+    ``protocol: psnr Y channel, crop 4, higher is better; niqe crop 0, lower is better``.
+
+    Channel and crop come from the metric's options, else its own defaults (its signature); ``better`` is the
+    framework's key (default higher).
+    """
+    parts = []
+    for name, m in metrics.items():
+        params = inspect.signature(METRIC_REGISTRY.get(m["type"])).parameters
+        opts = {**{k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}, **m}
+        how = []
+        if "test_y_channel" in params:
+            how.append("Y channel" if opts.get("test_y_channel") else "RGB")
+        if "crop_border" in params and "crop_border" in opts:
+            how.append(f"crop {opts['crop_border']}")
+        parts.append(f"{name} " + ", ".join([*how, f"{m.get('better', 'higher')} is better"]))
+    return "protocol: " + "; ".join(parts)
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -188,7 +209,7 @@ def _test(args: argparse.Namespace) -> int:
                 main_results[name]["differs_from_published"] = differ
         title = f"{name} ({main_results[name]['num_images']} images)" + (f" [{'; '.join(notes)}]" if notes else "")
         scored = [m for m in metric_names if any(m in row for row in rows.values())]  # no columns of "-"
-        logger.info("\n" + format_table(rows, scored, title))
+        logger.info("\n" + format_table(rows, scored, title) + "\n" + _protocol({m: metrics[m] for m in scored}))
         for line in main_results[name].get("differs_from_published", []):
             logger.warning(f"{name}: {line}")
     if rank == 0:
