@@ -65,3 +65,47 @@ def test_differentiable_rounding_passes_gradients():
 def test_rejects_non_rgb():
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         diff_jpeg(torch.rand(1, 1, 16, 16), 50.0)
+
+
+def _fixture_input() -> torch.Tensor:
+    """The input of tests/data/basicsr_diffjpeg.npz: a 32 x 44 astronaut crop (padded to 32 x 48 inside), 4 times."""
+    img = data.astronaut()[100:132, 180:224].astype(np.float32) / 255.0
+    return torch.from_numpy(img).permute(2, 0, 1)[None].repeat(4, 1, 1, 1).contiguous()
+
+
+def test_basicsr_layout_reproduces_basicsr_diffjpeg() -> None:
+    # tests/data/basicsr_diffjpeg.npz holds the output of BasicSR's basicsr/utils/diffjpeg.py (DiffJPEG, commit
+    # 8d56e3a) on _fixture_input() at qualities 10, 30.5, 77.2 and 97, with torch.round and with diff_round.
+    # Measured: max |ours - BasicSR| 2.4e-7 (float32 rounding); the standard layout is 29-47 dB away.
+    ref = np.load("tests/data/basicsr_diffjpeg.npz")
+    x, quality = _fixture_input(), torch.from_numpy(ref["quality"])
+    out = diff_jpeg(x, quality, table_layout="basicsr")
+    assert float((out - torch.from_numpy(ref["out"])).abs().max()) < 1e-6
+    soft = diff_jpeg(x[1:], quality[1:], differentiable=True, table_layout="basicsr")
+    assert float((soft - torch.from_numpy(ref["out_differentiable"])).abs().max()) < 1e-6
+    standard = diff_jpeg(x, quality)
+    assert float((standard - torch.from_numpy(ref["out"])).abs().max()) > 0.01  # the layouts really differ
+
+
+def test_basicsr_layout_is_the_standard_one_on_the_transposed_image() -> None:
+    # BasicSR's luma table is libjpeg's transposed, and transposing an image transposes its DCT coefficients
+    x = _fixture_input()[:, :, :32, :32]
+    quality = torch.tensor([20.0, 50.0, 80.0, 90.0])
+    basicsr = diff_jpeg(x, quality, table_layout="basicsr")
+    standard_t = diff_jpeg(x.transpose(2, 3), quality).transpose(2, 3)
+    assert float((basicsr - standard_t).abs().max()) < 1e-5
+
+
+def test_quality_100_and_above_95() -> None:
+    # BasicSR returns NaN at quality 100 (it divides by a zero step); both layouts use step 1 there. Above 95
+    # the standard layout clamps steps to libjpeg's minimum 1, BasicSR's does not (finer than integer steps).
+    x = _fixture_input()[:1]
+    for layout in ("standard", "basicsr"):
+        out = diff_jpeg(x, 100.0, table_layout=layout)
+        assert torch.isfinite(out).all()
+        assert _psnr(out[0].numpy(), x[0].numpy()) > 30  # only the 4:2:0 chroma subsampling is lost
+    # at 99.9 every scaled step is below 1 (121 x 0.002): the standard layout clamps them all to 1, as at 100
+    assert torch.equal(diff_jpeg(x, 99.9), diff_jpeg(x, 100.0))
+    assert not torch.equal(diff_jpeg(x, 99.9, table_layout="basicsr"), diff_jpeg(x, 100.0, table_layout="basicsr"))
+    with pytest.raises(ValueError, match="table_layout must be one of"):
+        diff_jpeg(x, 50.0, table_layout="transposed")
