@@ -109,3 +109,14 @@ def test_quality_100_and_above_95() -> None:
     assert not torch.equal(diff_jpeg(x, 99.9, table_layout="basicsr"), diff_jpeg(x, 100.0, table_layout="basicsr"))
     with pytest.raises(ValueError, match="table_layout must be one of"):
         diff_jpeg(x, 50.0, table_layout="transposed")
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
+def test_standard_layout_is_closer_to_opencv_than_basicsr_s(name: str) -> None:
+    # measured on these 128 x 128 crops at qualities 30/60/90: the standard layout is 0.76-4.25 dB closer (PSNR)
+    img = getattr(data, name)()[:128, :128]
+    for quality in (30, 60, 90):
+        ref = _cv2_jpeg(img, quality)
+        psnr = {layout: _psnr(diff_jpeg(_to_tensor(img), torch.tensor([quality]), table_layout=layout)[0]
+                              .permute(1, 2, 0).numpy(), ref) for layout in ("standard", "basicsr")}
+        assert psnr["standard"] > psnr["basicsr"] + 0.5, (name, quality, psnr)

@@ -15,7 +15,7 @@ Two table layouts (``table_layout``):
 * ``'standard'`` (the default): the luma table in libjpeg's orientation (row = vertical frequency), every
   step clamped to >= 1 as libjpeg does (which only matters above quality 95). On natural images it is
   38-45 dB PSNR away from ``cv2.imencode``/``imdecode`` at qualities 30-95 and closer to it than BasicSR's
-  layout, by 0.5-4 dB on every sample tried (``tests/test_diff_jpeg.py``).
+  layout, by 0.8-4.3 dB on the samples of ``tests/test_diff_jpeg.py``.
 * ``'basicsr'``: BasicSR's ``DiffJPEG`` exactly, which uses the luma table *transposed* and no clamp: the
   degradation the released Real-ESRGAN / Real-HAT models were trained with (equal to BasicSR's output to
   float precision; 38-43 dB PSNR from the standard layout at equal quality). At quality 100 BasicSR divides
