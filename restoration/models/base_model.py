@@ -37,7 +37,7 @@ from restoration.models.lr_scheduler import build_scheduler
 from restoration.models.optimizers import build_optimizer
 from restoration.options.schema import Key
 from restoration.utils.checkpoint import CheckpointError
-from restoration.utils.weights import load_weights, unwrap
+from restoration.utils.weights import load_weights_report, unwrap
 
 __all__ = ["Trainer"]
 
@@ -138,7 +138,8 @@ class Trainer:
             name: Member name (``"g"``, ``"d"``); the checkpoint key is ``net_<name>``.
             net_opt: ``{type: ..., **kwargs}`` (e.g. ``opt['network_g']``).
             train: Whether it is trained (DDP/compile wrapping, train mode); default: ``opt['is_train']``.
-            pretrain, param_key, strict: Initial weights (:func:`restoration.utils.weights.load_weights`);
+            pretrain, param_key, strict: Initial weights (:func:`restoration.utils.weights.load_weights`; the log
+                names the file, the entry, the tensors taken and the strictness);
                 default: ``path.pretrain_network_<name>``, ``path.param_key_<name>``, ``path.strict_load_<name>``.
             ema_decay: Keep an EMA copy (timm's ``ModelEmaV3``, parameters and buffers) when > 0.
 
@@ -152,7 +153,7 @@ class Trainer:
         strict = bool(path.get(f"strict_load_{name}", True)) if strict is None else strict
         net = build_network(net_opt)
         if pretrain:
-            load_weights(net, pretrain, param_key, strict)
+            _LOGGER.info(f"pretrained net_{name}: {load_weights_report(net, pretrain, param_key, strict)}")
         net = net.to(self.device)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -374,10 +375,15 @@ class Trainer:
                 raise CheckpointError(f"the training state has no EMA weights for net_{name} but an EMA is configured")
             ema.module.load_state_dict(state[key])
         for name, optimizer in self.optimizers.items():
+            # The optimizer's moments come from the state; its settings (lr, betas, weight decay) and the
+            # schedule from the current options, so a changed train.optim_<name> or scheduler applies as a
+            # whole from the resumed iteration (unchanged options give the saved values exactly).
+            settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
             optimizer.load_state_dict(state[_state_key("optimizer", name)])
+            for group, own in zip(optimizer.param_groups, settings):
+                group.update(own)
             scheduler, saved = self.schedulers[name], state[_state_key("scheduler", name)]
             scheduler.last_epoch = int(saved["last_epoch"])
-            scheduler.base_lrs = list(saved["base_lrs"])
             for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
                 group["lr"] = base * factor(scheduler.last_epoch)
             self.scalers[name].load_state_dict(state[_state_key("scaler", name)])

@@ -1,4 +1,5 @@
-"""Atomic checkpoint files, finding the newest complete training state, keeping the last N."""
+"""Atomic checkpoint files, checking them before they are trusted, finding the newest good training state,
+keeping the last N."""
 
 from __future__ import annotations
 
@@ -7,20 +8,22 @@ import glob
 import os
 import re
 import tempfile
-from typing import Any, Callable
+import zipfile
+from typing import IO, Any, Callable
 
 import torch
 
 from restoration.errors import RestorationError
 
-__all__ = ["CheckpointError", "atomic_save", "find_latest_state", "prune_checkpoints", "load_training_state",
-           "remove_stale_temporaries", "umask_mode", "TMP_PREFIX"]
+__all__ = ["CheckpointError", "atomic_save", "atomic_write_text", "archive_problem", "find_latest_state",
+           "prune_checkpoints", "load_training_state", "remove_stale_temporaries", "umask_mode", "TMP_PREFIX"]
 
 #: Prefix of the temporary files :func:`atomic_save` writes before the rename; a killed write leaves one.
 TMP_PREFIX = ".tmp_"
 
 # errno values that mean "this folder cannot take the file", not a bug: reported as one line
-_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+# (EFBIG: the file system's or the job's file-size limit, e.g. ``ulimit -f`` or FAT32's 4 GiB)
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG)
 
 
 class CheckpointError(RestorationError, ValueError):
@@ -55,27 +58,75 @@ def atomic_save(obj: Any, path: str) -> None:
     The file gets the mode ``open()`` would give it (``0o666`` less the umask).
 
     Raises:
-        CheckpointError: The folder cannot take the file (disk full, quota, read-only); names ``path``.
+        CheckpointError: The folder cannot take the file (disk full, quota, file-size limit, read-only or
+            unwritable folder); names ``path``. No temporary file is left behind.
     """
+    _atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(text: str, path: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` as :func:`atomic_save` writes a checkpoint (same errors)."""
+    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+class _ErrorKeepingFile:
+    """A file whose ``write`` remembers its ``OSError``: torch's zip writer turns one (EFBIG, ENOSPC) into
+    a ``RuntimeError`` without an errno ("unexpected pos ..."), which would read as a bug."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def _atomic_write(path: str, write: Callable[[Any], Any]) -> None:
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = None
+    tmp, kept = None, None
     try:
+        os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=os.path.basename(path), dir=folder)
         os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            kept = _ErrorKeepingFile(f)
+            write(kept)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-        if _is_write_failure(exc):
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip().splitlines()[-1]
-            raise CheckpointError(f"cannot write {path}: {reason} (disk full, quota or read-only folder?); "
-                                  "the previous checkpoint is intact") from exc
+        failure = kept.error if kept is not None and kept.error is not None else exc
+        if _is_write_failure(failure):
+            reason = (failure.strerror if isinstance(failure, OSError) and failure.strerror
+                      else str(failure).strip().splitlines()[-1])
+            raise CheckpointError(f"cannot write {path}: {reason} (disk full, quota, file-size limit or an "
+                                  "unwritable folder?); the previous checkpoint is intact") from exc
         raise
+
+
+def archive_problem(path: str) -> str | None:
+    """Why ``path`` is not an intact ``torch.save`` archive (None: every record matches its CRC-32).
+
+    ``torch.load`` does not check the CRC-32 that the zip format stores for every record, so a flipped
+    bit in a tensor loads silently; this reads the whole file once and compares.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
+        return f"not an intact torch.save archive (cut short, overwritten or another format: {exc})"
+    if bad is not None:
+        return f"corrupt: record '{bad}' fails its CRC-32 check (a flipped bit or a bad copy)"
+    return None
 
 
 def remove_stale_temporaries(folder: str) -> list[str]:
@@ -94,14 +145,18 @@ def remove_stale_temporaries(folder: str) -> list[str]:
 
 
 def load_training_state(path: str) -> dict[str, Any]:
-    """Read a ``.state`` file with ``weights_only=True`` (states hold only tensors and plain containers).
+    """Read a ``.state`` file with ``weights_only=True`` (states hold only tensors and plain containers),
+    after checking every record's CRC-32 (:func:`archive_problem`).
 
     Raises:
-        CheckpointError: The file is missing, unreadable (truncated, garbage, not ours) or not a training
+        CheckpointError: The file is missing, unreadable (truncated, garbage, a flipped bit, not ours) or not a training
             state (e.g. a weights file); the message names the file.
     """
     if not os.path.isfile(path):
         raise CheckpointError(f"training state {path} does not exist")
+    problem = archive_problem(path)
+    if problem is not None:
+        raise CheckpointError(f"cannot read training state {path}: {problem}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle garbage, a forbidden global: all mean "not resumable"

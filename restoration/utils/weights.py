@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
@@ -21,7 +23,8 @@ from torch import nn
 
 from restoration.errors import RestorationError
 
-__all__ = ["WeightsError", "read_state_dict", "selected_param_key", "load_weights", "strip_prefixes"]
+__all__ = ["WeightsError", "LoadReport", "read_state_dict", "selected_param_key", "load_weights", "load_weights_report",
+           "strip_prefixes"]
 
 _PREFIXES = ("module.", "_orig_mod.")
 _LOGGER = logging.getLogger("restoration")
@@ -29,6 +32,29 @@ _LOGGER = logging.getLogger("restoration")
 
 class WeightsError(RestorationError, RuntimeError):
     """A checkpoint cannot be loaded into a network; the message lists every mismatch."""
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What :func:`load_weights_report` took from a file.
+
+    Attributes:
+        taken: Tensors copied from the file (derived buffers the network regenerates are not counted).
+        params_taken, params_total: The network's parameters copied from the file, and how many it has.
+    """
+
+    path: str
+    param_key: str | None
+    network: str
+    taken: int
+    params_taken: int
+    params_total: int
+    strict: bool
+
+    def __str__(self) -> str:
+        key = f"'{self.param_key}'" if self.param_key else "the raw state dict"
+        return (f"{self.path} ({key}) into {self.network}: {self.taken} tensors taken from the file, "
+                f"{self.params_taken} of {self.params_total} parameters, {'strict' if self.strict else 'non-strict'}")
 
 
 def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
@@ -52,6 +78,12 @@ def _read_file(path: str) -> Any:
             return load_file(path, device="cpu")
         except SafetensorError as exc:  # its own message never names the file
             raise WeightsError(f"cannot read weights file {path}: {exc}") from exc
+    if zipfile.is_zipfile(path):  # torch.load does not check the records' CRC-32: a flipped bit loads silently
+        from restoration.utils.checkpoint import archive_problem
+
+        problem = archive_problem(path)
+        if problem is not None:
+            raise WeightsError(f"cannot read weights file {path}: {problem}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, truncated files, non-tensor objects
@@ -70,12 +102,17 @@ def read_state_dict(path: str, param_key: str | None = None) -> "OrderedDict[str
     Returns:
         The state dict with ``module.``/``_orig_mod.`` prefixes removed.
     """
+    return _read_selected(path, param_key)[0]
+
+
+def _read_selected(path: str, param_key: str | None) -> "tuple[OrderedDict[str, torch.Tensor], str | None]":
+    """:func:`read_state_dict` and the entry it read (None: a raw state dict)."""
     ckpt = _read_file(path)
     key = _selected_key(ckpt, path, param_key)
     sd = ckpt if key is None else ckpt[key]
     if not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise WeightsError(f"{path}: the selected state dict holds non-tensor values")
-    return strip_prefixes(sd)
+    return strip_prefixes(sd), key
 
 
 def _selected_key(ckpt: Any, path: str, param_key: str | None) -> str | None:
@@ -138,10 +175,18 @@ def load_weights(
             shapes are loaded; the skipped ones are logged as a warning.
 
     Raises:
-        WeightsError: Listing every missing/unexpected key and shape mismatch. Nothing is loaded then.
+        WeightsError: Listing every missing/unexpected key and shape mismatch; or, non-strict, not one
+            parameter of the network is in the file. Nothing is loaded then.
     """
+    load_weights_report(net, path, param_key, strict)
+    return net
+
+
+def load_weights_report(net: nn.Module, path: str, param_key: str | None = None, strict: bool = True) -> LoadReport:
+    """:func:`load_weights`, returning what was taken from the file (for the training log)."""
     target = unwrap(net)
-    sd = read_state_dict(path, param_key)
+    sd, key = _read_selected(path, param_key)
+    in_file = set(sd)  # adapt_state_dict may fill in derived buffers: those were not taken from the file
     if hasattr(target, "adapt_state_dict"):
         sd = target.adapt_state_dict(sd)
     net_sd = target.state_dict()
@@ -150,17 +195,24 @@ def load_weights(
         raise WeightsError(
             f"cannot load {path} into {type(target).__name__}:\n  " + "\n  ".join(problems)
         )
+    params = {name for name, _ in target.named_parameters()}
     if not strict:
         skipped = [k for k in sd if k not in net_sd or tuple(sd[k].shape) != tuple(net_sd[k].shape)]
         missing = [k for k in net_sd if k not in sd or k in skipped]
         sd = OrderedDict((k, v) for k, v in sd.items() if k not in skipped)
+        if params and not params & in_file & set(sd):
+            raise WeightsError(
+                f"non-strict load of {path} into {type(target).__name__}: none of its {len(params)} parameters is in "
+                f"the file ('{key}') with the same name and shape, nothing would be loaded; check path.param_key "
+                f"and the network options (file keys: {sorted(in_file)[:5]})")
         if skipped or missing:
             _LOGGER.warning(
-                f"non-strict load of {path}: {len(sd)} tensors loaded; skipped from the checkpoint "
-                f"(absent or other shape): {skipped[:20]}; left at initialisation: {missing[:20]}"
+                f"non-strict load of {path}: {len(in_file & set(sd))} tensors taken from the file; skipped from the "
+                f"checkpoint (absent or other shape): {skipped[:20]}; left at initialisation: {missing[:20]}"
             )
     target.load_state_dict(sd, strict=strict)
-    return net
+    taken = in_file & set(sd)
+    return LoadReport(path, key, type(target).__name__, len(taken), len(params & taken), len(params), strict)
 
 
 def unwrap(net: nn.Module) -> nn.Module:
