@@ -27,6 +27,7 @@ from restoration.models.evaluation import evaluate
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
+from restoration.utils.best_metrics import forget_best_record, read_best_record, write_best_record
 from restoration.utils.checkpoint import (
     CheckpointError,
     atomic_save,
@@ -35,6 +36,16 @@ from restoration.utils.checkpoint import (
     prune_checkpoints,
     remove_stale_temporaries,
 )
+from restoration.utils.experiment_folder import (
+    ExperimentFolderError,
+    archive_folder,
+    new_run_id,
+    read_run_id,
+    unwritable,
+    write_run_id,
+)
+from restoration.utils.resume_checks import check_run_id, option_diff, options_text
+from restoration.utils.run_lock import RunLock
 from restoration.utils.device import select_device
 from restoration.utils.cli import run_reporting_errors
 from restoration.utils.dist import (
@@ -58,6 +69,26 @@ class TrainingStalledError(RestorationError, RuntimeError):
     """Every step of a stretch was skipped (non-finite loss or gradient): the run is not training."""
 
 
+class MainRankFailedError(RestorationError, RuntimeError):
+    """On the other ranks: rank 0 stopped at a step only it takes (its error says why)."""
+
+
+def _on_main_rank(rank: int, action: Any) -> Any:
+    """``action()`` on rank 0 only; when it raises a user error every rank raises (rank 0 that error), so no
+    rank waits in a collective for a rank that has stopped. Returns ``action()``'s value (None elsewhere)."""
+    error, value = None, None
+    if rank == 0:
+        try:
+            value = action()
+        except RestorationError as exc:
+            error = exc
+    if any_across_ranks(error is not None):
+        if error is not None:
+            raise error
+        raise MainRankFailedError("rank 0 stopped before training (its error is above)")
+    return value
+
+
 def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train an image-restoration network from a YAML option file.")
     p.add_argument("-opt", "--opt", required=True, help="path to the option YAML file")
@@ -67,6 +98,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart_if_unreadable", action="store_true",
                    help="with --auto_resume: start from scratch (archiving the experiment folder) when training "
                         "states exist but none can be read; without it that is an error")
+    p.add_argument("--resume_foreign", action="store_true",
+                   help="resume from a training state that another run wrote (another run id than the experiment "
+                        "folder's: a copied state, or one of an earlier run with the same name); without it that "
+                        "is an error")
     p.add_argument("--debug", action="store_true", help="smoke run: tiny print/val/save frequencies")
     p.add_argument("--force_yml", "--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override options, e.g. train.total_iter=1000 datasets.train.batch_size_per_gpu=4")
@@ -94,14 +129,19 @@ def _prepare_folders(opt: dict[str, Any], resuming: bool) -> str | None:
     """
     exp = opt["path"]["experiments_root"]
     archived = None
-    if os.path.isdir(exp) and not resuming:
-        archived = f"{exp}_archived_{opt['time']}"
-        os.rename(exp, archived)
+    if os.path.isdir(exp) and not resuming and os.listdir(exp):  # an empty folder is used as it is
+        # only ever the experiment's own folder: archive_folder refuses one holding anything else
+        archived = archive_folder(exp, opt["time"], opt["name"])
         print(f"existing experiment folder archived to {archived}", file=sys.stderr)
-    for key in ("experiments_root", "models", "training_states", "visualization", "options"):
-        os.makedirs(opt["path"][key], exist_ok=True)
-    if opt["logger"].get("use_tb_logger", True):
-        os.makedirs(opt["path"]["tb_logger"], exist_ok=True)
+    try:
+        for key in ("experiments_root", "models", "training_states", "visualization", "options"):
+            os.makedirs(opt["path"][key], exist_ok=True)
+        if opt["logger"].get("use_tb_logger", True):
+            os.makedirs(opt["path"]["tb_logger"], exist_ok=True)
+    except OSError as exc:
+        if not unwritable(exc):
+            raise
+        raise ExperimentFolderError(f"cannot create {exc.filename}: {exc.strerror}") from exc
     return archived
 
 
@@ -144,16 +184,78 @@ def _save(model: Any, opt: dict[str, Any], it: int, epoch: int, batch_in_epoch: 
     # The state first and net_g_latest last: a save that fails half-way never leaves net_g_latest
     # ahead of the newest state (--auto_resume would continue from an older point than it shows).
     state = {"iter": it, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng, "best": best,
-             "world_size": len(rng), "torch_threads": torch.get_num_threads(), **model.training_state()}
+             "world_size": len(rng), "torch_threads": torch.get_num_threads(),
+             "batch_size": int(opt["datasets"]["train"].get("batch_size_per_gpu", 1)),
+             "run_id": opt.get("run_id"), "options": options_text(opt), **model.training_state()}
     if rank_states is not None:
         state["rank_states"] = rank_states
-    atomic_save(state, os.path.join(paths["training_states"], f"{it}.state"))
+    state_file = os.path.join(paths["training_states"], f"{it}.state")
+    weights_file = os.path.join(paths["models"], f"net_g_{it}.pth")
+    forget_best_record(paths["training_states"], it)  # of an earlier pass through this iteration
+    atomic_save(state, state_file)
     weights = model.network_state()
-    atomic_save(weights, os.path.join(paths["models"], f"net_g_{it}.pth"))
-    atomic_save(weights, os.path.join(paths["models"], "net_g_latest.pth"))
-    keep = int(opt["logger"].get("keep_last", 0))
+    try:
+        atomic_save(weights, weights_file)
+        atomic_save(weights, os.path.join(paths["models"], "net_g_latest.pth"))
+    except CheckpointError:
+        # nothing half-made: this iteration's state and weights go together, or neither stays
+        for path in (state_file, weights_file):
+            if os.path.exists(path):
+                os.remove(path)
+        raise
+    keep = int(opt["logger"]["keep_last"])
     prune_checkpoints(paths["training_states"], r"^(\d+)\.state$", keep)
     prune_checkpoints(paths["models"], r"^net_g_(\d+)\.pth$", keep)
+
+
+def _claim_run_id(opt: dict[str, Any], state_path: str | None, state: dict[str, Any] | None,
+                  allow_foreign: bool) -> str:
+    """(Rank 0) The run id of this experiment folder: new for a fresh run, the folder's (or, in a folder
+    without one, the state's) for a resume, which must not be another run's state. Recorded in the folder.
+
+    Raises:
+        ForeignStateError: The state was written by another run, and not ``allow_foreign``.
+    """
+    folder = opt["path"]["experiments_root"]
+    recorded = read_run_id(folder)
+    if state is None:
+        run_id = new_run_id()
+    else:
+        note = check_run_id(str(state_path), state.get("run_id"), folder, recorded, allow_foreign)
+        if note is not None:
+            get_logger().warning(note)
+        run_id = recorded or state.get("run_id") or new_run_id()
+    if run_id != recorded:
+        write_run_id(folder, run_id)
+    return run_id
+
+
+def _log_option_changes(opt: dict[str, Any], state: dict[str, Any], state_path: str, logger: logging.Logger) -> None:
+    """Log every option that differs from the ones saved in the state (all of them apply from here on)."""
+    import yaml
+
+    if "options" not in state:
+        logger.info(f"{state_path} records no options (written by an older version): changes are not listed")
+        return
+    changes = option_diff(yaml.safe_load(state["options"]), opt)
+    if changes:
+        logger.warning(f"options changed since {state_path} was saved (saved -> now; applied from iteration "
+                       f"{state['iter']} on):\n  " + "\n  ".join(changes))
+    else:
+        logger.info(f"options unchanged since {state_path} was saved")
+
+
+def _position_for_batch_size(state: dict[str, Any], batch_in_epoch: int, batch_size: int, epoch: int,
+                             logger: logging.Logger) -> int:
+    """The saved position in the epoch, in batches of the current size (a changed size is logged)."""
+    saved = int(state.get("batch_size", batch_size))
+    if saved == batch_size:
+        return batch_in_epoch
+    done = batch_in_epoch * saved
+    logger.warning(f"datasets.train.batch_size_per_gpu changed on resume ({saved} -> {batch_size}): the data order "
+                   f"from here on differs from an uninterrupted run's; epoch {epoch} continues at sample "
+                   f"{done // batch_size * batch_size} of this rank's share ({done} were used)")
+    return done // batch_size
 
 
 def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], it: int, best: dict,
@@ -303,6 +405,17 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: int) -> int:
+    # ---- one run per experiment folder: rank 0 holds the lock for the whole run; a second run with the
+    # same name stops here, before it reads a state or archives the folder of the run that holds it
+    lock = RunLock(opt["path"]["experiments_root"])
+    _on_main_rank(rank, lock.acquire)
+    try:
+        return _run_locked(args, opt, rank, world_size)
+    finally:
+        lock.release()  # after _undo_folders: a lock that made experiments/ removes it again when empty
+
+
+def _run_locked(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: int) -> int:
     paths = opt["path"]
 
     # ---- resume: an explicit state, or the newest complete one of this experiment
@@ -330,10 +443,8 @@ def _run(args: argparse.Namespace, opt: dict[str, Any], rank: int, world_size: i
             val_sets.append((dopt.get("name", key), build_eval_loader(val_set, dopt, rank, world_size)))
 
     # ---- folders and logs
-    archived, tb_existed = None, os.path.isdir(paths["tb_logger"])
-    if rank == 0:
-        archived = _prepare_folders(opt, resuming=state_path is not None)
-    barrier()
+    tb_existed = os.path.isdir(paths["tb_logger"])
+    archived = _on_main_rank(rank, lambda: _prepare_folders(opt, resuming=state_path is not None))
     try:
         return _train_in_folders(args, opt, rank, world_size, state_path, device, train_set, train_loader,
                                  sampler, val_sets)
@@ -366,8 +477,10 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
         n_params = sum(p.numel() for p in net.parameters())
         logger.info(f"network {name} ({opt[f'network_{name}']['type']}): {n_params:,d} parameters")
     start_iter, epoch, batch_in_epoch, best = 0, 0, 0, {}
-    if state_path is not None:
-        state = load_training_state(state_path)
+    state = load_training_state(state_path) if state_path is not None else None
+    opt["run_id"] = _on_main_rank(rank, lambda: _claim_run_id(opt, state_path, state, args.resume_foreign))
+    if state is not None:
+        _log_option_changes(opt, state, state_path, logger)
         if state.get("world_size", world_size) != world_size:
             logger.warning(f"resuming a {state['world_size']}-process run on {world_size} processes: "
                            "the data order and random streams will differ")
@@ -378,7 +491,10 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
                            f"bit (set OMP_NUM_THREADS={saved_threads} for an exact continuation)")
         model.load_training_state(state)
         start_iter, epoch, batch_in_epoch = int(state["iter"]), int(state["epoch"]), int(state["batch_in_epoch"])
-        best = state.get("best", {})
+        batch_in_epoch = _position_for_batch_size(state, batch_in_epoch, int(train_dopt.get("batch_size_per_gpu", 1)),
+                                                  epoch, logger)
+        # the validation of the saved iteration ran after the save: its record lies beside the state
+        best = read_best_record(state_path, start_iter, state.get("run_id")) or state.get("best", {})
         restore_rank_rng(state["rng"], rank, seed, start_iter)
         rank_states = state.get("rank_states") or []
         if rank < len(rank_states):
@@ -419,6 +535,8 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
                     logger.info(f"saved models and training state at iteration {it}")
                 if val_freq and (it % val_freq == 0 or it == total_iter) and val_sets:
                     _validate(model, val_sets, opt, it, best, tb, logger, device)
+                    if rank == 0 and (it % save_freq == 0 or it == total_iter):  # the state saved above lacks it
+                        write_best_record(paths["training_states"], it, opt["run_id"], best)
                 if any_across_ranks(stop.signal is not None):
                     if it % save_freq != 0 and it != total_iter:
                         _save(model, opt, it, epoch, batch_in_epoch, best, rank)

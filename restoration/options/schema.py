@@ -99,7 +99,7 @@ LOGGER = {
     "print_freq": Key((int,), default=100, doc="log every N iterations"),
     "save_checkpoint_freq": Key(_NUM, default=5000, doc="save weights and training state every N iterations"),
     "use_tb_logger": Key((bool,), default=True, doc="write tensorboard scalars/images"),
-    "keep_last": Key((int,), default=0, doc="keep only the last N checkpoints (0 = all)"),
+    "keep_last": Key((int,), default=5, doc="keep only the last N training states and net_g_<iter>.pth (0 = all)"),
     "wandb": Key((dict,), doc="accepted for BasicSR compatibility; ignored"),
 }
 
