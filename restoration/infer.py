@@ -12,7 +12,13 @@ configurations. ``--arch-opt '{json}'`` overrides single kwargs in every case.
 Each image goes through :func:`restoration.inference.restore` with the network's contract, exactly as
 ``test.py`` does (TBSN: its PD + refinement protocol, as ``TBSNModel.inference``), so the outputs are the
 same for the same weights and tiles. A failing image is reported by name and the rest continue; the exit code
-is then 1. Exit codes: 0 all done, 1 a problem with the inputs/weights or a failed image, 2 bad arguments.
+is then 1. Exit codes: 0 all done, 1 a problem with the inputs/weights or a failed image, 2 bad arguments (as
+argparse: also a value it cannot check, such as ``--tile 3`` below the network's minimum, a missing ``-i``/``-opt``
+path or an output that would replace an input).
+
+An output never replaces an input: every planned output is checked against every input (``--overwrite``
+replaces earlier outputs only). Images larger than ``$RESTORATION_MAX_IMAGE_PIXELS`` (default Pillow's
+decompression-bomb threshold) are refused by name, as in training.
 """
 
 from __future__ import annotations
@@ -39,13 +45,14 @@ from torch import Tensor, nn
 from restoration.archs.build import build_network
 from restoration.archs.detect import DETECTABLE_ARCHS, Detection, detect_architecture
 from restoration.archs.spec import ArchSpec, arch_spec
-from restoration.errors import RestorationError, user_error_message
+from restoration.errors import RestorationError, user_error_message, value_repr
 from restoration.inference import restore, self_ensemble
-from restoration.utils.image_io import img2tensor, imread, imwrite, is_image_file, tensor2img
+from restoration.utils.image_io import (check_image_pixels, img2tensor, imread, imwrite, is_image_file,
+                                        tensor2img)
 from restoration.utils.logger import get_logger
 from restoration.utils.weights import load_weights, read_state_dict
 
-__all__ = ["main", "build_arg_parser", "InferError", "parse_arch_opt", "resolve_network", "auto_tile_size", "CPU_AUTO_TILE"]
+__all__ = ["main", "build_arg_parser", "InferError", "InferArgumentError", "parse_arch_opt", "resolve_network", "auto_tile_size", "CPU_AUTO_TILE"]
 
 #: ``--tile auto`` on the CPU: a tile side that keeps a SwinIR-M/HAT forward within a few GB of RAM (CPU
 #: out-of-memory usually kills the process instead of raising, so we cannot rely on retrying).
@@ -59,6 +66,10 @@ _LUMA = (0.299, 0.587, 0.114)  # BT.601, as image_io's gray conversion (cv2.COLO
 
 class InferError(RestorationError, ValueError):
     """Bad inputs, outputs or options of ``restoration.infer``; one line for the user."""
+
+
+class InferArgumentError(InferError):
+    """A command-line value that cannot work (exit code 2, argparse's convention)."""
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
@@ -92,18 +103,27 @@ def parse_arch_opt(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InferError(f"--arch-opt is not valid JSON ({exc.msg} at character {exc.pos}): {text}") from exc
+        raise InferArgumentError(f"--arch-opt is not valid JSON ({exc.msg} at character {exc.pos}): "
+                                 f"{value_repr(text)}") from exc
     if not isinstance(value, dict):
-        raise InferError(f"--arch-opt must be a JSON object such as '{{\"img_range\": 255}}', got {text}")
+        raise InferArgumentError(f"--arch-opt must be a JSON object such as '{{\"img_range\": 255}}', "
+                                 f"got {value_repr(text)}")
     return value
 
 
 def _network_from_yaml(path: str, key: str = "network_g") -> dict[str, Any]:
-    from restoration.options.yaml_io import load_yaml
+    import yaml
+
+    from restoration.options.yaml_io import load_yaml, yaml_problem
 
     if not os.path.isfile(path):
-        raise InferError(f"-opt {path}: no such file")
-    data = load_yaml(path)
+        raise InferArgumentError(f"-opt {path}: no such file")
+    try:
+        data = load_yaml(path)
+    except yaml.YAMLError as exc:
+        if isinstance(exc, RestorationError):  # an alias bomb: refused whichever way the file came
+            raise
+        raise InferError(f"{path} is not valid YAML: {yaml_problem(exc)}") from None
     if isinstance(data, dict) and isinstance(data.get(key), dict):
         if "type" not in data[key]:
             raise InferError(f"{path}: '{key}' has no 'type' (the architecture name)")
@@ -239,24 +259,43 @@ class _Report:
 def _list_inputs(path: Path) -> list[Path]:
     if path.is_file():
         if not is_image_file(path):
-            raise InferError(f"{path} is not an image file (extensions: png, jpg, jpeg, bmp, tif, tiff, webp, ppm, pgm)")
+            raise InferArgumentError(f"{path} is not an image file (extensions: png, jpg, jpeg, bmp, tif, tiff, "
+                                     "webp, ppm, pgm)")
         return [path]
     if not path.is_dir():
-        raise InferError(f"input {path} does not exist")
+        raise InferArgumentError(f"input {path} does not exist")
     files = sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
     if not files:
         raise InferError(f"input folder {path} holds no image (png, jpg, jpeg, bmp, tif, tiff, webp, ppm, pgm)")
     return files
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of an existing file (a hard link or another spelling of an input), else None."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _plan(inputs: Sequence[Path], out_dir: Path, suffix: str, ext: str) -> list[_Job]:
+    """One job per input; refuses (whatever ``--overwrite`` says) an output that is any of the inputs
+    (``a.png -> a_x2.png`` beside an input ``a_x2.png``) or two inputs sharing an output."""
+    by_path = {src.resolve(): src for src in inputs}
+    by_id = {fid: src for src in inputs if (fid := _file_id(src)) is not None}
     jobs, seen = [], {}
     for src in inputs:
         dst = out_dir / (src.stem + (f"_{suffix}" if suffix else "") + (src.suffix if ext == "keep" else ".png"))
-        if dst.resolve() == src.resolve():
-            raise InferError(f"the output for {src} would overwrite it: use another -o or a --suffix")
+        fid = _file_id(dst)
+        hit = by_path.get(dst.resolve()) or (by_id.get(fid) if fid is not None else None)
+        if hit is not None:
+            which = "it" if hit == src else f"input {hit}"
+            raise InferArgumentError(f"the output for {src} would overwrite {which} (--overwrite replaces earlier "
+                                     "outputs, never inputs): use another -o or a --suffix")
         if dst in seen:
-            raise InferError(f"{seen[dst]} and {src} would both be written to {dst}: use --ext keep or rename one")
+            raise InferArgumentError(f"{seen[dst]} and {src} would both be written to {dst}: use --ext keep or "
+                                     "rename one")
         seen[dst] = src
         jobs.append(_Job(src, dst))
     return jobs
@@ -319,21 +358,21 @@ class _Restorer:
         if args.tile not in (None, "auto"):
             self.tile = self._explicit_tile(args.tile)
         if self.bsn is not None and self.tile is not None:
-            raise InferError("TBSN's inference (PD x2 + refinement, as test.py) is not tiled: drop --tile")
+            raise InferArgumentError("TBSN's inference (PD x2 + refinement, as test.py) is not tiled: drop --tile")
         if self.tile is not None and not self.spec.tileable:
-            raise InferError("this network cannot be tiled (a learned absolute position embedding): drop --tile")
+            raise InferArgumentError("this network cannot be tiled (a learned absolute position embedding): drop --tile")
 
     def _explicit_tile(self, text: str) -> int:
         try:
             tile = int(text)
         except ValueError:
-            raise InferError(f"--tile must be a positive integer or 'auto', got {text!r}") from None
+            raise InferArgumentError(f"--tile must be a positive integer or 'auto', got {value_repr(text)}") from None
         rounded = tile // self.spec.size_multiple * self.spec.size_multiple
         if tile < 1 or rounded < self.spec.min_size:
-            raise InferError(f"--tile {tile} is smaller than the network's minimum input side {self.spec.min_size}"
+            raise InferArgumentError(f"--tile {tile} is smaller than the network's minimum input side {self.spec.min_size}"
                              + (f" (tiles are multiples of {self.spec.size_multiple})" if self.spec.size_multiple > 1 else ""))
         if self.overlap < 0 or self.overlap >= tile:
-            raise InferError(f"--tile-overlap {self.overlap} must be >= 0 and smaller than --tile {tile}")
+            raise InferArgumentError(f"--tile-overlap {self.overlap} must be >= 0 and smaller than --tile {tile}")
         return tile
 
     def _forward(self, lq: Tensor, tile: int | None) -> Tensor:
@@ -369,6 +408,7 @@ class _Restorer:
                 torch.cuda.empty_cache()
 
     def __call__(self, job: _Job) -> None:
+        check_image_pixels(job.src)  # a decompression bomb is refused by its header, before decoding
         img = imread(job.src)
         alpha = _read_alpha(job.src)
         out_type = np.uint16 if img.dtype == np.uint16 else np.uint8
@@ -393,9 +433,9 @@ def _select_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise InferError(f"--device {name!r}: {exc}") from None
+        raise InferArgumentError(f"--device {name!r}: {exc}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise InferError(f"--device {name}: CUDA is not available on this machine")
+        raise InferArgumentError(f"--device {name}: CUDA is not available on this machine")
     return device
 
 
@@ -411,7 +451,7 @@ def run(args: argparse.Namespace) -> int:
     logger = get_logger()
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InferError(f"output {out_dir} is a file, not a folder")
+        raise InferArgumentError(f"output {out_dir} is a file, not a folder")
     jobs = _plan(_list_inputs(Path(args.input)), out_dir, args.suffix, args.ext)
     detection = resolve_network(args.weights, args.arch, parse_arch_opt(args.arch_opt), args.opt, args.param_key)
     device = _select_device(args.device)
@@ -465,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except RestorationError as exc:
         get_logger().error(f"{type(exc).__name__}: {user_error_message(exc)}")
-        return 1
+        return 2 if isinstance(exc, InferArgumentError) else 1
 
 
 if __name__ == "__main__":

@@ -173,14 +173,14 @@ def test_bf16_is_close_to_fp32(run_dir, tmp_path: Path) -> None:
     assert np.abs(diff).max() <= 12 and np.abs(diff).mean() < 3
 
 
-@pytest.mark.parametrize("case,message", [
-    ("empty", "holds no image"),
-    ("out_is_file", "is a file, not a folder"),
-    ("tile_too_small", "--tile 3 is smaller than the network's minimum input side 4"),
-    ("bad_json", "--arch-opt is not valid JSON"),
-    ("overwrite_input", "would overwrite it"),
+@pytest.mark.parametrize("case,message,exit_code", [
+    ("empty", "holds no image", 1),
+    ("out_is_file", "is a file, not a folder", 2),  # bad argument values exit 2, as argparse's own errors
+    ("tile_too_small", "--tile 3 is smaller than the network's minimum input side 4", 2),
+    ("bad_json", "--arch-opt is not valid JSON", 2),
+    ("overwrite_input", "would overwrite it", 2),
 ])
-def test_bad_input_is_one_line(case: str, message: str, tmp_path: Path, capsys) -> None:
+def test_bad_input_is_one_line(case: str, message: str, exit_code: int, tmp_path: Path, capsys) -> None:
     torch.manual_seed(0)
     hat = dict(type="HAT", img_size=8, embed_dim=6, depths=[1], num_heads=[2], window_size=4, compress_ratio=2,
                squeeze_factor=3, mlp_ratio=2, upscale=2)
@@ -201,7 +201,7 @@ def test_bad_input_is_one_line(case: str, message: str, tmp_path: Path, capsys) 
     elif case == "overwrite_input":
         out = src
     code = infer.main(["-i", str(src), "-o", str(out), "--weights", str(weights), "--no-progress", *extra])
-    assert code == 1
+    assert code == exit_code
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
 
@@ -257,4 +257,56 @@ def test_tbsn_runs_its_test_protocol(tmp_path: Path) -> None:
     expected = pd_denoise(net, img2tensor(img)[None] * 255, factor=2, size_multiple=arch_spec(net).size_multiple,
                           refine=True, passes=8, prob=0.16, generator=gen) / 255
     np.testing.assert_array_equal(imread(tmp_path / "out" / "img.png"), tensor2img(expected[0]))
-    assert infer.main([*args, "--tile", "32", "--overwrite"]) == 1
+    assert infer.main([*args, "--tile", "32", "--overwrite"]) == 2  # an argument TBSN cannot take
+
+
+def test_an_output_never_replaces_an_input_even_with_overwrite(run_dir, tmp_path: Path, capsys) -> None:
+    """-i src -o src --suffix x2 beside an input named a_x2.png: a.png's output would be that input."""
+    weights, _ = run_dir
+    src = tmp_path / "in"
+    imwrite(src / "a.png", _rgb(8, 8, 1))
+    imwrite(src / "a_x2.png", _rgb(8, 8, 2))
+    original = (src / "a_x2.png").read_bytes()
+    for extra in ([], ["--overwrite"]):
+        code = infer.main(["-i", str(src), "-o", str(src), "--weights", str(weights), "--suffix", "x2",
+                           "--no-progress", *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, err
+        assert f"the output for {src / 'a.png'} would overwrite input {src / 'a_x2.png'}" in err[0]
+        assert (src / "a_x2.png").read_bytes() == original
+        assert sorted(p.name for p in src.iterdir()) == ["a.png", "a_x2.png"]  # nothing written at all
+
+
+def _png_header(path: Path, width: int, height: int) -> None:
+    """A gray PNG declaring ``width`` x ``height`` with almost no data: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_named_with_how_to_raise_the_limit(run_dir, tmp_path: Path, capsys,
+                                                                    monkeypatch) -> None:
+    from restoration.utils.image_io import ImageReadError, read_image_size
+
+    weights, _ = run_dir
+    imwrite(tmp_path / "in" / "good.png", _rgb(8, 8, 1))
+    _png_header(tmp_path / "in" / "huge.png", 20000, 20000)
+    code = infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+                       "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert (f"huge.png: ImageReadError: image {tmp_path / 'in' / 'huge.png'} is 20000x20000 = 400,000,000 pixels, "
+            "more than the limit of 178,956,970") in err
+    assert "RESTORATION_MAX_IMAGE_PIXELS=400000000" in err and "1 failed: huge.png" in err
+    assert (tmp_path / "out" / "good.png").is_file()
+    # the header check of training/test data says the same (it was Pillow's DecompressionBombError traceback)
+    with pytest.raises(ImageReadError, match="RESTORATION_MAX_IMAGE_PIXELS"):
+        read_image_size(tmp_path / "in" / "huge.png")
+    monkeypatch.setenv("RESTORATION_MAX_IMAGE_PIXELS", "400000000")
+    assert read_image_size(tmp_path / "in" / "huge.png") == (20000, 20000)

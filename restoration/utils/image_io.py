@@ -35,6 +35,9 @@ __all__ = [
     "tensor2img",
     "IMG_EXTENSIONS",
     "is_image_file",
+    "MAX_PIXELS_ENV",
+    "max_image_pixels",
+    "check_image_pixels",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -43,6 +46,11 @@ PathLike = Union[str, os.PathLike]
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 _MODES = ("unchanged", "rgb", "gray")
+
+#: Environment variable raising (or, at 0, removing) the largest image a header check accepts.
+MAX_PIXELS_ENV = "RESTORATION_MAX_IMAGE_PIXELS"
+#: Pillow's decompression-bomb error threshold (twice ``PIL.Image.MAX_IMAGE_PIXELS``), our default limit.
+_DEFAULT_MAX_PIXELS = 2 * 89_478_485
 
 
 class ImageReadError(RestorationError, OSError):
@@ -126,6 +134,54 @@ def imread(path: PathLike, mode: str = "unchanged") -> np.ndarray:
     return imfrombytes(buf, os.fspath(path), mode=mode)
 
 
+def max_image_pixels() -> int | None:
+    """The most pixels (height x width) an image may have: ``$RESTORATION_MAX_IMAGE_PIXELS`` (0: no limit), by
+    default Pillow's decompression-bomb threshold (178,956,970: a 13,000 x 13,000 image fits)."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not text:
+        return _DEFAULT_MAX_PIXELS
+    if not text.isdigit():
+        raise ImageReadError(f"{MAX_PIXELS_ENV}={os.environ[MAX_PIXELS_ENV]!r} must be a whole number of pixels "
+                             "(0: no limit)")
+    return int(text) or None
+
+
+def _check_pixels(name: str, height: int, width: int) -> None:
+    limit = max_image_pixels()
+    if limit is not None and height * width > limit:
+        raise ImageReadError(
+            f"image {name} is {width}x{height} = {height * width:,} pixels, more than the limit of {limit:,} "
+            f"(a decompression bomb?); if you trust it, raise the limit: {MAX_PIXELS_ENV}={height * width} "
+            "(0: no limit)")
+
+
+def _header_size(name: str) -> tuple[int, int] | None:
+    """``(height, width)`` from the header as Pillow reads it (None: not a header Pillow knows); no pixel limit."""
+    from PIL import Image, UnidentifiedImageError
+
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # ours applies, with its own message
+    try:
+        with Image.open(name) as im:
+            return im.height, im.width
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # Pillow's ways of saying "not an image"
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def check_image_pixels(path: PathLike) -> None:
+    """Refuse an image whose header declares more than :func:`max_image_pixels` pixels, before decoding it.
+
+    Raises:
+        ImageReadError: Too many pixels; the message names the file and how to raise the limit. (A header
+            Pillow cannot read is left to the decoder to report.)
+    """
+    name = os.fspath(path)
+    size = _header_size(name) if os.path.isfile(name) else None
+    if size is not None:
+        _check_pixels(name, *size)
+
+
 def read_image_size(path: PathLike) -> tuple[int, int] | None:
     """``(height, width)`` of an image file from its header alone (no decoding).
 
@@ -133,18 +189,18 @@ def read_image_size(path: PathLike) -> tuple[int, int] | None:
         The size, or None when the header is one OpenCV can decode but Pillow cannot size.
 
     Raises:
-        ImageReadError: The file is missing, or neither Pillow nor OpenCV recognises its header.
+        ImageReadError: The file is missing, neither Pillow nor OpenCV recognises its header, or the image has
+            more pixels than :func:`max_image_pixels` (the message says how to raise the limit).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise ImageReadError(f"cannot read image {name}: no such file")
-    try:
-        with Image.open(name) as im:
-            return im.height, im.width
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # Pillow's ways of saying "not an image"
-        pass
+    size = _header_size(name)
+    if size is not None:
+        _check_pixels(name, *size)
+        return size
     # a file Pillow has no reader for (by its extension) may still be one OpenCV decodes
     known = Image.registered_extensions()
     if os.path.splitext(name)[1].lower() not in known and cv2.haveImageReader(name):
