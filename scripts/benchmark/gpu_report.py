@@ -280,12 +280,12 @@ def environment(device: torch.device) -> dict[str, Any]:
         "natten": importlib.util.find_spec("natten") is not None, "lmdb": importlib.util.find_spec("lmdb") is not None,
         # torch's defaults, which the fp32 and bf16 rows keep (each row records its own)
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
     }
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         env.update(device_name=props.name, capability=f"{props.major}.{props.minor}",
-                   memory_gib=round(props.total_memory / 2**30, 1), cudnn=torch.backends.cudnn.version(),
-                   cudnn_benchmark=torch.backends.cudnn.benchmark)
+                   memory_gib=round(props.total_memory / 2**30, 1), cudnn_benchmark=torch.backends.cudnn.benchmark)
     else:
         env["device_name"] = platform.processor() or platform.machine()
     return env
@@ -912,15 +912,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     done = 0
     try:
         for _, section, row, cap, fn in items:
-            done += 1  # counted before it runs: an interrupted item records itself
             report.run(section, row, cap, fn)
+            done += 1
             if row.get("mode") == "compile":
                 torch._dynamo.reset()
     except KeyboardInterrupt:  # SIGINT (Ctrl-C, or a time cap around the report): keep what was measured
         report.data["interrupted"] = True
         for _, section, row, _, _ in items[done:]:
-            report.data[section].append({**row, "status": "skipped: interrupted"})
-        print(f"interrupted: {len(items) - done} items not run", flush=True)
+            if not any(r is row for r in report.data[section]):  # the item interrupted recorded itself
+                report.data[section].append({**row, "status": "skipped: interrupted"})
+        print(f"interrupted: {len(items) - done} items not measured", flush=True)
     finally:
         files.close()
     starvation(report)
