@@ -110,7 +110,7 @@ def _module():
 
 
 def test_first_priority_is_one_measurement_per_target() -> None:
-    """A short lease still yields every target: the priority-1 items are exactly one per target, and they
+    """A short budget still yields every target: the priority-1 items are exactly one per target, and they
     run before everything else; every section is planned in full after them."""
     gr = _module()
     args = gr.parse_args(["--smoke"])

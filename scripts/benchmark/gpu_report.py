@@ -10,7 +10,9 @@ Sections (``--sections``, all by default):
   (batch 16 of 64² LR patches), DSwinIR and TBSN (batch 16 of 128²; TBSN's network input, which
   TBSNModel cuts from 640² crops with pixel-shuffle factor 5), with the networks of the option files
   in ``options/train/``. Paths: the reference attention vs the fast backend (SwinIR/HAT ``sdpa``,
-  DSwinIR ``auto`` = natten/flex on CUDA, TBSN ``parity``) x fp32 vs bf16 autocast, eager; and
+  DSwinIR ``auto`` = natten/flex on CUDA, TBSN ``parity``) x fp32 vs bf16 autocast, eager; the fast
+  backend in ``tf32`` (``train.tf32: true``: TF32 matmuls and convolutions; the ``fp32`` rows keep
+  torch's defaults, TF32 convolutions and full-fp32 matmuls, and every row records both switches); and
   ``torch.compile`` for SwinIR-light and HAT-S (fast backend, bf16), its compilation timed apart.
   Time: after ``--warmup`` steps (the first one, with cuDNN autotuning or compilation, is reported
   as ``first_step_s``), steps are timed between CUDA events until ``--repeats`` steps or
@@ -31,33 +33,39 @@ Sections (``--sections``, all by default):
   random weights (no checkpoint is assumed on the machine).
 * **data**: ``PairedImageDataset`` through the training loader (4/8/16 workers; gt_size 128 with x2
   pairs and 256 with x4 pairs, from 480² HR PNGs as DIV2K sub-images; from LMDB too when ``lmdb`` is
-  installed, else the report says it was not measured), images/s after the first batch; then, for
+  installed, else the report says it was not measured), with pinned memory on a GPU as training
+  builds it, images/s after the first batch; then, for
   every network, whether the loader would starve the GPU at its fastest measured rate.
 * **realsr**: one Real-HAT-GAN training step (``options/train/HAT/train_Real_HAT_GAN_SRx4_finetune_from_mse_model.yml``:
   HAT x4 + ``UNetDiscriminatorSN``, L1 + VGG19 perceptual + GAN, EMA, batch 4 of ``crop_pad_size``² GT
   with kernels drawn as the dataset draws them) and, apart, the part of it that is the batched Real-ESRGAN
   degradation on the device (``RealESRGANModel.degrade``: USM, two orders, JPEG, crop, pool): its share
-  of the step (the issue's target: under 15%). fp32 (the recipe) and bf16. The VGG19 weights are random
+  of the step (the issue's target: under 15%), both timed on the same iterations (the same random
+  draws) after an untimed pass over them (cuDNN autotuning). fp32 (the recipe) and bf16. The VGG19 weights are random
   (a temporary file; their values do not change the time) and the pool is 4 batches deep instead of 180
   pairs, so it is full after 4 steps.
 
-Order (:func:`plan`): priority 1 is one measurement per target of the issues, so that a short budget
-still yields every target: SwinIR-light and HAT-S reference fp32 / reference bf16 / fast bf16, TBSN's
-fast bf16 path (its kernel), neighbourhood attention reference and flex in fp32, both tiled items, one
-loader setting (8 workers) per crop size, the Real-HAT-GAN step in fp32. Priority 2 completes every
-table; priority 3 is DSwinIR's whole network with ``auto``, whose FlexAttention compiles once per
+Order (:func:`plan`): priority 1 is one measurement per target of the issues, cheapest first, so that
+a short budget still yields every target: SwinIR-light and HAT-S reference fp32 / reference bf16 / fast
+bf16, TBSN's fast bf16 path (its kernel), one loader setting (8 workers) per crop size, the Real-HAT-GAN
+step in fp32, neighbourhood attention reference and flex in fp32, both tiled items. Priority 2 completes
+every table; priority 3 is DSwinIR's whole network with ``auto``, whose FlexAttention compiles once per
 neighbourhood shape of the U-Net. The markdown groups the rows by network whatever the order they ran in.
 
 Every item runs under its own time cap and the global ``--budget-s``: an item that would start with
 too little time left is recorded as ``skipped: budget``, one that runs over its cap is stopped
-(``SIGALRM``) and recorded as ``stopped: budget``; an out-of-memory error is recorded per item and the
-run goes on. The files are rewritten after every item, so a run killed from outside leaves what it
-measured. ``--smoke`` runs the same code with tiny networks and shapes on whatever device there is
-(the CPU in CI; ``torch.compile`` then uses the ``eager`` backend, and flex, which has no CPU backward,
-is recorded as skipped)::
+(``SIGALRM``) and recorded as ``stopped: budget``, even when the code it interrupted caught the
+exception; an error (an out-of-memory, a CUDA error met by the device sync that ends every item) is
+that item's status and the run goes on. SIGINT (Ctrl-C) records the running item as ``stopped:
+interrupted`` and the others as ``skipped: interrupted``, writes the files and exits with 130. The
+files are rewritten (atomically) after every item, so a run killed from outside leaves what it
+measured. ``--no-limits`` lifts the budget and the caps. ``--smoke`` runs the same code with tiny
+networks and shapes, a fixed number of steps, on whatever device there is (the CPU in CI;
+``torch.compile`` then uses the ``eager`` backend, and flex, which has no CPU backward, is recorded as
+skipped)::
 
-    python scripts/benchmark/gpu_report.py --out results/gpu_report            # one GPU, ~5 min
-    python scripts/benchmark/gpu_report.py --smoke --out /tmp/gpu_report_smoke  # CPU, < 1 min
+    python3 scripts/benchmark/gpu_report.py --out results/gpu_report            # one GPU, 300 s budget
+    python3 scripts/benchmark/gpu_report.py --smoke --out /tmp/gpu_report_smoke  # CPU, about a minute
 """
 
 from __future__ import annotations
