@@ -21,6 +21,7 @@ _DATASETS: dict[str, str] = {
     "SIDDValidationDataset": "restoration.data.sidd_dataset:SIDDBlocksDataset",  # alias (noisy_mat + gt_mat)
     "AllInOneDataset": "restoration.data.all_in_one_dataset:AllInOneDataset",
     "RealESRGANDataset": "restoration.data.realesrgan_dataset:RealESRGANDataset",
+    "RealESRGANPairedDataset": "restoration.data.realesrgan_paired_dataset:RealESRGANPairedDataset",
 }
 
 

@@ -184,7 +184,10 @@ def usm_sharp(img: torch.Tensor, weight: float = 0.5, threshold: float = 10.0) -
 
 
 def _gray(img: torch.Tensor) -> torch.Tensor:
-    """ITU-R 601 luma ``(B, 1, H, W)``, torchvision's ``rgb_to_grayscale`` weights."""
+    """ITU-R 601 luma ``(B, 1, H, W)``, torchvision's ``rgb_to_grayscale`` weights; a one-channel image is
+    its own luma."""
+    if img.shape[1] == 1:
+        return img
     return 0.2989 * img[:, 0:1] + 0.587 * img[:, 1:2] + 0.114 * img[:, 2:3]
 
 
@@ -288,7 +291,12 @@ def _noise(out: torch.Tensor, draws: _Draws, o: dict[str, Any], s: str) -> torch
 
 
 def _jpeg(out: torch.Tensor, draws: _Draws, jpeg_range: list[float], s: str) -> torch.Tensor:
+    """Per-sample JPEG of ``(B, C, H, W)``, ``C`` 3 (RGB) or 1 (gray)."""
     quality = draws.uniform(f"jpeg_quality{s}", *jpeg_range, n=out.shape[0]).to(out.device, non_blocking=True)
+    if out.shape[1] == 1:
+        # A gray image as RGB has Y = the image and constant chroma (128, which quantises to itself), so the
+        # round trip is a luma-only JPEG (what a gray JPEG file stores) and R = G = B = its result
+        return diff_jpeg(out.clamp(0, 1).expand(-1, 3, -1, -1), quality).mean(1, keepdim=True)
     return diff_jpeg(out.clamp(0, 1), quality)
 
 
@@ -297,8 +305,9 @@ def realesrgan_degrade(batch: Mapping[str, Any], opt: Mapping[str, Any], generat
     """Synthesise a batch of training pairs from GT images and their kernels.
 
     Args:
-        batch: A batch of :class:`RealESRGANDataset`: ``gt`` ``(B, 3, H, W)`` in [0, 1] on the training
-            device, ``kernel1``, ``kernel2`` ``(B, k, k)``, ``sinc_kernel`` ``(B, k', k')`` (any device);
+        batch: A batch of :class:`RealESRGANDataset`: ``gt`` ``(B, C, H, W)`` in [0, 1] on the training
+            device (``C`` 3: RGB, or 1: gray), ``kernel1``, ``kernel2`` ``(B, k, k)``, ``sinc_kernel``
+            ``(B, k', k')`` (any device);
             ``gt_path`` is named in errors when present.
         opt: Degradation options with BasicSR's names (see :data:`DEGRADATION_DEFAULTS`; other keys are
             ignored).
@@ -306,8 +315,10 @@ def realesrgan_degrade(batch: Mapping[str, Any], opt: Mapping[str, Any], generat
         pool: The trainer's training-pair pool (its state is saved with the training state), or ``None``.
 
     Returns:
-        ``(lq, gt, gt_usm)``: ``lq`` ``(B, 3, gt_size/scale, gt_size/scale)`` on the 8-bit grid,
-        ``gt`` ``(B, 3, gt_size, gt_size)`` and ``gt_usm`` its USM-sharpened copy, in [0, 1], float32.
+        ``(lq, gt, gt_usm)``: ``lq`` ``(B, C, gt_size/scale, gt_size/scale)`` on the 8-bit grid,
+        ``gt`` ``(B, C, gt_size, gt_size)`` and ``gt_usm`` its USM-sharpened copy, in [0, 1], float32.
+        A gray batch (``C = 1``) gets the same stages: its "gray noise" is its only noise (the coin is
+        still drawn, so the draws line up with RGB's), its JPEG is luma-only.
 
     Raises:
         DataError: If the result is not finite, naming the generator's seed, the samples and every draw.

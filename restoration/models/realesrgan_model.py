@@ -21,7 +21,15 @@ losses (``PerceptualLoss``, ``LPIPSLoss``) take ``percep_gt``; every other entry
 The degradation (:mod:`restoration.data.realesrgan_degradation`) runs when the batch comes from
 ``RealESRGANDataset`` (it carries ``kernel1``) and ``train.high_order_degradation`` is on; its options are
 declared here under ``train:`` with BasicSR's names (BasicSR reads them from the top level). With
-``high_order_degradation: false`` the dataset's ``lq``/``gt`` pairs are used (any paired dataset).
+``high_order_degradation: false`` the dataset's ``lq``/``gt`` pairs are used (any paired dataset, e.g.
+``RealESRGANPairedDataset``: BasicSR's fine-tuning on real pairs).
+
+Mixing both: with ``train.paired_prob: p`` each training batch is used as its own pairs with probability
+``p``, else degraded; the batches must carry both (``RealESRGANPairedDataset`` with ``with_kernels: true``).
+The coin of iteration ``i`` is a pure function of ``(manual_seed, i, rank)`` (:func:`paired_coin`), drawn
+from its own stream: a resumed run tosses the same coins, and the degradation's draws are those of a run
+without mixing. Paired batches skip the training-pair pool; their GT is USM-sharpened for the ``*_gt_usm``
+targets only with ``paired_gt_usm: true`` (BasicSR's RealESRGANModel does so; its SRGANModel does not).
 
 Upstream names that mean the same trainer are aliases in ``restoration/models/__init__.py``:
 ``RealHATMSEModel`` = ``RealESRNetModel``; ``RealHATGANModel`` = ``SRGANModel`` = ``RealESRGANModel``.
@@ -31,11 +39,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from restoration.data.realesrgan_degradation import DEGRADATION_DEFAULTS
 from restoration.errors import DataError
+from restoration.utils.rng import derived_seed
 from restoration.losses.loss_list import evaluate_losses
 from restoration.losses.lpips import LPIPSLoss
 from restoration.losses.perceptual_loss import PerceptualLoss
@@ -43,7 +53,7 @@ from restoration.models.sr_model import SRModel
 from restoration.options.schema import Key
 from restoration.registry import LOSS_REGISTRY, build_from_registry
 
-__all__ = ["RealESRNetModel", "RealESRGANModel"]
+__all__ = ["RealESRNetModel", "RealESRGANModel", "paired_coin"]
 
 _PERCEPTUAL = (PerceptualLoss, LPIPSLoss)  # losses that take percep_gt
 
@@ -56,6 +66,31 @@ def _key_for(name: str, default: Any) -> Key:
 #: The degradation's options, declared from its own defaults (``scale`` is the top-level one).
 DEGRADATION_OPTIONS: dict[str, Key] = {k: _key_for(k, v) for k, v in DEGRADATION_DEFAULTS.items() if k != "scale"}
 
+#: Tags the paired-or-degraded coin's stream, apart from the degradation's (manual_seed, iteration, rank).
+_PAIRED_STREAM = 0x7061697265  # "paire"
+
+
+def paired_coin(manual_seed: int, iteration: int, rank: int = 0) -> float:
+    """The uniform [0, 1) number that decides whether iteration ``iteration`` of ``rank`` trains on the batch's
+    own pairs (``< paired_prob``): a pure function of its arguments, so a resumed run repeats every decision."""
+    return float(np.random.default_rng(derived_seed(manual_seed, iteration, rank, _PAIRED_STREAM)).random())
+
+
+def _dataset_problems(values: Mapping[str, Any], loader: Mapping[str, Any]) -> list[str]:
+    """The training dataset against ``high_order_degradation``/``paired_prob``, for the two Real-ESRGAN
+    datasets (other datasets are checked batch by batch in :meth:`RealESRNetModel.degrade`)."""
+    kind, p = loader.get("type"), values.get("paired_prob", 0.0)
+    if values.get("high_order_degradation", True) is False or not isinstance(p, (int, float)):
+        return []
+    if kind == "RealESRGANDataset" and p > 0:
+        return [f"paired_prob {p} trains on the batch's own LQ with that probability, but RealESRGANDataset has "
+                "none: use RealESRGANPairedDataset with with_kernels: true"]
+    if kind == "RealESRGANPairedDataset" and p < 1 and not loader.get("with_kernels", False):
+        return [f"high_order_degradation is on (paired_prob {p}) but datasets.train (RealESRGANPairedDataset) has "
+                "no blur kernels to degrade with: set high_order_degradation: false to train on its pairs, or "
+                "its with_kernels: true to mix"]
+    return []
+
 
 class RealESRNetModel(SRModel):
     """Supervised real-world SR: the Real-ESRGAN degradation on the device, then :class:`SRModel`'s step.
@@ -67,6 +102,11 @@ class RealESRNetModel(SRModel):
     train_options = {
         "high_order_degradation": Key((bool,), default=True, doc="synthesise Real-ESRGAN pairs from RealESRGANDataset "
                                       "batches (false: use the dataset's lq/gt pairs)"),
+        "paired_prob": Key((int, float), default=0.0, doc="probability that a training batch is used as its own "
+                           "lq/gt pairs instead of being degraded (per iteration; needs lq and kernels: "
+                           "RealESRGANPairedDataset with with_kernels: true)"),
+        "paired_gt_usm": Key((bool,), default=False, doc="USM-sharpen the GT of paired batches for the *_gt_usm "
+                             "targets (BasicSR's RealESRGANModel does)"),
         **DEGRADATION_OPTIONS,
     }
 
@@ -74,15 +114,19 @@ class RealESRNetModel(SRModel):
     def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
         from restoration.data.realesrgan_degradation import check_degradation_options
 
+        p = values["paired_prob"]
+        number = isinstance(p, (int, float)) and not isinstance(p, bool)
+        problems = [f"paired_prob must be a probability in [0, 1], got {p!r}"] if number and not 0 <= p <= 1 else []
         if not values["high_order_degradation"]:
-            return []
-        return check_degradation_options({k: v for k, v in values.items() if k in DEGRADATION_OPTIONS})
+            return problems
+        return problems + check_degradation_options({k: v for k, v in values.items() if k in DEGRADATION_OPTIONS})
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
         """The base checks, and the pool against the training loader: ``train.queue_size`` must be a multiple
-        of ``datasets.train.batch_size_per_gpu`` (the pool swaps whole batches), which ``check_train_options``
-        cannot see."""
+        of ``datasets.train.batch_size_per_gpu`` (the pool swaps whole batches), and a Real-ESRGAN training
+        dataset that cannot give what ``high_order_degradation``/``paired_prob`` ask of it (LQ, kernels),
+        which ``check_train_options`` cannot see."""
         from restoration.data.realesrgan_degradation import check_degradation_options
 
         problems = super().check_options(opt, is_train)
@@ -93,6 +137,7 @@ class RealESRNetModel(SRModel):
         values = {**model_opt, **train}  # model_opt: the section's old name
         datasets = opt.get("datasets") if isinstance(opt.get("datasets"), Mapping) else {}
         loader = datasets.get("train") if isinstance(datasets.get("train"), Mapping) else {}
+        problems += [f"'train' ({opt.get('model_type', cls.__name__)}): {p}" for p in _dataset_problems(values, loader)]
         batch = loader.get("batch_size_per_gpu")
         if values.get("high_order_degradation", True) is False or not isinstance(batch, int) or batch < 1:
             return problems  # paired data, or a batch size the dataset check reports
@@ -106,7 +151,7 @@ class RealESRNetModel(SRModel):
         self.options = self.declared_options()
         self.pair_pool: Any = None
         queue = self.options["queue_size"]
-        if self.is_train and self.options["high_order_degradation"] and queue:
+        if self.is_train and self.options["high_order_degradation"] and queue and self.options["paired_prob"] < 1:
             from restoration.data.realesrgan_degradation import TrainingPairPool
 
             self.pair_pool = TrainingPairPool(int(queue))
@@ -118,10 +163,11 @@ class RealESRNetModel(SRModel):
         A ``RealESRGANDataset`` batch (``gt``, ``kernel1``, ``kernel2``, ``sinc_kernel``) is degraded with
         :func:`~restoration.data.realesrgan_degradation.realesrgan_degrade`, seeded from
         ``(manual_seed, current_iter, rank)`` (so a resumed run repeats it) and mixed through the
-        training-pair pool. Any other batch is returned unchanged (paired data).
+        training-pair pool. With ``high_order_degradation: false``, or where :meth:`uses_own_pairs`, the
+        batch's own ``lq``/``gt`` are used (+ ``gt_usm`` with ``paired_gt_usm``).
         """
-        if not self.options["high_order_degradation"]:
-            return dict(batch)
+        if not self.options["high_order_degradation"] or self.uses_own_pairs(current_iter):
+            return self._own_pairs(batch, current_iter)
         if "kernel1" not in batch:
             raise DataError("train.high_order_degradation is on but the training batch has no 'kernel1': use "
                             "RealESRGANDataset, or set train.high_order_degradation: false for paired data")
@@ -134,6 +180,27 @@ class RealESRNetModel(SRModel):
         if self.channels_last:
             lq, gt, gt_usm = (t.contiguous(memory_format=torch.channels_last) for t in (lq, gt, gt_usm))
         return {**batch, "lq": lq.contiguous(), "gt": gt, "gt_usm": gt_usm}
+
+    def uses_own_pairs(self, current_iter: int) -> bool:
+        """Whether iteration ``current_iter`` trains on the batch's own pairs under ``paired_prob`` (with the
+        degradation on): never at 0, always at 1, else by :func:`paired_coin` of this rank."""
+        p = float(self.options["paired_prob"])
+        if p <= 0 or p >= 1:
+            return p >= 1
+        return paired_coin(int(self.opt.get("manual_seed") or 0), current_iter, int(self.opt.get("rank") or 0)) < p
+
+    def _own_pairs(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Any]:
+        """A paired batch as it is (its GT sharpened into ``gt_usm`` with ``paired_gt_usm``)."""
+        if "lq" not in batch:
+            raise DataError(f"iteration {current_iter} trains on the batch's own pairs (high_order_degradation "
+                            f"off or paired_prob {self.options['paired_prob']}) but the batch has no 'lq': use a "
+                            "paired dataset such as RealESRGANPairedDataset")
+        if not self.options["paired_gt_usm"] or "gt" not in batch:
+            return dict(batch)
+        from restoration.data.realesrgan_degradation import usm_sharp
+
+        with torch.no_grad():
+            return {**batch, "gt_usm": usm_sharp(batch["gt"].float())}
 
     def target(self, batch: Mapping[str, Any], use_usm: bool) -> Tensor:
         """``gt_usm`` when asked for and present, else ``gt``."""
