@@ -29,10 +29,6 @@ _PLACEHOLDER = re.compile(r"[<>*{}]|\.\.\.")
 ALLOWED = {
     # Real-ESRGAN's own option file (upstream repository), cited as the source of the defaults
     ("restoration/data/realesrgan_degradation.py", "options/train_realesrgan_x4plus.yml"),
-    # TODO(restoration/losses/ldl_loss.py): no docs/losses_metrics.md exists; point to a page that documents LDL
-    ("restoration/losses/ldl_loss.py", "docs/losses_metrics.md"),
-    # TODO(scripts/benchmark/benchmark.py): the file is options/train/SwinIR/train_SwinIR_light_SRx2_DIV2K.yml
-    ("scripts/benchmark/benchmark.py", "options/train/SwinIR/train_SwinIR_light_x2.yml"),
 }
 _OPTION_NAMES = {p.name for p in (ROOT / "options").rglob("*.yml")}
 

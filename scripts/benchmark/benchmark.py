@@ -5,7 +5,7 @@ A *path* is one combination of attention backend (``reference`` | ``sdpa``, only
 constructor takes ``attn_backend``), dtype (``fp32`` | ``bf16`` autocast), ``torch.compile`` (opt-in) and
 memory format (contiguous | ``channels_last``, opt-in). Examples::
 
-    python scripts/benchmark/benchmark.py -opt options/train/SwinIR/train_SwinIR_light_x2.yml --batch 4 --size 64
+    python scripts/benchmark/benchmark.py -opt options/train/SwinIR/train_SwinIR_light_SRx2_DIV2K.yml --batch 4 --size 64
     python scripts/benchmark/benchmark.py --arch SwinIR --kwargs '{"upscale": 2, "embed_dim": 60, ...}' \
         --dtypes fp32,bf16 --compile --channels-last --json results.json
 
