@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -278,3 +279,33 @@ def test_the_loader_is_measured_with_pinned_memory_on_a_gpu(monkeypatch) -> None
     with pytest.raises(gr.ItemSkipped):
         gr.loader_rate("gt", "lq", "disk", 2, 32, 2, gr.parse_args(["--smoke"]), torch.device("cuda"))
     assert seen == {"use_cuda": True}
+
+
+def test_an_interrupt_the_item_swallows_still_stops_the_report(tmp_path: Path, monkeypatch) -> None:
+    """SIGINT met inside code that catches it (or turns it into another error) still ends the report: the
+    item is recorded as interrupted, not with the number it returned, and the next one does not run."""
+    gr = _module()
+
+    def swallows_the_interrupt() -> dict:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100_000):  # bounded: the handler runs at once
+                time.sleep(0.01)
+        except BaseException:
+            pass
+        return {"peak_mb": 2.0}
+
+    def items(args, device, files):
+        fns = [lambda: {"peak_mb": 1.0}, swallows_the_interrupt, lambda: {"peak_mb": 3.0}]
+        return [(1, "tiled", _tiled_row(name), 10.0, fn) for name, fn in zip("abc", fns)]
+
+    monkeypatch.setattr(gr, "plan", items)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        data = gr.main(["--smoke", "--out", str(tmp_path), "--sections", "tiled"])
+    except KeyboardInterrupt:
+        pytest.fail("the interrupt escaped main")
+    assert signal.getsignal(signal.SIGINT) is previous
+    assert data["interrupted"] is True
+    assert [r["status"] for r in data["tiled"]] == ["ok", "stopped: interrupted", "skipped: interrupted"]
+    assert "peak_mb" not in data["tiled"][1]

@@ -188,6 +188,12 @@ class Report:
         self.data: dict[str, Any] = {"env": environment(device), "settings": vars(args) | {"device": str(device)},
                                      "training": [], "na": [], "tiled": [], "data": [], "realsr": [], "starvation": []}
         args.out.mkdir(parents=True, exist_ok=True)
+        self.interrupted = False
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        """SIGINT handler: remembered, so that code that catches the interrupt cannot carry the run on."""
+        self.interrupted = True
+        raise KeyboardInterrupt
 
     def left(self) -> float:
         return self.args.budget_s - (time.monotonic() - self.start)
@@ -226,6 +232,8 @@ class Report:
                 result = fn()
                 # the item's queued kernels finish inside its time: their errors and time are its own
                 _sync(self.device)
+            if self.interrupted:  # caught inside the item: its result is not a whole measurement
+                raise KeyboardInterrupt
             if alarm.fired:  # swallowed by the code it interrupted: the result is another path's
                 raise ItemTimeout
             row.update(result)
@@ -237,6 +245,8 @@ class Report:
         except torch.OutOfMemoryError as exc:
             row["status"] = "OOM: " + _first_line(exc, 160)
         except Exception as exc:  # one failing item must not lose the others
+            if self.interrupted:  # the interrupt, turned into another error by the code it met
+                raise KeyboardInterrupt from exc
             # e.g. torch.compile wraps what its backend raised when the alarm went off
             row["status"] = stopped if alarm.fired or _caused_by_timeout(exc) else (
                 f"error: {type(exc).__name__}: " + _first_line(exc))
@@ -918,12 +928,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     files = DataFiles(args)
     items = sorted(plan(args, device, files), key=lambda item: item[0])
     done = 0
+    previous = signal.signal(signal.SIGINT, report.on_sigint)
     try:
         for _, section, row, cap, fn in items:
             report.run(section, row, cap, fn)
             done += 1
             if row.get("mode") == "compile":
                 torch._dynamo.reset()
+            if report.interrupted:
+                raise KeyboardInterrupt
     except KeyboardInterrupt:  # SIGINT (Ctrl-C, or a time cap around the report): keep what was measured
         report.data["interrupted"] = True
         for _, section, row, _, _ in items[done:]:
@@ -931,6 +944,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 report.data[section].append({**row, "status": "skipped: interrupted"})
         print(f"interrupted: {len(items) - done} items not measured", flush=True)
     finally:
+        signal.signal(signal.SIGINT, previous)
         files.close()
     starvation(report)
     report.save()
