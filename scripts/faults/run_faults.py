@@ -12,6 +12,9 @@ Each section prints ``passed/total``; the table goes into README's "Reliability"
 * malicious pickles: ``.state``/``.pth`` files whose unpickling would run a shell command; nothing may run.
 * broken configs: each must exit 2, print no traceback and create no folder.
 * bad data: each must exit 1 with a one-line error naming the offending file, before any folder exists.
+* refused starts: a second run with a running run's name, a state of another run under ``--auto_resume``,
+  ``path.experiments_root`` at a folder that is not an experiment's, non-strict weights matching nothing:
+  each must exit 1 with one line and leave the other run's files as they were.
 * killed rank (``--torchrun``): seconds from SIGKILL of one rank of a 2-process torchrun run to its exit.
 """
 
@@ -121,6 +124,19 @@ class _Shell:
         return os.system, (f"touch {self.marker}",)
 
 
+def _flip_bit(content: bytes) -> bytes:
+    """``content`` (a torch zip) with one bit flipped in the middle of its largest tensor record."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        info = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    at = info.header_offset
+    start = at + 30 + int.from_bytes(content[at + 26:at + 28], "little") + int.from_bytes(content[at + 28:at + 30], "little")
+    flipped = bytearray(content)
+    flipped[start + info.file_size // 2] ^= 0x10
+    return bytes(flipped)
+
+
 def damaged_states(data: tuple[Path, Path], work: Path) -> tuple[tuple[int, int], tuple[int, int]]:
     opt = tiny(data, "dmg", **{"logger.save_checkpoint_freq": 2, "train.total_iter": 4})
     cfg = write(opt, work / "dmg.yml")
@@ -140,6 +156,7 @@ def damaged_states(data: tuple[Path, Path], work: Path) -> tuple[tuple[int, int]
         "zeroed middle": good[: len(good) // 3] + bytes(len(good) // 3) + good[2 * (len(good) // 3):],
         "malicious pickle (os.system)": evil.getvalue(),
         "plain pickle of a dict": __import__("pickle").dumps({"iter": 4}),
+        "one flipped bit in a tensor": _flip_bit(good),
     }
     recovered = 0
     for label, content in cases.items():
@@ -173,6 +190,51 @@ def damaged_states(data: tuple[Path, Path], work: Path) -> tuple[tuple[int, int]
             load()
     executed = int(marker.exists())
     return (recovered, len(cases)), (executed, attempts + 2)  # + the two resume attempts above
+
+
+# ------------------------------------------------------------------ refused starts
+def refused_starts(data: tuple[Path, Path], work: Path) -> tuple[int, int, list[str]]:
+    from restoration.utils.run_lock import RunLock
+
+    passed, failures = 0, []
+
+    def check(label: str, code: int | str, err: str, expected: str, intact: Callable[[], bool]) -> None:
+        nonlocal passed
+        ok = code == 1 and expected in err and "Traceback" not in err and intact()
+        passed += ok
+        if not ok:
+            failures.append(f"{label}: rc {code}, {err.strip().splitlines()[-1:]}")
+
+    root = work / "refused"
+    opt = tiny(data, "busy")
+    exp = root / "experiments" / "busy"
+    (exp / "models").mkdir(parents=True)
+    (exp / "models" / "net_g_9.pth").write_bytes(b"the running run's")
+    with RunLock(str(exp)):  # as a running run holds it
+        code, err = in_process(["-opt", str(write(opt, work / "busy.yml")), "--root", str(root)])
+    check("same name twice", code, err, "RunLockedError", lambda: (exp / "models" / "net_g_9.pth").is_file())
+
+    assert in_process(["-opt", str(write(tiny(data, "mine"), work / "mine.yml")), "--root", str(root)])[0] == 0
+    assert in_process(["-opt", str(write(tiny(data, "other"), work / "other.yml")), "--root", str(root)])[0] == 0
+    foreign = root / "experiments" / "mine" / "training_states" / "8.state"
+    shutil.copy(root / "experiments" / "other" / "training_states" / "4.state", foreign)
+    code, err = in_process(["-opt", str(work / "mine.yml"), "--root", str(root), "--auto_resume",
+                            "--force_yml", "train.total_iter=10"])
+    check("another run's state", code, err, "ForeignStateError", lambda: foreign.is_file())
+
+    project = root / "project"
+    (project / "src").mkdir(parents=True)
+    opt = {**tiny(data, "proj"), "path": {"experiments_root": str(project)}}
+    code, err = in_process(["-opt", str(write(opt, work / "proj.yml")), "--root", str(root)])
+    check("experiments_root at the project", code, err, "ExperimentFolderError",
+          lambda: sorted(p.name for p in project.iterdir()) == ["src"])
+
+    torch.save({"params": {"unrelated.weight": torch.zeros(2)}}, work / "unrelated.pth")
+    opt = {**tiny(data, "nomatch"), "path": {"pretrain_network_g": str(work / "unrelated.pth"), "strict_load_g": False}}
+    code, err = in_process(["-opt", str(write(opt, work / "nomatch.yml")), "--root", str(root)])
+    check("non-strict weights matching nothing", code, err, "WeightsError",
+          lambda: not (root / "experiments" / "nomatch").exists())
+    return passed, 4, failures
 
 
 # ------------------------------------------------------------------ broken configs
@@ -366,20 +428,22 @@ def main() -> int:
         (rec, nd), (executed, attempts) = damaged_states(data, work)
         rows.append(("damaged newest state: named, skipped, resumed from the previous", f"{rec}/{nd}"))
         rows.append(("malicious pickles executed (must be 0)", f"{executed}/{attempts}"))
+        okr, nr, rfail = refused_starts(data, work)
+        rows.append(("refused starts: exit 1, one line, the other run's files intact", f"{okr}/{nr}"))
         ok, nc, failures = broken_configs(data, work)
         rows.append(("broken configs: exit 2, no traceback, no folder", f"{ok}/{nc}"))
         okd, ndata, dfail = bad_data(data, work)
         rows.append(("bad data: exit 1, one line naming the file, no folder", f"{okd}/{ndata}"))
         if args.torchrun:
             rows.append(("killed rank (SIGKILL) to torchrun exit, seconds", f"{killed_rank_exit(data, work):.1f}"))
-        for line in failures + dfail:
+        for line in rfail + failures + dfail:
             print(f"  FAILED {line}", file=sys.stderr)
         width = max(len(r[0]) for r in rows)
         print(f"| {'fault':<{width}} | result |\n|{'-' * (width + 2)}|--------|")
         for label, value in rows:
             print(f"| {label:<{width}} | {value:>6} |")
         print(f"\n{time.time() - start:.0f} s")
-        bad = executed or ok < nc or okd < ndata or k < n or rec < nd
+        bad = executed or ok < nc or okd < ndata or k < n or rec < nd or okr < nr
         return 1 if bad else 0
     finally:
         if not args.keep:
