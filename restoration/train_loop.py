@@ -52,7 +52,6 @@ from restoration.utils.dist import (
     all_gather_objects,
     any_across_ranks,
     gather_objects_on_main,
-    barrier,
     cleanup_dist,
     finish_dist,
     get_dist_info,
