@@ -18,7 +18,8 @@ import torch
 from restoration import build_network
 from restoration.layers import config
 from restoration.layers.masked_window_attention import MaskedWindowAttention
-from restoration.layers.neighborhood_attention import available_backends, neighborhood_attention_2d, select_backend
+from restoration.layers.config import resolve_backend
+from restoration.layers.neighborhood_attention import available_backends, neighborhood_attention_2d
 from restoration.layers.window_attention import window_attention
 from restoration.layers.window_partition import shifted_window_mask
 
@@ -154,6 +155,6 @@ def test_auto_picks_a_fused_neighborhood_backend_on_cuda() -> None:
     fused = [b for b in ("natten", "flex") if b in available_backends()]
     if not fused:
         pytest.skip("neither natten nor FlexAttention is available")
-    assert select_backend("auto", DEVICE, has_bias=True, head_dim=16, needs_grad=True) == "flex"
+    assert resolve_backend("neighborhood", "auto", DEVICE, has_bias=True, head_dim=16, needs_grad=True) == "flex"
     expected = "natten" if "natten" in fused else "flex"
-    assert select_backend("auto", DEVICE, has_bias=False, head_dim=32, needs_grad=True) == expected
+    assert resolve_backend("neighborhood", "auto", DEVICE, has_bias=False, head_dim=32, needs_grad=True) == expected

@@ -202,14 +202,14 @@ def test_one_attention_switch_per_op() -> None:
 
 
 def test_auto_is_the_reference_in_deterministic_mode() -> None:
-    from restoration.layers.neighborhood_attention import select_backend
+    from restoration.layers.config import resolve_backend
     from restoration.utils.torch_setup import torch_settings
 
     cuda = torch.device("cuda")  # selection only; nothing runs on it
-    assert select_backend("auto", cuda, has_bias=True) in ("flex", "reference")
+    assert resolve_backend("neighborhood", "auto", cuda, has_bias=True) in ("flex", "reference")
     with torch_settings(deterministic=True):
-        assert select_backend("auto", cuda, has_bias=True) == "reference"
-        assert select_backend("auto", cuda, has_bias=False, head_dim=32) == "reference"
+        assert resolve_backend("neighborhood", "auto", cuda, has_bias=True) == "reference"
+        assert resolve_backend("neighborhood", "auto", cuda, has_bias=False, head_dim=32) == "reference"
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

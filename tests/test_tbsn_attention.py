@@ -44,7 +44,7 @@ def test_fast_path_equals_reference(impl: str, dtype: torch.dtype, tol: float, w
 
 def test_unknown_impl_is_rejected() -> None:
     attn = MaskedWindowAttention(dim=4, window_size=4, overlap_ratio=1.0, num_heads=1, dim_head=4, bias=False)
-    with pytest.raises(ValueError, match="unknown attention impl 'flash'"):
+    with pytest.raises(ValueError, match="unknown masked_window attention backend 'flash'"):
         attn.impl = "flash"
     odd = MaskedWindowAttention(dim=4, window_size=3, overlap_ratio=0.7, num_heads=1, dim_head=4, bias=False,
                                 impl="reference")

@@ -274,21 +274,22 @@ def test_global_switch_and_unknown_backend() -> None:
     assert config.get_attn_backend() == "auto"
     # 'auto' is the measured default (docs/benchmarks.md): the CPU kernels on the CPU at every head dim
     # (they pick by window size themselves), the CUDA layout on every other device
-    assert config.resolve_attn_backend(None, torch.device("cpu"), 10) == "sdpa"
-    assert config.resolve_attn_backend(None, "cpu", 16) == config.resolve_attn_backend(None, "cpu", 30) == "sdpa"
-    assert config.resolve_attn_backend(None, "cuda:1", 10) == "sdpa"
-    assert config.resolve_attn_backend("auto") == "auto"  # layers built without a device resolve it per call
+    assert config.resolve_backend("window", None, torch.device("cpu"), head_dim=10) == "sdpa"
+    assert config.resolve_backend("window", None, "cpu", head_dim=16) == "sdpa"
+    assert config.resolve_backend("window", None, "cpu", head_dim=30) == "sdpa"
+    assert config.resolve_backend("window", None, "cuda:1", head_dim=10) == "sdpa"
+    assert config.resolve_backend("window", "auto") == "auto"  # layers built without a device resolve it per call
     q10 = torch.randn(2, 1, 4, 10, requires_grad=True)
     # the reference's last op is attn @ v (a matmul's view); the kernels are one autograd function each
     assert type(window_attention(q10, q10, q10).grad_fn).__name__ == "CPUStoredWindowAttentionBackward"
     try:
         config.set_attn_backend("reference")
-        assert config.resolve_attn_backend(None, "cpu", 10) == "reference"
+        assert config.resolve_backend("window", None, "cpu", head_dim=10) == "reference"
         assert type(window_attention(q10, q10, q10).grad_fn).__name__ == "UnsafeViewBackward0"
     finally:
         config.set_attn_backend("auto")
-    with pytest.raises(ValueError, match="unknown attention backend 'flash'; choose one of reference, sdpa"):
-        config.resolve_attn_backend("flash")
+    with pytest.raises(ValueError, match="unknown window attention backend 'flash'; choose one of reference, sdpa"):
+        config.resolve_backend("window", "flash")
 
 
 def _swinir() -> nn.Module:

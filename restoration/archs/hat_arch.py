@@ -29,7 +29,7 @@ from torch import nn
 
 from restoration.archs.spec import ArchSpec, checked_spec
 from restoration.layers.channel_attention import CAB
-from restoration.layers.config import backend_problem, resolve_attn_backend
+from restoration.layers.config import backend_problem, resolve_backend
 from restoration.layers.input_norm import input_mean
 from restoration.layers.mlp import Mlp
 from restoration.layers.patch_embed import PatchEmbed, token_resolution
@@ -167,7 +167,7 @@ class OCAB(nn.Module):
         self.num_heads = num_heads
         self.scale = qk_scale or (dim // num_heads) ** -0.5
         self.overlap_win_size = overlap_window_size(window_size, overlap_ratio)
-        self.attn_backend = attn_backend if attn_backend is None else resolve_attn_backend(attn_backend)
+        self.attn_backend = attn_backend if attn_backend is None else resolve_backend("window", attn_backend)
         self.norm1 = norm_layer(dim)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.relative_position_bias_table = nn.Parameter(

@@ -1,80 +1,117 @@
-"""Global defaults for the shared layers: the one place where fast paths are switched.
+"""The one switch for every attention op: which backend computes it, and what ``'auto'`` means.
 
-One convention for every attention op (:data:`ATTENTION_OPS`): each network takes one option,
-``attn_backend`` (SwinIR and HAT: window attention; TBSN: masked window attention; DSwinIR: neighbourhood
-attention), and ``None``, the default of every architecture, means "use the process-wide default of that
-op" (:func:`get_attn_backend`), so a whole program can be switched at run time::
+Every network takes one option, ``attn_backend`` (SwinIR and HAT: window attention; TBSN: masked window
+attention; DSwinIR: neighbourhood attention). ``None``, every architecture's default, means "the process-wide
+default of that op" (:func:`get_attn_backend`), so a whole program can be switched at run time::
 
     from restoration.layers import config
     config.set_attn_backend("reference")                       # window attention (SwinIR, HAT)
     config.set_attn_backend("reference", op="neighborhood")    # DSwinIR
     config.available_backends("neighborhood")                  # ['auto', 'reference', 'flex', ...] here
 
-Every op's ``'reference'`` is the official arithmetic, and every other backend is proven equal to it,
-forward and backward, by the op's tests. ``'auto'`` (every op's default) picks per call from the device
-and shapes, never from timings, so runs stay reproducible. What follows is about window attention.
+Every op's ``'reference'`` is the official arithmetic; every other backend computes the same function, which
+the op's tests prove forward and backward. :func:`resolve_backend` is the only place where a backend is
+chosen: ``'auto'`` is a rule of the op, the device, the shapes and ``torch.are_deterministic_algorithms_enabled``,
+never of timings taken at run time, so runs are reproducible. The rules (what they pick and why is measured
+in docs/benchmarks.md):
 
-Backends (all compute the same function; ``tests/test_window_attention.py`` proves them equal,
-forward and backward):
+* ``window`` (:mod:`restoration.layers.window_attention`): ``'sdpa'`` on every device, the CPU's hand-tuned
+  kernels or SDPA's memory-efficient kernel elsewhere.
+* ``masked_window`` (:mod:`restoration.layers.masked_window_attention`): ``'parity'`` for an even window (a
+  quarter of the logits), else ``'sdpa'``.
+* ``neighborhood`` (:mod:`restoration.layers.neighborhood_attention`): off CUDA, or in deterministic mode,
+  ``'reference'``; on CUDA ``'natten'`` (installed, no bias, a head dim its kernels are known to handle), else
+  ``'flex'`` (torch >= 2.6), else ``'reference'``.
 
-* ``'reference'``: the official SwinIR/HAT arithmetic, step by step. Most memory (it keeps every
-  attention matrix for backward).
-* ``'sdpa'``: fused kernels: on the CPU the hand-tuned kernels of
-  :mod:`restoration.layers.window_attention_cpu` (by window size: for SwinIR's 8 x 8 windows the
-  reference's arithmetic in place over cache-sized blocks; for HAT's 16 x 16 windows SDPA's flash
-  forward and a recomputing backward, no stored attention matrix); elsewhere SDPA's memory-efficient
-  kernel, laid out by :mod:`restoration.layers.window_attention_cuda`.
-
-The default, ``'auto'``, picks what measured fastest (:func:`auto_backend`) from the device type and the
-head dim alone, never from timings taken at run time, so runs stay reproducible: ``'sdpa'`` on every
-device and head dim. Training steps on a 2-core AMD EPYC (torch 2.14.1, fp32, 4 x 64^2;
-docs/benchmarks.md, "Window attention on an AMD EPYC"): SwinIR-light x2 (head dim 10, 8 x 8 windows)
-and SwinIR-M x2 (30) faster than the reference through the in-place kernel, HAT-S x2 (24, 16 x 16) through
-the flash kernel. ``'reference'`` stays selectable (the official arithmetic, bit for bit).
+This module imports nothing of the package: every op imports it.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
+
 import torch
 
 __all__ = [
-    "ATTENTION_OPS", "ATTN_BACKENDS", "AUTO", "auto_backend", "available_backends",
-    "backend_problem", "get_attn_backend", "resolve_attn_backend", "set_attn_backend",
+    "ATTENTION_OPS", "AUTO", "available_backends", "backend_problem", "get_attn_backend", "kernel_available",
+    "resolve_backend", "set_attn_backend",
 ]
 
 #: Every attention op and the backends that compute it (whatever the machine; see :func:`available_backends`).
 ATTENTION_OPS: dict[str, tuple[str, ...]] = {
-    "window": ("reference", "sdpa"),  # restoration.layers.window_attention (SwinIR, HAT)
-    "masked_window": ("reference", "sdpa", "parity"),  # restoration.layers.masked_window_attention (TBSN)
-    "neighborhood": ("reference", "flex", "natten"),  # restoration.layers.neighborhood_attention (DSwinIR)
+    "window": ("reference", "sdpa"),
+    "masked_window": ("reference", "sdpa", "parity"),
+    "neighborhood": ("reference", "flex", "natten"),
 }
 
-#: Backends understood by :func:`restoration.layers.window_attention.window_attention`.
-#: FlexAttention is deliberately absent: see the module docstring of ``window_attention.py``.
-ATTN_BACKENDS: tuple[str, ...] = ATTENTION_OPS["window"]
-
-#: Not a backend: "what :func:`auto_backend` picks for the tensors at hand".
+#: Not a backend: "what :func:`resolve_backend` picks for the call at hand".
 AUTO = "auto"
 
+#: Head dims NATTEN's fused CUDA kernels are known to handle; others go to flex under ``'auto'``.
+NATTEN_AUTO_HEAD_DIMS = (32, 64, 128)
+
 _defaults: dict[str, str] = {op: AUTO for op in ATTENTION_OPS}
+_FOUND: dict[str, bool] = {}  # optional kernel -> usable, decided once per process
+
+
+# assume_constant_result: a compiled network calls these through resolve_backend; Dynamo then takes the
+# answer as a constant instead of tracing find_spec (torch 2.11 breaks the graph there, so a fullgraph
+# compile failed). A plain dict as the cache: Dynamo 2.11 traces through an lru_cache wrapper.
+@torch.compiler.assume_constant_result
+def _has_flex() -> bool:
+    if "flex" not in _FOUND:
+        _FOUND["flex"] = _flex_usable()
+    return _FOUND["flex"]
+
+
+@torch.compiler.assume_constant_result
+def _has_natten() -> bool:
+    if "natten" not in _FOUND:
+        _FOUND["natten"] = _natten_usable()
+    return _FOUND["natten"]
+
+
+def _flex_usable() -> bool:
+    if importlib.util.find_spec("torch.nn.attention.flex_attention") is None:
+        return False
+    from torch.nn.attention.flex_attention import BlockMask
+
+    # torch >= 2.6: block masks for lengths that are not multiples of the block size. torch 2.5's flex
+    # called mask_mod on padded positions, and a compiled DSwinIR gave wrong outputs (docs/benchmarks.md)
+    return "seq_lengths" in inspect.signature(BlockMask.from_kv_blocks).parameters
+
+
+def _natten_usable() -> bool:
+    if importlib.util.find_spec("natten") is None:
+        return False
+    try:
+        import natten
+
+        return hasattr(natten, "na2d")  # natten >= 0.20 (fused op); 0.17's na2d had another API
+    except Exception:  # a broken install must not break the reference path
+        return False
+
+
+def kernel_available(name: str) -> bool:
+    """Whether an optional kernel (``'flex'``, ``'natten'``) is usable here; every other backend always is."""
+    return {"flex": _has_flex, "natten": _has_natten}.get(name, lambda: True)()
+
+
+def _check_op(op: str) -> None:
+    if op not in ATTENTION_OPS:
+        raise ValueError(f"unknown attention op {op!r}; one of {', '.join(ATTENTION_OPS)}")
 
 
 def available_backends(op: str = "window") -> list[str]:
-    """``'auto'`` and the backends of ``op`` usable on this machine (natten only where it imports)."""
-    if op not in ATTENTION_OPS:
-        raise ValueError(f"unknown attention op {op!r}; one of {', '.join(ATTENTION_OPS)}")
-    if op == "neighborhood":
-        from restoration.layers.neighborhood_attention import available_backends as neighborhood_backends
-
-        return [AUTO, *neighborhood_backends()]
-    return [AUTO, *ATTENTION_OPS[op]]
+    """``'auto'`` and the backends of ``op`` usable on this machine (flex and natten only where they work)."""
+    _check_op(op)
+    return [AUTO, *(b for b in ATTENTION_OPS[op] if kernel_available(b))]
 
 
 def backend_problem(name: str | None, op: str = "window") -> str | None:
-    """Why ``attn_backend: name`` cannot be used for ``op`` on this machine (None: it can; None means the default)."""
-    if name is None:
-        return None
-    if name in (AUTO, "reference") or (op != "neighborhood" and name in ATTENTION_OPS.get(op, ())):
+    """Why ``attn_backend: name`` cannot be used for ``op`` on this machine (None: it can, or it is the default)."""
+    if name is None or name == AUTO or (name in ATTENTION_OPS.get(op, ()) and name not in ("flex", "natten")):
         return None  # decided without importing natten, whose import alone takes seconds
     available = available_backends(op)
     if name in available:
@@ -95,28 +132,67 @@ def set_attn_backend(name: str, op: str = "window") -> None:
     _defaults[op] = name
 
 
-def auto_backend(device: torch.device | str, head_dim: int) -> str:
-    """What ``'auto'`` means for tensors on ``device`` with ``head_dim`` channels per head: ``'sdpa'``
-    everywhere today (the CPU kernels choose by window size themselves); the arguments keep the rule
-    a function of the call, never of run-time timings."""
-    del device, head_dim
-    return "sdpa"
+def _auto(op: str, device: torch.device, head_dim: int, has_bias: bool, window_size: int | None) -> str:
+    """The ``'auto'`` rule of ``op`` (module docstring)."""
+    if op == "window":
+        return "sdpa"
+    if op == "masked_window":
+        return "parity" if window_size is not None and window_size % 2 == 0 else "sdpa"
+    # neighborhood: the CPU decides before probing natten, whose import alone takes seconds; deterministic mode
+    # (train.deterministic): the fused kernels accumulate gradients in a non-deterministic order
+    if device.type != "cuda" or torch.are_deterministic_algorithms_enabled():
+        return "reference"
+    if not has_bias and head_dim in NATTEN_AUTO_HEAD_DIMS and _has_natten():
+        return "natten"
+    return "flex" if _has_flex() else "reference"
 
 
-def resolve_attn_backend(name: str | None, device: torch.device | str | None = None, head_dim: int = 0) -> str:
-    """Return ``name`` checked against :data:`ATTN_BACKENDS`, the global default for ``None``, and for
-    ``'auto'`` :func:`auto_backend` of ``device`` and ``head_dim`` (``'auto'`` itself without a device).
+def resolve_backend(
+    op: str,
+    name: str | None,
+    device: torch.device | str | None = None,
+    *,
+    head_dim: int = 0,
+    has_bias: bool = False,
+    needs_grad: bool = False,
+    window_size: int | None = None,
+) -> str:
+    """The backend that computes one call of ``op``: the one place where backends are chosen.
+
+    Args:
+        op: A key of :data:`ATTENTION_OPS`.
+        name: ``attn_backend`` of the layer: a backend, ``'auto'``, or None (the process-wide default).
+        device: Device of the call; None (a layer checking its option at construction) leaves ``'auto'``
+            unresolved.
+        head_dim: Channels per head (neighbourhood attention's natten rule).
+        has_bias: A relative-position bias is added (natten has none).
+        needs_grad: Autograd will need a backward pass (flex and natten have none on the CPU).
+        window_size: Query window side (masked window attention: ``'parity'`` needs it even).
 
     Raises:
-        ValueError: ``name`` is not a known backend (the message lists the known ones).
+        ValueError: an unknown or unavailable backend, or one that cannot do this call; the message says
+            what can.
     """
-    if name is None:
-        name = _defaults["window"]
+    _check_op(op)
+    name = _defaults[op] if name is None else name
+    if name != AUTO and name not in ATTENTION_OPS[op]:
+        raise ValueError(f"unknown {op} attention backend {name!r}; choose one of {', '.join(ATTENTION_OPS[op])} "
+                         f"or {AUTO!r}; available on this machine: {available_backends(op)}")
+    if name == "parity" and window_size is not None and window_size % 2:
+        raise ValueError(f"attention backend 'parity' needs an even window_size, got {window_size}")
+    if device is None:
+        return name
+    device = torch.device(device)
     if name == AUTO:
-        return AUTO if device is None else auto_backend(device, head_dim)
-    if name not in ATTN_BACKENDS:
-        raise ValueError(
-            f"unknown attention backend {name!r}; choose one of {', '.join(ATTN_BACKENDS)} (or {AUTO!r}: "
-            "the measured default for the device and head dim)"
-        )
+        return _auto(op, device, head_dim, has_bias, window_size)
+    if op == "neighborhood" and name != "reference":
+        if not kernel_available(name):
+            raise ValueError(f"unknown or unavailable neighbourhood-attention backend {name!r}; "
+                             f"available on this machine: {available_backends(op)}")
+        if name == "natten" and has_bias:
+            raise ValueError("backend 'natten' (natten>=0.20 na2d) does not support a relative-position bias; "
+                             "use backend='reference' or 'flex' (or 'auto')")
+        if device.type == "cpu" and needs_grad:
+            raise ValueError(f"backend {name!r} has no backward pass on CPU (FlexAttention limitation); "
+                             "use backend='reference' for CPU training")
     return name

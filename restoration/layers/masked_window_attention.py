@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restoration.layers.config import ATTENTION_OPS, AUTO, get_attn_backend
+from restoration.layers.config import ATTENTION_OPS, resolve_backend
 from restoration.layers.window_attention_cuda import HEAD_DIM_MULTIPLE, MASK_ALIGN, fused_sdpa
 from restoration.layers.window_partition import overlap_window_size
 
@@ -218,20 +218,14 @@ class MaskedWindowAttention(nn.Module):
 
     @impl.setter
     def impl(self, value: str | None) -> None:
-        if value is not None and value != AUTO and value not in ATTENTION_IMPLS:
-            raise ValueError(f"unknown attention impl {value!r}; choose one of {(AUTO, *ATTENTION_IMPLS)}")
-        if value == "parity" and self.window_size % 2:
-            raise ValueError(f"attention impl 'parity' needs an even window_size, got {self.window_size}")
+        if value is not None:
+            resolve_backend("masked_window", value, window_size=self.window_size)  # unknown, or parity on odd
         self._impl = value
 
-    def resolved_impl(self) -> str:
-        """The backend this call uses: the set one, or the process-wide default; ``'auto'`` resolved."""
-        impl = self._impl if self._impl is not None else get_attn_backend("masked_window")
-        if impl == AUTO:
-            return "parity" if self.window_size % 2 == 0 else "sdpa"
-        if impl == "parity" and self.window_size % 2:
-            raise ValueError(f"attention impl 'parity' needs an even window_size, got {self.window_size}")
-        return impl
+    def resolved_impl(self, device: torch.device | str = "cpu") -> str:
+        """The backend a call on ``device`` uses: the set one, or the process-wide default; ``'auto'``
+        resolved (:func:`restoration.layers.config.resolve_backend`)."""
+        return resolve_backend("masked_window", self._impl, device, window_size=self.window_size)
 
     def _windows(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Split into per-(window, head) sequences: q ``(N, ws*ws, d)``, k/v ``(N, ow*ow, d)``.
@@ -294,7 +288,7 @@ class MaskedWindowAttention(nn.Module):
         q, k, v = self.qkv(x).chunk(3, dim=1)
         q, k, v = self._windows(q, k, v)
         q = q * self.scale
-        impl = self.resolved_impl()
+        impl = self.resolved_impl(x.device)
         if impl == "parity":
             return self.project_out(self._merge(self._parity_attention(q, k, v), x.shape))
         bias = self.rel_pos_emb(q) + self.fixed_pos_emb().to(q.dtype)

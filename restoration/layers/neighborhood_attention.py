@@ -23,134 +23,28 @@ Backends, all behind :func:`neighborhood_attention_2d` (``backend=``):
   support there, so it is only eligible when ``rpb is None``.
 
 ``"auto"`` picks ``natten`` (CUDA, no bias) > ``flex`` (CUDA) > ``reference``; ``reference`` whenever
-``torch.are_deterministic_algorithms_enabled()`` (``train.deterministic: true``).
+``torch.are_deterministic_algorithms_enabled()`` (``train.deterministic: true``): the rule lives with the other
+attention ops' in :func:`restoration.layers.config.resolve_backend`.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-__all__ = [
-    "BACKENDS",
-    "available_backends",
-    "neighborhood_attention_2d",
-    "neighborhood_indices_1d",
-    "select_backend",
-]
+from restoration.layers.config import ATTENTION_OPS, resolve_backend
+from restoration.layers.config import available_backends as _available
 
-BACKENDS: tuple[str, ...] = ("reference", "flex", "natten")
+__all__ = ["BACKENDS", "available_backends", "neighborhood_attention_2d", "neighborhood_indices_1d"]
 
-
-# --------------------------------------------------------------------------------------------------
-# Backend discovery and selection (the one place where the choice is made)
-# --------------------------------------------------------------------------------------------------
-_FOUND: dict[str, bool] = {}  # backend -> importable, decided once per process
-
-
-# assume_constant_result: a compiled network calls these through select_backend; Dynamo then takes the
-# answer as a constant instead of tracing find_spec (torch 2.11 breaks the graph there, so a fullgraph
-# compile failed). A plain dict as the cache: Dynamo 2.11 traces through an lru_cache wrapper.
-@torch.compiler.assume_constant_result
-def _has_flex() -> bool:
-    if "flex" not in _FOUND:
-        _FOUND["flex"] = _flex_usable()
-    return _FOUND["flex"]
-
-
-@torch.compiler.assume_constant_result
-def _has_natten() -> bool:
-    if "natten" not in _FOUND:
-        _FOUND["natten"] = _natten_usable()
-    return _FOUND["natten"]
-
-
-def _flex_usable() -> bool:
-    if importlib.util.find_spec("torch.nn.attention.flex_attention") is None:
-        return False
-    from torch.nn.attention.flex_attention import BlockMask
-
-    # torch >= 2.6: block masks for lengths that are not multiples of the block size. torch 2.5's flex
-    # called mask_mod on padded positions, and a compiled DSwinIR gave wrong outputs (measured, 2.5.1)
-    return "seq_lengths" in inspect.signature(BlockMask.from_kv_blocks).parameters
-
-
-def _natten_usable() -> bool:
-    if importlib.util.find_spec("natten") is None:
-        return False
-    try:
-        import natten  # noqa: F401
-
-        return hasattr(natten, "na2d")  # natten >= 0.20 (fused op); 0.17's na2d had another API
-    except Exception:  # a broken install must not break the reference path
-        return False
+BACKENDS: tuple[str, ...] = ATTENTION_OPS["neighborhood"]
 
 
 def available_backends() -> list[str]:
     """Backends usable on this machine (``"reference"`` always is)."""
-    out = ["reference"]
-    if _has_flex():
-        out.append("flex")
-    if _has_natten():
-        out.append("natten")
-    return out
-
-
-# head dims NATTEN's fused CUDA kernels are known to handle; others go to Flex under "auto"
-_NATTEN_AUTO_HEAD_DIMS = (32, 64, 128)
-
-
-def select_backend(
-    backend: str, device: torch.device, has_bias: bool, head_dim: int = 32, needs_grad: bool = False
-) -> str:
-    """Resolve ``backend`` (``"auto"`` or a name in :data:`BACKENDS`) for one call.
-
-    Args:
-        backend: ``"auto"`` or a backend name.
-        device: Device of the inputs.
-        has_bias: Whether a relative-position bias is used.
-        head_dim: Channels per head.
-        needs_grad: Whether autograd will need a backward pass.
-
-    Raises:
-        ValueError: unknown or unavailable backend, or a backend that cannot do the request
-            (``natten`` with a bias; ``flex``/``natten`` backward on CPU).
-    """
-    if backend == "auto" and (device.type != "cuda" or torch.are_deterministic_algorithms_enabled()):
-        # the CPU: decided before probing natten, whose import alone takes seconds; deterministic mode
-        # (train.deterministic): the fused kernels accumulate gradients in a non-deterministic order,
-        # the reference's index_add_ is made deterministic by torch
-        return "reference"
-    if backend == "reference":
-        return backend
-    available = available_backends()
-    if backend == "auto":
-        if device.type == "cuda":
-            if "natten" in available and not has_bias and head_dim in _NATTEN_AUTO_HEAD_DIMS:
-                return "natten"
-            if "flex" in available:
-                return "flex"
-        return "reference"
-    if backend not in available:
-        raise ValueError(
-            f"unknown or unavailable neighbourhood-attention backend {backend!r}; "
-            f"available on this machine: {['auto', *available]}"
-        )
-    if backend == "natten" and has_bias:
-        raise ValueError(
-            "backend 'natten' (natten>=0.20 na2d) does not support a relative-position bias; "
-            "use backend='reference' or 'flex' (or 'auto')"
-        )
-    if backend in ("flex", "natten") and device.type == "cpu" and needs_grad:
-        raise ValueError(
-            f"backend {backend!r} has no backward pass on CPU (FlexAttention limitation); "
-            "use backend='reference' for CPU training"
-        )
-    return backend
+    return _available("neighborhood")[1:]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -336,11 +230,8 @@ def neighborhood_attention_2d(
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (q, k, v, rpb)
     )
-    if backend is None:
-        from restoration.layers.config import get_attn_backend
-
-        backend = get_attn_backend("neighborhood")
-    name = select_backend(backend, q.device, rpb is not None, c, needs_grad)
+    name = resolve_backend("neighborhood", backend, q.device, head_dim=c, has_bias=rpb is not None,
+                           needs_grad=needs_grad)
     if name != "reference" and q.device.type == "cpu":
         # CPU FlexAttention refuses inputs that require grad even under no_grad
         q, k, v = q.detach(), k.detach(), v.detach()

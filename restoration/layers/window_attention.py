@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restoration.layers.config import resolve_attn_backend
+from restoration.layers.config import resolve_backend
 from restoration.layers.relative_position import relative_position_bias, relative_position_index
 from restoration.layers.window_attention_cpu import cpu_window_attention
 from restoration.layers.window_attention_cuda import sdpa_window_attention
@@ -58,14 +58,14 @@ def window_attention(
         bias: (nH, N, M) additive bias shared by all windows (relative-position bias), or None.
         mask: (nW, N, M) additive mask, window ``i`` of every image gets ``mask[i]`` (0 / -100), or None.
         scale: Logit scale; ``d ** -0.5`` when None.
-        backend: ``'reference'``, ``'sdpa'`` or ``'auto'`` (the measured default for the device and
-            head dim); None uses :func:`restoration.layers.config.get_attn_backend`.
+        backend: ``'reference'``, ``'sdpa'`` or ``'auto'`` (:func:`restoration.layers.config.resolve_backend`);
+            None uses :func:`restoration.layers.config.get_attn_backend`.
         dropout_p: Dropout on the attention probabilities (pass 0 in eval mode).
 
     Returns:
         (B*nW, nH, N, d).
     """
-    backend = resolve_attn_backend(backend, q.device, q.shape[-1])
+    backend = resolve_backend("window", backend, q.device, head_dim=q.shape[-1])
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if mask is not None and q.shape[0] % mask.shape[0]:
@@ -81,7 +81,7 @@ def window_attention(
     if mask is not None:
         bw, nh, n, m = attn.shape
         n_win = mask.shape[0]
-        attn = (attn.view(bw // n_win, n_win, nh, n, m) + mask.unsqueeze(1).unsqueeze(0)).view(bw, nh, n, m)
+        attn = (attn.view(bw // n_win, n_win, nh, n, m) + mask.to(attn.dtype).unsqueeze(1).unsqueeze(0)).view(bw, nh, n, m)
     attn = attn.softmax(dim=-1)
     if dropout_p > 0:
         attn = F.dropout(attn, p=dropout_p, training=True)
@@ -127,7 +127,7 @@ class WindowAttention(nn.Module):
         self.window_size = window_size
         self.num_heads = num_heads
         self.scale = qk_scale or (dim // num_heads) ** -0.5
-        self.attn_backend = attn_backend if attn_backend is None else resolve_attn_backend(attn_backend)
+        self.attn_backend = attn_backend if attn_backend is None else resolve_backend("window", attn_backend)
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
         if index_buffer:
             self.register_buffer("relative_position_index", relative_position_index(window_size))

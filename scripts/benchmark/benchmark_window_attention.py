@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from restoration.layers.config import ATTN_BACKENDS
+from restoration.layers.config import ATTENTION_OPS
 from restoration.layers.window_attention import window_attention
 from restoration.layers.window_attention_cuda import sdpa_inputs
 from restoration.layers.window_partition import shifted_window_mask
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="swinir-light")
     parser.add_argument("--shape", type=int, nargs=5, metavar=("IMAGES", "SIDE", "WINDOW", "HEADS", "HEAD_DIM"),
                         help="overrides --preset")
-    parser.add_argument("--backends", default=",".join(ATTN_BACKENDS))
+    parser.add_argument("--backends", default=",".join(ATTENTION_OPS["window"]))
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32", help="q, k, v dtype (bias stays fp32)")
     parser.add_argument("--warmup", type=int, default=1)
