@@ -215,8 +215,9 @@ class Report:
                 self._measure(row, None if self.args.no_limits else min(cap_s, left), fn)
                 print(f"[{section}] {label}: {row['status']} ({row['item_s']} s) {summary(row)}", flush=True)
         except KeyboardInterrupt:
-            row["status"] = "stopped: interrupted"
-            print(f"[{section}] {label}: stopped: interrupted", flush=True)
+            if row.get("status") != "ok":  # an interrupt while freeing a measured item keeps the measurement
+                row["status"] = "stopped: interrupted"
+            print(f"[{section}] {label}: {row['status']} (interrupted)", flush=True)
             raise
         finally:
             self.data[section].append(row)
