@@ -183,7 +183,7 @@ class Trainer:
         """An optimizer, learning-rate schedule and GradScaler for network ``name``.
 
         Args:
-            optim_opt: ``{type: Adam|AdamW|SGD, lr, ...}``.
+            optim_opt: ``{type, lr, ...}``, a type of :data:`restoration.models.optimizers.OPTIMIZERS`.
             scheduler_opt: ``train.scheduler``-style options (None: constant).
             warmup_iter: Linear warm-up iterations (-1: none).
             grad_clip: Clip the gradient norm of this network's parameters to this value (0: off).
@@ -192,7 +192,7 @@ class Trainer:
         params = [p for p in (params if params is not None else self.networks[name].parameters()) if p.requires_grad]
         optimizer = build_optimizer(params, optim_opt)
         self.optimizers[name] = optimizer
-        self.schedulers[name] = build_scheduler(optimizer, scheduler_opt, warmup_iter)
+        self.schedulers[name] = build_scheduler(optimizer, scheduler_opt, warmup_iter, self.train_opt.get("total_iter"))
         self.scalers[name] = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.grad_clip[name] = float(grad_clip or 0)
         return optimizer

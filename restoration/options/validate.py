@@ -291,18 +291,19 @@ def check_size_requirements(opt: Mapping[str, Any], problems: list[str]) -> None
 
 def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> None:
     """``train.<key>`` (``optim_g``): a type from the optimizer table, its arguments, a numeric ``lr``."""
-    from restoration.models.optimizers import OPTIMIZERS, optimizer_class
+    from restoration.models.optimizers import optimizer_class, optimizer_options, optimizer_problem
 
     optim = train.get(key) or {}
     if not isinstance(optim, Mapping):
         return
     kind = optim.get("type")
-    if kind not in OPTIMIZERS:
-        problems.append(f"'train.{key}.type' must be one of {list(OPTIMIZERS)}, got {value_repr(kind)}"
-                        f"{did_you_mean(kind, set(OPTIMIZERS)) if isinstance(kind, str) else ''}")
+    problem = optimizer_problem(kind)
+    if problem:
+        problems.append(f"'train.{key}.type': {problem}")
     else:
+        cls = optimizer_class(kind)
         kwargs = {k: v for k, v in optim.items() if k != "type"}
-        check_kwargs(optimizer_class(kind), {"params": None, **kwargs}, f"train.{key}", problems)
+        _check_unknown_keys(cls.__name__, optimizer_options(cls), kwargs, f"train.{key}", problems)
         if "lr" not in optim:
             problems.append(f"missing required option 'train.{key}.lr'")
         elif not isinstance(optim["lr"], (int, float)) or isinstance(optim["lr"], bool):
@@ -310,7 +311,7 @@ def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> Non
 
 
 def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
-    from restoration.models.lr_scheduler import SCHEDULERS
+    from restoration.models.lr_scheduler import SCHEDULERS, scheduler_problems
 
     sched = train.get("scheduler")
     if not isinstance(sched, Mapping):
@@ -338,6 +339,7 @@ def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
             problems.append("'train.scheduler.restart_weights' must have as many entries as 'periods'")
     if kind in ("MultiStepLR", "MultiStepRestartLR") and not isinstance(sched.get("milestones", []), list):
         problems.append("'train.scheduler.milestones' must be a list of iterations")
+    problems.extend(f"'train.scheduler': {p}" for p in scheduler_problems(sched, total))
 
 
 def _check_paths(opt: Mapping[str, Any], problems: list[str]) -> None:
