@@ -329,3 +329,21 @@ def test_toolbox_options_are_checked_before_anything_is_built() -> None:
                           "(did you mean 'l1'?)"
     assert problems[1] == "'train.losses[1]': channels must be one of ['rgb', 'y'], got 'ycbcr'"
     assert "has no argument 'ave_spectrun'" in problems[2]
+
+
+def test_ldl_trains_with_the_ema_output_and_needs_an_ema(tmp_path) -> None:  # noqa: ANN001
+    # the trainers hand LDL the EMA generator's output; without an EMA the option file is refused up front
+    from restoration.options.parse import OptionsError, parse_options
+    from restoration.train_loop import main as train_main
+    from tests.helpers import make_sr_pairs, train_options, write_options
+
+    data = make_sr_pairs(tmp_path / "data", n=2, size=32, scale=2)
+    opt = train_options(data, "ldl")
+    opt["train"]["losses"] = [{"type": "L1Loss", "loss_weight": 1.0}, {"type": "LDLLoss", "loss_weight": 1.0}]
+    opt["train"]["ema_decay"] = 0.9
+    assert train_main(["-opt", str(write_options(opt, tmp_path / "ldl.yml")), "--root", str(tmp_path)]) == 0
+    log = next((tmp_path / "experiments" / "ldl").glob("train_ldl_*.log")).read_text()
+    assert log.count("| l_ldl: ") == 6  # logged at every iteration (print_freq 1)
+    opt["train"]["ema_decay"] = 0
+    with pytest.raises(OptionsError, match=r"'train.losses\[1\]' \(LDLLoss\) compares with the EMA generator's output"):
+        parse_options(str(write_options(opt, tmp_path / "no_ema.yml")), is_train=True, root=tmp_path)

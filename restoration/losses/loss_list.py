@@ -68,11 +68,24 @@ def build_losses(train_opt: Mapping[str, Any]) -> dict[str, nn.Module]:
     return out
 
 
-def evaluate_losses(losses: Mapping[str, nn.Module], output: Tensor, target: Tensor) -> dict[str, Tensor]:
-    """``{label: value}`` of every loss on ``(output, target)``; a (perceptual, style) pair gives two entries."""
+def needs_ema_output(losses: Mapping[str, nn.Module]) -> bool:
+    """Whether a loss compares with the EMA generator's output (``needs_ema_output = True``, e.g. LDL)."""
+    return any(getattr(loss_fn, "needs_ema_output", False) for loss_fn in losses.values())
+
+
+def evaluate_losses(losses: Mapping[str, nn.Module], output: Tensor, target: Tensor,
+                    ema_output: Tensor | None = None) -> dict[str, Tensor]:
+    """``{label: value}`` of every loss on ``(output, target)``; a (perceptual, style) pair gives two entries.
+
+    ``ema_output`` (the EMA generator's output for the same input, no gradient) goes to the losses that
+    declare ``needs_ema_output`` (:func:`needs_ema_output`).
+    """
     values: dict[str, Tensor] = {}
     for label, loss_fn in losses.items():
-        value = loss_fn(output, target)
+        if getattr(loss_fn, "needs_ema_output", False):
+            value = loss_fn(output, target, ema_output=ema_output)
+        else:
+            value = loss_fn(output, target)
         if isinstance(value, tuple):
             for suffix, part in zip(("", "_style"), value):
                 if part is not None:

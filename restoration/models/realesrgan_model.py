@@ -278,7 +278,8 @@ class RealESRGANModel(RealESRNetModel):
     def _generator_losses(self, output: Tensor, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         percep = {k: v for k, v in self.losses.items() if isinstance(v, _PERCEPTUAL)}
         pixel = {k: v for k, v in self.losses.items() if k not in percep}
-        losses = evaluate_losses(pixel, output, self.target(batch, self.options["l1_gt_usm"]))
+        losses = evaluate_losses(pixel, output, self.target(batch, self.options["l1_gt_usm"]),
+                                 self.ema_output(batch["lq"]))
         losses.update(evaluate_losses(percep, output, self.target(batch, self.options["percep_gt_usm"])))
         return losses
 

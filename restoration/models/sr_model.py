@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from restoration.archs.spec import arch_spec
 from restoration.errors import RestorationError
 from restoration.inference import crop_to, pad_to_multiple, restore
-from restoration.losses.loss_list import build_losses, evaluate_losses
+from restoration.losses.loss_list import build_losses, evaluate_losses, needs_ema_output
 from restoration.models.base_model import Trainer
 
 __all__ = ["SRModel", "ScaleMismatchError"]
@@ -83,19 +83,20 @@ class SRModel(Trainer):
         return self.scalers["g"]
 
     # ------------------------------------------------------------------ training
-    def generate(self, lq: Tensor) -> Tensor:
+    def generate(self, lq: Tensor, net: nn.Module | None = None) -> Tensor:
         """``net_g(lq)`` for training, float32 ``(B, C, h·s, w·s)``: padded to the spec's multiple and minimum
         size, run in the network's value range, cropped back; a wrong output size is refused, never cropped.
 
         Args:
             lq: ``(B, C, h, w)`` in [0, 1] on the device.
+            net: Another network of g's architecture to run (the EMA copy); default: g as trained.
         """
         h, w = lq.shape[-2:]
         # e.g. HAT needs multiples of 16; a no-op when aligned
         padded, _ = pad_to_multiple(lq, self.spec.size_multiple, min_size=self.spec.min_size)
         value_range = self.spec.value_range  # the network's own range (TBSN: 255), as at inference
         with self.autocast():
-            output = self.net_train(padded * value_range if value_range != 1 else padded)
+            output = (net or self.net_train)(padded * value_range if value_range != 1 else padded)
         expected = (padded.shape[-2] * self.scale, padded.shape[-1] * self.scale)
         if tuple(output.shape[-2:]) != expected:  # only the padding may be cropped, never a wrong scale
             raise ScaleMismatchError(
@@ -110,7 +111,14 @@ class SRModel(Trainer):
         Args:
             batch: ``{'lq': (B,C,h,w) [0,1], 'gt': (B,C,H,W) [0,1], ...}`` on the device.
         """
-        return evaluate_losses(self.losses, self.generate(batch["lq"]), batch["gt"])
+        return evaluate_losses(self.losses, self.generate(batch["lq"]), batch["gt"], self.ema_output(batch["lq"]))
+
+    def ema_output(self, lq: Tensor) -> Tensor | None:
+        """The EMA generator's output for ``lq`` (no gradient) when a loss compares with it (LDL), else None."""
+        if self.ema is None or not needs_ema_output(self.losses):
+            return None
+        with torch.no_grad():
+            return self.generate(lq, self.ema.module)
 
     def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
         """One training step (see :meth:`Trainer.backward_step`); returns 0-d tensors to log."""

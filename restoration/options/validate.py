@@ -575,7 +575,10 @@ def _check_metrics_and_losses(opt: Mapping[str, Any], problems: list[str], user_
                 label = entry.get("label")
                 if label is not None and not isinstance(label, str):
                     problems.append(f"'train.losses[{i}].label' must be a string, got {value_repr(label)}")
-                check_component(LOSS_REGISTRY, {k: v for k, v in entry.items() if k != "label"},
-                                f"train.losses[{i}]", problems, user_named=user_named)
+                cls = check_component(LOSS_REGISTRY, {k: v for k, v in entry.items() if k != "label"},
+                                      f"train.losses[{i}]", problems, user_named=user_named)
+                if getattr(cls, "needs_ema_output", False) and not train.get("ema_decay"):
+                    problems.append(f"'train.losses[{i}]' ({entry['type']}) compares with the EMA generator's output: "
+                                    "set 'train.ema_decay' (e.g. 0.999)")
             else:
                 problems.append(f"'train.losses[{i}]' must be a mapping with a 'type' key, got {value_repr(entry)}")
