@@ -14,11 +14,10 @@ as the official code computes it (csjliang/LDL: ``get_refined_artifact_map`` wit
 like it, ``M`` is not detached, so the gradient also flows through the map.
 
 **The EMA output.** ``forward(pred, target, ema_output)`` needs ``ema_output``: ``net_g_ema(lq)`` under
-``torch.no_grad()``, the same crop as ``pred``. The trainers in ``restoration/models`` call every loss of
-``train.losses`` as ``loss(output, gt)``, so until a trainer passes ``ema_output`` to the losses that declare
-``needs_ema_output = True`` (and has ``train.ema_decay > 0``), this loss raises
-:class:`~restoration.losses.loss_errors.LossInputError` at its first call rather than silently training without the
-refinement. :func:`artifact_map` is usable on its own.
+``torch.no_grad()``, the same crop as ``pred``. ``SRModel`` and ``RealESRGANModel`` pass it to every loss that
+declares ``needs_ema_output = True`` (and the option check requires ``train.ema_decay > 0``); called without it,
+this loss raises :class:`~restoration.losses.loss_errors.LossInputError` rather than silently training without
+the refinement. :func:`artifact_map` is usable on its own.
 
 Computed in float32 (float64 stays float64) with autocast off.
 """
