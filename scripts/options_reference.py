@@ -9,6 +9,8 @@ from restoration.data import register_datasets
 from restoration.data.all_in_one_dataset import SOURCE_OPTIONS
 from restoration.data.base_dataset import COMMON_OPTIONS
 from restoration.models import register_models
+from restoration.models.lr_scheduler import SCHEDULERS
+from restoration.models.optimizers import EXTRAS, OPTIMIZERS
 from restoration.options.schema import TOP_LEVEL, Key
 from restoration.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
@@ -45,7 +47,25 @@ def main() -> None:
             print("(also read from `model_opt`, their old place)\n")
             print("| key | type | default | meaning |\n|---|---|---|---|")
             print("\n".join(_rows(declared, "train.")))
+    _print_optimizers_and_schedules()
     _print_datasets()
+
+
+def _print_optimizers_and_schedules() -> None:
+    """The optimizer table (with the package each comes from) and the schedules with the keys they read."""
+    print("\n## Optimizers (`train.optim_<net>.type`)\n")
+    print("Every other key of the section is an argument of the optimizer's constructor (an unknown one is an")
+    print("error, even where the class itself would swallow it).\n")
+    print("| type | class | package |\n|---|---|---|")
+    for name, target in OPTIMIZERS.items():
+        module = target.split(":")[0]
+        package = "torch" if module.startswith("torch") else f"{EXTRAS[module]} (`pip install -e \".[optim]\"`)"
+        print(f"| `{name}` | `{target.replace(':', '.')}` | {package} |")
+    print("\n## Learning-rate schedules (`train.scheduler.type`)\n")
+    print("`train.warmup_iter` multiplies any of them by a linear ramp over its first iterations.\n")
+    print("| type | keys |\n|---|---|")
+    for name, keys in SCHEDULERS.items():
+        print(f"| `{name}` | {', '.join(f'`{k}`' for k in sorted(keys)) or '(none)'} |")
 
 
 def _print_datasets() -> None:

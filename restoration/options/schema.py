@@ -58,8 +58,8 @@ PATH = {
 
 TRAIN = {
     "ema_decay": Key(_NUM, default=0, doc="EMA decay of net_g (0 = no EMA)"),
-    "optim_g": Key((dict,), required=True, doc="{type: Adam|AdamW|SGD, lr, betas, weight_decay, ...}"),
-    "scheduler": Key((dict,), doc="{type: MultiStepLR|MultiStepRestartLR|CosineAnnealingRestartLR|..., ...}"),
+    "optim_g": Key((dict,), required=True, doc="{type, lr, ...}: an optimizer of 'Optimizers' below and its arguments"),
+    "scheduler": Key((dict,), doc="{type, ...}: a schedule of 'Learning-rate schedules' below (default constant)"),
     "total_iter": Key((int,), required=True, doc="number of training iterations"),
     "warmup_iter": Key((int,), default=-1, doc="linear learning-rate warm-up iterations (-1 = none)"),
     "losses": Key((list,), doc="losses summed for the step: [{type: <registered loss>, label?, ...kwargs}, ...]"),
