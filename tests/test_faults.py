@@ -112,7 +112,8 @@ def test_sigterm_to_the_torchrun_agent_saves_on_every_rank(data, tmp_path: Path)
 
 
 def test_loader_workers_ignore_stop_signals(data) -> None:
-    """The worker_init_fn of both loaders sets SIGTERM and SIGINT to SIG_IGN, then runs the next one."""
+    """The worker_init_fn of both loaders sets SIGTERM, SIGINT, SIGHUP and SIGUSR1 to SIG_IGN, then runs
+    the next one."""
     from restoration.data.loader import IgnoreStopSignals, build_dataset, build_eval_loader, build_train_loader
 
     opt = train_options(data, "x")["datasets"]["train"]
@@ -123,9 +124,10 @@ def test_loader_workers_ignore_stop_signals(data) -> None:
     assert isinstance(build_eval_loader(dataset, opt, 0, 1).worker_init_fn, IgnoreStopSignals)
     code = ("import signal; from restoration.data.loader import IgnoreStopSignals; seen = []; "
             "IgnoreStopSignals(seen.append)(7); "
-            "print(signal.getsignal(signal.SIGTERM) is signal.SIG_IGN, signal.getsignal(signal.SIGINT) is signal.SIG_IGN, seen)")
+            "print([signal.getsignal(getattr(signal, s)) is signal.SIG_IGN for s in "
+            "('SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1')], seen)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert out.stdout.strip() == "True True [7]", out.stderr
+    assert out.stdout.strip() == "[True, True, True, True] [7]", out.stderr
 
 
 # ---------------------------------------------------------------- item 3: validation

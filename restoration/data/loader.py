@@ -16,16 +16,18 @@ from restoration.data.sampler import ResumableSampler, SeededDataset, ShardSampl
 from restoration.errors import DataError
 from restoration.registry import DATASET_REGISTRY
 from restoration.utils.image_io import read_image_size
+from restoration.utils.stop_signals import STOP_SIGNALS
 
 __all__ = ["build_dataset", "build_train_loader", "build_eval_loader", "CUDAPrefetcher", "IgnoreStopSignals",
            "check_image_files"]
 
 
 class IgnoreStopSignals:
-    """A DataLoader ``worker_init_fn``: the worker ignores SIGTERM and SIGINT, then runs ``then``.
+    """A DataLoader ``worker_init_fn``: the worker ignores the training's stop signals (SIGTERM, SIGINT,
+    SIGHUP, SIGUSR1: :data:`~restoration.utils.stop_signals.STOP_SIGNALS`), then runs ``then``.
 
-    torchrun's shutdown, slurm pre-emption, ``kill -- -PGID`` and Ctrl-C signal the whole process
-    group. Workers that died of it would make the main process crash (with nothing saved) before it
+    torchrun's shutdown, slurm pre-emption, ``kill -- -PGID``, Ctrl-C and a dropped ssh session signal
+    the whole process group. Workers that died of it would make the main process crash (with nothing saved) before it
     reaches the iteration boundary where it saves; ignoring the signal lets the main process decide,
     and the workers end when it shuts the loader down. A class, not a closure, so it pickles for the
     ``spawn`` start method.
@@ -36,8 +38,8 @@ class IgnoreStopSignals:
         _register_exit_hook()
 
     def __call__(self, worker_id: int) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         if self.then is not None:
             self.then(worker_id)
 
