@@ -23,7 +23,7 @@ from restoration.data.loader import (
     build_train_loader,
     check_image_files,
 )
-from restoration.models.evaluation import evaluate
+from restoration.models.evaluation import EvaluationError, evaluate
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
@@ -59,6 +59,7 @@ from restoration.utils.dist import (
 )
 from restoration.utils.logger import ProgressLogger, close_file_handlers, get_logger, make_tb_writer
 from restoration.utils.rng import get_rng_state, preserve_rng, restore_rank_rng, seed_everything
+from restoration.utils.stop_signals import STOP_SIGNALS
 from restoration.utils.torch_setup import torch_settings
 
 __all__ = ["main", "build_arg_parser", "TrainingStalledError"]
@@ -109,15 +110,22 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 class _StopFlag:
-    """Set by SIGTERM/SIGINT; the loop saves a training state at the next iteration boundary."""
+    """Set by a stop signal (:data:`~restoration.utils.stop_signals.STOP_SIGNALS`: SIGTERM, SIGINT, SIGHUP,
+    SIGUSR1); the loop saves a training state at the next iteration boundary, or stops a validation
+    between two images first. Every rank acts on the flag only through an all-reduce (any rank's flag).
+
+    Only a second Ctrl-C stops at once: other signals come twice on their own (slurm's SIGTERM to every
+    process of a step reaches a rank directly and again through torchrun), and must not cost the save.
+    """
 
     def __init__(self) -> None:
         self.signal: int | None = None
 
     def __call__(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:  # a second Ctrl-C: stop now
+        if self.signal is not None and signum == signal.SIGINT:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
-        self.signal = signum
+        if self.signal is None:
+            self.signal = signum
 
 
 def _prepare_folders(opt: dict[str, Any], resuming: bool) -> str | None:
@@ -258,7 +266,12 @@ def _position_for_batch_size(state: dict[str, Any], batch_in_epoch: int, batch_s
 
 
 def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], it: int, best: dict,
-              tb: Any, logger: logging.Logger, device: torch.device) -> None:
+              tb: Any, logger: logging.Logger, device: torch.device, stop: _StopFlag) -> None:
+    """Score every validation set (every rank its shard) and update ``best``; rank 0 logs.
+
+    A failing image (on any rank) is logged with its path and training continues; a stop signal ends
+    the validation between two images (all ranks at the same one) so the state is saved in time.
+    """
     val_opt = opt["val"]
     metrics = val_opt.get("metrics") or {}
     with preserve_rng():  # validation must not change the training run's random streams
@@ -267,14 +280,20 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
             save_dir = opt["path"]["visualization"] if val_opt.get("save_img") else None
             try:
                 result = evaluate(model.inference, loader, metrics, device, save_dir=save_dir, suffix=str(it),
-                                  max_images=val_opt.get("max_images"), per_image_dirs=True)
+                                  max_images=val_opt.get("max_images"), per_image_dirs=True,
+                                  should_stop=lambda: stop.signal is not None)
             except RestorationError as exc:
                 # the checkpoint of this iteration is already saved; a bad validation image (its name is
-                # in the message) must not end hours of training
-                logger.error(f"validation {name} @ iter {it} failed, training continues: "
-                             f"{type(exc).__name__}: {user_error_message(exc)}")
+                # in the message, whichever rank had it) must not end hours of training
+                what = (str(exc) if isinstance(exc, EvaluationError)  # already "<ErrorName>: ... (rank r)"
+                        else f"{type(exc).__name__}: {user_error_message(exc)}")
+                logger.error(f"validation {name} @ iter {it} failed, training continues: {what}")
                 continue
             preview = result.pop("_preview")
+            if result.get("stopped"):  # the same on every rank: evaluate agreed on it
+                logger.warning(f"validation {name} @ iter {it} stopped by a signal after {result['num_images']} "
+                               "images; not scored")
+                return
             msg = f"validation {name} @ iter {it}:"
             for metric, mopt in metrics.items():
                 if metric not in result:
@@ -502,7 +521,7 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
 
     # ---- loop
     stop = _StopFlag()
-    old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    old_handlers = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     total_iter = int(train_opt["total_iter"])
     print_freq = int(opt["logger"]["print_freq"])
     save_freq = int(opt["logger"]["save_checkpoint_freq"])
@@ -533,7 +552,7 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
                     _save(model, opt, it, epoch, batch_in_epoch, best, rank)
                     logger.info(f"saved models and training state at iteration {it}")
                 if val_freq and (it % val_freq == 0 or it == total_iter) and val_sets:
-                    _validate(model, val_sets, opt, it, best, tb, logger, device)
+                    _validate(model, val_sets, opt, it, best, tb, logger, device, stop)
                     if rank == 0 and (it % save_freq == 0 or it == total_iter):  # the state saved above lacks it
                         write_best_record(paths["training_states"], it, opt["run_id"], best)
                 if any_across_ranks(stop.signal is not None):

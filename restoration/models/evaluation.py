@@ -1,11 +1,13 @@
 """Evaluate a model on one dataset: restore, score, save images — on every rank, results merged.
 
 Each rank restores its own shard of the images (``ShardSampler``); per-image scores are gathered on
-all ranks, so every rank returns the same averages and no rank waits on another into a timeout.
+all ranks, so every rank returns the same averages. Rank rules: every rank reaches every collective,
+whether its images succeed, fail or run out first, so no rank waits on another into a timeout.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from typing import Any, Callable, Mapping
@@ -14,12 +16,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from restoration.errors import DataError
+from restoration.errors import DataError, RestorationError, user_error_message
 from restoration.registry import METRIC_REGISTRY
-from restoration.utils.dist import all_gather_objects
+from restoration.utils.dist import all_gather_objects, get_dist_info, max_across_ranks
 from restoration.utils.image_io import imwrite, tensor2img
 
-__all__ = ["evaluate", "image_name", "image_path", "format_table"]
+__all__ = ["evaluate", "EvaluationError", "image_name", "image_path", "format_table"]
 
 _LOGGER = logging.getLogger("restoration")
 
@@ -37,6 +39,11 @@ def image_name(batch: Mapping[str, Any]) -> str:
     return os.path.splitext(os.path.basename(str(path)))[0]
 
 
+class EvaluationError(DataError):
+    """An image failed on some rank of a multi-rank evaluation; raised on every rank, so all of them leave
+    the evaluation together. The message is each failing rank's ``'<ErrorName>: <message> (rank r)'``."""
+
+
 def evaluate(
     restore: Callable[[torch.Tensor], torch.Tensor],
     loader: DataLoader,
@@ -47,6 +54,7 @@ def evaluate(
     max_images: int | None = None,
     progress: bool = False,
     per_image_dirs: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Restore every image of ``loader`` and compute ``metrics`` on uint8-rounded RGB outputs.
 
@@ -56,10 +64,17 @@ def evaluate(
         metrics: ``{name: {type: calculate_psnr, crop_border: 2, test_y_channel: true}}``.
         save_dir: Where to write ``<image>[_<suffix>].png`` (None: do not save); with
             ``per_image_dirs`` in ``<save_dir>/<image>/`` (BasicSR's validation layout).
+        max_images: At most this many images per rank.
+        should_stop: Asked before each image (e.g. "has a SIGTERM arrived?"); when it is true on any rank,
+            every rank stops before its next image and the result says ``"stopped": True``.
 
     Metrics marked ``no_reference = True`` (e.g. ``calculate_noise_sigma``) score every output, with or
     without ground truth; the others score the images that have one, and a dataset without any ground
     truth skips them with one notice (``"skipped"`` in the result lists them).
+
+    Every rank takes the same steps: before each image the ranks agree, in one small all-reduce, whether
+    any of them still has an image, was asked to stop or failed. A failure or a stop on one rank thus ends
+    the loop on every rank at the same step, and no rank waits in a collective another never reaches.
 
     Returns:
         ``{metric: average, ..., "per_image": {image: {metric: value}}}``, identical on every rank.
@@ -70,6 +85,8 @@ def evaluate(
 
     Raises:
         DataError: A metric cannot be computed on an image (e.g. smaller than SSIM's window); names the file.
+            An image that cannot be read raises ``ImageReadError``. With several ranks, every rank raises
+            :class:`EvaluationError` instead, naming the failing ranks' images.
     """
     fns = {name: METRIC_REGISTRY.get(m["type"]) for name, m in metrics.items()}
     kwargs = {name: {k: v for k, v in m.items() if k not in ("type", "better")} for name, m in metrics.items()}
@@ -80,34 +97,44 @@ def evaluate(
         from tqdm import tqdm
 
         iterator = tqdm(loader, unit="img", leave=False)
-    for i, batch in enumerate(iterator):
-        if max_images is not None and i >= max_images:
-            break
-        name = image_name(batch)
-        output = restore(batch["lq"].to(device))[0].detach().cpu()
-        finite = bool(torch.isfinite(output).all())
-        if not finite:
-            _LOGGER.warning(f"the restored {image_path(batch)} has non-finite values: its metrics are NaN")
-            output = torch.nan_to_num(output)  # the saved image shows the rest; the scores say NaN
-        out_img = tensor2img(output)
-        scores: dict[str, float] = {}
-        gt_img = tensor2img(batch["gt"][0]) if "gt" in batch else None
-        for metric, fn in fns.items():
-            if gt_img is None and not getattr(fn, "no_reference", False):
-                continue  # needs a ground truth this image does not have
+    batches = iter(iterator)
+    failure: RestorationError | None = None
+    stopped = False
+    for i in itertools.count():
+        batch = None
+        if failure is None and (max_images is None or i < max_images):
             try:
-                value = float(fn(out_img, gt_img, **kwargs[metric]))
-            except ValueError as exc:  # metrics refuse shapes they cannot score with ValueError
-                raise DataError(f"{metric} of {image_path(batch)}: {exc}") from exc
-            scores[metric] = value if finite else float("nan")
+                batch = next(batches, None)
+            except RestorationError as exc:  # an image that cannot be read, from the dataset
+                failure = exc
+        has_image, stop, failed = max_across_ranks(
+            [batch is not None, bool(should_stop is not None and should_stop()), failure is not None])
+        if failed or stop or not has_image:
+            stopped = bool(stop) and not failed
+            break
+        if batch is None:
+            continue  # this rank's share is done; it keeps agreeing until every rank's is
+        try:
+            name, scores, out_img = _restore_and_score(restore, batch, fns, kwargs, device)
+        except RestorationError as exc:
+            failure = exc  # every rank learns of it at the next step
+            continue
         per_image[name] = scores
         if preview is None:
             preview = (name, out_img)
         if save_dir is not None:
             folder = os.path.join(save_dir, name) if per_image_dirs else save_dir
             imwrite(os.path.join(folder, f"{name}_{suffix}.png" if suffix else f"{name}.png"), out_img)
+    world = get_dist_info()[1]
+    own_failure = None if failure is None else f"{type(failure).__name__}: {user_error_message(failure)}"
+    parts = all_gather_objects((per_image, own_failure))
+    failures = [f"{text} (rank {r})" for r, (_, text) in enumerate(parts) if text is not None]
+    if failure is not None and world == 1:
+        raise failure
+    if failures:
+        raise EvaluationError("; ".join(failures)) from failure
     merged: dict[str, dict[str, float]] = {}
-    for part in all_gather_objects(per_image):
+    for part, _ in parts:
         merged.update(part)
     result: dict[str, Any] = {}
     skipped = []
@@ -123,7 +150,37 @@ def evaluate(
     result["num_images"] = len(merged)
     result["per_image"] = dict(sorted(merged.items()))
     result["_preview"] = preview
+    if stopped:
+        result["stopped"] = True
     return result
+
+
+def _restore_and_score(
+    restore: Callable[[torch.Tensor], torch.Tensor],
+    batch: Mapping[str, Any],
+    fns: Mapping[str, Callable[..., float]],
+    kwargs: Mapping[str, Mapping[str, Any]],
+    device: torch.device,
+) -> tuple[str, dict[str, float], np.ndarray]:
+    """One image: ``(name, {metric: value}, uint8 RGB output)``; a metric's ValueError becomes a DataError."""
+    name = image_name(batch)
+    output = restore(batch["lq"].to(device))[0].detach().cpu()
+    finite = bool(torch.isfinite(output).all())
+    if not finite:
+        _LOGGER.warning(f"the restored {image_path(batch)} has non-finite values: its metrics are NaN")
+        output = torch.nan_to_num(output)  # the saved image shows the rest; the scores say NaN
+    out_img = tensor2img(output)
+    scores: dict[str, float] = {}
+    gt_img = tensor2img(batch["gt"][0]) if "gt" in batch else None
+    for metric, fn in fns.items():
+        if gt_img is None and not getattr(fn, "no_reference", False):
+            continue  # needs a ground truth this image does not have
+        try:
+            value = float(fn(out_img, gt_img, **kwargs[metric]))
+        except ValueError as exc:  # metrics refuse shapes they cannot score with ValueError
+            raise DataError(f"{metric} of {image_path(batch)}: {exc}") from exc
+        scores[metric] = value if finite else float("nan")
+    return name, scores, out_img
 
 
 def format_table(rows: Mapping[str, Mapping[str, Any]], metrics: list[str], title: str) -> str:

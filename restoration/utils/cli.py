@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from restoration.errors import RestorationError, user_error_message
-from restoration.utils.dist import cleanup_dist
+from restoration.utils.dist import cleanup_dist, get_dist_info, peer_failure
 from restoration.utils.logger import close_file_handlers, get_logger
 
 __all__ = ["run_reporting_errors"]
@@ -14,15 +14,25 @@ __all__ = ["run_reporting_errors"]
 def run_reporting_errors(run: Callable[[], int]) -> int:
     """``run()``'s exit code; a :class:`~restoration.errors.RestorationError` (something in the user's
     files) is logged as one line and gives 1; any other exception is a bug: its traceback goes to the log
-    file as well, and it propagates."""
+    file as well, and it propagates.
+
+    Under a launcher, a collective that fails because another rank has gone (its own one-line error, a
+    crash, a kill) is not this rank's bug either: one line saying so, exit 1; the other rank's output says why.
+    """
     try:
         return run()
     except RestorationError as exc:
         get_logger().error(f"{type(exc).__name__}: {user_error_message(exc)}")
-        close_file_handlers()
-        cleanup_dist()
-        return 1
-    except Exception:
-        get_logger().exception("unexpected error (a bug, not a problem with your files: please report it)")
-        close_file_handlers()
-        raise
+    except Exception as exc:
+        if not peer_failure(exc):
+            get_logger().exception("unexpected error (a bug, not a problem with your files: please report it)")
+            close_file_handlers()
+            raise
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        get_logger().error(f"rank {get_dist_info()[0]} stopped: another rank failed (its own output says why); "
+                           f"here: {first_line}")
+    # outside the except blocks: the traceback's frames (and the DDP wrappers they hold) are gone before
+    # the process group is destroyed (see finish_dist)
+    close_file_handlers()
+    cleanup_dist()
+    return 1

@@ -2,7 +2,14 @@
 
 Rank rules (written down so nobody has to guess): every rank runs training and its share of
 validation; only rank 0 writes logs, tensorboard, images and checkpoints; any decision taken from
-local data (stop after a signal, skip a non-finite step) is reduced across ranks so all ranks take it.
+local data (stop after a signal, skip a non-finite step, an image that failed) is reduced across ranks so
+all ranks take it. Every rank reaches every collective on every path, failures included: a rank that
+skipped one would leave the others waiting into the timeout (30 minutes by default).
+
+When a rank dies anyway (its own one-line error, a crash, SIGKILL), the others fail in their next
+collective; :func:`peer_failure` recognises that, so they stop with one line saying another rank failed,
+not with a traceback that reads like a bug of their own. A rank started by a launcher dies with it
+(:func:`~restoration.utils.stop_signals.die_with_parent`).
 
 Every process group made here has a CPU backend (gloo) beside the GPU one (``"cpu:gloo,cuda:nccl"``):
 the small host-side decisions (the stop flag, gathered RNG states and validation scores) then travel
@@ -22,6 +29,7 @@ import torch
 import torch.distributed as torch_dist
 
 from restoration.errors import RestorationError
+from restoration.utils.stop_signals import die_with_parent
 
 __all__ = [
     "DistError",
@@ -36,6 +44,8 @@ __all__ = [
     "all_gather_objects",
     "gather_objects_on_main",
     "any_across_ranks",
+    "max_across_ranks",
+    "peer_failure",
     "cleanup_dist",
 ]
 
@@ -129,6 +139,9 @@ def init_dist(launcher: str, backend: str = "auto", port: int = 29500, timeout_s
             )
     else:
         raise DistError(f"unknown launcher '{launcher}'; use none, pytorch or slurm")
+    # torchrun starts each rank in a session of its own: without this, SIGKILL to the agent would leave
+    # the ranks training (and saving) on their own; with it they get SIGTERM, save and exit
+    die_with_parent()
     cuda = torch.cuda.is_available()
     if cuda:
         # ranks beyond the visible GPUs share them (e.g. 2 ranks on one GPU for testing)
@@ -136,7 +149,24 @@ def init_dist(launcher: str, backend: str = "auto", port: int = 29500, timeout_s
     kwargs: dict[str, Any] = {}
     if timeout_s is not None:
         kwargs["timeout"] = datetime.timedelta(seconds=float(timeout_s))
+    store = _attempt_store(kwargs.get("timeout"))
+    if store is not None:
+        kwargs.update(store=store, rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]))
     torch_dist.init_process_group(backend=backend_spec(backend, cuda), **kwargs)
+
+
+def _attempt_store(timeout: datetime.timedelta | None) -> torch_dist.Store | None:
+    """Under ``torchrun``: the agent's store, with keys of this restart attempt only; None elsewhere.
+
+    The agent keeps one store for all attempts of ``--max-restarts``, and torch (2.14) adds no attempt
+    prefix: a restarted rank read the address a rank of the failed attempt had left there and its process
+    group timed out connecting to it ("Gloo connectFullMesh failed ... Connection refused").
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or "TORCHELASTIC_RESTART_COUNT" not in os.environ:
+        return None
+    client = torch_dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                                 timeout=timeout or datetime.timedelta(minutes=30))
+    return torch_dist.PrefixStore(f"restoration/attempt_{os.environ['TORCHELASTIC_RESTART_COUNT']}", client)
 
 
 def get_dist_info() -> tuple[int, int]:
@@ -190,15 +220,44 @@ def _host_collective_device() -> torch.device:
 
 def any_across_ranks(flag: bool) -> bool:
     """True on every rank when ``flag`` is true on any rank."""
+    return bool(max_across_ranks([int(flag)])[0])
+
+
+def max_across_ranks(values: list[int]) -> list[int]:
+    """The element-wise maximum of every rank's ``values`` (same length on every rank), on every rank.
+
+    Several flags travel in one small all-reduce (e.g. "has an image", "was asked to stop", "failed").
+    """
     if get_dist_info()[1] == 1:
-        return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=_host_collective_device())
+        return list(values)
+    t = torch.tensor(values, dtype=torch.int64, device=_host_collective_device())
     torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
-    return bool(t.item())
+    return [int(v) for v in t.tolist()]
+
+
+#: What gloo says when the rank at the other end of a connection has gone (exited, crashed, killed).
+_PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "remote worker crashing")
+
+
+def peer_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective failing because another rank has gone, not a bug of this rank.
+
+    True in a multi-rank run for NCCL's and the network's errors (``DistBackendError``,
+    ``DistNetworkError``) and for gloo's "connection closed/reset by peer". Timeouts (of a collective or
+    of the store) are not included: they also mean ranks disagreeing on which collective comes next, a
+    bug worth its traceback.
+    """
+    if get_dist_info()[1] == 1:
+        return False
+    if isinstance(exc, (torch_dist.DistBackendError, torch_dist.DistNetworkError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in _PEER_GONE)
 
 
 def cleanup_dist() -> None:
+    """Destroy the process group (without waiting for the other ranks; see :func:`finish_dist`)."""
     if torch_dist.is_available() and torch_dist.is_initialized():
+        gc.collect()  # a DDP wrapper in a reference cycle must not outlive the group (see finish_dist)
         torch_dist.destroy_process_group()
 
 
