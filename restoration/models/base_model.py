@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from restoration.archs.build import build_network
 from restoration.models.lr_scheduler import build_scheduler
-from restoration.models.optimizers import build_optimizer
+from restoration.models.optimizers import build_optimizer, optimizer_options, uses_eval_point
 from restoration.options.schema import Key
 from restoration.utils.checkpoint import CheckpointError
 from restoration.utils.weights import load_weights_report, unwrap
@@ -191,6 +191,8 @@ class Trainer:
         """
         params = [p for p in (params if params is not None else self.networks[name].parameters()) if p.requires_grad]
         optimizer = build_optimizer(params, optim_opt)
+        if uses_eval_point(optimizer):
+            optimizer.train()  # schedule-free optimizers start in eval mode; training steps need train mode
         self.optimizers[name] = optimizer
         self.schedulers[name] = build_scheduler(optimizer, scheduler_opt, warmup_iter, self.train_opt.get("total_iter"))
         self.scalers[name] = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
@@ -331,10 +333,36 @@ class Trainer:
         return log
 
     # ------------------------------------------------------------------ checkpoints
+    @contextlib.contextmanager
+    def evaluation_point(self) -> Any:
+        """Within the block, networks trained by a schedule-free optimizer hold the point it evaluates at (its
+        averaged iterate, ``optimizer.eval()``); after it, exactly the training point again. Validation and the
+        saved weights use it; training states keep the training point, so a resume continues bit-exactly.
+
+        ``optimizer.train()`` after ``eval()`` is not exact in floating point, so the training point is copied
+        before and written back after (one copy of those networks' parameters while the block runs).
+        """
+        held = {name: opt for name, opt in self.optimizers.items() if uses_eval_point(opt)}
+        kept = {name: [p.detach().clone() for g in opt.param_groups for p in g["params"]]
+                for name, opt in held.items()}
+        for opt in held.values():
+            opt.eval()
+        try:
+            yield
+        finally:
+            for name, opt in held.items():
+                opt.train()  # the optimizer's own mode flags; the parameters are then restored bit for bit
+                with torch.no_grad():
+                    for p, saved in zip((p for g in opt.param_groups for p in g["params"]), kept[name]):
+                        p.copy_(saved)
+
     def network_state(self) -> dict[str, Any]:
-        """``{'params': sd}`` (+ ``'params_ema'``) of network ``g``, BasicSR's weight-file layout."""
+        """``{'params': sd}`` (+ ``'params_ema'``) of network ``g``, BasicSR's weight-file layout; a schedule-free
+        optimizer's evaluation point (:meth:`evaluation_point`)."""
         net = self.networks["g"]
-        out = {"params": {k: v.detach().cpu() for k, v in unwrap(net).state_dict().items()}}
+        with self.evaluation_point():
+            # a copy even on the CPU: the block writes the training point back into these tensors
+            out = {"params": {k: v.detach().to("cpu", copy=True) for k, v in unwrap(net).state_dict().items()}}
         if "g" in self.emas:
             out["params_ema"] = {k: v.detach().cpu() for k, v in self.emas["g"].module.state_dict().items()}
         return out
@@ -378,7 +406,9 @@ class Trainer:
             # The optimizer's moments come from the state; its settings (lr, betas, weight decay) and the
             # schedule from the current options, so a changed train.optim_<name> or scheduler applies as a
             # whole from the resumed iteration (unchanged options give the saved values exactly).
-            settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+            # (only the constructor's options: schedule-free keeps its running sums in the param groups)
+            options = set(optimizer_options(type(optimizer)))
+            settings = [{k: v for k, v in group.items() if k in options} for group in optimizer.param_groups]
             optimizer.load_state_dict(state[_state_key("optimizer", name)])
             for group, own in zip(optimizer.param_groups, settings):
                 group.update(own)

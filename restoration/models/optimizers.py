@@ -27,7 +27,7 @@ from torch import nn
 from restoration.errors import RestorationError
 
 __all__ = ["OPTIMIZERS", "EXTRAS", "OptimizerError", "build_optimizer", "optimizer_class", "optimizer_options",
-           "optimizer_problem", "uses_eval_point"]
+           "optimizer_problem", "schedule_problem", "uses_eval_point"]
 
 #: ``type`` name -> ``"module:attribute"`` of the class.
 OPTIMIZERS: dict[str, str] = {
@@ -83,10 +83,24 @@ def optimizer_options(cls: type) -> dict[str, inspect.Parameter]:
             if n != "params" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def uses_eval_point(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether ``optimizer`` keeps a separate point to evaluate at (schedule-free): then weights are
-    validated and saved between ``optimizer.eval()`` and ``optimizer.train()``."""
+def uses_eval_point(optimizer: torch.optim.Optimizer | type) -> bool:
+    """Whether ``optimizer`` (or its class) keeps a separate point to evaluate at (schedule-free): then weights
+    are validated and saved at ``optimizer.eval()``'s point (:meth:`Trainer.evaluation_point`)."""
     return callable(getattr(optimizer, "eval", None)) and callable(getattr(optimizer, "train", None))
+
+
+def schedule_problem(name: str, train: Mapping[str, Any]) -> str | None:
+    """Why the ``train`` section's schedule cannot drive optimizer ``name`` (None: it can). A schedule-free
+    optimizer replaces the schedule: a ``scheduler`` or ``warmup_iter`` beside it would fight its averaging."""
+    if optimizer_problem(name) or not uses_eval_point(optimizer_class(name)):
+        return None
+    scheduler = train.get("scheduler")
+    kind = scheduler.get("type") if isinstance(scheduler, Mapping) else None
+    if kind not in (None, "ConstantLR"):
+        return f"{name} is schedule-free: remove 'train.scheduler' ({kind}); it needs a constant lr"
+    if isinstance(train.get("warmup_iter"), int) and train["warmup_iter"] > 0:
+        return f"{name} is schedule-free: use its own 'warmup_steps' instead of 'train.warmup_iter'"
+    return None
 
 
 def build_optimizer(params: list[nn.Parameter], opt: Mapping[str, Any]) -> torch.optim.Optimizer:

@@ -291,7 +291,7 @@ def check_size_requirements(opt: Mapping[str, Any], problems: list[str]) -> None
 
 def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> None:
     """``train.<key>`` (``optim_g``): a type from the optimizer table, its arguments, a numeric ``lr``."""
-    from restoration.models.optimizers import optimizer_class, optimizer_options, optimizer_problem
+    from restoration.models.optimizers import optimizer_class, optimizer_options, optimizer_problem, schedule_problem
 
     optim = train.get(key) or {}
     if not isinstance(optim, Mapping):
@@ -304,6 +304,9 @@ def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> Non
         cls = optimizer_class(kind)
         kwargs = {k: v for k, v in optim.items() if k != "type"}
         _check_unknown_keys(cls.__name__, optimizer_options(cls), kwargs, f"train.{key}", problems)
+        conflict = schedule_problem(kind, train)
+        if conflict:
+            problems.append(f"'train.{key}': {conflict}")
         if "lr" not in optim:
             problems.append(f"missing required option 'train.{key}.lr'")
         elif not isinstance(optim["lr"], (int, float)) or isinstance(optim["lr"], bool):
