@@ -552,7 +552,8 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
                     _save(model, opt, it, epoch, batch_in_epoch, best, rank)
                     logger.info(f"saved models and training state at iteration {it}")
                 if val_freq and (it % val_freq == 0 or it == total_iter) and val_sets:
-                    _validate(model, val_sets, opt, it, best, tb, logger, device, stop)
+                    with model.evaluation_point():  # a schedule-free optimizer's averaged weights
+                        _validate(model, val_sets, opt, it, best, tb, logger, device, stop)
                     if rank == 0 and (it % save_freq == 0 or it == total_iter):  # the state saved above lacks it
                         write_best_record(paths["training_states"], it, opt["run_id"], best)
                 if any_across_ranks(stop.signal is not None):
