@@ -131,7 +131,7 @@ class Trainer:
     # ------------------------------------------------------------------ members
     def add_network(self, name: str, net_opt: Mapping[str, Any], train: bool | None = None,
                     pretrain: str | None = None, param_key: str | None = None, strict: bool | None = None,
-                    ema_decay: float = 0.0) -> nn.Module:
+                    ema_decay: float = 0.0, ema_warmup: bool = True) -> nn.Module:
         """Build a network from its options and register it under ``name``.
 
         Args:
@@ -142,6 +142,9 @@ class Trainer:
                 names the file, the entry, the tensors taken and the strictness);
                 default: ``path.pretrain_network_<name>``, ``path.param_key_<name>``, ``path.strict_load_<name>``.
             ema_decay: Keep an EMA copy (timm's ``ModelEmaV3``, parameters and buffers) when > 0.
+            ema_warmup: Let the EMA's decay grow as ``1 - iter ** (-2/3)`` up to ``ema_decay`` (0.9 at
+                iteration 32, 0.99 at 1,000, 0.999 at 31,623), so that the EMA of a short run is not still mostly the
+                random initialisation; False: ``ema_decay`` from the first step (BasicSR).
 
         Returns:
             The bare network (on the device); the training wrapper is ``train_networks[name]``.
@@ -166,7 +169,7 @@ class Trainer:
         if ema_decay > 0:
             from timm.utils import ModelEmaV3
 
-            self.emas[name] = ModelEmaV3(net, decay=float(ema_decay), device=self.device)
+            self.emas[name] = ModelEmaV3(net, decay=float(ema_decay), use_warmup=bool(ema_warmup), device=self.device)
             self.emas[name].module.eval()
         wrapped: nn.Module = net
         if self.world_size > 1:

@@ -41,7 +41,8 @@ class SRModel(Trainer):
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         super().__init__(opt, device, world_size)
         net = self.add_network("g", opt["network_g"],
-                               ema_decay=float(self.train_opt.get("ema_decay", 0) or 0) if self.is_train else 0.0)
+                               ema_decay=float(self.train_opt.get("ema_decay", 0) or 0) if self.is_train else 0.0,
+                               ema_warmup=bool(self.train_opt.get("ema_warmup", True)))
         self.spec = arch_spec(net)  # scale, size multiple, minimum size, value range (the architecture contract)
         if not self.is_train:
             return

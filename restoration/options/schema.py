@@ -58,6 +58,9 @@ PATH = {
 
 TRAIN = {
     "ema_decay": Key(_NUM, default=0, doc="EMA decay of net_g (0 = no EMA)"),
+    "ema_warmup": Key((bool,), default=True, doc="the EMA decay grows as 1 - iter^(-2/3) up to ema_decay "
+                      "(0.99 at iteration 1,000), so a short run's EMA is not mostly its initialisation; false: "
+                      "ema_decay from the start (BasicSR)"),
     "optim_g": Key((dict,), required=True, doc="{type, lr, ...}: an optimizer of 'Optimizers' below and its arguments"),
     "scheduler": Key((dict,), doc="{type, ...}: a schedule of 'Learning-rate schedules' below (default constant)"),
     "total_iter": Key((int,), required=True, doc="number of training iterations"),
