@@ -4,6 +4,9 @@
     python -m restoration.export --weights net_g_latest.pth \\
         -opt options/train/HAT/train_HAT_SRx4_finetune_from_SRx2.yml -o hat.onnx
     python -m restoration.export --weights HAT_SRx4.pth --format safetensors --param-key params_ema -o hat.safetensors
+    python -m restoration.export --weights net_g_latest.pth -opt train.yml --dtype fp16 --opset 20 --slim -o net_fp16.onnx
+
+User guide: ``docs/export.md`` (every flag, which networks export, the measured parity).
 
 The network comes from ``-opt`` (its ``network_g``), ``--arch NAME --arch-opt JSON``, the options saved beside a
 training run's weights, or the checkpoint's own keys (:mod:`restoration.archs.detect`), exactly as in
@@ -12,8 +15,9 @@ training run's weights, or the checkpoint's own keys (:mod:`restoration.archs.de
 The ONNX model (:class:`ExportWrapper` around the network) has the framework's contract built in, so a caller
 needs nothing but the image:
 
-* input ``"input"``: ``(B, C, H, W)`` float32 in [0, 1], batch, height and width dynamic; output ``"output"``:
-  ``(B, C', H * scale, W * scale)`` in [0, 1] (not clamped, as :func:`restoration.inference.restore`);
+* input ``"input"``: ``(B, C, H, W)`` in [0, 1], batch, height and width dynamic; output ``"output"``:
+  ``(B, C', H * scale, W * scale)`` in [0, 1] (not clamped, as :func:`restoration.inference.restore`); both
+  in the ``--dtype`` (float32, float16 or bfloat16: weights, inputs and arithmetic alike);
 * the padding to the network's ``size_multiple`` (reflect, bottom/right) and the crop back are in the graph, so
   HAT (a multiple of its window) and TBSN (of 32) take any size; SwinIR pads internally anyway;
 * a network that works on [0, 255] (TBSN) gets ``x * 255`` and its output is divided by 255 inside the graph;
@@ -33,17 +37,33 @@ Exporters (``--exporter``), measured with torch 2.14 / onnxruntime 1.32 on tiny 
 * ``torchscript``: the tracing exporter; SwinIR and HAT only, in under a second. The example input has prime
   sides, so every pad-when-needed branch is traced in its padding form and also serves aligned sizes.
 
+Dtypes (``--dtype``): ``fp16`` and ``bf16`` export the network converted to that dtype, traced with it as
+torch's default dtype (so the masks and grids a network makes at run time follow). ``bf16`` needs opset >= 22
+(ONNX ``Conv`` takes bfloat16 from opset 22), so only the dynamo exporter makes it; onnxruntime's CPU
+provider has no bfloat16 kernels, so a bf16 model is checked as a graph (:func:`check_graph_dtype`), not run.
+
+Opsets (``--opset``): the dynamo exporter writes opset 18 and converts to the one asked for with ONNX's version
+converter, which has no adapter from 18 down to 17 for ``Pad``, and which otherwise leaves the model at 18
+without failing: the written opset is read back, and one that is not the one asked for is an error. The
+TorchScript exporter writes opsets 7 to 20 itself.
+
+``--slim`` runs ``onnxslim`` (constant folding, fusing, dead nodes) on the written model.
+
+Refused up front (:data:`ONNX_REFUSED`): DSwinIR, whose deformable sampling is frozen at the example size.
+
 After exporting, the model is run in onnxruntime (when installed) at two sizes -- one a multiple of nothing,
 one a multiple of the window -- and compared with the PyTorch network under the same contract
-(:func:`restoration.inference.restore`); ``--no-check`` skips this. Optional dependencies: ``pip install
-restoration[export]`` (onnx, onnxscript, onnxruntime).
+(:func:`restoration.inference.restore`), in the export dtype and in float32; ``--no-check`` skips this.
+Optional dependencies: ``pip install restoration[export]`` (onnx, onnxscript, onnxruntime), ``onnxslim``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
+import logging
 import math
 import os
 import sys
@@ -61,14 +81,32 @@ from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.errors import RestorationError
 from restoration.utils.weights import load_weights
 
-__all__ = ["ExportError", "ExportWrapper", "ExportCheck", "export_onnx", "reference_attention", "export_safetensors", "check_onnx",
-           "load_network", "example_input", "min_side", "main"]
+__all__ = ["ExportError", "ExportWrapper", "ExportCheck", "export_onnx", "reference_attention", "export_safetensors",
+           "check_onnx", "check_graph_dtype", "load_network", "example_input", "min_side", "main", "DTYPES",
+           "ONNX_REFUSED"]
 
 EXPORTERS = ("dynamo", "torchscript")
-#: Opset of the TorchScript exporter (the dynamo exporter picks its own, 18 on torch 2.14).
+#: Default opset of the TorchScript exporter.
 TORCHSCRIPT_OPSET = 17
+#: Opsets the TorchScript exporter writes (torch.onnx's own limits).
+TORCHSCRIPT_OPSETS = (7, 20)
+#: Default opset of the dynamo exporter (what it writes before any conversion on torch 2.6-2.14).
+DYNAMO_OPSET = 18
+#: ``--dtype`` names.
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+#: ONNX ``Conv`` (and the other arithmetic ops) take bfloat16 from opset 22.
+BF16_MIN_OPSET = 22
 #: Default tolerance of the onnxruntime check: max |onnx - torch| / max |torch| in float32.
 CHECK_RTOL = 1e-4
+#: Default tolerance of the float16 check: max |onnx - torch| with both in float16, [0, 1] units (2.5 8-bit
+#: levels; measured: 4.9e-4, one float16 step below 1, on the tiny test networks; docs/export.md).
+CHECK_ATOL_FP16 = 1e-2
+#: Networks refused before exporting, with the reason (measured with torch 2.14 / onnxruntime 1.32).
+ONNX_REFUSED: dict[str, str] = {
+    "DSwinIR": "its deformable sampling (grid_sample at offsets of an input-sized grid) is frozen at the example "
+               "size by both exporters: the dynamo graph fails in onnxruntime at any other size (a broadcast "
+               "of 64 by 72), the TorchScript one differs from PyTorch by 6.8e-3 (relative) at 48x72",
+}
 
 
 class ExportError(RestorationError, ValueError):
@@ -154,10 +192,19 @@ def reference_attention() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _quiet_export() -> Iterator[None]:
-    """Silence the exporters' tracer warnings (Python ints from shapes; expected and checked afterwards)."""
+    """Silence the exporters' tracer warnings (Python ints from shapes; expected and checked afterwards) and
+    onnxscript's log of a failed version conversion (a traceback; the written opset is checked instead)."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "torch.onnx", "onnxslim")]
+    levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        yield
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
 
 def _require(module: str) -> Any:
@@ -176,51 +223,140 @@ def _require_dynamo_exporter() -> None:
                           f"{torch.__version__}: use --exporter torchscript (SwinIR, HAT) or a newer torch")
 
 
-def export_onnx(net: nn.Module, path: str, exporter: str = "dynamo", metadata: dict[str, str] | None = None) -> str:
-    """Write ``net`` (eval mode, float32, CPU) with its contract as an ONNX model with dynamic B, H, W.
+def resolve_opset(exporter: str, dtype: str = "fp32", opset: int | None = None) -> int:
+    """The opset to write: ``opset`` if the exporter can make it in ``dtype``, else a one-line :class:`ExportError`.
 
-    Args:
-        net: The network.
-        path: Output ``.onnx`` file.
-        exporter: ``"dynamo"`` (torch.export; every network) or ``"torchscript"`` (tracing; not TBSN).
-        metadata: Extra ``metadata_props`` (the architecture, the weights file, ...).
-
-    Returns:
-        ``path``.
+    Defaults: TorchScript 17; dynamo 18 (22 for bf16). Checked here, before anything is built: the installed
+    onnx's newest opset, TorchScript's 7-20, bf16's 22 and up; what only the export can tell (the dynamo
+    exporter's conversion) is checked on the written model.
     """
     if exporter not in EXPORTERS:
         raise ExportError(f"--exporter {exporter!r}: choose one of {EXPORTERS}")
-    _require("onnx")
+    if dtype not in DTYPES:
+        raise ExportError(f"--dtype {dtype!r}: choose one of {tuple(DTYPES)}")
+    if opset is None:
+        opset = TORCHSCRIPT_OPSET if exporter == "torchscript" else DYNAMO_OPSET
+        if dtype == "bf16":
+            opset = max(opset, BF16_MIN_OPSET)
+    onnx = _require("onnx")
+    newest = int(onnx.defs.onnx_opset_version())
+    if not isinstance(opset, int) or isinstance(opset, bool) or not 1 <= opset <= newest:
+        raise ExportError(f"--opset {opset!r}: the installed onnx {onnx.__version__} knows opsets 1 to {newest}")
+    if dtype == "bf16" and opset < BF16_MIN_OPSET:
+        raise ExportError(f"--dtype bf16 needs --opset {BF16_MIN_OPSET} or higher (ONNX Conv takes bfloat16 from "
+                          f"opset {BF16_MIN_OPSET}), got {opset}")
+    low, high = TORCHSCRIPT_OPSETS
+    if exporter == "torchscript" and not low <= opset <= high:
+        hint = "; --dtype bf16 needs --exporter dynamo" if dtype == "bf16" else "; use --exporter dynamo"
+        raise ExportError(f"--opset {opset}: the TorchScript exporter writes opsets {low} to {high}{hint}")
+    return opset
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Make ``dtype`` torch's default for the duration: tensors a network creates at run time (masks, grids)
+    then match its weights."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(saved)
+
+
+def refuse_unexportable(net: nn.Module) -> None:
+    """One :class:`ExportError` line for a network in :data:`ONNX_REFUSED`."""
+    name = type(net).__name__
+    if name in ONNX_REFUSED:
+        raise ExportError(f"{name} cannot be exported to ONNX: {ONNX_REFUSED[name]}; use PyTorch "
+                          "(python -m restoration.infer) or --format safetensors")
+
+
+def written_opset(path: str) -> int:
+    """The default-domain opset of the ONNX file at ``path``."""
+    import onnx
+
+    model = onnx.load(path, load_external_data=False)
+    return next(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def export_onnx(net: nn.Module, path: str, exporter: str = "dynamo", metadata: dict[str, str] | None = None,
+                dtype: str = "fp32", opset: int | None = None, slim: bool = False) -> str:
+    """Write ``net`` (eval mode, CPU) with its contract as an ONNX model with dynamic B, H, W.
+
+    Args:
+        net: The network (float32; converted in a copy for another ``dtype``).
+        path: Output ``.onnx`` file.
+        exporter: ``"dynamo"`` (torch.export; every network) or ``"torchscript"`` (tracing; not TBSN).
+        metadata: Extra ``metadata_props`` (the architecture, the weights file, ...).
+        dtype: ``"fp32"``, ``"fp16"`` or ``"bf16"``: weights, input, output and arithmetic of the model.
+        opset: ONNX opset to write (:func:`resolve_opset`; default: the exporter's for the dtype).
+        slim: Run ``onnxslim`` on the written model.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ExportError: A network in :data:`ONNX_REFUSED`, bad arguments, a missing optional package, or an
+            opset the exporter did not produce (the file is then removed).
+    """
+    opset = resolve_opset(exporter, dtype, opset)
+    refuse_unexportable(net)
     if exporter == "dynamo":
         _require_dynamo_exporter()
+    if slim:
+        _require_onnxslim()
     spec = arch_spec(net)
+    torch_dtype = DTYPES[dtype]
+    if torch_dtype != torch.float32:
+        net = copy.deepcopy(net).to(torch_dtype)
     wrapper = ExportWrapper(net.eval(), spec).eval()
-    x = example_input(net, spec)
+    x = example_input(net, spec).to(torch_dtype)
     names = dict(input_names=["input"], output_names=["output"])
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with _quiet_export(), reference_attention(), torch.no_grad():
+    with _quiet_export(), reference_attention(), torch.no_grad(), _default_dtype(torch_dtype):
         if exporter == "dynamo":
             _require("onnxscript")
             dim = torch.export.Dim.DYNAMIC
             program = torch.onnx.export(wrapper, (x,), dynamo=True, dynamic_shapes=({0: dim, 2: dim, 3: dim},),
-                                        verbose=False, **names)
+                                        opset_version=opset, verbose=False, **names)
             program.save(path)
         else:
             axes = {"input": {0: "batch", 2: "height", 3: "width"},
                     "output": {0: "batch", 2: "out_height", 3: "out_width"}}
             try:
-                torch.onnx.export(wrapper, (x,), path, dynamo=False, opset_version=TORCHSCRIPT_OPSET,
-                                  dynamic_axes=axes, **names)
+                torch.onnx.export(wrapper, (x,), path, dynamo=False, opset_version=opset, dynamic_axes=axes, **names)
             except torch.onnx.errors.OnnxExporterError as exc:  # SymbolicValueError and friends
                 raise ExportError(f"the TorchScript exporter cannot export {type(net).__name__} with dynamic "
                                   f"sizes ({str(exc).splitlines()[0]}); use --exporter dynamo") from exc
-    _write_metadata(path, {**_contract_metadata(net, spec), **(metadata or {})})
+    made = written_opset(path)
+    if made != opset:  # the dynamo exporter's version conversion failed and kept its own opset
+        os.remove(path)
+        raise ExportError(f"the {exporter} exporter could not write {type(net).__name__} at opset {opset} (ONNX's "
+                          f"version converter left it at {made}): use --opset {made} or higher, or --exporter "
+                          f"torchscript for opsets {TORCHSCRIPT_OPSETS[0]} to {TORCHSCRIPT_OPSETS[1]}")
+    if slim:
+        import onnxslim
+
+        with _quiet_export():
+            onnxslim.slim(path, output_model=path)
+    _write_metadata(path, {**_contract_metadata(net, spec, dtype), **(metadata or {})})
     return path
 
 
-def _contract_metadata(net: nn.Module, spec: ArchSpec) -> dict[str, str]:
+def _require_onnxslim() -> None:
+    try:
+        __import__("onnxslim")
+    except ImportError as exc:
+        raise ExportError("--slim needs the optional package onnxslim: pip install onnxslim") from exc
+
+
+def _contract_metadata(net: nn.Module, spec: ArchSpec, dtype: str = "fp32") -> dict[str, str]:
+    name = str(DTYPES[dtype]).replace("torch.", "")
     return {
-        "restoration.input": "input (B, C, H, W) float32 in [0, 1]; output (B, C', H*scale, W*scale) in [0, 1]",
+        "restoration.input": f"input (B, C, H, W) {name} in [0, 1]; output (B, C', H*scale, W*scale) {name} in "
+                             "[0, 1]",
+        "restoration.dtype": name,
         "restoration.scale": str(spec.scale),
         "restoration.min_side": str(min_side(net, spec)),
         "restoration.in_channels": str(spec.in_channels),
@@ -242,10 +378,14 @@ def _write_metadata(path: str, metadata: dict[str, str]) -> None:
 
 @dataclass(frozen=True)
 class ExportCheck:
-    """One onnxruntime-vs-PyTorch comparison: input ``shape`` and ``max|onnx - torch| / max|torch|``."""
+    """One onnxruntime-vs-PyTorch comparison at input ``shape``: ``rel_error`` = ``max|onnx - torch| / max|torch|``
+    and ``abs_error`` = ``max|onnx - torch|`` with PyTorch in the export dtype, ``abs_error_fp32`` against the
+    float32 network (the error the dtype itself adds); [0, 1] units."""
 
     shape: tuple[int, ...]
     rel_error: float
+    abs_error: float = 0.0
+    abs_error_fp32: float = 0.0
 
 
 def check_sizes(net: nn.Module, spec: ArchSpec) -> list[tuple[int, int]]:
@@ -257,31 +397,84 @@ def check_sizes(net: nn.Module, spec: ArchSpec) -> list[tuple[int, int]]:
 
 
 def check_onnx(path: str, net: nn.Module, sizes: Sequence[tuple[int, int]] | None = None, batch: int = 1,
-               rtol: float = CHECK_RTOL) -> list[ExportCheck]:
+               rtol: float = CHECK_RTOL, dtype: str = "fp32", atol: float = CHECK_ATOL_FP16) -> list[ExportCheck]:
     """Run the exported model in onnxruntime and compare it with ``restore(net, x, spec=arch_spec(net))``.
 
+    ``net`` is the float32 network; for ``dtype="fp16"`` the model gets float16 input and is compared with a
+    float16 copy of ``net`` (bound: ``atol``) and with ``net`` itself (reported).
+
     Raises:
-        ExportError: onnxruntime is missing, or a relative error exceeds ``rtol``.
+        ExportError: onnxruntime is missing, ``dtype`` is bf16 (its CPU provider has no bfloat16 kernels:
+            :func:`check_graph_dtype`), or the error exceeds ``rtol`` (fp32, relative) / ``atol`` (fp16).
     """
+    if dtype == "bf16":
+        raise ExportError("onnxruntime's CPU provider has no bfloat16 kernels (NOT_IMPLEMENTED for Sub, Conv, ...): "
+                          "a bf16 model is checked as a graph (check_graph_dtype), not run")
     ort = _require("onnxruntime")
     from restoration.inference import restore
 
     spec = arch_spec(net)
+    torch_dtype = DTYPES[dtype]
+    low = copy.deepcopy(net).to(torch_dtype).eval() if torch_dtype != torch.float32 else net.eval()
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     results = []
     generator = torch.Generator().manual_seed(1)
     for h, w in sizes or check_sizes(net, spec):
         x = torch.rand(batch, spec.in_channels or 3, h, w, generator=generator)
-        reference = restore(net.eval(), x, spec=spec)
-        out = torch.from_numpy(session.run(["output"], {"input": x.numpy()})[0])
+        with torch.no_grad():
+            reference_fp32 = restore(net.eval(), x, spec=spec)
+            with _default_dtype(torch_dtype):
+                reference = restore(low, x.to(torch_dtype), spec=spec).float()
+        out = torch.from_numpy(session.run(["output"], {"input": x.to(torch_dtype).numpy()})[0]).float()
         if out.shape != reference.shape:
             raise ExportError(f"{path}: input {tuple(x.shape)} gave {tuple(out.shape)}, PyTorch {tuple(reference.shape)}")
-        rel = float((out - reference).abs().max() / reference.abs().max().clamp_min(1e-12))
-        results.append(ExportCheck(tuple(x.shape), rel))
-        if not rel <= rtol:
+        err = float((out - reference).abs().max())
+        rel = err / max(float(reference.abs().max()), 1e-12)
+        results.append(ExportCheck(tuple(x.shape), rel, err, float((out - reference_fp32).abs().max())))
+        if dtype == "fp32" and not rel <= rtol:
             raise ExportError(f"{path}: onnxruntime differs from PyTorch on input {tuple(x.shape)}: max relative "
                               f"error {rel:.2e} > {rtol:.0e}")
+        if dtype != "fp32" and not err <= atol:
+            raise ExportError(f"{path}: onnxruntime ({dtype}) differs from PyTorch ({dtype}) on input "
+                              f"{tuple(x.shape)}: max abs error {err:.2e} > {atol:.0e}")
     return results
+
+
+def check_graph_dtype(path: str, dtype: str) -> int:
+    """Check the ONNX file's dtype without running it: ``input``/``output`` and every floating-point
+    initializer with more than one value (the weights) are ``dtype``, and ``onnx.checker`` (with shape
+    inference) accepts the model.
+
+    Returns:
+        The number of floating-point initializers with more than one value (all of ``dtype``).
+
+    Raises:
+        ExportError: Naming the first tensor of another dtype, or the checker's complaint.
+    """
+    import onnx
+    from onnx import TensorProto
+
+    want = {"fp32": TensorProto.FLOAT, "fp16": TensorProto.FLOAT16, "bf16": TensorProto.BFLOAT16}[dtype]
+    floating = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE}
+    model = onnx.load(path)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"{path}: onnx.checker rejects the model: {str(exc).splitlines()[0]}") from exc
+    name = TensorProto.DataType.Name
+    for value in (*model.graph.input, *model.graph.output):
+        got = value.type.tensor_type.elem_type
+        if got != want:
+            raise ExportError(f"{path}: {value.name} is {name(got)}, expected {name(want)}")
+    count = 0
+    for init in model.graph.initializer:
+        # scalars are the exporter's constants of size arithmetic and of masks a network builds in float32
+        # (window_partition's shifted-window mask, cast to the dtype where it meets the attention)
+        if init.data_type in floating and math.prod(init.dims) > 1:
+            if init.data_type != want:
+                raise ExportError(f"{path}: initializer {init.name} is {name(init.data_type)}, expected {name(want)}")
+            count += 1
+    return count
 
 
 def export_safetensors(net: nn.Module, path: str, metadata: dict[str, str] | None = None) -> str:
@@ -332,6 +525,12 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch-opt", default=None, metavar="JSON", help="constructor kwargs overriding the detected ones")
     p.add_argument("-opt", "--opt", default=None, help="option YAML with network_g (or a bare network dict)")
     p.add_argument("--exporter", choices=EXPORTERS, default="dynamo", help="ONNX exporter (default dynamo)")
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="fp32",
+                   help="dtype of the ONNX model's weights, input and output (bf16: dynamo, opset >= 22)")
+    p.add_argument("--opset", type=int, default=None,
+                   help=f"ONNX opset (default: dynamo {DYNAMO_OPSET}, {BF16_MIN_OPSET} for bf16; torchscript "
+                        f"{TORCHSCRIPT_OPSET})")
+    p.add_argument("--slim", action="store_true", help="simplify the model with onnxslim (pip install onnxslim)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime-vs-PyTorch comparison")
     return p
 
@@ -352,10 +551,12 @@ def _run(args: argparse.Namespace) -> int:
     from restoration.infer import parse_arch_opt
 
     arch_opt = parse_arch_opt(args.arch_opt) or None  # the user's arguments first
-    if fmt == "onnx":
-        _require("onnx")  # before the (slow) network build
+    if fmt == "onnx":  # every argument problem before the (slow) network build
+        resolve_opset(args.exporter, args.dtype, args.opset)
         if args.exporter == "dynamo":
             _require_dynamo_exporter()
+        if args.slim:
+            _require_onnxslim()
     # every network takes attn_backend; all backends compute the same function (tests/test_*attention*.py)
     overrides = {"attn_backend": "reference"} if fmt == "onnx" else None
     net, network_g, source = load_network(args.weights, args.arch, arch_opt, args.opt, args.param_key, overrides)
@@ -366,20 +567,31 @@ def _run(args: argparse.Namespace) -> int:
         export_safetensors(net, args.output, metadata)
         print(f"wrote {args.output} ({sum(v.numel() for v in net.state_dict().values()):,} values)")
         return 0
+    refuse_unexportable(net)
     start = time.perf_counter()
-    export_onnx(net, args.output, args.exporter, metadata)
+    export_onnx(net, args.output, args.exporter, metadata, dtype=args.dtype, opset=args.opset, slim=args.slim)
     spec = arch_spec(net)
-    print(f"wrote {args.output} in {time.perf_counter() - start:.1f} s: input (B, {spec.in_channels}, H, W) in [0, 1], "
+    print(f"wrote {args.output} in {time.perf_counter() - start:.1f} s (opset {written_opset(args.output)}, "
+          f"{args.dtype}{', slimmed' if args.slim else ''}): input (B, {spec.in_channels}, H, W) in [0, 1], "
           f"H, W >= {min_side(net, spec)}; output x{spec.scale} in [0, 1]")
     if args.no_check:
+        return 0
+    if args.dtype == "bf16":
+        count = check_graph_dtype(args.output, "bf16")
+        print(f"check: input, output and {count} weight tensors are bfloat16 and onnx.checker accepts the model; "
+              "not run: onnxruntime's CPU provider has no bfloat16 kernels")
         return 0
     try:
         __import__("onnxruntime")
     except ImportError:
         print("onnxruntime not installed: the exported model was not checked (pip install onnxruntime)")
         return 0
-    for result in check_onnx(args.output, net):
-        print(f"check: input {result.shape}: max relative error vs PyTorch {result.rel_error:.1e}")
+    for r in check_onnx(args.output, net, dtype=args.dtype):
+        if args.dtype == "fp32":
+            print(f"check: input {r.shape}: max relative error vs PyTorch {r.rel_error:.1e}")
+        else:
+            print(f"check: input {r.shape}: max |onnx - torch| {r.abs_error:.1e} in {args.dtype}, "
+                  f"{r.abs_error_fp32:.1e} vs float32")
     return 0
 
 

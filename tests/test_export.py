@@ -4,6 +4,7 @@ in onnxruntime; weights round-trip through .safetensors. Tiny configs; skipped w
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import torch
 
 from restoration.archs.build import build_network
 from restoration.archs.spec import arch_spec
-from restoration.export import ExportError, check_onnx, export_onnx, main
+from restoration.export import ExportError, check_graph_dtype, check_onnx, export_onnx, main, written_opset
 from restoration.inference import restore
 from restoration.utils.weights import load_weights
 
@@ -147,3 +148,136 @@ def test_dynamo_exporter_on_torch_without_dynamic_dims_says_what_to_do(tmp_path:
     assert not out.exists()
     with pytest.raises(ExportError, match="torch >= 2.6"):
         export_onnx(build_network(TINY["SwinIR"]), str(out))
+
+
+# ------------------------------------------------------------------ dtypes, opsets, onnxslim, refused networks
+def _export_args(arch: str, tmp_path: Path, out: Path, *extra: str) -> list[str]:
+    _, weights = _checkpoint(tmp_path, arch)
+    return _network_arguments(arch, weights, tmp_path) + ["-o", str(out), *extra]
+
+
+def test_fp16_model_takes_float16_and_matches_pytorch_in_float16(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "swinir_fp16.onnx"
+    assert main(_export_args("SwinIR", tmp_path, out, "--dtype", "fp16", "--exporter", "torchscript")) == 0
+    printed = capsys.readouterr().out
+    assert "(opset 17, fp16)" in printed and printed.count("in fp16") == 2  # the check ran at two sizes
+    assert check_graph_dtype(str(out), "fp16") > 0
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == "tensor(float16)"
+    net, _ = _checkpoint(tmp_path, "SwinIR")
+    checks = check_onnx(str(out), net, sizes=SIZES, batch=2, dtype="fp16")
+    # measured 4.9e-4 (one float16 step below 1) against float16 PyTorch, 5.6e-4 against float32
+    assert max(c.abs_error for c in checks) <= 2e-3 and max(c.abs_error_fp32 for c in checks) <= 2e-3
+    assert min(c.abs_error_fp32 for c in checks) > 1e-5  # really computed in float16
+    meta = {p.key: p.value for p in __import__("onnx").load(str(out)).metadata_props}
+    assert meta["restoration.dtype"] == "float16" and "float16 in [0, 1]" in meta["restoration.input"]
+
+
+@needs_dynamic_dims
+def test_bf16_model_is_a_valid_bfloat16_graph_that_onnxruntime_cpu_cannot_run(tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture[str]):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "swinir_bf16.onnx"
+    assert main(_export_args("SwinIR", tmp_path, out, "--dtype", "bf16")) == 0
+    printed = capsys.readouterr().out
+    assert "(opset 22, bf16)" in printed and "weight tensors are bfloat16" in printed and "not run" in printed
+    model = onnx.load(str(out))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.BFLOAT16
+    weights = [i for i in model.graph.initializer if len(i.dims) and i.data_type == onnx.TensorProto.BFLOAT16]
+    assert check_graph_dtype(str(out), "bf16") == len(weights) and "net.conv_first.weight" in {i.name for i in weights}
+    net, _ = _checkpoint(tmp_path, "SwinIR")
+    with pytest.raises(ExportError, match="no bfloat16 kernels"):
+        check_onnx(str(out), net, dtype="bf16")
+    # what docs/export.md states: onnxruntime's CPU provider has no bfloat16 kernels (if this fails, it has some)
+    with pytest.raises(Exception, match="NOT_IMPLEMENTED"):
+        ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+
+
+def test_torchscript_opset_is_the_one_asked_for(tmp_path: Path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    net, _ = _checkpoint(tmp_path, "HAT")
+    out = export_onnx(net, str(tmp_path / "hat13.onnx"), exporter="torchscript", opset=13)
+    assert written_opset(out) == 13
+    assert max(c.rel_error for c in check_onnx(out, net, sizes=SIZES, rtol=RTOL)) <= RTOL
+
+
+@needs_dynamic_dims
+def test_an_opset_the_dynamo_exporter_cannot_make_is_an_error_not_a_silent_18(tmp_path: Path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    net, _ = _checkpoint(tmp_path, "SwinIR")
+    out = tmp_path / "swinir17.onnx"
+    with pytest.raises(ExportError, match=r"could not write SwinIR at opset 17 \(ONNX's version converter left it "
+                                          r"at 18\): use --opset 18 or higher, or --exporter torchscript"):
+        export_onnx(net, str(out), opset=17)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--opset", "99"], "--opset 99: the installed onnx "),
+    (["--exporter", "torchscript", "--opset", "21"], "--opset 21: the TorchScript exporter writes opsets 7 to 20"),
+    (["--dtype", "bf16", "--opset", "20"], "--dtype bf16 needs --opset 22 or higher"),
+    (["--dtype", "bf16", "--exporter", "torchscript"], "the TorchScript exporter writes opsets 7 to 20; --dtype bf16 "
+                                                       "needs --exporter dynamo"),
+])
+def test_bad_opset_and_dtype_combinations_are_one_line_before_the_build(
+        extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch):
+    pytest.importorskip("onnx")
+    import restoration.export as export
+
+    def no_build(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the network was built before the arguments were checked")
+
+    monkeypatch.setattr(export, "load_network", no_build)
+    out = tmp_path / "x.onnx"
+    assert main(_export_args("SwinIR", tmp_path, out, *extra)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and not out.exists()
+
+
+def test_slim_keeps_the_contract_and_a_missing_onnxslim_names_the_pip_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxslim")
+    plain, slim = tmp_path / "plain.onnx", tmp_path / "slim.onnx"
+    assert main(_export_args("HAT", tmp_path, plain, "--exporter", "torchscript", "--no-check")) == 0
+    assert main(_export_args("HAT", tmp_path, slim, "--exporter", "torchscript", "--slim")) == 0
+    assert "slimmed" in capsys.readouterr().out
+    nodes = [len(onnx.load(str(p)).graph.node) for p in (plain, slim)]
+    assert nodes[1] < nodes[0], nodes
+    net, _ = _checkpoint(tmp_path, "HAT")
+    assert max(c.rel_error for c in check_onnx(str(slim), net, sizes=SIZES, batch=2, rtol=RTOL)) <= RTOL
+    meta = {p.key: p.value for p in onnx.load(str(slim)).metadata_props}
+    assert meta["restoration.min_side"] == "4" and json.loads(meta["restoration.network_g"])["type"] == "HAT"
+
+    monkeypatch.setitem(sys.modules, "onnxslim", None)  # import onnxslim now raises ImportError
+    assert main(_export_args("HAT", tmp_path, tmp_path / "y.onnx", "--slim")) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--slim needs the optional package onnxslim: pip install onnxslim" in err
+
+
+DSWINIR = dict(type="DSwinIR", dim=6, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[3, 3, 3, 3],
+               kernel_size=[3, 3, 1, 1], ffn_expansion_factor=1)
+
+
+def test_dswinir_is_refused_up_front_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    pytest.importorskip("onnx")
+    torch.manual_seed(0)
+    net = build_network(DSWINIR).eval()
+    weights = tmp_path / "dswinir.pth"
+    torch.save({"params": net.state_dict()}, weights)
+    opt = json.dumps({k: v for k, v in DSWINIR.items() if k != "type"})
+    out = tmp_path / "dswinir.onnx"
+    assert main(["--weights", str(weights), "--arch", "DSwinIR", "--arch-opt", opt, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "DSwinIR cannot be exported to ONNX: its deformable sampling" in err
+    assert not out.exists()
+    with pytest.raises(ExportError, match="frozen at the example size"):
+        export_onnx(net, str(out), exporter="torchscript")
