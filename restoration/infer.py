@@ -50,7 +50,7 @@ from restoration.inference import restore, self_ensemble
 from restoration.utils.image_io import (check_image_pixels, img2tensor, imread, imwrite, is_image_file,
                                         tensor2img)
 from restoration.utils.logger import get_logger
-from restoration.utils.weights import load_weights, read_state_dict
+from restoration.utils.weights import entry_note, load_weights, read_state_dict
 
 __all__ = ["main", "build_arg_parser", "InferError", "InferArgumentError", "parse_arch_opt", "resolve_network", "auto_tile_size", "CPU_AUTO_TILE"]
 
@@ -464,7 +464,8 @@ def run(args: argparse.Namespace) -> int:
     load_weights(net, args.weights, args.param_key)
     net.eval().to(device)
     restorer = _Restorer(net, device, args, is_bsn=detection.arch == "TBSN")
-    logger.info(f"{args.weights}: {detection.describe()}; {device}, {args.precision}"
+    logger.info(f"{args.weights} ({entry_note(args.weights, args.param_key)}): {detection.describe()}; {device}, "
+                f"{args.precision}"
                 + (f", tile {args.tile}" if args.tile else "") + (", x8 ensemble" if args.ensemble else ""))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

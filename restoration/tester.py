@@ -26,7 +26,7 @@ from restoration.utils.cli import run_reporting_errors
 from restoration.utils.device import select_device
 from restoration.utils.dist import DistError, barrier, cleanup_dist, finish_dist, get_dist_info, init_dist
 from restoration.utils.logger import close_file_handlers, get_logger
-from restoration.utils.weights import selected_param_key
+from restoration.utils.weights import entry_note
 
 __all__ = ["main"]
 
@@ -55,10 +55,7 @@ def _describe_weights(path: str, param_key: str | None) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    key = selected_param_key(path, param_key)
-    entry = f"entry '{key}'" if key else "a plain state dict"
-    how = "" if param_key else " (chosen automatically: params_ema, then params)" if key else ""
-    return f"loaded weights {os.path.abspath(path)} (sha256 {digest.hexdigest()[:12]}, {entry}{how})"
+    return f"loaded weights {os.path.abspath(path)} (sha256 {digest.hexdigest()[:12]}, {entry_note(path, param_key)})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -312,7 +312,7 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
                     tb.add_scalar(f"metrics/{name}/{metric}", value, it)
             if tb is not None and preview is not None:
                 tb.add_image(f"{name}/{preview[0]}", preview[1], it, dataformats="HWC")
-            logger.info(msg)
+            logger.info(f"{msg}; weights: {model.evaluated_weights()}")
 
 
 class _SkipWatch:

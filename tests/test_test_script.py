@@ -104,8 +104,8 @@ def test_the_log_names_the_weights_file_its_hash_and_entry_and_results_are_archi
     assert run_test_script(args) == 0
     res_dir = tmp_path / "results" / "tiny"
     log = next(res_dir.glob("test_tiny_*.log")).read_text()
-    assert (f"loaded weights {weights} (sha256 {sha}, entry 'params_ema' (chosen automatically: params_ema, "
-            "then params))") in log
+    assert (f"loaded weights {weights} (sha256 {sha}, entry 'params_ema' (the EMA weights; chosen automatically: "
+            "params_ema, then params))") in log
     assert "img/s" in capsys.readouterr().err  # tqdm's bar
     (res_dir / "marker").write_text("first run")
     assert run_test_script([*args, "path.param_key_g=params", "val.pbar=false"]) == 0
@@ -113,7 +113,7 @@ def test_the_log_names_the_weights_file_its_hash_and_entry_and_results_are_archi
     assert len(archived) == 1 and (archived[0] / "marker").read_text() == "first run"
     assert (archived[0] / "metrics.json").is_file() and (res_dir / "metrics.json").is_file()
     log = next(res_dir.glob("test_tiny_*.log")).read_text()
-    assert f"loaded weights {weights} (sha256 {sha}, entry 'params')\n" in log
+    assert f"loaded weights {weights} (sha256 {sha}, entry 'params' (the trained weights, no EMA; given))\n" in log
     assert f"existing results folder archived to {archived[0]}" in log
     assert "img/s" not in capsys.readouterr().err
 

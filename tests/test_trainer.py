@@ -166,3 +166,21 @@ def test_torch_compile_step_equals_eager() -> None:
         assert float(lc["l_pix"]) == pytest.approx(float(le["l_pix"]), rel=1e-5)
     for (k, va), vb in zip(_params(eager).items(), _params(compiled).values()):
         assert torch.allclose(va, vb, atol=1e-5), k
+
+
+def test_logs_say_which_weights_are_scored(tmp_path) -> None:  # noqa: ANN001
+    # validation names the EMA copy and its settings; test.py and infer name the checkpoint entry and why
+    from restoration.train_loop import main as train_main
+    from restoration.utils.weights import entry_note
+    from tests.helpers import make_sr_pairs, train_options, write_options
+
+    data = make_sr_pairs(tmp_path / "data", n=2, size=32, scale=2)
+    opt = train_options(data, "which", **{"train.ema_decay": 0.999})
+    assert train_main(["-opt", str(write_options(opt, tmp_path / "w.yml")), "--root", str(tmp_path)]) == 0
+    exp = tmp_path / "experiments" / "which"
+    log = next(exp.glob("train_which_*.log")).read_text()
+    assert "validation tiny_val @ iter 6: psnr" in log
+    assert "; weights: params_ema (the EMA of net_g, decay 0.999, warm-up)" in log
+    weights = str(exp / "models" / "net_g_6.pth")
+    assert entry_note(weights) == "entry 'params_ema' (the EMA weights; chosen automatically: params_ema, then params)"
+    assert entry_note(weights, "params") == "entry 'params' (the trained weights, no EMA; given)"

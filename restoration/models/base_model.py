@@ -359,6 +359,10 @@ class Trainer:
                     for p, saved in zip((p for g in opt.param_groups for p in g["params"]), kept[name]):
                         p.copy_(saved)
 
+    def evaluated_weights(self) -> str:
+        """Which weights validation scores and why, for its log line (``params``: the trained network's)."""
+        return "params"
+
     def network_state(self) -> dict[str, Any]:
         """``{'params': sd}`` (+ ``'params_ema'``) of network ``g``, BasicSR's weight-file layout; a schedule-free
         optimizer's evaluation point (:meth:`evaluation_point`)."""

@@ -131,6 +131,13 @@ class SRModel(Trainer):
         """The network used for validation/testing: the EMA copy when there is one."""
         return self.ema.module if self.ema is not None else self.net_g
 
+    def evaluated_weights(self) -> str:
+        """``params_ema (EMA, decay 0.999, warm-up)`` when validation uses the EMA copy, else ``params``."""
+        if self.ema is None:
+            return "params"
+        warmup = ", warm-up" if self.ema.use_warmup else ""
+        return f"params_ema (the EMA of net_g, decay {self.ema.decay:g}{warmup})"
+
     @torch.no_grad()
     def inference(self, lq: Tensor) -> Tensor:
         """Restore ``lq`` (B,C,h,w) in [0,1] → (B,C,h·s,w·s), padding to the network's multiple.

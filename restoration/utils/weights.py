@@ -142,6 +142,16 @@ def selected_param_key(path: str, param_key: str | None = None) -> str | None:
     return _selected_key(_read_file(path), path, param_key)
 
 
+def entry_note(path: str, param_key: str | None = None) -> str:
+    """Which weights of ``path`` are used and why, for the log: ``entry 'params_ema' (the EMA weights; chosen
+    automatically: params_ema, then params)``, ``entry 'params' (given with --param-key)``, ``a plain state dict``."""
+    key = selected_param_key(path, param_key)
+    if key is None:
+        return "a plain state dict"
+    what = {"params_ema": " the EMA weights;", "params": " the trained weights, no EMA;"}.get(key, "")
+    return f"entry '{key}' ({what.lstrip()} {'given' if param_key else 'chosen automatically: params_ema, then params'})"
+
+
 def _describe_mismatch(net_sd: Mapping[str, torch.Tensor], sd: Mapping[str, torch.Tensor], strict: bool) -> list[str]:
     if not strict:  # non-strict: shape mismatches are skipped (and logged) by the caller
         return []
