@@ -281,3 +281,17 @@ def test_dswinir_is_refused_up_front_with_the_reason(tmp_path: Path, capsys: pyt
     assert not out.exists()
     with pytest.raises(ExportError, match="frozen at the example size"):
         export_onnx(net, str(out), exporter="torchscript")
+
+
+def test_graph_check_rejects_bfloat16_where_onnx_has_none(tmp_path: Path):
+    """TBSN's bf16 export has an Einsum, which no opset types for bfloat16: the check says so in one line."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("input", TensorProto.BFLOAT16, [1, 3, 4, 4])
+    y = helper.make_tensor_value_info("output", TensorProto.BFLOAT16, [1, 3, 4, 4])
+    graph = helper.make_graph([helper.make_node("Einsum", ["input"], ["output"], equation="bchw->bchw")], "g", [x], [y])
+    path = tmp_path / "einsum.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)]), str(path))
+    with pytest.raises(ExportError, match=r"onnx.checker rejects the model: .*Einsum.*tensor\(bfloat16\)"):
+        check_graph_dtype(str(path), "bf16")
