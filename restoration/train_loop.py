@@ -529,6 +529,7 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
     progress = ProgressLogger(total_iter, start_iter, tb)
     batch_size = int(train_dopt.get("batch_size_per_gpu", 1))
     it = start_iter
+    accum_iter, micro = model.accum_iter, 0  # micro-batches per optimizer step; states are saved between steps
     stopped = False
     skips = _SkipWatch(model, int(train_opt.get("max_skipped_in_a_row") or 0))
     t_data = time.time()
@@ -539,9 +540,13 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
             batches = CUDAPrefetcher(train_loader, device) if device.type == "cuda" else train_loader
             for batch in batches:
                 data_time = time.time() - t_data
-                it += 1
                 batch_in_epoch += 1
-                log = model.optimize_parameters(model.feed_data(batch), it)
+                with model.micro_batch(micro):
+                    log = model.optimize_parameters(model.feed_data(batch), it + 1)
+                micro = (micro + 1) % accum_iter
+                if micro:  # the step's next micro-batch (gradient accumulation)
+                    continue
+                it += 1
                 skips.after_step(it)
                 if it % print_freq == 0 or it == total_iter:
                     values = _read_scalars(log, device)

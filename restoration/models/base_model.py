@@ -72,6 +72,10 @@ class Trainer:
     #: Networks the option file must define (``network_<name>``); for training each needs ``train.optim_<name>``.
     required_networks: ClassVar[tuple[str, ...]] = ("g",)
 
+    #: Whether ``train.accum_iter > 1`` works with this trainer: every step goes through :meth:`backward_step`
+    #: and a micro-batch's forward does not depend on the iteration beyond it.
+    supports_accumulation: ClassVar[bool] = True
+
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         problems = type(self).check_options(opt, bool(opt.get("is_train", False)))
         if problems:  # the option check reports these first; a trainer built directly still gets them
@@ -88,6 +92,9 @@ class Trainer:
         precision = self.train_opt.get("mixed_precision") or False
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision) if precision else None
         self.skip_nonfinite = bool(self.train_opt.get("skip_nonfinite", True))
+        self.accum_iter = int(self.train_opt.get("accum_iter", 1) or 1)
+        self._micro = 0  # index of the current micro-batch inside an optimizer step (see micro_batch)
+        self._accumulated: dict[str, Tensor] = {}  # logged losses summed over the step's micro-batches
         self.skipped_steps = 0
         self.networks: dict[str, nn.Module] = {}
         self.train_networks: dict[str, nn.Module] = {}
@@ -109,6 +116,8 @@ class Trainer:
                 problems.append(f"{trainer} needs 'network_{name}'")
             elif is_train and name != "g" and f"optim_{name}" not in cls.train_options and not train.get(f"optim_{name}"):
                 problems.append(f"'network_{name}' is trained by {trainer}: set 'train.optim_{name}'")
+        if is_train and int(train.get("accum_iter", 1) or 1) > 1 and not cls.supports_accumulation:
+            problems.append(f"{trainer} does not support gradient accumulation: set 'train.accum_iter' to 1")
         if is_train:
             for key in opt:
                 if key.startswith("network_") and key[len("network_"):] not in cls.required_networks and opt[key]:
@@ -233,6 +242,24 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    @contextlib.contextmanager
+    def micro_batch(self, index: int) -> Any:
+        """The forward and backward of micro-batch ``index`` (0 .. ``accum_iter - 1``) of one optimizer step.
+
+        With ``train.accum_iter: N`` an iteration is one optimizer step over N micro-batches: each adds
+        ``1/N`` of its loss's gradient, DDP all-reduces only in the last one (``no_sync`` before), and
+        :meth:`backward_step` steps (clipping, the non-finite check, schedule, EMA) only after the last.
+        """
+        self._micro = index
+        last = index == self.accum_iter - 1
+        with contextlib.ExitStack() as stack:
+            if not last:
+                for net in self.train_networks.values():
+                    ddp = getattr(net, "_orig_mod", net)  # under torch.compile
+                    if isinstance(ddp, nn.parallel.DistributedDataParallel):
+                        stack.enter_context(ddp.no_sync())
+            yield
+
     def backward_step(self, name: str, losses: Mapping[str, Tensor], current_iter: int,
                       log: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Backward of ``sum(losses)`` and one step of network ``name``'s optimizer, schedule and EMA
@@ -244,26 +271,43 @@ class Trainer:
         ``skip_nonfinite: false`` outside fp16) and no collective besides DDP's own. Two networks trained
         in one iteration share that one read: :meth:`backward_only` each, then :meth:`finish_steps`.
 
+        With gradient accumulation (:meth:`micro_batch`) the micro-batches before the last only add their
+        gradient; the losses logged are the step's means.
+
         Returns:
             ``log`` updated with the detached losses, ``grad_norm`` (or ``skipped``), as 0-d tensors.
         """
         log, grad_norm = self.backward_only(name, losses, log)
+        if grad_norm is None:  # a micro-batch before the step's last
+            return log
         return self.finish_steps({name: grad_norm}, current_iter, log)
 
     def backward_only(self, name: str, losses: Mapping[str, Tensor],
-                      log: dict[str, Tensor] | None = None) -> tuple[dict[str, Tensor], Tensor]:
+                      log: dict[str, Tensor] | None = None) -> tuple[dict[str, Tensor], Tensor | None]:
         """The first half of :meth:`backward_step`: zeroed gradients, backward, unscaled (fp16) and clipped
-        gradients; no step yet, nothing read from the device. Returns ``(log, grad_norm)``."""
+        gradients; no step yet, nothing read from the device. Returns ``(log, grad_norm)``; ``grad_norm`` is
+        None for a micro-batch before the last of a step (gradient accumulation, :meth:`micro_batch`)."""
         log = {} if log is None else log
-        log.update({k: v.detach() for k, v in losses.items()})
         total = sum(losses.values())
         if self.skip_nonfinite:
             # A non-finite loss turns every gradient into NaN (times NaN, not a branch: no host sync),
             # and DDP's gradient all-reduce carries the NaN to every rank, so all ranks skip together.
             total = total * torch.where(torch.isfinite(total.detach()), 1.0, float("nan"))
         optimizer, scaler = self.optimizers[name], self.scalers[name]
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
+        n, micro = self.accum_iter, self._micro
+        if micro == 0:
+            optimizer.zero_grad(set_to_none=True)
+        if n == 1:
+            log.update({k: v.detach() for k, v in losses.items()})
+            scaler.scale(total).backward()
+        else:  # each micro-batch adds 1/n of its gradient: the step's gradient is that of the mean loss
+            for k, v in losses.items():
+                self._accumulated[k] = self._accumulated.get(k, 0) + v.detach() / n
+            scaler.scale(total / n).backward()
+            if micro < n - 1:
+                return log, None
+            log.update(self._accumulated)
+            self._accumulated = {}
         scaler.unscale_(optimizer)
         return log, self._grad_norm(name)
 

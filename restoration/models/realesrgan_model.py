@@ -99,6 +99,10 @@ class RealESRNetModel(SRModel):
     ``RealESRNetModel``), else ``gt``.
     """
 
+    #: The degradation draws from the iteration's seed and feeds a pool of pairs: a step of several
+    #: micro-batches would degrade them alike (``train.accum_iter`` is refused).
+    supports_accumulation = False
+
     train_options = {
         "high_order_degradation": Key((bool,), default=True, doc="synthesise Real-ESRGAN pairs from RealESRGANDataset "
                                       "batches (false: use the dataset's lq/gt pairs)"),

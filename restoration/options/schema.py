@@ -58,6 +58,8 @@ PATH = {
 
 TRAIN = {
     "ema_decay": Key(_NUM, default=0, doc="EMA decay of net_g (0 = no EMA)"),
+    "accum_iter": Key((int,), default=1, doc="micro-batches per optimizer step (gradient accumulation): an "
+                      "iteration is one step over accum_iter x batch_size_per_gpu samples per GPU"),
     "ema_warmup": Key((bool,), default=True, doc="the EMA decay grows as 1 - iter^(-2/3) up to ema_decay "
                       "(0.99 at iteration 1,000), so a short run's EMA is not mostly its initialisation; false: "
                       "ema_decay from the start (BasicSR)"),

@@ -502,6 +502,7 @@ def _check_numbers(opt: Mapping[str, Any], problems: list[str]) -> None:
     train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
     at_least("train.total_iter", train.get("total_iter"), 1)
     at_least("train.max_skipped_in_a_row", train.get("max_skipped_in_a_row"), 0)
+    at_least("train.accum_iter", train.get("accum_iter"), 1)
     at_least("train.grad_clip", train.get("grad_clip"), 0, whole=False)
     decay = train.get("ema_decay")
     if _number(decay) and not 0 <= decay < 1:
