@@ -249,3 +249,18 @@ def test_resumed_run_is_bit_identical_pool_included():
     assert state["ptr"] == 4 and state["lq"].shape == (4, 3, 12, 12) and state["gt"].shape == (4, 3, 48, 48)
     with pytest.raises(DataError, match="queue_size 4, the options say 8"):
         TrainingPairPool(8).load_state_dict(state)
+
+
+def test_jpeg_table_layout_option_reaches_the_jpeg_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 'basicsr' reproduces BasicSR's DiffJPEG (the released models' training degradation); checked by the option
+    import restoration.data.realesrgan_degradation as rd
+
+    seen = []
+    real = rd.diff_jpeg
+    monkeypatch.setattr(rd, "diff_jpeg", lambda *a, **k: seen.append(k["table_layout"]) or real(*a, **k))
+    draws = rd._Draws(torch.Generator().manual_seed(0), torch.device("cpu"))
+    out = rd._jpeg(torch.rand(2, 3, 16, 16), draws, [50, 60], "", "basicsr")
+    assert out.shape == (2, 3, 16, 16) and seen == ["basicsr"]
+    assert rd.check_degradation_options({"jpeg_table_layout": "transposed"}) == [
+        "jpeg_table_layout must be one of ['standard', 'basicsr'], got 'transposed'"]
+    assert rd.check_degradation_options({"jpeg_table_layout": "basicsr"}) == []

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from restoration.data.degradation_kernels import check_probabilities, check_range
-from restoration.data.diff_jpeg import diff_jpeg
+from restoration.data.diff_jpeg import TABLE_LAYOUTS, diff_jpeg
 from restoration.errors import DataError
 
 __all__ = ["DEGRADATION_DEFAULTS", "RESIZE_MODES", "resolve_degradation_options", "check_degradation_options",
@@ -57,6 +57,9 @@ DEGRADATION_DEFAULTS: dict[str, Any] = {
     "poisson_scale_range2": [0.05, 2.5],
     "gray_noise_prob2": 0.4,
     "jpeg_range2": [30, 95],
+    # BasicSR's DiffJPEG transposes the luma table: 'basicsr' reproduces the degradation the released
+    # Real-ESRGAN / Real-HAT models were trained with; 'standard' (libjpeg's layout) is closer to real JPEG files
+    "jpeg_table_layout": "standard",
     # pairs
     "gt_size": 256,  # GT crop after degrading (null: no crop)
     "queue_size": 180,  # training-pair pool (0: none); a multiple of the per-rank batch size
@@ -96,6 +99,8 @@ def check_degradation_options(opt: Mapping[str, Any], batch_size: int | None = N
         probability("gaussian_noise_prob" + s)
         probability("gray_noise_prob" + s)
     probability("second_blur_prob")
+    if o["jpeg_table_layout"] not in TABLE_LAYOUTS:
+        problems.append(f"jpeg_table_layout must be one of {list(TABLE_LAYOUTS)}, got {o['jpeg_table_layout']!r}")
     scale, gt_size, queue = o["scale"], o["gt_size"], o["queue_size"]
     if not (isinstance(scale, int) and not isinstance(scale, bool) and scale >= 1):
         problems.append(f"scale must be an integer >= 1, got {scale!r}")
@@ -290,14 +295,14 @@ def _noise(out: torch.Tensor, draws: _Draws, o: dict[str, Any], s: str) -> torch
     return add_poisson_noise(out, scale, gray, draws.device_g)
 
 
-def _jpeg(out: torch.Tensor, draws: _Draws, jpeg_range: list[float], s: str) -> torch.Tensor:
+def _jpeg(out: torch.Tensor, draws: _Draws, jpeg_range: list[float], s: str, layout: str) -> torch.Tensor:
     """Per-sample JPEG of ``(B, C, H, W)``, ``C`` 3 (RGB) or 1 (gray)."""
     quality = draws.uniform(f"jpeg_quality{s}", *jpeg_range, n=out.shape[0]).to(out.device, non_blocking=True)
     if out.shape[1] == 1:
         # A gray image as RGB has Y = the image and constant chroma (128, which quantises to itself), so the
         # round trip is a luma-only JPEG (what a gray JPEG file stores) and R = G = B = its result
-        return diff_jpeg(out.clamp(0, 1).expand(-1, 3, -1, -1), quality).mean(1, keepdim=True)
-    return diff_jpeg(out.clamp(0, 1), quality)
+        return diff_jpeg(out.clamp(0, 1).expand(-1, 3, -1, -1), quality, table_layout=layout).mean(1, keepdim=True)
+    return diff_jpeg(out.clamp(0, 1), quality, table_layout=layout)
 
 
 def realesrgan_degrade(batch: Mapping[str, Any], opt: Mapping[str, Any], generator: torch.Generator,
@@ -336,7 +341,7 @@ def realesrgan_degrade(batch: Mapping[str, Any], opt: Mapping[str, Any], generat
         factor = _resize_factor(draws, "1", o["resize_prob"], o["resize_range"])
         out = F.interpolate(out, scale_factor=factor, mode=draws.choice("resize1_mode", RESIZE_MODES))
         out = _noise(out, draws, o, "")
-        out = _jpeg(out, draws, o["jpeg_range"], "")
+        out = _jpeg(out, draws, o["jpeg_range"], "", o["jpeg_table_layout"])
         # second order
         if draws.coin("second_blur", o["second_blur_prob"]):
             out = filter2d(out, batch["kernel2"])
@@ -349,9 +354,9 @@ def realesrgan_degrade(batch: Mapping[str, Any], opt: Mapping[str, Any], generat
         if draws.coin("final_sinc_first", 0.5):
             out = F.interpolate(out, size=lq_size, mode=draws.choice("final_resize_mode", RESIZE_MODES))
             out = filter2d(out, batch["sinc_kernel"])
-            out = _jpeg(out, draws, o["jpeg_range2"], "2")
+            out = _jpeg(out, draws, o["jpeg_range2"], "2", o["jpeg_table_layout"])
         else:
-            out = _jpeg(out, draws, o["jpeg_range2"], "2")
+            out = _jpeg(out, draws, o["jpeg_range2"], "2", o["jpeg_table_layout"])
             out = F.interpolate(out, size=lq_size, mode=draws.choice("final_resize_mode", RESIZE_MODES))
             out = filter2d(out, batch["sinc_kernel"])
         lq = torch.clamp((out * 255.0).round(), 0, 255) / 255.0

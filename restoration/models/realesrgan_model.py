@@ -59,7 +59,8 @@ _PERCEPTUAL = (PerceptualLoss, LPIPSLoss)  # losses that take percep_gt
 
 
 def _key_for(name: str, default: Any) -> Key:
-    types: tuple[type, ...] = {bool: (bool,), int: (int,), float: (int, float), list: (list,)}.get(type(default), (int,))
+    types: tuple[type, ...] = {bool: (bool,), int: (int,), float: (int, float), list: (list,), str: (str,)}.get(
+        type(default), (int,))
     return Key(types, default=default, doc="Real-ESRGAN degradation (restoration.data.realesrgan_degradation)")
 
 
