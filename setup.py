@@ -35,7 +35,7 @@ setup(
         # tests/test_lpips.py compares restoration's LPIPS with the official package (skipped without it)
         "lpips": ["lpips"],
         # python -m restoration.export (ONNX; the check runs the model in onnxruntime); tests/test_export.py
-        "export": ["onnx", "onnxscript", "onnxruntime"],
+        "export": ["onnx", "onnxscript", "onnxruntime", "onnxslim"],
     },
     # the weights manifest read by restoration.zoo
     package_data={"restoration": ["zoo.yaml"]},
