@@ -123,7 +123,13 @@ def name_problem(name: Any) -> str | None:
         return f"'name' {value_repr(name)} cannot be a folder name"
     if "/" in name or "\\" in name or os.sep in name or "\0" in name:
         return f"'name' {value_repr(name)} must be a plain folder name (no '/', '\\'); set path.experiments_root to place it elsewhere"
+    if len(name.encode()) > MAX_NAME_BYTES:  # a file name has at most 255 bytes; the archive adds a suffix
+        return f"'name' is {len(name.encode())} bytes long, at most {MAX_NAME_BYTES}: {value_repr(name)}"
     return None
+
+
+#: The longest experiment name in bytes: a file name's 255 less the archive suffix ``_archived_<time>_<n>``.
+MAX_NAME_BYTES = 200
 
 
 def _debug_overrides(opt: dict[str, Any]) -> None:

@@ -289,6 +289,10 @@ def check_size_requirements(opt: Mapping[str, Any], problems: list[str]) -> None
                             f"smaller than network_g ({name})'s minimum input side {spec.min_size}")
 
 
+#: The largest ``manual_seed``: numpy's seeds stay below 2**32 with one added per rank.
+_MAX_SEED = 2**31 - 1
+
+
 def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> None:
     """``train.<key>`` (``optim_g``): a type from the optimizer table, its arguments, a numeric ``lr``."""
     from restoration.models.optimizers import optimizer_class, optimizer_options, optimizer_problem, schedule_problem
@@ -503,6 +507,10 @@ def _check_numbers(opt: Mapping[str, Any], problems: list[str]) -> None:
     at_least("train.total_iter", train.get("total_iter"), 1)
     at_least("train.max_skipped_in_a_row", train.get("max_skipped_in_a_row"), 0)
     at_least("train.accum_iter", train.get("accum_iter"), 1)
+    seed = opt.get("manual_seed")
+    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= _MAX_SEED:
+        # numpy takes seeds below 2**32 and every rank seeds with manual_seed + rank
+        problems.append(f"'manual_seed' must be an integer from 0 to {_MAX_SEED}, got {seed}")
     at_least("train.grad_clip", train.get("grad_clip"), 0, whole=False)
     decay = train.get("ema_decay")
     if _number(decay) and not 0 <= decay < 1:

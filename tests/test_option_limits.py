@@ -1,0 +1,30 @@
+"""Values that pass their type but not the machine: one options line each, exit 2, nothing on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from restoration.train_loop import main as train_main
+from tests.helpers import make_sr_pairs, train_options, write_options
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_sr_pairs(tmp_path_factory.mktemp("data"), n=2, size=32, scale=2)
+
+
+@pytest.mark.parametrize("edit,message", [
+    ({"manual_seed": 2**70}, "'manual_seed' must be an integer from 0 to 2147483647, got 1180591620717411303424"),
+    ({"manual_seed": -1}, "'manual_seed' must be an integer from 0 to 2147483647, got -1"),
+    ({"name": "x" * 300}, "'name' is 300 bytes long, at most 200"),  # was OSError: File name too long
+])
+def test_out_of_range_values_are_options_errors(data, tmp_path: Path, capsys, edit: dict, message: str) -> None:
+    opt = {**train_options(data, "limits"), **edit}
+    root = tmp_path / "root"
+    root.mkdir()
+    assert train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert list(root.iterdir()) == []
