@@ -28,3 +28,22 @@ def test_out_of_range_values_are_options_errors(data, tmp_path: Path, capsys, ed
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert list(root.iterdir()) == []
+
+
+def test_a_training_pair_of_mismatched_sizes_stops_the_run_before_it_starts(tmp_path: Path, capsys) -> None:
+    # start-up reads every header: a GT/LQ pair that does not match at the scale used to stop at iteration 1
+    import cv2
+    import numpy as np
+
+    hr, lr = make_sr_pairs(tmp_path / "data", n=3, size=32, scale=2)
+    bad = sorted(Path(lr).iterdir())[1]
+    cv2.imwrite(str(bad), np.zeros((10, 12, 3), np.uint8))
+    opt = train_options((hr, lr), "mismatch")
+    opt["datasets"]["val_1"]["dataroot_lq"] = opt["datasets"]["val_1"]["dataroot_gt"] = str(hr)  # only training
+    root = tmp_path / "root"
+    root.mkdir()
+    code = train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(root)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert f"size mismatch at scale 2: GT {Path(hr) / bad.name} is 32x32 but LQ {bad} is 10x12" in err
+    assert "network g (SwinIR)" not in err  # nothing was built: the check ran before the model
