@@ -81,6 +81,14 @@ class Registry:
             if name not in self:
                 self.register_lazy(name, target)
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (registered directly or lazily), e.g. a component a test or a notebook registered
+        for a while; an unknown name raises :class:`RegistryError`."""
+        if name not in self:
+            raise RegistryError(self.unknown_message(name))
+        self._objects.pop(name, None)
+        self._lazy.pop(name, None)
+
     def _check_free(self, key: str) -> None:
         if key in self._objects or key in self._lazy:
             raise RegistryError(f"'{key}' is already registered in the {self.name} registry")
