@@ -4,7 +4,10 @@
 ``results/<name>/metrics.json`` (``{dataset: {metric: average, ..., "per_image": {...}}}``),
 ``results/<name>/visualization/<dataset>/<image>.png`` and ``results/<name>/test_<name>_<time>.log``, whose
 top names the package versions, the device, the options and the weights file. An existing ``results/<name>`` is
-archived to ``results/<name>_archived_<time>``, never overwritten.
+archived to ``results/<name>_archived_<time>``, never overwritten. ``results/<name>/index.md`` shows the tables,
+per-image scores and thumbnails (:mod:`restoration.utils.results_page`). A run that stops on a problem with the
+user's files (missing weights, an unreadable image) leaves no results folder: the new one is removed and an
+archived one put back.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import sys
 from typing import Any, Mapping, Sequence
 
+from restoration.errors import RestorationError
 from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.models.evaluation import evaluate, format_table
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
@@ -26,6 +30,7 @@ from restoration.utils.cli import run_reporting_errors
 from restoration.utils.device import select_device
 from restoration.utils.dist import DistError, barrier, cleanup_dist, finish_dist, get_dist_info, init_dist
 from restoration.utils.logger import close_file_handlers, get_logger
+from restoration.utils.results_page import PAGE_FILE, write_results_page
 from restoration.utils.weights import entry_note
 
 __all__ = ["main"]
@@ -154,6 +159,30 @@ def _test(args: argparse.Namespace) -> int:
         os.makedirs(paths["results_root"], exist_ok=True)
         dump_yaml(opt, os.path.join(paths["results_root"], os.path.basename(args.opt)))
     barrier()
+    try:
+        return _test_in_folder(args, opt, notices, archived)
+    except RestorationError:
+        if rank == 0:
+            _undo_results_folder(paths["results_root"], archived)
+        raise
+
+
+def _undo_results_folder(results_root: str, archived: str | None) -> None:
+    """(Rank 0) Remove the results folder of a run that failed on the user's files and put the archived one
+    back: no folder of half a benchmark is left to be mistaken for a result. The error itself is on stderr."""
+    import shutil
+
+    close_file_handlers()
+    shutil.rmtree(results_root, ignore_errors=True)
+    if archived is not None:
+        os.rename(archived, results_root)
+    print(f"removed the results folder {results_root} of this failed run"
+          + (f"; {archived} restored" if archived else ""), file=sys.stderr)
+
+
+def _test_in_folder(args: argparse.Namespace, opt: dict[str, Any], notices: list[str], archived: str | None) -> int:
+    """Everything after the results folder exists: model, evaluation, tables, metrics.json, index.md."""
+    paths, (rank, world_size) = opt["path"], get_dist_info()
     logger = get_logger(os.path.join(paths["log"], f"test_{opt['name']}_{opt['time']}.log") if rank == 0 else None, rank)
     device = select_device(opt["num_gpu"])
     logger.info(run_header(opt, device, notices))
@@ -171,6 +200,7 @@ def _test(args: argparse.Namespace) -> int:
     loaders = [(dopt.get("name", key), build_eval_loader(build_dataset(dopt), dopt, rank, world_size))
                for key, dopt in opt["datasets"].items() if key.split("_")[0] in ("test", "val")]
     per_network: list[dict[str, Any]] = []
+    weights_line = None
     for index, net_opt in enumerate(networks):
         is_main_net = index == 0
         # baselines never load the model's weights
@@ -179,7 +209,8 @@ def _test(args: argparse.Namespace) -> int:
         if is_main_net and not paths.get("pretrain_network_g") and any(True for _ in model.networks["g"].parameters()):
             logger.warning("path.pretrain_network_g is not set: testing randomly initialised weights")
         elif is_main_net and paths.get("pretrain_network_g"):
-            logger.info(_describe_weights(paths["pretrain_network_g"], paths.get("param_key_g")))
+            weights_line = _describe_weights(paths["pretrain_network_g"], paths.get("param_key_g"))
+            logger.info(weights_line)
         results: dict[str, Any] = {}
         for name, loader in loaders:
             save_dir = os.path.join(paths["visualization"], name) if is_main_net and val_opt.get("save_img", True) else None
@@ -195,6 +226,7 @@ def _test(args: argparse.Namespace) -> int:
     main_results = per_network[0]
     baselines = {net_opt["type"]: r for net_opt, r in zip(networks[1:], per_network[1:])}
     metric_names = list(metrics)
+    tables = {}
     for name, _ in loaders:
         rows = {networks[0]["type"]: main_results[name], **{label: r[name] for label, r in baselines.items()}}
         published = _published_scores(paths.get("pretrain_network_g"), name, metrics, opt["scale"])
@@ -206,14 +238,19 @@ def _test(args: argparse.Namespace) -> int:
                 main_results[name]["differs_from_published"] = differ
         title = f"{name} ({main_results[name]['num_images']} images)" + (f" [{'; '.join(notes)}]" if notes else "")
         scored = [m for m in metric_names if any(m in row for row in rows.values())]  # no columns of "-"
-        logger.info("\n" + format_table(rows, scored, title) + "\n" + _protocol({m: metrics[m] for m in scored}))
+        tables[name] = format_table(rows, scored, title) + "\n" + _protocol({m: metrics[m] for m in scored})
+        logger.info("\n" + tables[name])
         for line in main_results[name].get("differs_from_published", []):
             logger.warning(f"{name}: {line}")
     if rank == 0:
         _write_json(os.path.join(paths["results_root"], "metrics.json"), main_results)
         if baselines:
             _write_json(os.path.join(paths["results_root"], "baselines.json"), baselines)
-        logger.info(f"results written to {paths['results_root']}")
+        header = [weights_line or "weights: randomly initialised (path.pretrain_network_g not set)",
+                  f"options: {os.path.abspath(args.opt)}", f"time: {opt['time']}"]
+        write_results_page(paths["results_root"], opt["name"], header, tables, main_results, metric_names,
+                           val_opt.get("suffix"))
+        logger.info(f"results written to {paths['results_root']} (overview: {PAGE_FILE})")
     close_file_handlers()
     finish_dist()
     return 0

@@ -95,3 +95,79 @@ def test_the_progress_line_gives_the_rate_of_the_last_window_and_its_eta() -> No
                     "| l_pix: 1.2500e-01")  # 498,800 iterations at 4 it/s
     assert board.scalars["train/iter_time"] == 0.25 and board.scalars["train/data_time"] == 0.01
     assert board.scalars["train/iters_per_second"] == 4.0
+
+
+# ------------------------------------------------------------------------------------------ validation grids
+def test_every_validation_image_gets_an_lq_sr_gt_grid_on_disk_and_in_tensorboard(data, tmp_path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from restoration.train_loop import main
+
+    opt = train_options(data, "grid", **{"train.total_iter": 3, "logger.save_checkpoint_freq": 3})
+    assert main(["-opt", str(write_options(opt, tmp_path / "grid.yml")), "--root", str(tmp_path)]) == 0
+    vis = tmp_path / "experiments" / "grid" / "visualization"
+    for i in range(3):  # every image, not only the first
+        assert imread(vis / f"img{i}" / f"img{i}_3.png").shape == (32, 32, 3)
+        grid = imread(vis / f"img{i}" / f"img{i}_3_grid.png")
+        assert grid.shape == (32, 3 * 32 + 2 * GAP, 3)  # LQ (upsampled) | SR | GT
+        assert (grid[:, 64 + 2 * GAP:] == imread(data[0] / f"img{i}.png")).all()  # GT on the right
+    board = EventAccumulator(str(tmp_path / "tb_logger" / "grid"), size_guidance={"images": 0}).Reload()
+    assert sorted(board.Tags()["images"]) == ["tiny_val/img0", "tiny_val/img1", "tiny_val/img2"]
+
+
+def test_val_save_grid_false_writes_no_grid(data, tmp_path) -> None:
+    from restoration.train_loop import main
+
+    opt = train_options(data, "nogrid", **{"train.total_iter": 3, "logger.save_checkpoint_freq": 3})
+    opt["val"]["save_grid"] = False
+    assert main(["-opt", str(write_options(opt, tmp_path / "nogrid.yml")), "--root", str(tmp_path)]) == 0
+    vis = tmp_path / "experiments" / "nogrid" / "visualization"
+    assert (vis / "img0" / "img0_3.png").exists() and not list(vis.rglob("*_grid.png"))
+
+
+# ------------------------------------------------------------------------------------------ test.py's page
+def _test_options(data: tuple[Path, Path], name: str) -> dict:
+    return {"name": name, "model_type": "SRModel", "scale": 2, "num_gpu": 0,
+            "datasets": {"test_1": {"name": "tiny", "type": "PairedImageDataset", "dataroot_gt": str(data[0]),
+                                    "dataroot_lq": str(data[1]), "io_backend": {"type": "disk"}}},
+            "network_g": {"type": "Bicubic", "upscale": 2},
+            "val": {"save_img": True, "pbar": False, "metrics": {
+                "psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True}}}}
+
+
+def test_test_py_writes_a_results_page_with_every_image_and_small_thumbnails(tmp_path) -> None:
+    from restoration.tester import main
+    from restoration.utils.results_page import THUMBNAIL_MAX_SIDE
+
+    data = make_sr_pairs(tmp_path / "data", n=3, size=300, scale=2)
+    cfg = write_options(_test_options(data, "page"), tmp_path / "page.yml")
+    assert main(["-opt", str(cfg), "--root", str(tmp_path)]) == 0
+    res = tmp_path / "results" / "page"
+    page = (res / "index.md").read_text()
+    assert "protocol: psnr Y channel, crop 2, higher is better" in page and "tiny (3 images)" in page
+    for i in range(3):
+        row = next(line for line in page.splitlines() if line.startswith(f"| img{i} |"))
+        assert f"(<thumbnails/tiny/img{i}.png>)](<visualization/tiny/img{i}.png>)" in row
+        thumb = imread(res / "thumbnails" / "tiny" / f"img{i}.png")
+        assert max(thumb.shape[:2]) == THUMBNAIL_MAX_SIDE  # 300 px shrunk
+        assert (res / "visualization" / "tiny" / f"img{i}.png").exists()
+
+
+def test_a_failed_test_run_leaves_no_results_folder_and_restores_the_archived_one(tmp_path) -> None:
+    from restoration.tester import main
+
+    data = make_sr_pairs(tmp_path / "data", n=3, size=32, scale=2)
+    cfg = write_options(_test_options(data, "fail"), tmp_path / "fail.yml")
+    assert main(["-opt", str(cfg), "--root", str(tmp_path)]) == 0
+    results = tmp_path / "results"
+    before = sorted(p.name for p in (results / "fail").iterdir())
+    (data[1] / "img1.png").write_bytes(b"not a png")  # unreadable mid-run
+    assert main(["-opt", str(cfg), "--root", str(tmp_path)]) == 1
+    assert sorted(p.name for p in results.iterdir()) == ["fail"]  # no archive, no half-made folder
+    assert sorted(p.name for p in (results / "fail").iterdir()) == before
+    missing = write_options({**_test_options(data, "noweights"), "path": {"pretrain_network_g": str(tmp_path / "x.pth")},
+                             "network_g": {"type": "SwinIR", "upscale": 2, "in_chans": 3, "img_size": 8,
+                                           "window_size": 4, "depths": [1], "embed_dim": 8, "num_heads": [2],
+                                           "upsampler": "pixelshuffledirect"}}, tmp_path / "nw.yml")
+    assert main(["-opt", str(missing), "--root", str(tmp_path)]) != 0
+    assert not (results / "noweights").exists()
