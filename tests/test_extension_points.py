@@ -164,8 +164,8 @@ def test_clip_trainer_trains_and_scores_clips_frame_by_frame(frame_mae, tmp_path
             per_clip.append(np.mean([calculate_frame_mae(tensor2img(o), tensor2img(g), crop_border=1)
                                      for o, g in zip(out, sample["gt"])]))
     assert mae == pytest.approx(float(np.mean(per_clip)), abs=1e-4)
-    # every frame of every clip saved, one image each
-    saved = sorted(p.name for p in (exp / "visualization").rglob("*.png"))
+    # every frame of every clip saved, one image each (comparison grids, when on, are beside them)
+    saved = sorted(p.name for p in (exp / "visualization").rglob("*.png") if not p.name.endswith("_grid.png"))
     assert saved == [f"clip{c:02d}_{t}_6.png" for c in range(2) for t in range(3)]
 
 
