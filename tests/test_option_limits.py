@@ -47,3 +47,19 @@ def test_a_training_pair_of_mismatched_sizes_stops_the_run_before_it_starts(tmp_
     assert code == 1 and "Traceback" not in err
     assert f"size mismatch at scale 2: GT {Path(hr) / bad.name} is 32x32 but LQ {bad} is 10x12" in err
     assert "network g (SwinIR)" not in err  # nothing was built: the check ran before the model
+
+
+def test_pretrained_weights_of_another_window_size_are_one_line(data, tmp_path: Path, capsys) -> None:
+    # the network's check of the stored relative-position index raised a bare ValueError (a "bug" traceback)
+    import torch
+
+    from restoration.archs.build import build_network
+
+    opt = train_options(data, "pretrain_ws")
+    other = build_network({**opt["network_g"], "window_size": 8, "img_size": 16})
+    torch.save({"params": other.state_dict()}, tmp_path / "ws8.pth")
+    opt["path"] = {"pretrain_network_g": str(tmp_path / "ws8.pth")}
+    assert train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"WeightsError: {tmp_path / 'ws8.pth'} does not fit SwinIR: checkpoint buffer" in err
+    assert "(different window size?)" in err

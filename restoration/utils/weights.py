@@ -198,7 +198,10 @@ def load_weights_report(net: nn.Module, path: str, param_key: str | None = None,
     sd, key = _read_selected(path, param_key)
     in_file = set(sd)  # adapt_state_dict may fill in derived buffers: those were not taken from the file
     if hasattr(target, "adapt_state_dict"):
-        sd = target.adapt_state_dict(sd)
+        try:
+            sd = target.adapt_state_dict(sd)
+        except ValueError as exc:  # the network's own check of a stored buffer: the file does not fit it
+            raise WeightsError(f"{path} does not fit {type(target).__name__}: {exc}") from exc
     net_sd = target.state_dict()
     problems = _describe_mismatch(net_sd, sd, strict)
     if problems:
