@@ -76,7 +76,7 @@ def test_reproduces_official_output(official: dict, write_hat_checkpoint: Callab
 def test_wrong_relative_position_index_is_an_error(official: dict, write_hat_checkpoint: Callable) -> None:
     params = dict(official["params"])
     params["relative_position_index_OCA"] = params["relative_position_index_OCA"] + 1
-    with pytest.raises(ValueError, match="relative_position_index_OCA' differs"):
+    with pytest.raises(WeightsError, match="relative_position_index_OCA' differs"):
         load_weights(HAT(**official["config"]), write_hat_checkpoint(params))
 
 

@@ -97,7 +97,7 @@ def test_wrong_relative_position_index_is_an_error(official: dict, write_checkpo
     key = "layers.1.residual_group.blocks.0.attn.relative_position_index"
     params[key] = params[key].flip(0)
     net = SwinIR(**entry["config"])
-    with pytest.raises(ValueError, match=r"layers\.1\.residual_group\.blocks\.0\.attn\.relative_position_index"):
+    with pytest.raises(WeightsError, match=r"layers\.1\.residual_group\.blocks\.0\.attn\.relative_position_index"):
         load_weights(net, write_checkpoint(params))
 
 
@@ -106,7 +106,7 @@ def test_wrong_attn_mask_is_an_error(official: dict, write_checkpoint: Callable)
     params = dict(entry["params"])
     key = "layers.0.residual_group.blocks.1.attn_mask"
     params[key] = torch.zeros_like(params[key])
-    with pytest.raises(ValueError, match="is not a shifted-window mask"):
+    with pytest.raises(WeightsError, match="is not a shifted-window mask"):
         load_weights(SwinIR(**entry["config"]), write_checkpoint(params))
 
 

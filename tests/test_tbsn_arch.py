@@ -75,7 +75,7 @@ def test_wrong_mask_in_checkpoint_is_refused(tmp_path: Path) -> None:
     sd[key] = torch.zeros_like(sd[key])  # a mask that lets every key through
     torch.save(sd, tmp_path / "bad.pth")
     net = TBSN(**fx["config"])
-    with pytest.raises(ValueError, match="attention_mask"):
+    with pytest.raises(WeightsError, match="attention_mask"):
         load_weights(net, str(tmp_path / "bad.pth"))
     del sd[key]
     torch.save(sd, tmp_path / "missing.pth")
