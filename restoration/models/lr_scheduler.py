@@ -6,7 +6,8 @@ the iteration counter (``LambdaLR.state_dict`` holds it) and the result never de
 per-restart weights, which existing option files rely on. ``LinearLR`` and ``OneCycleLR`` follow torch's
 classes of those names (the tests compare every step with them); ``WSD`` is warmup-stable-decay: the
 scheduled lr until the last ``decay_iter`` iterations, then a decay to ``eta_min``. ``warmup_iter``
-multiplies any of them by a linear ramp.
+multiplies any of them by a linear ramp. ``ReduceLROnPlateau`` (:mod:`restoration.models.plateau`) is
+constant in the iteration and multiplied by a factor that a validation metric lowers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Mapping, Sequence
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
+
+from restoration.models.plateau import PLATEAU_KEYS, PlateauLR, PlateauState, default_val_set
 
 __all__ = ["SCHEDULERS", "WSD_DECAYS", "build_scheduler", "scheduler_problems", "multistep_factor", "cosine_restart_factor", "linear_factor",
            "one_cycle_lr", "wsd_factor"]
@@ -31,6 +34,8 @@ SCHEDULERS: dict[str, frozenset[str]] = {
     "OneCycleLR": frozenset({"max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor",
                              "final_div_factor", "three_phase"}),
     "WSD": frozenset({"decay_iter", "eta_min", "decay_type"}),
+    # driven by a validation metric (restoration.models.plateau), on top of a constant schedule
+    "ReduceLROnPlateau": PLATEAU_KEYS,
 }
 
 #: How WSD's decay phase falls from the lr to ``eta_min`` (fraction ``t`` of the phase done).
@@ -198,14 +203,23 @@ def scheduler_problems(opt: Mapping[str, Any], total_iter: Any) -> list[str]:
 
 
 def build_scheduler(optimizer: Optimizer, opt: Mapping[str, Any] | None, warmup_iter: int = -1,
-                    total_iter: int | None = None) -> LambdaLR:
+                    total_iter: int | None = None, options: Mapping[str, Any] | None = None) -> LambdaLR:
     """A ``LambdaLR`` whose factor at iteration ``t`` is the named schedule (and warm-up) at ``t``.
 
     Args:
         total_iter: ``train.total_iter``: where ``WSD`` ends and ``OneCycleLR``'s default ``total_steps``.
+        options: The whole option file, read by ``ReduceLROnPlateau`` (its metric's ``better``, the first
+            validation set's name); that schedule is a :class:`~restoration.models.plateau.PlateauLR`.
 
     Call ``scheduler.step()`` once per training iteration, after ``optimizer.step()``.
     """
     opt = opt or {"type": "ConstantLR"}
     factors = [_Factor(opt, group["lr"], warmup_iter, total_iter) for group in optimizer.param_groups]
+    if opt.get("type") == "ReduceLROnPlateau":
+        options = options or {}
+        metrics = (options.get("val") or {}).get("metrics") or {}
+        better = (metrics.get(opt["metric"]) or {}).get("better", "higher")
+        kwargs = {k: v for k, v in opt.items() if k not in ("type", "metric", "val_set")}
+        plateau = PlateauState([group["lr"] for group in optimizer.param_groups], better == "higher", **kwargs)
+        return PlateauLR(optimizer, factors, plateau, opt["metric"], opt.get("val_set") or default_val_set(options) or "")
     return LambdaLR(optimizer, lr_lambda=factors)
