@@ -47,6 +47,8 @@ TINY_CONFIGS: dict[str, tuple[dict[str, Any], tuple[int, int, int]]] = {
                               kernel_size=[3, 3, 1, 1], ffn_expansion_factor=1), (3, 24, 24)),
     "TBSN": (dict(dim=4, num_blocks=[1, 1, 1], num_refinement_blocks=0, channel_heads=[1, 1, 1],
                   spatial_heads=[1, 1, 1], spatial_dim_head=2), (3, 32, 32)),
+    "RRDBNet": (dict(num_in_ch=3, num_out_ch=3, scale=2, num_feat=4, num_block=1, num_grow_ch=2), (3, 6, 8)),
+    "SRVGGNetCompact": (dict(num_feat=4, num_conv=1, upscale=2), (3, 5, 6)),
     "UNetDiscriminatorSN": (dict(num_in_ch=3, num_feat=4), (3, 16, 16)),
     "VGGStyleDiscriminator": (dict(num_in_ch=3, num_feat=2, input_size=128), (3, 128, 128)),
 }

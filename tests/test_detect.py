@@ -52,6 +52,11 @@ OFFICIAL += [
     ("MSDeformableNAIR official", dict(type="MSDeformableNAIR", dim=48, heads=[3, 6, 12, 24])),
     ("DSwinIR paper", dict(type="DSwinIR")),
     ("TBSN SIDD", dict(type="TBSN")),
+    ("RealESRGAN x4plus", dict(type="RRDBNet", num_in_ch=3, num_out_ch=3)),
+    ("RealESRGAN x2plus", dict(type="RRDBNet", num_in_ch=3, num_out_ch=3, scale=2)),
+    ("RealESRGAN x4plus anime 6B", dict(type="RRDBNet", num_in_ch=3, num_out_ch=3, num_block=6)),
+    ("realesr-general-x4v3", dict(type="SRVGGNetCompact", num_conv=32)),
+    ("realesr-animevideov3", dict(type="SRVGGNetCompact")),
 ]
 
 

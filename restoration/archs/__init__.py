@@ -16,6 +16,8 @@ _ARCHS: dict[str, str] = {
     "TBSN": "restoration.archs.tbsn_arch:TBSN",
     "DSwinIR": "restoration.archs.dswinir_arch:DSwinIR",
     "MSDeformableNAIR": "restoration.archs.msdeformable_nair_arch:MSDeformableNAIR",
+    "RRDBNet": "restoration.archs.rrdbnet_arch:RRDBNet",
+    "SRVGGNetCompact": "restoration.archs.srvgg_arch:SRVGGNetCompact",
     "UNetDiscriminatorSN": "restoration.archs.discriminator_arch:UNetDiscriminatorSN",
     "VGGStyleDiscriminator": "restoration.archs.discriminator_arch:VGGStyleDiscriminator",
 }

@@ -41,6 +41,8 @@ __all__ = [
     "detect_hat",
     "detect_dswinir",
     "detect_tbsn",
+    "detect_rrdbnet",
+    "detect_srvgg",
     "layout_differences",
 ]
 
@@ -350,15 +352,60 @@ def detect_tbsn(sd: StateDict) -> tuple[str, dict[str, Any]]:
     )
 
 
+# --------------------------------------------------------------------------------------------- RRDBNet
+#: Input channels of ``conv_first`` / image channels -> RRDBNet scale (pixel-unshuffle by 1, 2, 4).
+_RRDB_SCALE_OF_RATIO = {1: 4, 4: 2, 16: 1}
+
+
+def detect_rrdbnet(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """RRDBNet kwargs (BasicSR layout: ESRGAN, Real-ESRGAN x4plus / x2plus / anime_6B).
+
+    ``conv_first`` takes ``num_in_ch * f^2`` channels after a pixel-unshuffle by ``f`` (scale 4: f = 1,
+    2: 2, 1: 4); the image channels are taken equal to ``num_out_ch`` (``conv_last``), as in every release.
+    """
+    num_grow_ch, num_feat = _shape(sd, "body.0.rdb1.conv1.weight")[:2]
+    for key in ("conv_body.weight", "conv_up1.weight", "conv_up2.weight", "conv_hr.weight"):
+        _shape(sd, key)
+    first_in = _shape(sd, "conv_first.weight")[1]
+    num_out_ch = _shape(sd, "conv_last.weight")[0]
+    ratio, rest = divmod(first_in, num_out_ch)
+    scale = _RRDB_SCALE_OF_RATIO.get(ratio, 4) if rest == 0 else 4
+    return "RRDBNet", dict(num_in_ch=first_in // {4: 1, 2: 4, 1: 16}[scale], num_out_ch=num_out_ch, scale=scale,
+                           num_feat=num_feat, num_block=_count(sd, "body."), num_grow_ch=num_grow_ch)
+
+
+# --------------------------------------------------------------------------------------------- SRVGGNetCompact
+def detect_srvgg(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """SRVGGNetCompact kwargs: convolutions at ``body.{2k}``, PReLU slopes (``act_type`` prelu) at ``body.{2k+1}``.
+
+    ReLU and LeakyReLU store nothing, so a layout without slopes is read as ``relu`` (no release uses either).
+    """
+    num_feat, num_in_ch = _shape(sd, "body.0.weight")[:2]
+    if len(_shape(sd, "body.0.weight")) != 4 or any(not k.startswith("body.") for k in sd):
+        raise LayoutMismatch("keys other than 'body.{i}.*' convolutions and PReLU slopes")
+    convs = _count_even(sd, "body.")
+    if convs < 2:
+        raise LayoutMismatch("fewer than two 'body.{2k}.weight' convolutions")
+    out = _shape(sd, f"body.{2 * (convs - 1)}.weight")[0]
+    if out % num_in_ch:
+        raise LayoutMismatch(f"the last conv's {out} channels are not a multiple of {num_in_ch} input channels")
+    upscale = _square_side(out // num_in_ch, "last conv channels / input channels")
+    return "SRVGGNetCompact", dict(num_in_ch=num_in_ch, num_out_ch=num_in_ch, num_feat=num_feat, num_conv=convs - 2,
+                                   upscale=upscale, act_type="prelu" if "body.1.weight" in sd else "relu")
+
+
 #: Family name -> detector, tried in this order (HAT before SwinIR: HAT's keys contain SwinIR's).
 DETECTORS: dict[str, Callable[[StateDict], tuple[str, dict[str, Any]]]] = {
     "HAT": detect_hat,
     "SwinIR": detect_swinir,
     "DSwinIR": detect_dswinir,
     "TBSN": detect_tbsn,
+    "RRDBNet": detect_rrdbnet,
+    "SRVGGNetCompact": detect_srvgg,
 }
 #: Registry name -> the family detector that reads it.
-_FAMILY_OF = {"HAT": "HAT", "SwinIR": "SwinIR", "DSwinIR": "DSwinIR", "MSDeformableNAIR": "DSwinIR", "TBSN": "TBSN"}
+_FAMILY_OF = {"HAT": "HAT", "SwinIR": "SwinIR", "DSwinIR": "DSwinIR", "MSDeformableNAIR": "DSwinIR", "TBSN": "TBSN",
+              "RRDBNet": "RRDBNet", "SRVGGNetCompact": "SRVGGNetCompact"}
 #: Registry names :func:`detect_architecture` can read from a checkpoint (``--arch`` accepts them without kwargs).
 DETECTABLE_ARCHS: tuple[str, ...] = tuple(_FAMILY_OF)
 
@@ -410,6 +457,14 @@ def _releases() -> list[Release]:
         in_ch=3, out_ch=3, dim=48, num_blocks=[4, 4, 4], num_refinement_blocks=4, channel_heads=[1, 2, 4],
         spatial_heads=[2, 2, 3], overlap_ratio=[0.5, 0.5, 0.5], window_size=8, spatial_dim_head=16, bias=False,
         ffn_expansion_factor=1.0, LayerNorm_type="BiasFree", scale=1), free=()))
+    # Real-ESRGAN (xinntao/Real-ESRGAN inference_realesrgan.py); every kwarg shows in the weights
+    rrdb = dict(num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32)
+    out.append(Release("RRDBNet", "RealESRGAN_x4plus / RealESRNet_x4plus / ESRGAN_SRx4_DF2KOST_official", rrdb, free=()))
+    out.append(Release("RRDBNet", "RealESRGAN_x2plus", dict(rrdb, scale=2), free=()))
+    out.append(Release("RRDBNet", "RealESRGAN_x4plus_anime_6B", dict(rrdb, num_block=6), free=()))
+    vgg = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4, act_type="prelu")
+    out.append(Release("SRVGGNetCompact", "realesr-general-x4v3 / realesr-general-wdn-x4v3", vgg, free=()))
+    out.append(Release("SRVGGNetCompact", "realesr-animevideov3", dict(vgg, num_conv=16), free=()))
     return out
 
 

@@ -1,16 +1,20 @@
-"""Sub-pixel (PixelShuffle) upsamplers used by SwinIR/HAT/EDSR-style reconstruction heads.
+"""Upsamplers of reconstruction heads: sub-pixel (PixelShuffle) for SwinIR/HAT/EDSR, nearest + conv for ESRGAN.
 
 Index layout of the ``nn.Sequential`` children matches the official modules (``upsample.0``,
-``upsample.2``, ...), so checkpoints load by name.
+``upsample.2``, ...), so checkpoints load by name. The nearest + conv head is a function over the caller's
+convolutions, because its official owners keep them as top-level attributes (``conv_up1``, ``conv_up2``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Iterable
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Upsample", "UpsampleOneStep", "SUPPORTED_SCALES"]
+__all__ = ["Upsample", "UpsampleOneStep", "SUPPORTED_SCALES", "nearest_conv_upsample"]
 
 #: Scales :class:`Upsample` can build: powers of two and 3.
 SUPPORTED_SCALES = "2^n and 3"
@@ -55,3 +59,21 @@ class UpsampleOneStep(nn.Sequential):
 
     def __init__(self, scale: int, num_feat: int, num_out_ch: int) -> None:
         super().__init__(nn.Conv2d(num_feat, scale * scale * num_out_ch, 3, 1, 1), nn.PixelShuffle(scale))
+
+
+def nearest_conv_upsample(feat: torch.Tensor, convs: Iterable[nn.Module], negative_slope: float = 0.2) -> torch.Tensor:
+    """Per conv: nearest-neighbour ×2, the conv, LeakyReLU (ESRGAN/RRDBNet's head and SwinIR's ``nearest+conv``).
+
+    Interpolating before the conv avoids the checkerboard artefacts of sub-pixel heads in GAN training.
+
+    Args:
+        feat: ``(B, C, H, W)`` features.
+        convs: Size-preserving convolutions ``C -> C``, one per ×2 step (``conv_up1``, ``conv_up2``).
+        negative_slope: Of the LeakyReLU after each conv.
+
+    Returns:
+        ``(B, C, H·2^n, W·2^n)`` for ``n`` convs.
+    """
+    for conv in convs:
+        feat = F.leaky_relu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")), negative_slope)
+    return feat

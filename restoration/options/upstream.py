@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 from restoration.errors import value_repr
 
-__all__ = ["MODEL_ALIASES", "UNSUPPORTED_DATASETS", "UPSTREAM_PACKAGES", "expand_paths", "translate_upstream",
-           "json_options_problem"]
+__all__ = ["MODEL_ALIASES", "ARCH_ALIASES", "UNSUPPORTED_MODELS", "UNSUPPORTED_DATASETS", "UPSTREAM_PACKAGES",
+           "expand_paths", "translate_upstream", "json_options_problem"]
 
 # upstream model_type -> (our trainer, why they are the same); registered as aliases in restoration/models
 MODEL_ALIASES: dict[str, tuple[str, str]] = {
@@ -24,6 +24,20 @@ MODEL_ALIASES: dict[str, tuple[str, str]] = {
     "RealHATMSEModel": ("RealESRNetModel", "the same degradation pipeline and L1 step"),
     "RealHATGANModel": ("RealESRGANModel", "the same degradation pipeline and GAN step"),
     "SRGANModel": ("RealESRGANModel", "the GAN step of Real-ESRGAN"),
+}
+
+# upstream network type names of classes registered here under their own name -> (ours, why they are the same)
+ARCH_ALIASES: dict[str, tuple[str, str]] = {
+    "SRVGGNetCompact_basicsr": ("SRVGGNetCompact",
+                                "BasicSR registers Real-ESRGAN's class with a suffix; the code is the same"),
+}
+
+# upstream model types of training steps we do not have -> (the step, what to use here)
+UNSUPPORTED_MODELS: dict[str, tuple[str, str]] = {
+    "ESRGANModel": (
+        "ESRGAN's relativistic-average GAN step (BasicSR ESRGANModel)",
+        ("RealESRGANModel trains the same RRDBNet with a standard GAN loss: start from "
+         "options/train/RealESRGAN/train_realesrgan_x4plus.yml (high_order_degradation: false for paired data)")),
 }
 
 # dataset types of upstream features we do not have -> (the feature, what to use here)
@@ -174,6 +188,15 @@ def translate_upstream(opt: dict[str, Any], user_named: bool = False) -> tuple[l
     if isinstance(model_type, str) and model_type in MODEL_ALIASES:
         ours, why = MODEL_ALIASES[model_type]
         notices.append(f"model_type {model_type} is {ours} here ({why})")
+    if isinstance(model_type, str) and model_type in UNSUPPORTED_MODELS:
+        step, instead = UNSUPPORTED_MODELS[model_type]
+        problems.append(f"'model_type' {model_type} is {step}, which this framework does not have; {instead}")
+    for slot in ("network_g", "network_d"):
+        net = opt.get(slot)
+        if isinstance(net, dict) and isinstance(net.get("type"), str) and net["type"] in ARCH_ALIASES:
+            ours, why = ARCH_ALIASES[net["type"]]
+            notices.append(f"{slot}.type {net['type']} is {ours} here ({why})")
+            net["type"] = ours
     _translate_tile(opt, notices, problems)
     _translate_trainer_keys(opt, notices, problems, user_named)
     _drop_unused_optim_d(opt, notices, user_named)
