@@ -63,3 +63,19 @@ def test_pretrained_weights_of_another_window_size_are_one_line(data, tmp_path: 
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"WeightsError: {tmp_path / 'ws8.pth'} does not fit SwinIR: checkpoint buffer" in err
     assert "(different window size?)" in err
+
+
+def test_resuming_from_a_moved_option_file_is_not_an_option_change(data, tmp_path: Path) -> None:
+    # the option file's own path is run-time state: it used to be saved in every state and logged as changed
+    import shutil
+
+    opt = train_options(data, "moved", **{"train.total_iter": 4, "logger.save_checkpoint_freq": 2})
+    (tmp_path / "a").mkdir()
+    first = write_options(opt, tmp_path / "a" / "o.yml")
+    assert train_main(["-opt", str(first), "--root", str(tmp_path)]) == 0
+    moved = tmp_path / "b" / "o.yml"
+    moved.parent.mkdir()
+    shutil.copy(first, moved)
+    assert train_main(["-opt", str(moved), "--root", str(tmp_path), "--auto_resume"]) == 0
+    logs = sorted((tmp_path / "experiments" / "moved").glob("train_moved_*.log"))
+    assert "options unchanged since" in logs[-1].read_text()

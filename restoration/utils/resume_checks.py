@@ -21,7 +21,7 @@ from restoration.utils.checkpoint import CheckpointError
 __all__ = ["ForeignStateError", "options_text", "option_diff", "check_run_id", "RUN_TIME_KEYS"]
 
 #: Keys of the resolved options that describe this process, not the experiment (never compared or saved).
-RUN_TIME_KEYS = ("time", "rank", "world_size", "dist", "is_train", "run_id")
+RUN_TIME_KEYS = ("time", "rank", "world_size", "dist", "is_train", "run_id", "opt_path")
 
 
 class ForeignStateError(CheckpointError):
