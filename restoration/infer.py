@@ -11,7 +11,11 @@ configurations. ``--arch-opt '{json}'`` overrides single kwargs in every case.
 
 Each image goes through :func:`restoration.inference.restore` with the network's contract, exactly as
 ``test.py`` does (TBSN: its PD + refinement protocol, as ``TBSNModel.inference``), so the outputs are the
-same for the same weights and tiles. A failing image is reported by name and the rest continue; the exit code
+same for the same weights and tiles. A large image is tiled by default: the tile is chosen from the memory the
+device has free (:mod:`restoration.inference.tile_budget`) and logged with the numbers that decided it;
+``--tile 0`` / ``--no-tile`` runs every image whole. ``--outscale`` resizes the output to any scale as
+Real-ESRGAN does (:mod:`restoration.inference.outscale`). A folder is read recursively and its tree kept in the
+output folder (``photos/a/b.png -> out/a/b_<suffix>.png``); an output folder inside the input folder is skipped. A failing image is reported by name and the rest continue; the exit code
 is then 1. Exit codes: 0 all done, 1 a problem with the inputs/weights or a failed image, 2 bad arguments (as
 argparse: also a value it cannot check, such as ``--tile 3`` below the network's minimum, a missing ``-i``/``-opt``
 path or an output that would replace an input).
@@ -47,18 +51,15 @@ from restoration.archs.detect import DETECTABLE_ARCHS, Detection, detect_archite
 from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.errors import RestorationError, user_error_message, value_repr
 from restoration.inference import restore, self_ensemble
+from restoration.inference.outscale import DEFAULT_OUTSCALE_FILTER, OUTSCALE_FILTERS, resize_to_outscale
+from restoration.inference.tile_budget import TileChoice, bytes_per_pixel, choose_tile, round_tile
 from restoration.utils.image_io import (check_image_pixels, img2tensor, imread, imwrite, is_image_file,
                                         tensor2img)
 from restoration.utils.logger import get_logger
 from restoration.utils.weights import entry_note, load_weights, read_state_dict
 
-__all__ = ["main", "build_arg_parser", "InferError", "InferArgumentError", "parse_arch_opt", "resolve_network", "auto_tile_size", "CPU_AUTO_TILE"]
+__all__ = ["main", "build_arg_parser", "InferError", "InferArgumentError", "parse_arch_opt", "resolve_network"]
 
-#: ``--tile auto`` on the CPU: a tile side that keeps a SwinIR-M/HAT forward within a few GB of RAM (CPU
-#: out-of-memory usually kills the process instead of raising, so we cannot rely on retrying).
-CPU_AUTO_TILE = 256
-#: Fraction of the free CUDA memory ``--tile auto`` plans for (the rest: allocator fragmentation, the output).
-_CUDA_BUDGET = 0.6
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _ALPHA_FORMATS = (".png", ".tif", ".tiff", ".webp")
 _LUMA = (0.299, 0.587, 0.114)  # BT.601, as image_io's gray conversion (cv2.COLOR_RGB2GRAY)
@@ -76,16 +77,25 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="restoration-infer",
         description="Restore an image or a folder of images; the architecture is detected from the weights.")
-    p.add_argument("-i", "--input", required=True, help="an image file or a folder of images (not recursive)")
+    p.add_argument("-i", "--input", required=True,
+                   help="an image file or a folder of images (recursive: the sub-folders are kept in -o)")
     p.add_argument("-o", "--output", required=True, help="output folder (created)")
     p.add_argument("--weights", required=True, help="checkpoint (.pth/.pt/.ckpt/.safetensors)")
     p.add_argument("--param-key", default=None, help="entry of the checkpoint: params_ema (default if present), params")
     p.add_argument("--arch", default=None, help="architecture name (skips detection of the family)")
     p.add_argument("--arch-opt", default=None, metavar="JSON", help="constructor kwargs overriding the detected ones")
     p.add_argument("-opt", "--opt", default=None, help="option YAML with network_g (or a bare network dict)")
-    p.add_argument("--tile", default=None, help="tile side in input pixels, or 'auto' (default: whole image)")
+    p.add_argument("--tile", default="auto",
+                   help="tile side in input pixels; 'auto' (default): tiles only when the image is large for the "
+                        "device's free memory; 0: whole image")
+    p.add_argument("--no-tile", dest="tile", action="store_const", const="0", help="whole images (as --tile 0)")
     p.add_argument("--tile-overlap", type=int, default=32, help="tile overlap in input pixels (default 32)")
     p.add_argument("--precision", choices=sorted(_PRECISIONS), default="fp32", help="autocast precision")
+    p.add_argument("--outscale", type=float, default=None,
+                   help="output size / input size, any positive number (default: the network's scale); the "
+                        "output is resized as Real-ESRGAN does")
+    p.add_argument("--outscale-filter", choices=sorted(OUTSCALE_FILTERS), default=DEFAULT_OUTSCALE_FILTER,
+                   help=f"OpenCV filter of --outscale (default {DEFAULT_OUTSCALE_FILTER}, Real-ESRGAN's)")
     p.add_argument("--ensemble", action="store_true", help="x8 flip/transpose self-ensemble (8x slower)")
     p.add_argument("--suffix", default="", help="appended to output names: photo_<suffix>.png")
     p.add_argument("--ext", choices=("keep", "png"), default="keep", help="output format: the input's, or png")
@@ -205,36 +215,6 @@ def _bsn_runner(net: nn.Module, spec: ArchSpec) -> Callable[[Tensor], Tensor]:
 
 
 # --------------------------------------------------------------------------------------------- tiles
-def _bytes_per_pixel(net: nn.Module, spec: ArchSpec, dtype_bytes: int) -> int:
-    """Rough activation memory per input pixel: 24 maps of the widest layer plus the upsampler's 64·s² channels.
-
-    Deliberately pessimistic; ``--tile auto`` retries with a smaller tile when it is still too much.
-    """
-    width = max((p.shape[0] for p in net.parameters() if p.dim() in (2, 4)), default=64)
-    return dtype_bytes * (24 * width + 8 * 64 * spec.scale ** 2)
-
-
-def auto_tile_size(spec: ArchSpec, height: int, width: int, device: torch.device, bytes_per_pixel: int) -> int | None:
-    """``--tile auto``: a tile side for the free memory (None = the whole image fits).
-
-    CUDA: ``_CUDA_BUDGET`` of ``torch.cuda.mem_get_info`` divided by ``bytes_per_pixel``; CPU: :data:`CPU_AUTO_TILE`.
-    The side is a multiple of the network's ``size_multiple`` (and of 8) and at least its ``min_size``.
-    """
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        side = int((free * _CUDA_BUDGET / bytes_per_pixel) ** 0.5)
-    else:
-        side = CPU_AUTO_TILE
-    if side >= max(height, width):
-        return None
-    return _round_tile(side, spec)
-
-
-def _round_tile(side: int, spec: ArchSpec) -> int:
-    step = int(np.lcm(spec.size_multiple, 8))
-    return max(spec.min_size, side // step * step, spec.size_multiple)
-
-
 def _is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
@@ -256,7 +236,9 @@ class _Report:
     failed: list[str] = field(default_factory=list)
 
 
-def _list_inputs(path: Path) -> list[Path]:
+def _list_inputs(path: Path, out_dir: Path | None = None) -> list[Path]:
+    """The image files of ``path``: itself, or every image under the folder (recursive, sorted), except hidden
+    files and folders and anything under ``out_dir`` (an output folder inside the input folder)."""
     if path.is_file():
         if not is_image_file(path):
             raise InferArgumentError(f"{path} is not an image file (extensions: png, jpg, jpeg, bmp, tif, tiff, "
@@ -264,7 +246,13 @@ def _list_inputs(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise InferArgumentError(f"input {path} does not exist")
-    files = sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+    skip = out_dir.resolve() if out_dir is not None else None
+    files = []
+    for folder, dirs, names in os.walk(path):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip)
+        files += [here / n for n in names if not n.startswith(".") and is_image_file(here / n)]
+    files.sort()
     if not files:
         raise InferError(f"input folder {path} holds no image (png, jpg, jpeg, bmp, tif, tiff, webp, ppm, pgm)")
     return files
@@ -279,14 +267,15 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _plan(inputs: Sequence[Path], out_dir: Path, suffix: str, ext: str) -> list[_Job]:
-    """One job per input; refuses (whatever ``--overwrite`` says) an output that is any of the inputs
+def _plan(inputs: Sequence[Path], out_dir: Path, suffix: str, ext: str, root: Path | None = None) -> list[_Job]:
+    """One job per input, in ``out_dir`` at the input's place under the input folder ``root``; refuses (whatever ``--overwrite`` says) an output that is any of the inputs
     (``a.png -> a_x2.png`` beside an input ``a_x2.png``) or two inputs sharing an output."""
     by_path = {src.resolve(): src for src in inputs}
     by_id = {fid: src for src in inputs if (fid := _file_id(src)) is not None}
     jobs, seen = [], {}
     for src in inputs:
-        dst = out_dir / (src.stem + (f"_{suffix}" if suffix else "") + (src.suffix if ext == "keep" else ".png"))
+        rel = src.parent.relative_to(root) if root is not None else Path()
+        dst = out_dir / rel / (src.stem + (f"_{suffix}" if suffix else "") + (src.suffix if ext == "keep" else ".png"))
         fid = _file_id(dst)
         hit = by_path.get(dst.resolve()) or (by_id.get(fid) if fid is not None else None)
         if hit is not None:
@@ -351,11 +340,16 @@ class _Restorer:
         self.tile: int | None = None
         self.auto = args.tile == "auto"
         self.overlap = args.tile_overlap
+        self.outscale: float | None = args.outscale
+        self.outscale_filter: str = args.outscale_filter
+        self._logged_tile: object = ()  # the last auto tile logged (a folder logs each change, not each image)
         self.ensemble = args.ensemble
         self.dtype = _PRECISIONS[args.precision]
         self.bsn = _bsn_runner(net, self.spec) if is_bsn else None
-        self.bpp = _bytes_per_pixel(net, self.spec, 4 if self.dtype is None else 2)
-        if args.tile not in (None, "auto"):
+        self.bpp = bytes_per_pixel(net, self.spec, 4 if self.dtype is None else 2)
+        if self.outscale is not None and not (self.outscale > 0 and np.isfinite(self.outscale)):
+            raise InferArgumentError(f"--outscale must be a positive number, got {self.outscale:g}")
+        if args.tile not in (None, "auto", "0"):
             self.tile = self._explicit_tile(args.tile)
         if self.bsn is not None and self.tile is not None:
             raise InferArgumentError("TBSN's inference (PD x2 + refinement, as test.py) is not tiled: drop --tile")
@@ -366,7 +360,8 @@ class _Restorer:
         try:
             tile = int(text)
         except ValueError:
-            raise InferArgumentError(f"--tile must be a positive integer or 'auto', got {value_repr(text)}") from None
+            raise InferArgumentError(f"--tile must be a positive integer, 0 (whole image) or 'auto', got "
+                                     f"{value_repr(text)}") from None
         rounded = tile // self.spec.size_multiple * self.spec.size_multiple
         if tile < 1 or rounded < self.spec.min_size:
             raise InferArgumentError(f"--tile {tile} is smaller than the network's minimum input side {self.spec.min_size}"
@@ -386,20 +381,32 @@ class _Restorer:
                               self_ensemble=self.ensemble)
         return out.float()
 
-    def _restore(self, lq: Tensor) -> Tensor:
+    def _log_choice(self, name: str, choice: TileChoice, tile: int | None) -> None:
+        """Log the auto tile of the first image and of each image where it changes, with why."""
+        if tile == self._logged_tile:
+            return
+        self._logged_tile = tile
+        why = choice.describe()
+        if tile != choice.tile:  # an earlier image ran out of memory with a larger tile
+            why = f"tile {tile} (the largest that did not run out of memory; the estimate: {why})"
+        get_logger().info(f"{name}: {why}")
+
+    def _restore(self, lq: Tensor, name: str = "image") -> Tensor:
         if not self.auto or self.bsn is not None or not self.spec.tileable:
             return self._forward(lq, self.tile)
         h, w = lq.shape[-2:]
-        tile = auto_tile_size(self.spec, h, w, self.device, self.bpp)
+        choice = choose_tile(self.spec, h, w, self.device, self.bpp)
+        tile = choice.tile
         if self.tile is not None:  # an earlier image ran out of memory at a larger size
             tile = min(tile or self.tile, self.tile)
+        self._log_choice(name, choice, tile)
         while True:
             try:
                 return self._forward(lq, tile)
             except RuntimeError as exc:
                 if not _is_out_of_memory(exc):
                     raise
-                smaller = _round_tile((tile or max(h, w)) // 2, self.spec)
+                smaller = round_tile((tile or max(h, w)) // 2, self.spec)
                 if tile is not None and smaller >= tile:
                     raise InferError(f"out of memory even with the smallest tile {tile}") from exc
                 get_logger().warning(f"out of memory with tile {tile or 'none'}: retrying with tile {smaller}")
@@ -413,16 +420,18 @@ class _Restorer:
         alpha = _read_alpha(job.src)
         out_type = np.uint16 if img.dtype == np.uint16 else np.uint8
         lq = img2tensor(img).unsqueeze(0).to(self.device)
-        out = self._restore(_to_channels(lq, self.spec.in_channels))
+        out = self._restore(_to_channels(lq, self.spec.in_channels), job.src.name)
         if img.shape[2] == 1 and out.shape[1] == 3:
             out = _to_channels(out, 1)  # a gray image stays gray
         result = tensor2img(out[0], out_type=out_type)
+        if self.outscale is not None:
+            result = resize_to_outscale(result, img.shape[:2], self.outscale, self.spec.scale, self.outscale_filter)
         if alpha is None:
             imwrite(job.dst, result)
             return
-        if out.shape[-2:] != lq.shape[-2:]:  # upscaled: bicubic alpha; at scale 1 it passes through unchanged
+        if result.shape[:2] != alpha.shape:  # resized: bicubic alpha; at the input's size it passes through unchanged
             a = img2tensor(alpha[:, :, None])[None]
-            a = F.interpolate(a, size=tuple(out.shape[-2:]), mode="bicubic", align_corners=False)
+            a = F.interpolate(a, size=tuple(result.shape[:2]), mode="bicubic", align_corners=False)
             alpha = tensor2img(a[0], out_type=alpha.dtype.type)[:, :, 0]
         _write_with_alpha(job.dst, result, alpha)
 
@@ -452,7 +461,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise InferArgumentError(f"output {out_dir} is a file, not a folder")
-    jobs = _plan(_list_inputs(Path(args.input)), out_dir, args.suffix, args.ext)
+    src = Path(args.input)
+    jobs = _plan(_list_inputs(src, out_dir), out_dir, args.suffix, args.ext, root=src if src.is_dir() else None)
     detection = resolve_network(args.weights, args.arch, parse_arch_opt(args.arch_opt), args.opt, args.param_key)
     device = _select_device(args.device)
     try:
@@ -466,7 +476,10 @@ def run(args: argparse.Namespace) -> int:
     restorer = _Restorer(net, device, args, is_bsn=detection.arch == "TBSN")
     logger.info(f"{args.weights} ({entry_note(args.weights, args.param_key)}): {detection.describe()}; {device}, "
                 f"{args.precision}"
-                + (f", tile {args.tile}" if args.tile else "") + (", x8 ensemble" if args.ensemble else ""))
+                + {"auto": ", tile auto (chosen per image from the free memory)", "0": ", whole images"}.get(
+                    args.tile, f", tile {restorer.tile}, overlap {args.tile_overlap}")
+                + (f", outscale {args.outscale:g} ({args.outscale_filter})" if args.outscale is not None else "")
+                + (", x8 ensemble" if args.ensemble else ""))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     report = _Report()

@@ -206,15 +206,25 @@ def test_bad_input_is_one_line(case: str, message: str, exit_code: int, tmp_path
     assert len(err) == 1 and message in err[0], err
 
 
-def test_auto_tile_on_cpu_and_retry_after_out_of_memory(run_dir, tmp_path: Path, monkeypatch) -> None:
+def _budget(monkeypatch, available: int) -> None:
+    """The device reports ``available`` bytes free (the CPU's MemAvailable, CUDA's mem_get_info)."""
+    from restoration.inference import tile_budget
+
+    monkeypatch.setattr(tile_budget, "available_memory", lambda device: available)
+
+
+def test_auto_tile_from_free_memory_and_retry_after_out_of_memory(run_dir, tmp_path: Path, monkeypatch) -> None:
+    from restoration.inference.tile_budget import bytes_per_pixel, choose_tile
+
     _, net = run_dir
     spec = arch_spec(net)
     cpu = torch.device("cpu")
-    assert infer.auto_tile_size(spec, 100, 200, cpu, 1000) is None
-    assert infer.auto_tile_size(spec, 300, 1000, cpu, 1000) == infer.CPU_AUTO_TILE
-    args = infer.build_arg_parser().parse_args(["-i", "x", "-o", "y", "--weights", "w", "--tile", "auto"])
+    _budget(monkeypatch, 2 * 1000 * 100 * 200)  # half of it is planned for: 100x200 pixels at 1000 B
+    assert choose_tile(spec, 100, 200, cpu, 1000).tile is None
+    assert choose_tile(spec, 300, 1000, cpu, 1000).tile == 136  # isqrt(20,000) = 141, a multiple of 8
+    args = infer.build_arg_parser().parse_args(["-i", "x", "-o", "y", "--weights", "w"])
     restorer = infer._Restorer(net, cpu, args, is_bsn=False)
-    monkeypatch.setattr(infer, "CPU_AUTO_TILE", 32)
+    _budget(monkeypatch, 2 * 32 * 32 * bytes_per_pixel(net, spec, 4))
     tiles = []
     real = restorer._forward
 
@@ -229,6 +239,85 @@ def test_auto_tile_on_cpu_and_retry_after_out_of_memory(run_dir, tmp_path: Path,
     out = restorer._restore(lq)
     assert tiles == [32, 16, 8]
     torch.testing.assert_close(out, restore(net, lq, spec=spec, tile=8, overlap=32))
+
+
+def test_a_large_image_is_tiled_by_default_and_the_tile_is_logged(run_dir, tmp_path: Path, monkeypatch,
+                                                                  capsys) -> None:
+    """Without --tile, an image whose whole-image forward exceeds the memory budget runs in tiles."""
+    from restoration.inference.tile_budget import bytes_per_pixel
+
+    weights, net = run_dir
+    per_pixel = bytes_per_pixel(net, arch_spec(net), 4)
+    _budget(monkeypatch, 2 * 64 * 64 * per_pixel)  # room for a 64x64 tile, not for the 96x80 image
+    img = _rgb(96, 80, 7)
+    imwrite(tmp_path / "in" / "big.png", img)
+    base = ["-i", str(tmp_path / "in"), "--weights", str(weights), "--no-progress"]
+
+    assert infer.main([*base, "-o", str(tmp_path / "auto")]) == 0
+    err = capsys.readouterr().err
+    assert "tile auto (chosen per image from the free memory)" in err
+    line = next(x for x in err.splitlines() if "big.png: " in x)
+    assert "big.png: tile 64 (whole image needs ~0.23 GiB, budget " in line and "GiB of cpu memory)" in line
+    got = imread(tmp_path / "auto" / "big.png")
+    np.testing.assert_array_equal(got, _expected(net, img, tile=64, overlap=32))  # what test.py's tiles give
+    whole = _expected(net, img)
+    assert np.abs(got.astype(int) - whole.astype(int)).max() <= 1  # within 1/255 of the whole-image output
+    mse = np.mean((got.astype(float) - whole.astype(float)) ** 2)
+    assert mse == 0 or 10 * np.log10(255 ** 2 / mse) > 60  # the tiled tolerance of tests/test_inference.py
+
+    for flag in (["--tile", "0"], ["--no-tile"]):  # forced whole, whatever the budget says
+        assert infer.main([*base, "-o", str(tmp_path / "whole"), "--overwrite", *flag]) == 0
+        err = capsys.readouterr().err
+        assert ", whole images" in err and "big.png: tile" not in err
+        np.testing.assert_array_equal(imread(tmp_path / "whole" / "big.png"), whole)
+
+
+def test_outscale_resizes_like_real_esrgan_and_alpha_follows(run_dir, tmp_path: Path, capsys) -> None:
+    weights, net = run_dir
+    img = _rgb(10, 13, 8)
+    imwrite(tmp_path / "in" / "a.png", img)
+    alpha = np.full((10, 13), 200, np.uint8)
+    cv2.imwrite(str(tmp_path / "in" / "b.png"), np.dstack([img[:, :, ::-1], alpha]))
+    base = ["-i", str(tmp_path / "in"), "--weights", str(weights), "--no-progress", "--tile", "0"]
+    x2 = _expected(net, img)
+
+    assert infer.main([*base, "-o", str(tmp_path / "o3"), "--outscale", "3.5"]) == 0
+    assert "outscale 3.5 (lanczos4)" in capsys.readouterr().err
+    got = imread(tmp_path / "o3" / "a.png")
+    assert got.shape == (35, 45, 3)  # int(10 * 3.5), int(13 * 3.5)
+    np.testing.assert_array_equal(got, cv2.resize(x2, (45, 35), interpolation=cv2.INTER_LANCZOS4))
+    rgba = cv2.imread(str(tmp_path / "o3" / "b.png"), cv2.IMREAD_UNCHANGED)
+    assert rgba.shape == (35, 45, 4) and (rgba[:, :, 3] == 200).all()
+
+    assert infer.main([*base, "-o", str(tmp_path / "o1"), "--outscale", "1", "--outscale-filter", "area"]) == 0
+    np.testing.assert_array_equal(imread(tmp_path / "o1" / "a.png"),
+                                  cv2.resize(x2, (13, 10), interpolation=cv2.INTER_AREA))
+    assert infer.main([*base, "-o", str(tmp_path / "o2"), "--outscale", "2"]) == 0  # the network's own scale
+    np.testing.assert_array_equal(imread(tmp_path / "o2" / "a.png"), x2)
+
+    capsys.readouterr()
+    assert infer.main([*base, "-o", str(tmp_path / "bad"), "--outscale", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--outscale must be a positive number, got 0" in err[0], err
+
+
+def test_a_folder_is_read_recursively_and_its_tree_kept(run_dir, tmp_path: Path, capsys) -> None:
+    """photos/a/b.png -> out/a/b_x2.png; hidden folders and an output folder inside the input are skipped."""
+    weights, net = run_dir
+    photos = tmp_path / "photos"
+    imgs = {"a/b.png": _rgb(8, 9, 1), "a/deeper/c.jpg": _rgb(9, 8, 2), "top.png": _rgb(8, 8, 3)}
+    for rel, img in imgs.items():
+        imwrite(photos / rel, img)
+    imwrite(photos / ".thumbs" / "t.png", _rgb(8, 8, 4))
+    imwrite(photos / "out" / "old_x2.png", _rgb(8, 8, 5))  # an earlier run's output, inside the input
+    out = photos / "out"
+
+    assert infer.main(["-i", str(photos), "-o", str(out), "--weights", str(weights), "--suffix", "x2",
+                       "--no-progress"]) == 0
+    assert "3 image(s) restored" in capsys.readouterr().err
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["a/b_x2.png", "a/deeper/c_x2.jpg", "old_x2.png", "top_x2.png"]
+    np.testing.assert_array_equal(imread(out / "a" / "b_x2.png"), _expected(net, imgs["a/b.png"]))
 
 
 def test_module_entry_point_and_console_script(tmp_path: Path) -> None:
