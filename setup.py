@@ -25,7 +25,10 @@ setup(
         "safetensors",
         "numpy",
     ],
-    entry_points={"console_scripts": ["restoration-infer=restoration.infer:main"]},
+    # python train.py / test.py as commands that run from any folder (docs/install.md: how paths resolve)
+    entry_points={"console_scripts": ["restoration-infer=restoration.infer:main",
+                                      "restoration-train=restoration.train_loop:main",
+                                      "restoration-test=restoration.tester:main"]},
     extras_require={
         "natten": ["natten>=0.20"],
         # the suite also compares LPIPS with the official package and runs the ONNX export (so CI runs both)
@@ -36,6 +39,9 @@ setup(
         "lpips": ["lpips"],
         # python -m restoration.export (ONNX; the check runs the model in onnxruntime); tests/test_export.py
         "export": ["onnx", "onnxscript", "onnxruntime", "onnxslim"],
+        # logger.wandb (Weights & Biases); optional because it brings a service binary, pydantic and an
+        # OpenTelemetry stack, so it stays out of "test" too (tests/test_training_toolbox.py skips without it)
+        "wandb": ["wandb"],
     },
     # the weights manifest read by restoration.zoo
     package_data={"restoration": ["zoo.yaml"]},

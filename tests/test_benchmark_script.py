@@ -208,3 +208,23 @@ def test_memory_only_report_formats() -> None:
               "load_average_1min": 0.0, "date": "", "paths": paths, "comparisons": bench.compare_backends(paths)}
     assert report["comparisons"][0]["forward"] == {"speedup": None, "mem_ratio": 1.0}
     assert "| reference/fp32/eager | n/a | 5.0 |" in bench.format_table(report)
+
+
+def test_comparison_says_slower_when_slower() -> None:
+    """sdpa at 0.58x the reference's speed reads "1.72x slower", not "0.58x faster"."""
+    bench = _load_script()
+
+    def path(backend: str, ms: float) -> dict:
+        mode = {"times_ms": [ms], "time_ms_median": ms, "time_ms_min": ms, "peak_mem_mb": 5.0}
+        return {"attn_backend": backend, "dtype": "fp32", "compile": False, "channels_last": False,
+                "forward": dict(mode), "forward_backward": dict(mode, time_ms_median=ms / 2)}
+
+    paths = [path("reference", 58.0), path("sdpa", 100.0)]
+    report = {"arch": "X", "params": 1, "flops": {"per_image": None, "batch": None}, "input_size": [8, 8], "batch": 1,
+              "device": "cpu", "device_name": "cpu", "torch": torch.__version__, "threads": 1,
+              "load_average_1min": 0.0, "date": "", "paths": paths, "comparisons": bench.compare_backends(paths)}
+    table = bench.format_table(report)
+    assert "forward: 1.72x slower" in table and "faster" not in table.split("forward: 1.72x slower")[1].split(",")[0]
+    paths[1]["forward"]["time_ms_median"] = 29.0
+    report["comparisons"] = bench.compare_backends(paths)
+    assert "forward: 2.00x faster" in bench.format_table(report)

@@ -82,6 +82,26 @@ def apply_overrides(opt: dict[str, Any], overrides: Iterable[str]) -> list[str]:
     return problems
 
 
+def _override_names(problem: str, key: str) -> bool:
+    """Whether ``problem`` is about the option ``key`` (``a.b.c``), spelled ``'a.b.c'`` or ``'a.b': 'c'``."""
+    if f"'{key}'" in problem:
+        return True
+    parts = key.split(".")
+    return any(problem.startswith(f"'{'.'.join(parts[:i])}': ") and f"'{'.'.join(parts[i:])}'" in problem
+               for i in range(1, len(parts)))
+
+
+def _name_override(problem: str, overrides: Iterable[str]) -> str:
+    """``problem`` prefixed with the ``--force_yml`` override that set the option it is about (if any), so
+    ``--force_yml train.total_iter=abc`` is named, not only the option file that never said ``abc``."""
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        dotted = ".".join(p for p in key.replace(":", ".").split(".") if p)
+        if "=" in item and dotted and _override_names(problem, dotted):
+            return f"--force_yml {value_repr(item)[1:-1]}: {problem}"
+    return problem
+
+
 def fill_defaults(opt: dict[str, Any], spec: Mapping[str, Key] = TOP_LEVEL) -> None:
     """Insert schema defaults for absent keys, recursing into present sub-sections (in place)."""
     for key, rule in spec.items():
@@ -203,7 +223,7 @@ def parse_options(
         problems.append(str(name_problem(opt.get("name"))))
     problems = _prepare_demo_data(opt, problems, is_train)
     if problems:
-        raise OptionsError(opt_path, problems)
+        raise OptionsError(opt_path, [_name_override(p, overrides) for p in problems])
     if opt.get("model_opt"):  # the old place of the trainer's own options: they belong to train:
         train = opt["train"] = dict(opt.get("train") or {})
         for key, value in opt["model_opt"].items():

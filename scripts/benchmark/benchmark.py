@@ -306,6 +306,15 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+def _speed_words(speedup: float | None) -> str:
+    """``1.73x faster`` / ``1.72x slower`` (0.58 is slower: the reciprocal is printed) / ``same speed``."""
+    if speedup is None:
+        return "speed n/a"
+    if round(speedup, 2) == 1.0:
+        return "same speed (1.00x)"
+    return f"{speedup:.2f}x faster" if speedup > 1 else f"{1 / speedup:.2f}x slower"
+
+
 def _giga(v: int | None) -> float | None:
     return None if v is None else v / 1e9
 
@@ -340,7 +349,7 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(
             f"\nsdpa vs reference ({c['dtype']}, {'compile' if c['compile'] else 'eager'}"
             f"{', channels_last' if c['channels_last'] else ''}): "
-            + ", ".join(f"{m}: {_fmt(c[m]['speedup'], '.2f')}x faster, peak memory x{_fmt(c[m]['mem_ratio'], '.2f')}"
+            + ", ".join(f"{m}: {_speed_words(c[m]['speedup'])}, peak memory x{_fmt(c[m]['mem_ratio'], '.2f')}"
                         for m in MODES if m in c)
         )
     return "\n".join(lines)
