@@ -25,9 +25,12 @@ from restoration.data.loader import (
 )
 from restoration.models.evaluation import EvaluationError, evaluate
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
+from restoration.options.schedule_warnings import schedule_warnings
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import MODEL_REGISTRY
 from restoration.utils.best_metrics import forget_best_record, read_best_record, write_best_record
+from restoration.utils.schedule_records import read_schedule_record, write_schedule_record
+from restoration.utils.wandb_writer import add_wandb
 from restoration.utils.checkpoint import (
     CheckpointError,
     atomic_save,
@@ -106,6 +109,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--force_yml", "--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override options, e.g. train.total_iter=1000 datasets.train.batch_size_per_gpu=4")
     p.add_argument("--root", default=".", help="folder holding experiments/, tb_logger/ (default: cwd)")
+    p.add_argument("--preview_degradations", type=int, default=0, metavar="N",
+                   help="write N (GT, LQ) training samples to experiments/<name>/degradation_preview.png and exit "
+                        "without training (docs/visualisation.md)")
     return p
 
 
@@ -266,14 +272,16 @@ def _position_for_batch_size(state: dict[str, Any], batch_in_epoch: int, batch_s
 
 
 def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], it: int, best: dict,
-              tb: Any, logger: logging.Logger, device: torch.device, stop: _StopFlag) -> None:
-    """Score every validation set (every rank its shard) and update ``best``; rank 0 logs.
+              tb: Any, logger: logging.Logger, device: torch.device, stop: _StopFlag) -> dict[str, dict[str, float]]:
+    """Score every validation set (every rank its shard) and update ``best``; rank 0 logs. Returns the
+    scores, ``{set name: {metric: value}}`` (the same on every rank; sets that failed are left out).
 
     A failing image (on any rank) is logged with its path and training continues; a stop signal ends
     the validation between two images (all ranks at the same one) so the state is saved in time.
     """
     val_opt = opt["val"]
     metrics = val_opt.get("metrics") or {}
+    scores: dict[str, dict[str, float]] = {}
     with preserve_rng():  # validation must not change the training run's random streams
         for name, loader in val_sets:
             # each rank saves the images of its own shard (distinct files)
@@ -281,7 +289,8 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
             try:
                 result = evaluate(model.inference, loader, metrics, device, save_dir=save_dir, suffix=str(it),
                                   max_images=val_opt.get("max_images"), per_image_dirs=True,
-                                  should_stop=lambda: stop.signal is not None)
+                                  should_stop=lambda: stop.signal is not None, images=model.evaluation_images,
+                                  save_grid=bool(val_opt.get("save_grid")), on_grid=_grid_to_board(tb, name, it))
             except RestorationError as exc:
                 # the checkpoint of this iteration is already saved; a bad validation image (its name is
                 # in the message, whichever rank had it) must not end hours of training
@@ -293,8 +302,9 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
             if result.get("stopped"):  # the same on every rank: evaluate agreed on it
                 logger.warning(f"validation {name} @ iter {it} stopped by a signal after {result['num_images']} "
                                "images; not scored")
-                return
+                return scores
             msg = f"validation {name} @ iter {it}:"
+            scores[name] = {metric: result[metric] for metric in metrics if metric in result}
             for metric, mopt in metrics.items():
                 if metric not in result:
                     continue
@@ -310,9 +320,26 @@ def _validate(model: Any, val_sets: list[tuple[str, Any]], opt: dict[str, Any], 
                 msg += f" {metric} {value:.4f} (best {b['value']:.4f} @ {b['iter']})"
                 if tb is not None:
                     tb.add_scalar(f"metrics/{name}/{metric}", value, it)
-            if tb is not None and preview is not None:
+            if tb is not None and preview is not None and not val_opt.get("save_grid"):  # else every grid is there
                 tb.add_image(f"{name}/{preview[0]}", preview[1], it, dataformats="HWC")
             logger.info(f"{msg}; weights: {model.evaluated_weights()}")
+    return scores
+
+
+def _grid_to_board(tb: Any, dataset: str, it: int) -> Any:
+    """``(image, LQ | SR | GT grid) → tensorboard`` under ``<dataset>/<image>`` at step ``it`` (rank 0's images;
+    shrunk to at most :data:`TB_GRID_MAX_SIDE` pixels a side, the event file holds every validation's); None
+    without tensorboard."""
+    if tb is None:
+        return None
+    from restoration.utils.image_grid import thumbnail
+
+    return lambda image, grid: tb.add_image(f"{dataset}/{image}", thumbnail(grid, TB_GRID_MAX_SIDE), it,
+                                            dataformats="HWC")
+
+
+#: Longest side of a validation grid in tensorboard (the full-size grid is in the visualization folder).
+TB_GRID_MAX_SIDE = 1024
 
 
 class _SkipWatch:
@@ -415,6 +442,16 @@ def _train(args: argparse.Namespace) -> int:
         cleanup_dist()
         return 2
     opt["dist"], opt["rank"], opt["world_size"] = world_size > 1, rank, world_size
+    if args.preview_degradations:  # look at the training pairs before spending GPU time on them
+        from restoration.data.degradation_preview import PREVIEW_FILE, write_preview
+
+        if rank == 0:
+            path = os.path.join(opt["path"]["experiments_root"], PREVIEW_FILE)
+            height, width = write_preview(opt, args.preview_degradations, path)
+            get_logger().info(f"wrote {args.preview_degradations} training samples (GT | LQ) to {path} "
+                              f"({width}x{height}); nothing was trained")
+        finish_dist()
+        return 0
     train_opt = opt["train"]
     with torch_settings(bool(train_opt.get("deterministic")), train_opt.get("tf32")):
         code = _run(args, opt, rank, world_size)
@@ -480,6 +517,8 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
     log_file = os.path.join(paths["log"], f"train_{opt['name']}_{opt['time']}.log")
     logger = get_logger(log_file if rank == 0 else None, rank)
     logger.info(run_header(opt, device, getattr(args, "option_notices", ())))
+    for note in schedule_warnings(opt):  # a schedule longer than the training: allowed, probably unintended
+        logger.warning(note)
     if rank == 0:
         dump_yaml(opt, os.path.join(paths["options"], os.path.basename(args.opt)))
         for folder in (paths["models"], paths["training_states"]):
@@ -497,6 +536,8 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
     start_iter, epoch, batch_in_epoch, best = 0, 0, 0, {}
     state = load_training_state(state_path) if state_path is not None else None
     opt["run_id"] = _on_main_rank(rank, lambda: _claim_run_id(opt, state_path, state, args.resume_foreign))
+    if rank == 0:  # logger.wandb: the same scalars and images as tensorboard, into the run of this folder's run id
+        tb = add_wandb(tb, opt, os.path.join(paths["options"], os.path.basename(args.opt)))
     if state is not None:
         _log_option_changes(opt, state, state_path, logger)
         if state.get("world_size", world_size) != world_size:
@@ -513,6 +554,7 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
                                                   epoch, logger)
         # the validation of the saved iteration ran after the save: its record lies beside the state
         best = read_best_record(state_path, start_iter, state.get("run_id")) or state.get("best", {})
+        model.load_metric_schedule_state(read_schedule_record(state_path, start_iter, state.get("run_id")) or {})
         restore_rank_rng(state["rng"], rank, seed, start_iter)
         rank_states = state.get("rank_states") or []
         if rank < len(rank_states):
@@ -558,9 +600,13 @@ def _train_in_folders(args: argparse.Namespace, opt: dict[str, Any], rank: int, 
                     logger.info(f"saved models and training state at iteration {it}")
                 if val_freq and (it % val_freq == 0 or it == total_iter) and val_sets:
                     with model.evaluation_point():  # a schedule-free optimizer's averaged weights
-                        _validate(model, val_sets, opt, it, best, tb, logger, device, stop)
+                        scores = _validate(model, val_sets, opt, it, best, tb, logger, device, stop)
+                    model.after_validation(scores)  # ReduceLROnPlateau: every rank feeds the same gathered scores
                     if rank == 0 and (it % save_freq == 0 or it == total_iter):  # the state saved above lacks it
                         write_best_record(paths["training_states"], it, opt["run_id"], best)
+                        if model.metric_schedule_state():
+                            write_schedule_record(paths["training_states"], it, opt["run_id"],
+                                                  model.metric_schedule_state())
                 if any_across_ranks(stop.signal is not None):
                     if it % save_freq != 0 and it != total_iter:
                         _save(model, opt, it, epoch, batch_in_epoch, best, rank)

@@ -5,7 +5,7 @@
     model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size)
     log = model.optimize_parameters(model.feed_data(batch), iteration)   # {name: 0-d tensor}
     model.current_lr()                                                    # for the progress line
-    model.inference(lq)                                                   # validation
+    model.evaluation_images(batch)                                        # validation: (output, target)
     model.network_state(), model.training_state(), model.load_training_state(state)
     model.rank_state(), model.load_rank_state(state)                      # per-rank parts (every rank's saved)
     model.networks["g"]                                                   # the network being trained
@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from restoration.archs.build import build_network
 from restoration.models.lr_scheduler import build_scheduler
+from restoration.models.plateau import PlateauLR
 from restoration.models.optimizers import build_optimizer, optimizer_options, uses_eval_point
 from restoration.options.schema import Key
 from restoration.utils.checkpoint import CheckpointError
@@ -75,6 +76,10 @@ class Trainer:
     #: Whether ``train.accum_iter > 1`` works with this trainer: every step goes through :meth:`backward_step`
     #: and a micro-batch's forward does not depend on the iteration beyond it.
     supports_accumulation: ClassVar[bool] = True
+
+    #: Whether this trainer's losses come from ``train.losses`` (:func:`restoration.losses.loss_list.build_losses`),
+    #: so the option check requires at least one entry; a trainer that computes its own loss leaves it False.
+    uses_loss_list: ClassVar[bool] = False
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         problems = type(self).check_options(opt, bool(opt.get("is_train", False)))
@@ -206,7 +211,8 @@ class Trainer:
         if uses_eval_point(optimizer):
             optimizer.train()  # schedule-free optimizers start in eval mode; training steps need train mode
         self.optimizers[name] = optimizer
-        self.schedulers[name] = build_scheduler(optimizer, scheduler_opt, warmup_iter, self.train_opt.get("total_iter"))
+        self.schedulers[name] = build_scheduler(optimizer, scheduler_opt, warmup_iter, self.train_opt.get("total_iter"),
+                                                self.opt)
         self.scalers[name] = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.grad_clip[name] = float(grad_clip or 0)
         return optimizer
@@ -230,6 +236,15 @@ class Trainer:
     def inference(self, lq: Tensor) -> Tensor:
         """Restore a validation/test batch ``lq`` (B, C, h, w) in [0, 1]."""
         raise NotImplementedError(f"{type(self).__name__} must implement inference")
+
+    def evaluation_images(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor | None]:
+        """``(output, target)`` of one evaluation batch (batch 1), what validation scores and saves.
+
+        Default: ``inference(batch['lq'])`` against ``batch['gt']`` (None without ground truth). Override it
+        for batches of other keys or shapes; an output ``(1, T, C, H, W)`` is scored frame by frame against a
+        target of the same shape (:func:`restoration.models.evaluation.evaluate`).
+        """
+        return self.inference(batch["lq"].to(self.device)), batch.get("gt")
 
     def current_lr(self) -> float:
         """Learning rate of the first optimizer (``g``)."""
@@ -427,10 +442,33 @@ class Trainer:
             scheduler = self.schedulers[name]
             state[_state_key("optimizer", name)] = optimizer.state_dict()
             state[_state_key("scheduler", name)] = {"last_epoch": scheduler.last_epoch, "base_lrs": scheduler.base_lrs}
+            if isinstance(scheduler, PlateauLR):  # the metric-driven part (best, bad validations, factors)
+                state[_state_key("scheduler", name)]["plateau"] = scheduler.plateau.state_dict()
             state[_state_key("scaler", name)] = self.scalers[name].state_dict()
         for name, ema in self.emas.items():
             state[_state_key("ema", name)] = ema.module.state_dict()
         return state
+
+    def after_validation(self, scores: Mapping[str, Mapping[str, float]]) -> None:
+        """Feed a validation's scores (``{set name: {metric: value}}``, the same on every rank) to the schedules
+        that follow a metric (``ReduceLROnPlateau``); their new lr applies from the next step."""
+        for scheduler in self.schedulers.values():
+            if isinstance(scheduler, PlateauLR):
+                scheduler.step_metric(scores)
+
+    def metric_schedule_state(self) -> dict[str, Any]:
+        """``{network name: plateau state}`` of the metric-driven schedules (JSON-safe; empty without one)."""
+        return {name: s.plateau.state_dict() for name, s in self.schedulers.items() if isinstance(s, PlateauLR)}
+
+    def load_metric_schedule_state(self, state: Mapping[str, Any]) -> None:
+        """Inverse of :meth:`metric_schedule_state` (the lr follows at once)."""
+        for name, saved in state.items():
+            scheduler = self.schedulers.get(name)
+            if isinstance(scheduler, PlateauLR):
+                scheduler.plateau.load_state_dict(saved)
+                for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs,
+                                               scheduler.lr_lambdas):
+                    group["lr"] = base * factor(scheduler.last_epoch)
 
     def rank_state(self) -> dict[str, Any]:
         """This process's own part of the training state, which differs between ranks (e.g. a pool of
@@ -465,6 +503,8 @@ class Trainer:
                 group.update(own)
             scheduler, saved = self.schedulers[name], state[_state_key("scheduler", name)]
             scheduler.last_epoch = int(saved["last_epoch"])
+            if isinstance(scheduler, PlateauLR) and "plateau" in saved:
+                scheduler.plateau.load_state_dict(saved["plateau"])
             for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
                 group["lr"] = base * factor(scheduler.last_epoch)
             self.scalers[name].load_state_dict(state[_state_key("scaler", name)])

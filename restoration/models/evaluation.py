@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from restoration.errors import DataError, RestorationError, user_error_message
 from restoration.registry import METRIC_REGISTRY
 from restoration.utils.dist import all_gather_objects, get_dist_info, max_across_ranks
+from restoration.utils.image_grid import comparison_row, to_rgb
 from restoration.utils.image_io import imwrite, tensor2img
 
 __all__ = ["evaluate", "EvaluationError", "image_name", "image_path", "format_table"]
@@ -55,6 +56,9 @@ def evaluate(
     progress: bool = False,
     per_image_dirs: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    images: Callable[[Mapping[str, Any]], tuple[torch.Tensor, torch.Tensor | None]] | None = None,
+    save_grid: bool = False,
+    on_grid: Callable[[str, np.ndarray], None] | None = None,
 ) -> dict[str, Any]:
     """Restore every image of ``loader`` and compute ``metrics`` on uint8-rounded RGB outputs.
 
@@ -67,6 +71,17 @@ def evaluate(
         max_images: At most this many images per rank.
         should_stop: Asked before each image (e.g. "has a SIGTERM arrived?"); when it is true on any rank,
             every rank stops before its next image and the result says ``"stopped": True``.
+        images: ``batch → (output, target or None)``, how a batch is restored and what it is scored against
+            (:meth:`~restoration.models.base_model.Trainer.evaluation_images`); default:
+            ``restore(batch['lq'])`` against ``batch.get('gt')``.
+        save_grid: Also write ``<stem>[_<suffix>]_grid.png`` beside each saved output (with ``save_dir``):
+            ``LQ | SR | GT`` (:func:`~restoration.utils.image_grid.comparison_row`, the LQ upsampled nearest;
+            ``LQ | SR`` without a ground truth), and hand each grid to ``on_grid``.
+        on_grid: With ``save_grid``: called as ``on_grid(stem, grid)`` for every image this rank restores
+            (uint8 RGB ``(H, W, 3)``), e.g. to send it to tensorboard.
+
+    An output ``(1, T, C, H, W)`` (a clip, against a target of the same shape) is scored frame by frame: the
+    clip's score is the mean over its frames, and each frame is saved as ``<clip>_<t>[_<suffix>].png``.
 
     Metrics marked ``no_reference = True`` (e.g. ``calculate_noise_sigma``) score every output, with or
     without ground truth; the others score the images that have one, and a dataset without any ground
@@ -115,16 +130,24 @@ def evaluate(
         if batch is None:
             continue  # this rank's share is done; it keeps agreeing until every rank's is
         try:
-            name, scores, out_img = _restore_and_score(restore, batch, fns, kwargs, device)
+            name, scores, out_imgs = _restore_and_score(images or _default_images(restore, device), batch, fns,
+                                                        kwargs)
         except RestorationError as exc:
             failure = exc  # every rank learns of it at the next step
             continue
         per_image[name] = scores
         if preview is None:
-            preview = (name, out_img)
+            preview = (name, out_imgs[0][1])
         if save_dir is not None:
             folder = os.path.join(save_dir, name) if per_image_dirs else save_dir
-            imwrite(os.path.join(folder, f"{name}_{suffix}.png" if suffix else f"{name}.png"), out_img)
+            for stem, out_img in out_imgs:
+                imwrite(os.path.join(folder, f"{stem}_{suffix}.png" if suffix else f"{stem}.png"), out_img)
+        if save_grid and (save_dir is not None or on_grid is not None):
+            for stem, grid in _grids(batch, out_imgs):
+                if save_dir is not None:
+                    imwrite(os.path.join(folder, f"{stem}_{suffix}_grid.png" if suffix else f"{stem}_grid.png"), grid)
+                if on_grid is not None:
+                    on_grid(stem, grid)
     world = get_dist_info()[1]
     own_failure = None if failure is None else f"{type(failure).__name__}: {user_error_message(failure)}"
     parts = all_gather_objects((per_image, own_failure))
@@ -155,32 +178,61 @@ def evaluate(
     return result
 
 
+def _default_images(restore: Callable[[torch.Tensor], torch.Tensor],
+                    device: torch.device) -> Callable[[Mapping[str, Any]], tuple[torch.Tensor, torch.Tensor | None]]:
+    """``batch → (restore(batch['lq']), batch.get('gt'))``: an image restorer's evaluation pair."""
+    return lambda batch: (restore(batch["lq"].to(device)), batch.get("gt"))
+
+
+def _grids(batch: Mapping[str, Any], out_imgs: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+    """``[(stem, LQ | SR | GT grid)]`` for the restored frames of ``batch`` (``LQ | SR`` without ``gt``;
+    ``SR`` alone without ``lq``, or when the frame counts differ)."""
+    lqs = [tensor2img(f) for f in _frames(batch["lq"])] if "lq" in batch else []
+    gts = [tensor2img(f) for f in _frames(batch["gt"])] if "gt" in batch else []
+    out = []
+    for t, (stem, sr) in enumerate(out_imgs):
+        gt = gts[t] if len(gts) == len(out_imgs) else None
+        out.append((stem, comparison_row(lqs[t], sr, gt) if len(lqs) == len(out_imgs) else to_rgb(sr)))
+    return out
+
+
+def _frames(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """The ``(C, H, W)`` frames of the batch's first item: one for ``(1, C, H, W)``, T for ``(1, T, C, H, W)``."""
+    first = tensor[0].detach().cpu()
+    return list(first) if first.dim() == 4 else [first]
+
+
 def _restore_and_score(
-    restore: Callable[[torch.Tensor], torch.Tensor],
+    images: Callable[[Mapping[str, Any]], tuple[torch.Tensor, torch.Tensor | None]],
     batch: Mapping[str, Any],
     fns: Mapping[str, Callable[..., float]],
     kwargs: Mapping[str, Mapping[str, Any]],
-    device: torch.device,
-) -> tuple[str, dict[str, float], np.ndarray]:
-    """One image: ``(name, {metric: value}, uint8 RGB output)``; a metric's ValueError becomes a DataError."""
+) -> tuple[str, dict[str, float], list[tuple[str, np.ndarray]]]:
+    """One image or clip: ``(name, {metric: value}, [(file stem, uint8 RGB output)])``, a clip's scores the
+    means over its frames; a metric's ValueError becomes a DataError."""
     name = image_name(batch)
-    output = restore(batch["lq"].to(device))[0].detach().cpu()
-    finite = bool(torch.isfinite(output).all())
+    output, target = images(batch)
+    outputs = _frames(output)
+    finite = all(bool(torch.isfinite(o).all()) for o in outputs)
     if not finite:
         _LOGGER.warning(f"the restored {image_path(batch)} has non-finite values: its metrics are NaN")
-        output = torch.nan_to_num(output)  # the saved image shows the rest; the scores say NaN
-    out_img = tensor2img(output)
+        outputs = [torch.nan_to_num(o) for o in outputs]  # the saved image shows the rest; the scores say NaN
+    out_imgs = [tensor2img(o) for o in outputs]
+    gt_imgs = [tensor2img(t) for t in _frames(target)] if target is not None else None
+    if gt_imgs is not None and len(gt_imgs) != len(out_imgs):
+        raise DataError(f"{image_path(batch)}: {len(out_imgs)} restored frame(s) against {len(gt_imgs)} target frame(s)")
     scores: dict[str, float] = {}
-    gt_img = tensor2img(batch["gt"][0]) if "gt" in batch else None
     for metric, fn in fns.items():
-        if gt_img is None and not getattr(fn, "no_reference", False):
+        if gt_imgs is None and not getattr(fn, "no_reference", False):
             continue  # needs a ground truth this image does not have
         try:
-            value = float(fn(out_img, gt_img, **kwargs[metric]))
+            values = [float(fn(out_img, gt_imgs[t] if gt_imgs is not None else None, **kwargs[metric]))
+                      for t, out_img in enumerate(out_imgs)]
         except ValueError as exc:  # metrics refuse shapes they cannot score with ValueError
             raise DataError(f"{metric} of {image_path(batch)}: {exc}") from exc
-        scores[metric] = value if finite else float("nan")
-    return name, scores, out_img
+        scores[metric] = float(np.mean(values)) if finite else float("nan")
+    stems = [name] if output.dim() != 5 else [f"{name}_{t}" for t in range(len(out_imgs))]
+    return name, scores, list(zip(stems, out_imgs))
 
 
 def format_table(rows: Mapping[str, Mapping[str, Any]], metrics: list[str], title: str) -> str:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from restoration.archs.spec import arch_spec
+from restoration.data.batch_augment import BatchAugment
 from restoration.errors import RestorationError
 from restoration.inference import crop_to, pad_to_multiple, restore
 from restoration.losses.loss_list import build_losses, evaluate_losses, needs_ema_output
@@ -38,6 +39,8 @@ class SRModel(Trainer):
         world_size: Number of training processes (DDP when > 1).
     """
 
+    uses_loss_list = True  # train.losses (or pixel_opt / perceptual_opt) must name at least one loss
+
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         super().__init__(opt, device, world_size)
         net = self.add_network("g", opt["network_g"],
@@ -47,6 +50,9 @@ class SRModel(Trainer):
         if not self.is_train:
             return
         self.losses: dict[str, nn.Module] = {k: v.to(device) for k, v in build_losses(self.train_opt).items()}
+        # train.batch_augment: CutBlur / mixup / CutMix of each (lq, gt) batch before the forward
+        self.batch_augment = BatchAugment(self.train_opt.get("batch_augment") or [], int(opt.get("manual_seed") or 0),
+                                          int(opt.get("rank") or 0), self.scale)
         self.add_optimizer("g", self.train_opt["optim_g"], self.train_opt.get("scheduler"),
                            int(self.train_opt.get("warmup_iter", -1)), float(self.train_opt.get("grad_clip", 0) or 0))
 
@@ -123,6 +129,7 @@ class SRModel(Trainer):
 
     def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
         """One training step (see :meth:`Trainer.backward_step`); returns 0-d tensors to log."""
+        batch = self.batch_augment(batch, current_iter, self._micro)  # seeded by (seed, iteration, rank, micro-batch)
         return self.backward_step("g", self.compute_losses(batch), current_iter)
 
     # ----------------------------------------------------------------- inference

@@ -67,6 +67,8 @@ TRAIN = {
     "scheduler": Key((dict,), doc="{type, ...}: a schedule of 'Learning-rate schedules' below (default constant)"),
     "total_iter": Key((int,), required=True, doc="number of training iterations"),
     "warmup_iter": Key((int,), default=-1, doc="linear learning-rate warm-up iterations (-1 = none)"),
+    "batch_augment": Key((list,), default=[], doc="augmentations of each training batch on the device, in order: "
+                         "[{type: cutblur, mixup or cutmix, prob, alpha}, ...] (docs/training_toolbox.md)"),
     "losses": Key((list,), doc="losses summed for the step: [{type: <registered loss>, label?, ...kwargs}, ...]"),
     "pixel_opt": Key((dict,), kind=COMPONENT, doc="BasicSR's pixel-loss slot (an entry of losses, label l_pix)"),
     "perceptual_opt": Key((dict,), kind=COMPONENT, doc="BasicSR's perceptual-loss slot (an entry of losses, label l_percep)"),
@@ -88,6 +90,9 @@ TRAIN = {
 VAL = {
     "val_freq": Key(_NUM, default=5000, doc="validate every N iterations"),
     "save_img": Key((bool,), default=False, doc="save restored validation/test images"),
+    "save_grid": Key((bool,), default=True, doc="grid of LQ (upsampled), SR and GT of every validation image: "
+                     "<image>_<iter>_grid.png beside the saved image (with save_img) and in tensorboard "
+                     "(docs/visualisation.md)"),
     "metrics": Key((dict,), default={}, kind=ANY_MAPPING, doc="{name: {type: calculate_psnr, crop_border, test_y_channel}}"),
     "pbar": Key((bool,), default=False, doc="progress bar during validation"),
     "suffix": Key((str,), doc="suffix of saved image names"),
@@ -105,7 +110,15 @@ LOGGER = {
     "save_checkpoint_freq": Key(_NUM, default=5000, doc="save weights and training state every N iterations"),
     "use_tb_logger": Key((bool,), default=True, doc="write tensorboard scalars/images"),
     "keep_last": Key((int,), default=5, doc="keep only the last N training states and net_g_<iter>.pth (0 = all)"),
-    "wandb": Key((dict,), doc="accepted for BasicSR compatibility; ignored"),
+    "wandb": Key((dict,), children={
+        "project": Key((str,), doc="wandb project; unset or null (BasicSR's files carry project: ~): no wandb"),
+        "entity": Key((str,), doc="wandb user or team (default: your default entity)"),
+        "resume_id": Key((str,), doc="the wandb run to continue (default: the experiment folder's run id, so a "
+                         "resumed experiment continues its run)"),
+        "mode": Key((str,), choices=("online", "offline", "disabled"), doc="wandb's mode (unset: wandb's default "
+                    "and WANDB_MODE)"),
+    }, doc="log the tensorboard scalars and images, and the option file, to Weights & Biases (rank 0; needs "
+           "pip install -e \".[wandb]\"; docs/training_toolbox.md)"),
 }
 
 DIST = {

@@ -349,6 +349,24 @@ def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
     problems.extend(f"'train.scheduler': {p}" for p in scheduler_problems(sched, total))
 
 
+def _check_training_toolbox(opt: Mapping[str, Any], trainer: Any, problems: list[str]) -> None:
+    """``ReduceLROnPlateau``'s metric against the validation, ``train.batch_augment``, ``logger.wandb``'s package."""
+    from restoration.data.batch_augment import batch_augment_problems
+    from restoration.models.plateau import plateau_problems
+    from restoration.models.sr_model import SRModel
+    from restoration.utils.wandb_writer import wandb_problem
+
+    train = opt["train"]
+    sched = train.get("scheduler")
+    if isinstance(sched, Mapping) and sched.get("type") == "ReduceLROnPlateau":
+        problems.extend(f"'train.scheduler': {p}" for p in plateau_problems(sched, opt))
+    applies = trainer is not None and getattr(trainer, "optimize_parameters", None) is SRModel.optimize_parameters
+    problems.extend(batch_augment_problems(train.get("batch_augment"), applies, str(opt.get("model_type"))))
+    problem = wandb_problem(opt)
+    if problem:
+        problems.append(problem)
+
+
 def _check_paths(opt: Mapping[str, Any], problems: list[str]) -> None:
     path = opt.get("path") or {}
     for key in ("pretrain_network_g", "resume_state"):
@@ -467,9 +485,11 @@ def validate_options(opt: Mapping[str, Any], is_train: bool, user_named: bool = 
                 if key.startswith("optim_"):  # optim_g, and each further network's (optim_d, ...)
                     _check_optim(train, key, problems)
             _check_scheduler(train, problems)
+            _check_training_toolbox(opt, trainer, problems)
             from restoration.losses.loss_list import loss_entries
 
-            if not loss_entries(train):
+            # only a trainer that reads train.losses needs one (an unresolved model_type: checked as before)
+            if getattr(trainer, "uses_loss_list", True) and not loss_entries(train):
                 problems.append("'train' needs a loss: set 'losses' (or BasicSR's 'pixel_opt' / 'perceptual_opt')")
             total, warm = train.get("total_iter"), train.get("warmup_iter")
             if isinstance(total, int) and total > 0 and isinstance(warm, int) and warm >= total:

@@ -14,7 +14,7 @@ import importlib.util
 import os
 from typing import Any, Mapping
 
-__all__ = ["WANDB_PIP_LINE", "wandb_installed", "wandb_problem", "WandbWriter", "FanOutWriter", "add_wandb"]
+__all__ = ["WANDB_PIP_LINE", "wandb_enabled", "wandb_installed", "wandb_problem", "WandbWriter", "FanOutWriter", "add_wandb"]
 
 #: What a user runs to get the extra.
 WANDB_PIP_LINE = 'pip install -e ".[wandb]"'
@@ -25,10 +25,16 @@ def wandb_installed() -> bool:
     return importlib.util.find_spec("wandb") is not None
 
 
+def wandb_enabled(opt: Mapping[str, Any]) -> bool:
+    """Whether ``logger.wandb`` asks for wandb: a ``project`` is set (BasicSR's files carry ``project: ~``, off)."""
+    logger = opt.get("logger") if isinstance(opt.get("logger"), Mapping) else {}
+    wandb_opt = logger.get("wandb")
+    return isinstance(wandb_opt, Mapping) and bool(wandb_opt.get("project"))
+
+
 def wandb_problem(opt: Mapping[str, Any]) -> str | None:
     """The option problem of ``logger.wandb`` on this machine: set while the package is missing."""
-    logger = opt.get("logger") if isinstance(opt.get("logger"), Mapping) else {}
-    if logger.get("wandb") and not wandb_installed():
+    if wandb_enabled(opt) and not wandb_installed():
         return f"'logger.wandb' is set but the wandb package is not installed: {WANDB_PIP_LINE} (or pip install wandb)"
     return None
 
@@ -97,9 +103,9 @@ class FanOutWriter:
 def add_wandb(tb: Any, opt: Mapping[str, Any], option_file: str | None) -> Any:
     """``tb`` unchanged without ``logger.wandb``; else a writer feeding both (wandb alone without tensorboard).
     Call on rank 0 only, after the run id is known (``opt['run_id']``)."""
-    wandb_opt = (opt.get("logger") or {}).get("wandb")
-    if not wandb_opt:
+    if not wandb_enabled(opt):
         return tb
+    wandb_opt = opt["logger"]["wandb"]
     writer = WandbWriter(wandb_opt, str(opt["run_id"]), opt["path"]["experiments_root"], str(opt["name"]), opt,
                          option_file)
     return FanOutWriter(tb, writer) if tb is not None else writer
