@@ -228,11 +228,12 @@ def test_auto_tile_from_free_memory_and_retry_after_out_of_memory(run_dir, tmp_p
     tiles = []
     real = restorer._forward
 
-    def forward(lq, tile):
+    def forward(lq, tile, overlap=None):
         tiles.append(tile)
         if tile is None or tile > 8:
             raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 GB")
-        return real(lq, tile)
+        assert overlap is not None and overlap <= tile // 2  # an automatic tile's overlap is at most half its side
+        return real(lq, tile, overlap)
 
     monkeypatch.setattr(restorer, "_forward", forward)
     lq = img2tensor(_rgb(40, 40, 3))[None]
