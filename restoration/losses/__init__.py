@@ -14,6 +14,7 @@ _LOSSES: dict[str, str] = {
     "PerceptualLoss": "restoration.losses.perceptual_loss:PerceptualLoss",
     "GANLoss": "restoration.losses.gan_loss:GANLoss",
     "LPIPSLoss": "restoration.losses.lpips:LPIPSLoss",
+    "DISTSLoss": "restoration.losses.dists:DISTSLoss",
     "SSIMLoss": "restoration.losses.ssim_loss:SSIMLoss",
     "MSSSIMLoss": "restoration.losses.ssim_loss:MSSSIMLoss",
     "FFLoss": "restoration.losses.focal_frequency_loss:FFLoss",

@@ -15,6 +15,7 @@ _METRICS: dict[str, str] = {
     "calculate_psnr_skimage": "restoration.metrics.sidd_metrics:calculate_psnr_skimage",
     "calculate_ssim_skimage": "restoration.metrics.sidd_metrics:calculate_ssim_skimage",
     "calculate_lpips": "restoration.metrics.lpips_metric:calculate_lpips",
+    "calculate_dists": "restoration.metrics.dists_metric:calculate_dists",
     "calculate_ms_ssim": "restoration.metrics.ms_ssim:calculate_ms_ssim",
     "calculate_psnrb": "restoration.metrics.psnrb:calculate_psnrb",
     # no reference: scored on the output alone (attribute no_reference = True)
