@@ -32,7 +32,8 @@ setup(
     extras_require={
         "natten": ["natten>=0.20"],
         # the suite also compares LPIPS with the official package and runs the ONNX export (so CI runs both)
-        "test": ["pytest", "h5py", "lpips", "onnx", "onnxscript", "onnxruntime", "pytorch-optimizer", "schedulefree"],
+        "test": ["pytest", "h5py", "lpips", "onnx", "onnxscript", "onnxruntime", "pytorch-optimizer", "schedulefree",
+                 "dists-pytorch", "pytorch-fid"],  # test_dists/test_fid references: <100 kB each, deps already ours
         # the optimizers beyond torch's: Adan, Lion, Prodigy, SOAP, ADOPT (pytorch-optimizer), AdamWScheduleFree
         "optim": ["pytorch-optimizer", "schedulefree"],
         # tests/test_lpips.py compares restoration's LPIPS with the official package (skipped without it)
