@@ -22,6 +22,7 @@ _LOSSES: dict[str, str] = {
     "LumaLoss": "restoration.losses.ycbcr_loss:LumaLoss",
     "WeightedTVLoss": "restoration.losses.tv_loss:WeightedTVLoss",
     "LDLLoss": "restoration.losses.ldl_loss:LDLLoss",
+    "PSNRLoss": "restoration.losses.psnr_loss:PSNRLoss",
 }
 
 

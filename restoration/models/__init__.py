@@ -19,6 +19,7 @@ _MODELS: dict[str, str] = {
     "RealHATMSEModel": "restoration.models.realesrgan_model:RealESRNetModel",
     "RealHATGANModel": "restoration.models.realesrgan_model:RealESRGANModel",
     "SRGANModel": "restoration.models.realesrgan_model:RealESRGANModel",
+    "ImageRestorationModel": "restoration.models.sr_model:SRModel",
 }
 
 
