@@ -73,3 +73,19 @@ def test_tbsn_training_step_is_the_same_with_either_backend() -> None:
         grads[backend] = [p.grad.clone() for p in net.parameters() if p.grad is not None]
     for got, exp in zip(grads["cpu"], grads["reference"]):
         torch.testing.assert_close(got, exp, rtol=1e-4, atol=1e-6)
+
+
+def test_cpu_backward_under_bf16_autocast_follows_the_reference() -> None:
+    # autocast runs the forward convolution in bf16 while the saved input and filter stay float32
+    torch.manual_seed(2)
+    x = torch.randn(2, 8, 12, 12, requires_grad=True)
+    w = torch.randn(8, 1, 3, 3, requires_grad=True)
+    grads = {}
+    for backend in ("reference", "cpu"):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = depthwise_conv2d(x, w, padding=2, dilation=2, backend=backend)
+        assert out.dtype == torch.bfloat16
+        grads[backend] = torch.autograd.grad(out.float().square().sum(), (x, w))
+    for got, exp in zip(grads["cpu"], grads["reference"]):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, exp, rtol=2e-2, atol=2e-2)

@@ -35,6 +35,9 @@ class DepthwiseConvCPU(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
+        # under autocast the forward convolved x and weight cast to a lower precision: do the same here (autograd
+        # casts each gradient back to its input's dtype)
+        x, weight = x.to(grad.dtype), weight.to(grad.dtype)
         p, d = ctx.padding, ctx.dilation
         channels, k = x.shape[1], weight.shape[-1]
         grad_x = grad_w = grad_b = None
