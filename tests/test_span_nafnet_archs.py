@@ -208,3 +208,18 @@ def test_detection_reads_the_tiny_official_configs(official: dict) -> None:
         assert detection.arch == entry["arch"]
         expected = {k: v for k, v in entry["config"].items() if k != "train_size"}  # TLC's train_size: invisible
         assert detection.kwargs == expected, case
+
+
+def test_restore_feeds_odd_sizes_as_they_are() -> None:
+    """No size contract, so restore() adds no reflect padding: NAFNet's own zero padding (the official result)
+    decides, for a whole image and for tiles of a size that is not a multiple of 2^levels."""
+    from restoration.inference import restore
+
+    torch.manual_seed(1)
+    net = NAFNet(width=4, enc_blk_nums=[1, 1, 1], dec_blk_nums=[1, 1, 1]).eval()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    x = torch.rand(1, 3, 21, 13)
+    with torch.no_grad():
+        assert torch.equal(restore(net, x, spec=arch_spec(net)), net(x))
+        assert restore(net, torch.rand(1, 3, 50, 44), spec=arch_spec(net), tile=20, overlap=4).shape == (1, 3, 50, 44)
