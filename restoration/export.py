@@ -79,7 +79,7 @@ from torch import Tensor, nn
 from restoration.archs.build import build_network
 from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.errors import RestorationError
-from restoration.utils.weights import load_weights
+from restoration.utils.weights import entry_note, load_weights
 
 __all__ = ["ExportError", "ExportWrapper", "ExportCheck", "export_onnx", "reference_attention", "export_safetensors",
            "check_onnx", "check_graph_dtype", "load_network", "example_input", "min_side", "main", "DTYPES",
@@ -562,7 +562,7 @@ def _run(args: argparse.Namespace) -> int:
     net, network_g, source = load_network(args.weights, args.arch, arch_opt, args.opt, args.param_key, overrides)
     metadata = {"restoration.network_g": json.dumps(network_g), "restoration.weights": os.path.basename(args.weights),
                 "restoration.param_key": str(args.param_key or "auto")}
-    print(f"network: {network_g['type']} from {source}")
+    print(f"network: {network_g['type']} from {source}; weights: {entry_note(args.weights, args.param_key)}")
     if fmt == "safetensors":
         export_safetensors(net, args.output, metadata)
         print(f"wrote {args.output} ({sum(v.numel() for v in net.state_dict().values()):,} values)")

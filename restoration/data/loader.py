@@ -106,11 +106,12 @@ def check_image_files(dataset: Dataset, where: str, gt_size: int | None, scale: 
                 raise DataError(f"'{where}': {path} is {size[0]}x{size[1]} pixels, smaller than the "
                                 f"{need}x{need} training crop (gt_size {gt_size}); lower gt_size or remove the image")
         gt, lq = sizes.get("gt_path"), sizes.get("lq_path")
-        if gt_size is not None and gt is not None and lq is not None and gt != (lq[0] * scale, lq[1] * scale):
-            # a training pair is cropped at matching places: the dataset would stop at this pair mid-run
-            raise DataError(f"'{where}': size mismatch at scale {scale}: GT {entry['gt_path']} is {gt[0]}x{gt[1]} but "
-                            f"LQ {entry['lq_path']} is {lq[0]}x{lq[1]} (HxW); GT must be {lq[0] * scale}x{lq[1] * scale}."
-                            " Check dataroot_lq / filename_tmpl / scale.")
+        check = getattr(dataset, "pair_size_problem", None)
+        if gt_size is not None and gt is not None and lq is not None and check is not None:
+            # the dataset's own rule, before anything is built: it would stop at this pair mid-run
+            problem = check(gt, lq, entry["gt_path"], entry["lq_path"])
+            if problem:
+                raise DataError(f"'{where}': {problem}")
     return checked
 
 

@@ -80,18 +80,25 @@ class PairedImageDataset(BaseDataset):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def pair_size_problem(self, gt_hw: tuple[int, int], lq_hw: tuple[int, int], gt_name: str,
+                          lq_name: str) -> str | None:
+        """Why a GT of ``gt_hw`` cannot pair with an LQ of ``lq_hw`` (None: it can): GT must be ``scale`` × LQ,
+        or up to ``scale - 1`` pixels larger with ``mod_crop``. Also read by the start-up check of every header."""
+        s = self.scale
+        (gh, gw), (lh, lw) = gt_hw, lq_hw
+        if (gh, gw) == (lh * s, lw * s) or (self.mod_crop and (gh // s, gw // s) == (lh, lw)):
+            return None
+        return (f"size mismatch at scale {s}: GT {gt_name} is {gh}x{gw} but LQ {lq_name} is {lh}x{lw} "
+                f"(HxW); GT must be {lh * s}x{lw * s}" + ("" if self.mod_crop else " (mod_crop is off)")
+                + ". Check dataroot_lq / filename_tmpl / scale.")
+
     def _match_sizes(self, gt: np.ndarray, lq: np.ndarray, gt_name: str, lq_name: str) -> np.ndarray:
         """Check that GT is ``scale`` × LQ (mod-cropping GT if allowed); return the GT to use."""
-        s = self.scale
-        (gh, gw), (lh, lw) = gt.shape[:2], lq.shape[:2]
-        if (gh, gw) == (lh * s, lw * s):
-            return gt
-        if self.mod_crop and (gh // s, gw // s) == (lh, lw):
-            return gt[: lh * s, : lw * s]
-        raise DataError(
-            f"size mismatch at scale {s}: GT {gt_name} is {gh}x{gw} but LQ {lq_name} is {lh}x{lw} "
-            f"(HxW); GT must be {lh * s}x{lw * s}" + ("" if self.mod_crop else " (mod_crop is off)")
-            + ". Check dataroot_lq / filename_tmpl / scale.")
+        problem = self.pair_size_problem(gt.shape[:2], lq.shape[:2], gt_name, lq_name)
+        if problem:
+            raise DataError(problem)
+        lh, lw = lq.shape[:2]
+        return gt[: lh * self.scale, : lw * self.scale]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.paths[index]
