@@ -57,7 +57,42 @@ OFFICIAL += [
     ("RealESRGAN x4plus anime 6B", dict(type="RRDBNet", num_in_ch=3, num_out_ch=3, num_block=6)),
     ("realesr-general-x4v3", dict(type="SRVGGNetCompact", num_conv=32)),
     ("realesr-animevideov3", dict(type="SRVGGNetCompact")),
+    ("SPAN x4 ch48", dict(type="SPAN", num_in_ch=3, num_out_ch=3, feature_channels=48, upscale=4)),
+    ("SPAN x2 ch48", dict(type="SPAN", num_in_ch=3, num_out_ch=3, feature_channels=48, upscale=2)),
+    ("NAFNet-SIDD-width32", dict(type="NAFNet", width=32, middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8],
+                                 dec_blk_nums=[2, 2, 2, 2])),
+    ("NAFNet-SIDD-width64", dict(type="NAFNet", width=64, middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8],
+                                 dec_blk_nums=[2, 2, 2, 2])),
+    ("NAFNet-GoPro-width32", dict(type="NAFNetLocal", width=32, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 28],
+                                  dec_blk_nums=[1, 1, 1, 1])),
+    ("NAFNet-GoPro-width64", dict(type="NAFNetLocal", width=64, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 28],
+                                  dec_blk_nums=[1, 1, 1, 1])),
 ]
+_RESTORMER = dict(type="Restormer", bias=False)  # official option files: the defaults plus these
+OFFICIAL += [
+    ("Restormer deraining / motion deblurring", dict(_RESTORMER, LayerNorm_type="WithBias")),
+    ("Restormer dual-pixel defocus", dict(_RESTORMER, LayerNorm_type="WithBias", inp_channels=6,
+                                          dual_pixel_task=True)),
+    ("Restormer color denoising", dict(_RESTORMER, LayerNorm_type="BiasFree")),
+    ("Restormer gray denoising", dict(_RESTORMER, LayerNorm_type="BiasFree", inp_channels=1, out_channels=1)),
+]
+_DAT = dict(type="DAT", img_size=64, in_chans=3, embed_dim=180, depth=[6] * 6, num_heads=[6] * 6, img_range=1.0,
+            resi_connection="1conv")
+for _s in (2, 3, 4):  # zhengchen1999/DAT options/Test/test_DAT{,_S,_2,_light}_x{s}.yml
+    OFFICIAL += [
+        (f"DAT_x{_s}", dict(_DAT, upscale=_s, split_size=[8, 32], expansion_factor=4)),
+        (f"DAT_S_x{_s}", dict(_DAT, upscale=_s, split_size=[8, 16], expansion_factor=2)),
+        (f"DAT_2_x{_s}", dict(_DAT, upscale=_s, split_size=[8, 32], expansion_factor=2)),
+        (f"DAT_light_x{_s}", dict(_DAT, upscale=_s, split_size=[8, 32], expansion_factor=2, embed_dim=60, depth=[18],
+                                  num_heads=[6], resi_connection="3conv", upsampler="pixelshuffledirect")),
+    ]
+for _s in (2, 3, 4):  # BasicSR's EDSR-M / EDSR-L (res_scale 0.1 is invisible: the release gives it) and RCAN
+    OFFICIAL += [
+        (f"EDSR_Mx{_s}", dict(type="EDSR", num_in_ch=3, num_out_ch=3, upscale=_s, res_scale=1)),
+        (f"EDSR_Lx{_s}", dict(type="EDSR", num_in_ch=3, num_out_ch=3, num_feat=256, num_block=32, upscale=_s,
+                              res_scale=0.1)),
+        (f"RCAN x{_s}", dict(type="RCAN", num_in_ch=3, num_out_ch=3, num_block=20, upscale=_s)),
+    ]
 
 
 @functools.lru_cache(maxsize=None)
@@ -149,8 +184,8 @@ def test_foreign_keys_say_what_each_family_missed() -> None:
 
 
 def test_unknown_arch_name_is_refused() -> None:
-    with pytest.raises(DetectionError, match=re.escape("--arch 'EDSR' cannot be detected")):
-        detect_architecture({}, arch="EDSR")
+    with pytest.raises(DetectionError, match=re.escape("--arch 'SimpleSRNet' cannot be detected")):
+        detect_architecture({}, arch="SimpleSRNet")
 
 
 def test_a_truncated_checkpoint_fails_the_layout_check() -> None:

@@ -18,6 +18,13 @@ _ARCHS: dict[str, str] = {
     "MSDeformableNAIR": "restoration.archs.msdeformable_nair_arch:MSDeformableNAIR",
     "RRDBNet": "restoration.archs.rrdbnet_arch:RRDBNet",
     "SRVGGNetCompact": "restoration.archs.srvgg_arch:SRVGGNetCompact",
+    "SPAN": "restoration.archs.span_arch:SPAN",
+    "NAFNet": "restoration.archs.nafnet_arch:NAFNet",
+    "NAFNetLocal": "restoration.archs.nafnet_arch:NAFNetLocal",
+    "EDSR": "restoration.archs.edsr_arch:EDSR",
+    "RCAN": "restoration.archs.rcan_arch:RCAN",
+    "Restormer": "restoration.archs.restormer_arch:Restormer",
+    "DAT": "restoration.archs.dat_arch:DAT",
     "UNetDiscriminatorSN": "restoration.archs.discriminator_arch:UNetDiscriminatorSN",
     "VGGStyleDiscriminator": "restoration.archs.discriminator_arch:VGGStyleDiscriminator",
 }

@@ -43,6 +43,10 @@ __all__ = [
     "detect_tbsn",
     "detect_rrdbnet",
     "detect_srvgg",
+    "detect_span",
+    "detect_nafnet",
+    "detect_edsr",
+    "detect_rcan",
     "layout_differences",
 ]
 
@@ -394,6 +398,145 @@ def detect_srvgg(sd: StateDict) -> tuple[str, dict[str, Any]]:
                                    upscale=upscale, act_type="prelu" if "body.1.weight" in sd else "relu")
 
 
+# --------------------------------------------------------------------------------------------- EDSR, RCAN
+def _mean_shift_sr(sd: StateDict, first_block: str) -> dict[str, Any]:
+    """What EDSR and RCAN share: ``conv_first``, a ``body.{i}`` trunk, ``conv_after_body``, ``upsample``,
+    ``conv_last``; ``first_block`` is the key that tells the two bodies apart."""
+    _shape(sd, first_block)
+    if any(k.startswith(("layers.", "patch_embed.")) for k in sd):
+        raise LayoutMismatch("Swin layers ('layers.*') in the keys")
+    num_feat, num_in_ch = _shape(sd, "conv_first.weight")[:2]
+    _shape(sd, "conv_after_body.weight")
+    return dict(num_in_ch=num_in_ch, num_out_ch=_shape(sd, "conv_last.weight")[0], num_feat=num_feat,
+                upscale=_upscale_pixelshuffle(sd, num_feat))
+
+
+def detect_edsr(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """EDSR kwargs (BasicSR layout): residual blocks at ``body.{i}.conv{1,2}``.
+
+    ``res_scale`` (EDSR-L: 0.1), ``img_range`` and ``rgb_mean`` leave no trace: they come from the release.
+    """
+    kw = _mean_shift_sr(sd, "body.0.conv1.weight")
+    return "EDSR", dict(kw, num_block=_count(sd, "body."))
+
+
+def detect_rcan(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """RCAN kwargs (BasicSR layout): ``body.{g}.residual_group.{b}.rcab``; the channel attention's first 1x1
+    conv has ``num_feat // squeeze_factor`` outputs, read back as ``num_feat // that`` (exact for the releases)."""
+    kw = _mean_shift_sr(sd, "body.0.residual_group.0.rcab.0.weight")
+    squeezed = _shape(sd, "body.0.residual_group.0.rcab.3.attention.1.weight")[0]
+    return "RCAN", dict(kw, num_group=_count(sd, "body."), num_block=_count(sd, "body.0.residual_group."),
+                        squeeze_factor=kw["num_feat"] // squeezed)
+
+
+# --------------------------------------------------------------------------------------------- SPAN
+def detect_span(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """SPAN kwargs: Conv3XC ``conv_1`` / ``block_{1..6}.c{1,2,3}_r`` / ``conv_2``, 1x1 ``conv_cat``, ``upsampler.0``.
+
+    ``upsampler.0`` has ``num_out_ch * upscale^2`` outputs; the output channels are taken equal to the input's
+    (3, as in both releases). ``bias``, ``img_range`` and ``rgb_mean`` leave no trace.
+    """
+    feature_channels, num_in_ch = _shape(sd, "conv_1.sk.weight")[:2]
+    for key in ("conv_1.eval_conv.weight", "block_6.c3_r.conv.2.weight", "conv_2.sk.weight", "conv_cat.weight"):
+        _shape(sd, key)
+    out = _shape(sd, "upsampler.0.weight")[0]
+    if out % num_in_ch:
+        raise LayoutMismatch(f"upsampler.0's {out} channels are not a multiple of {num_in_ch} input channels")
+    upscale = _square_side(out // num_in_ch, "upsampler.0 channels / input channels")
+    return "SPAN", dict(num_in_ch=num_in_ch, num_out_ch=num_in_ch, feature_channels=feature_channels, upscale=upscale)
+
+
+# --------------------------------------------------------------------------------------------- NAFNet
+def detect_nafnet(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """NAFNet kwargs: ``intro``, per level ``encoders.{i}.{j}`` + ``downs.{i}``, ``middle_blks.{j}``,
+    ``ups.{i}`` + ``decoders.{i}.{j}``, ``ending``. A level with no blocks still has its ``downs``/``ups`` conv.
+
+    ``NAFNetLocal`` (TLC) has the same state dict; the release decides which of the two is built.
+    """
+    width, img_channel = _shape(sd, "intro.weight")[:2]
+    _shape(sd, "ending.weight")
+    levels = _count(sd, "downs.")
+    if _count(sd, "ups.") != levels:
+        raise LayoutMismatch(f"{levels} 'downs.*' but {_count(sd, 'ups.')} 'ups.*' convolutions")
+    return "NAFNet", dict(img_channel=img_channel, width=width, middle_blk_num=_count(sd, "middle_blks."),
+                          enc_blk_nums=[_count(sd, f"encoders.{i}.") for i in range(levels)],
+                          dec_blk_nums=[_count(sd, f"decoders.{i}.") for i in range(levels)])
+
+
+# --------------------------------------------------------------------------------------------- Restormer
+def detect_restormer(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """Restormer kwargs: blocks per level from ``encoder_level{1,2,3}`` / ``latent``, heads from each level's
+    ``attn.temperature`` ``(heads, 1, 1)``, the FFN ratio from ``ffn.project_in`` widths, ``LayerNorm_type`` from
+    a ``norm1.body.bias``, ``bias`` from ``output.bias``, ``dual_pixel_task`` from ``skip_conv``."""
+    dim, inp_channels = _shape(sd, "patch_embed.proj.weight")[:2]
+    out_channels = _shape(sd, "output.weight")[0]
+    if any(".attn.offset" in k or ".attn.relative_position" in k for k in sd):
+        raise LayoutMismatch("deformable / windowed attention keys (DSwinIR, TBSN)")
+    levels = ["encoder_level1", "encoder_level2", "encoder_level3", "latent"]
+    num_blocks = [_count(sd, f"{name}.") for name in levels]
+    if 0 in num_blocks:
+        raise LayoutMismatch(f"a level without blocks: {dict(zip(levels, num_blocks))}")
+    heads = [_shape(sd, f"{name}.0.attn.temperature")[0] for name in levels]
+    pairs = [(dim * 2 ** i, _shape(sd, f"{name}.0.ffn.project_in.weight")[0] // 2) for i, name in enumerate(levels)]
+    return "Restormer", dict(inp_channels=inp_channels, out_channels=out_channels, dim=dim, num_blocks=num_blocks,
+                             num_refinement_blocks=_count(sd, "refinement."), heads=heads,
+                             ffn_expansion_factor=_ratio(pairs, "Restormer ffn.project_in"),
+                             bias="output.bias" in sd,
+                             LayerNorm_type="WithBias" if "encoder_level1.0.norm1.body.bias" in sd else "BiasFree",
+                             dual_pixel_task="skip_conv.weight" in sd)
+
+
+# --------------------------------------------------------------------------------------------- DAT
+def _dat_split_size(rpe: torch.Tensor, area: int) -> list[int]:
+    """(s0, s1) from ``rpe_biases`` ``((2 s0 - 1)(2 s1 - 1), 2)`` holding offsets ``1-s .. s-1``. Without values
+    (meta tensors) the shapes give {s0, s1} (``s0 s1`` = ``area``, the window's token count), taken ascending
+    as in every release."""
+    if rpe.device.type != "meta":
+        return [int(rpe[:, 0].max().item()) + 1, int(rpe[:, 1].max().item()) + 1]
+    total = (4 * area + 1 - rpe.shape[0]) // 2  # (2a-1)(2b-1) = 4ab - 2(a+b) + 1
+    root = math.isqrt(max(total * total - 4 * area, 0))
+    small, large = (total - root) // 2, (total + root) // 2
+    if small * large != area:
+        raise LayoutMismatch(f"rpe_biases {tuple(rpe.shape)} and a {area}-token window give no split_size")
+    return [small, large]
+
+
+def detect_dat(sd: StateDict) -> tuple[str, dict[str, Any]]:
+    """DAT kwargs: ``layers.{i}.blocks.{j}``; the window ``split_size`` from the first branch's ``rpe_biases``
+    (offsets ``1-s .. s-1``); heads from ``pos3`` (``heads / 2`` per branch); ``img_size`` from a stored shift
+    mask ``((img/s0)(img/s1), s0 s1, s0 s1)`` (64 when no block shifts); the head from the reconstruction keys.
+
+    ``img_range`` leaves no trace (1.0 in every release)."""
+    embed_dim, in_chans = _shape(sd, "conv_first.weight")[:2]
+    groups = _count(sd, "layers.")
+    if groups == 0 or "layers.0.blocks.0.attn.attns.0.rpe_biases" not in sd:
+        raise LayoutMismatch("no 'layers.0.blocks.0.attn.attns.0.rpe_biases'")
+    depth = [_count(sd, f"layers.{i}.blocks.") for i in range(groups)]
+    split_size = _dat_split_size(sd["layers.0.blocks.0.attn.attns.0.rpe_biases"],
+                                 _shape(sd, "layers.0.blocks.0.attn.attns.0.relative_position_index")[0])
+    heads = [2 * _shape(sd, f"layers.{i}.blocks.0.attn.attns.0.pos.pos3.2.weight")[0] for i in range(groups)]
+    masks = [k for k in sd if k.endswith(".attn.attn_mask_0")]
+    img_size = 64
+    if masks:
+        windows = _shape(sd, masks[0])[0]
+        img_size = _square_side(windows * split_size[0] * split_size[1], "shift mask windows x window area")
+    hidden = _shape(sd, "layers.0.blocks.0.ffn.fc1.weight")[0]
+    kw: dict[str, Any] = dict(img_size=img_size, in_chans=in_chans, embed_dim=embed_dim, split_size=split_size,
+                              depth=depth, num_heads=heads, expansion_factor=_ratio([(embed_dim, hidden)], "DAT fc1"),
+                              qkv_bias="layers.0.blocks.0.attn.qkv.bias" in sd,
+                              resi_connection="1conv" if "conv_after_body.weight" in sd else "3conv")
+    if "conv_before_upsample.0.weight" in sd:
+        kw.update(upsampler="pixelshuffle", upscale=_upscale_pixelshuffle(sd, _shape(sd, "conv_last.weight")[1]))
+    else:
+        kw.update(upsampler="pixelshuffledirect",
+                  upscale=_square_side(_shape(sd, "upsample.0.weight")[0] // in_chans, "upsample.0 channels / in"))
+    return "DAT", kw
+
+
+#: Registry name -> the class whose state dict it shares: a test-time form a release may name instead.
+_TEST_TIME_FORM_OF: dict[str, str] = {"NAFNetLocal": "NAFNet"}
+
+
 #: Family name -> detector, tried in this order (HAT before SwinIR: HAT's keys contain SwinIR's).
 DETECTORS: dict[str, Callable[[StateDict], tuple[str, dict[str, Any]]]] = {
     "HAT": detect_hat,
@@ -402,10 +545,18 @@ DETECTORS: dict[str, Callable[[StateDict], tuple[str, dict[str, Any]]]] = {
     "TBSN": detect_tbsn,
     "RRDBNet": detect_rrdbnet,
     "SRVGGNetCompact": detect_srvgg,
+    "SPAN": detect_span,
+    "NAFNet": detect_nafnet,
+    "EDSR": detect_edsr,
+    "RCAN": detect_rcan,
+    "Restormer": detect_restormer,
+    "DAT": detect_dat,
 }
 #: Registry name -> the family detector that reads it.
 _FAMILY_OF = {"HAT": "HAT", "SwinIR": "SwinIR", "DSwinIR": "DSwinIR", "MSDeformableNAIR": "DSwinIR", "TBSN": "TBSN",
-              "RRDBNet": "RRDBNet", "SRVGGNetCompact": "SRVGGNetCompact"}
+              "RRDBNet": "RRDBNet", "SRVGGNetCompact": "SRVGGNetCompact", "EDSR": "EDSR", "RCAN": "RCAN"}
+_FAMILY_OF.update({"SPAN": "SPAN", "NAFNet": "NAFNet", "NAFNetLocal": "NAFNet"})
+_FAMILY_OF.update({"Restormer": "Restormer", "DAT": "DAT"})
 #: Registry names :func:`detect_architecture` can read from a checkpoint (``--arch`` accepts them without kwargs).
 DETECTABLE_ARCHS: tuple[str, ...] = tuple(_FAMILY_OF)
 
@@ -465,6 +616,48 @@ def _releases() -> list[Release]:
     vgg = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4, act_type="prelu")
     out.append(Release("SRVGGNetCompact", "realesr-general-x4v3 / realesr-general-wdn-x4v3", vgg, free=()))
     out.append(Release("SRVGGNetCompact", "realesr-animevideov3", dict(vgg, num_conv=16), free=()))
+    # BasicSR's EDSR (docs/ModelZoo.md, options/test/EDSR) and RCAN (options/{train,test}/RCAN): res_scale,
+    # img_range and rgb_mean are invisible in the weights
+    shift = dict(num_in_ch=3, num_out_ch=3, img_range=255.0, rgb_mean=[0.4488, 0.4371, 0.404])
+    for s in (2, 3, 4):
+        out.append(Release("EDSR", f"EDSR_Mx{s}_f64b16_DIV2K_official (EDSR-M x{s})", dict(
+            shift, num_feat=64, num_block=16, upscale=s, res_scale=1), free=()))
+        out.append(Release("EDSR", f"EDSR_Lx{s}_f256b32_DIV2K_official (EDSR-L x{s})", dict(
+            shift, num_feat=256, num_block=32, upscale=s, res_scale=0.1), free=()))
+        out.append(Release("RCAN", f"RCAN x{s}" + (" / RCAN_BIX4-official" if s == 4 else ""), dict(
+            shift, num_feat=64, num_group=10, num_block=20, squeeze_factor=16, upscale=s, res_scale=1), free=()))
+    # SPAN (hongyuanyu/SPAN README: spanx4_ch48.pth, spanx2_ch48.pth); bias / img_range / rgb_mean at the defaults
+    span = dict(num_in_ch=3, num_out_ch=3, feature_channels=48, upscale=4)
+    out.append(Release("SPAN", "SPAN x4 ch48 (spanx4_ch48.pth)", span, free=()))
+    out.append(Release("SPAN", "SPAN x2 ch48 (spanx2_ch48.pth)", dict(span, upscale=2), free=()))
+    # NAFNet (megvii-research/NAFNet options/test/{SIDD,GoPro}): GoPro is tested as NAFNetLocal (TLC, same weights)
+    sidd = dict(img_channel=3, middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8], dec_blk_nums=[2, 2, 2, 2])
+    gopro = dict(img_channel=3, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 28], dec_blk_nums=[1, 1, 1, 1])
+    for width in (32, 64):
+        out.append(Release("NAFNet", f"NAFNet-SIDD-width{width}", dict(sidd, width=width), free=()))
+        out.append(Release("NAFNetLocal", f"NAFNet-GoPro-width{width} (tested with TLC)", dict(gopro, width=width),
+                           free=()))
+    # Restormer (swz30/Restormer {Deraining,Motion_Deblurring,Defocus_Deblurring,Denoising}/Options)
+    rest = dict(inp_channels=3, out_channels=3, dim=48, num_blocks=[4, 6, 6, 8], num_refinement_blocks=4,
+                heads=[1, 2, 4, 8], ffn_expansion_factor=2.66, bias=False, dual_pixel_task=False)
+    out.append(Release("Restormer", "Restormer deraining / motion_deblurring / single_image_defocus_deblurring",
+                       dict(rest, LayerNorm_type="WithBias"), free=()))
+    out.append(Release("Restormer", "Restormer dual_pixel_defocus_deblurring",
+                       dict(rest, LayerNorm_type="WithBias", inp_channels=6, dual_pixel_task=True), free=()))
+    out.append(Release("Restormer", "Restormer gaussian_color_denoising (blind, sigma15/25/50) / real_denoising",
+                       dict(rest, LayerNorm_type="BiasFree"), free=()))
+    out.append(Release("Restormer", "Restormer gaussian_gray_denoising (blind, sigma15/25/50)",
+                       dict(rest, LayerNorm_type="BiasFree", inp_channels=1, out_channels=1), free=()))
+    # DAT (zhengchen1999/DAT options/Test): img_size 64 decides the stored shift masks
+    dat = dict(img_size=64, in_chans=3, embed_dim=180, split_size=[8, 32], depth=[6] * 6, num_heads=[6] * 6,
+               expansion_factor=4.0, qkv_bias=True, img_range=1.0, resi_connection="1conv", upsampler="pixelshuffle")
+    for s in (2, 3, 4):
+        out.append(Release("DAT", f"DAT_x{s}", dict(dat, upscale=s)))
+        out.append(Release("DAT", f"DAT_S_x{s}", dict(dat, upscale=s, split_size=[8, 16], expansion_factor=2.0)))
+        out.append(Release("DAT", f"DAT_2_x{s}", dict(dat, upscale=s, expansion_factor=2.0)))
+        out.append(Release("DAT", f"DAT_light_x{s}", dict(dat, upscale=s, embed_dim=60, depth=[18], num_heads=[6],
+                                                         expansion_factor=2.0, resi_connection="3conv",
+                                                         upsampler="pixelshuffledirect")))
     return out
 
 
@@ -484,7 +677,7 @@ def _norm(value: Any) -> Any:
 
 def _release_differences(release: Release, arch: str, detected: Mapping[str, Any]) -> list[str]:
     """``"embed_dim 96 (release: 180)"`` for every shown kwarg that differs from the release."""
-    if release.arch != arch:
+    if release.arch != arch and _TEST_TIME_FORM_OF.get(release.arch) != arch:
         return [f"class {arch} (release: {release.arch})"]
     return [f"{key} {detected[key]!r} (release: {release.kwargs[key]!r})"
             for key in detected if key in release.kwargs and key not in release.free
@@ -565,6 +758,7 @@ def detect_architecture(sd: StateDict, arch: str | None = None, overrides: Mappi
                 f"Pass --arch {name} to use the shapes read from the checkpoint ({_brief(kwargs)}), "
                 f"--arch-opt '{{json}}' for what the weights do not show, or -opt options.yml")
         kwargs = {**release.kwargs, **kwargs}
+        name = release.arch  # the release's test-time form (NAFNetLocal) when it names one
     kwargs.update(overrides)
     detection = Detection(name, kwargs, release.name if release and not overrides else None,
                           "checkpoint keys" + (" + --arch-opt" if overrides else ""))

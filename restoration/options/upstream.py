@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 from restoration.errors import value_repr
 
-__all__ = ["MODEL_ALIASES", "ARCH_ALIASES", "UNSUPPORTED_MODELS", "UNSUPPORTED_DATASETS", "UPSTREAM_PACKAGES",
-           "expand_paths", "translate_upstream", "json_options_problem"]
+__all__ = ["MODEL_ALIASES", "ARCH_ALIASES", "LEGACY_VAL_KEYS", "UNSUPPORTED_MODELS", "UNSUPPORTED_DATASETS",
+           "UPSTREAM_PACKAGES", "expand_paths", "translate_upstream", "json_options_problem"]
 
 # upstream model_type -> (our trainer, why they are the same); registered as aliases in restoration/models
 MODEL_ALIASES: dict[str, tuple[str, str]] = {
@@ -24,6 +24,18 @@ MODEL_ALIASES: dict[str, tuple[str, str]] = {
     "RealHATMSEModel": ("RealESRNetModel", "the same degradation pipeline and L1 step"),
     "RealHATGANModel": ("RealESRGANModel", "the same degradation pipeline and GAN step"),
     "SRGANModel": ("RealESRGANModel", "the GAN step of Real-ESRGAN"),
+    "ImageRestorationModel": ("SRModel", "NAFNet's paired-image step: one pixel loss, the network pads itself"),
+}
+
+# upstream scheduler types -> (ours, why they are the same)
+SCHEDULER_ALIASES: dict[str, tuple[str, str]] = {
+    "TrueCosineAnnealingLR": ("CosineAnnealingLR",
+                              "NAFNet's name for torch's CosineAnnealingLR: the same cosine to eta_min over T_max"),
+}
+
+# upstream dataset keys -> (ours, why they are the same)
+DATASET_KEY_ALIASES: dict[str, tuple[str, str]] = {
+    "use_flip": ("use_hflip", "NAFNet's PairedImageDataset name for the same random horizontal flip"),
 }
 
 # upstream network type names of classes registered here under their own name -> (ours, why they are the same)
@@ -46,6 +58,10 @@ UNSUPPORTED_DATASETS: dict[str, tuple[str, str]] = {
         "HAT's ImageNet pre-training (LQ made on the fly from ImageNet)",
         "train on DF2K with PairedImageDataset as options/train/HAT/train_HAT_SRx2_from_scratch.yml does"),
 }
+
+# Restormer's progressive-training dataset keys (basicsr/models/image_restoration_model.py reads them): refused by
+# name rather than dropped, since dropping them would silently train on other patch and batch sizes
+PROGRESSIVE_PATCH_KEYS = ("mini_batch_sizes", "iters", "gt_sizes")
 
 # the first folder of meta_info files that ship inside upstream packages (basicsr/data/meta_info/...)
 UPSTREAM_PACKAGES = ("basicsr", "hat", "hct", "realesrgan")
@@ -105,6 +121,42 @@ def _translate_tile(opt: dict[str, Any], notices: list[str], problems: list[str]
                    f"tile_overlap: {2 * pad}}} here: the same tiles, blended over the overlap instead of cut")
 
 
+#: Top-level keys of BasicSR's pre-1.0 test files (its options/test/RCAN/test_RCAN.yml still has them) that now live
+#: under ``val``.
+LEGACY_VAL_KEYS = ("save_img", "suffix", "crop_border")
+
+
+def _translate_legacy_val_keys(opt: dict[str, Any], notices: list[str]) -> None:
+    """BasicSR's old top-level ``save_img`` / ``suffix`` / ``crop_border`` -> ``val.save_img``, ``val.suffix`` and
+    the metrics' ``crop_border`` (``~``: crop ``scale`` pixels, BasicSR's old default)."""
+    if not any(key in opt for key in LEGACY_VAL_KEYS):
+        return
+    val = opt["val"] = opt.get("val") if isinstance(opt.get("val"), dict) else {}
+    for key in ("save_img", "suffix"):
+        if key not in opt:
+            continue
+        value = opt.pop(key)
+        if value is None:
+            notices.append(f"top-level {key}: ~ ignored (BasicSR's old place; unset here is the same)")
+        elif key not in val:
+            val[key] = value
+            notices.append(f"top-level {key} (BasicSR's old place) is val.{key} here")
+        else:
+            notices.append(f"top-level {key} ignored: val.{key} is set")
+    if "crop_border" in opt:
+        crop = opt.pop("crop_border")
+        metrics = val.get("metrics")
+        border = opt.get("scale") if crop is None else crop
+        filled = [name for name, m in (metrics.items() if isinstance(metrics, Mapping) else ())
+                  if isinstance(m, dict) and "crop_border" not in m]
+        for name in filled:
+            metrics[name]["crop_border"] = border
+        shown = "~" if crop is None else value_repr(crop)
+        where = ", ".join(f"val.metrics.{n}" for n in filled) or "no metric (none without its own is configured)"
+        notices.append(f"top-level crop_border {shown} (BasicSR's old place) is crop_border {value_repr(border)} of "
+                       f"{where}")
+
+
 def _translate_trainer_keys(opt: dict[str, Any], notices: list[str], problems: list[str], user_named: bool) -> None:
     """The trainer's own options at the top level (BasicSR's place: Real-ESRGAN's and Real-HAT's degradation
     settings, ``gt_size``, ``queue_size``) -> ``train:``, where the trainer declares them."""
@@ -149,6 +201,12 @@ def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], pro
 
     register_datasets()
     kind = dopt.get("type")
+    progressive = [k for k in PROGRESSIVE_PATCH_KEYS if k in dopt]
+    if progressive:
+        problems.append(f"'datasets.{phase}' sets {', '.join(progressive)}: Restormer's progressive patch-size "
+                        "training (patch size and batch size changing at given iterations) is not supported yet; "
+                        "remove them and train with one gt_size and batch_size_per_gpu (Restormer's last stage: "
+                        "gt_size 384, batch 1 per GPU), or split the run into stages resumed from each other")
     if kind in UNSUPPORTED_DATASETS:
         feature, instead = UNSUPPORTED_DATASETS[kind]
         problems.append(f"'datasets.{phase}.type' {kind} is {feature}, which this framework does not have; {instead}")
@@ -171,6 +229,38 @@ def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], pro
     for key in [k for k, v in dopt.items() if v is None and k not in declared]:
         del dopt[key]  # BasicSR reads an empty key as absent: `dataroot_gt: ~` on SingleImageDataset
         notices.append(f"datasets.{phase}.{key}: ~ ignored ({kind} has no {key})")
+
+
+def _translate_nafnet_keys(opt: dict[str, Any], notices: list[str], problems: list[str]) -> None:
+    """NAFNet's spellings: ``train.scheduler.type`` TrueCosineAnnealingLR, ``val.grids``, ``val.use_image`` and
+    the datasets' ``use_flip``."""
+    scheduler = opt.get("train", {}).get("scheduler") if isinstance(opt.get("train"), dict) else None
+    if isinstance(scheduler, dict) and scheduler.get("type") in SCHEDULER_ALIASES:
+        ours, why = SCHEDULER_ALIASES[scheduler["type"]]
+        notices.append(f"train.scheduler.type {scheduler['type']} is {ours} here ({why})")
+        scheduler["type"] = ours
+    val = opt.get("val")
+    if isinstance(val, dict) and "grids" in val:
+        if val["grids"]:
+            problems.append("'val.grids' true (NAFNet's test on overlapping train-size crops) is not here; use "
+                            "val.tile (tiled inference) or NAFNetLocal (the official GoPro protocol)")
+        else:
+            del val["grids"]
+            notices.append("val.grids: false ignored (whole images, as here)")
+    if isinstance(val, dict) and "use_image" in val:
+        use_image = val.pop("use_image")
+        notices.append(f"val.use_image {value_repr(use_image)} ignored: metrics here are always computed on the "
+                       "uint8-rounded output (NAFNet's use_image: true; false scores the float output, "
+                       "which can differ slightly)")
+    datasets = opt.get("datasets")
+    for phase, dopt in (datasets.items() if isinstance(datasets, Mapping) else ()):
+        for key, (ours, why) in DATASET_KEY_ALIASES.items():
+            if isinstance(dopt, dict) and key in dopt:
+                if ours in dopt:
+                    problems.append(f"datasets.{phase} sets both {key} (NAFNet's name) and {ours}; keep {ours}")
+                    continue
+                dopt[ours] = dopt.pop(key)
+                notices.append(f"datasets.{phase}.{key} is {ours} here ({why})")
 
 
 def translate_upstream(opt: dict[str, Any], user_named: bool = False) -> tuple[list[str], list[str]]:
@@ -198,6 +288,8 @@ def translate_upstream(opt: dict[str, Any], user_named: bool = False) -> tuple[l
             notices.append(f"{slot}.type {net['type']} is {ours} here ({why})")
             net["type"] = ours
     _translate_tile(opt, notices, problems)
+    _translate_nafnet_keys(opt, notices, problems)
+    _translate_legacy_val_keys(opt, notices)
     _translate_trainer_keys(opt, notices, problems, user_named)
     _drop_unused_optim_d(opt, notices, user_named)
     datasets = opt.get("datasets")
