@@ -6,6 +6,8 @@
 * :mod:`.window_attention` — :func:`window_attention` (backends) and the ``WindowAttention`` module.
 * :mod:`.mlp`, :mod:`.upsample`, :mod:`.channel_attention` — FFN, PixelShuffle heads, CAB.
 * :mod:`.residual_block` — the residual block without batch norm of EDSR (BasicSR's ``ResidualBlockNoBN``).
+* :mod:`.transposed_attention` — Restormer's MDTA (channel attention); with :mod:`.gated_ffn` (GDFN) and
+  :mod:`.bias_free_layernorm` the pieces of a Restormer block.
 * :mod:`.patch_embed`, :mod:`.residual_group`, :mod:`.input_norm`, :mod:`.weight_init` — the shared skeleton of
   SwinIR/HAT: token embedding, residual groups (RSTB/RHAG), mean/img_range normalisation, Swin initialisation.
 
