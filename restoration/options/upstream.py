@@ -15,7 +15,8 @@ from typing import Any, Mapping
 from restoration.errors import value_repr
 
 __all__ = ["MODEL_ALIASES", "ARCH_ALIASES", "LEGACY_VAL_KEYS", "UNSUPPORTED_MODELS", "UNSUPPORTED_DATASETS",
-           "UPSTREAM_PACKAGES", "expand_paths", "translate_upstream", "json_options_problem"]
+           "SCHEDULER_ALIASES", "DATASET_KEY_ALIASES", "UPSTREAM_PACKAGES", "expand_paths", "translate_upstream",
+           "json_options_problem"]
 
 # upstream model_type -> (our trainer, why they are the same); registered as aliases in restoration/models
 MODEL_ALIASES: dict[str, tuple[str, str]] = {
