@@ -8,6 +8,8 @@
 * :mod:`.residual_block` — the residual block without batch norm of EDSR (BasicSR's ``ResidualBlockNoBN``).
 * :mod:`.transposed_attention` — Restormer's MDTA (channel attention); with :mod:`.gated_ffn` (GDFN) and
   :mod:`.bias_free_layernorm` the pieces of a Restormer block.
+* :mod:`.layer_norm2d`, :mod:`.simple_gate`, :mod:`.simplified_channel_attention` — the pieces of a NAFNet block;
+  :mod:`.local_avg_pool` — TLC's local average (``NAFNetLocal``).
 * :mod:`.patch_embed`, :mod:`.residual_group`, :mod:`.input_norm`, :mod:`.weight_init` — the shared skeleton of
   SwinIR/HAT: token embedding, residual groups (RSTB/RHAG), mean/img_range normalisation, Swin initialisation.
 
