@@ -193,3 +193,15 @@ def test_restormer_progressive_training_keys_are_refused_by_name() -> None:
     _, problems = translate_upstream(opt)
     assert any("'datasets.train' sets mini_batch_sizes, iters, gt_sizes: Restormer's progressive patch-size "
                "training" in p and "not supported yet" in p for p in problems), problems
+
+
+def test_dat_split_size_is_an_options_error_at_start_up() -> None:
+    from restoration.options.validate import check_component
+    from restoration.registry import ARCH_REGISTRY
+
+    problems: list[str] = []
+    check_component(ARCH_REGISTRY, {"type": "DAT", "split_size": [3, 6]}, "network_g", problems)
+    check_component(ARCH_REGISTRY, {"type": "DAT", "split_size": [4, 6]}, "network_g", problems)
+    assert problems == ["'network_g': split_size [3, 6] has an odd side: shifted windows move by half a window",
+                        "'network_g': split_size [4, 6]: 4 does not divide 6, the multiple the features are padded "
+                        "to, so the windows would not tile them"]
