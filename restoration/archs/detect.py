@@ -616,7 +616,7 @@ def _releases() -> list[Release]:
     vgg = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4, act_type="prelu")
     out.append(Release("SRVGGNetCompact", "realesr-general-x4v3 / realesr-general-wdn-x4v3", vgg, free=()))
     out.append(Release("SRVGGNetCompact", "realesr-animevideov3", dict(vgg, num_conv=16), free=()))
-    # BasicSR's EDSR (docs/ModelZoo.md, options/test/EDSR) and RCAN (options/{train,test}/RCAN): res_scale,
+    # BasicSR's EDSR (its model-zoo page and EDSR test options) and RCAN (its RCAN option files): res_scale,
     # img_range and rgb_mean are invisible in the weights
     shift = dict(num_in_ch=3, num_out_ch=3, img_range=255.0, rgb_mean=[0.4488, 0.4371, 0.404])
     for s in (2, 3, 4):

@@ -2,7 +2,7 @@
 BasicSR has it.
 
 The constructor arguments, their defaults and the module names are BasicSR's (``basicsr/archs/rcan_arch.py``), so
-its checkpoints (``RCAN_BIX4-official.pth`` named by its ``test_RCAN.yml``, and what ``train_RCAN_x2.yml``
+its checkpoints (``RCAN_BIX4-official.pth`` named by BasicSR's RCAN test file, and what ``train_RCAN_x2.yml``
 trains; under ``params``) load with ``strict=True``: ``conv_first``, ``body.{g}.residual_group.{b}.rcab.{0,2}``
 (the two 3×3 convs), ``body.{g}.residual_group.{b}.rcab.3.attention.{1,3}`` (the channel attention's 1×1 convs),
 ``body.{g}.conv``, ``conv_after_body``, ``upsample.{0,2,..}``, ``conv_last``. The yulunzhang/RCAN release

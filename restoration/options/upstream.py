@@ -122,7 +122,7 @@ def _translate_tile(opt: dict[str, Any], notices: list[str], problems: list[str]
                    f"tile_overlap: {2 * pad}}} here: the same tiles, blended over the overlap instead of cut")
 
 
-#: Top-level keys of BasicSR's pre-1.0 test files (its options/test/RCAN/test_RCAN.yml still has them) that now live
+#: Top-level keys of BasicSR's pre-1.0 test files (its RCAN test file still has them) that now live
 #: under ``val``.
 LEGACY_VAL_KEYS = ("save_img", "suffix", "crop_border")
 
