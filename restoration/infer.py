@@ -50,7 +50,7 @@ from restoration.archs.build import build_network
 from restoration.archs.detect import DETECTABLE_ARCHS, Detection, detect_architecture
 from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.errors import RestorationError, user_error_message, value_repr
-from restoration.inference import restore, self_ensemble
+from restoration.inference import restore, restore_rows, self_ensemble
 from restoration.inference.outscale import DEFAULT_OUTSCALE_FILTER, OUTSCALE_FILTERS, resize_to_outscale
 from restoration.inference.tile_budget import TileChoice, bytes_per_pixel, choose_tile, round_tile
 from restoration.utils.image_io import (check_image_pixels, img2tensor, imread, imwrite, is_image_file,
@@ -216,7 +216,7 @@ def _bsn_runner(net: nn.Module, spec: ArchSpec) -> Callable[[Tensor], Tensor]:
 
 # --------------------------------------------------------------------------------------------- tiles
 def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):  # MemoryError: numpy's allocations
         return True
     text = str(exc)
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
@@ -381,6 +381,27 @@ class _Restorer:
                               overlap=self.overlap if overlap is None else overlap, self_ensemble=self.ensemble)
         return out.float()
 
+    def _image(self, lq: Tensor, tile: int | None, to_image: Callable[[Tensor], np.ndarray],
+               overlap: int | None = None) -> np.ndarray:
+        """The restored ``(H*s, W*s, C)`` image. Tiled (without ``--ensemble``), each band of finished rows goes
+        straight into the preallocated integer image: the float output is never whole, so memory is bounded
+        by the tile (the values are those of the whole float output quantised once, bit for bit)."""
+        if tile is None or self.ensemble or self.bsn is not None:
+            return to_image(self._forward(lq, tile, overlap))
+        autocast = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
+                    else contextlib.nullcontext())
+        result: np.ndarray | None = None
+        with torch.no_grad(), autocast:
+            for y, band in restore_rows(self.net, lq, tile, self.overlap if overlap is None else overlap,
+                                        spec=self.spec):
+                rows = to_image(band.float())
+                if result is None:
+                    h, w = lq.shape[-2] * self.spec.scale, lq.shape[-1] * self.spec.scale
+                    result = np.empty((h, w, rows.shape[2]), dtype=rows.dtype)
+                result[y : y + rows.shape[0]] = rows
+        assert result is not None
+        return result
+
     def _log_choice(self, name: str, choice: TileChoice, tile: int | None) -> None:
         """Log the auto tile of the first image and of each image where it changes, with why."""
         if tile == self._logged_tile:
@@ -391,10 +412,21 @@ class _Restorer:
             why = f"tile {tile} (the largest that did not run out of memory; the estimate: {why})"
         get_logger().info(f"{name}: {why}")
 
-    def _restore(self, lq: Tensor, name: str = "image") -> Tensor:
-        if not self.auto or self.bsn is not None or not self.spec.tileable:
-            return self._forward(lq, self.tile)
+    def _restore(self, lq: Tensor, to_image: Callable[[Tensor], np.ndarray], name: str = "image") -> np.ndarray:
         h, w = lq.shape[-2:]
+        if not self.auto or self.bsn is not None or not self.spec.tileable:
+            try:
+                return self._image(lq, self.tile, to_image)
+            except (RuntimeError, MemoryError) as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                if self.tile is not None:
+                    raise InferError(f"out of memory with --tile {self.tile}: use a smaller --tile") from exc
+                if self.bsn is not None or not self.spec.tileable:
+                    raise InferError(f"out of memory restoring the whole {w} x {h} image (this network is not "
+                                     "tiled): use a device with more memory or a smaller image") from exc
+                raise InferError(f"out of memory restoring the whole {w} x {h} image: use --tile 512 (or --tile "
+                                 "auto, which picks the tile from the free memory)") from exc
         choice = choose_tile(self.spec, h, w, self.device, self.bpp)
         tile = choice.tile
         if self.tile is not None:  # an earlier image ran out of memory at a larger size
@@ -404,8 +436,8 @@ class _Restorer:
             try:
                 # an automatic tile keeps its overlap at most half its side (a 16-pixel tile with the
                 # default overlap of 32 made 825 tiles of a 48 x 40 image)
-                return self._forward(lq, tile, None if tile is None else min(self.overlap, tile // 2))
-            except RuntimeError as exc:
+                return self._image(lq, tile, to_image, None if tile is None else min(self.overlap, tile // 2))
+            except (RuntimeError, MemoryError) as exc:
                 if not _is_out_of_memory(exc):
                     raise
                 smaller = round_tile((tile or max(h, w)) // 2, self.spec)
@@ -422,10 +454,14 @@ class _Restorer:
         alpha = _read_alpha(job.src)
         out_type = np.uint16 if img.dtype == np.uint16 else np.uint8
         lq = img2tensor(img).unsqueeze(0).to(self.device)
-        out = self._restore(_to_channels(lq, self.spec.in_channels), job.src.name)
-        if img.shape[2] == 1 and out.shape[1] == 3:
-            out = _to_channels(out, 1)  # a gray image stays gray
-        result = tensor2img(out[0], out_type=out_type)
+
+        def to_image(out: Tensor) -> np.ndarray:
+            """``(1, C', rows, W)`` float output -> ``(rows, W, C)`` integer image, a gray input staying gray."""
+            if img.shape[2] == 1 and out.shape[1] == 3:
+                out = _to_channels(out, 1)
+            return tensor2img(out[0], out_type=out_type)
+
+        result = self._restore(_to_channels(lq, self.spec.in_channels), to_image, job.src.name)
         if self.outscale is not None:
             result = resize_to_outscale(result, img.shape[:2], self.outscale, self.spec.scale, self.outscale_filter)
         if alpha is None:

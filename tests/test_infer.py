@@ -226,20 +226,21 @@ def test_auto_tile_from_free_memory_and_retry_after_out_of_memory(run_dir, tmp_p
     restorer = infer._Restorer(net, cpu, args, is_bsn=False)
     _budget(monkeypatch, 2 * 32 * 32 * bytes_per_pixel(net, spec, 4))
     tiles = []
-    real = restorer._forward
+    real = restorer._image
 
-    def forward(lq, tile, overlap=None):
+    def image(lq, tile, to_image, overlap=None):
         tiles.append(tile)
         if tile is None or tile > 8:
             raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 GB")
         assert overlap is not None and overlap <= tile // 2  # an automatic tile's overlap is at most half its side
-        return real(lq, tile, overlap)
+        return real(lq, tile, to_image, overlap)
 
-    monkeypatch.setattr(restorer, "_forward", forward)
+    monkeypatch.setattr(restorer, "_image", image)
     lq = img2tensor(_rgb(40, 40, 3))[None]
-    out = restorer._restore(lq)
+    out = restorer._restore(lq, lambda t: tensor2img(t[0]))
     assert tiles == [32, 16, 8]
-    torch.testing.assert_close(out, restore(net, lq, spec=spec, tile=8, overlap=4))  # overlap capped at 8 // 2
+    # overlap capped at 8 // 2
+    np.testing.assert_array_equal(out, tensor2img(restore(net, lq, spec=spec, tile=8, overlap=4)[0]))
 
 
 def test_a_large_image_is_tiled_by_default_and_the_tile_is_logged(run_dir, tmp_path: Path, monkeypatch,
@@ -400,3 +401,100 @@ def test_a_decompression_bomb_is_named_with_how_to_raise_the_limit(run_dir, tmp_
         read_image_size(tmp_path / "in" / "huge.png")
     monkeypatch.setenv("RESTORATION_MAX_IMAGE_PIXELS", "400000000")
     assert read_image_size(tmp_path / "in" / "huge.png") == (20000, 20000)
+
+
+def test_tiled_outputs_are_streamed_and_equal_the_whole_float_path_bit_for_bit(run_dir, tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    """With a tile, the output is assembled a band of rows at a time straight into the 8/16-bit image: never
+    as one whole float tensor (restore() with a tile is not called), and with the values of that whole float
+    output quantised once, for 8 and 16 bits, gray and alpha."""
+    weights, net = run_dir
+    src = tmp_path / "in"
+    rgb, img16, gray = _rgb(37, 29, 11), _rgb(26, 33, 12, np.uint16), _rgb(30, 21, 13)[:, :, :1]
+    alpha = np.random.default_rng(14).integers(0, 256, size=(25, 31)).astype(np.uint8)
+    imwrite(src / "a.png", rgb)
+    imwrite(src / "b16.png", img16)
+    imwrite(src / "c_gray.png", gray)
+    rgba = _rgb(25, 31, 15)
+    cv2.imwrite(str(src / "d_rgba.png"), np.dstack([rgba[:, :, ::-1], alpha]))
+    whole_float_tiled = []
+
+    def spy(*a, **kw):
+        if kw.get("tile") is not None:
+            whole_float_tiled.append(kw["tile"])
+        return restore(*a, **kw)
+
+    monkeypatch.setattr(infer, "restore", spy)
+    out = tmp_path / "out"
+    assert infer.main(["-i", str(src), "-o", str(out), "--weights", str(weights), "--tile", "8",
+                       "--tile-overlap", "3", "--no-progress"]) == 0
+    assert whole_float_tiled == []
+    np.testing.assert_array_equal(imread(out / "a.png"), _expected(net, rgb, tile=8, overlap=3))
+    got16 = imread(out / "b16.png")
+    assert got16.dtype == np.uint16
+    np.testing.assert_array_equal(got16, _expected(net, img16, tile=8, overlap=3))
+    gray_out = restore(net, img2tensor(np.repeat(gray, 3, axis=2))[None], spec=arch_spec(net), tile=8, overlap=3)
+    gray_out = (gray_out * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    np.testing.assert_array_equal(imread(out / "c_gray.png"), tensor2img(gray_out[0]))
+    got = cv2.imread(str(out / "d_rgba.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(got[:, :, 2::-1], _expected(net, rgba, tile=8, overlap=3))
+    bicubic = torch.nn.functional.interpolate(img2tensor(alpha[:, :, None])[None], size=(50, 62), mode="bicubic")
+    np.testing.assert_array_equal(got[:, :, 3], tensor2img(bicubic[0])[:, :, 0])
+
+
+def _tiled_peak_growth(folder: str) -> float:
+    """MB the peak RSS of restoring one image with ``--tile 48`` grows by from 192² to 384² (x2), in this process."""
+    from restoration.utils.memory import measure_peak_memory
+
+    tmp = Path(folder)
+    torch.manual_seed(0)
+    torch.set_num_threads(1)  # per-thread malloc arenas add noise to the RSS
+    net = build_network(dict(type="SimpleSRNet", num_feat=4, num_block=1, upscale=2)).eval()
+    args = infer.build_arg_parser().parse_args(["-i", "x", "-o", "y", "--weights", "w", "--tile", "48",
+                                                "--tile-overlap", "8"])
+    restorer = infer._Restorer(net, torch.device("cpu"), args, is_bsn=False)
+    peaks = {}
+    for size in (96, 192, 384):
+        imwrite(tmp / f"{size}.png", _rgb(size, size, size))
+        job = infer._Job(tmp / f"{size}.png", tmp / "out" / f"{size}.png")
+        restorer(job)  # warm-up: one-time set-up of this image size is not what is measured
+        peaks[size] = min(measure_peak_memory(lambda: restorer(job), "cpu")[1] for _ in range(2))
+    return (peaks[384] - peaks[192]) / 2 ** 20
+
+
+def test_tiled_memory_does_not_grow_with_the_float_output(tmp_path: Path) -> None:
+    """The peak of one tiled image grows with the 8-bit output, not with a float copy of it: from 192² to 384²
+    (x2) the float output alone adds 5.1 MB, its weights 1.7 MB and tensor2img's copies as much again.
+
+    Measured in a fresh process: earlier tests' heap and threads add noise of several MB to the RSS."""
+    from restoration.utils.memory import cpu_peak_supported
+
+    if not cpu_peak_supported():
+        pytest.skip("RSS high-water mark not available on this platform")
+    code = f"from tests.test_infer import _tiled_peak_growth; print(_tiled_peak_growth({str(tmp_path)!r}))"
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    growth = float(run.stdout.split()[-1])
+    out_float = 3 * (2 * 384) ** 2 * 4 / 2 ** 20 - 3 * (2 * 192) ** 2 * 4 / 2 ** 20  # 5.1 MB
+    print(f"peak growth 192 -> 384: {growth:.1f} MB (float output growth {out_float:.1f} MB)")
+    # measured 5.5-6.0 MB streamed (the input, the 8-bit output, PNG buffers); 21.8 MB with the whole float output
+    assert growth < 2 * out_float
+
+
+def test_whole_image_out_of_memory_says_to_use_tile(run_dir, tmp_path: Path, monkeypatch, capsys) -> None:
+    weights, _ = run_dir
+    imwrite(tmp_path / "in" / "big.png", _rgb(12, 12, 16))
+
+    def out_of_memory(*a, **kw):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 30 GB")
+
+    monkeypatch.setattr(infer, "restore", out_of_memory)
+    code = infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(weights),
+                       "--tile", "0", "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if "big.png: " in x]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert lines[0].endswith("InferError: out of memory restoring the whole 12 x 12 image: use --tile 512 (or "
+                             "--tile auto, which picks the tile from the free memory)")

@@ -325,3 +325,23 @@ def test_restore_composes_padding_tiling_and_ensemble() -> None:
     assert len(seen) == 8 and (24, 32) in seen  # transposed passes are padded too
     expected = self_ensemble(lambda t: crop_to(net(pad_to_multiple(t, 8)[0]), (t.shape[-2] * 2, t.shape[-1] * 2)), x)
     torch.testing.assert_close(ens, expected, rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- streamed rows
+@pytest.mark.parametrize("h, w, tile, overlap, multiple, scale", [
+    (37, 53, 16, 4, 1, 2), (64, 64, 16, 8, 4, 2), (29, 71, 12, 3, 1, 3), (50, 20, 64, 8, 1, 2), (33, 47, 10, 9, 1, 1),
+])
+def test_streamed_rows_are_the_tiled_output_bit_for_bit(h: int, w: int, tile: int, overlap: int, multiple: int,
+                                                        scale: int) -> None:
+    """tiled_rows hands out, top to bottom and without gaps, exactly the rows of tiled_forward (the same
+    float values, not just close), holding at most one tile-high band of the output at a time."""
+    from restoration.inference import tiled_rows
+
+    torch.manual_seed(0)
+    net = TinySR(scale=scale, width=8, depth=2).eval()
+    x = torch.rand(2, 3, h, w)
+    whole = tiled_forward(net, x, scale, tile, overlap, multiple=multiple)
+    bands = list(tiled_rows(net, x, scale, tile, overlap, multiple=multiple))
+    assert [y for y, _ in bands] == list(np.cumsum([0] + [b.shape[2] for _, b in bands[:-1]]))
+    assert all(b.shape[2] <= tile * scale for _, b in bands)
+    assert torch.equal(torch.cat([b for _, b in bands], dim=2), whole)

@@ -1,7 +1,9 @@
 """Inference helpers shared by test.py, validation and the benchmark script.
 
 * :func:`pad_to_multiple` / :func:`crop_to`: pad to the network's ``size_multiple`` / ``min_size`` and crop back.
-* :func:`tiled_forward`: overlapping tiles with smooth blending, memory bounded by the tile size.
+* :func:`tiled_forward`: overlapping tiles with smooth blending (the whole output in one float tensor);
+  :func:`tiled_rows` / :func:`restore_rows`: the same rows handed out a band at a time, so the float output is
+  never whole and memory is bounded by the tile size (what ``restoration-infer`` uses).
 * :func:`self_ensemble`: the ×8 flip/transpose ensemble ("+" results).
 
 * :func:`restore`: all of it in one call (what test.py and validation use); ``restore(net, lq,
@@ -15,12 +17,15 @@ They compose: ``self_ensemble(lambda t: tiled_forward(net, t, scale, tile, overl
 from __future__ import annotations
 
 from restoration.inference.padding import crop_to, pad_amount, pad_to_multiple
-from restoration.inference.pipeline import restore
+from restoration.inference.pipeline import restore, restore_rows
 from restoration.inference.self_ensemble import dihedral_transform, inverse_dihedral_transform, self_ensemble
+from restoration.inference.streamed_tiling import tiled_rows
 from restoration.inference.tiling import blend_profile, tile_starts, tiled_forward
 
 __all__ = [
     "restore",
+    "restore_rows",
+    "tiled_rows",
     "pad_amount",
     "pad_to_multiple",
     "crop_to",

@@ -19,6 +19,7 @@ which the ramps push to weight ~0; tests check it stays within 0.05 dB PSNR of t
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -26,7 +27,7 @@ from torch import Tensor
 
 from restoration.inference.padding import crop_to, pad_to_multiple
 
-__all__ = ["BLEND_MODES", "tile_starts", "blend_profile", "tiled_forward"]
+__all__ = ["BLEND_MODES", "TileGrid", "tile_starts", "blend_profile", "plan_tiles", "tiled_forward"]
 
 BLEND_MODES = ("hann", "linear", "uniform")
 
@@ -84,6 +85,51 @@ def _round_tile(tile: int, multiple: int) -> int:
     return max(multiple, (tile // multiple) * multiple)
 
 
+@dataclass(frozen=True)
+class TileGrid:
+    """Where the tiles of one input go: the padded input, the tile size, the tile starts and blend profiles.
+
+    ``xp`` is ``(B, C, Hp, Wp)``, the input padded to the network's multiple; tiles are ``tile_h x tile_w``
+    input pixels starting at ``(starts_h[i], starts_w[j])``; tile ``(i, j)`` is weighted by
+    ``prof_h[i][:, None] * prof_w[j][None, :]`` (output pixels, values in ``(0, 1]``).
+    """
+
+    xp: Tensor
+    tile_h: int
+    tile_w: int
+    starts_h: list[int]
+    starts_w: list[int]
+    prof_h: list[Tensor]
+    prof_w: list[Tensor]
+
+
+def plan_tiles(x: Tensor, scale: int, tile: int, overlap: int, multiple: int = 1, blend: str = "hann",
+               out_device: torch.device | None = None, pad_mode: str = "reflect", min_size: int = 1) -> TileGrid:
+    """The :class:`TileGrid` of ``x`` (``(B, C, H, W)``); arguments as :func:`tiled_forward`."""
+    if x.dim() != 4:
+        raise ValueError(f"x must be (B, C, H, W), got shape {tuple(x.shape)}")
+    if tile < 1 or overlap < 0 or scale < 1:
+        raise ValueError(f"need tile >= 1, overlap >= 0, scale >= 1; got tile={tile}, overlap={overlap}, "
+                         f"scale={scale}")
+    out_device = out_device if out_device is not None else x.device
+    xp, _ = pad_to_multiple(x, multiple, mode=pad_mode, min_size=min_size)
+    hp, wp = xp.shape[-2:]
+    if _round_tile(tile, multiple) < min_size:
+        raise ValueError(f"tile {tile} (rounded down to a multiple of {multiple}: {_round_tile(tile, multiple)}) "
+                         f"is smaller than the network's minimum input side {min_size}")
+    tile_h = min(_round_tile(tile, multiple), hp)
+    tile_w = min(_round_tile(tile, multiple), wp)
+    # Overlap must leave a positive stride; a too-large request is clipped rather than refused.
+    ov_h = min(overlap, tile_h - 1) if tile_h < hp else 0
+    ov_w = min(overlap, tile_w - 1) if tile_w < wp else 0
+    starts_h = tile_starts(hp, tile_h, ov_h)
+    starts_w = tile_starts(wp, tile_w, ov_w)
+    # A tile's weight depends only on whether it has neighbours before/after it along each axis.
+    prof_h = _profiles(starts_h, tile_h * scale, ov_h * scale, blend, out_device)
+    prof_w = _profiles(starts_w, tile_w * scale, ov_w * scale, blend, out_device)
+    return TileGrid(xp, tile_h, tile_w, starts_h, starts_w, prof_h, prof_w)
+
+
 @torch.no_grad()
 def tiled_forward(
     net_fn: Callable[[Tensor], Tensor],
@@ -130,21 +176,9 @@ def tiled_forward(
                          f"tile={tile}, overlap={overlap}, tile_batch_size={tile_batch_size}, scale={scale}")
     out_device = torch.device(out_device) if out_device is not None else x.device
     b, _, h, w = x.shape
-    xp, _ = pad_to_multiple(x, multiple, mode=pad_mode, min_size=min_size)
-    hp, wp = xp.shape[-2:]
-    if _round_tile(tile, multiple) < min_size:
-        raise ValueError(f"tile {tile} (rounded down to a multiple of {multiple}: {_round_tile(tile, multiple)}) "
-                         f"is smaller than the network's minimum input side {min_size}")
-    tile_h = min(_round_tile(tile, multiple), hp)
-    tile_w = min(_round_tile(tile, multiple), wp)
-    # Overlap must leave a positive stride; a too-large request is clipped rather than refused.
-    ov_h = min(overlap, tile_h - 1) if tile_h < hp else 0
-    ov_w = min(overlap, tile_w - 1) if tile_w < wp else 0
-    starts_h = tile_starts(hp, tile_h, ov_h)
-    starts_w = tile_starts(wp, tile_w, ov_w)
-    # A tile's weight depends only on whether it has neighbours before/after it along each axis.
-    prof_h = _profiles(starts_h, tile_h * scale, ov_h * scale, blend, out_device)
-    prof_w = _profiles(starts_w, tile_w * scale, ov_w * scale, blend, out_device)
+    grid = plan_tiles(x, scale, tile, overlap, multiple, blend, out_device, pad_mode, min_size)
+    xp, tile_h, tile_w, starts_h, starts_w = grid.xp, grid.tile_h, grid.tile_w, grid.starts_h, grid.starts_w
+    prof_h, prof_w, hp, wp = grid.prof_h, grid.prof_w, grid.xp.shape[-2], grid.xp.shape[-1]
     coords = [(i, j, y0, x0) for i, y0 in enumerate(starts_h) for j, x0 in enumerate(starts_w)]
 
     out: Tensor | None = None
