@@ -165,12 +165,12 @@ def test_dataset_key_typos_under_a_mistyped_type_are_reported_in_the_same_pass(d
 
 def test_dataset_problems_name_the_dataset_and_list_the_accepted_keys_once(data, tmp_path: Path) -> None:
     opt = train_options(data, "dkeys")
-    opt["datasets"]["val_1"].update(gt_sise=16, use_flip=True, color="grey")
+    opt["datasets"]["val_1"].update(gt_sise=16, use_hfilp=True, color="grey")  # (use_flip: NAFNet's, translated)
     with pytest.raises(OptionsError) as info:
         parse_options(str(write_options(opt, tmp_path / "k.yml")), is_train=True, root=tmp_path)
     text = str(info.value)
     assert "'datasets.val_1': unknown key 'gt_sise' (did you mean 'gt_size'?)" in text
-    assert "'datasets.val_1': unknown key 'use_flip' (did you mean 'use_hflip'?)" in text
+    assert "'datasets.val_1': unknown key 'use_hfilp' (did you mean 'use_hflip'?)" in text
     assert "'datasets.val_1': color 'grey' is not one of ('rgb', 'gray', 'y')" in text
     assert text.count("accepted keys:") == 1 and "assuming" not in text
 
