@@ -79,3 +79,24 @@ def test_resuming_from_a_moved_option_file_is_not_an_option_change(data, tmp_pat
     assert train_main(["-opt", str(moved), "--root", str(tmp_path), "--auto_resume"]) == 0
     logs = sorted((tmp_path / "experiments" / "moved").glob("train_moved_*.log"))
     assert "options unchanged since" in logs[-1].read_text()
+
+
+def test_a_key_missing_from_an_lmdb_stops_the_run_before_it_starts(tmp_path: Path, capsys) -> None:
+    # meta_info.txt lists a key that the database lacks: found at start-up, not at the batch that draws it
+    from restoration.data.lmdb_writer import make_lmdb_from_folder
+
+    hr, lr = make_sr_pairs(tmp_path / "data", n=3, size=32, scale=2)
+    gt_db = make_lmdb_from_folder(hr, tmp_path / "gt.lmdb", n_thread=1)
+    lq_db = make_lmdb_from_folder(lr, tmp_path / "lq.lmdb", n_thread=1)
+    for db in (gt_db, lq_db):  # a listed image whose value was never written (e.g. an interrupted create_lmdb)
+        with open(Path(db) / "meta_info.txt", "a", encoding="utf-8") as f:
+            f.write("ghost.png (32,32,3) 1\n")
+    opt = train_options((hr, lr), "lmdb_keys")
+    opt["datasets"]["train"].update(dataroot_gt=str(gt_db), dataroot_lq=str(lq_db), io_backend={"type": "lmdb"},
+                                    filename_tmpl="{}")
+    root = tmp_path / "root"
+    root.mkdir()
+    code = train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(root)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and "network g (SwinIR)" not in err
+    assert f"1 of the 4 keys listed in meta_info.txt are not in LMDB {gt_db}: ghost" in err

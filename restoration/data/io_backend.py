@@ -78,6 +78,12 @@ class LmdbBackend:
         """True once an environment has been opened in this process."""
         return bool(self._envs) and self._pid == os.getpid()
 
+    def missing_keys(self, keys: list[str], client_key: str = "default") -> list[str]:
+        """The ``keys`` that the database of ``client_key`` does not hold (one read transaction, no value copied)."""
+        env = self._env(client_key)
+        with env.begin(write=False, buffers=True) as txn:
+            return [key for key in keys if txn.get(key.encode("utf-8")) is None]
+
     def get(self, key: str, client_key: str = "default") -> bytes:
         """The value stored under ``key`` in the database of ``client_key``.
 

@@ -73,7 +73,8 @@ def _register_exit_hook() -> None:
 
 
 def check_image_files(dataset: Dataset, where: str, gt_size: int | None, scale: int) -> int:
-    """Read the header of every image file of ``dataset`` (disk backend) before training starts.
+    """Read the header of every image file of ``dataset`` (disk backend), or look up every key it lists in its
+    LMDB (lmdb backend), before training starts.
 
     An unreadable validation image, or a training image smaller than the crop, would otherwise fail
     hours into the run (or at its first validation) in a half-made experiment folder.
@@ -84,12 +85,14 @@ def check_image_files(dataset: Dataset, where: str, gt_size: int | None, scale: 
         gt_size: Training crop on GT images (LQ images need ``gt_size // scale``); None: no size check.
 
     Returns:
-        The number of files checked (0 for LMDB and datasets without a file list).
+        The number of files (or LMDB keys) checked (0 for datasets without a file list).
 
     Raises:
         ImageReadError: A file is missing or its header is not an image's.
         DataError: A training image is smaller than its crop; names the file.
     """
+    if getattr(dataset, "io_type", "disk") == "lmdb" and isinstance(getattr(dataset, "paths", None), list):
+        return _check_lmdb_keys(dataset, where)
     if getattr(dataset, "io_type", "disk") != "disk" or not isinstance(getattr(dataset, "paths", None), list):
         return 0
     checked = 0
@@ -113,6 +116,25 @@ def check_image_files(dataset: Dataset, where: str, gt_size: int | None, scale: 
             if problem:
                 raise DataError(f"'{where}': {problem}")
     return checked
+
+
+def _check_lmdb_keys(dataset: Dataset, where: str) -> int:
+    """Every key a dataset lists (its ``meta_info.txt``) is in its LMDB, else one DataError naming the first few."""
+    backend = getattr(dataset, "backend", None)
+    if not hasattr(backend, "missing_keys"):
+        return 0
+    by_client: dict[str, list[str]] = {}
+    for entry in dataset.paths:  # type: ignore[attr-defined]
+        for key, value in (entry.items() if isinstance(entry, Mapping) else [("gt_path", entry)]):
+            if isinstance(value, str):
+                by_client.setdefault(key.removesuffix("_path"), []).append(value)
+    for client, keys in by_client.items():
+        missing = backend.missing_keys(keys, client)
+        if missing:
+            raise DataError(f"'{where}': {len(missing)} of the {len(keys)} keys listed in meta_info.txt are not in "
+                            f"LMDB {backend.db_paths[client]}: {', '.join(missing[:5])}"
+                            + (" ..." if len(missing) > 5 else "") + "; recreate it with scripts/data/create_lmdb.py")
+    return sum(len(keys) for keys in by_client.values())
 
 
 def build_train_loader(
