@@ -266,3 +266,31 @@ def test_a_save_that_fails_half_way_leaves_the_previous_checkpoint_only(data, tm
     exp = tmp_path / "experiments" / "half"
     assert sorted(p.name for p in (exp / "training_states").iterdir()) == ["2.state"]
     assert sorted(p.name for p in (exp / "models").iterdir()) == ["net_g_2.pth", "net_g_latest.pth"]
+
+
+def test_a_killed_run_s_forked_children_do_not_hold_its_lock(tmp_path: Path) -> None:
+    # DataLoader workers are forked after the lock is taken: a flock was theirs too, so a killed run's worker
+    # still exiting made the --auto_resume started at once fail with RunLockedError
+    from restoration.utils.run_lock import RunLock
+
+    code = (
+        "import os, signal, sys, time\n"
+        "from restoration.utils.run_lock import RunLock\n"
+        f"RunLock({str(tmp_path / 'exp')!r}).acquire()\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    os.close(1); os.close(2)\n"  # (so that the caller's pipes close when the parent dies)
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "print(child, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert proc.returncode == -9, proc.stderr
+    child = int(proc.stdout.split()[0])
+    try:
+        os.kill(child, 0)  # the forked child outlives its parent ...
+        lock = RunLock(str(tmp_path / "exp")).acquire()  # ... and does not hold the lock
+        lock.release()
+    finally:
+        os.kill(child, signal.SIGKILL)

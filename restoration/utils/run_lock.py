@@ -2,13 +2,17 @@
 
 Two runs with the same name used to share one folder: the second archived the first's folder while it
 ran, both then saved into one ``training_states/``, and ``--auto_resume`` picked whichever state was
-newest. The lock is a ``flock`` on a file *beside* the experiment folder (``.<name>.lock``), so it
-protects the name through the archiving of an old folder. The kernel releases a ``flock`` when its
-process dies, so a run killed with SIGKILL leaves a stale file but never a stale lock.
+newest. The lock is a POSIX record lock (``lockf``) on a file *beside* the experiment folder
+(``.<name>.lock``), so it protects the name through the archiving of an old folder. The kernel releases it
+when its process dies, so a run killed with SIGKILL leaves a stale file but never a stale lock. A record
+lock, not a ``flock``: a ``flock`` is shared with every child forked after it was taken (DataLoader
+workers), so a killed run's worker still dying held it, and the ``--auto_resume`` started at once was
+refused (1 of 41 SIGKILL repetitions of scripts/faults/run_faults.py).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -69,8 +73,10 @@ class RunLock:
                 raise ExperimentFolderError(f"cannot create the lock file {self.path} beside the experiment folder: "
                                             f"{exc.strerror}") from exc
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise
                 holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
                 os.close(fd)
                 self._remove_created()
@@ -100,7 +106,7 @@ class RunLock:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
-        os.close(self._fd)  # closing the last descriptor releases the flock
+        os.close(self._fd)  # releases the record lock (this process opens the file only here)
         self._fd = None
         self._remove_created()
 
