@@ -294,3 +294,13 @@ def test_a_killed_run_s_forked_children_do_not_hold_its_lock(tmp_path: Path) -> 
         lock.release()
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+def test_the_same_folder_locked_twice_in_one_process_is_refused(tmp_path: Path) -> None:
+    # a record lock is per process: without a record of its own locks, a second one here would succeed
+    from restoration.utils.run_lock import RunLock, RunLockedError
+
+    with RunLock(str(tmp_path / "exp")):
+        with pytest.raises(RunLockedError, match="in use by this process"):
+            RunLock(str(tmp_path / "exp")).acquire()
+    RunLock(str(tmp_path / "exp")).acquire().release()  # released: free again

@@ -29,6 +29,11 @@ class RunLockedError(RestorationError, RuntimeError):
     """Another process is training in the same experiment folder."""
 
 
+#: Lock files held by this process: a record lock is per process, so a second lock of the same file here
+#: would succeed (and its release would drop the first); refused from this set instead.
+_HELD: set[str] = set()
+
+
 def lock_path(experiment_folder: str) -> str:
     """``<parent>/.<name>.lock`` for ``<parent>/<name>``."""
     folder = os.path.abspath(experiment_folder)
@@ -57,6 +62,9 @@ class RunLock:
                 process (PID, host, start time).
             ExperimentFolderError: The folder beside which the lock lives cannot be written.
         """
+        if os.path.realpath(self.path) in _HELD:
+            raise RunLockedError(f"experiment folder {self.folder} is in use by this process (PID {os.getpid()}); "
+                                 "give this run another name")
         try:
             self._created = _make_parents(os.path.dirname(self.path))
         except OSError as exc:
@@ -96,12 +104,14 @@ class RunLock:
         started = time.strftime("%Y-%m-%d %H:%M:%S")
         os.write(fd, f"PID {os.getpid()} on host {socket.gethostname()} (since {started})\n".encode())
         self._fd = fd
+        _HELD.add(os.path.realpath(self.path))
         return self
 
     def release(self) -> None:
         """Remove the lock file, then unlock (in this order, see :meth:`acquire`); idempotent."""
         if self._fd is None:
             return
+        _HELD.discard(os.path.realpath(self.path))
         try:
             os.unlink(self.path)
         except FileNotFoundError:

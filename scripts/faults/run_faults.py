@@ -3,7 +3,7 @@
     python scripts/faults/run_faults.py --runs 3            # ~3-6 min on 2 CPU cores
     python scripts/faults/run_faults.py --runs 10 --torchrun
 
-Each section prints ``passed/total``; the table goes into README's "Reliability" section.
+Each section prints ``passed/total``; the table goes into docs/training.md's "Reliability" section.
 
 * SIGKILL/resume: a run is SIGKILLed at a random moment (process group: workers too), resumed with
   ``--auto_resume``, and its final weights compared bit for bit with an uninterrupted run.
