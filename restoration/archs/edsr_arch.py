@@ -23,7 +23,7 @@ from restoration.layers.input_norm import DIV2K_RGB_MEAN
 from restoration.layers.residual_block import ResidualBlockNoBN
 from restoration.layers.upsample import SUPPORTED_SCALES, Upsample
 
-__all__ = ["EDSR", "mean_shift_problems", "upscale_supported"]
+__all__ = ["EDSR", "MeanShiftSR", "mean_shift_problems", "upscale_supported"]
 
 
 def upscale_supported(upscale: Any) -> bool:
@@ -54,7 +54,26 @@ def mean_shift_problems(opt: Mapping[str, Any], counts: Sequence[str]) -> list[s
     return problems
 
 
-class EDSR(nn.Module):
+class MeanShiftSR(nn.Module):
+    """BasicSR's EDSR/RCAN frame: mean shift and ``img_range``, ``conv_first``, a ``body`` with a long skip
+    through ``conv_after_body``, ``upsample``, ``conv_last``, the mean added back. Subclasses build those
+    modules (their names are the checkpoints' keys) and the ``mean`` buffer ``(1, 3, 1, 1)``."""
+
+    @classmethod
+    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
+        """Any input size; ``img_range`` is undone inside, so the network works on [0, 1]."""
+        return ArchSpec(scale=int(opt["upscale"]), in_channels=int(opt["num_in_ch"]),
+                        out_channels=int(opt["num_out_ch"]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> (B, 3, H·upscale, W·upscale)."""
+        mean = self.mean.to(x.dtype)
+        feat = self.conv_first((x - mean) * self.img_range)
+        feat = self.conv_after_body(self.body(feat)) + feat
+        return self.conv_last(self.upsample(feat)) / self.img_range + mean
+
+
+class EDSR(MeanShiftSR):
     """``conv_first`` -> ``num_block`` residual blocks + ``conv_after_body`` (long skip) -> sub-pixel
     ``upsample`` -> ``conv_last``, between a mean shift in and out.
 
@@ -92,15 +111,3 @@ class EDSR(nn.Module):
         """Problems with the complete constructor arguments ``opt``."""
         return mean_shift_problems(opt, ("num_feat", "num_block"))
 
-    @classmethod
-    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
-        """Any input size; ``img_range`` is undone inside, so the network works on [0, 1]."""
-        return ArchSpec(scale=int(opt["upscale"]), in_channels=int(opt["num_in_ch"]),
-                        out_channels=int(opt["num_out_ch"]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] -> (B, 3, H·upscale, W·upscale)."""
-        mean = self.mean.to(x.dtype)
-        feat = self.conv_first((x - mean) * self.img_range)
-        feat = self.conv_after_body(self.body(feat)) + feat
-        return self.conv_last(self.upsample(feat)) / self.img_range + mean

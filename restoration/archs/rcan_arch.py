@@ -20,8 +20,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from restoration.archs.edsr_arch import mean_shift_problems
-from restoration.archs.spec import ArchSpec, checked_spec
+from restoration.archs.edsr_arch import MeanShiftSR, mean_shift_problems
+from restoration.archs.spec import checked_spec
 from restoration.layers.channel_attention import ChannelAttention
 from restoration.layers.input_norm import DIV2K_RGB_MEAN
 from restoration.layers.upsample import Upsample
@@ -69,7 +69,7 @@ class RCANGroup(nn.Module):
         return self.conv(self.residual_group(x)) + x
 
 
-class RCAN(nn.Module):
+class RCAN(MeanShiftSR):
     """``conv_first`` -> ``num_group`` :class:`RCANGroup` + ``conv_after_body`` (long skip) -> sub-pixel
     ``upsample`` -> ``conv_last``, between a mean shift in and out.
 
@@ -116,15 +116,3 @@ class RCAN(nn.Module):
                             f"(num_feat {feat} // {squeeze} = 0)")
         return problems
 
-    @classmethod
-    def spec_from_options(cls, opt: Mapping[str, Any]) -> ArchSpec:
-        """Any input size; ``img_range`` is undone inside, so the network works on [0, 1]."""
-        return ArchSpec(scale=int(opt["upscale"]), in_channels=int(opt["num_in_ch"]),
-                        out_channels=int(opt["num_out_ch"]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [0, 1] -> (B, 3, H·upscale, W·upscale)."""
-        mean = self.mean.to(x.dtype)
-        feat = self.conv_first((x - mean) * self.img_range)
-        feat = self.conv_after_body(self.body(feat)) + feat
-        return self.conv_last(self.upsample(feat)) / self.img_range + mean
