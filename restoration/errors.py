@@ -1,9 +1,10 @@
-"""The one base class of the problems a user can fix: bad options, unknown names, bad weights, bad data.
+"""Every error a user can fix (bad options, unknown names, bad weights, bad data, a busy folder), in one place.
 
-``train.py`` and ``test.py`` report exactly these as one line (``ErrorName: message``) and exit non-zero;
-every other exception is a bug and keeps its traceback (in the terminal and in the log file). Each
-subclass also derives from the built-in error it used to be (``ValueError``, ``OSError``, ...), so code
-that catches those keeps working.
+``train.py``, ``test.py`` and the other commands report exactly these as one line (``ErrorName: message``)
+and exit non-zero; every other exception is a bug and keeps its traceback (in the terminal and in the log
+file). Each class also derives from the built-in error of its nature (``ValueError`` for a bad value,
+``OSError`` for a file, ``KeyError`` for a name), as Python's own errors do, so ``except ValueError`` works.
+This module is a leaf: it imports nothing of the package, and every module may raise from it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,43 @@ from __future__ import annotations
 import reprlib
 from typing import Any
 
-__all__ = ["RestorationError", "DataError", "MissingDataError", "user_error_message", "value_repr"]
+import yaml
+
+__all__ = [
+    "RestorationError",
+    "OptionsError",
+    "YAMLLimitError",
+    "RegistryError",
+    "DatasetOptionError",
+    "LossOptionError",
+    "OptimizerError",
+    "DataError",
+    "MissingDataError",
+    "ImageReadError",
+    "EvaluationError",
+    "ScaleMismatchError",
+    "LossInputError",
+    "FIDError",
+    "WeightsError",
+    "DetectionError",
+    "CheckpointError",
+    "ForeignStateError",
+    "LPIPSWeightsError",
+    "DISTSWeightsError",
+    "FIDWeightsError",
+    "NIQEParamsError",
+    "ZooError",
+    "ExperimentFolderError",
+    "RunLockedError",
+    "DistError",
+    "TrainingStalledError",
+    "MainRankFailedError",
+    "InferError",
+    "InferArgumentError",
+    "ExportError",
+    "user_error_message",
+    "value_repr",
+]
 
 #: The longest a user's value may be when an error message quotes it.
 VALUE_REPR_LIMIT = 120
@@ -21,12 +58,145 @@ class RestorationError(Exception):
     """A problem with the user's files or settings, described well enough to fix it."""
 
 
+# -------------------------------------------------------------------------------- Options and names
+class OptionsError(RestorationError, ValueError):
+    """A bad option file. ``problems`` lists every issue; ``str()`` is the full report."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in {source}:\n{lines}")
+
+
+class YAMLLimitError(RestorationError, yaml.YAMLError):
+    """A YAML document whose aliases expand past :data:`MAX_EXPANDED_NODES` values, or into itself."""
+
+
+class RegistryError(RestorationError, KeyError):
+    """Unknown or duplicate registry name. ``str()`` gives the plain message (not KeyError's repr)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetOptionError(RestorationError, ValueError):
+    """The dataset options have problems; the message lists all of them, one per line."""
+
+
+class LossOptionError(RestorationError, ValueError):
+    """A loss option with a value the loss cannot use (an unknown criterion or channel set, a bad size)."""
+
+
+class OptimizerError(RestorationError, ValueError):
+    """An optimizer that is unknown, not installed, or given an option it does not take."""
+
+
+
+# ---------------------------------------------------------------------------------- Data and images
 class DataError(RestorationError, ValueError):
     """Data that cannot be used as configured (wrong sizes, unreadable content, a bad listing)."""
 
 
 class MissingDataError(RestorationError, FileNotFoundError):
     """A data folder or file that the options name does not exist (or holds no image)."""
+
+
+class ImageReadError(RestorationError, OSError):
+    """An image file is missing, unreadable or corrupt. The message names the file."""
+
+
+class EvaluationError(DataError):
+    """An image failed on some rank of a multi-rank evaluation; raised on every rank, so all of them leave
+    the evaluation together. The message is each failing rank's ``'<ErrorName>: <message> (rank r)'``."""
+
+
+class ScaleMismatchError(RestorationError, ValueError):
+    """The network's output is not ``scale`` times its input (the option check catches this for registered
+    architectures; a network built outside it can still disagree)."""
+
+
+class LossInputError(RestorationError, ValueError):
+    """Images a loss cannot score as configured (too small for its windows, not divisible into its patches,
+    or missing an input the loss needs, such as LDL's EMA output)."""
+
+
+class FIDError(RestorationError, ValueError):
+    """A folder that cannot give FID statistics, or statistics whose distance is not real."""
+
+
+
+# -------------------------------------------------------------------------- Weights and checkpoints
+class WeightsError(RestorationError, RuntimeError):
+    """A checkpoint cannot be loaded into a network; the message lists every mismatch."""
+
+
+class DetectionError(RestorationError, ValueError):
+    """A checkpoint whose architecture cannot be determined; the message lists the closest candidates."""
+
+
+class CheckpointError(RestorationError, ValueError):
+    """A training state that cannot be resumed from (unreadable, or not a training state)."""
+
+
+class ForeignStateError(CheckpointError):
+    """A training state written by another run than the one of this experiment folder."""
+
+
+class LPIPSWeightsError(RestorationError, FileNotFoundError):
+    """An LPIPS weight file is missing or does not fit."""
+
+
+class DISTSWeightsError(RestorationError, FileNotFoundError):
+    """A DISTS weight file is missing or does not fit."""
+
+
+class FIDWeightsError(RestorationError, FileNotFoundError):
+    """The Inception weights file is missing or does not fit."""
+
+
+class NIQEParamsError(RestorationError, FileNotFoundError):
+    """The NIQE pristine-model file is missing or holds something else."""
+
+
+class ZooError(RestorationError, ValueError):
+    """An unknown checkpoint name, a malformed manifest or a bad ``verify`` command line."""
+
+
+
+# ---------------------------------------------------------------------- Runs, folders and processes
+class ExperimentFolderError(RestorationError, OSError):
+    """An experiment folder that cannot be used: not an experiment folder, or not writable."""
+
+
+class RunLockedError(RestorationError, RuntimeError):
+    """Another process is training in the same experiment folder."""
+
+
+class DistError(RestorationError, RuntimeError):
+    """A launcher or process-group setting that cannot work (reported as one line)."""
+
+
+class TrainingStalledError(RestorationError, RuntimeError):
+    """Every step of a stretch was skipped (non-finite loss or gradient): the run is not training."""
+
+
+class MainRankFailedError(RestorationError, RuntimeError):
+    """On the other ranks: rank 0 stopped at a step only it takes (its error says why)."""
+
+
+
+# ----------------------------------------------------------------------------------------- Commands
+class InferError(RestorationError, ValueError):
+    """Bad inputs, outputs or options of ``restoration.infer``; one line for the user."""
+
+
+class InferArgumentError(InferError):
+    """A command-line value that cannot work (exit code 2, argparse's convention)."""
+
+
+class ExportError(RestorationError, ValueError):
+    """Bad export arguments, a missing optional dependency, or an exported model that differs from PyTorch."""
 
 
 def user_error_message(exc: BaseException) -> str:

@@ -79,6 +79,7 @@ from torch import Tensor, nn
 from restoration.archs.build import build_network
 from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.errors import RestorationError
+from restoration.errors import ExportError
 from restoration.utils.weights import entry_note, load_weights
 
 __all__ = ["ExportError", "ExportWrapper", "ExportCheck", "export_onnx", "reference_attention", "export_safetensors",
@@ -107,10 +108,6 @@ ONNX_REFUSED: dict[str, str] = {
                "size by both exporters: the dynamo graph fails in onnxruntime at any other size (a broadcast "
                "of 64 by 72), the TorchScript one differs from PyTorch by 6.8e-3 (relative) at 48x72",
 }
-
-
-class ExportError(RestorationError, ValueError):
-    """Bad export arguments, a missing optional dependency, or an exported model that differs from PyTorch."""
 
 
 class ExportWrapper(nn.Module):

@@ -50,6 +50,7 @@ from restoration.archs.build import build_network
 from restoration.archs.detect import DETECTABLE_ARCHS, Detection, detect_architecture
 from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.errors import RestorationError, user_error_message, value_repr
+from restoration.errors import InferArgumentError, InferError
 from restoration.inference import restore, restore_rows, self_ensemble
 from restoration.inference.outscale import DEFAULT_OUTSCALE_FILTER, OUTSCALE_FILTERS, resize_to_outscale
 from restoration.inference.tile_budget import TileChoice, bytes_per_pixel, choose_tile, round_tile
@@ -63,14 +64,6 @@ __all__ = ["main", "build_arg_parser", "InferError", "InferArgumentError", "pars
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _ALPHA_FORMATS = (".png", ".tif", ".tiff", ".webp")
 _LUMA = (0.299, 0.587, 0.114)  # BT.601, as image_io's gray conversion (cv2.COLOR_RGB2GRAY)
-
-
-class InferError(RestorationError, ValueError):
-    """Bad inputs, outputs or options of ``restoration.infer``; one line for the user."""
-
-
-class InferArgumentError(InferError):
-    """A command-line value that cannot work (exit code 2, argparse's convention)."""
 
 
 def build_arg_parser() -> argparse.ArgumentParser:

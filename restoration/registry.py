@@ -21,7 +21,7 @@ import difflib
 import importlib
 from typing import Any, Callable, Iterator
 
-from restoration.errors import RestorationError
+from restoration.errors import RegistryError
 
 __all__ = [
     "Registry",
@@ -32,13 +32,6 @@ __all__ = [
     "METRIC_REGISTRY",
     "MODEL_REGISTRY",
 ]
-
-
-class RegistryError(RestorationError, KeyError):
-    """Unknown or duplicate registry name. ``str()`` gives the plain message (not KeyError's repr)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; we want it readable.
-        return str(self.args[0]) if self.args else ""
 
 
 class Registry:

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import torch
 
 from restoration.errors import RestorationError, user_error_message
+from restoration.errors import MainRankFailedError, TrainingStalledError
 from restoration.data.loader import (
     CUDAPrefetcher,
     build_dataset,
@@ -66,14 +67,6 @@ from restoration.utils.stop_signals import STOP_SIGNALS
 from restoration.utils.torch_setup import torch_settings
 
 __all__ = ["main", "build_arg_parser", "TrainingStalledError"]
-
-
-class TrainingStalledError(RestorationError, RuntimeError):
-    """Every step of a stretch was skipped (non-finite loss or gradient): the run is not training."""
-
-
-class MainRankFailedError(RestorationError, RuntimeError):
-    """On the other ranks: rank 0 stopped at a step only it takes (its error says why)."""
 
 
 def _on_main_rank(rank: int, action: Any) -> Any:

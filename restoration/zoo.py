@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from restoration.errors import RestorationError
+from restoration.errors import ZooError
 
 __all__ = ["ZooEntry", "ZooError", "MANIFEST", "OK", "MISMATCH", "MISSING", "Verification", "entries", "get", "find",
            "verify", "sha256_of", "published_score", "main"]
@@ -46,10 +47,6 @@ _FIELDS = {"name", "description", "url", "sha256", "param_key", "num_params", "n
 _METRICS = ("psnr", "ssim")
 #: Other spellings of the benchmark names (test.py's dataset names come from the user's option files).
 _DATASET_ALIASES = {"bsds100": "bsd100", "b100": "bsd100", "urban": "urban100", "manga": "manga109"}
-
-
-class ZooError(RestorationError, ValueError):
-    """An unknown checkpoint name, a malformed manifest or a bad ``verify`` command line."""
 
 
 @dataclasses.dataclass(frozen=True)

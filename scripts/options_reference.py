@@ -11,7 +11,8 @@ from restoration.data.base_dataset import COMMON_OPTIONS
 from restoration.models import register_models
 from restoration.models.lr_scheduler import SCHEDULERS
 from restoration.models.optimizers import EXTRAS, OPTIMIZERS
-from restoration.options.schema import TOP_LEVEL, Key
+from restoration.options.schema import TOP_LEVEL
+from restoration.schema import Key
 from restoration.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
 #: Mappings of named entries inside a dataset's options, documented with the dataset: prefix and declaration.

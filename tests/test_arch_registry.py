@@ -24,7 +24,7 @@ from restoration import build_network
 from restoration.archs import register_archs
 from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.inference import pad_to_multiple, restore, tiled_forward
-from restoration.options.validate import bind_arguments
+from restoration.schema import bind_arguments
 from restoration.registry import ARCH_REGISTRY
 from restoration.utils.weights import load_weights
 

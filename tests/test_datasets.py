@@ -15,14 +15,15 @@ import pytest
 import torch
 
 from restoration.data import register_datasets
-from restoration.data.base_dataset import COMMON_OPTIONS, BaseDataset, DatasetOptionError, bind_options
+from restoration.data.base_dataset import COMMON_OPTIONS, BaseDataset, DatasetOptionError
+from restoration.schema import bind_options
 from restoration.data.degradation_dataset import DegradationDataset
 from restoration.data.lmdb_writer import make_lmdb_from_folder
 from restoration.data.noisy_image_dataset import TRAIN_CROP_OPTIONS
 from restoration.data.paired_image_dataset import PairedImageDataset
 from restoration.data.single_image_dataset import SingleImageDataset
 from restoration.data.transforms import augment
-from restoration.options.types import type_ok
+from restoration.schema import type_ok
 from restoration.registry import DATASET_REGISTRY
 from restoration.utils.image_io import ImageReadError, img2tensor, imread, imwrite, tensor2img
 from restoration.utils.matlab_imresize import imresize

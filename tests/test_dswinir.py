@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from restoration import build_network
 from restoration.archs.dswinir_arch import DSwinIR
 from restoration.archs.msdeformable_nair_arch import MSDeformableNAIR
-from restoration.options.validate import bind_arguments
+from restoration.schema import bind_arguments
 from restoration.layers.gated_ffn import GDFN, MSGFFN, build_gated_ffn
 from restoration.layers.ms_dswin import MSDeformableNeighborhoodAttention
 from restoration.layers.neighborhood_attention import neighborhood_attention_2d

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from restoration.data.base_dataset import COMMON_OPTIONS, SEED_OPTION, BaseDataset
 from restoration.models.base_model import Trainer
-from restoration.options.schema import Key
+from restoration.schema import Key
 from restoration.registry import METRIC_REGISTRY
 from restoration.train_loop import main as train_main
 

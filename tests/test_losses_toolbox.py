@@ -15,7 +15,7 @@ import torch
 
 from restoration.losses.focal_frequency_loss import FFLoss
 from restoration.losses.ldl_loss import LDLLoss, artifact_map
-from restoration.losses.loss_errors import LossInputError, LossOptionError
+from restoration.errors import LossInputError, LossOptionError
 from restoration.losses.loss_list import build_losses, evaluate_losses
 from restoration.losses.ssim_loss import MSSSIMLoss, SSIMLoss
 from restoration.losses.tv_loss import WeightedTVLoss

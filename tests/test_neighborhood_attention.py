@@ -168,7 +168,7 @@ def test_dswinir_rejects_unknown_backend_at_construction_listing_available():
     with pytest.raises(ValueError, match=r"DSwinIR: attn_backend 'cuda_flex' is not available for neighborhood "
                                          r"attention; " + listed):
         restoration.build_network({"type": "DSwinIR", "dim": 6, "num_blocks": [1, 1, 1, 1], "attn_backend": "cuda_flex"})
-    from restoration.options.validate import bind_arguments  # check_options reads the complete bound arguments
+    from restoration.schema import bind_arguments  # check_options reads the complete bound arguments
 
     # the old name of the option still works and is checked the same way
     problems = MSDeformableNAIR.check_options(bind_arguments(MSDeformableNAIR, {"heads": [3, 6, 12, 24], "na_backend": "Flex"}))

@@ -16,7 +16,7 @@ import torch
 
 from restoration import build_network, load_weights
 from restoration.archs.swinir_arch import SwinIR
-from restoration.options.validate import bind_arguments
+from restoration.schema import bind_arguments
 from restoration.options.yaml_io import load_yaml
 from restoration.utils.weights import WeightsError
 

@@ -20,7 +20,7 @@ from torch import Tensor
 from restoration.inference import restore
 from restoration.losses.loss_list import build_losses, evaluate_losses
 from restoration.models.base_model import Trainer
-from restoration.options.schema import Key
+from restoration.schema import Key
 from restoration.train_loop import main as train_main
 from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
 

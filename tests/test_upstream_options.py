@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from restoration.options.parse import OptionsError, apply_overrides, parse_options
-from restoration.options.validate import did_you_mean
+from restoration.schema import did_you_mean
 from tests.helpers import make_sr_pairs, write_options
 
 TINY_SWINIR = {"type": "SwinIR", "upscale": 2, "in_chans": 3, "img_size": 8, "window_size": 4, "img_range": 1.0,

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from restoration.errors import RestorationError
+from restoration.errors import DetectionError
 
 __all__ = [
     "Detection",
@@ -51,10 +51,6 @@ __all__ = [
 ]
 
 StateDict = Mapping[str, torch.Tensor]
-
-
-class DetectionError(RestorationError, ValueError):
-    """A checkpoint whose architecture cannot be determined; the message lists the closest candidates."""
 
 
 class LayoutMismatch(Exception):

@@ -37,12 +37,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from restoration.data.base_dataset import COMMON_OPTIONS, SEED_OPTION, BaseDataset, bind_options, check_declared
+from restoration.data.base_dataset import COMMON_OPTIONS, SEED_OPTION, BaseDataset
+from restoration.schema import bind_options, check_declared
 from restoration.data.file_lists import scan_images
 from restoration.data.transforms import augment, hwc_to_chw, paired_random_crop, random_crop, to_float
 from restoration.errors import DataError, MissingDataError
-from restoration.options.schema import Key
-from restoration.options.types import type_ok
+from restoration.schema import Key
+from restoration.schema import type_ok
 
 __all__ = ["AllInOneDataset", "SOURCE_KINDS", "SOURCE_OPTIONS", "haze_clear_stem"]
 

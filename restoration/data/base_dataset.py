@@ -12,25 +12,22 @@ dataset reads ``self.opt["gt_size"]`` and never writes a default a second time.
 
 from __future__ import annotations
 
-import copy
 import os
 import random
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch.utils.data
 
 from restoration.data.io_backend import IO_BACKENDS, make_io_backend
-from restoration.errors import RestorationError, value_repr
-from restoration.options.schema import Key
-from restoration.options.types import type_name, type_ok
-from restoration.options.validate import did_you_mean
+from restoration.errors import DatasetOptionError
+from restoration.schema import Key, bind_options, check_declared, type_ok
 from restoration.utils.color import rgb2ycbcr
 from restoration.utils.image_io import ImageReadError, imfrombytes
 
 __all__ = ["BaseDataset", "DatasetOptionError", "COMMON_OPTIONS", "PHASES", "COLOR_MODES", "COLOR_OPTION",
-           "META_INFO_OPTION", "SEED_OPTION", "bind_options", "check_declared"]
+           "META_INFO_OPTION", "SEED_OPTION"]
 
 PHASES = ("train", "val", "test")
 #: ``rgb``: 3 channels; ``gray``: 1 channel, OpenCV luma (like ``cv2.imread(p, 0)``, used by the
@@ -58,41 +55,6 @@ COMMON_OPTIONS: dict[str, Key] = {
     "use_shuffle": Key((bool,), default=True, doc="shuffle the training set every epoch"),
     "io_backend": Key((dict,), default={"type": "disk"}, doc=f"{{type: disk}} or {{type: lmdb}}; one of {IO_BACKENDS}"),
 }
-
-
-def bind_options(opt: Mapping[str, Any], declaration: Mapping[str, Key]) -> dict[str, Any]:
-    """Every declared key of ``declaration`` with the user's value from ``opt`` or else its default.
-
-    ``None`` (YAML ``null``) counts as unset, so ``color: null`` means the declared default. Undeclared
-    keys are left out (:func:`check_declared` reports them). Defaults are copied: a dataset may change
-    its ``self.opt`` without changing the declaration.
-    """
-    return {key: copy.deepcopy(rule.default) if opt.get(key) is None else opt[key] for key, rule in declaration.items()}
-
-
-def check_declared(opt: Mapping[str, Any], declaration: Mapping[str, Key], where: str = "") -> list[str]:
-    """Problems of ``opt`` against a declaration: each unknown key with a did-you-mean, then the accepted
-    keys once; missing required keys; wrong types; values outside ``choices``. ``where`` prefixes each line
-    (``"sources.derain: "``)."""
-    problems: list[str] = []
-    unknown = [key for key in opt if key not in declaration]
-    problems += [f"{where}unknown key {key!r}{did_you_mean(str(key), set(declaration))}" for key in unknown]
-    if unknown:
-        problems.append(f"{where}accepted keys: {', '.join(sorted(declaration))}")
-    for key, rule in declaration.items():
-        value = opt.get(key)
-        if value is None:
-            if rule.required:
-                problems.append(f"{where}missing required key {key!r}")
-        elif not type_ok(value, rule.types):
-            problems.append(f"{where}{key!r} must be {type_name(rule.types)}, got {type(value).__name__} {value_repr(value)}")
-        elif rule.choices is not None and value not in rule.choices:
-            problems.append(f"{where}{key} {value_repr(value)} is not one of {rule.choices}")
-    return problems
-
-
-class DatasetOptionError(RestorationError, ValueError):
-    """The dataset options have problems; the message lists all of them, one per line."""
 
 
 class BaseDataset(torch.utils.data.Dataset):

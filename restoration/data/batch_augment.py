@@ -135,7 +135,7 @@ class BatchAugment:
 
 def batch_augment_problems(entries: Any, applies: bool, trainer: str) -> list[str]:
     """What is wrong with ``train.batch_augment`` (``applies``: whether the trainer runs them)."""
-    from restoration.options.validate import did_you_mean
+    from restoration.schema import did_you_mean
 
     if not entries or not isinstance(entries, list):  # a wrong type is the schema's problem
         return []

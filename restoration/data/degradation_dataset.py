@@ -11,8 +11,8 @@ from restoration.data.degradations import apply_degradations, check_degradations
 from restoration.data.file_lists import single_paths
 from restoration.data.paired_image_dataset import check_train_patch
 from restoration.data.transforms import augment, hwc_to_chw, mod_crop, random_crop, to_float
-from restoration.options.schema import Key
-from restoration.options.types import type_ok
+from restoration.schema import Key
+from restoration.schema import type_ok
 
 __all__ = ["DegradationDataset"]
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from restoration.data.transforms import to_float
 from restoration.errors import DataError
-from restoration.options.validate import did_you_mean
+from restoration.schema import did_you_mean
 from restoration.utils.image_io import imencode, imfrombytes
 
 __all__ = ["DEGRADATIONS", "normalize_degradations", "check_degradations", "apply_degradations",

@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from restoration.data.base_dataset import COMMON_OPTIONS, bind_options
+from restoration.data.base_dataset import COMMON_OPTIONS
+from restoration.schema import bind_options
 from restoration.data.sampler import ResumableSampler, SeededDataset, ShardSampler
 from restoration.errors import DataError
 from restoration.registry import DATASET_REGISTRY

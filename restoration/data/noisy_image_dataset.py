@@ -16,9 +16,9 @@ import numpy as np
 from restoration.data.base_dataset import COMMON_OPTIONS, META_INFO_OPTION, SEED_OPTION, BaseDataset
 from restoration.data.single_image_dataset import ImageFolderDataset
 from restoration.data.transforms import augment, hwc_to_chw, random_crop, to_float
-from restoration.options.schema import Key
-from restoration.options.types import type_ok
-from restoration.options.validate import did_you_mean
+from restoration.schema import Key
+from restoration.schema import type_ok
+from restoration.schema import did_you_mean
 
 __all__ = ["NoisyImageDataset", "SyntheticNoiseDataset", "NOISE_TYPES", "add_noise", "check_noise", "check_train_crop",
            "train_crop", "TRAIN_CROP_OPTIONS"]

@@ -10,8 +10,8 @@ from restoration.data.base_dataset import COLOR_OPTION, COMMON_OPTIONS, BaseData
 from restoration.data.file_lists import paired_paths
 from restoration.data.transforms import augment, hwc_to_chw, paired_random_crop, to_float
 from restoration.errors import DataError
-from restoration.options.schema import Key
-from restoration.options.types import type_ok
+from restoration.schema import Key
+from restoration.schema import type_ok
 
 __all__ = ["PairedImageDataset", "check_train_patch"]
 

@@ -17,7 +17,7 @@ from restoration.data.degradation_kernels import KERNEL_TYPES, check_blur_option
 from restoration.data.file_lists import single_paths
 from restoration.data.transforms import augment, hwc_to_chw, random_crop, to_float
 from restoration.errors import DataError
-from restoration.options.schema import Key
+from restoration.schema import Key
 
 __all__ = ["RealESRGANDataset", "KERNEL_OPTIONS", "check_kernel_options", "sample_kernels"]
 

@@ -16,7 +16,7 @@ from restoration.data.file_lists import paired_paths
 from restoration.data.paired_image_dataset import PairedImageDataset
 from restoration.data.realesrgan_dataset import KERNEL_OPTIONS, check_kernel_options, sample_kernels
 from restoration.errors import DataError, MissingDataError
-from restoration.options.schema import Key
+from restoration.schema import Key
 
 __all__ = ["RealESRGANPairedDataset", "read_pair_list"]
 

@@ -24,7 +24,7 @@ from restoration.data.base_dataset import COMMON_OPTIONS, BaseDataset
 from restoration.data.noisy_image_dataset import TRAIN_CROP_OPTIONS, NoisyImageDataset
 from restoration.data.transforms import hwc_to_chw, to_float
 from restoration.errors import DataError, MissingDataError
-from restoration.options.schema import Key
+from restoration.schema import Key
 
 __all__ = ["SIDDMediumDataset", "SIDDBlocksDataset", "load_sidd_blocks", "SIDD_MEDIUM_PATTERNS"]
 

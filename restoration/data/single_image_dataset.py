@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from restoration.data.base_dataset import COLOR_OPTION, COMMON_OPTIONS, META_INFO_OPTION, BaseDataset
 from restoration.data.file_lists import single_paths
 from restoration.data.transforms import hwc_to_chw, to_float
-from restoration.options.schema import Key
+from restoration.schema import Key
 
 __all__ = ["ImageFolderDataset", "SingleImageDataset"]
 

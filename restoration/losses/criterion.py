@@ -12,7 +12,7 @@ import difflib
 from torch import nn
 
 from restoration.losses.basic_loss import CharbonnierLoss, L1Loss, MSELoss
-from restoration.losses.loss_errors import LossOptionError
+from restoration.errors import LossOptionError
 
 __all__ = ["CRITERIA", "build_criterion", "criterion_problems"]
 

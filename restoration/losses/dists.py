@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restoration.errors import RestorationError
+from restoration.errors import DISTSWeightsError
 from restoration.losses.precision import full_precision
 
 __all__ = ["DISTS", "DISTSLoss", "DISTSWeightsError", "dists_file_problems", "CHANNELS"]
@@ -44,10 +44,6 @@ _STD = (0.229, 0.224, 0.225)
 _C1 = _C2 = 1e-6
 _WHERE = ("torchvision's vgg16-397923af.pth (https://download.pytorch.org/models/vgg16-397923af.pth)",
           "the dists-pytorch package's DISTS_pytorch/weights.pt (pip download dists-pytorch)")
-
-
-class DISTSWeightsError(RestorationError, FileNotFoundError):
-    """A DISTS weight file is missing or does not fit."""
 
 
 def dists_file_problems(backbone_weights_path: Any, dists_weights_path: Any) -> list[str]:

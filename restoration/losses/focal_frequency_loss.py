@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
-from restoration.losses.loss_errors import LossInputError, LossOptionError
+from restoration.errors import LossInputError, LossOptionError
 from restoration.losses.precision import full_precision, upcast
 
 __all__ = ["FFLoss", "patch_spectra"]

@@ -16,7 +16,7 @@ like it, ``M`` is not detached, so the gradient also flows through the map.
 **The EMA output.** ``forward(pred, target, ema_output)`` needs ``ema_output``: ``net_g_ema(lq)`` under
 ``torch.no_grad()``, the same crop as ``pred``. ``SRModel`` and ``RealESRGANModel`` pass it to every loss that
 declares ``needs_ema_output = True`` (and the option check requires ``train.ema_decay > 0``); called without it,
-this loss raises :class:`~restoration.losses.loss_errors.LossInputError` rather than silently training without
+this loss raises :class:`~restoration.errors.LossInputError` rather than silently training without
 the refinement. :func:`artifact_map` is usable on its own.
 
 Computed in float32 (float64 stays float64) with autocast off.
@@ -26,12 +26,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restoration.losses.criterion import build_criterion, criterion_problems
-from restoration.losses.loss_errors import LossInputError, LossOptionError
+from restoration.errors import LossInputError, LossOptionError
 from restoration.losses.precision import full_precision, upcast
 
 __all__ = ["LDLLoss", "artifact_map", "local_variance"]

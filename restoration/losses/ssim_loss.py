@@ -15,7 +15,7 @@ they are (clamping would cut their gradient).
 Sizes: SSIM needs 11x11 pixels. MS-SSIM's coarsest scale must hold the window too, so ``scales: 5`` (the standard,
 weights of Wang et al. 2003) needs sides of at least 161 pixels; a 128x128 training crop needs ``scales: 4`` (81+;
 the first four weights rescaled to sum to 1) or ``scales: 3`` (41+). A smaller crop is refused with
-:class:`~restoration.losses.loss_errors.LossInputError`, never scored on fewer scales behind the user's back.
+:class:`~restoration.errors.LossInputError`, never scored on fewer scales behind the user's back.
 
 traiNNer-redux's ``MSSIMLoss`` / ``MSSSIMLoss`` zero-pad the window (``padding = window_size // 2``) and clamp to
 [0, 1], so their values differ from these near the borders; these equal the metrics.
@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import torch
 from torch import Tensor, nn
 
-from restoration.losses.loss_errors import LossInputError, LossOptionError
+from restoration.errors import LossInputError, LossOptionError
 from restoration.losses.precision import full_precision, upcast
 from restoration.metrics.ms_ssim import MS_SSIM_WEIGHTS, ms_ssim_min_size, ms_ssim_pt
 from restoration.utils.color import rgb2ycbcr_pt

@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from restoration.losses.basic_loss import weight_reduce_loss
-from restoration.losses.loss_errors import LossOptionError
+from restoration.errors import LossOptionError
 from restoration.losses.precision import full_precision, upcast
 
 __all__ = ["WeightedTVLoss"]

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from restoration.losses.criterion import build_criterion, criterion_problems
-from restoration.losses.loss_errors import LossInputError, LossOptionError
+from restoration.errors import LossInputError, LossOptionError
 from restoration.losses.precision import full_precision, upcast
 from restoration.utils.color import rgb2ycbcr_pt
 

@@ -31,16 +31,13 @@ from PIL import Image
 from scipy import linalg
 
 from restoration.errors import RestorationError
+from restoration.errors import FIDError
 from restoration.metrics.fid_inception import FIDInceptionV3
 
 __all__ = ["FIDError", "IMAGE_SUFFIXES", "activation_statistics", "calculate_fid_folders", "folder_features",
            "frechet_distance", "main"]
 
 IMAGE_SUFFIXES = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
-
-
-class FIDError(RestorationError, ValueError):
-    """A folder that cannot give FID statistics, or statistics whose distance is not real."""
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,

@@ -20,16 +20,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models import inception as tv
 
-from restoration.errors import RestorationError
+from restoration.errors import FIDWeightsError
 
 __all__ = ["FIDInceptionV3", "FIDWeightsError", "WEIGHTS_FILE"]
 
 #: The file pytorch-fid downloads (github.com/mseitzer/pytorch-fid/releases/download/fid_weights/...).
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
-
-
-class FIDWeightsError(RestorationError, FileNotFoundError):
-    """The Inception weights file is missing or does not fit."""
 
 
 def _tf_avg_pool(x: Tensor) -> Tensor:

@@ -47,7 +47,7 @@ from scipy.ndimage import correlate
 from scipy.special import gamma
 
 from restoration.data.bsrgan_degradation import matlab_gaussian
-from restoration.errors import RestorationError
+from restoration.errors import NIQEParamsError
 from restoration.metrics.psnr_ssim import to_y_channel
 from restoration.utils.matlab_imresize import imresize_np
 
@@ -63,10 +63,6 @@ _R_ALPHA = gamma(2 / _ALPHAS) ** 2 / (gamma(1 / _ALPHAS) * gamma(3 / _ALPHAS))
 _CHUNK = 256  # blocks per vectorised grid search (256 x 9801 float64 = 20 MB)
 _WHERE = ("expected BasicSR's niqe_pris_params.npz or the MATLAB release's modelparameters.mat; nothing is "
           "downloaded, docs/realsr.md says where to find them")
-
-
-class NIQEParamsError(RestorationError, FileNotFoundError):
-    """The NIQE pristine-model file is missing or holds something else."""
 
 
 @functools.lru_cache(maxsize=4)

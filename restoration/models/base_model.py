@@ -36,7 +36,7 @@ from restoration.archs.build import build_network
 from restoration.models.lr_scheduler import build_scheduler
 from restoration.models.plateau import PlateauLR
 from restoration.models.optimizers import build_optimizer, optimizer_options, uses_eval_point
-from restoration.options.schema import Key
+from restoration.schema import Key
 from restoration.utils.checkpoint import CheckpointError
 from restoration.utils.weights import load_weights_report, unwrap
 

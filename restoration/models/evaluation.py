@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from restoration.errors import DataError, RestorationError, user_error_message
+from restoration.errors import EvaluationError
 from restoration.registry import METRIC_REGISTRY
 from restoration.utils.dist import all_gather_objects, get_dist_info, max_across_ranks
 from restoration.utils.image_grid import comparison_row, to_rgb
@@ -38,11 +39,6 @@ def image_name(batch: Mapping[str, Any]) -> str:
     path = batch.get("gt_path") or batch.get("lq_path") or ["image"]
     path = path[0] if isinstance(path, (list, tuple)) else path
     return os.path.splitext(os.path.basename(str(path)))[0]
-
-
-class EvaluationError(DataError):
-    """An image failed on some rank of a multi-rank evaluation; raised on every rank, so all of them leave
-    the evaluation together. The message is each failing rank's ``'<ErrorName>: <message> (rank r)'``."""
 
 
 def evaluate(

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from restoration.errors import RestorationError
+from restoration.errors import OptimizerError
 
 __all__ = ["OPTIMIZERS", "EXTRAS", "OptimizerError", "build_optimizer", "optimizer_class", "optimizer_options",
            "optimizer_problem", "schedule_problem", "uses_eval_point"]
@@ -38,10 +38,6 @@ OPTIMIZERS: dict[str, str] = {
 
 #: Optional module -> the package that provides it (installed by the ``optim`` extra).
 EXTRAS: dict[str, str] = {"pytorch_optimizer": "pytorch-optimizer", "schedulefree": "schedulefree"}
-
-
-class OptimizerError(RestorationError, ValueError):
-    """An optimizer that is unknown, not installed, or given an option it does not take."""
 
 
 def _installed(module: str) -> bool:

@@ -150,7 +150,7 @@ def plateau_problems(sched: Mapping[str, Any], opt: Mapping[str, Any]) -> list[s
     else:
         metrics = val.get("metrics") if isinstance(val.get("metrics"), Mapping) else {}
         if metric not in metrics:
-            from restoration.options.validate import did_you_mean
+            from restoration.schema import did_you_mean
 
             bad.append(f"ReduceLROnPlateau 'metric': validation computes no metric '{metric}' "
                        f"(val.metrics has {sorted(metrics) or 'none'}){did_you_mean(metric, set(metrics))}")

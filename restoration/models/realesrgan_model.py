@@ -50,7 +50,7 @@ from restoration.losses.loss_list import evaluate_losses
 from restoration.losses.lpips import LPIPSLoss
 from restoration.losses.perceptual_loss import PerceptualLoss
 from restoration.models.sr_model import SRModel
-from restoration.options.schema import Key
+from restoration.schema import Key
 from restoration.registry import LOSS_REGISTRY, build_from_registry
 
 __all__ = ["RealESRNetModel", "RealESRGANModel", "paired_coin"]

@@ -16,17 +16,12 @@ from torch import Tensor, nn
 
 from restoration.archs.spec import arch_spec
 from restoration.data.batch_augment import BatchAugment
-from restoration.errors import RestorationError
+from restoration.errors import ScaleMismatchError
 from restoration.inference import crop_to, pad_to_multiple, restore
 from restoration.losses.loss_list import build_losses, evaluate_losses, needs_ema_output
 from restoration.models.base_model import Trainer
 
 __all__ = ["SRModel", "ScaleMismatchError"]
-
-
-class ScaleMismatchError(RestorationError, ValueError):
-    """The network's output is not ``scale`` times its input (the option check catches this for registered
-    architectures; a network built outside it can still disagree)."""
 
 
 class SRModel(Trainer):

@@ -38,7 +38,7 @@ from torch import Tensor
 from restoration.inference import self_ensemble
 from restoration.models.pixel_shuffle_downsampling import pd_denoise, pd_training_input
 from restoration.models.sr_model import SRModel
-from restoration.options.schema import Key
+from restoration.schema import Key
 
 __all__ = ["TBSNModel", "TBSN_MODEL_DEFAULTS"]
 

@@ -14,9 +14,11 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from restoration.errors import RestorationError, value_repr
+from restoration.errors import value_repr
+from restoration.errors import OptionsError
 
-from restoration.options.schema import TOP_LEVEL, Key
+from restoration.options.schema import TOP_LEVEL
+from restoration.schema import Key
 from restoration.options.upstream import expand_paths, json_options_problem, translate_upstream
 from restoration.options.validate import top_level_spec, validate_options
 from restoration.options.yaml_io import YAMLLimitError, load_yaml, parse_yaml_value, yaml_problem
@@ -31,16 +33,6 @@ __all__ = [
     "experiment_paths",
     "run_header",
 ]
-
-
-class OptionsError(RestorationError, ValueError):
-    """A bad option file. ``problems`` lists every issue; ``str()`` is the full report."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{len(problems)} problem(s) in {source}:\n{lines}")
 
 
 def apply_overrides(opt: dict[str, Any], overrides: Iterable[str]) -> list[str]:
@@ -253,7 +245,7 @@ def read_dist_params(opt_path: str, overrides: Iterable[str] = ()) -> dict[str, 
     group exists. Anything unreadable or invalid gives the defaults here: :func:`parse_options`, which
     runs next on every rank, reports it."""
     from restoration.options.schema import DIST
-    from restoration.options.validate import check_spec
+    from restoration.schema import check_spec
     from restoration.utils.dist import backend_problem
 
     params: dict[str, Any] = {}

@@ -7,36 +7,9 @@ are checked against that component instead (its ``__init__`` signature and ``che
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from restoration.schema import ANY_MAPPING, COMPONENT, Key, all_defaults
 
-__all__ = ["Key", "TOP_LEVEL", "COMPONENT", "ANY_MAPPING"]
-
-COMPONENT = "component"  # a dict with ``type`` resolved through a registry
-ANY_MAPPING = "any_mapping"  # a dict whose keys are free (datasets, metrics)
-
-
-@dataclass(frozen=True)
-class Key:
-    """One option key.
-
-    Attributes:
-        types: Accepted Python types (``bool`` is never accepted for ``int``/``float``).
-        default: Value filled in when the key is absent (``None``: stays absent/None).
-        required: The file must set it.
-        children: Spec of a nested mapping; unknown nested keys are reported.
-        choices: Allowed values.
-        doc: One line for the options reference.
-    """
-
-    types: tuple[type, ...]
-    default: Any = None
-    required: bool = False
-    children: dict[str, "Key"] | None = None
-    choices: tuple[Any, ...] | None = None
-    doc: str = ""
-    kind: str = ""  # COMPONENT or ANY_MAPPING for registry-checked sections
-
+__all__ = ["TOP_LEVEL", "all_defaults"]
 
 _NUM = (int, float)
 
@@ -156,9 +129,4 @@ TOP_LEVEL: dict[str, Key] = {
     "logger": Key((dict,), default={}, children=LOGGER),
     "dist_params": Key((dict,), default={}, children=DIST),
 }
-
-
-def all_defaults(spec: dict[str, Key]) -> dict[str, Any]:
-    """Defaults of a spec (used by the options reference)."""
-    return {k: v.default for k, v in spec.items() if v.default is not None}
 

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from restoration.errors import value_repr
-from restoration.options.schema import TOP_LEVEL, Key
-from restoration.options.types import type_name, type_ok
+from restoration.options.schema import TOP_LEVEL
+from restoration.schema import (
+    Key,
+    bind_arguments,
+    check_kwargs,
+    check_spec,
+    check_unknown_keys,
+    did_you_mean,
+    keyword_parameters,
+)
 from restoration.registry import (
     ARCH_REGISTRY,
     DATASET_REGISTRY,
@@ -30,125 +37,6 @@ __all__ = [
     "validate_options", "check_kwargs", "check_component", "bind_arguments", "check_size_requirements",
     "did_you_mean", "top_level_spec",
 ]
-
-def _edit_distance(a: str, b: str) -> int:
-    """Insertions, deletions, substitutions and swaps of neighbours turning ``a`` into ``b`` (optimal string
-    alignment distance): one typo is 1, ``pixel_otp`` -> ``pixel_opt`` included."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        row = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                row[j] = min(row[j], prev2[j - 2] + 1)
-        prev2, prev = prev, row
-    return prev[-1]
-
-
-def did_you_mean(key: str, candidates: list[str] | set[str]) -> str:
-    """`` (did you mean 'x'?)`` when a candidate is a plausible typo of ``key``, else ``""``.
-
-    Plausible: the same up to case, or within a few typos (one per five characters, at least one; keys of four
-    characters or fewer only a swap of neighbours), and still similar as a whole (difflib ratio >= 0.75), so
-    ``tile`` never suggests ``time`` nor ``noise_range`` ``is_train``; ``gt_sise``, ``pixel_otp`` and
-    ``lr_sheduler`` still get theirs.
-    """
-    low = key.lower()
-    best: tuple[int, float, str] | None = None
-    for name in sorted(candidates):
-        other = name.lower()
-        distance = _edit_distance(low, other)
-        if distance == 0:
-            return f" (did you mean '{name}'?)"
-        swap = distance == 1 and len(low) == len(other) and sorted(low) == sorted(other)
-        budget = max(1, len(low) // 5) if len(low) > 4 else 0
-        ratio = difflib.SequenceMatcher(None, low, other).ratio()
-        if (distance <= budget or swap) and ratio >= 0.75:
-            if best is None or (distance, -ratio) < best[:2]:
-                best = (distance, -ratio, name)
-    return f" (did you mean '{best[2]}'?)" if best else ""
-
-
-def check_spec(opt: Mapping[str, Any], spec: dict[str, Key], where: str, problems: list[str]) -> None:
-    """Unknown keys, required keys, types and choices of ``opt`` against ``spec``."""
-    for key, value in opt.items():
-        if key not in spec:
-            problems.append(f"unknown option '{where}{key}'{did_you_mean(key, set(spec))}")
-            continue
-        rule = spec[key]
-        if value is None:
-            continue
-        if not type_ok(value, rule.types):
-            problems.append(
-                f"'{where}{key}' must be {type_name(rule.types)}, got {type(value).__name__} {value_repr(value)}"
-            )
-            continue
-        if rule.choices is not None and value not in rule.choices:
-            problems.append(f"'{where}{key}' must be one of {list(rule.choices)}, got {value_repr(value)}")
-        if rule.children is not None and isinstance(value, Mapping):
-            check_spec(value, rule.children, f"{where}{key}.", problems)
-    for key, rule in spec.items():
-        if rule.required and opt.get(key) is None:
-            problems.append(f"missing required option '{where}{key}'")
-
-
-def _keyword_parameters(func: Callable[..., Any]) -> dict[str, inspect.Parameter] | None:
-    """The parameters of ``func`` a keyword can fill; None when anything goes (``**kwargs``, no signature)."""
-    try:
-        sig = inspect.signature(func)
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
-        return None
-    return {n: p for n, p in sig.parameters.items()
-            if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-
-def _check_unknown_keys(label: str, params: Mapping[str, Any], kwargs: Mapping[str, Any], where: str,
-                        problems: list[str]) -> None:
-    """One problem per unknown key (with did-you-mean), then the accepted keys once for the component."""
-    unknown = [key for key in kwargs if key not in params]
-    for key in unknown:
-        problems.append(f"'{where}' ({label}) has no argument '{key}'{did_you_mean(key, set(params))}")
-    if unknown:
-        problems.append(f"'{where}' ({label}) accepts: {', '.join(params)}")
-
-
-def check_kwargs(func: Callable[..., Any], kwargs: Mapping[str, Any], where: str, problems: list[str]) -> None:
-    """Unknown and missing keyword arguments of ``func`` (a class or function) for ``kwargs``."""
-    params = _keyword_parameters(func)
-    if params is None:
-        return
-    label = str(getattr(func, "__name__", func))
-    _check_unknown_keys(label, params, kwargs, where, problems)
-    for name, p in params.items():
-        if p.default is p.empty and name not in kwargs:
-            problems.append(f"'{where}' ({label}) needs argument '{name}'")
-
-
-def bind_arguments(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The complete arguments of ``func(**kwargs)``: the known keys of ``kwargs`` bound to the signature
-    (``inspect.Signature.bind_partial``) with every default applied, so checks read one source of defaults.
-
-    Unknown keys are left out (:func:`check_kwargs` reports them). Returns None when a required argument
-    is missing: there is nothing complete to check then.
-    """
-    params = _keyword_parameters(func)
-    known = dict(kwargs) if params is None else {k: v for k, v in kwargs.items() if k in params}
-    sig = inspect.signature(func)
-    bound = sig.bind_partial(**known)
-    bound.apply_defaults()
-    arguments = dict(bound.arguments)
-    for name, p in sig.parameters.items():
-        if p.kind == p.VAR_KEYWORD:  # flatten **kwargs into the mapping
-            arguments.update(arguments.pop(name, {}))
-        elif p.kind == p.VAR_POSITIONAL:
-            arguments.pop(name, None)
-        elif name != "self" and p.kind != p.POSITIONAL_ONLY and name not in arguments:
-            return None
-    return arguments
-
 
 def _resolve(registry: Registry, name: Any, where: str, problems: list[str], user_named: bool = False) -> Any:
     if not isinstance(name, str):
@@ -219,9 +107,9 @@ def check_component(
     cls = _resolve(registry, opt["type"], where, problems, user_named)
     if cls is None:
         closest = _closest_registered(registry, opt["type"]) if registry is not DATASET_REGISTRY else None
-        params = _keyword_parameters(closest[1]) if closest is not None else None
+        params = keyword_parameters(closest[1]) if closest is not None else None
         if params is not None:
-            _check_unknown_keys(f"checked against {closest[0]}, the closest type", params,
+            check_unknown_keys(f"checked against {closest[0]}, the closest type", params,
                                 {k: v for k, v in kwargs.items() if k not in call_args}, where, problems)
         return None
     if registry is DATASET_REGISTRY:  # datasets take the whole option dict (BasicSR style), not kwargs
@@ -307,7 +195,7 @@ def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> Non
     else:
         cls = optimizer_class(kind)
         kwargs = {k: v for k, v in optim.items() if k != "type"}
-        _check_unknown_keys(cls.__name__, optimizer_options(cls), kwargs, f"train.{key}", problems)
+        check_unknown_keys(cls.__name__, optimizer_options(cls), kwargs, f"train.{key}", problems)
         conflict = schedule_problem(kind, train)
         if conflict:
             problems.append(f"'train.{key}': {conflict}")

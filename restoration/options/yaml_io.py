@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from restoration.errors import RestorationError
+from restoration.errors import YAMLLimitError
 
 __all__ = ["load_yaml", "parse_yaml_value", "dump_yaml", "yaml_problem", "YAMLLimitError", "MAX_EXPANDED_NODES"]
 
@@ -62,10 +62,6 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
-
-
-class YAMLLimitError(RestorationError, yaml.YAMLError):
-    """A YAML document whose aliases expand past :data:`MAX_EXPANDED_NODES` values, or into itself."""
 
 
 def _expanded_size(root: yaml.Node, source: str, limit: int) -> int:

@@ -13,7 +13,7 @@ from typing import IO, Any, Callable
 
 import torch
 
-from restoration.errors import RestorationError
+from restoration.errors import CheckpointError
 
 __all__ = ["CheckpointError", "atomic_save", "atomic_write_text", "archive_problem", "find_latest_state",
            "prune_checkpoints", "load_training_state", "remove_stale_temporaries", "umask_mode", "TMP_PREFIX"]
@@ -25,9 +25,6 @@ TMP_PREFIX = ".tmp_"
 # (EFBIG: the file system's or the job's file-size limit, e.g. ``ulimit -f`` or FAT32's 4 GiB)
 _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG)
 
-
-class CheckpointError(RestorationError, ValueError):
-    """A training state that cannot be resumed from (unreadable, or not a training state)."""
 
 _STATE_RE = re.compile(r"^(\d+)\.state$")
 

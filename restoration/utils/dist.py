@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.distributed as torch_dist
 
-from restoration.errors import RestorationError
+from restoration.errors import DistError
 from restoration.utils.stop_signals import die_with_parent
 
 __all__ = [
@@ -53,10 +53,6 @@ __all__ = [
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 #: What ``srun`` sets that ``--launcher slurm`` reads (SLURM_LOCALID is optional: 0 when absent).
 SLURM_ENV = ("SLURM_NODELIST", "SLURM_NTASKS", "SLURM_PROCID")
-
-
-class DistError(RestorationError, RuntimeError):
-    """A launcher or process-group setting that cannot work (reported as one line)."""
 
 
 def backend_spec(backend: str, cuda_available: bool) -> str:

@@ -13,7 +13,7 @@ import fnmatch
 import os
 import uuid
 
-from restoration.errors import RestorationError
+from restoration.errors import ExperimentFolderError
 
 __all__ = ["ExperimentFolderError", "RUN_ID_FILE", "foreign_entries", "archive_folder", "new_run_id",
            "read_run_id", "write_run_id", "unwritable"]
@@ -24,10 +24,6 @@ RUN_ID_FILE = "run_id"
 # What a run of this package writes into its experiment folder; anything else means the folder is not one
 _OURS = ("models", "training_states", "visualization", "options", RUN_ID_FILE, "best_metrics.json", "train_*.log",
          ".tmp_*")
-
-
-class ExperimentFolderError(RestorationError, OSError):
-    """An experiment folder that cannot be used: not an experiment folder, or not writable."""
 
 
 def foreign_entries(folder: str) -> list[str]:

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from restoration.errors import RestorationError
+from restoration.errors import ImageReadError
 
 __all__ = [
     "ImageReadError",
@@ -51,10 +51,6 @@ _MODES = ("unchanged", "rgb", "gray")
 MAX_PIXELS_ENV = "RESTORATION_MAX_IMAGE_PIXELS"
 #: Pillow's decompression-bomb error threshold (twice ``PIL.Image.MAX_IMAGE_PIXELS``), our default limit.
 _DEFAULT_MAX_PIXELS = 2 * 89_478_485
-
-
-class ImageReadError(RestorationError, OSError):
-    """An image file is missing, unreadable or corrupt. The message names the file."""
 
 
 def is_image_file(path: PathLike) -> bool:

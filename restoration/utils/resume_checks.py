@@ -16,16 +16,12 @@ from typing import Any, Mapping
 
 import yaml
 
-from restoration.utils.checkpoint import CheckpointError
+from restoration.errors import ForeignStateError
 
 __all__ = ["ForeignStateError", "options_text", "option_diff", "check_run_id", "RUN_TIME_KEYS"]
 
 #: Keys of the resolved options that describe this process, not the experiment (never compared or saved).
 RUN_TIME_KEYS = ("time", "rank", "world_size", "dist", "is_train", "run_id", "opt_path")
-
-
-class ForeignStateError(CheckpointError):
-    """A training state written by another run than the one of this experiment folder."""
 
 
 def options_text(opt: Mapping[str, Any]) -> str:

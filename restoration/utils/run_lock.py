@@ -19,14 +19,10 @@ import socket
 import time
 from types import TracebackType
 
-from restoration.errors import RestorationError
+from restoration.errors import RunLockedError
 from restoration.utils.experiment_folder import ExperimentFolderError, unwritable
 
 __all__ = ["RunLock", "RunLockedError", "lock_path"]
-
-
-class RunLockedError(RestorationError, RuntimeError):
-    """Another process is training in the same experiment folder."""
 
 
 #: Lock files held by this process: a record lock is per process, so a second lock of the same file here

@@ -21,17 +21,13 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from restoration.errors import RestorationError
+from restoration.errors import WeightsError
 
 __all__ = ["WeightsError", "LoadReport", "read_state_dict", "selected_param_key", "load_weights", "load_weights_report",
            "strip_prefixes"]
 
 _PREFIXES = ("module.", "_orig_mod.")
 _LOGGER = logging.getLogger("restoration")
-
-
-class WeightsError(RestorationError, RuntimeError):
-    """A checkpoint cannot be loaded into a network; the message lists every mismatch."""
 
 
 @dataclass(frozen=True)
