@@ -9,8 +9,8 @@ from restoration.data import register_datasets
 from restoration.data.all_in_one_dataset import SOURCE_OPTIONS
 from restoration.data.base_dataset import COMMON_OPTIONS
 from restoration.models import register_models
-from restoration.models.lr_scheduler import SCHEDULERS
-from restoration.models.optimizers import EXTRAS, OPTIMIZERS
+from restoration.optim.optimizers import EXTRAS, OPTIMIZERS
+from restoration.optim.schedulers import SCHEDULERS
 from restoration.options.schema import TOP_LEVEL
 from restoration.schema import Key
 from restoration.registry import DATASET_REGISTRY, MODEL_REGISTRY

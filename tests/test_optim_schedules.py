@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from restoration.models.lr_scheduler import build_scheduler
-from restoration.models.optimizers import OPTIMIZERS, OptimizerError, build_optimizer, optimizer_problem
+from restoration.optim.optimizers import OPTIMIZERS, OptimizerError, build_optimizer, optimizer_problem
+from restoration.optim.schedulers import build_scheduler
 from restoration.options.parse import OptionsError, parse_options
 from tests.helpers import make_sr_pairs, train_options, write_options
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from restoration.models.lr_scheduler import build_scheduler, cosine_restart_factor, multistep_factor
+from restoration.optim.schedulers import build_scheduler, cosine_restart_factor, multistep_factor
 from restoration.models.sr_model import SRModel
 
 

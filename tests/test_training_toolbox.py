@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from restoration.data.batch_augment import BatchAugment
-from restoration.models.lr_scheduler import build_scheduler
+from restoration.optim.schedulers import build_scheduler
 from restoration.models.sr_model import SRModel
 from restoration.options.parse import OptionsError, parse_options
 from tests.helpers import make_sr_pairs, train_options, write_options

@@ -33,9 +33,9 @@ import torch
 from torch import Tensor, nn
 
 from restoration.archs.build import build_network
-from restoration.models.lr_scheduler import build_scheduler
-from restoration.models.plateau import PlateauLR
-from restoration.models.optimizers import build_optimizer, optimizer_options, uses_eval_point
+from restoration.optim.optimizers import build_optimizer, optimizer_options, uses_eval_point
+from restoration.optim.plateau import PlateauLR
+from restoration.optim.schedulers import build_scheduler
 from restoration.schema import Key
 from restoration.utils.checkpoint import CheckpointError
 from restoration.utils.weights import load_weights_report, unwrap
@@ -200,7 +200,7 @@ class Trainer:
         """An optimizer, learning-rate schedule and GradScaler for network ``name``.
 
         Args:
-            optim_opt: ``{type, lr, ...}``, a type of :data:`restoration.models.optimizers.OPTIMIZERS`.
+            optim_opt: ``{type, lr, ...}``, a type of :data:`restoration.optim.optimizers.OPTIMIZERS`.
             scheduler_opt: ``train.scheduler``-style options (None: constant).
             warmup_iter: Linear warm-up iterations (-1: none).
             grad_clip: Clip the gradient norm of this network's parameters to this value (0: off).

@@ -183,7 +183,7 @@ _MAX_SEED = 2**31 - 1
 
 def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> None:
     """``train.<key>`` (``optim_g``): a type from the optimizer table, its arguments, a numeric ``lr``."""
-    from restoration.models.optimizers import optimizer_class, optimizer_options, optimizer_problem, schedule_problem
+    from restoration.optim.optimizers import optimizer_class, optimizer_options, optimizer_problem, schedule_problem
 
     optim = train.get(key) or {}
     if not isinstance(optim, Mapping):
@@ -206,7 +206,7 @@ def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> Non
 
 
 def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
-    from restoration.models.lr_scheduler import SCHEDULERS, scheduler_problems
+    from restoration.optim.schedulers import SCHEDULERS, scheduler_problems
 
     sched = train.get("scheduler")
     if not isinstance(sched, Mapping):
@@ -240,7 +240,7 @@ def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
 def _check_training_toolbox(opt: Mapping[str, Any], trainer: Any, problems: list[str]) -> None:
     """``ReduceLROnPlateau``'s metric against the validation, ``train.batch_augment``, ``logger.wandb``'s package."""
     from restoration.data.batch_augment import batch_augment_problems
-    from restoration.models.plateau import plateau_problems
+    from restoration.optim.plateau import plateau_problems
     from restoration.models.sr_model import SRModel
     from restoration.utils.wandb_writer import wandb_problem
 

@@ -6,7 +6,7 @@ the iteration counter (``LambdaLR.state_dict`` holds it) and the result never de
 per-restart weights, which existing option files rely on. ``LinearLR`` and ``OneCycleLR`` follow torch's
 classes of those names (the tests compare every step with them); ``WSD`` is warmup-stable-decay: the
 scheduled lr until the last ``decay_iter`` iterations, then a decay to ``eta_min``. ``warmup_iter``
-multiplies any of them by a linear ramp. ``ReduceLROnPlateau`` (:mod:`restoration.models.plateau`) is
+multiplies any of them by a linear ramp. ``ReduceLROnPlateau`` (:mod:`restoration.optim.plateau`) is
 constant in the iteration and multiplied by a factor that a validation metric lowers.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from restoration.models.plateau import PLATEAU_KEYS, PlateauLR, PlateauState, default_val_set
+from restoration.optim.plateau import PLATEAU_KEYS, PlateauLR, PlateauState, default_val_set
 
 __all__ = ["SCHEDULERS", "WSD_DECAYS", "build_scheduler", "scheduler_problems", "multistep_factor", "cosine_restart_factor", "linear_factor",
            "one_cycle_lr", "wsd_factor"]
@@ -34,7 +34,7 @@ SCHEDULERS: dict[str, frozenset[str]] = {
     "OneCycleLR": frozenset({"max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor",
                              "final_div_factor", "three_phase"}),
     "WSD": frozenset({"decay_iter", "eta_min", "decay_type"}),
-    # driven by a validation metric (restoration.models.plateau), on top of a constant schedule
+    # driven by a validation metric (restoration.optim.plateau), on top of a constant schedule
     "ReduceLROnPlateau": PLATEAU_KEYS,
 }
 
@@ -209,7 +209,7 @@ def build_scheduler(optimizer: Optimizer, opt: Mapping[str, Any] | None, warmup_
     Args:
         total_iter: ``train.total_iter``: where ``WSD`` ends and ``OneCycleLR``'s default ``total_steps``.
         options: The whole option file, read by ``ReduceLROnPlateau`` (its metric's ``better``, the first
-            validation set's name); that schedule is a :class:`~restoration.models.plateau.PlateauLR`.
+            validation set's name); that schedule is a :class:`~restoration.optim.plateau.PlateauLR`.
 
     Call ``scheduler.step()`` once per training iteration, after ``optimizer.step()``.
     """
