@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from restoration.errors import RestorationError
 from restoration.data.loader import build_dataset, build_eval_loader
-from restoration.models.evaluation import evaluate, format_table
+from restoration.evaluation import evaluate, format_table
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import METRIC_REGISTRY, MODEL_REGISTRY

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import torch
 
-from restoration.errors import RestorationError, user_error_message
+from restoration.errors import EvaluationError, RestorationError, user_error_message
 from restoration.errors import MainRankFailedError, TrainingStalledError
 from restoration.data.loader import (
     CUDAPrefetcher,
@@ -24,7 +24,7 @@ from restoration.data.loader import (
     build_train_loader,
     check_image_files,
 )
-from restoration.models.evaluation import EvaluationError, evaluate
+from restoration.evaluation import evaluate
 from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
 from restoration.options.schedule_warnings import schedule_warnings
 from restoration.options.yaml_io import dump_yaml

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from restoration.data.loader import build_dataset, build_eval_loader
-from restoration.models.evaluation import evaluate
+from restoration.evaluation import evaluate
 from restoration.models.sr_model import SRModel
 from restoration.options.yaml_io import load_yaml
 from restoration.train_loop import main as train_main

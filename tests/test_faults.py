@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from restoration.models.evaluation import evaluate
+from restoration.evaluation import evaluate
 from restoration.models.sr_model import SRModel
 from restoration.train_loop import main as train_main
 from restoration.utils import checkpoint

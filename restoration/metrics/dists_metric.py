@@ -1,6 +1,6 @@
 """``calculate_dists``: DISTS between a restored image and its ground truth (lower is better).
 
-Called like every metric by :func:`restoration.models.evaluation.evaluate`: ``fn(img, img2, **options)`` with
+Called like every metric by :func:`restoration.evaluation.evaluate`: ``fn(img, img2, **options)`` with
 uint8 RGB ``(H, W, 3)`` images. The network (:class:`restoration.losses.dists.DISTS`) is built once per
 (files, device) and kept; it runs on the current CUDA device when there is one.
 

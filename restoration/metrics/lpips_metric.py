@@ -1,6 +1,6 @@
 """``calculate_lpips``: LPIPS between a restored image and its ground truth (lower is better).
 
-Called like every metric by :func:`restoration.models.evaluation.evaluate`: ``fn(img, img2, **options)``
+Called like every metric by :func:`restoration.evaluation.evaluate`: ``fn(img, img2, **options)``
 with uint8 RGB ``(H, W, 3)`` images. The network (:class:`restoration.losses.lpips.LPIPS`) is built once
 per (net, files, device) and kept; it runs on the current CUDA device when there is one.
 

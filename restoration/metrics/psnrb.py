@@ -2,7 +2,7 @@
 (ARCNN, FBCNN, SwinIR); higher is better.
 
 PSNR-B adds to the MSE a blocking-effect factor (BEF) of the *restored* image ``img`` (the first argument, as
-:func:`restoration.models.evaluation.evaluate` passes the output first), measured on the boundaries of the
+:func:`restoration.evaluation.evaluate` passes the output first), measured on the boundaries of the
 ``block_size`` grid (8: JPEG's)::
 
     D_B   = mean of (x[i, j] - x[i, j+1])² and (x[i, j] - x[i+1, j])² over neighbour pairs that straddle a block

@@ -242,7 +242,7 @@ class Trainer:
 
         Default: ``inference(batch['lq'])`` against ``batch['gt']`` (None without ground truth). Override it
         for batches of other keys or shapes; an output ``(1, T, C, H, W)`` is scored frame by frame against a
-        target of the same shape (:func:`restoration.models.evaluation.evaluate`).
+        target of the same shape (:func:`restoration.evaluation.evaluate`).
         """
         return self.inference(batch["lq"].to(self.device)), batch.get("gt")
 

@@ -16,14 +16,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from restoration.errors import DataError, RestorationError, user_error_message
-from restoration.errors import EvaluationError
+from restoration.errors import DataError, EvaluationError, RestorationError, user_error_message
 from restoration.registry import METRIC_REGISTRY
 from restoration.utils.dist import all_gather_objects, get_dist_info, max_across_ranks
 from restoration.utils.image_grid import comparison_row, to_rgb
 from restoration.utils.image_io import imwrite, tensor2img
 
-__all__ = ["evaluate", "EvaluationError", "image_name", "image_path", "format_table"]
+__all__ = ["evaluate", "image_name", "image_path", "format_table"]
 
 _LOGGER = logging.getLogger("restoration")
 
