@@ -15,8 +15,8 @@ import pytest
 import scipy.stats
 import skimage.data
 
-from restoration.data.bsrgan_degradation import matlab_gaussian
 from restoration.metrics.niqe import FLAT, NIQEParamsError, _aggd, calculate_niqe, niqe, niqe_features
+from restoration.utils.matlab_fspecial import matlab_gaussian
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,22 +22,15 @@ import math
 import numpy as np
 
 from restoration.errors import DataError
+from restoration.utils.matlab_fspecial import matlab_gaussian
 
-__all__ = ["bsrgan_degrade", "bsrgan_blur_kernel", "matlab_gaussian", "anisotropic_gaussian", "shift_kernel"]
+__all__ = ["bsrgan_degrade", "bsrgan_blur_kernel", "anisotropic_gaussian", "shift_kernel"]
 
 _JPEG_PROB = 0.9  # the JPEG among the shuffled operations (the last one always happens)
 _HALVE_PROB = 0.25  # x4 only: start at half size and continue at x2
 _RESIZE_PROB = 0.75  # random downscale: OpenCV resize, else shifted blur + nearest
 _CV2_INTERPOLATIONS = (1, 2, 3)  # cv2.INTER_LINEAR, INTER_CUBIC, INTER_AREA
 _TINY = 1e-6  # floor of drawn sigmas/eigenvalues: U(0, 1) may return 0, which would divide by zero
-
-
-def matlab_gaussian(size: int, sigma: float) -> np.ndarray:
-    """MATLAB ``fspecial('gaussian', size, sigma)``: values below ``eps·max`` set to 0, normalised."""
-    r = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    kernel = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * max(sigma, _TINY) ** 2))
-    kernel[kernel < np.finfo(np.float64).eps * kernel.max()] = 0
-    return kernel / kernel.sum()
 
 
 def anisotropic_gaussian(size: int, theta: float, l1: float, l2: float) -> np.ndarray:

@@ -46,9 +46,9 @@ import numpy as np
 from scipy.ndimage import correlate
 from scipy.special import gamma
 
-from restoration.data.bsrgan_degradation import matlab_gaussian
 from restoration.errors import NIQEParamsError
 from restoration.metrics.psnr_ssim import to_y_channel
+from restoration.utils.matlab_fspecial import matlab_gaussian
 from restoration.utils.matlab_imresize import imresize_np
 
 __all__ = ["calculate_niqe", "niqe", "niqe_features", "load_niqe_params", "NIQEParamsError"]
