@@ -27,7 +27,7 @@ setup(
     ],
     # python train.py / test.py as commands that run from any folder (docs/install.md: how paths resolve)
     entry_points={"console_scripts": ["restoration-infer=restoration.infer:main",
-                                      "restoration-train=restoration.train_loop:main",
+                                      "restoration-train=restoration.cli.train:main",
                                       "restoration-test=restoration.tester:main"]},
     extras_require={
         "natten": ["natten>=0.20"],

@@ -1,10 +1,6 @@
-"""Train a network: ``python train.py -opt options/train/SwinIR/train_SwinIR_SRx2_DIV2K.yml``.
+"""Train a network: ``python train.py -opt options/train/SwinIR/train_SwinIR_SRx2_DIV2K.yml`` (see restoration.cli.train)."""
 
-Several GPUs: ``torchrun --nproc_per_node=4 train.py -opt ... --launcher pytorch``.
-After a crash or pre-emption: add ``--auto_resume``.
-"""
-
-from restoration.train_loop import main
+from restoration.cli.train import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,7 +13,7 @@ from torch import nn
 
 from restoration.models.sr_model import SRModel
 from restoration.options.parse import OptionsError, parse_options
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from tests.helpers import make_sr_pairs, train_options, write_options
 
 

@@ -60,7 +60,7 @@ def test_train_then_test_from_another_folder(tmp_path: Path, monkeypatch, capsys
 
 
 def test_an_option_error_from_force_yml_names_the_override(tmp_path: Path, capsys) -> None:
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
 
     data = make_sr_pairs(tmp_path / "data", n=1, size=16, scale=2)
     cfg = write_options(train_options(data, "force"), tmp_path / "o.yml")

@@ -26,7 +26,7 @@ from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.evaluation import evaluate
 from restoration.models.sr_model import SRModel
 from restoration.options.yaml_io import load_yaml
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from tests.helpers import make_sr_pairs, train_options, write_options
 
 pytestmark = [

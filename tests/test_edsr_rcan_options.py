@@ -93,7 +93,7 @@ def basicsr_rcan_test(hr: Path, lr: Path, weights: str) -> dict[str, Any]:
 
 
 def test_basicsr_edsr_x3_file_trains_from_an_x2_checkpoint(tmp_path: Path) -> None:
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
 
     hr, lr = make_sr_pairs(tmp_path / "data", n=2, size=36, scale=3)
     torch.manual_seed(0)

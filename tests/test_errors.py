@@ -12,7 +12,7 @@ from restoration.models.sr_model import SRModel
 from restoration.options.parse import OptionsError
 from restoration.registry import RegistryError
 from restoration.tester import main as run_test_script
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from restoration.utils.checkpoint import CheckpointError, load_training_state
 from restoration.utils.dist import DistError
 from restoration.utils.image_io import ImageReadError

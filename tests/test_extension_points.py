@@ -1,6 +1,6 @@
 """The design proven from outside: a dataset, a metric and a video trainer that live in this file only.
 
-Each is used through ``train.py``'s entry (:func:`restoration.train_loop.main`) without editing the
+Each is used through ``train.py``'s entry (:func:`restoration.cli.train.main`) without editing the
 package: the dataset, the network and the trainer are named in the option file as
 ``tests.test_extension_points:<Class>`` (imported because the file is the one given with ``-opt``, and only
 as a class of the slot's kind); the metric, a function, is registered by the test and unregistered after.
@@ -27,7 +27,7 @@ from restoration.data.base_dataset import COMMON_OPTIONS, SEED_OPTION, BaseDatas
 from restoration.models.base_model import Trainer
 from restoration.schema import Key
 from restoration.registry import METRIC_REGISTRY
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 
 HERE = "tests.test_extension_points"
 

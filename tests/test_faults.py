@@ -23,7 +23,7 @@ import torch
 
 from restoration.evaluation import evaluate
 from restoration.models.sr_model import SRModel
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from restoration.utils import checkpoint
 from restoration.utils.checkpoint import CheckpointError, atomic_save, remove_stale_temporaries
 from restoration.utils.image_io import imwrite
@@ -350,14 +350,14 @@ def test_remove_stale_temporaries_only_removes_ours(tmp_path: Path) -> None:
 
 
 def test_net_g_latest_is_never_ahead_of_the_newest_state(data, tmp_path: Path, monkeypatch, capsys) -> None:
-    import restoration.train_loop as train_loop
+    import restoration.training.checkpoints as checkpoints
 
     def save_fails_at_4(obj, path):
         if path.endswith("4.state"):
             raise CheckpointError(f"cannot write {path}: No space left on device")
         atomic_save(obj, path)
 
-    monkeypatch.setattr(train_loop, "atomic_save", save_fails_at_4)
+    monkeypatch.setattr(checkpoints, "atomic_save", save_fails_at_4)
     opt = train_options(data, "latest", **{"train.total_iter": 4, "val.val_freq": 100, "logger.use_tb_logger": False})
     assert _run(opt, tmp_path) == 1
     assert "cannot write" in capsys.readouterr().err

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from restoration.losses.gan_loss import GANLoss
 from restoration.models import register_models
 from restoration.registry import MODEL_REGISTRY
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

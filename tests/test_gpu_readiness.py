@@ -105,7 +105,8 @@ def test_fp16_non_finite_gradient_backs_off_the_scale_and_skips() -> None:
 
 
 def test_train_loop_reads_the_device_only_on_logging_iterations(tmp_path: Path, monkeypatch) -> None:
-    from restoration import train_loop
+    from restoration.cli import train
+    from restoration.training import run
 
     data = make_sr_pairs(tmp_path / "data", n=4, size=16, scale=2)
     opt = train_options(data, "sync", **{"logger.print_freq": 3, "logger.save_checkpoint_freq": 100,
@@ -121,9 +122,9 @@ def test_train_loop_reads_the_device_only_on_logging_iterations(tmp_path: Path, 
 
     monkeypatch.setattr(SRModel, "optimize_parameters", step)
     converted: list[int] = []
-    original_read = train_loop._read_scalars
-    monkeypatch.setattr(train_loop, "_read_scalars", lambda log, device: converted.append(1) or original_read(log, device))
-    assert train_loop.main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(tmp_path)]) == 0
+    original_read = run.read_scalars
+    monkeypatch.setattr(run, "read_scalars", lambda log, device: converted.append(1) or original_read(log, device))
+    assert train.main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(tmp_path)]) == 0
     assert reads_per_step == [1] * 6  # the finite-gradient check, nothing else
     assert len(converted) == 2  # iterations 3 and 6
 
@@ -182,7 +183,7 @@ def test_deterministic_and_tf32_settings_apply_and_are_restored() -> None:
 
 
 def test_deterministic_training_runs_are_identical(tmp_path: Path) -> None:
-    from restoration.train_loop import main
+    from restoration.cli.train import main
 
     data = make_sr_pairs(tmp_path / "data", n=4, size=16, scale=2)
     weights = []

@@ -67,7 +67,7 @@ def test_pytorch_launcher_without_torchrun_environment(monkeypatch) -> None:
 
 
 def test_train_py_pytorch_launcher_without_torchrun_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
-    from restoration.train_loop import main
+    from restoration.cli.train import main
 
     for key in dist.TORCHRUN_ENV:
         monkeypatch.delenv(key, raising=False)
@@ -147,7 +147,7 @@ def _collectives(rank: int, spec: str, port: int, results) -> None:
     torch.set_num_threads(1)
     torch_dist.init_process_group(spec, rank=rank, world_size=2)
     try:
-        stop = dist.any_across_ranks(rank == 1)  # the stop flag of train_loop (raised on rank 1 only)
+        stop = dist.any_across_ranks(rank == 1)  # the stop flag of a training run (raised on rank 1 only)
         gathered = dist.all_gather_objects({"rank": rank})  # what _save gathers
         results[rank] = ("ok", stop, [g["rank"] for g in gathered])
     except RuntimeError as exc:
@@ -190,7 +190,7 @@ def _train_rank(rank: int, cfg: str, root: str, port: int, results) -> None:
         return destroy(*args, **kwargs)
 
     torch_dist.destroy_process_group = recording_destroy
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
 
     code = train_main(["-opt", cfg, "--launcher", "pytorch", "--root", root])
     results[rank] = (code, alive)

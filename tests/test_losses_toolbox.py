@@ -334,7 +334,7 @@ def test_toolbox_options_are_checked_before_anything_is_built() -> None:
 def test_ldl_trains_with_the_ema_output_and_needs_an_ema(tmp_path) -> None:  # noqa: ANN001
     # the trainers hand LDL the EMA generator's output; without an EMA the option file is refused up front
     from restoration.options.parse import OptionsError, parse_options
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
     from tests.helpers import make_sr_pairs, train_options, write_options
 
     data = make_sr_pairs(tmp_path / "data", n=2, size=32, scale=2)

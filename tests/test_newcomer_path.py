@@ -12,7 +12,7 @@ import pytest
 
 from restoration.infer import main as infer_main
 from restoration.tester import main as run_test_py
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from restoration.utils.image_io import imread, imwrite
 from tests.helpers import train_options, write_options
 

@@ -132,7 +132,7 @@ def test_option_errors(data, tmp_path: Path, edit: dict, message: str) -> None:
 @pytest.mark.parametrize("sched", [{"type": "OneCycleLR"}, {"type": "WSD", "decay_iter": 3},
                                    {"type": "LinearLR", "start_factor": 0.5, "total_iters": 4}])
 def test_new_schedules_train_through_train_py(data, tmp_path: Path, sched: dict) -> None:
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
 
     opt = train_options(data, f"sched_{sched['type']}")
     opt["train"]["scheduler"] = sched

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from restoration.options.yaml_io import MAX_EXPANDED_NODES, YAMLLimitError, load_yaml, parse_yaml_value
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from tests.helpers import make_sr_pairs, train_options, write_options
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from tests.helpers import make_sr_pairs, train_options, write_options
 
 

@@ -10,7 +10,7 @@ import torch
 
 from restoration.options.parse import OptionsError, apply_overrides, parse_options
 from restoration.options.yaml_io import load_yaml
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from tests.helpers import make_sr_pairs, train_options, write_options
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from restoration.tester import main as run_test_script
-from restoration.train_loop import main as run_train_script
+from restoration.cli.train import main as run_train_script
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -88,7 +88,7 @@ def _rank(rank: int, cfg: str, root: str, port: int, scenario: str, results: Any
     torch.set_num_threads(1)
     from restoration.errors import DataError
     from restoration.models.sr_model import SRModel
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
 
     restored = []
     inference, optimize = SRModel.inference, SRModel.optimize_parameters
@@ -163,7 +163,7 @@ def test_sigterm_during_validation_stops_between_images_on_every_rank(tmp_path: 
 _SIGNAL_AT_ITERATION_2 = """
 import os, signal, sys
 from restoration.models.sr_model import SRModel
-from restoration.train_loop import main
+from restoration.cli.train import main
 optimize = SRModel.optimize_parameters
 def step(self, data, it):
     if it == 2:
@@ -190,9 +190,9 @@ def test_sighup_and_sigusr1_save_and_exit_like_sigterm(tmp_path: Path, sig: str)
 
 def test_a_second_sigterm_does_not_cost_the_save_but_a_second_ctrl_c_stops_at_once() -> None:
     """Under slurm a rank gets SIGTERM directly and again through torchrun."""
-    from restoration.train_loop import _StopFlag
+    from restoration.training.ranks import StopFlag
 
-    stop = _StopFlag()
+    stop = StopFlag()
     stop(signal.SIGTERM, None)
     try:
         stop(signal.SIGTERM, None)
@@ -273,7 +273,7 @@ def test_ranks_die_with_a_killed_torchrun_agent_and_save_first(tmp_path: Path) -
 _KILL_RANK_1_ONCE = """
 import os, signal, sys, time
 from restoration.models.sr_model import SRModel
-from restoration.train_loop import main
+from restoration.cli.train import main
 optimize = SRModel.optimize_parameters
 def step(self, data, it):
     if it == 3 and os.environ["RANK"] == "1" and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0":

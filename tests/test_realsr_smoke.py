@@ -42,7 +42,7 @@ _STAGE2_LR = 1e-4
 
 def _train_both_stages_short() -> None:
     """Stage 1 (8 iterations) then stage 2 (4) in the working directory, through train.py's entry point."""
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
 
     short = ["logger.print_freq=4", "train.warmup_iter=-1"]
     assert train_main(["-opt", str(STAGE1), "--force_yml", *short, "train.total_iter=8", "train.scheduler.periods=[8]",

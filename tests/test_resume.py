@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from restoration.models.sr_model import SRModel
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from restoration.utils.checkpoint import atomic_save, find_latest_state
 from tests.helpers import make_sr_pairs, train_options, write_options
 

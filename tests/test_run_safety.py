@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import restoration.train_loop as train_loop
-from restoration.train_loop import main as train_main
+import restoration.training.checkpoints as checkpoints
+import restoration.training.validation as validation
+from restoration.training.folders import prepare_folders
+from restoration.cli.train import main as train_main
 from restoration.utils.checkpoint import CheckpointError, atomic_save
 from tests.helpers import make_sr_pairs, train_options, write_options
 
@@ -178,7 +180,7 @@ def test_the_validation_after_the_saved_state_counts_after_a_resume(data, tmp_pa
     def fake_evaluate(*args, suffix: str, **kwargs):
         return {"psnr": scores[int(suffix)], "_preview": None}
 
-    monkeypatch.setattr(train_loop, "evaluate", fake_evaluate)
+    monkeypatch.setattr(validation, "evaluate", fake_evaluate)
     opt = _tiny(data, "best", **{"val.val_freq": 2, "logger.save_checkpoint_freq": 2})
     assert _run(opt, tmp_path) == 0
     assert _run({**opt, "train": {**opt["train"], "total_iter": 6}}, tmp_path, "--auto_resume") == 0
@@ -219,7 +221,7 @@ def test_two_archives_in_the_same_second_do_not_collide(data, tmp_path: Path) ->
     for content in ("first", "second"):
         (exp / "models").mkdir(parents=True, exist_ok=True)
         (exp / "models" / "net_g_1.pth").write_text(content)
-        train_loop._prepare_folders(opt, resuming=False)
+        prepare_folders(opt, resuming=False)
     archives = sorted(exp.parent.glob("same_archived_*"))
     assert [p.name for p in archives] == ["same_archived_20260101_120000", "same_archived_20260101_120000_2"]
     assert [(p / "models" / "net_g_1.pth").read_text() for p in archives] == ["first", "second"]
@@ -260,7 +262,7 @@ def test_a_save_that_fails_half_way_leaves_the_previous_checkpoint_only(data, tm
             raise CheckpointError(f"cannot write {path}: No space left on device")
         atomic_save(obj, path)
 
-    monkeypatch.setattr(train_loop, "atomic_save", weights_fail_at_4)
+    monkeypatch.setattr(checkpoints, "atomic_save", weights_fail_at_4)
     assert _run(_tiny(data, "half", **{"logger.save_checkpoint_freq": 2}), tmp_path) == 1
     assert "cannot write" in capsys.readouterr().err
     exp = tmp_path / "experiments" / "half"

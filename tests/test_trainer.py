@@ -170,7 +170,7 @@ def test_torch_compile_step_equals_eager() -> None:
 
 def test_logs_say_which_weights_are_scored(tmp_path) -> None:  # noqa: ANN001
     # validation names the EMA copy and its settings; test.py and infer name the checkpoint entry and why
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
     from restoration.utils.weights import entry_note
     from tests.helpers import make_sr_pairs, train_options, write_options
 

@@ -21,7 +21,7 @@ from restoration.inference import restore
 from restoration.losses.loss_list import build_losses, evaluate_losses
 from restoration.models.base_model import Trainer
 from restoration.schema import Key
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
 
 ROOT = Path(__file__).resolve().parents[1]

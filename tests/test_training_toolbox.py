@@ -63,7 +63,7 @@ def _final_weights(root: Path, name: str) -> dict:
 def test_resumed_plateau_and_batch_augment_continue_exactly(data, tmp_path: Path, monkeypatch) -> None:
     """A run stopped at iteration 3 and resumed has the lr sequence and final weights of an uninterrupted run
     (the plateau state after the validation at 3 included), with batch augmentations on."""
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
 
     def options(name: str, total: int) -> dict:
         opt = train_options(data, name, **{"train.total_iter": total, "val.val_freq": 1, "val.save_img": False})
@@ -117,7 +117,7 @@ def test_option_errors(data, tmp_path: Path, edit: dict, message: str) -> None:
 # ---------------------------------------------------------------- wandb
 def test_wandb_without_the_package_is_an_option_error_and_writes_nothing(data, tmp_path: Path, monkeypatch,
                                                                          capsys) -> None:
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
     from restoration.utils import wandb_writer
 
     monkeypatch.setattr(wandb_writer, "wandb_installed", lambda: False)
@@ -142,7 +142,7 @@ def _offline_history(run_dir: str) -> dict[str, list[float]]:
 
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="wandb is not installed (pip install wandb)")
 def test_wandb_offline_logs_scalars_and_a_resume_continues_the_run(data, tmp_path: Path, monkeypatch) -> None:
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

@@ -20,7 +20,7 @@ from restoration import infer
 from restoration.archs.build import build_network
 from restoration.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 from restoration.registry import RegistryError
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from restoration.utils.image_io import imread, imwrite
 from tests.helpers import make_sr_pairs, train_options, write_options
 

@@ -87,7 +87,7 @@ def test_basicsr_swinir_train_file_parses_with_one_notice_per_translation(data, 
 
 
 def test_basicsr_swinir_file_trains_and_the_log_starts_with_versions_notices_and_options(data, tmp_path: Path) -> None:
-    from restoration.train_loop import main as train_main
+    from restoration.cli.train import main as train_main
 
     cfg = write_options(basicsr_swinir_train(*data), tmp_path / "s.yml")
     assert train_main(["-opt", str(cfg), "--root", str(tmp_path), "--force_yml", "num_gpu=0"]) == 0

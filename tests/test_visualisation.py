@@ -37,7 +37,7 @@ def _realesrgan_options(data: tuple[Path, Path]) -> dict:
 
 
 def test_train_py_preview_degradations_writes_the_grid_of_a_paired_dataset_and_does_not_train(data, tmp_path) -> None:
-    from restoration.train_loop import main
+    from restoration.cli.train import main
 
     cfg = write_options(train_options(data, "pv"), tmp_path / "pv.yml")
     assert main(["-opt", str(cfg), "--root", str(tmp_path), "--preview_degradations", "6"]) == 0
@@ -100,7 +100,7 @@ def test_the_progress_line_gives_the_rate_of_the_last_window_and_its_eta() -> No
 def test_every_validation_image_gets_an_lq_sr_gt_grid_on_disk_and_in_tensorboard(data, tmp_path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from restoration.train_loop import main
+    from restoration.cli.train import main
 
     opt = train_options(data, "grid", **{"train.total_iter": 3, "logger.save_checkpoint_freq": 3})
     assert main(["-opt", str(write_options(opt, tmp_path / "grid.yml")), "--root", str(tmp_path)]) == 0
@@ -115,7 +115,7 @@ def test_every_validation_image_gets_an_lq_sr_gt_grid_on_disk_and_in_tensorboard
 
 
 def test_val_save_grid_false_writes_no_grid(data, tmp_path) -> None:
-    from restoration.train_loop import main
+    from restoration.cli.train import main
 
     opt = train_options(data, "nogrid", **{"train.total_iter": 3, "logger.save_checkpoint_freq": 3})
     opt["val"]["save_grid"] = False

@@ -1,6 +1,6 @@
 """The trainer contract: what ``train.py`` calls, and the named members a trainer owns.
 
-``train.py`` (:mod:`restoration.train_loop`) knows a trainer only through these calls::
+``train.py`` (:class:`restoration.training.run.TrainingRun`) knows a trainer only through these calls::
 
     model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size)
     log = model.optimize_parameters(model.feed_data(batch), iteration)   # {name: 0-d tensor}
@@ -36,8 +36,11 @@ from restoration.archs.build import build_network
 from restoration.optim.optimizers import build_optimizer, optimizer_options, uses_eval_point
 from restoration.optim.plateau import PlateauLR
 from restoration.optim.schedulers import build_scheduler
+from restoration.errors import OptionsError
 from restoration.schema import Key
+from restoration.settings import TrainSettings, settings_from
 from restoration.utils.checkpoint import CheckpointError
+from restoration.utils.dist import get_dist_info
 from restoration.utils.weights import load_weights_report, unwrap
 
 __all__ = ["Trainer"]
@@ -65,6 +68,9 @@ class Trainer:
         train_networks: ``{name: module}``, the same wrapped for training (DDP, ``torch.compile``).
         optimizers, schedulers, scalers, emas: Per network name (only for networks being trained).
         skipped_steps: Steps skipped because of a non-finite loss or gradient.
+        rank: This process's rank in the process group (0 without one).
+        train_settings: The shared ``train:`` keys, typed, defaults applied (:class:`restoration.settings.TrainSettings`);
+            ``train_opt`` is the raw section, for the components it names (``optim_g``, ``losses``, ...).
     """
 
     #: ``train:`` keys this trainer reads beyond the common ones (:data:`restoration.options.schema.TRAIN`).
@@ -84,20 +90,20 @@ class Trainer:
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         problems = type(self).check_options(opt, bool(opt.get("is_train", False)))
         if problems:  # the option check reports these first; a trainer built directly still gets them
-            from restoration.options.parse import OptionsError
-
             raise OptionsError(str(opt.get("opt_path", "the options")), problems)
         self.opt = opt
         self.device = device
         self.world_size = world_size
         self.scale = int(opt.get("scale", 1))
         self.is_train = bool(opt.get("is_train", False))
+        self.rank = get_dist_info()[0]
         self.train_opt: Mapping[str, Any] = opt.get("train") or {}
-        self.channels_last = bool(self.train_opt.get("channels_last", False))
-        precision = self.train_opt.get("mixed_precision") or False
+        self.train_settings = settings_from(TrainSettings, self.train_opt)
+        self.channels_last = self.train_settings.channels_last
+        precision = self.train_settings.mixed_precision
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision) if precision else None
-        self.skip_nonfinite = bool(self.train_opt.get("skip_nonfinite", True))
-        self.accum_iter = int(self.train_opt.get("accum_iter", 1) or 1)
+        self.skip_nonfinite = self.train_settings.skip_nonfinite
+        self.accum_iter = self.train_settings.accum_iter
         self._micro = 0  # index of the current micro-batch inside an optimizer step (see micro_batch)
         self._accumulated: dict[str, Tensor] = {}  # logged losses summed over the step's micro-batches
         self.skipped_steps = 0
@@ -189,7 +195,7 @@ class Trainer:
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             wrapped = nn.parallel.DistributedDataParallel(net, device_ids=ids)
-        if self.train_opt.get("compile", False):
+        if self.train_settings.compile:
             wrapped = torch.compile(wrapped)
         self.train_networks[name] = wrapped
         return net

@@ -3,7 +3,7 @@
 A run stays valid when its schedule is longer than the training, but the user probably changed ``total_iter``
 (often with ``--force_yml``) and forgot the schedule: the cosine never reaches ``eta_min``, a milestone never
 lowers the lr. ``periods`` summing to *less* than ``total_iter`` is an error already
-(:mod:`restoration.options.validate`); these are the cases it lets through. ``train_loop`` logs each line at
+(:mod:`restoration.options.validate`); these are the cases it lets through. the training run logs each line at
 the start of training.
 """
 

@@ -100,12 +100,12 @@ class FanOutWriter:
             w.close()
 
 
-def add_wandb(tb: Any, opt: Mapping[str, Any], option_file: str | None) -> Any:
+def add_wandb(tb: Any, opt: Mapping[str, Any], option_file: str | None, run_id: str) -> Any:
     """``tb`` unchanged without ``logger.wandb``; else a writer feeding both (wandb alone without tensorboard).
-    Call on rank 0 only, after the run id is known (``opt['run_id']``)."""
+    Call on rank 0 only, with the experiment folder's run id (the wandb run continued by a resume)."""
     if not wandb_enabled(opt):
         return tb
     wandb_opt = opt["logger"]["wandb"]
-    writer = WandbWriter(wandb_opt, str(opt["run_id"]), opt["path"]["experiments_root"], str(opt["name"]), opt,
+    writer = WandbWriter(wandb_opt, str(run_id), opt["path"]["experiments_root"], str(opt["name"]), opt,
                          option_file)
     return FanOutWriter(tb, writer) if tb is not None else writer

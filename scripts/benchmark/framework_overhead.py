@@ -56,7 +56,7 @@ def _stamp(device: torch.device) -> float:
 def _framework_time(tmp: Path, iters: int, batch: int, patch: int, workers: int, device: torch.device) -> float:
     """Median time between consecutive training steps of ``train.py`` (everything the loop does per iteration)."""
     from restoration.models.sr_model import SRModel
-    from restoration.train_loop import main
+    from restoration.cli.train import main
 
     hr, lr = (str(tmp / "data" / "HR"), str(tmp / "data" / "LR"))
     if not (tmp / "data").is_dir():

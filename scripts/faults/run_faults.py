@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from restoration.train_loop import main as train_main  # noqa: E402
+from restoration.cli.train import main as train_main  # noqa: E402
 from restoration.utils.image_io import imwrite  # noqa: E402
 from tests.helpers import make_sr_pairs, train_options  # noqa: E402
 
