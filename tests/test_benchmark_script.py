@@ -169,7 +169,7 @@ def test_window_attention_micro_benchmark_checks_and_times_every_backend(capsys:
 def test_tiled_memory_estimate_bounds_the_full_run(tmp_path: Path) -> None:
     """The estimate (one tile through the net + the whole-image buffers) is an upper bound of the peak
     of the real tiled run, which is what lets a CPU estimate stand in for a run too slow to do."""
-    from restoration.utils.memory import cpu_peak_supported
+    from scripts.benchmark.memory import cpu_peak_supported
 
     if not cpu_peak_supported():
         pytest.skip("no RSS high-water mark on this platform")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from restoration.data.base_dataset import DatasetOptionError
-from restoration.data.bsrgan_degradation import anisotropic_gaussian, bsrgan_degrade, shift_kernel
+from restoration.data.degradations.bsrgan import anisotropic_gaussian, bsrgan_degrade, shift_kernel
 from restoration.utils.matlab_fspecial import matlab_gaussian
 from restoration.data.degradation_dataset import DegradationDataset
 

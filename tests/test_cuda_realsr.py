@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from restoration.data.realesrgan_degradation import degradation_generator, realesrgan_degrade
+from restoration.data.degradations.realesrgan import degradation_generator, realesrgan_degrade
 from restoration.train_loop import main as train_main
 from tests.helpers import make_sr_pairs, train_options, write_options
 
@@ -75,7 +75,7 @@ def _kernel_batch(device: str, n: int = 4, side: int = 128) -> dict[str, torch.T
     """``n`` random GT images with kernels drawn as RealESRGANDataset draws them, on ``device``."""
     import numpy as np
 
-    from restoration.data.degradation_kernels import draw_batch_kernels
+    from restoration.data.degradations.kernels import draw_batch_kernels
     from restoration.data.realesrgan_dataset import RealESRGANDataset
     from restoration.options.schema import all_defaults
 
@@ -94,7 +94,7 @@ def test_degradation_blocks_the_host_once() -> None:
     Gaussian, the pool full (its shuffle included)."""
     import warnings
 
-    from restoration.data.realesrgan_degradation import TrainingPairPool
+    from restoration.data.degradations.realesrgan import TrainingPairPool
 
     batch, pool = _kernel_batch("cuda"), TrainingPairPool(8)
     opt = {"gt_size": 96, "queue_size": 8, "gaussian_noise_prob": 0.0, "gaussian_noise_prob2": 1.0,

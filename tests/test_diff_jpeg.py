@@ -8,7 +8,7 @@ import pytest
 import torch
 from skimage import data
 
-from restoration.data.diff_jpeg import diff_jpeg, quality_to_factor
+from restoration.data.degradations.diff_jpeg import diff_jpeg, quality_to_factor
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

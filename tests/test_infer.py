@@ -444,7 +444,7 @@ def test_tiled_outputs_are_streamed_and_equal_the_whole_float_path_bit_for_bit(r
 
 def _tiled_peak_growth(folder: str) -> float:
     """MB the peak RSS of restoring one image with ``--tile 48`` grows by from 192² to 384² (x2), in this process."""
-    from restoration.utils.memory import measure_peak_memory
+    from scripts.benchmark.memory import measure_peak_memory
 
     tmp = Path(folder)
     torch.manual_seed(0)
@@ -467,7 +467,7 @@ def test_tiled_memory_does_not_grow_with_the_float_output(tmp_path: Path) -> Non
     (x2) the float output alone adds 5.1 MB, its weights 1.7 MB and tensor2img's copies as much again.
 
     Measured in a fresh process: earlier tests' heap and threads add noise of several MB to the RSS."""
-    from restoration.utils.memory import cpu_peak_supported
+    from scripts.benchmark.memory import cpu_peak_supported
 
     if not cpu_peak_supported():
         pytest.skip("RSS high-water mark not available on this platform")

@@ -23,7 +23,7 @@ from restoration.inference import (
     tile_starts,
     tiled_forward,
 )
-from restoration.utils.memory import cpu_peak_supported, measure_peak_memory
+from scripts.benchmark.memory import cpu_peak_supported, measure_peak_memory
 
 
 # ----------------------------------------------------------------------------------------------- padding

@@ -11,11 +11,11 @@ import torch
 from scipy.special import j1
 
 from restoration.data.base_dataset import DatasetOptionError
-from restoration.data.degradation_kernels import (KERNEL_TYPES, bivariate_kernel, check_blur_options,
+from restoration.data.degradations.kernels import (KERNEL_TYPES, bivariate_kernel, check_blur_options,
                                                   circular_lowpass_kernel, draw_blur_kernel, draw_final_sinc_kernel,
                                                   pad_kernel, random_mixed_kernel)
 from restoration.data.realesrgan_dataset import RealESRGANDataset
-from restoration.data.realesrgan_degradation import (TrainingPairPool, _gaussian_blur, check_degradation_options,
+from restoration.data.degradations.realesrgan import (TrainingPairPool, _gaussian_blur, check_degradation_options,
                                                      degradation_generator, filter2d, realesrgan_degrade, usm_kernel,
                                                      usm_sharp)
 from restoration.errors import DataError
@@ -253,7 +253,7 @@ def test_resumed_run_is_bit_identical_pool_included():
 
 def test_jpeg_table_layout_option_reaches_the_jpeg_stage(monkeypatch: pytest.MonkeyPatch) -> None:
     # 'basicsr' reproduces BasicSR's DiffJPEG (the released models' training degradation); checked by the option
-    import restoration.data.realesrgan_degradation as rd
+    import restoration.data.degradations.realesrgan as rd
 
     seen = []
     real = rd.diff_jpeg

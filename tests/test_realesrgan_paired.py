@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from restoration.data.base_dataset import DatasetOptionError
-from restoration.data.degradation_kernels import draw_batch_kernels
-from restoration.data.diff_jpeg import diff_jpeg
+from restoration.data.degradations.kernels import draw_batch_kernels
+from restoration.data.degradations.diff_jpeg import diff_jpeg
 from restoration.data.realesrgan_dataset import RealESRGANDataset
-from restoration.data.realesrgan_degradation import degradation_generator, realesrgan_degrade, usm_sharp
+from restoration.data.degradations.realesrgan import degradation_generator, realesrgan_degrade, usm_sharp
 from restoration.data.realesrgan_paired_dataset import RealESRGANPairedDataset
 from restoration.errors import DataError, MissingDataError
 from restoration.models import register_models

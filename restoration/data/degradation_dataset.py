@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from restoration.data.base_dataset import COLOR_MODES, COMMON_OPTIONS, META_INFO_OPTION, SEED_OPTION, BaseDataset
-from restoration.data.degradations import apply_degradations, check_degradations, normalize_degradations, total_scale
+from restoration.data.degradations.chain import apply_degradations, check_degradations, normalize_degradations, total_scale
 from restoration.data.file_lists import single_paths
 from restoration.data.paired_image_dataset import check_train_patch
 from restoration.data.transforms import augment, hwc_to_chw, mod_crop, random_crop, to_float
@@ -21,7 +21,7 @@ class DegradationDataset(BaseDataset):
     """Clean images (``dataroot_gt``: folder, ``meta_info_file`` names, or ``.lmdb``) + synthetic LQ.
 
     Options besides the common ones:
-        degradation: A dict or a list of dicts applied in order (see :mod:`restoration.data.degradations`):
+        degradation: A dict or a list of dicts applied in order (see :mod:`restoration.data.degradations.chain`):
             ``{type: bicubic, scale: 4}``, ``{type: gaussian_noise, sigma: 25}`` or ``sigma_range: [0, 50]``,
             ``{type: jpeg, quality: 10}`` or ``quality_range: [10, 90]``, ``{type: bsrgan, scale: 4}`` (the
             BSRGAN/SwinIR real-world recipe; RGB; the crop comes first, so each patch is degraded anew).

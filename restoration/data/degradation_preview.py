@@ -76,7 +76,7 @@ def preview_samples(opt: Mapping[str, Any], n: int) -> list[tuple[np.ndarray, np
     for i in range(n):
         batch = default_collate([dataset[i % len(dataset)]])
         if degradation is not None:
-            from restoration.data.realesrgan_degradation import degradation_generator, realesrgan_degrade
+            from restoration.data.degradations.realesrgan import degradation_generator, realesrgan_degrade
 
             lq, gt, _ = realesrgan_degrade(batch, degradation, degradation_generator(seed, i + 1))
         elif "lq" in batch:

@@ -1,8 +1,8 @@
 """GT images and the per-sample blur kernels of the Real-ESRGAN degradation (BasicSR's ``RealESRGANDataset``).
 
 The data workers do the cheap per-sample part: read, flip, pad/crop to ``crop_pad_size``, draw three
-kernels (:mod:`restoration.data.degradation_kernels`). The trainer degrades the batch on its device
-with :func:`restoration.data.realesrgan_degradation.realesrgan_degrade`.
+kernels (:mod:`restoration.data.degradations.kernels`). The trainer degrades the batch on its device
+with :func:`restoration.data.degradations.realesrgan.realesrgan_degrade`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from restoration.data.base_dataset import COLOR_OPTION, COMMON_OPTIONS, META_INFO_OPTION, SEED_OPTION, BaseDataset
-from restoration.data.degradation_kernels import KERNEL_TYPES, check_blur_options, draw_sample_kernels
+from restoration.data.degradations.kernels import KERNEL_TYPES, check_blur_options, draw_sample_kernels
 from restoration.data.file_lists import single_paths
 from restoration.data.transforms import augment, hwc_to_chw, random_crop, to_float
 from restoration.errors import DataError

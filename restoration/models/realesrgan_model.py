@@ -18,7 +18,7 @@ losses (``PerceptualLoss``, ``LPIPSLoss``) take ``percep_gt``; every other entry
 ``l1_gt``. Logged: each loss by its label, ``l_g_gan``, ``l_d_real``, ``l_d_fake``, ``out_d_real`` and
 ``out_d_fake`` (mean logits), ``grad_norm`` and ``grad_norm_d``.
 
-The degradation (:mod:`restoration.data.realesrgan_degradation`) runs when the batch comes from
+The degradation (:mod:`restoration.data.degradations.realesrgan`) runs when the batch comes from
 ``RealESRGANDataset`` (it carries ``kernel1``) and ``train.high_order_degradation`` is on; its options are
 declared here under ``train:`` with BasicSR's names (BasicSR reads them from the top level). With
 ``high_order_degradation: false`` the dataset's ``lq``/``gt`` pairs are used (any paired dataset, e.g.
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from restoration.data.realesrgan_degradation import DEGRADATION_DEFAULTS
+from restoration.data.degradations.realesrgan import DEGRADATION_DEFAULTS
 from restoration.errors import DataError
 from restoration.utils.rng import derived_seed
 from restoration.losses.loss_list import evaluate_losses
@@ -61,7 +61,7 @@ _PERCEPTUAL = (PerceptualLoss, LPIPSLoss)  # losses that take percep_gt
 def _key_for(name: str, default: Any) -> Key:
     types: tuple[type, ...] = {bool: (bool,), int: (int,), float: (int, float), list: (list,), str: (str,)}.get(
         type(default), (int,))
-    return Key(types, default=default, doc="Real-ESRGAN degradation (restoration.data.realesrgan_degradation)")
+    return Key(types, default=default, doc="Real-ESRGAN degradation (restoration.data.degradations.realesrgan)")
 
 
 #: The degradation's options, declared from its own defaults (``scale`` is the top-level one).
@@ -117,7 +117,7 @@ class RealESRNetModel(SRModel):
 
     @classmethod
     def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
-        from restoration.data.realesrgan_degradation import check_degradation_options
+        from restoration.data.degradations.realesrgan import check_degradation_options
 
         p = values["paired_prob"]
         number = isinstance(p, (int, float)) and not isinstance(p, bool)
@@ -132,7 +132,7 @@ class RealESRNetModel(SRModel):
         of ``datasets.train.batch_size_per_gpu`` (the pool swaps whole batches), and a Real-ESRGAN training
         dataset that cannot give what ``high_order_degradation``/``paired_prob`` ask of it (LQ, kernels),
         which ``check_train_options`` cannot see."""
-        from restoration.data.realesrgan_degradation import check_degradation_options
+        from restoration.data.degradations.realesrgan import check_degradation_options
 
         problems = super().check_options(opt, is_train)
         if not is_train:
@@ -157,7 +157,7 @@ class RealESRNetModel(SRModel):
         self.pair_pool: Any = None
         queue = self.options["queue_size"]
         if self.is_train and self.options["high_order_degradation"] and queue and self.options["paired_prob"] < 1:
-            from restoration.data.realesrgan_degradation import TrainingPairPool
+            from restoration.data.degradations.realesrgan import TrainingPairPool
 
             self.pair_pool = TrainingPairPool(int(queue))
 
@@ -166,7 +166,7 @@ class RealESRNetModel(SRModel):
         """Training pairs of this iteration: ``{'lq', 'gt', 'gt_usm'?, ...}`` on the device.
 
         A ``RealESRGANDataset`` batch (``gt``, ``kernel1``, ``kernel2``, ``sinc_kernel``) is degraded with
-        :func:`~restoration.data.realesrgan_degradation.realesrgan_degrade`, seeded from
+        :func:`~restoration.data.degradations.realesrgan.realesrgan_degrade`, seeded from
         ``(manual_seed, current_iter, rank)`` (so a resumed run repeats it) and mixed through the
         training-pair pool. With ``high_order_degradation: false``, or where :meth:`uses_own_pairs`, the
         batch's own ``lq``/``gt`` are used (+ ``gt_usm`` with ``paired_gt_usm``).
@@ -176,7 +176,7 @@ class RealESRNetModel(SRModel):
         if "kernel1" not in batch:
             raise DataError("train.high_order_degradation is on but the training batch has no 'kernel1': use "
                             "RealESRGANDataset, or set train.high_order_degradation: false for paired data")
-        from restoration.data.realesrgan_degradation import degradation_generator, realesrgan_degrade
+        from restoration.data.degradations.realesrgan import degradation_generator, realesrgan_degrade
 
         generator = degradation_generator(int(self.opt.get("manual_seed") or 0), current_iter,
                                           int(self.opt.get("rank") or 0))
@@ -202,7 +202,7 @@ class RealESRNetModel(SRModel):
                             "paired dataset such as RealESRGANPairedDataset")
         if not self.options["paired_gt_usm"] or "gt" not in batch:
             return dict(batch)
-        from restoration.data.realesrgan_degradation import usm_sharp
+        from restoration.data.degradations.realesrgan import usm_sharp
 
         with torch.no_grad():
             return {**batch, "gt_usm": usm_sharp(batch["gt"].float())}

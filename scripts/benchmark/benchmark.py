@@ -15,7 +15,7 @@ Method (also in docs/benchmarks.md):
   ``forward`` runs in eval mode under ``torch.no_grad``; ``forward_backward`` in train mode, loss =
   ``mean(|out|)`` in fp32, then ``backward()``; gradients are dropped (``set_to_none``) between runs.
 * peak memory: in a separate process from the timings (below), one warm-up run, then one run measured
-  by :func:`restoration.utils.memory.measure_peak_memory`:
+  by :func:`scripts.benchmark.memory.measure_peak_memory`:
   on CUDA the allocator's peak of live tensor bytes above what was allocated before; on the CPU the
   process' resident-set high-water mark (``VmHWM`` after a reset through ``/proc/self/clear_refs``) above
   the RSS before, with glibc told to ``mmap`` every block >= 64 KiB so that freed tensors leave the RSS.
@@ -54,7 +54,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from restoration.utils.memory import release_free_memory  # noqa: E402
+from scripts.benchmark.memory import release_free_memory  # noqa: E402
 
 _WORKER_MARK = "@@BENCHMARK_RESULT@@"
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -196,7 +196,7 @@ class PathRunner:
         return (time.perf_counter() - t0) * 1e3
 
     def peak_mb(self, mode: str) -> float | None:
-        from restoration.utils.memory import measure_peak_memory
+        from scripts.benchmark.memory import measure_peak_memory
 
         fn = self.step(mode)
         _, peak = measure_peak_memory(lambda: (fn(), _sync(self.device)), self.device)
@@ -217,7 +217,7 @@ def run_path(spec: dict[str, Any]) -> dict[str, Any]:
 
     ``spec["measure"]``: ``'time'`` (warm-up and timed runs only), ``'memory'`` (one warm-up run, then
     the peak-memory run) or ``'both'`` (timed runs first: measuring CPU memory changes glibc's malloc
-    settings for the rest of the process, see :mod:`restoration.utils.memory`).
+    settings for the rest of the process, see :mod:`scripts.benchmark.memory`).
     """
     runner = PathRunner(spec)
     measure, modes = spec.get("measure", "both"), spec["modes"]

@@ -7,7 +7,7 @@ backend with the *same* network whose attention layers are replaced by plain 3x3
     OMP_NUM_THREADS=2 python scripts/benchmark/benchmark_neighborhood_attention.py \
         --size 128 --batch 1 --backend reference --repeats 3
 
-CPU peak memory is the RSS high-water mark (see :mod:`restoration.utils.memory`); CUDA uses the
+CPU peak memory is the RSS high-water mark (see :mod:`scripts.benchmark.memory`); CUDA uses the
 allocator's peak. On CUDA every clock reading follows ``torch.cuda.synchronize`` (kernels are
 asynchronous: without it the time is the launch time), and the warm-up steps, which compile the
 ``flex`` backend, are not timed. The Dynamo graphs compiled during warm-up and during the timed steps
@@ -23,12 +23,17 @@ import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 
-import torch
-from torch import nn
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run from a checkout without installing; scripts.benchmark.memory lives there
+    sys.path.insert(0, str(ROOT))
 
-from restoration.archs.dswinir_arch import DSwinIR, DSwinTransformerBlock
-from restoration.utils.memory import measure_peak_memory
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from restoration.archs.dswinir_arch import DSwinIR, DSwinTransformerBlock  # noqa: E402
+from scripts.benchmark.memory import measure_peak_memory  # noqa: E402
 
 
 def build(variant: str, backend: str, dim: int, num_blocks: list[int], refinement: int) -> nn.Module:

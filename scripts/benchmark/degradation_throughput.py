@@ -29,10 +29,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from restoration.data.bsrgan_degradation import bsrgan_degrade  # noqa: E402
-from restoration.data.degradation_kernels import draw_batch_kernels, draw_sample_kernels  # noqa: E402
+from restoration.data.degradations.bsrgan import bsrgan_degrade  # noqa: E402
+from restoration.data.degradations.kernels import draw_batch_kernels, draw_sample_kernels  # noqa: E402
 from restoration.data.realesrgan_dataset import RealESRGANDataset  # noqa: E402
-from restoration.data.realesrgan_degradation import degradation_generator, realesrgan_degrade  # noqa: E402
+from restoration.data.degradations.realesrgan import degradation_generator, realesrgan_degrade  # noqa: E402
 from restoration.options.schema import all_defaults  # noqa: E402
 
 RECIPE = all_defaults(RealESRGANDataset.options)  # Real-ESRGAN x4plus dataset options (the dataset's defaults)

@@ -515,7 +515,7 @@ def paired_times(step: Callable[[int], Any], degrade: Callable[[int], Any], iter
 
 def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) -> dict[str, Any]:
     """A Real-HAT-GAN step and the degradation inside it (see the module docstring)."""
-    from restoration.data.degradation_kernels import draw_batch_kernels
+    from restoration.data.degradations.kernels import draw_batch_kernels
     from restoration.losses.perceptual_loss import _make_features
     from restoration.models import register_models
     from restoration.registry import MODEL_REGISTRY

@@ -11,7 +11,7 @@ autocast), under ``torch.no_grad``:
   another and each tile's activations are freed before the next starts, so (a) + (b) bounds the
   full run's peak from above (both count one tile's output).
 
-Peaks come from :func:`restoration.utils.memory.measure_peak_memory` (CUDA allocator peak; on the CPU the
+Peaks come from :func:`scripts.benchmark.memory.measure_peak_memory` (CUDA allocator peak; on the CPU the
 RSS high-water mark). The network's weights are resident before and are reported separately::
 
     python scripts/benchmark/tiled_inference_memory.py -opt options/test/HAT/test_HAT-L_SRx2.yml \
@@ -50,7 +50,7 @@ from restoration.archs.build import build_network  # noqa: E402
 from restoration.archs.spec import arch_spec  # noqa: E402
 from restoration.inference.tiling import tiled_forward  # noqa: E402
 from restoration.options.yaml_io import load_yaml  # noqa: E402
-from restoration.utils.memory import measure_peak_memory  # noqa: E402
+from scripts.benchmark.memory import measure_peak_memory  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:

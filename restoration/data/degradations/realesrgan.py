@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from restoration.data.degradation_kernels import check_probabilities, check_range
-from restoration.data.diff_jpeg import TABLE_LAYOUTS, diff_jpeg
+from restoration.data.degradations.kernels import check_probabilities, check_range
+from restoration.data.degradations.diff_jpeg import TABLE_LAYOUTS, diff_jpeg
 from restoration.errors import DataError
 
 __all__ = ["DEGRADATION_DEFAULTS", "RESIZE_MODES", "resolve_degradation_options", "check_degradation_options",

@@ -25,20 +25,20 @@ from typing import Any
 
 import numpy as np
 
+from restoration.data.degradations.bsrgan import bsrgan_degrade
+from restoration.data.degradations.operations import add_gaussian_noise, bicubic_downscale, jpeg_compress
 from restoration.data.transforms import to_float
 from restoration.errors import DataError
 from restoration.schema import did_you_mean
-from restoration.utils.image_io import imencode, imfrombytes
 
-__all__ = ["DEGRADATIONS", "normalize_degradations", "check_degradations", "apply_degradations",
-           "total_scale", "bicubic_downscale", "add_gaussian_noise", "jpeg_compress"]
+__all__ = ["DEGRADATIONS", "normalize_degradations", "check_degradations", "apply_degradations", "total_scale"]
 
 # type -> (accepted keys, required-one-of groups)
 _SPEC_KEYS: dict[str, tuple[set[str], list[tuple[str, ...]]]] = {
     "bicubic": ({"type", "scale"}, []),
     "gaussian_noise": ({"type", "sigma", "sigma_range", "clip"}, [("sigma", "sigma_range")]),
     "jpeg": ({"type", "quality", "quality_range"}, [("quality", "quality_range")]),
-    "bsrgan": ({"type", "scale"}, []),  # restoration.data.bsrgan_degradation
+    "bsrgan": ({"type", "scale"}, []),  # restoration.data.degradations.bsrgan
 }
 #: Other names users write for the same degradation.
 _ALIASES = {"noise": "gaussian_noise", "gaussian": "gaussian_noise", "awgn": "gaussian_noise",
@@ -121,43 +121,6 @@ def total_scale(items: list[dict], default_scale: int = 1) -> int:
     return s
 
 
-def bicubic_downscale(img: np.ndarray, scale: int) -> np.ndarray:
-    """MATLAB ``imresize(img, 1/scale, 'bicubic')``; H and W must be multiples of ``scale``.
-
-    Integer images stay integer (rounded like MATLAB), float images stay float (unclipped).
-    """
-    from restoration.utils.matlab_imresize import imresize
-
-    h, w = img.shape[:2]
-    if h % scale or w % scale:
-        raise DataError(f"bicubic x{scale}: image size {h}x{w} is not a multiple of the scale (mod-crop it first)")
-    if scale == 1:
-        return img
-    return imresize(img, 1.0 / scale)
-
-
-def add_gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator, clip: bool = False) -> np.ndarray:
-    """``img + N(0, sigma/255)`` as float32 in [0, 1] units (``sigma`` in [0, 255] units)."""
-    x = to_float(img)
-    noisy = x + rng.standard_normal(x.shape, dtype=np.float64).astype(np.float32) * np.float32(sigma / 255.0)
-    return np.clip(noisy, 0.0, 1.0) if clip else noisy
-
-
-def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
-    """Encode with OpenCV's JPEG encoder at ``quality`` and decode; returns ``uint8``.
-
-    Colour images are encoded from BGR (OpenCV's order, done inside :func:`imencode`), with OpenCV's
-    default 4:2:0 chroma subsampling, as the JPEG-artifact-removal papers do with ``cv2.imencode``.
-    """
-    if img.dtype != np.uint8:
-        x = to_float(img)
-        img = np.floor(np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    import cv2
-
-    buf = imencode(img, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return imfrombytes(buf, f"<jpeg quality {quality}>", mode="gray" if img.shape[-1] == 1 or img.ndim == 2 else "rgb")
-
-
 def _apply_one(img: np.ndarray, item: dict, rng: np.random.Generator, default_scale: int) -> np.ndarray:
     kind = item["type"]
     if kind == "bicubic":
@@ -170,8 +133,6 @@ def _apply_one(img: np.ndarray, item: dict, rng: np.random.Generator, default_sc
         quality = item["quality"] if "quality" in item else int(rng.integers(lo_hi[0], lo_hi[1] + 1))
         return jpeg_compress(img, quality)
     if kind == "bsrgan":
-        from restoration.data.bsrgan_degradation import bsrgan_degrade
-
         return bsrgan_degrade(to_float(img), int(item.get("scale") or default_scale), rng)
     raise DataError(f"unknown degradation type {kind!r}; choose one of {DEGRADATIONS}")
 

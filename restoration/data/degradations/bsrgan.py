@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
+from restoration.data.degradations.operations import jpeg_compress
 from restoration.errors import DataError
 from restoration.utils.matlab_fspecial import matlab_gaussian
+from restoration.utils.matlab_imresize import imresize
 
 __all__ = ["bsrgan_degrade", "bsrgan_blur_kernel", "anisotropic_gaussian", "shift_kernel"]
 
@@ -81,16 +84,12 @@ def shift_kernel(kernel: np.ndarray, sf: int) -> np.ndarray:
 
 def _convolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Convolution of each channel, mirrored borders (SciPy ``ndimage.convolve(mode='mirror')``)."""
-    import cv2
-
     flipped = np.ascontiguousarray(kernel[::-1, ::-1])  # cv2.filter2D correlates
     out = cv2.filter2D(img, -1, flipped.astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
     return out.reshape(img.shape)
 
 
 def _resize(img: np.ndarray, width: int, height: int, interpolation: int) -> np.ndarray:
-    import cv2
-
     out = cv2.resize(img, (max(1, width), max(1, height)), interpolation=interpolation)
     return np.clip(out.reshape(out.shape[0], out.shape[1], img.shape[2]), 0.0, 1.0)
 
@@ -114,8 +113,6 @@ def _gaussian_noise(img: np.ndarray, rng: np.random.Generator, low: int = 2, hig
 
 
 def _jpeg(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    from restoration.data.degradations import jpeg_compress
-
     quality = int(rng.integers(30, 96))
     return jpeg_compress(img, quality).astype(np.float32) / 255.0
 
@@ -142,8 +139,6 @@ def bsrgan_degrade(img: np.ndarray, scale: int, rng: np.random.Generator) -> np.
         if rng.random() < 0.5:
             img = _resize(img, w // 2, h // 2, int(rng.choice(_CV2_INTERPOLATIONS)))
         else:
-            from restoration.utils.matlab_imresize import imresize
-
             img = np.clip(imresize(img, 0.5), 0.0, 1.0).astype(np.float32)
         sf = 2
 
