@@ -20,8 +20,8 @@ backend is chosen (the switch, and the measured default, is :mod:`restoration.la
   :mod:`restoration.layers.window_attention_cuda`.
 
 ``tests/test_window_attention.py`` proves the backends equal, forward and backward. FlexAttention is not
-offered: un-compiled it was ~400x slower than SDPA on the CPU (torch 2.15), and inside a window
-attention is dense, so a block mask saves nothing; revisit with GPU measurements.
+offered: inside a window attention is dense, so a block mask saves nothing, and un-compiled it is far slower
+than SDPA on the CPU (docs/benchmarks.md, "FlexAttention for window attention").
 """
 
 from __future__ import annotations

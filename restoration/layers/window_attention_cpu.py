@@ -18,7 +18,7 @@ CPU. Two kernels, picked by the window size (see docs/benchmarks.md for the meas
   bias gradient. Here the probabilities are the largest tensors of training; not keeping them wins.
 
 Both turn the ``-100`` entries of a shift mask into exact zeros (:func:`exact_zero_mask`): subnormal
-probabilities are up to 100x slower on some CPUs.
+probabilities slow every CPU pass that touches them (docs/benchmarks.md, "Subnormal probabilities").
 
 ``tests/test_window_attention.py`` proves both equal to the reference, forward and backward.
 """
@@ -45,9 +45,8 @@ _MASKED = -100.0
 _MASKED_EXACT = -1.0e4
 
 #: Bytes of one ``(windows, heads, N, M)`` block of the CPU backward: about a core's L2 cache, so the
-#: passes over a block find it there (measured on a 2 MiB-L2 Xeon: 1-4 MiB blocks were within noise for
-#: SwinIR windows, 2 MiB best for HAT's), and far below glibc's 32 MiB mmap threshold, above which
-#: every allocation page-faults anew.
+#: passes over a block find it there (the sweep is in docs/benchmarks.md, "CPU backward block size"), and far
+#: below glibc's 32 MiB mmap threshold, above which every allocation page-faults anew.
 _CPU_CHUNK_BYTES = 2 << 20
 
 #: Windows with at most this many logits per head (N * M) take :class:`CPUStoredWindowAttention`:
@@ -61,8 +60,8 @@ def exact_zero_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
     """Replace the -100 entries of a shift mask by -1e4 in every row that keeps an unmasked entry.
 
     A -100 entry gives a probability of about exp(-100) ~ 4e-44: a subnormal float32, which slows
-    every CPU pass that touches it (exp, softmax, its backward, the bmm on P and dS) by up to 100x
-    (measured: exp of 38 M such numbers 2.3 s instead of 23 ms). With -1e4 the probability is an exact
+    every CPU pass that touches it (exp, softmax, its backward, the bmm on P and dS; docs/benchmarks.md,
+    "Subnormal probabilities"). With -1e4 the probability is an exact
     0; the difference (< 1.2e-38 absolute per entry) is far below float32 resolution of the unmasked
     probabilities. A fully masked row keeps -100: its softmax over ``logits - 100`` equals the
     reference's (shift invariance) but would lose precision at ``- 1e4``. Branch-free, so that

@@ -263,8 +263,8 @@ def finish_dist() -> None:
     Call it after the trainer (its DDP wrappers) has gone out of scope. The collection frees reference cycles
     too, while the interpreter is whole: a DDP wrapper that outlives ``destroy_process_group`` is otherwise
     freed during interpreter shutdown, where gloo's worker threads abort the process ("terminate called
-    without an active exception", exit -6 after "training finished"): 11 of 80 two-rank runs of a minimal
-    DDP script with torch 2.14.1 on the CPU, 0 of 80 with the collection first.
+    without an active exception", exit -6 after "training finished"; the counts are in docs/benchmarks.md,
+    "Process-group shutdown").
     """
     if get_dist_info()[1] > 1:
         gc.collect()
