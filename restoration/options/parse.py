@@ -31,7 +31,6 @@ __all__ = [
     "apply_overrides",
     "fill_defaults",
     "experiment_paths",
-    "run_header",
 ]
 
 
@@ -286,44 +285,3 @@ def parse_options_all_ranks(opt_path: str, is_train: bool, **kwargs: Any) -> dic
     if error is not None:
         raise error
     return opt
-
-
-def run_header(opt: Mapping[str, Any], device: Any, notices: Iterable[str] = ()) -> str:
-    """The top of every train/test log, as BasicSR writes it: package versions, the device, the notices of
-    translated upstream options, then the resolved options as YAML."""
-    import platform
-
-    import torch
-
-    try:
-        import torchvision
-
-        vision = torchvision.__version__
-    except ImportError:
-        vision = "not installed"
-    try:
-        from importlib.metadata import version
-
-        ours = version("restoration")
-    except Exception:  # not installed as a package (a plain checkout on sys.path)
-        ours = "unknown (not installed)"
-    lines = [f"restoration {ours}, python {platform.python_version()}, torch {torch.__version__}, "
-             f"torchvision {vision}"]
-    if torch.cuda.is_available():
-        lines.append(f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
-                     f"{torch.cuda.device_count()} GPU(s): {torch.cuda.get_device_name(0)}")
-    lines.append(f"device: {device}")
-    lines += [f"option translated: {n}" for n in notices]
-    lines.append("options:\n" + yaml.safe_dump(_plain(opt), sort_keys=False, default_flow_style=None).rstrip())
-    return "\n".join(lines)
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with only YAML's plain types (a tuple becomes a list, anything else its ``str``)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)

@@ -20,7 +20,7 @@ import torch
 from restoration.data.base_dataset import COMMON_OPTIONS
 from restoration.data.loader import CUDAPrefetcher, build_dataset, build_eval_loader, build_train_loader, check_image_files
 from restoration.errors import RestorationError
-from restoration.options.parse import run_header
+from restoration.cli.run_header import run_header
 from restoration.options.schedule_warnings import schedule_warnings
 from restoration.settings import RunSettings, TrainSettings
 from restoration.options.yaml_io import dump_yaml

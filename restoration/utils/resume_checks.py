@@ -18,7 +18,7 @@ import yaml
 
 from restoration.errors import ForeignStateError
 
-__all__ = ["ForeignStateError", "options_text", "option_diff", "check_run_id", "RUN_TIME_KEYS"]
+__all__ = ["ForeignStateError", "options_text", "plain", "option_diff", "check_run_id", "RUN_TIME_KEYS"]
 
 #: Keys of the resolved options that describe this process, not the experiment (never compared or saved).
 RUN_TIME_KEYS = ("time", "rank", "world_size", "dist", "is_train", "run_id", "opt_path")
@@ -26,12 +26,12 @@ RUN_TIME_KEYS = ("time", "rank", "world_size", "dist", "is_train", "run_id", "op
 
 def options_text(opt: Mapping[str, Any]) -> str:
     """The experiment's options as YAML (plain types only), for a training state to record."""
-    return yaml.safe_dump(_plain({k: v for k, v in opt.items() if k not in RUN_TIME_KEYS}), sort_keys=False)
+    return yaml.safe_dump(plain({k: v for k, v in opt.items() if k not in RUN_TIME_KEYS}), sort_keys=False)
 
 
 def option_diff(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """``key.sub: saved -> now`` for every leaf that differs (``(absent)`` for a missing one), sorted by key."""
-    old, new = _leaves(_plain(saved)), _leaves(_plain({k: v for k, v in current.items() if k not in RUN_TIME_KEYS}))
+    old, new = _leaves(plain(saved)), _leaves(plain({k: v for k, v in current.items() if k not in RUN_TIME_KEYS}))
     lines = []
     for key in sorted(set(old) | set(new)):
         if key in RUN_TIME_KEYS:
@@ -79,12 +79,12 @@ def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: value}
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """``value`` with YAML's plain types only (a tuple becomes a list, anything else its ``str``)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
