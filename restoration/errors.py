@@ -38,6 +38,7 @@ __all__ = [
     "FIDWeightsError",
     "NIQEParamsError",
     "ZooError",
+    "DiskWriteError",
     "ExperimentFolderError",
     "RunLockedError",
     "DistError",
@@ -165,6 +166,11 @@ class ZooError(RestorationError, ValueError):
 
 
 # ---------------------------------------------------------------------- Runs, folders and processes
+class DiskWriteError(RestorationError, OSError):
+    """A file or folder that cannot be written: no permission, a read-only file system, a full disk, a quota,
+    a file-size limit. Says which path and why."""
+
+
 class ExperimentFolderError(RestorationError, OSError):
     """An experiment folder that cannot be used: not an experiment folder, or not writable."""
 

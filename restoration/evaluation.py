@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from restoration.errors import DataError, EvaluationError, RestorationError, user_error_message
 from restoration.registry import METRIC_REGISTRY
@@ -104,8 +105,6 @@ def evaluate(
     preview: tuple[str, np.ndarray] | None = None
     iterator: Any = loader
     if progress:
-        from tqdm import tqdm
-
         iterator = tqdm(loader, unit="img", leave=False)
     batches = iter(iterator)
     failure: RestorationError | None = None
@@ -133,16 +132,11 @@ def evaluate(
         per_image[name] = scores
         if preview is None:
             preview = (name, out_imgs[0][1])
-        if save_dir is not None:
-            folder = os.path.join(save_dir, name) if per_image_dirs else save_dir
-            for stem, out_img in out_imgs:
-                imwrite(os.path.join(folder, f"{stem}_{suffix}.png" if suffix else f"{stem}.png"), out_img)
-        if save_grid and (save_dir is not None or on_grid is not None):
-            for stem, grid in _grids(batch, out_imgs):
-                if save_dir is not None:
-                    imwrite(os.path.join(folder, f"{stem}_{suffix}_grid.png" if suffix else f"{stem}_grid.png"), grid)
-                if on_grid is not None:
-                    on_grid(stem, grid)
+        try:
+            folder = None if save_dir is None else os.path.join(save_dir, name) if per_image_dirs else save_dir
+            _save_images(batch, out_imgs, folder, suffix, save_grid, on_grid)
+        except RestorationError as exc:  # a full disk, a read-only folder: every rank learns of it at the next step
+            failure = exc
     world = get_dist_info()[1]
     own_failure = None if failure is None else f"{type(failure).__name__}: {user_error_message(failure)}"
     parts = all_gather_objects((per_image, own_failure))
@@ -171,6 +165,21 @@ def evaluate(
     if stopped:
         result["stopped"] = True
     return result
+
+
+def _save_images(batch: Mapping[str, Any], out_imgs: list[tuple[str, np.ndarray]], folder: str | None,
+                 suffix: str | None, save_grid: bool, on_grid: Callable[[str, np.ndarray], Any] | None) -> None:
+    """Write the restored images of one batch into ``folder`` (None: none), and their comparison grids (into
+    ``folder`` and/or ``on_grid``) with ``save_grid``."""
+    if folder is not None:
+        for stem, out_img in out_imgs:
+            imwrite(os.path.join(folder, f"{stem}_{suffix}.png" if suffix else f"{stem}.png"), out_img)
+    if save_grid and (folder is not None or on_grid is not None):
+        for stem, grid in _grids(batch, out_imgs):
+            if folder is not None:
+                imwrite(os.path.join(folder, f"{stem}_{suffix}_grid.png" if suffix else f"{stem}_grid.png"), grid)
+            if on_grid is not None:
+                on_grid(stem, grid)
 
 
 def _default_images(restore: Callable[[torch.Tensor], torch.Tensor],

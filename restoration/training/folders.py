@@ -26,16 +26,41 @@ def prepare_folders(opt: dict[str, Any], resuming: bool) -> str | None:
         # only ever the experiment's own folder: archive_folder refuses one holding anything else
         archived = archive_folder(exp, opt["time"], opt["name"])
         print(f"existing experiment folder archived to {archived}", file=sys.stderr)
+    wanted = [opt["path"][key] for key in ("experiments_root", "models", "training_states", "visualization", "options")]
+    if opt["logger"].get("use_tb_logger", True):
+        wanted.append(opt["path"]["tb_logger"])
+    created: list[str] = []
     try:
-        for key in ("experiments_root", "models", "training_states", "visualization", "options"):
-            os.makedirs(opt["path"][key], exist_ok=True)
-        if opt["logger"].get("use_tb_logger", True):
-            os.makedirs(opt["path"]["tb_logger"], exist_ok=True)
+        for folder in wanted:
+            _make_folder(folder, created)
     except OSError as exc:
+        for folder in reversed(created):  # nothing half-made: only the (empty) folders made here go
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+        if archived is not None:
+            os.rename(archived, exp)
         if not unwritable(exc):
             raise
-        raise ExperimentFolderError(f"cannot create {exc.filename}: {exc.strerror}") from exc
+        raise ExperimentFolderError(f"cannot create {exc.filename}: {exc.strerror}"
+                                    + (f" ({archived} was put back)" if archived else "")) from exc
     return archived
+
+
+def _make_folder(folder: str, created: list[str]) -> None:
+    """``os.makedirs(folder)``, appending each folder it makes (outermost first) to ``created``."""
+    missing = []
+    path = os.path.abspath(folder)
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for path in reversed(missing):
+        os.mkdir(path)
+        created.append(path)
 
 
 def undo_folders(opt: dict[str, Any], archived: str | None, tb_existed: bool) -> None:

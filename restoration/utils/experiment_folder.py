@@ -14,6 +14,7 @@ import os
 import uuid
 
 from restoration.errors import ExperimentFolderError
+from restoration.utils.checkpoint import CheckpointError, atomic_write_text
 
 __all__ = ["ExperimentFolderError", "RUN_ID_FILE", "foreign_entries", "archive_folder", "new_run_id",
            "read_run_id", "write_run_id", "unwritable"]
@@ -41,6 +42,11 @@ def archive_folder(folder: str, stamp: str, name: str) -> str:
         ExperimentFolderError: ``folder`` holds entries a run does not write (it is not an experiment
             folder, e.g. ``path.experiments_root`` set to the project), or it cannot be renamed.
     """
+    if os.path.ismount(folder):
+        raise ExperimentFolderError(
+            f"{folder} is a mount point and holds an earlier run: a fresh run archives its experiment folder by "
+            "renaming it, which a mount point cannot be; point path.experiments_root at a folder inside it (e.g. "
+            f"{os.path.join(folder, name)}), empty it, or resume with --auto_resume")
     foreign = foreign_entries(folder)
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
@@ -56,7 +62,11 @@ def archive_folder(folder: str, stamp: str, name: str) -> str:
             continue
         except OSError as exc:
             raise ExperimentFolderError(f"cannot archive {folder} as {target}: {exc.strerror}") from exc
-        os.rename(folder, target)  # onto the empty directory just made: atomic on POSIX
+        try:
+            os.rename(folder, target)  # onto the empty directory just made: atomic on POSIX
+        except OSError as exc:  # another file system's folder (EXDEV), a busy one (EBUSY), no permission
+            os.rmdir(target)
+            raise ExperimentFolderError(f"cannot archive {folder} as {target}: {exc.strerror}") from exc
         return target
     raise ExperimentFolderError(f"cannot archive {folder}: {folder}_archived_{stamp}_2 ... _999 all exist")
 
@@ -81,8 +91,6 @@ def write_run_id(folder: str, run_id: str) -> None:
     Raises:
         ExperimentFolderError: The folder is not writable (read-only, full disk).
     """
-    from restoration.utils.checkpoint import CheckpointError, atomic_write_text
-
     try:
         atomic_write_text(run_id + "\n", os.path.join(folder, RUN_ID_FILE))
     except CheckpointError as exc:
@@ -91,4 +99,8 @@ def write_run_id(folder: str, run_id: str) -> None:
 
 def unwritable(exc: OSError) -> bool:
     """Whether ``exc`` means "this folder cannot be written" (reported as one line, not a bug)."""
-    return exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+    return exc.errno in UNWRITABLE_ERRNOS
+
+
+#: The errors of a write that the user's machine refuses (permission, read-only, full disk, quota, size limit).
+UNWRITABLE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

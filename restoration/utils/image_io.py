@@ -21,8 +21,10 @@ from typing import Sequence, Union
 import cv2
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
-from restoration.errors import ImageReadError
+from restoration.errors import DiskWriteError, ImageReadError
+from restoration.utils.experiment_folder import unwritable
 
 __all__ = [
     "ImageReadError",
@@ -153,8 +155,6 @@ def _check_pixels(name: str, height: int, width: int) -> None:
 
 def _header_size(name: str) -> tuple[int, int] | None:
     """``(height, width)`` from the header as Pillow reads it (None: not a header Pillow knows); no pixel limit."""
-    from PIL import Image, UnidentifiedImageError
-
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # ours applies, with its own message
     try:
         with Image.open(name) as im:
@@ -188,8 +188,6 @@ def read_image_size(path: PathLike) -> tuple[int, int] | None:
         ImageReadError: The file is missing, neither Pillow nor OpenCV recognises its header, or the image has
             more pixels than :func:`max_image_pixels` (the message says how to raise the limit).
     """
-    from PIL import Image
-
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise ImageReadError(f"cannot read image {name}: no such file")
@@ -232,12 +230,25 @@ def imwrite(path: PathLike, img: np.ndarray, params: Sequence[int] | None = None
     Parent folders are created. The file is written to a temporary name in the same folder and then
     moved into place with :func:`os.replace`, so a reader (or an interrupted run) never sees a
     half-written image.
+
+    Raises:
+        DiskWriteError: The folder or file cannot be written (permission, read-only, full disk, quota, file-size
+            limit); names ``path``. No temporary file is left behind.
     """
     path = Path(path)
     ext = path.suffix.lower()
     if not ext:
         raise ValueError(f"cannot infer the image format of {path}: no file extension")
     data = imencode(img, ext, params)
+    try:
+        _write_atomically(path, data)
+    except OSError as exc:
+        if not unwritable(exc):
+            raise
+        raise DiskWriteError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
