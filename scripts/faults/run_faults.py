@@ -15,6 +15,9 @@ Each section prints ``passed/total``; the table goes into docs/training.md's "Re
 * refused starts: a second run with a running run's name, a state of another run under ``--auto_resume``,
   ``path.experiments_root`` at a folder that is not an experiment's, non-strict weights matching nothing:
   each must exit 1 with one line and leave the other run's files as they were.
+* refused writes: a full disk while writing validation images (the run goes on and saves), an unwritable
+  tb_logger folder, a read-only file system on a re-run (the archived run is put back), an experiment folder
+  that is a mount point: one line each, nothing half-made.
 * killed rank (``--torchrun``): seconds from SIGKILL of one rank of a 2-process torchrun run to its exit.
 """
 
@@ -411,6 +414,75 @@ def killed_rank_exit(data: tuple[Path, Path], work: Path) -> float:
     return time.time() - t0
 
 
+# ------------------------------------------------------------------ refused writes
+@contextlib.contextmanager
+def _patched(owner: Any, name: str, replacement: Any) -> Any:
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
+    try:
+        yield original
+    finally:
+        setattr(owner, name, original)
+
+
+def refused_writes(data: tuple[Path, Path], work: Path) -> tuple[int, int, list[str]]:
+    """Writes the machine refuses, provoked where they happen (root ignores permissions; the disk is not full)."""
+    import errno
+
+    root, passed, failures = work / "writes", 0, []
+
+    def check(label: str, ok: bool, code: int | str, err: str) -> None:
+        nonlocal passed
+        ok = ok and "Traceback" not in err
+        passed += ok
+        if not ok:
+            failures.append(f"{label}: rc {code}, {err.strip().splitlines()[-1:]}")
+
+    def refuse_mkdir(folder: Path, code: int) -> Callable[..., Any]:
+        real = os.mkdir
+
+        def refusing(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if os.path.abspath(path) == str(folder) or os.path.abspath(path).startswith(str(folder) + os.sep):
+                raise OSError(code, os.strerror(code), str(path))
+            return real(path, *args, **kwargs)
+        return refusing
+
+    real_mkstemp = tempfile.mkstemp
+
+    def full_for_images(*args: Any, **kwargs: Any) -> Any:
+        if "visualization" in str(kwargs.get("dir", "")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_mkstemp(*args, **kwargs)
+
+    opt = tiny(data, "full", **{"val.val_freq": 2, "val.save_img": True, "logger.save_checkpoint_freq": 2})
+    with _patched(tempfile, "mkstemp", full_for_images):
+        code, err = in_process(["-opt", str(write(opt, work / "full.yml")), "--root", str(root)])
+    states = root / "experiments" / "full" / "training_states"
+    check("full disk during validation images", code == 0 and "DiskWriteError" in err and (states / "4.state").is_file(),
+          code, err)
+
+    opt = {**tiny(data, "tb"), "logger": {"use_tb_logger": True}}
+    with _patched(os, "mkdir", refuse_mkdir(root / "tb_logger", errno.EACCES)):
+        code, err = in_process(["-opt", str(write(opt, work / "tb.yml")), "--root", str(root)])
+    check("unwritable tb_logger folder", code == 1 and "cannot create" in err
+          and not (root / "experiments" / "tb").exists(), code, err)
+
+    assert in_process(["-opt", str(write(tiny(data, "again"), work / "again.yml")), "--root", str(root)])[0] == 0
+    exp = root / "experiments" / "again"
+    before = sorted(str(p.relative_to(exp)) for p in exp.rglob("*"))
+    with _patched(os, "mkdir", refuse_mkdir(exp / "models", errno.EROFS)):
+        code, err = in_process(["-opt", str(work / "again.yml"), "--root", str(root)])
+    check("read-only file system on a re-run", code == 1 and "was put back" in err
+          and sorted(str(p.relative_to(exp)) for p in exp.rglob("*")) == before, code, err)
+
+    real_ismount = os.path.ismount
+    with _patched(os.path, "ismount", lambda path: os.path.abspath(path) == str(exp) or real_ismount(path)):
+        code, err = in_process(["-opt", str(work / "again.yml"), "--root", str(root)])
+    check("experiment folder at a mount point", code == 1 and "mount point" in err
+          and not list(exp.parent.glob("again_archived_*")), code, err)
+    return passed, 4, failures
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3, help="SIGKILL/resume repetitions")
@@ -434,16 +506,18 @@ def main() -> int:
         rows.append(("broken configs: exit 2, no traceback, no folder", f"{ok}/{nc}"))
         okd, ndata, dfail = bad_data(data, work)
         rows.append(("bad data: exit 1, one line naming the file, no folder", f"{okd}/{ndata}"))
+        okw, nw, wfail = refused_writes(data, work)
+        rows.append(("refused writes: one line naming the path, nothing half-made", f"{okw}/{nw}"))
         if args.torchrun:
             rows.append(("killed rank (SIGKILL) to torchrun exit, seconds", f"{killed_rank_exit(data, work):.1f}"))
-        for line in rfail + failures + dfail:
+        for line in rfail + failures + dfail + wfail:
             print(f"  FAILED {line}", file=sys.stderr)
         width = max(len(r[0]) for r in rows)
         print(f"| {'fault':<{width}} | result |\n|{'-' * (width + 2)}|--------|")
         for label, value in rows:
             print(f"| {label:<{width}} | {value:>6} |")
         print(f"\n{time.time() - start:.0f} s")
-        bad = executed or ok < nc or okd < ndata or k < n or rec < nd or okr < nr
+        bad = executed or ok < nc or okd < ndata or k < n or rec < nd or okr < nr or okw < nw
         return 1 if bad else 0
     finally:
         if not args.keep:
