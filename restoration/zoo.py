@@ -34,8 +34,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from restoration.archs.detect import layout_differences
 from restoration.errors import RestorationError
 from restoration.errors import ZooError
+from restoration.options.yaml_io import load_yaml
+from restoration.utils.weights import WeightsError, read_state_dict
 
 __all__ = ["ZooEntry", "ZooError", "MANIFEST", "OK", "MISMATCH", "MISSING", "Verification", "entries", "get", "find",
            "verify", "sha256_of", "published_score", "main"]
@@ -100,8 +103,6 @@ def _entry(raw: Mapping[str, Any], where: str) -> ZooEntry:
 
 @lru_cache(maxsize=None)
 def _load(path: str) -> tuple[ZooEntry, ...]:
-    from restoration.options.yaml_io import load_yaml
-
     data = load_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
         raise ZooError(f"{path}: expected a mapping with an 'entries' list")
@@ -207,9 +208,6 @@ def verify(path: str | os.PathLike[str], name: str | None = None,
     Raises:
         ZooError: The name is not in the manifest (the closest names are listed).
     """
-    from restoration.archs.detect import layout_differences
-    from restoration.utils.weights import WeightsError, read_state_dict
-
     entry = get(name if name is not None else os.path.basename(str(path)), manifest)
     path = str(path)
     if not os.path.isfile(path):

@@ -101,18 +101,6 @@ def test_registry_errors_suggest_names() -> None:
     assert "SwinIR" in ARCH_REGISTRY and "Bicubic" in ARCH_REGISTRY
 
 
-def test_import_has_no_side_effects() -> None:
-    import subprocess
-    import sys
-
-    code = ("import sys, restoration; "
-            "bad = [m for m in sys.modules if m.startswith('restoration.archs.') and m != 'restoration.archs.build']; "
-            "heavy = [m for m in ('timm', 'torchvision', 'tensorboard', 'lmdb', 'cv2') if m in sys.modules]; "
-            "print(bad, heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[] []", out
-
-
 def test_non_strict_skips_shape_mismatches_for_fine_tuning(tmp_path: Path, caplog) -> None:
     torch.manual_seed(0)
     x2 = build_network(CFG)

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from torch import nn
 
+from restoration.archs import register_archs
 from restoration.registry import ARCH_REGISTRY, build_from_registry
 
 __all__ = ["build_network"]
@@ -20,7 +21,5 @@ def build_network(opt: Mapping[str, Any]) -> nn.Module:
     Returns:
         The network, on the CPU, in float32.
     """
-    from restoration.archs import register_archs
-
     register_archs()
     return build_from_registry(ARCH_REGISTRY, dict(opt))

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from restoration.archs.build import build_network
 from restoration.errors import DetectionError
 
 __all__ = [
@@ -686,8 +687,6 @@ def layout_differences(network_opt: Mapping[str, Any], sd: StateDict, limit: int
 
     The network is built on the meta device, so this costs no memory or time even for HAT-L.
     """
-    from restoration.archs.build import build_network
-
     try:
         with torch.device("meta"):
             net = build_network(network_opt)

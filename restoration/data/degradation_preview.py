@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
+from restoration.data.degradations.realesrgan import degradation_generator, realesrgan_degrade
 from restoration.data.loader import build_dataset
 from restoration.errors import DataError
 from restoration.registry import MODEL_REGISTRY
-from restoration.utils.image_grid import hstack, upsample_nearest, vstack
+from restoration.utils.image_grid import GAP, hstack, upsample_nearest, vstack
 from restoration.utils.image_io import imwrite, tensor2img
 from restoration.utils.rng import seed_everything
 
@@ -76,8 +77,6 @@ def preview_samples(opt: Mapping[str, Any], n: int) -> list[tuple[np.ndarray, np
     for i in range(n):
         batch = default_collate([dataset[i % len(dataset)]])
         if degradation is not None:
-            from restoration.data.degradations.realesrgan import degradation_generator, realesrgan_degrade
-
             lq, gt, _ = realesrgan_degrade(batch, degradation, degradation_generator(seed, i + 1))
         elif "lq" in batch:
             lq, gt = batch["lq"], batch["gt"]
@@ -97,8 +96,6 @@ def preview_grid(samples: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
 
 def expected_size(n: int, gt_size: int) -> tuple[int, int]:
     """``(height, width)`` of the preview of ``n`` samples of ``gt_size``² GT patches."""
-    from restoration.utils.image_grid import GAP
-
     k, rows = min(n, PAIRS_PER_ROW), math.ceil(n / PAIRS_PER_ROW)
     return rows * gt_size + (rows - 1) * PAIR_GAP, k * (2 * gt_size + GAP) + (k - 1) * PAIR_GAP
 

@@ -19,6 +19,12 @@ import json
 import os
 from pathlib import Path
 
+import skimage
+
+from restoration.data.transforms import mod_crop
+from restoration.utils.image_io import imread, imwrite
+from restoration.utils.matlab_imresize import imresize
+
 __all__ = ["prepare_demo_dataset", "DEMO_TRAIN_IMAGES", "DEMO_VAL_IMAGES", "HR_MULTIPLE", "skimage_data_dir"]
 
 #: Natural RGB photographs bundled with scikit-image (checked to be in the wheel, no download).
@@ -30,8 +36,6 @@ _MARKER = ".complete_x{scale}.json"
 
 def skimage_data_dir() -> Path:
     """The ``data`` folder inside the installed scikit-image package."""
-    import skimage
-
     return Path(skimage.__file__).resolve().parent / "data"
 
 
@@ -61,10 +65,6 @@ def prepare_demo_dataset(root: str | os.PathLike = "datasets/demo", scale: int =
         ValueError: For an unsupported ``scale``.
         FileNotFoundError: If the installed scikit-image lacks the bundled photographs.
     """
-    from restoration.data.transforms import mod_crop
-    from restoration.utils.image_io import imread, imwrite
-    from restoration.utils.matlab_imresize import imresize
-
     if not isinstance(scale, int) or scale < 1 or HR_MULTIPLE % scale:
         raise ValueError(f"demo dataset scale must divide {HR_MULTIPLE} (2, 3, 4, 6, 8, 12, 24), got {scale!r}")
     root = Path(root)

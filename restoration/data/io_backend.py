@@ -121,7 +121,7 @@ _SHARED_ENVS: dict[tuple[int, str], Any] = {}
 
 
 def _open_shared(path: str, open_kwargs: dict) -> Any:
-    import lmdb  # imported here so that `import restoration.data` works without lmdb
+    import lmdb  # optional dependency
 
     pid = os.getpid()
     for inherited in [k for k in _SHARED_ENVS if k[0] != pid]:

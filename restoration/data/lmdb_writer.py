@@ -91,7 +91,7 @@ def make_lmdb_from_folder(folder: str | os.PathLike, lmdb_path: str | os.PathLik
         FileExistsError: ``lmdb_path`` exists and ``overwrite`` is false.
         ValueError: Bad arguments, or two images share a stem (their LMDB keys would collide).
     """
-    import lmdb
+    import lmdb  # optional dependency
 
     folder, out = Path(folder), Path(lmdb_path)
     if out.suffix != ".lmdb":
@@ -144,7 +144,7 @@ def _ensure_room(env, batch_bytes: int, n: int) -> None:
 
 
 def _write_batch(env, batch: list[tuple[str, bytes, tuple[int, int, int]]]) -> None:
-    import lmdb
+    import lmdb  # optional dependency
 
     while True:
         try:

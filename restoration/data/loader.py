@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator, Mapping
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from restoration.data import register_datasets
 from restoration.data.base_dataset import COMMON_OPTIONS
 from restoration.schema import bind_options
 from restoration.data.sampler import ResumableSampler, SeededDataset, ShardSampler
@@ -47,8 +48,6 @@ class IgnoreStopSignals:
 
 def build_dataset(opt: Mapping[str, Any]) -> Dataset:
     """Instantiate the dataset named by ``opt['type']`` with the whole option dict (BasicSR style)."""
-    from restoration.data import register_datasets
-
     register_datasets()
     return DATASET_REGISTRY.get(opt["type"])(dict(opt))
 

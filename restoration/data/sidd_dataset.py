@@ -75,13 +75,13 @@ class SIDDMediumDataset(NoisyImageDataset):
 
 
 def _read_mat(path: str) -> dict[str, Any]:
-    import scipy.io
+    import scipy.io  # heavy dependency
 
     try:
         return scipy.io.loadmat(path)
     except NotImplementedError:  # MATLAB v7.3 = HDF5
         try:
-            import h5py
+            import h5py  # optional dependency
         except ImportError as exc:
             raise DataError(f"{path} is a MATLAB v7.3 (HDF5) file; install h5py to read it") from exc
         with h5py.File(path, "r") as f:

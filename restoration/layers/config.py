@@ -75,7 +75,7 @@ def _has_natten() -> bool:
 def _flex_usable() -> bool:
     if importlib.util.find_spec("torch.nn.attention.flex_attention") is None:
         return False
-    from torch.nn.attention.flex_attention import BlockMask
+    from torch.nn.attention.flex_attention import BlockMask  # optional dependency
 
     # torch >= 2.6: block masks for lengths that are not multiples of the block size. torch 2.5's flex
     # called mask_mod on padded positions, and a compiled DSwinIR gave wrong outputs (docs/benchmarks.md)
@@ -86,7 +86,7 @@ def _natten_usable() -> bool:
     if importlib.util.find_spec("natten") is None:
         return False
     try:
-        import natten
+        import natten  # optional dependency
 
         return hasattr(natten, "na2d")  # natten >= 0.20 (fused op); 0.17's na2d had another API
     except Exception:  # a broken install must not break the reference path

@@ -173,7 +173,7 @@ def _reference(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
 
 def _flex(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
           rpb: Tensor | None, scale: float) -> Tensor:
-    from restoration.layers.neighborhood_attention_flex import flex_na2d
+    from restoration.layers.neighborhood_attention_flex import flex_na2d  # heavy dependency
 
     out = flex_na2d(q, k, v, kernel_size, dilation, rpb, scale)
     # flex refused this shape (it warned once): the gather-based op, never a dense HW x HW fallback
@@ -182,7 +182,7 @@ def _flex(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
 
 def _natten(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, dilation: int,
             rpb: Tensor | None, scale: float) -> Tensor:
-    import natten
+    import natten  # optional dependency
 
     # natten>=0.20 wants (B, H, W, heads, C)
     out = natten.na2d(

@@ -42,6 +42,8 @@ import torch
 from torch import Tensor
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
+from restoration.layers.neighborhood_attention import neighborhood_indices_1d
+
 __all__ = [
     "BLOCK_SIZE",
     "FLEX_RECOMPILE_LIMIT",
@@ -154,8 +156,6 @@ def na_block_mask(height: int, width: int, kernel_size: int, dilation: int, mask
     Equal to ``create_block_mask(mask_mod, None, None, HW, HW)`` (a test checks it) but costs
     ``O(HW k^2)`` instead of a dense ``HW x HW`` evaluation of ``mask_mod``.
     """
-    from restoration.layers.neighborhood_attention import neighborhood_indices_1d  # imports this module lazily
-
     length = height * width
     nb = -(-length // BLOCK_SIZE)
     keys_h, _ = neighborhood_indices_1d(height, kernel_size, dilation, device)

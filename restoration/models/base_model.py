@@ -187,7 +187,7 @@ class Trainer:
             return net
         net.train()
         if ema_decay > 0:
-            from timm.utils import ModelEmaV3
+            from timm.utils import ModelEmaV3  # heavy dependency
 
             self.emas[name] = ModelEmaV3(net, decay=float(ema_decay), use_warmup=bool(ema_warmup), device=self.device)
             self.emas[name].module.eval()

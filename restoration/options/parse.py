@@ -12,16 +12,19 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import torch
 import yaml
 
+from restoration.data.demo import prepare_demo_dataset
 from restoration.errors import value_repr
 from restoration.errors import OptionsError
 
-from restoration.options.schema import TOP_LEVEL
-from restoration.schema import Key
+from restoration.options.schema import DIST, TOP_LEVEL
+from restoration.schema import Key, check_spec
 from restoration.options.upstream import expand_paths, json_options_problem, translate_upstream
 from restoration.options.validate import top_level_spec, validate_options
 from restoration.options.yaml_io import YAMLLimitError, load_yaml, parse_yaml_value, yaml_problem
+from restoration.utils.dist import backend_problem, barrier, get_dist_info
 
 __all__ = [
     "OptionsError",
@@ -159,8 +162,6 @@ def _prepare_demo_data(opt: dict[str, Any], problems: list[str], is_train: bool)
     root = str(demo.get("root", "datasets/demo"))
     if any(root not in p for p in problems):
         return problems  # other mistakes: report them all before writing anything
-    from restoration.data.demo import prepare_demo_dataset
-
     prepare_demo_dataset(root=root, scale=int(demo.get("scale", 2)))
     return validate_options(opt, is_train=is_train, user_named=True)
 
@@ -231,8 +232,6 @@ def parse_options(
         dopt["scale"] = opt["scale"]
         dopt.setdefault("name", phase)
     if isinstance(opt["num_gpu"], str):
-        import torch
-
         opt["num_gpu"] = torch.cuda.device_count()
     opt["path"].update(experiment_paths(opt, is_train, root))
     opt["time"] = time.strftime("%Y%m%d_%H%M%S")
@@ -243,10 +242,6 @@ def read_dist_params(opt_path: str, overrides: Iterable[str] = ()) -> dict[str, 
     """``dist_params`` of an option file (overrides applied, defaults filled), read before the process
     group exists. Anything unreadable or invalid gives the defaults here: :func:`parse_options`, which
     runs next on every rank, reports it."""
-    from restoration.options.schema import DIST
-    from restoration.schema import check_spec
-    from restoration.utils.dist import backend_problem
-
     params: dict[str, Any] = {}
     try:
         opt = load_yaml(opt_path)
@@ -269,8 +264,6 @@ def parse_options_all_ranks(opt_path: str, is_train: bool, **kwargs: Any) -> dic
     ranks find it complete. Every rank reaches the barrier even when rank 0's options are bad (the
     other ranks then fail with the same error), so no rank hangs.
     """
-    from restoration.utils.dist import barrier, get_dist_info
-
     rank = get_dist_info()[0]
     error: OptionsError | None = None
     opt: dict[str, Any] = {}

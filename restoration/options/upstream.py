@@ -12,7 +12,11 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
+from restoration.data import register_datasets
 from restoration.errors import value_repr
+from restoration.options.schema import TOP_LEVEL
+from restoration.options.validate import top_level_spec
+from restoration.registry import DATASET_REGISTRY, RegistryError
 
 __all__ = ["MODEL_ALIASES", "ARCH_ALIASES", "LEGACY_VAL_KEYS", "UNSUPPORTED_MODELS", "UNSUPPORTED_DATASETS",
            "SCHEDULER_ALIASES", "DATASET_KEY_ALIASES", "UPSTREAM_PACKAGES", "expand_paths", "translate_upstream",
@@ -161,9 +165,6 @@ def _translate_legacy_val_keys(opt: dict[str, Any], notices: list[str]) -> None:
 def _translate_trainer_keys(opt: dict[str, Any], notices: list[str], problems: list[str], user_named: bool) -> None:
     """The trainer's own options at the top level (BasicSR's place: Real-ESRGAN's and Real-HAT's degradation
     settings, ``gt_size``, ``queue_size``) -> ``train:``, where the trainer declares them."""
-    from restoration.options.schema import TOP_LEVEL
-    from restoration.options.validate import top_level_spec
-
     declared = top_level_spec(opt, user_named)["train"].children or {}
     keys = [k for k in opt if k not in TOP_LEVEL and k in declared and k not in TOP_LEVEL["train"].children]
     if not keys:
@@ -183,8 +184,6 @@ def _drop_unused_optim_d(opt: dict[str, Any], notices: list[str], user_named: bo
     """``train.optim_d`` in a file whose trainer has no discriminator (HAT's train_Real_HAT_SRx4_mse_model.yml
     keeps the GAN file's optim_d): BasicSR never reads it there, so neither do we. With a trainer that has a
     discriminator the key stays, and a missing ``network_d`` remains an error."""
-    from restoration.options.validate import top_level_spec
-
     train = opt.get("train")
     if not isinstance(train, dict) or "optim_d" not in train or opt.get("network_d") is not None:
         return
@@ -197,9 +196,6 @@ def _drop_unused_optim_d(opt: dict[str, Any], notices: list[str], user_named: bo
 
 def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], problems: list[str],
                        user_named: bool) -> None:
-    from restoration.data import register_datasets
-    from restoration.registry import DATASET_REGISTRY, RegistryError
-
     register_datasets()
     kind = dopt.get("type")
     progressive = [k for k in PROGRESSIVE_PATCH_KEYS if k in dopt]

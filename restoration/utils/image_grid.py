@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 __all__ = ["GAP", "to_rgb", "upsample_nearest", "hstack", "vstack", "thumbnail", "comparison_row"]
@@ -54,8 +55,6 @@ def vstack(images: Sequence[np.ndarray], gap: int = GAP) -> np.ndarray:
 
 def thumbnail(img: np.ndarray, max_side: int) -> np.ndarray:
     """``img`` shrunk (area average) so that its longer side is at most ``max_side``; smaller images unchanged."""
-    import cv2
-
     h, w = img.shape[:2]
     if max(h, w) <= max_side:
         return to_rgb(img)

@@ -135,6 +135,6 @@ class ProgressLogger:
 
 def make_tb_writer(log_dir: str) -> Any:
     """A tensorboard ``SummaryWriter`` (imported here so tensorboard stays off the import path)."""
-    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard import SummaryWriter  # heavy dependency
 
     return SummaryWriter(log_dir=log_dir)

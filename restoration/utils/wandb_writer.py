@@ -54,7 +54,7 @@ class WandbWriter:
 
     def __init__(self, wandb_opt: Mapping[str, Any], run_id: str, folder: str, name: str, config: Mapping[str, Any],
                  option_file: str | None = None) -> None:
-        import wandb
+        import wandb  # optional dependency
 
         kwargs: dict[str, Any] = {"project": wandb_opt["project"], "id": wandb_opt.get("resume_id") or run_id,
                                   "resume": "allow", "dir": folder, "name": name, "config": dict(config)}

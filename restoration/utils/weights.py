@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 
 from restoration.errors import WeightsError
+from restoration.utils.checkpoint import archive_problem
 
 __all__ = ["WeightsError", "LoadReport", "read_state_dict", "selected_param_key", "load_weights", "load_weights_report",
            "strip_prefixes"]
@@ -67,16 +70,11 @@ def _read_file(path: str) -> Any:
     if not os.path.isfile(path):
         raise WeightsError(f"weights file not found: {path}")
     if path.endswith(".safetensors"):
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         try:
             return load_file(path, device="cpu")
         except SafetensorError as exc:  # its own message never names the file
             raise WeightsError(f"cannot read weights file {path}: {exc}") from exc
     if zipfile.is_zipfile(path):  # torch.load does not check the records' CRC-32: a flipped bit loads silently
-        from restoration.utils.checkpoint import archive_problem
-
         problem = archive_problem(path)
         if problem is not None:
             raise WeightsError(f"cannot read weights file {path}: {problem}")

@@ -71,7 +71,7 @@ def bivariate_kernel(kind: str, size: int, sigma_x: float, sigma_y: float, theta
 def circular_lowpass_kernel(omega_c: float, size: int) -> np.ndarray:
     """2-D sinc: ``ω J₁(ω r) / (2π r)``, ``r`` the distance from the centre; the centre (``r = 0``) takes the
     limit ``ω² / (4π)``. Normalised to sum 1. ``omega_c`` in radians per pixel, ``(0, π]``."""
-    from scipy.special import j1
+    from scipy.special import j1  # heavy dependency
 
     xx, yy = mesh_grid(size)
     r = np.hypot(xx, yy)
