@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Sequence
 
+from restoration.data.degradation_preview import PREVIEW_FILE, write_preview
 from restoration.errors import OptionsError
 from restoration.options.parse import parse_options_all_ranks, read_dist_params
 from restoration.settings import run_settings
@@ -78,8 +79,6 @@ def _train(args: argparse.Namespace) -> int:
         cleanup_dist()
         return 2
     if args.preview_degradations:  # look at the training pairs before spending GPU time on them
-        from restoration.data.degradation_preview import PREVIEW_FILE, write_preview  # keeps import restoration light
-
         if rank == 0:
             path = os.path.join(opt["path"]["experiments_root"], PREVIEW_FILE)
             height, width = write_preview(opt, args.preview_degradations, path)
