@@ -67,8 +67,11 @@ def _as_tuple(types: Any) -> tuple[type, ...]:
 
 def type_ok(value: Any, types: type | tuple[type, ...]) -> bool:
     """Whether ``value`` is one of ``types``. YAML-aware: ``true`` is never a number (bool is an int
-    subclass in Python, but ``gt_size: true`` is a mistake), and an int is accepted where a float is."""
+    subclass in Python, but ``gt_size: true`` is a mistake), and an int is accepted where a float is;
+    ``object`` accepts anything."""
     types = _as_tuple(types)
+    if object in types:  # declared without a type (e.g. an optimizer keyword whose default is None)
+        return True
     if isinstance(value, bool):
         return bool in types
     if isinstance(value, int) and float in types:

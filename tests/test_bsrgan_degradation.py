@@ -11,6 +11,7 @@ from restoration.data.base_dataset import DatasetOptionError
 from restoration.data.degradations.bsrgan import anisotropic_gaussian, bsrgan_degrade, shift_kernel
 from restoration.utils.matlab_fspecial import matlab_gaussian
 from restoration.data.degradation_dataset import DegradationDataset
+from restoration.declare import component_problems
 
 
 def _image(h=64, w=96, seed=0):
@@ -75,12 +76,12 @@ def test_degradation_dataset_bsrgan(tmp_path):
 
 def test_degradation_dataset_bsrgan_option_errors(tmp_path):
     root = _folder(tmp_path, n=1)
-    problems = DegradationDataset.check_options({"dataroot_gt": root, "degradation": {"type": "bsrgan", "scale": 2},
-                                                 "scale": 4, "phase": "val"})
-    assert problems == ["the bicubic/bsrgan factors of 'degradation' multiply to 2 but scale is 4"]
+    problems = component_problems(DegradationDataset, {"dataroot_gt": root, "degradation": {"type": "bsrgan", "scale": 2},
+                                                       "scale": 4, "phase": "val"}, "datasets.val")
+    assert problems == ["'datasets.val': the bicubic/bsrgan factors of 'degradation' multiply to 2 but scale is 4"]
     with pytest.raises(DatasetOptionError, match="the bsrgan degradation needs color: rgb, got 'gray'"):
         DegradationDataset({"dataroot_gt": root, "degradation": {"type": "bsrgan"}, "scale": 2, "phase": "val",
                             "color": "gray"})
-    problems = DegradationDataset.check_options({"dataroot_gt": root, "degradation": {"type": "bsrgan", "sf": 4},
-                                                 "scale": 4, "phase": "val"})
-    assert "degradation (bsrgan): unknown key 'sf'" in problems[0]
+    problems = component_problems(DegradationDataset, {"dataroot_gt": root, "degradation": {"type": "bsrgan", "sf": 4},
+                                                       "scale": 4, "phase": "val"}, "datasets.val")
+    assert "'degradation' (bsrgan): unknown key 'sf'" in problems[0]

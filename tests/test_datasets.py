@@ -23,6 +23,7 @@ from restoration.data.noisy_image_dataset import TRAIN_CROP_OPTIONS
 from restoration.data.paired_image_dataset import PairedImageDataset
 from restoration.data.single_image_dataset import SingleImageDataset
 from restoration.data.transforms import augment
+from restoration.declare import component_problems
 from restoration.schema import type_ok
 from restoration.registry import DATASET_REGISTRY
 from restoration.utils.image_io import ImageReadError, img2tensor, imread, imwrite, tensor2img
@@ -253,7 +254,7 @@ def test_check_options_lists_every_problem(tmp_path):
     opt = {"type": "PairedImageDataset", "phase": "train", "scale": 2, "dataroot_gt": str(fake),
            "gt_sise": 96, "use_hflip": "yes", "io_backend": {"type": "lmdb"}, "filename_tmpl": "{}"}
     opt["gt_sizee"] = 96  # a second unknown key: the accepted keys are still listed once
-    problems = PairedImageDataset.check_options(opt)
+    problems = _problems(PairedImageDataset, opt)
     accepted = ", ".join(sorted(PairedImageDataset.options))
     assert problems == [
         "unknown key 'gt_sise' (did you mean 'gt_size'?)",
@@ -266,12 +267,18 @@ def test_check_options_lists_every_problem(tmp_path):
     ]
     assert "dataroot_gt, dataroot_lq, dataset_enlarge_ratio" in accepted and "type" in accepted
     del opt["gt_sizee"]
-    problems = SingleImageDataset.check_options({"dataroot_lq": str(tmp_path / "nope"), "phase": "tset"})
+    problems = _problems(SingleImageDataset, {"dataroot_lq": str(tmp_path / "nope"), "phase": "tset"})
     assert any("folder" in p and "nope" in p and "does not exist" in p for p in problems)
     assert any("phase 'tset'" in p for p in problems)
     with pytest.raises(DatasetOptionError, match="gt_sise"):
         PairedImageDataset(opt)
-    assert PairedImageDataset.check_options(_opt(*_make_pairs(tmp_path, n=1))) == []
+    assert _problems(PairedImageDataset, _opt(*_make_pairs(tmp_path, n=1))) == []
+
+
+def _problems(cls: type, opt: dict) -> list[str]:
+    """The start-up check of one dataset section (declaration, then the dataset's own check), each message
+    without the section's name."""
+    return [p.removeprefix("'d': ") for p in component_problems(cls, opt, "d")]
 
 
 def _registered_dataset_classes() -> list[type]:
@@ -316,13 +323,13 @@ def test_all_in_one_sources_are_checked_against_their_declaration(tmp_path):
 
     sources = {"derain": {"kind": "paired", "dataroot_gt": str(tmp_path), "wieght": 2, "lq_prefx": "rain-"},
                "denoise": {"kind": "noise", "dataroot_gt": str(tmp_path), "sigmas": [15], "weight": "3"}}
-    problems = AllInOneDataset.check_options({"sources": sources, "phase": "val"})
+    problems = _problems(AllInOneDataset, {"sources": sources, "phase": "val"})
     assert problems == [
-        "sources.derain: unknown key 'wieght' (did you mean 'weight'?)",
-        "sources.derain: unknown key 'lq_prefx' (did you mean 'lq_prefix'?)",
-        "sources.derain: accepted keys: dataroot_gt, dataroot_lq, gt_prefix, kind, lq_prefix, sigmas, task, weight",
-        "sources.derain: a paired source needs 'dataroot_lq'",
-        "sources.denoise: 'weight' must be int or float, got str '3'",
+        "'sources.derain': unknown key 'wieght' (did you mean 'weight'?)",
+        "'sources.derain': unknown key 'lq_prefx' (did you mean 'lq_prefix'?)",
+        "'sources.derain': accepted keys: dataroot_gt, dataroot_lq, gt_prefix, kind, lq_prefix, sigmas, task, weight",
+        "'sources.derain': a paired source needs 'dataroot_lq'",
+        "'sources.denoise': 'weight' must be int or float, got str '3'",
     ]
 
 
@@ -418,7 +425,7 @@ def test_bicubic_and_chains(tmp_path):
 
 
 def test_degradation_option_problems(tmp_path):
-    problems = DegradationDataset.check_options({
+    problems = _problems(DegradationDataset, {
         "dataroot_gt": str(tmp_path), "phase": "val", "scale": 2,
         "degradation": [{"type": "bicubic", "scale": 2}, {"type": "jpg", "quality": 5},
                         {"type": "jpeg", "quality": 0}, {"type": "gaussian_noise", "sigma": 5, "sigma_range": [0, 9]}]})
@@ -426,13 +433,13 @@ def test_degradation_option_problems(tmp_path):
     assert "degradation[1]: unknown type 'jpg'" in text
     assert "quality must be an integer in [1, 100], got 0" in text
     assert "give exactly one of sigma or sigma_range" in text
-    problems = DegradationDataset.check_options({"dataroot_gt": str(tmp_path), "phase": "val", "scale": 4,
+    problems = _problems(DegradationDataset, {"dataroot_gt": str(tmp_path), "phase": "val", "scale": 4,
                                                  "degradation": {"type": "bicubic", "scale": 2}})
     assert problems == ["the bicubic factors of 'degradation' multiply to 2 but scale is 4"]
-    problems = DegradationDataset.check_options({"dataroot_gt": str(tmp_path), "phase": "val",
+    problems = _problems(DegradationDataset, {"dataroot_gt": str(tmp_path), "phase": "val",
                                                  "degradation": {"type": "jpeg", "quality": 50, "qualty": 3, "sigma": 1}})
-    assert problems == ["degradation (jpeg): unknown key 'qualty' (did you mean 'quality'?)",
-                        "degradation (jpeg): unknown key 'sigma'", "degradation (jpeg) accepts: quality, quality_range, type"]
+    assert problems == ["'degradation' (jpeg): unknown key 'qualty' (did you mean 'quality'?)",
+                        "'degradation' (jpeg): unknown key 'sigma'", "'degradation' (jpeg): accepted keys: quality, quality_range"]
 
 
 def test_on_the_fly_bicubic_matches_set5_lr(benchmarks):

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from restoration import build_network
-from restoration.archs.dswinir_arch import DSwinIR
-from restoration.archs.msdeformable_nair_arch import MSDeformableNAIR
+from restoration.archs.dswinir.dswinir_arch import DSwinIR
+from restoration.archs.dswinir.msdeformable_nair_arch import MSDeformableNAIR
 from restoration.schema import bind_arguments
 from restoration.layers.gated_ffn import GDFN, MSGFFN, build_gated_ffn
 from restoration.layers.ms_dswin import MSDeformableNeighborhoodAttention
@@ -213,16 +213,18 @@ def test_all_in_one_train_follows_weights_and_crops(tmp_path):
 
 def test_all_in_one_option_problems(tmp_path):
     from restoration.data.all_in_one_dataset import AllInOneDataset
+    from restoration.declare import component_problems
 
     sources = _allinone_tree(tmp_path)
     sources["denoise"]["sigmas"] = []
     sources["dehaze"]["kind"] = "fog"
     sources["derain"]["wieght"] = 1
-    problems = AllInOneDataset.check_options({"type": "AllInOneDataset", "sources": sources, "phase": "train"})
+    problems = component_problems(AllInOneDataset, {"type": "AllInOneDataset", "sources": sources, "phase": "train"},
+                                  "datasets.train")
     text = "\n".join(problems)
-    assert "sources.denoise.sigmas must be a non-empty list" in text
-    assert "sources.dehaze.kind 'fog' is not one of" in text
-    assert "sources.derain: unknown key 'wieght'" in text
+    assert "'sources.denoise': sigmas must be a non-empty list" in text
+    assert "'sources.dehaze': kind 'fog' is not one of" in text
+    assert "'sources.derain': unknown key 'wieght'" in text
     assert "needs 'gt_size'" in text
     # an LQ image without a GT partner is named
     _write(tmp_path / "haze" / "hazy" / "0003_1_0.1.png", 1)

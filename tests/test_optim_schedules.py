@@ -107,7 +107,7 @@ def test_library_optimizers_refuse_an_option_their_constructor_does_not_name(nam
         pytest.skip(f"{module} not installed (the 'optim' extra)")
     p = torch.nn.Parameter(torch.ones(3))
     assert build_optimizer([p], {"type": name, "lr": 1e-3}) is not None
-    with pytest.raises(OptimizerError, match="takes no option 'weight_decai'"):
+    with pytest.raises(OptimizerError, match="unknown key 'weight_decai'"):
         build_optimizer([p], {"type": name, "lr": 1e-3, "weight_decai": 0.1})  # their **kwargs would swallow it
 
 
@@ -118,7 +118,7 @@ def test_library_optimizers_refuse_an_option_their_constructor_does_not_name(nam
     ({"train.scheduler": {"type": "WSD", "decay_iter": 50}}, "WSD 'decay_iter' 50 > total_iter 6"),
     ({"train.scheduler": {"type": "OneCycleLR", "total_steps": 3}}, "'total_steps' 3 < total_iter 6"),
     ({"train.scheduler": {"type": "OneCycleLR", "anneal_strategy": "cosine"}}, "must be 'cos' or 'linear'"),
-    ({"train.scheduler": {"type": "LinearLR", "total_iter": 3}}, "unknown option 'train.scheduler.total_iter'"),
+    ({"train.scheduler": {"type": "LinearLR", "total_iter": 3}}, "'train.scheduler' (LinearLR): unknown key 'total_iter'"),
 ])
 def test_option_errors(data, tmp_path: Path, edit: dict, message: str) -> None:
     opt = train_options(data, "optim_errors")

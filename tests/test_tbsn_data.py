@@ -11,6 +11,7 @@ import scipy.io
 from restoration.data.base_dataset import DatasetOptionError
 from restoration.data.noisy_image_dataset import NoisyImageDataset, SyntheticNoiseDataset, add_noise, check_noise
 from restoration.data.sidd_dataset import SIDDBlocksDataset, SIDDMediumDataset, load_sidd_blocks
+from restoration.declare import component_problems
 from restoration.utils.image_io import imwrite
 
 
@@ -33,7 +34,7 @@ def test_noisy_folder_train_crops_and_val_full(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=f"no image files in {tmp_path / 'empty'}"):
         NoisyImageDataset({"dataroot_lq": str(tmp_path / "empty"), "phase": "val", "scale": 1})
-    problems = NoisyImageDataset.check_options({"dataroot_lq": str(tmp_path / "nope"), "phase": "train"})
+    problems = component_problems(NoisyImageDataset, {"dataroot_lq": str(tmp_path / "nope"), "phase": "train"}, "d")
     assert any("does not exist" in p for p in problems) and any("needs 'gt_size'" in p for p in problems)
 
 
@@ -113,12 +114,12 @@ def test_synthetic_noise_levels_and_gt(tmp_path: Path) -> None:
         noise = add_noise(np.full((200, 200, 3), level, dtype=np.float32), spec, rng) - level
         assert abs(noise.var() / (level / 30 + (5 / 255) ** 2) - 1) < 0.05
     assert check_noise({"type": "poisson_gaussian", "sigma": 5}) == [
-        "noise poisson_gaussian needs exactly one of 'peak' and 'peak_range'"]
+        "'noise' (poisson_gaussian): needs exactly one of 'peak' and 'peak_range'"]
     assert check_noise({"type": "speckle"})[0].startswith("noise type 'speckle' is not one of")
     assert check_noise({"type": "gaussian", "sigma": 5, "sigmaa": 1, "peak": 3}) == [
-        "unknown noise key 'sigmaa' for gaussian (did you mean 'sigma'?)",
-        "unknown noise key 'peak' for gaussian",
-        "noise gaussian accepts: clip, sigma, sigma_range, type",
+        "'noise' (gaussian): unknown key 'sigmaa' (did you mean 'sigma'?)",
+        "'noise' (gaussian): unknown key 'peak'",
+        "'noise' (gaussian): accepted keys: clip, sigma, sigma_range",
     ]
 
     _images(tmp_path / "clean", n=2, size=(40, 40))

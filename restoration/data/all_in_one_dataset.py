@@ -38,14 +38,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from restoration.data.base_dataset import COMMON_OPTIONS, SEED_OPTION, BaseDataset
-from restoration.schema import bind_options, check_declared
 from restoration.data.file_lists import scan_images
 from restoration.data.transforms import augment, hwc_to_chw, paired_random_crop, random_crop, to_float
+from restoration.declare import Declared, component_problems
 from restoration.errors import DataError, MissingDataError
-from restoration.schema import Key
-from restoration.schema import type_ok
+from restoration.schema import Key, bind_options, type_ok
 
-__all__ = ["AllInOneDataset", "SOURCE_KINDS", "SOURCE_OPTIONS", "haze_clear_stem"]
+__all__ = ["AllInOneDataset", "SOURCE", "SOURCE_KINDS", "SOURCE_OPTIONS", "haze_clear_stem"]
 
 SOURCE_KINDS: tuple[str, ...] = ("noise", "paired", "haze")
 #: The keys of one entry of ``sources`` (checked and bound like a dataset's own declaration).
@@ -59,6 +58,35 @@ SOURCE_OPTIONS: dict[str, Key] = {
     "weight": Key((int, float), default=1.0, doc="training: relative probability of drawing this source"),
     "task": Key((str,), doc="task name recorded with each sample (unset: the source's name)"),
 }
+
+
+def _check_source(src: dict) -> list[str]:
+    """A source's own check (bound :data:`SOURCE_OPTIONS`): its kind, its folders, a noise source's levels,
+    a positive weight."""
+    problems: list[str] = []
+    kind = src["kind"]
+    if kind not in SOURCE_KINDS:
+        return [f"kind {kind!r} is not one of {SOURCE_KINDS}"] if kind is not None else []
+    folders = ["dataroot_gt"] + ([] if kind == "noise" else ["dataroot_lq"])
+    for key in folders:
+        path = src[key]
+        if path is None and key == "dataroot_lq":  # dataroot_gt is required for every kind: reported before
+            problems.append(f"a {kind} source needs 'dataroot_lq'")
+        elif isinstance(path, (str, os.PathLike)) and not Path(path).is_dir():
+            problems.append(f"{key}: folder {path} does not exist")
+    if kind == "noise":
+        sig = src["sigmas"]
+        if not isinstance(sig, list) or not sig or not all(type_ok(s, (int, float)) and s > 0 for s in sig):
+            problems.append(f"sigmas must be a non-empty list of positive noise levels (0-255 scale), "
+                            f"e.g. [15, 25, 50]; got {sig!r}")
+    weight = src["weight"]
+    if type_ok(weight, (int, float)) and weight <= 0:
+        problems.append(f"weight must be a positive number, got {weight!r}")
+    return problems
+
+
+#: One entry of ``sources``: a nested section declared like a component (its keys and its own check).
+SOURCE = Declared("source", SOURCE_OPTIONS, _check_source)
 
 
 def haze_clear_stem(hazy_stem: str) -> str:
@@ -143,6 +171,8 @@ class AllInOneDataset(BaseDataset):
 
     @classmethod
     def check_extra(cls, opt: dict) -> list[str]:
+        """The io backend, ``gt_size`` for training, and each source, a nested declared section
+        (:data:`SOURCE`: :func:`~restoration.declare.component_problems` with its own check)."""
         problems: list[str] = []
         if isinstance(opt["io_backend"], dict) and opt["io_backend"].get("type", "disk") != "disk":
             problems.append("AllInOneDataset reads from disk only (io_backend: {type: disk})")
@@ -150,33 +180,7 @@ class AllInOneDataset(BaseDataset):
         if not isinstance(sources, dict) or not sources:
             return problems + ["'sources' must map task names to source options (at least one)"]
         for name, user_src in sources.items():
-            where = f"sources.{name}"
-            if not isinstance(user_src, dict):
-                problems.append(f"{where} must be a mapping")
-                continue
-            problems += check_declared(user_src, SOURCE_OPTIONS, f"{where}: ")
-            src = bind_options(user_src, SOURCE_OPTIONS)
-            kind = src["kind"]
-            if kind not in SOURCE_KINDS:
-                if kind is not None:
-                    problems.append(f"{where}.kind {kind!r} is not one of {SOURCE_KINDS}")
-                continue
-            folders = ["dataroot_gt"] + ([] if kind == "noise" else ["dataroot_lq"])
-            for key in folders:
-                path = src[key]
-                if path is None and key == "dataroot_lq":  # dataroot_gt is required for every kind: reported above
-                    problems.append(f"{where}: a {kind} source needs 'dataroot_lq'")
-                elif isinstance(path, (str, os.PathLike)) and not Path(path).is_dir():
-                    problems.append(f"{where}.{key}: folder {path} does not exist")
-            if kind == "noise":
-                sig = src["sigmas"]
-                if not isinstance(sig, list) or not sig or not all(
-                        type_ok(s, (int, float)) and s > 0 for s in sig):
-                    problems.append(f"{where}.sigmas must be a non-empty list of positive noise levels (0-255 "
-                                    f"scale), e.g. [15, 25, 50]; got {sig!r}")
-            weight = src["weight"]
-            if type_ok(weight, (int, float)) and weight <= 0:
-                problems.append(f"{where}.weight must be a positive number, got {weight!r}")
+            problems += component_problems(SOURCE, user_src, f"sources.{name}")
         if cls.normalize_phase(opt["phase"]) == "train" and opt["gt_size"] is None:
             problems.append("phase 'train' needs 'gt_size' (the training patch size, e.g. 128)")
         return problems

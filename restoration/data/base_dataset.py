@@ -1,13 +1,16 @@
 """Base class of the framework's datasets: the option declaration, image reading, per-sample randomness.
 
 A dataset is built as ``cls(opt)`` where ``opt`` is its option dict from the YAML file plus the
-framework-added ``phase`` and ``scale``. Each dataset class declares every key it accepts **once**, in
-:attr:`BaseDataset.options` (``key ->`` :class:`~restoration.options.schema.Key`: types, default,
-required, choices, doc); the common framework keys (:data:`COMMON_OPTIONS`) are part of every
-declaration. The classmethod :meth:`BaseDataset.check_options` binds the user's values to the
-declaration (:func:`bind_options`) and lists *every* problem without raising, so the start-up check can
-report all typos and missing folders at once; ``__init__`` sets ``self.opt`` to the bound values, so a
-dataset reads ``self.opt["gt_size"]`` and never writes a default a second time.
+framework-added ``phase``, ``scale`` and ``name``. It follows the declaration protocol of
+:mod:`restoration.declare`: each dataset class declares every key it accepts **once**, in
+:attr:`BaseDataset.options` (``key ->`` :class:`~restoration.schema.Key`: types, default, required, choices,
+doc), the common framework keys (:data:`COMMON_OPTIONS`) included, and checks its values in the classmethod
+:meth:`BaseDataset.check_options`, which receives the complete bound options (defaults applied) and lists
+*every* problem without raising. The start-up check runs both through
+:func:`~restoration.declare.component_problems`; ``__init__`` refuses options that did not pass it
+(:func:`~restoration.declare.construction_problems`: a dataset built by Python code with a typo raises
+:class:`DatasetOptionError`, one built by ``train.py`` is not checked twice) and sets ``self.opt`` to the
+bound values, so a dataset reads ``self.opt["gt_size"]`` and never writes a default a second time.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import torch.utils.data
 
 from restoration.data.io_backend import IO_BACKENDS, make_io_backend
 from restoration.errors import DatasetOptionError
-from restoration.schema import Key, bind_options, check_declared, type_ok
+from restoration.declare import construction_problems
+from restoration.schema import Key, bind_options, type_ok
 from restoration.utils.color import rgb2ycbcr
 from restoration.utils.image_io import ImageReadError, imfrombytes
 
@@ -73,11 +77,12 @@ class BaseDataset(torch.utils.data.Dataset):
 
     def __init__(self, opt: dict) -> None:
         super().__init__()
-        problems = self.check_options(opt)
+        name = opt.get("name", type(self).__name__) if isinstance(opt, dict) else type(self).__name__
+        where = f"datasets.{name}"
+        problems = construction_problems(type(self), opt, where)
         if problems:
-            name = opt.get("name", type(self).__name__) if isinstance(opt, dict) else type(self).__name__
             raise DatasetOptionError(f"dataset {name!r} ({type(self).__name__}) options have problems:\n  - "
-                                     + "\n  - ".join(problems))
+                                     + "\n  - ".join(p.removeprefix(f"'{where}': ") for p in problems))
         #: The user's values bound to :attr:`options`: every declared key is present, defaults filled in.
         self.opt: dict[str, Any] = bind_options(opt, self.options)
         self.phase = self.normalize_phase(self.opt["phase"])
@@ -93,22 +98,12 @@ class BaseDataset(torch.utils.data.Dataset):
         return str(phase).split("_")[0]
 
     @classmethod
-    def check_declared_options(cls, opt: dict) -> list[str]:
-        """``opt`` against :attr:`options` only (:func:`check_declared`): keys, types, required keys, choices."""
-        return check_declared(opt, cls.options)
-
-    @classmethod
-    def check_options(cls, opt: dict) -> list[str]:
-        """Every problem with ``opt`` as a human-readable line; an empty list means it is fine.
-
-        First against the declaration (:func:`check_declared`: unknown keys with a did-you-mean and the
-        accepted keys once, required keys, types, choices), then the phase, scale, io backend and that
-        folders/files/LMDBs exist, then :meth:`check_extra` on the bound values. Never raises.
+    def check_options(cls, bound: dict) -> list[str]:
+        """The dataset's own check of its complete bound options (the protocol's ``check_options``; the
+        declaration, :attr:`options`, is checked before by :func:`~restoration.declare.component_problems`):
+        the phase, scale, io backend, that folders/files/LMDBs exist, then :meth:`check_extra`. Never raises.
         """
-        if not isinstance(opt, dict):
-            return [f"dataset options must be a mapping, got {type(opt).__name__}"]
-        problems = cls.check_declared_options(opt)
-        bound = bind_options(opt, cls.options)
+        problems: list[str] = []
         phase = bound["phase"]
         if isinstance(phase, str) and cls.normalize_phase(phase) not in PHASES:
             problems.append(f"phase {phase!r} is not one of {PHASES} (optionally with a suffix such as 'val_1')")

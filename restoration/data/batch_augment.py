@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["BATCH_AUGMENTS", "BatchAugment", "batch_augment_problems", "cutblur", "mixup", "cutmix", "batch_rng"]
+__all__ = ["BATCH_AUGMENTS", "CALL_ARGS", "BatchAugment", "cutblur", "mixup", "cutmix", "batch_rng"]
 
 Pair = tuple[Tensor, Tensor]
 
@@ -97,9 +97,41 @@ def cutmix(lq: Tensor, gt: Tensor, scale: int, rng: np.random.Generator, *, prob
     return out[0], out[1]
 
 
-#: The augmentations ``train.batch_augment`` may name (``type``); each one's keyword-only arguments with
-#: their defaults are its options.
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _prob_problems(bound: Mapping[str, Any]) -> list[str]:
+    problems = [f"{key} must be a number, got {bound[key]!r}" for key in ("prob", "alpha") if not _number(bound[key])]
+    if _number(bound["prob"]) and not 0 <= bound["prob"] <= 1:
+        problems.append(f"prob must be in [0, 1], got {bound['prob']}")
+    return problems
+
+
+def _check_box_options(bound: Mapping[str, Any]) -> list[str]:
+    """cutblur's and cutmix's ``check_options``: ``prob`` in [0, 1], the box side ``alpha`` in (0, 1]."""
+    problems = _prob_problems(bound)
+    if _number(bound["alpha"]) and not 0 < bound["alpha"] <= 1:
+        problems.append(f"alpha (the box side as a fraction of the image's) must be in (0, 1], got {bound['alpha']}")
+    return problems
+
+
+def _check_mixup_options(bound: Mapping[str, Any]) -> list[str]:
+    """mixup's ``check_options``: ``prob`` in [0, 1], the Beta parameter ``alpha`` > 0."""
+    problems = _prob_problems(bound)
+    if _number(bound["alpha"]) and not bound["alpha"] > 0:
+        problems.append(f"alpha (the Beta distribution's parameter) must be > 0, got {bound['alpha']}")
+    return problems
+
+
+cutblur.check_options = _check_box_options  # type: ignore[attr-defined]  # read by the option check
+cutmix.check_options = _check_box_options  # type: ignore[attr-defined]
+mixup.check_options = _check_mixup_options  # type: ignore[attr-defined]
+
+#: The augmentations ``train.batch_augment`` may name (``type``). Each declares its options by its signature:
+#: the keyword-only arguments with their defaults; :data:`CALL_ARGS` are supplied by the step.
 BATCH_AUGMENTS: dict[str, Callable[..., Pair]] = {"cutblur": cutblur, "mixup": mixup, "cutmix": cutmix}
+CALL_ARGS: tuple[str, ...] = ("lq", "gt", "scale", "rng")
 
 
 def _options(func: Callable[..., Pair]) -> dict[str, Any]:
@@ -131,41 +163,3 @@ class BatchAugment:
             if rng.random() < kwargs["prob"]:  # always drawn, so one entry's outcome never shifts the next's draws
                 lq, gt = func(lq, gt, self.scale, rng, **kwargs)
         return {**batch, "lq": lq, "gt": gt}
-
-
-def batch_augment_problems(entries: Any, applies: bool, trainer: str) -> list[str]:
-    """What is wrong with ``train.batch_augment`` (``applies``: whether the trainer runs them)."""
-    from restoration.schema import did_you_mean
-
-    if not entries or not isinstance(entries, list):  # a wrong type is the schema's problem
-        return []
-    if not applies:
-        return [f"'train.batch_augment': {trainer} does not apply batch augmentations (SRModel does)"]
-    bad: list[str] = []
-    for i, entry in enumerate(entries):
-        where = f"train.batch_augment[{i}]"
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
-            bad.append(f"'{where}' must be a mapping with a 'type' of {sorted(BATCH_AUGMENTS)}")
-            continue
-        kind = entry["type"]
-        if kind not in BATCH_AUGMENTS:
-            bad.append(f"'{where}.type': unknown batch augmentation {kind!r}{did_you_mean(kind, set(BATCH_AUGMENTS))}"
-                       f"; one of {sorted(BATCH_AUGMENTS)}")
-            continue
-        options = _options(BATCH_AUGMENTS[kind])
-        for key, value in entry.items():
-            if key == "type":
-                continue
-            if key not in options:
-                bad.append(f"'{where}' ({kind}) has no option '{key}'{did_you_mean(key, set(options))}; "
-                           f"it takes {sorted(options)}")
-            elif not isinstance(value, (int, float)) or isinstance(value, bool):
-                bad.append(f"'{where}.{key}' must be a number, got {value!r}")
-            elif key == "prob" and not 0 <= value <= 1:
-                bad.append(f"'{where}.prob' must be in [0, 1], got {value}")
-            elif key == "alpha" and kind == "mixup" and not value > 0:
-                bad.append(f"'{where}.alpha' (the Beta distribution's parameter) must be > 0, got {value}")
-            elif key == "alpha" and kind != "mixup" and not 0 < value <= 1:
-                bad.append(f"'{where}.alpha' (the box side as a fraction of the image's) must be in (0, 1], "
-                           f"got {value}")
-    return bad

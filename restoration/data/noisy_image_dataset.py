@@ -16,14 +16,12 @@ import numpy as np
 from restoration.data.base_dataset import COMMON_OPTIONS, META_INFO_OPTION, SEED_OPTION, BaseDataset
 from restoration.data.single_image_dataset import ImageFolderDataset
 from restoration.data.transforms import augment, hwc_to_chw, random_crop, to_float
-from restoration.schema import Key
-from restoration.schema import type_ok
-from restoration.schema import did_you_mean
+from restoration.declare import Declared, component_problems
+from restoration.schema import Key, did_you_mean, type_ok
 
-__all__ = ["NoisyImageDataset", "SyntheticNoiseDataset", "NOISE_TYPES", "add_noise", "check_noise", "check_train_crop",
+__all__ = ["NoisyImageDataset", "SyntheticNoiseDataset", "NOISES", "NOISE_TYPES", "add_noise", "check_noise", "check_train_crop",
            "train_crop", "TRAIN_CROP_OPTIONS"]
 
-NOISE_TYPES = ("gaussian", "poisson_gaussian")
 #: The options read by :func:`train_crop` (checked by :func:`check_train_crop`). Augmentation is off by
 #: default, as in the official TBSN recipe.
 TRAIN_CROP_OPTIONS: dict[str, Key] = {
@@ -85,31 +83,53 @@ class NoisyImageDataset(ImageFolderDataset):
         return f"{type(self).__name__}(name={self.opt['name']!r}, phase={self.phase!r}, {len(self)} images)"
 
 
+def _check_noise_values(bound: dict) -> list[str]:
+    """A noise model's own check (bound options): exactly one of each level and its range, ranges ordered,
+    levels non-negative, a positive peak."""
+    problems: list[str] = []
+    groups = [("sigma", "sigma_range")] + ([("peak", "peak_range")] if "peak" in bound else [])
+    for single, ranged in groups:
+        if (bound[single] is None) == (bound[ranged] is None):
+            problems.append(f"needs exactly one of {single!r} and {ranged!r}")
+        rng = bound[ranged]
+        if isinstance(rng, list) and not (len(rng) == 2 and all(type_ok(v, (int, float)) for v in rng)
+                                          and 0 <= rng[0] <= rng[1]):
+            problems.append(f"{ranged} must be [low, high] with 0 <= low <= high, got {rng!r}")
+        value = bound[single]
+        if type_ok(value, (int, float)) and value < 0:
+            problems.append(f"{single} must be a non-negative number, got {value!r}")
+    peak_range = bound.get("peak_range")
+    if "peak" in bound and (bound["peak"] == 0 or (isinstance(peak_range, list) and peak_range[:1] == [0])):
+        problems.append("peak must be > 0 (photons at white)")
+    return problems
+
+
+_GAUSSIAN_OPTIONS: dict[str, Key] = {
+    "sigma": Key((int, float), doc="noise standard deviation on the 0-255 scale"),
+    "sigma_range": Key((list,), doc="[low, high]: sigma drawn uniformly per image"),
+    "clip": Key((bool,), default=False, doc="clip the noisy image to [0, 1]"),
+}
+#: The noise models ``noise: {type: ...}`` may name, each a nested section declared like a component.
+NOISES: dict[str, Declared] = {
+    "gaussian": Declared("gaussian", _GAUSSIAN_OPTIONS, _check_noise_values),
+    "poisson_gaussian": Declared("poisson_gaussian", {
+        **_GAUSSIAN_OPTIONS,
+        "peak": Key((int, float), doc="photons at white (smaller = noisier)"),
+        "peak_range": Key((list,), doc="[low, high]: peak drawn uniformly per image"),
+    }, _check_noise_values),
+}
+NOISE_TYPES = tuple(NOISES)
+
+
 def check_noise(spec: Any) -> list[str]:
-    """Problems with a ``noise`` option (see :func:`add_noise`)."""
+    """Problems with a ``noise`` option (see :func:`add_noise`): its type, then its model's declaration and
+    check (:func:`~restoration.declare.component_problems`)."""
     if not isinstance(spec, dict):
         return [f"noise must be a mapping like {{type: poisson_gaussian, peak: 30, sigma: 5}}, got {spec!r}"]
     kind = spec.get("type")
-    if kind not in NOISE_TYPES:
-        return [f"noise type {kind!r} is not one of {NOISE_TYPES}"]
-    accepted = {"type", "sigma", "sigma_range", "clip"} | ({"peak", "peak_range"} if kind == "poisson_gaussian" else set())
-    unknown = [k for k in spec if k not in accepted]
-    problems = [f"unknown noise key {k!r} for {kind}{did_you_mean(str(k), accepted)}" for k in unknown]
-    if unknown:
-        problems.append(f"noise {kind} accepts: {', '.join(sorted(accepted))}")
-    groups = [("sigma", "sigma_range")] + ([("peak", "peak_range")] if kind == "poisson_gaussian" else [])
-    for single, ranged in groups:
-        if (single in spec) == (ranged in spec):
-            problems.append(f"noise {kind} needs exactly one of {single!r} and {ranged!r}")
-        rng = spec.get(ranged)
-        if rng is not None and not (isinstance(rng, (list, tuple)) and len(rng) == 2 and 0 <= rng[0] <= rng[1]):
-            problems.append(f"noise {ranged} must be [low, high] with 0 <= low <= high, got {rng!r}")
-        value = spec.get(single)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
-            problems.append(f"noise {single} must be a non-negative number, got {value!r}")
-    if spec.get("peak") == 0 or (spec.get("peak_range") or [1])[0] == 0:
-        problems.append("noise peak must be > 0 (photons at white)")
-    return problems
+    if kind not in NOISES:
+        return [f"noise type {kind!r} is not one of {NOISE_TYPES}{did_you_mean(str(kind), set(NOISES))}"]
+    return component_problems(NOISES[kind], {k: v for k, v in spec.items() if k != "type"}, "noise", label=kind)
 
 
 def _draw(spec: dict, key: str, rng: np.random.Generator) -> float:

@@ -12,7 +12,6 @@ import difflib
 from torch import nn
 
 from restoration.losses.basic_loss import CharbonnierLoss, L1Loss, MSELoss
-from restoration.errors import LossOptionError
 
 __all__ = ["CRITERIA", "build_criterion", "criterion_problems"]
 
@@ -28,9 +27,7 @@ def criterion_problems(criterion: object) -> list[str]:
     return [f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}{hint}"]
 
 
-def build_criterion(criterion: str, owner: str) -> nn.Module:
-    """The pixel loss named ``criterion``; :class:`LossOptionError` naming ``owner`` for an unknown name."""
-    problems = criterion_problems(criterion)
-    if problems:
-        raise LossOptionError(f"{owner}: {problems[0]}")
+def build_criterion(criterion: str) -> nn.Module:
+    """The pixel loss named ``criterion``, one of :data:`CRITERIA` (the owning loss refused any other name
+    through its ``check_options``, :func:`criterion_problems`)."""
     return CRITERIA[criterion]()

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from restoration.declare import refuse_bad_arguments
 from restoration.errors import LossInputError, LossOptionError
 from restoration.losses.precision import full_precision, upcast
 
@@ -66,9 +67,9 @@ class FFLoss(nn.Module):
     def __init__(self, loss_weight: float = 1.0, alpha: float = 1.0, patch_factor: int = 1,
                  ave_spectrum: bool = False, log_matrix: bool = False, batch_matrix: bool = False) -> None:
         super().__init__()
-        problems = self.check_options({"alpha": alpha, "patch_factor": patch_factor})
-        if problems:
-            raise LossOptionError(f"FFLoss: {problems[0]}")
+        refuse_bad_arguments(FFLoss, {"loss_weight": loss_weight, "alpha": alpha, "patch_factor": patch_factor,
+                                      "ave_spectrum": ave_spectrum, "log_matrix": log_matrix,
+                                      "batch_matrix": batch_matrix}, LossOptionError)
         self.loss_weight = float(loss_weight)
         self.alpha = float(alpha)
         self.patch_factor = int(patch_factor)
@@ -80,10 +81,10 @@ class FFLoss(nn.Module):
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
         """Problems of the options (read by the option check before anything is built)."""
         problems = []
-        factor = opt.get("patch_factor", 1)
+        factor = opt["patch_factor"]
         if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
             problems.append(f"patch_factor must be a positive integer, got {factor!r}")
-        alpha = opt.get("alpha", 1.0)
+        alpha = opt["alpha"]
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
             problems.append(f"alpha must be a positive number, got {alpha!r}")
         return problems

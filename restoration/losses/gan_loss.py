@@ -26,6 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from restoration.declare import refuse_bad_arguments
+from restoration.errors import LossOptionError
+
 __all__ = ["GANLoss", "GAN_TYPES"]
 
 GAN_TYPES = ("vanilla", "lsgan", "wgan", "wgan_softplus", "hinge")
@@ -46,9 +49,8 @@ class GANLoss(nn.Module):
     def __init__(self, gan_type: str, real_label_val: float = 1.0, fake_label_val: float = 0.0,
                  loss_weight: float = 1.0) -> None:
         super().__init__()
-        problems = self.check_options(dict(gan_type=gan_type))
-        if problems:
-            raise ValueError("invalid GANLoss options: " + "; ".join(problems))
+        refuse_bad_arguments(GANLoss, {"gan_type": gan_type, "real_label_val": real_label_val,
+                                       "fake_label_val": fake_label_val, "loss_weight": loss_weight}, LossOptionError)
         self.gan_type = gan_type
         self.real_label_val = float(real_label_val)
         self.fake_label_val = float(fake_label_val)

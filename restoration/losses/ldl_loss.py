@@ -29,8 +29,9 @@ from typing import Any, Mapping
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restoration.losses.criterion import build_criterion, criterion_problems
+from restoration.declare import refuse_bad_arguments
 from restoration.errors import LossInputError, LossOptionError
+from restoration.losses.criterion import build_criterion, criterion_problems
 from restoration.losses.precision import full_precision, upcast
 
 __all__ = ["LDLLoss", "artifact_map", "local_variance"]
@@ -81,19 +82,18 @@ class LDLLoss(nn.Module):
 
     def __init__(self, loss_weight: float = 1.0, criterion: str = "l1", ksize: int = 7) -> None:
         super().__init__()
-        problems = self.check_options({"criterion": criterion, "ksize": ksize})
-        if problems:
-            raise LossOptionError(f"LDLLoss: {problems[0]}")
+        refuse_bad_arguments(LDLLoss, {"loss_weight": loss_weight, "criterion": criterion, "ksize": ksize},
+                             LossOptionError)
         self.loss_weight = float(loss_weight)
         self.criterion_name = criterion
-        self.criterion = build_criterion(criterion, "LDLLoss")
+        self.criterion = build_criterion(criterion)
         self.ksize = int(ksize)
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
         """Problems of the options (read by the option check before anything is built)."""
-        problems = criterion_problems(opt.get("criterion", "l1"))
-        ksize = opt.get("ksize", 7)
+        problems = criterion_problems(opt["criterion"])
+        ksize = opt["ksize"]
         if not isinstance(ksize, int) or isinstance(ksize, bool) or ksize < 3 or ksize % 2 == 0:
             problems.append(f"ksize must be an odd integer >= 3, got {ksize!r}")
         return problems

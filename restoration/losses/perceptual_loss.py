@@ -250,10 +250,10 @@ class PerceptualLoss(nn.Module):
     @classmethod
     def check_options(cls, opt: Mapping[str, object]) -> list[str]:
         """A missing VGG file is an options error, before anything starts (not a traceback at iteration 0)."""
-        vgg_type = opt.get("vgg_type", "vgg19")
+        vgg_type = opt["vgg_type"]
         if vgg_type not in VGG_WEIGHT_FILES:
             return [f"unsupported vgg_type {vgg_type!r}; use one of {sorted(VGG_WEIGHT_FILES)}"]
-        path = opt.get("vgg_weights_path")
+        path = opt["vgg_weights_path"]
         _, problem = resolve_vgg_weights(path if isinstance(path, (str, Path)) else None, str(vgg_type))
         return [problem] if problem else []
 

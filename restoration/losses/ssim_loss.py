@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 from torch import Tensor, nn
 
+from restoration.declare import refuse_bad_arguments
 from restoration.errors import LossInputError, LossOptionError
 from restoration.losses.precision import full_precision, upcast
 from restoration.metrics.ms_ssim import MS_SSIM_WEIGHTS, ms_ssim_min_size, ms_ssim_pt
@@ -67,9 +68,12 @@ class MSSSIMLoss(nn.Module):
 
     def __init__(self, loss_weight: float = 1.0, channels: str = "rgb", scales: int = 5) -> None:
         super().__init__()
-        problems = self.check_options({"channels": channels, "scales": scales})
-        if problems:
-            raise LossOptionError(f"{type(self).__name__}: {problems[0]}")
+        refuse_bad_arguments(MSSSIMLoss, {"loss_weight": loss_weight, "channels": channels, "scales": scales},
+                             LossOptionError)
+        self._setup(loss_weight, channels, scales)
+
+    def _setup(self, loss_weight: float, channels: str, scales: int) -> None:
+        """The members of checked arguments (shared with :class:`SSIMLoss`, which checks its own)."""
         self.loss_weight = float(loss_weight)
         self.channels = channels
         self.scales = int(scales)
@@ -77,8 +81,8 @@ class MSSSIMLoss(nn.Module):
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
         """Problems of the options (read by the option check before anything is built)."""
-        problems = _channel_problems(opt.get("channels", "rgb"))
-        scales = opt.get("scales", 5)
+        problems = _channel_problems(opt["channels"])
+        scales = opt["scales"]
         if not isinstance(scales, int) or isinstance(scales, bool) or not 1 <= scales <= len(MS_SSIM_WEIGHTS):
             problems.append(f"scales must be an integer from 1 to {len(MS_SSIM_WEIGHTS)}, got {scales!r}")
         return problems
@@ -120,11 +124,13 @@ class SSIMLoss(MSSSIMLoss):
     label = "l_ssim"
 
     def __init__(self, loss_weight: float = 1.0, channels: str = "rgb") -> None:
-        super().__init__(loss_weight=loss_weight, channels=channels, scales=1)  # one scale: MS-SSIM is SSIM
+        nn.Module.__init__(self)
+        refuse_bad_arguments(SSIMLoss, {"loss_weight": loss_weight, "channels": channels}, LossOptionError)
+        self._setup(loss_weight, channels, scales=1)  # one scale: MS-SSIM is SSIM
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
-        return _channel_problems(opt.get("channels", "rgb"))
+        return _channel_problems(opt["channels"])
 
     def extra_repr(self) -> str:
         return f"loss_weight={self.loss_weight}, channels={self.channels!r}"

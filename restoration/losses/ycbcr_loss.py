@@ -22,8 +22,9 @@ from typing import Any, Mapping
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restoration.losses.criterion import build_criterion, criterion_problems
+from restoration.declare import refuse_bad_arguments
 from restoration.errors import LossInputError, LossOptionError
+from restoration.losses.criterion import build_criterion, criterion_problems
 from restoration.losses.precision import full_precision, upcast
 from restoration.utils.color import rgb2ycbcr_pt
 
@@ -48,14 +49,19 @@ class LumaLoss(nn.Module):
 
     def __init__(self, loss_weight: float = 1.0, criterion: str = "l1") -> None:
         super().__init__()
+        refuse_bad_arguments(LumaLoss, {"loss_weight": loss_weight, "criterion": criterion}, LossOptionError)
+        self._setup(loss_weight, criterion)
+
+    def _setup(self, loss_weight: float, criterion: str) -> None:
+        """The members of checked arguments (shared with :class:`ColorLoss`, which checks its own)."""
         self.loss_weight = float(loss_weight)
         self.criterion_name = criterion
-        self.criterion = build_criterion(criterion, type(self).__name__)
+        self.criterion = build_criterion(criterion)
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
         """Problems of the options (read by the option check before anything is built)."""
-        return criterion_problems(opt.get("criterion", "l1"))
+        return criterion_problems(opt["criterion"])
 
     def channels(self, x: Tensor) -> Tensor:
         """The compared channels of ``x``: Y, ``(B, 1, H, W)``."""
@@ -86,16 +92,16 @@ class ColorLoss(LumaLoss):
     label = "l_color"
 
     def __init__(self, loss_weight: float = 1.0, criterion: str = "l1", scale: int = 4) -> None:
-        problems = self.check_options({"criterion": criterion, "scale": scale})
-        if problems:
-            raise LossOptionError(f"ColorLoss: {problems[0]}")
-        super().__init__(loss_weight=loss_weight, criterion=criterion)
+        nn.Module.__init__(self)
+        refuse_bad_arguments(ColorLoss, {"loss_weight": loss_weight, "criterion": criterion, "scale": scale},
+                             LossOptionError)
+        self._setup(loss_weight, criterion)
         self.scale = int(scale)
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any]) -> list[str]:
-        problems = criterion_problems(opt.get("criterion", "l1"))
-        scale = opt.get("scale", 4)
+        problems = criterion_problems(opt["criterion"])
+        scale = opt["scale"]
         if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
             problems.append(f"scale must be a positive integer, got {scale!r}")
         return problems

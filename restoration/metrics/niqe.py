@@ -211,7 +211,7 @@ def calculate_niqe(img: np.ndarray, img2: np.ndarray | None = None, niqe_params_
 def _check_options(opt: Mapping[str, Any]) -> list[str]:
     """The pristine-model file and ``convert_to``, checked before anything starts."""
     problems = []
-    path = opt.get("niqe_params_path")
+    path = opt["niqe_params_path"]
     if not path:
         problems.append(f"NIQE needs 'niqe_params_path' ({_WHERE})")
     else:
@@ -219,7 +219,7 @@ def _check_options(opt: Mapping[str, Any]) -> list[str]:
             load_niqe_params(str(path))
         except NIQEParamsError as exc:
             problems.append(str(exc))
-    if opt.get("convert_to", "y") not in ("y", "gray"):
+    if opt["convert_to"] not in ("y", "gray"):
         problems.append(f"convert_to must be 'y' or 'gray', got {opt.get('convert_to')!r}")
     return problems
 

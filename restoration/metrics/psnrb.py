@@ -91,7 +91,7 @@ def calculate_psnrb(
 
 def _check_options(opt: Mapping[str, Any]) -> list[str]:
     """A bad ``block_size`` is an options error, reported before anything starts."""
-    size = opt.get("block_size", 8)
+    size = opt["block_size"]
     if isinstance(size, bool) or not isinstance(size, int) or size < 2:
         return [f"block_size must be an integer >= 2, got {size!r}"]
     return []

@@ -16,6 +16,7 @@ error even where the class swallows ``**kwargs`` (pytorch-optimizer's do), so a 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -24,10 +25,12 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from restoration.declare import Declared, refuse_bad_arguments
 from restoration.errors import OptimizerError
+from restoration.schema import Key
 
 __all__ = ["OPTIMIZERS", "EXTRAS", "OptimizerError", "build_optimizer", "optimizer_class", "optimizer_options",
-           "optimizer_problem", "schedule_problem", "uses_eval_point"]
+           "optimizer_problem", "optimizer_declaration", "schedule_problem", "uses_eval_point"]
 
 #: ``type`` name -> ``"module:attribute"`` of the class.
 OPTIMIZERS: dict[str, str] = {
@@ -79,6 +82,37 @@ def optimizer_options(cls: type) -> dict[str, inspect.Parameter]:
             if n != "params" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
+def _value_types(default: Any) -> tuple[type, ...]:
+    """The YAML types an optimizer keyword takes, read from its default: a number takes any number, a tuple
+    (``betas``) a list, a flag a bool; a keyword defaulting to None takes anything."""
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, (int, float)):
+        return (int, float)
+    if isinstance(default, (tuple, list)):
+        return (list, tuple)
+    if isinstance(default, str):
+        return (str,)
+    return (object,)
+
+
+@functools.lru_cache(maxsize=None)
+def optimizer_declaration(name: str) -> Declared:
+    """The options of table optimizer ``name`` as a :class:`~restoration.declare.Declared` row: its named
+    constructor keywords but ``params`` (:func:`optimizer_options`), typed by their defaults, and ``lr``,
+    which the framework requires (schedules and logs read it). A ``**kwargs`` of the class declares nothing.
+
+    Raises:
+        OptimizerError: see :func:`optimizer_problem`.
+    """
+    cls = optimizer_class(name)
+    options = {key: Key(_value_types(p.default), default=None if p.default is p.empty else p.default,
+                        required=p.default is p.empty)
+               for key, p in optimizer_options(cls).items()}
+    options["lr"] = Key((int, float), required=True, doc="learning rate")
+    return Declared(cls.__name__, options)
+
+
 def uses_eval_point(optimizer: torch.optim.Optimizer | type) -> bool:
     """Whether ``optimizer`` (or its class) keeps a separate point to evaluate at (schedule-free): then weights
     are validated and saved at ``optimizer.eval()``'s point (:meth:`Trainer.evaluation_point`)."""
@@ -103,13 +137,13 @@ def build_optimizer(params: list[nn.Parameter], opt: Mapping[str, Any]) -> torch
     """``<type>(params, **rest)`` for a type in :data:`OPTIMIZERS` (options checked before, at start-up).
 
     Raises:
-        OptimizerError: unknown or unavailable type, or an option the constructor does not name.
+        OptimizerError: unknown or unavailable type, or options :func:`optimizer_declaration` refuses (not
+            checked again when the start-up check found exactly these clean).
     """
     opt = dict(opt)
-    cls = optimizer_class(opt.pop("type"))
-    unknown = sorted(set(opt) - set(optimizer_options(cls)))
-    if unknown:
-        raise OptimizerError(f"{cls.__name__} takes no option {', '.join(map(repr, unknown))}")
+    name = opt.pop("type")
+    cls = optimizer_class(name)
+    refuse_bad_arguments(optimizer_declaration(name), opt, OptimizerError)  # not again after the start-up check
     if "betas" in opt:
         opt["betas"] = tuple(opt["betas"])
     return cls(params, **opt)

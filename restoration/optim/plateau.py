@@ -21,12 +21,22 @@ from typing import Any, Mapping, Sequence
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-__all__ = ["PLATEAU_KEYS", "PlateauState", "PlateauLR", "plateau_problems", "default_val_set"]
+from restoration.schema import Key, did_you_mean
+
+__all__ = ["PLATEAU_OPTIONS", "PlateauState", "PlateauLR", "plateau_problems", "default_val_set"]
 
 #: The keys of ``train.scheduler`` with ``type: ReduceLROnPlateau`` (torch's names; ``metric`` and ``val_set``
-#: name what drives it).
-PLATEAU_KEYS = frozenset({"metric", "val_set", "factor", "patience", "threshold", "threshold_mode", "cooldown",
-                          "min_lr"})
+#: name what drives it). Ranges and the metric are checked against the whole file by :func:`plateau_problems`.
+PLATEAU_OPTIONS: dict[str, Key] = {
+    "metric": Key((str,), doc="the val.metrics entry that drives it"),
+    "val_set": Key((str,), doc="the validation set whose score counts (default: the first)"),
+    "factor": Key((int, float), default=0.1, doc="lr multiplier at each reduction, in (0, 1)"),
+    "patience": Key((int,), default=10, doc="validations without improvement before a reduction"),
+    "threshold": Key((int, float), default=1e-4, doc="smallest improvement that counts"),
+    "threshold_mode": Key((str,), default="rel", doc="rel: the threshold is relative to the best; abs: absolute"),
+    "cooldown": Key((int,), default=0, doc="validations not counted after a reduction"),
+    "min_lr": Key((int, float), default=0, doc="lower bound of the lr"),
+}
 
 #: torch's smallest lr change that counts as a reduction.
 _EPS = 1e-8
@@ -150,8 +160,6 @@ def plateau_problems(sched: Mapping[str, Any], opt: Mapping[str, Any]) -> list[s
     else:
         metrics = val.get("metrics") if isinstance(val.get("metrics"), Mapping) else {}
         if metric not in metrics:
-            from restoration.schema import did_you_mean
-
             bad.append(f"ReduceLROnPlateau 'metric': validation computes no metric '{metric}' "
                        f"(val.metrics has {sorted(metrics) or 'none'}){did_you_mean(metric, set(metrics))}")
     names = []

@@ -18,24 +18,47 @@ from typing import Any, Mapping, Sequence
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from restoration.optim.plateau import PLATEAU_KEYS, PlateauLR, PlateauState, default_val_set
+from restoration.schema import Key
+
+from restoration.optim.plateau import PLATEAU_OPTIONS, PlateauLR, PlateauState, default_val_set
 
 __all__ = ["SCHEDULERS", "WSD_DECAYS", "build_scheduler", "scheduler_problems", "multistep_factor", "cosine_restart_factor", "linear_factor",
            "one_cycle_lr", "wsd_factor"]
 
-#: The schedules an option file may name (``train.scheduler.type``) and the keys each one reads.
-SCHEDULERS: dict[str, frozenset[str]] = {
-    "MultiStepLR": frozenset({"milestones", "gamma", "restarts", "restart_weights"}),
-    "MultiStepRestartLR": frozenset({"milestones", "gamma", "restarts", "restart_weights"}),
-    "CosineAnnealingRestartLR": frozenset({"periods", "restart_weights", "eta_min"}),
-    "CosineAnnealingLR": frozenset({"T_max", "eta_min"}),
-    "ConstantLR": frozenset(),
-    "LinearLR": frozenset({"start_factor", "end_factor", "total_iters"}),
-    "OneCycleLR": frozenset({"max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor",
-                             "final_div_factor", "three_phase"}),
-    "WSD": frozenset({"decay_iter", "eta_min", "decay_type"}),
+_NUM = (int, float)
+_RESTARTS = {
+    "restarts": Key((list,), default=[0], doc="iterations at which the schedule restarts"),
+    "restart_weights": Key((list,), default=[1.0], doc="lr factor of each restart"),
+}
+
+#: The schedules an option file may name (``train.scheduler.type``) and the keys each one reads (types here;
+#: values against ``total_iter`` and the rest of the file: :func:`scheduler_problems`, the option check).
+SCHEDULERS: dict[str, dict[str, Key]] = {
+    "MultiStepLR": {"milestones": Key((list,), default=[], doc="iterations at which the lr is multiplied by gamma"),
+                    "gamma": Key(_NUM, default=0.1, doc="factor at each milestone"), **_RESTARTS},
+    "MultiStepRestartLR": {"milestones": Key((list,), default=[], doc="iterations at which the lr is multiplied by gamma"),
+                           "gamma": Key(_NUM, default=0.1, doc="factor at each milestone"), **_RESTARTS},
+    "CosineAnnealingRestartLR": {"periods": Key((list,), doc="length of each cosine period (iterations)"),
+                                 "restart_weights": Key((list,), doc="lr factor of each period"),
+                                 "eta_min": Key(_NUM, default=0.0, doc="the lr at the end of each period")},
+    "CosineAnnealingLR": {"T_max": Key((int,), doc="iterations of the half cosine"),
+                          "eta_min": Key(_NUM, default=0.0, doc="the lr at its end")},
+    "ConstantLR": {},
+    "LinearLR": {"start_factor": Key(_NUM, default=1.0 / 3, doc="lr factor at the first iteration"),
+                 "end_factor": Key(_NUM, default=1.0, doc="lr factor after total_iters"),
+                 "total_iters": Key((int,), default=5, doc="iterations of the ramp")},
+    "OneCycleLR": {"max_lr": Key(_NUM, doc="peak lr (default: the optimizer's lr)"),
+                   "total_steps": Key((int,), doc="length of the cycle (default: total_iter)"),
+                   "pct_start": Key(_NUM, default=0.3, doc="fraction of the cycle spent rising"),
+                   "anneal_strategy": Key((str,), default="cos", doc="cos or linear"),
+                   "div_factor": Key(_NUM, default=25.0, doc="initial lr = max_lr / div_factor"),
+                   "final_div_factor": Key(_NUM, default=1e4, doc="final lr = initial lr / final_div_factor"),
+                   "three_phase": Key((bool,), default=False, doc="torch's three-phase variant")},
+    "WSD": {"decay_iter": Key((int,), doc="iterations of the final decay"),
+            "eta_min": Key(_NUM, default=0.0, doc="the lr at the end of the decay"),
+            "decay_type": Key((str,), default="linear", doc="linear, cosine or sqrt")},
     # driven by a validation metric (restoration.optim.plateau), on top of a constant schedule
-    "ReduceLROnPlateau": PLATEAU_KEYS,
+    "ReduceLROnPlateau": PLATEAU_OPTIONS,
 }
 
 #: How WSD's decay phase falls from the lr to ``eta_min`` (fraction ``t`` of the phase done).

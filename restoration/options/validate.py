@@ -3,6 +3,12 @@
 Nothing here raises on a bad option or touches the disk beyond existence checks: each check appends
 a readable sentence naming the key (``train.optim_g.lr``) to a list, which :mod:`restoration.options.parse`
 turns into one error message.
+
+Every component section (network, dataset, ``train:`` section of the trainer, optimizer, schedule, loss,
+metric, batch augmentation) is checked by the one function of the declaration protocol,
+:func:`restoration.declare.component_problems`, exactly once; this module resolves the ``type`` of each
+section, says which keys are the framework's, and adds the checks that span sections (a schedule against
+``total_iter``, a network's size contract against the crops, a plateau's metric against the validation).
 """
 
 from __future__ import annotations
@@ -12,16 +18,27 @@ import difflib
 import os
 from typing import Any, Mapping
 
+import torch
+
+from restoration.data.batch_augment import BATCH_AUGMENTS, CALL_ARGS
+from restoration.declare import Declared, component_problems, declared_mapping, declared_parameters
 from restoration.errors import value_repr
+from restoration.losses.loss_list import loss_entries
+from restoration.models import register_models
+from restoration.models.sr_model import SRModel
+from restoration.optim.optimizers import optimizer_declaration, optimizer_problem, schedule_problem
+from restoration.optim.plateau import plateau_problems
+from restoration.optim.schedulers import SCHEDULERS, scheduler_problems
 from restoration.options.schema import TOP_LEVEL
 from restoration.schema import (
+    COMPONENT,
     Key,
     bind_arguments,
+    check_declared,
     check_kwargs,
     check_spec,
     check_unknown_keys,
     did_you_mean,
-    keyword_parameters,
 )
 from restoration.registry import (
     ARCH_REGISTRY,
@@ -32,11 +49,14 @@ from restoration.registry import (
     Registry,
     RegistryError,
 )
+from restoration.utils.dist import backend_problem, get_dist_info
+from restoration.utils.wandb_writer import wandb_problem
 
 __all__ = [
     "validate_options", "check_kwargs", "check_component", "bind_arguments", "check_size_requirements",
-    "did_you_mean", "top_level_spec",
+    "did_you_mean", "top_level_spec", "METRIC_FRAMEWORK_KEYS", "LOSS_FRAMEWORK_KEYS", "METRIC_CALL_ARGS",
 ]
+
 
 def _resolve(registry: Registry, name: Any, where: str, problems: list[str], user_named: bool = False) -> Any:
     if not isinstance(name, str):
@@ -63,12 +83,23 @@ def _closest_registered(registry: Registry, name: Any) -> tuple[str, Any] | None
         return None
 
 
-def _run_check_options(cls: Any, opt: Mapping[str, Any], where: str, problems: list[str]) -> None:
-    try:
-        found = cls.check_options(opt)
-    except Exception as exc:  # a buggy check must not hide the user's real problems
-        found = [f"check_options failed: {exc}"]
-    problems.extend(f"'{where}': {p}" for p in found)
+def _keys_under_unknown_type(registry: Registry, opt: Mapping[str, Any], where: str, call_args: tuple[str, ...],
+                             problems: list[str]) -> None:
+    """A ``type`` that is not registered: the keys are checked against the declaration of the closest registered
+    type, so that a typo in the type does not hide the typos beneath it. Only the declaration is checked (an
+    ``options`` mapping: keys, types, required keys; a signature: unknown keys); values wait for the right type."""
+    closest = _closest_registered(registry, opt.get("type"))
+    if closest is None:
+        return
+    name, cls = closest
+    mapping = declared_mapping(cls)
+    if mapping is not None:
+        problems.extend(f"'{where}' (assuming {name}): {p}" for p in check_declared(opt, mapping))
+        return
+    params = declared_parameters(cls, call_args)
+    if params is not None:
+        check_unknown_keys(f"checked against {name}, the closest type", params,
+                           {k: v for k, v in opt.items() if k != "type"}, where, problems)
 
 
 def check_component(
@@ -76,20 +107,21 @@ def check_component(
     opt: Any,
     where: str,
     problems: list[str],
-    extra: Mapping[str, Any] | None = None,
+    framework: Mapping[str, Key] | None = None,
     call_args: tuple[str, ...] = (),
     user_named: bool = False,
 ) -> Any:
-    """Resolve ``opt['type']`` and check the remaining keys against its signature and ``check_options``.
+    """Resolve ``opt['type']`` through ``registry`` and check the section with
+    :func:`~restoration.declare.component_problems` (the one protocol: the component's declaration, then its
+    ``check_options`` once on the complete bound options). When ``type`` is unknown, the keys are still
+    checked against the closest registered type, so a typo in the type does not hide the typos beneath it.
 
-    The component's constructor (or function) signature declares its options: unknown keys are reported
-    each with a did-you-mean and the accepted keys once; ``check_options`` then receives the *complete*
-    arguments (:func:`bind_arguments`: the user's values, every default applied), so it never repeats a
-    default. When ``type`` is unknown, the keys are still checked against the closest registered type,
-    so a typo in the type does not hide the typos beneath it.
+    A component declared by an ``options`` mapping that declares ``type`` (a dataset: it takes its whole
+    section, BasicSR style) receives the section with ``type``; any other receives the remaining keys.
 
     Args:
-        extra: Keys the framework adds to the options before building (datasets: ``phase``, ``scale``).
+        framework: Keys the framework reads from the section beside the component's own (a metric's
+            ``better``, a loss entry's ``label``, a dataset's ``phase``/``scale``/``name``).
         call_args: Arguments supplied at call time, not by the file (metrics: ``img``, ``img2``).
         user_named: ``opt`` comes from a file the user named with ``-opt``: a ``module:attr`` type may be
             imported (:meth:`restoration.registry.Registry.get`).
@@ -103,35 +135,27 @@ def check_component(
     if "type" not in opt:
         problems.append(f"'{where}' needs a 'type' key naming a registered {registry.name}")
         return None
-    kwargs = {k: v for k, v in opt.items() if k != "type"}
     cls = _resolve(registry, opt["type"], where, problems, user_named)
     if cls is None:
-        closest = _closest_registered(registry, opt["type"]) if registry is not DATASET_REGISTRY else None
-        params = keyword_parameters(closest[1]) if closest is not None else None
-        if params is not None:
-            check_unknown_keys(f"checked against {closest[0]}, the closest type", params,
-                                {k: v for k, v in kwargs.items() if k not in call_args}, where, problems)
+        _keys_under_unknown_type(registry, opt, where, call_args, problems)
         return None
-    if registry is DATASET_REGISTRY:  # datasets take the whole option dict (BasicSR style), not kwargs
-        if hasattr(cls, "check_options"):
-            _run_check_options(cls, {**kwargs, **(extra or {})}, where, problems)
-        return cls
-    supplied = {**dict.fromkeys(call_args), **kwargs}
-    check_kwargs(cls, supplied, where, problems)
-    if hasattr(cls, "check_options"):
-        bound = bind_arguments(cls, supplied)
-        if bound is not None:
-            _run_check_options(cls, {k: v for k, v in bound.items() if k not in call_args}, where, problems)
+    mapping = declared_mapping(cls)
+    section = dict(opt) if mapping is not None and "type" in mapping else {k: v for k, v in opt.items() if k != "type"}
+    problems.extend(component_problems(cls, section, where, framework=framework, call_args=call_args))
     return cls
 
 
-def check_size_requirements(opt: Mapping[str, Any], problems: list[str]) -> None:
+def check_size_requirements(opt: Mapping[str, Any], problems: list[str], network_clean: bool | None = None) -> None:
     """``network_g``'s contract (:class:`~restoration.archs.spec.ArchSpec`) against the sizes the options ask for.
 
     The spec comes from the bound option values (``spec_from_options``), nothing is built. Checked: the
     top-level ``scale`` equals the network's, ``val.tile.tile_size`` (rounded down to the size multiple,
     as tiled inference does) reaches ``min_size`` and the network is tileable, and every training crop
     ``gt_size // scale`` reaches ``min_size``. Silent when ``network_g`` is itself invalid (reported elsewhere).
+
+    Args:
+        network_clean: Whether ``network_g``'s own check found nothing (:func:`validate_options` knows, so
+            the network is not checked twice); None: check it here.
     """
     net = opt.get("network_g")
     if not isinstance(net, Mapping) or not isinstance(net.get("type"), str):
@@ -140,15 +164,11 @@ def check_size_requirements(opt: Mapping[str, Any], problems: list[str]) -> None
         cls = ARCH_REGISTRY.get(net["type"])
     except RegistryError:
         return
+    if network_clean is None:
+        network_clean = not component_problems(cls, {k: v for k, v in net.items() if k != "type"}, "network_g")
     bound = bind_arguments(cls, {k: v for k, v in net.items() if k != "type"})
-    if bound is None or not hasattr(cls, "spec_from_options"):
+    if not network_clean or bound is None or not hasattr(cls, "spec_from_options"):
         return
-    if hasattr(cls, "check_options"):
-        try:
-            if cls.check_options(bound):
-                return
-        except Exception:  # reported by check_component
-            return
     try:
         spec = cls.spec_from_options(bound)
     except Exception as exc:  # a value check_options let through; say so rather than crash at start-up
@@ -182,9 +202,8 @@ _MAX_SEED = 2**31 - 1
 
 
 def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> None:
-    """``train.<key>`` (``optim_g``): a type from the optimizer table, its arguments, a numeric ``lr``."""
-    from restoration.optim.optimizers import optimizer_class, optimizer_options, optimizer_problem, schedule_problem
-
+    """``train.<key>`` (``optim_g``): a type from the optimizer table, then its declaration
+    (:func:`~restoration.optim.optimizers.optimizer_declaration`: its named arguments and a numeric ``lr``)."""
     optim = train.get(key) or {}
     if not isinstance(optim, Mapping):
         return
@@ -192,22 +211,16 @@ def _check_optim(train: Mapping[str, Any], key: str, problems: list[str]) -> Non
     problem = optimizer_problem(kind)
     if problem:
         problems.append(f"'train.{key}.type': {problem}")
-    else:
-        cls = optimizer_class(kind)
-        kwargs = {k: v for k, v in optim.items() if k != "type"}
-        check_unknown_keys(cls.__name__, optimizer_options(cls), kwargs, f"train.{key}", problems)
-        conflict = schedule_problem(kind, train)
-        if conflict:
-            problems.append(f"'train.{key}': {conflict}")
-        if "lr" not in optim:
-            problems.append(f"missing required option 'train.{key}.lr'")
-        elif not isinstance(optim["lr"], (int, float)) or isinstance(optim["lr"], bool):
-            problems.append(f"'train.{key}.lr' must be a number, got {value_repr(optim['lr'])}")
+        return
+    problems.extend(component_problems(optimizer_declaration(kind), {k: v for k, v in optim.items() if k != "type"},
+                                       f"train.{key}", label=kind))
+    conflict = schedule_problem(kind, train)
+    if conflict:
+        problems.append(f"'train.{key}': {conflict}")
 
 
 def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
-    from restoration.optim.schedulers import SCHEDULERS, scheduler_problems
-
+    """``train.scheduler``: a type from the schedule table, its declaration, then its values against ``total_iter``."""
     sched = train.get("scheduler")
     if not isinstance(sched, Mapping):
         return
@@ -218,10 +231,8 @@ def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
             f"{did_you_mean(kind, set(SCHEDULERS)) if isinstance(kind, str) else ''}"
         )
         return
-    allowed = SCHEDULERS[kind]
-    for key in sched:
-        if key != "type" and key not in allowed:
-            problems.append(f"unknown option 'train.scheduler.{key}' for {kind}{did_you_mean(key, allowed)}")
+    problems.extend(component_problems(Declared(kind, SCHEDULERS[kind]), {k: v for k, v in sched.items() if k != "type"},
+                                       "train.scheduler", label=kind))
     total = train.get("total_iter")
     if kind == "CosineAnnealingRestartLR":
         periods = sched.get("periods")
@@ -232,24 +243,39 @@ def _check_scheduler(train: Mapping[str, Any], problems: list[str]) -> None:
         weights = sched.get("restart_weights")
         if isinstance(weights, list) and isinstance(periods, list) and len(weights) != len(periods):
             problems.append("'train.scheduler.restart_weights' must have as many entries as 'periods'")
-    if kind in ("MultiStepLR", "MultiStepRestartLR") and not isinstance(sched.get("milestones", []), list):
-        problems.append("'train.scheduler.milestones' must be a list of iterations")
     problems.extend(f"'train.scheduler': {p}" for p in scheduler_problems(sched, total))
+
+
+def _check_batch_augment(entries: Any, applies: bool, trainer: str, problems: list[str]) -> None:
+    """``train.batch_augment``: each entry a type of the augmentation table, checked against its signature
+    (its keyword-only arguments; ``lq``, ``gt``, ``scale``, ``rng`` are the call's) and ``check_options``."""
+    if not entries or not isinstance(entries, list):  # a wrong type is the schema's problem
+        return
+    if not applies:
+        problems.append(f"'train.batch_augment': {trainer} does not apply batch augmentations (SRModel does)")
+        return
+    for i, entry in enumerate(entries):
+        where = f"train.batch_augment[{i}]"
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
+            problems.append(f"'{where}' must be a mapping with a 'type' of {sorted(BATCH_AUGMENTS)}")
+            continue
+        kind = entry["type"]
+        if kind not in BATCH_AUGMENTS:
+            problems.append(f"'{where}.type': unknown batch augmentation {kind!r}"
+                            f"{did_you_mean(kind, set(BATCH_AUGMENTS))}; one of {sorted(BATCH_AUGMENTS)}")
+            continue
+        problems.extend(component_problems(BATCH_AUGMENTS[kind], {k: v for k, v in entry.items() if k != "type"},
+                                           where, call_args=CALL_ARGS))
 
 
 def _check_training_toolbox(opt: Mapping[str, Any], trainer: Any, problems: list[str]) -> None:
     """``ReduceLROnPlateau``'s metric against the validation, ``train.batch_augment``, ``logger.wandb``'s package."""
-    from restoration.data.batch_augment import batch_augment_problems
-    from restoration.optim.plateau import plateau_problems
-    from restoration.models.sr_model import SRModel
-    from restoration.utils.wandb_writer import wandb_problem
-
     train = opt["train"]
     sched = train.get("scheduler")
     if isinstance(sched, Mapping) and sched.get("type") == "ReduceLROnPlateau":
         problems.extend(f"'train.scheduler': {p}" for p in plateau_problems(sched, opt))
     applies = trainer is not None and getattr(trainer, "optimize_parameters", None) is SRModel.optimize_parameters
-    problems.extend(batch_augment_problems(train.get("batch_augment"), applies, str(opt.get("model_type"))))
+    _check_batch_augment(train.get("batch_augment"), applies, str(opt.get("model_type")), problems)
     problem = wandb_problem(opt)
     if problem:
         problems.append(problem)
@@ -263,26 +289,12 @@ def _check_paths(opt: Mapping[str, Any], problems: list[str]) -> None:
             problems.append(f"'path.{key}': file not found: {value}")
 
 
-def _check_dataset_keys_under_unknown_type(dopt: Mapping[str, Any], where: str, extra: Mapping[str, Any],
-                                           problems: list[str]) -> None:
-    """A dataset whose ``type`` is not registered: its keys are checked against the declaration of the closest
-    registered dataset (``'datasets.train' (assuming PairedImageDataset): unknown key ...``), so that a typo in
-    the type does not hide the typos beneath it. Only the declaration is checked (keys, types, required keys);
-    folders and value combinations wait until the type is right."""
-    closest = _closest_registered(DATASET_REGISTRY, dopt.get("type"))
-    if closest is None or not hasattr(closest[1], "check_declared_options"):
-        return
-    name, cls = closest
-    try:
-        found = cls.check_declared_options({**dopt, **extra})
-    except Exception as exc:  # a buggy declaration must not hide the user's real problems
-        found = [f"check_declared_options failed: {exc}"]
-    problems.extend(f"'{where}' (assuming {name}): {p}" for p in found)
-
-
 def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str], user_named: bool) -> None:
     """Each ``datasets.<phase>`` entry against its dataset's declaration and ``check_options`` (which also checks
-    that ``gt_size`` suits ``scale``); under an unknown ``type``, against the closest dataset's declaration."""
+    that ``gt_size`` suits ``scale``); under an unknown ``type``, against the closest dataset's declaration.
+
+    The dataset sees its section as it will be built: with the ``phase``, ``scale`` and ``name`` the framework
+    adds (:func:`restoration.options.parse.parse_options`), so a dataset built from it is not checked again."""
     datasets = opt.get("datasets") or {}
     scale = opt.get("scale", TOP_LEVEL["scale"].default)
     for phase_key, dopt in datasets.items():
@@ -291,10 +303,9 @@ def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str],
         if phase not in ("train", "val", "test"):
             problems.append(f"'{where}': a dataset key must start with train, val or test")
             continue
-        extra = {"phase": phase, "scale": scale}
-        cls = check_component(DATASET_REGISTRY, dopt, where, problems, extra=extra, user_named=user_named)
-        if cls is None and isinstance(dopt, Mapping) and "type" in dopt:
-            _check_dataset_keys_under_unknown_type(dopt, where, extra, problems)
+        if isinstance(dopt, Mapping):
+            dopt = {**dopt, "phase": phase, "scale": scale, "name": dopt.get("name", phase_key)}
+        check_component(DATASET_REGISTRY, dopt, where, problems, user_named=user_named)
     if is_train and not any(str(k).startswith("train") for k in datasets):
         problems.append("'datasets' has no 'train' entry")
     if not is_train and not any(str(k).split("_")[0] in ("test", "val") for k in datasets):
@@ -303,8 +314,6 @@ def _check_datasets(opt: Mapping[str, Any], is_train: bool, problems: list[str],
 
 def _trainer(opt: Mapping[str, Any], problems: list[str] | None = None, user_named: bool = False) -> Any:
     """The trainer class named by ``model_type`` (None when unknown; the problem is recorded)."""
-    from restoration.models import register_models
-
     register_models()
     name = opt.get("model_type", TOP_LEVEL["model_type"].default)
     if not isinstance(name, str):
@@ -324,39 +333,64 @@ def top_level_spec(opt: Mapping[str, Any], user_named: bool = False) -> dict[str
     return {**TOP_LEVEL, "train": train}
 
 
-def _check_trainer_options(opt: Mapping[str, Any], trainer: Any, problems: list[str]) -> None:
-    """The trainer's own options: ``model_opt`` (their old place) against its declaration, and its value checks."""
+def _train_section(trainer: Any, name: str, required: bool) -> Declared:
+    """The ``train:`` section as one declared component: the framework's keys (:data:`TOP_LEVEL`'s ``train``)
+    and the trainer's own (its ``train_options``), with its ``check_train_options`` as the section's check.
+    ``required``: whether required keys stay required (not without a ``train:`` section, as in test.py)."""
+    declared = {**(TOP_LEVEL["train"].children or {}), **(getattr(trainer, "train_options", None) or {})}
+    if not required:
+        declared = {k: dataclasses.replace(rule, required=False) for k, rule in declared.items()}
+    return Declared(name, declared, getattr(trainer, "check_train_options", None))
+
+
+def _check_train_section(opt: Mapping[str, Any], trainer: Any, problems: list[str], user_named: bool) -> None:
+    """The ``train:`` section against the framework's keys and the trainer's (one component, see
+    :func:`_train_section`), ``model_opt`` (the old place of the trainer's keys) against the trainer's
+    declaration, and each loss slot (a key of kind ``COMPONENT``: ``pixel_opt``, a GAN's ``gan_opt``) as a loss."""
     declared = getattr(trainer, "train_options", None) or {}
     model_opt = opt.get("model_opt")
     if isinstance(model_opt, Mapping) and model_opt:
-        if not declared:
+        if trainer is not None and not declared:
             problems.append(f"'model_opt' is set but {opt['model_type']} takes no options of its own")
-        else:
+        elif declared:
             check_spec(model_opt, declared, "model_opt.", problems)
-    if declared and hasattr(trainer, "check_train_options"):
-        train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
-        values = {**(model_opt if isinstance(model_opt, Mapping) else {}), **{k: v for k, v in train.items() if k in declared}}
-        values = {key: values.get(key, spec.default) for key, spec in declared.items()}
-        problems.extend(f"'train' ({opt['model_type']}): {p}" for p in trainer.check_train_options(values))
+    train = opt.get("train")
+    if not isinstance(train, Mapping) and not declared:
+        return
+    section = {**{k: v for k, v in (model_opt if isinstance(model_opt, Mapping) else {}).items() if k in declared},
+               **(train if isinstance(train, Mapping) else {})}
+    name = str(opt.get("model_type", TOP_LEVEL["model_type"].default)) if trainer is not None else "train"
+    row = _train_section(trainer, name, required=isinstance(train, Mapping))
+    problems.extend(component_problems(row, section, "train", label=name if trainer is not None else None))
+    for key, rule in row.options.items():
+        if rule.kind == COMPONENT and section.get(key) is not None:
+            check_component(LOSS_REGISTRY, section[key], f"train.{key}", problems, user_named=user_named)
 
 
 def validate_options(opt: Mapping[str, Any], is_train: bool, user_named: bool = False) -> list[str]:
     """Every problem with ``opt`` (empty list: good to go).
+
+    Every component section goes through :func:`~restoration.declare.component_problems` once: the networks,
+    the datasets, the ``train:`` section (the trainer's), its optimizers, schedule, losses and batch
+    augmentations, and the metrics.
 
     ``user_named``: ``opt`` was read from the file the user named with ``-opt`` (train.py, test.py), so its
     ``type``s may be ``module:attr`` import paths (classes of the expected kind); otherwise registered names only.
     """
     problems: list[str] = []
     trainer = _trainer(opt, problems, user_named)
-    check_spec(opt, top_level_spec(opt, user_named) if trainer is not None else TOP_LEVEL, "", problems)
-    if trainer is not None:
-        _check_trainer_options(opt, trainer, problems)
-        if hasattr(trainer, "check_options"):  # its networks and their optimizers
-            problems.extend(trainer.check_options(opt, is_train))
+    top = {**TOP_LEVEL, "train": dataclasses.replace(TOP_LEVEL["train"], children=None)}  # train: checked below
+    check_spec(opt, top, "", problems)
+    _check_train_section(opt, trainer, problems, user_named)
+    if trainer is not None and hasattr(trainer, "check_options"):  # its networks and their optimizers
+        problems.extend(trainer.check_options(opt, is_train))
+    network_clean = True
     for key in ("network_g", "network_d"):
         if isinstance(opt.get(key), Mapping):
+            before = len(problems)
             check_component(ARCH_REGISTRY, opt[key], key, problems, user_named=user_named)
-    check_size_requirements(opt, problems)  # network_g's contract vs scale, tiles and training crops
+            network_clean = network_clean if key != "network_g" else len(problems) == before
+    check_size_requirements(opt, problems, network_clean)  # network_g's contract vs scale, tiles and training crops
     for i, base in enumerate(opt.get("baselines") or []):
         check_component(ARCH_REGISTRY, base, f"baselines[{i}]", problems, user_named=user_named)
     _check_datasets(opt, is_train, problems, user_named)
@@ -374,8 +408,6 @@ def validate_options(opt: Mapping[str, Any], is_train: bool, user_named: bool = 
                     _check_optim(train, key, problems)
             _check_scheduler(train, problems)
             _check_training_toolbox(opt, trainer, problems)
-            from restoration.losses.loss_list import loss_entries
-
             # only a trainer that reads train.losses needs one (an unresolved model_type: checked as before)
             if getattr(trainer, "uses_loss_list", True) and not loss_entries(train):
                 problems.append("'train' needs a loss: set 'losses' (or BasicSR's 'pixel_opt' / 'perceptual_opt')")
@@ -440,10 +472,6 @@ def _check_numbers(opt: Mapping[str, Any], problems: list[str]) -> None:
 def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
     """GPUs asked for vs present and the process-group backend. (Attention backends are each network's
     ``attn_backend`` argument, checked against this machine by the architecture's ``check_options``.)"""
-    import torch
-
-    from restoration.utils.dist import backend_problem, get_dist_info
-
     num_gpu = opt.get("num_gpu")
     if isinstance(num_gpu, str) and num_gpu != "auto":
         problems.append(f"'num_gpu' must be 'auto' or a count, got {value_repr(num_gpu)}")
@@ -470,33 +498,35 @@ def _check_devices(opt: Mapping[str, Any], problems: list[str]) -> None:
             problems.append(f"'dist_params.timeout' must be a positive number of seconds, got {timeout}")
 
 
+#: The keys the framework reads from a ``val.metrics.<name>`` section beside the metric's own arguments.
+METRIC_FRAMEWORK_KEYS: dict[str, Key] = {
+    "better": Key((str,), default="higher", choices=("higher", "lower"),
+                  doc="which direction of the score is best (ReduceLROnPlateau and the best-checkpoint log read it)"),
+}
+#: The keys the framework reads from a ``train.losses`` entry beside the loss's own arguments.
+LOSS_FRAMEWORK_KEYS: dict[str, Key] = {
+    "label": Key((str,), doc="the name its value is logged under (default: derived from the type)"),
+}
+#: A metric function's arguments that the evaluation passes (the two images), never the file.
+METRIC_CALL_ARGS: tuple[str, ...] = ("img", "img2")
+
+
 def _check_metrics_and_losses(opt: Mapping[str, Any], problems: list[str], user_named: bool) -> None:
     metrics = (opt.get("val") or {}).get("metrics") or {}
     if isinstance(metrics, Mapping):
         for name, mopt in metrics.items():
             if isinstance(mopt, Mapping):
-                # 'better' is the framework's (which direction is best), every other key the metric's own
-                better = mopt.get("better", "higher")
-                if better not in ("higher", "lower"):
-                    problems.append(f"'val.metrics.{name}.better' must be 'higher' or 'lower', got {better!r}")
-                check_component(METRIC_REGISTRY, {k: v for k, v in mopt.items() if k != "better"},
-                                f"val.metrics.{name}", problems, call_args=("img", "img2"))
+                check_component(METRIC_REGISTRY, mopt, f"val.metrics.{name}", problems,
+                                framework=METRIC_FRAMEWORK_KEYS, call_args=METRIC_CALL_ARGS)
             else:
                 problems.append(f"'val.metrics.{name}' must be a mapping with a 'type' key")
     train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
-    for key in ("pixel_opt", "perceptual_opt"):
-        lopt = train.get(key)
-        if lopt is not None:
-            check_component(LOSS_REGISTRY, lopt, f"train.{key}", problems, user_named=user_named)
     losses = train.get("losses")
     if isinstance(losses, list):
         for i, entry in enumerate(losses):
             if isinstance(entry, Mapping):
-                label = entry.get("label")
-                if label is not None and not isinstance(label, str):
-                    problems.append(f"'train.losses[{i}].label' must be a string, got {value_repr(label)}")
-                cls = check_component(LOSS_REGISTRY, {k: v for k, v in entry.items() if k != "label"},
-                                      f"train.losses[{i}]", problems, user_named=user_named)
+                cls = check_component(LOSS_REGISTRY, entry, f"train.losses[{i}]", problems,
+                                      framework=LOSS_FRAMEWORK_KEYS, user_named=user_named)
                 if getattr(cls, "needs_ema_output", False) and not train.get("ema_decay"):
                     problems.append(f"'train.losses[{i}]' ({entry['type']}) compares with the EMA generator's output: "
                                     "set 'train.ema_decay' (e.g. 0.999)")

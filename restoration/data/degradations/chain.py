@@ -28,22 +28,72 @@ import numpy as np
 from restoration.data.degradations.bsrgan import bsrgan_degrade
 from restoration.data.degradations.operations import add_gaussian_noise, bicubic_downscale, jpeg_compress
 from restoration.data.transforms import to_float
+from restoration.declare import Declared, component_problems
 from restoration.errors import DataError
-from restoration.schema import did_you_mean
+from restoration.schema import Key, did_you_mean
 
 __all__ = ["DEGRADATIONS", "normalize_degradations", "check_degradations", "apply_degradations", "total_scale"]
 
-# type -> (accepted keys, required-one-of groups)
-_SPEC_KEYS: dict[str, tuple[set[str], list[tuple[str, ...]]]] = {
-    "bicubic": ({"type", "scale"}, []),
-    "gaussian_noise": ({"type", "sigma", "sigma_range", "clip"}, [("sigma", "sigma_range")]),
-    "jpeg": ({"type", "quality", "quality_range"}, [("quality", "quality_range")]),
-    "bsrgan": ({"type", "scale"}, []),  # restoration.data.degradations.bsrgan
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_range(name: str, value: Any, lo: float, hi: float) -> list[str]:
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_num(v) for v in value)):
+        return [f"{name} must be a pair [low, high], got {value!r}"]
+    if not (lo <= value[0] <= value[1] <= hi):
+        return [f"{name} {list(value)} must satisfy {lo} <= low <= high <= {hi}"]
+    return []
+
+
+def _one_of(bound: dict, single: str, ranged: str) -> list[str]:
+    return [] if (bound[single] is None) != (bound[ranged] is None) else [f"give exactly one of {single} or {ranged}"]
+
+
+def _check_scale(bound: dict) -> list[str]:
+    s = bound["scale"]
+    return [f"scale must be an integer >= 1, got {s!r}"] if _is_num(s) and s < 1 else []
+
+
+def _check_noise(bound: dict) -> list[str]:
+    problems = _one_of(bound, "sigma", "sigma_range")
+    if _is_num(bound["sigma"]) and bound["sigma"] < 0:
+        problems.append(f"sigma must be a number >= 0 (in [0, 255] units), got {bound['sigma']!r}")
+    if bound["sigma_range"] is not None:
+        problems += _check_range("sigma_range", bound["sigma_range"], 0, 255)
+    return problems
+
+
+def _check_jpeg(bound: dict) -> list[str]:
+    problems = _one_of(bound, "quality", "quality_range")
+    if _is_num(bound["quality"]) and not 1 <= bound["quality"] <= 100:
+        problems.append(f"quality must be an integer in [1, 100], got {bound['quality']!r}")
+    if bound["quality_range"] is not None:
+        problems += _check_range("quality_range", bound["quality_range"], 1, 100)
+    return problems
+
+
+_SCALE = {"scale": Key((int,), doc="downscaling factor (default: the top-level scale)")}
+
+#: The degradations a ``degradation`` entry may name (``type``), each declared like a component: its keys
+#: (``type`` aside) and its own check of the bound values.
+DEGRADATIONS: dict[str, Declared] = {
+    "bicubic": Declared("bicubic", _SCALE, _check_scale),
+    "gaussian_noise": Declared("gaussian_noise", {
+        "sigma": Key((int, float), doc="noise standard deviation in [0, 255] units"),
+        "sigma_range": Key((list,), doc="[low, high]: sigma drawn uniformly per image"),
+        "clip": Key((bool,), default=False, doc="clip the noisy image to [0, 1]"),
+    }, _check_noise),
+    "jpeg": Declared("jpeg", {
+        "quality": Key((int,), doc="JPEG quality, 1-100"),
+        "quality_range": Key((list,), doc="[low, high]: quality drawn uniformly per image"),
+    }, _check_jpeg),
+    "bsrgan": Declared("bsrgan", _SCALE, _check_scale),  # restoration.data.degradations.bsrgan
 }
 #: Other names users write for the same degradation.
 _ALIASES = {"noise": "gaussian_noise", "gaussian": "gaussian_noise", "awgn": "gaussian_noise",
             "bicubic_down": "bicubic", "downsample": "bicubic", "jpeg_compression": "jpeg", "JPEG": "jpeg"}
-DEGRADATIONS = tuple(_SPEC_KEYS)
 
 
 def normalize_degradations(spec: Any) -> list[dict]:
@@ -59,20 +109,9 @@ def normalize_degradations(spec: Any) -> list[dict]:
     return out
 
 
-def _is_num(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _check_range(name: str, value: Any, lo: float, hi: float) -> list[str]:
-    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_num(v) for v in value)):
-        return [f"{name} must be a pair [low, high], got {value!r}"]
-    if not (lo <= value[0] <= value[1] <= hi):
-        return [f"{name} {list(value)} must satisfy {lo} <= low <= high <= {hi}"]
-    return []
-
-
 def check_degradations(spec: Any) -> list[str]:
-    """Problems with a ``degradation`` option, as human-readable lines (never raises)."""
+    """Problems with a ``degradation`` option, as human-readable lines (never raises): each entry's type,
+    then its declaration and check (:func:`~restoration.declare.component_problems`)."""
     try:
         items = normalize_degradations(spec)
     except ValueError as exc:
@@ -83,32 +122,12 @@ def check_degradations(spec: Any) -> list[str]:
     for i, item in enumerate(items):
         where = f"degradation[{i}]" if isinstance(spec, (list, tuple)) else "degradation"
         kind = item.get("type")
-        if kind not in _SPEC_KEYS:
-            problems.append(f"{where}: unknown type {kind!r}; choose one of {DEGRADATIONS}")
+        if kind not in DEGRADATIONS:
+            problems.append(f"{where}: unknown type {kind!r}{did_you_mean(str(kind), set(DEGRADATIONS))}; "
+                            f"choose one of {tuple(DEGRADATIONS)}")
             continue
-        keys, groups = _SPEC_KEYS[kind]
-        unknown = sorted(set(item) - keys)
-        problems += [f"{where} ({kind}): unknown key {key!r}{did_you_mean(key, keys)}" for key in unknown]
-        if unknown:
-            problems.append(f"{where} ({kind}) accepts: {', '.join(sorted(keys))}")
-        for group in groups:
-            present = [k for k in group if k in item]
-            if len(present) != 1:
-                problems.append(f"{where} ({kind}): give exactly one of {' or '.join(group)}")
-        if kind in ("bicubic", "bsrgan"):
-            s = item.get("scale")
-            if s is not None and not (isinstance(s, int) and not isinstance(s, bool) and s >= 1):
-                problems.append(f"{where} ({kind}): scale must be an integer >= 1, got {s!r}")
-        elif kind == "gaussian_noise":
-            if "sigma" in item and not (_is_num(item["sigma"]) and item["sigma"] >= 0):
-                problems.append(f"{where} (gaussian_noise): sigma must be a number >= 0 (in [0, 255] units), got {item['sigma']!r}")
-            if "sigma_range" in item:
-                problems += [f"{where} (gaussian_noise): {p}" for p in _check_range("sigma_range", item["sigma_range"], 0, 255)]
-        elif kind == "jpeg":
-            if "quality" in item and not (isinstance(item["quality"], int) and 1 <= item["quality"] <= 100):
-                problems.append(f"{where} (jpeg): quality must be an integer in [1, 100], got {item['quality']!r}")
-            if "quality_range" in item:
-                problems += [f"{where} (jpeg): {p}" for p in _check_range("quality_range", item["quality_range"], 1, 100)]
+        problems += component_problems(DEGRADATIONS[kind], {k: v for k, v in item.items() if k != "type"}, where,
+                                       label=kind)
     return problems
 
 
@@ -134,7 +153,7 @@ def _apply_one(img: np.ndarray, item: dict, rng: np.random.Generator, default_sc
         return jpeg_compress(img, quality)
     if kind == "bsrgan":
         return bsrgan_degrade(to_float(img), int(item.get("scale") or default_scale), rng)
-    raise DataError(f"unknown degradation type {kind!r}; choose one of {DEGRADATIONS}")
+    raise DataError(f"unknown degradation type {kind!r}; choose one of {tuple(DEGRADATIONS)}")
 
 
 def apply_degradations(img: np.ndarray, spec: Any, rng: np.random.Generator, default_scale: int = 1) -> np.ndarray:

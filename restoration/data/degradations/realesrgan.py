@@ -32,7 +32,7 @@ from restoration.data.degradations.kernels import check_probabilities, check_ran
 from restoration.data.degradations.diff_jpeg import TABLE_LAYOUTS, diff_jpeg
 from restoration.errors import DataError
 
-__all__ = ["DEGRADATION_DEFAULTS", "RESIZE_MODES", "resolve_degradation_options", "check_degradation_options",
+__all__ = ["DEGRADATION_DEFAULTS", "RESIZE_MODES", "resolve_degradation_options", "check_degradation_options", "queue_problems",
            "degradation_generator", "filter2d", "usm_kernel", "usm_sharp", "add_gaussian_noise", "add_poisson_noise",
            "realesrgan_degrade", "TrainingPairPool"]
 
@@ -108,12 +108,19 @@ def check_degradation_options(opt: Mapping[str, Any], batch_size: int | None = N
         problems.append(f"gt_size must be a positive multiple of scale {scale} (or null: no crop), got {gt_size!r}")
     if not (isinstance(queue, int) and not isinstance(queue, bool) and queue >= 0):
         problems.append(f"queue_size must be an integer >= 0 (0: no training-pair pool), got {queue!r}")
-    elif queue and batch_size and queue % batch_size:
-        problems.append(f"queue_size {queue} must be a multiple of the per-GPU batch size {batch_size} "
-                        f"(e.g. {max(1, queue // batch_size) * batch_size})")
+    elif batch_size:
+        problems += queue_problems(queue, batch_size)
     if not isinstance(o["gt_usm"], bool):
         problems.append(f"gt_usm must be true or false, got {o['gt_usm']!r}")
     return problems
+
+
+def queue_problems(queue: Any, batch_size: int) -> list[str]:
+    """The pool swaps whole batches: a positive integer ``queue_size`` must be a multiple of the per-rank batch."""
+    if isinstance(queue, int) and not isinstance(queue, bool) and queue > 0 and queue % batch_size:
+        return [f"queue_size {queue} must be a multiple of the per-GPU batch size {batch_size} "
+                f"(e.g. {max(1, queue // batch_size) * batch_size})"]
+    return []
 
 
 def degradation_generator(manual_seed: int, iteration: int, rank: int = 0) -> torch.Generator:
