@@ -45,5 +45,5 @@ setup(
         "wandb": ["wandb"],
     },
     # the weights manifest read by restoration.zoo
-    package_data={"restoration": ["zoo.yaml"]},
+    package_data={"restoration": ["archs/*/zoo.yaml"]},
 )

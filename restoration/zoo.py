@@ -1,8 +1,9 @@
 """The official released checkpoints: where to get each, how to check a downloaded file, what it should score.
 
-The manifest is ``restoration/zoo.yaml`` (installed with the package); every entry names a released file, its
-download URL (or the page that gives one), its sha256 when we know it, its network (``network_g``) and the scores
-its authors published. Downloading stays the user's step::
+The manifest is every family's ``zoo.yaml`` (``restoration/archs/<family>/zoo.yaml``, installed with the package);
+every entry names a released file, its download URL (or the page that gives one), its sha256 when we know it, its
+network (``network_g``: one of the family's published configurations, ``{config: <name>, ...changes}``, or
+complete options) and the scores its authors published. Downloading stays the user's step::
 
     python -m restoration.zoo list                      # every entry and where to fetch it
     python -m restoration.zoo verify HAT_SRx4.pth       # tensor shapes (and sha256 when recorded) vs the manifest
@@ -31,20 +32,19 @@ import os
 import re
 import sys
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from restoration.archs import families
 from restoration.archs.detect import layout_differences
+from restoration.archs.family import Family
 from restoration.errors import RestorationError
 from restoration.errors import ZooError
 from restoration.options.yaml_io import load_yaml
 from restoration.utils.weights import WeightsError, read_state_dict
 
-__all__ = ["ZooEntry", "ZooError", "MANIFEST", "OK", "MISMATCH", "MISSING", "Verification", "entries", "get", "find",
+__all__ = ["ZooEntry", "ZooError", "manifests", "OK", "MISMATCH", "MISSING", "Verification", "entries", "get", "find",
            "verify", "sha256_of", "published_score", "main"]
 
-#: The manifest file, beside this module (package data).
-MANIFEST = Path(__file__).with_name("zoo.yaml")
 _FIELDS = {"name", "description", "url", "sha256", "param_key", "num_params", "network_g", "protocol", "scores",
            "notes"}
 _METRICS = ("psnr", "ssim")
@@ -81,7 +81,25 @@ class ZooEntry:
     notes: str = ""
 
 
-def _entry(raw: Mapping[str, Any], where: str) -> ZooEntry:
+def _network_g(raw: Mapping[str, Any], where: str, family: Family | None) -> dict[str, Any]:
+    """An entry's constructor options: ``{config: <name>, **changes}`` resolved against the published
+    configurations (of ``family``, or of every family for a manifest outside the package), else as written."""
+    network_g = dict(raw)
+    name = network_g.pop("config", None)
+    if name is None:
+        if "type" not in network_g:
+            raise ZooError(f"{where}: network_g has no 'type' (nor a 'config' of the family)")
+        return network_g
+    pool = family.configs if family is not None else [c for f in families() for c in f.configs]
+    config = next((c for c in pool if c.name == name), None)
+    if config is None:
+        close = difflib.get_close_matches(str(name), [c.name for c in pool], n=2, cutoff=0.5)
+        raise ZooError(f"{where}: network_g names config {name!r}, not a published configuration"
+                       + (f" (closest: {'; '.join(close)})" if close else ""))
+    return {"type": config.arch, **config.kwargs, **network_g}
+
+
+def _entry(raw: Mapping[str, Any], where: str, family: Family | None) -> ZooEntry:
     unknown = sorted(set(raw) - _FIELDS)
     missing = sorted({"name", "url", "network_g"} - set(raw))
     if unknown or missing:
@@ -90,9 +108,7 @@ def _entry(raw: Mapping[str, Any], where: str) -> ZooEntry:
     sha = raw.get("sha256")
     if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", str(sha)):
         raise ZooError(f"{where}: sha256 must be 64 lower-case hex digits or null, got {sha!r}")
-    network_g = dict(raw["network_g"])
-    if "type" not in network_g:
-        raise ZooError(f"{where}: network_g has no 'type'")
+    network_g = _network_g(raw["network_g"], where, family)
     scores = {str(ds): {str(m).lower(): float(v) for m, v in (metrics or {}).items()}
               for ds, metrics in (raw.get("scores") or {}).items()}
     return ZooEntry(name=str(raw["name"]), description=str(raw.get("description", "")), url=str(raw["url"]),
@@ -102,7 +118,8 @@ def _entry(raw: Mapping[str, Any], where: str) -> ZooEntry:
 
 
 @lru_cache(maxsize=None)
-def _load(path: str) -> tuple[ZooEntry, ...]:
+def _load(path: str, family_name: str | None = None) -> tuple[ZooEntry, ...]:
+    family = next((f for f in families() if f.name == family_name), None)
     data = load_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
         raise ZooError(f"{path}: expected a mapping with an 'entries' list")
@@ -112,7 +129,7 @@ def _load(path: str) -> tuple[ZooEntry, ...]:
         where = f"{path}: entries[{i}]" + (f" ({raw.get('name')})" if isinstance(raw, dict) else "")
         if not isinstance(raw, dict):
             raise ZooError(f"{where}: expected a mapping")
-        entry = _entry(raw, where)
+        entry = _entry(raw, where, family)
         if entry.name in seen:
             raise ZooError(f"{where}: name {entry.name!r} appears twice")
         seen.add(entry.name)
@@ -120,9 +137,25 @@ def _load(path: str) -> tuple[ZooEntry, ...]:
     return tuple(out)
 
 
+def manifests() -> list[tuple[Family, str]]:
+    """Every family's manifest file, in the families' order."""
+    return [(f, f.zoo_path()) for f in families() if f.zoo]
+
+
 def entries(manifest: str | os.PathLike[str] | None = None) -> list[ZooEntry]:
-    """Every released checkpoint in the manifest (default :data:`MANIFEST`), in file order."""
-    return list(_load(str(manifest or MANIFEST)))
+    """Every released checkpoint: of every family's manifest (default; names unique across them), or of one
+    manifest file."""
+    if manifest is not None:
+        return list(_load(str(manifest)))
+    out: list[ZooEntry] = []
+    seen: dict[str, str] = {}
+    for family, path in manifests():
+        for entry in _load(path, family.name):
+            if entry.name in seen:
+                raise ZooError(f"{path}: name {entry.name!r} is also in {seen[entry.name]}")
+            seen[entry.name] = path
+            out.append(entry)
+    return out
 
 
 def find(name: str, manifest: str | os.PathLike[str] | None = None) -> ZooEntry | None:

@@ -6,8 +6,9 @@ round trip through :func:`~restoration.utils.weights.load_weights`, eval determi
 gradient-checkpointing equality where the constructor has ``use_checkpoint``, ``check_options`` clean on
 the bound tiny config, and a spec that matches the built network and drives :func:`restore`.
 
-A newly registered architecture must add a tiny config to ``TINY_CONFIGS`` (a few thousand parameters, a
-forward of a few milliseconds); without one the sweep fails and says so.
+The tiny configurations come from the family descriptors (``Family.tiny``: a few thousand parameters, a
+forward of a few milliseconds), which refuse a network without one; an architecture registered outside a
+family has none, and the sweep fails and says so.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from restoration import build_network
-from restoration.archs import register_archs
+from restoration.archs import families, register_archs
 from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.inference import pad_to_multiple, restore, tiled_forward
 from restoration.schema import bind_arguments
@@ -32,40 +33,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: see te
 
 register_archs()
 
-# name -> (network_g kwargs, one image's (C, H, W): aligned to the spec's size_multiple / min_size). Keep it tiny.
+# name -> (network_g kwargs, one image's (C, H, W)): every family's tiny configurations (restoration/archs/<family>/).
 TINY_CONFIGS: dict[str, tuple[dict[str, Any], tuple[int, int, int]]] = {
-    "Bicubic": (dict(upscale=2), (3, 8, 8)),
-    "HAT": (dict(img_size=8, embed_dim=8, depths=[2], num_heads=[2], window_size=4, compress_ratio=2, squeeze_factor=4,
-                 mlp_ratio=2, upscale=2, drop_path_rate=0.0), (3, 8, 12)),
-    "Identity": (dict(upscale=2), (3, 5, 6)),
-    "SimpleSRNet": (dict(num_feat=8, num_block=1, upscale=2), (3, 8, 8)),
-    "SwinIR": (dict(img_size=8, embed_dim=8, depths=[2], num_heads=[2], window_size=4, mlp_ratio=2, upscale=2,
-                    upsampler="pixelshuffledirect", drop_path_rate=0.0), (3, 7, 9)),
-    "DSwinIR": (dict(dim=6, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[3, 3, 3, 3],
-                     kernel_size=[3, 3, 1, 1], ffn_expansion_factor=1), (3, 24, 24)),
-    "MSDeformableNAIR": (dict(dim=6, num_blocks=[1, 1, 1, 1], num_refinement_blocks=0, heads=[3, 3, 3, 3],
-                              kernel_size=[3, 3, 1, 1], ffn_expansion_factor=1), (3, 24, 24)),
-    "TBSN": (dict(dim=4, num_blocks=[1, 1, 1], num_refinement_blocks=0, channel_heads=[1, 1, 1],
-                  spatial_heads=[1, 1, 1], spatial_dim_head=2), (3, 32, 32)),
-    "RRDBNet": (dict(num_in_ch=3, num_out_ch=3, scale=2, num_feat=4, num_block=1, num_grow_ch=2), (3, 6, 8)),
-    "SRVGGNetCompact": (dict(num_feat=4, num_conv=1, upscale=2), (3, 5, 6)),
-    "SPAN": (dict(feature_channels=4, upscale=2), (3, 5, 6)),
-    "NAFNet": (dict(width=4, middle_blk_num=1, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]), (3, 7, 10)),
-    "NAFNetLocal": (dict(width=4, middle_blk_num=1, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1],
-                         train_size=[1, 3, 8, 8]), (3, 20, 14)),
-    "EDSR": (dict(num_in_ch=3, num_out_ch=3, num_feat=4, num_block=1, upscale=3), (3, 5, 6)),
-    "RCAN": (dict(num_in_ch=3, num_out_ch=3, num_feat=4, num_group=1, num_block=1, squeeze_factor=2, upscale=2),
-             (3, 5, 6)),
-    "Restormer": (dict(dim=4, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 1, 2, 2],
-                       ffn_expansion_factor=1.5), (3, 16, 8)),
-    "DAT": (dict(img_size=8, embed_dim=32, split_size=[2, 4], depth=[3], num_heads=[2], expansion_factor=1.0,
-                 upscale=2, drop_path_rate=0.0), (3, 7, 9)),
-    "UNetDiscriminatorSN": (dict(num_in_ch=3, num_feat=4), (3, 16, 16)),
-    "VGGStyleDiscriminator": (dict(num_in_ch=3, num_feat=2, input_size=128), (3, 128, 128)),
-}
+    name: (dict(tiny.kwargs), tiny.chw) for family in families() for name, tiny in family.tiny.items()}
 
 #: Networks that score an image instead of restoring it: their output is ``(B, 1)`` whatever the spec's
-#: scale says (a discriminator's spec is scale 1, out_channels 1; see restoration/archs/discriminator_arch.py).
+#: scale says (a discriminator's spec is scale 1, out_channels 1; see restoration/archs/discriminators/discriminator_arch.py).
 ONE_SCORE_PER_IMAGE = {"VGGStyleDiscriminator"}
 
 #: Networks that work on another range than [0, 1] (the framework scales for them); every other is 1.0.
@@ -77,7 +50,8 @@ NAMES = ARCH_REGISTRY.names()
 def _tiny(name: str, **overrides: Any) -> tuple[nn.Module, torch.Tensor]:
     """The tiny network (seeded) and a batch of two aligned inputs in [0, 1]."""
     if name not in TINY_CONFIGS:
-        pytest.fail(f"add a tiny config for registered arch '{name}' to TINY_CONFIGS in tests/test_arch_registry.py")
+        pytest.fail(f"registered arch '{name}' belongs to no family: register it with its family's descriptor "
+                    "(restoration.archs.register_family), which gives its tiny configuration")
     cfg, chw = TINY_CONFIGS[name]
     torch.manual_seed(0)
     net = build_network({"type": name, **cfg, **overrides})

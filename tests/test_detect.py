@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from restoration.archs.build import build_network
-from restoration.archs.detect import RELEASES, DetectionError, detect_architecture, layout_differences
+from restoration.archs.detect import DetectionError, detect_architecture, layout_differences, published_configs
 
 # Every official configuration of ARCHITECTURES.md: (label, network options). Where several checkpoints share a
 # layout up to the stored attn_mask (classical DIV2K s48 vs DF2K s64) both patch sizes are listed.
@@ -124,7 +124,7 @@ def test_every_official_config_is_detected_back(label: str, opt: dict) -> None:
 
 def test_every_release_entry_is_covered_by_the_sweep() -> None:
     names = {detect_architecture(_official_state_dict(label)).release for label, _ in OFFICIAL}
-    assert names == {r.name for r in RELEASES}
+    assert names == {c.name for c in published_configs()}
 
 
 def test_unreleased_swinir_lists_closest_candidates_and_what_differs() -> None:

@@ -16,8 +16,8 @@ import torch
 from restoration import build_network
 from restoration.archs import register_archs
 from restoration.archs.detect import DetectionError, detect_architecture
-from restoration.archs.edsr_arch import EDSR
-from restoration.archs.rcan_arch import RCAN
+from restoration.archs.edsr.edsr_arch import EDSR
+from restoration.archs.rcan.rcan_arch import RCAN
 from restoration.archs.spec import arch_spec
 from restoration.layers.channel_attention import ChannelAttention
 from restoration.utils.weights import load_weights

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from restoration import build_network, load_weights
-from restoration.archs.hat_arch import HAT
+from restoration.archs.hat.hat_arch import HAT
 from restoration.schema import bind_arguments
 from restoration.options.yaml_io import load_yaml
 from restoration.utils.weights import WeightsError

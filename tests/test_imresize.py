@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from restoration import build_network
-from restoration.archs.bicubic_arch import Bicubic
+from restoration.archs.baselines.bicubic_arch import Bicubic
 from restoration.archs.spec import ArchSpec
 from restoration.utils.matlab_imresize import contributions, cubic, imresize, imresize_np, imresize_pt
 

@@ -161,8 +161,8 @@ def _dense_natten_diff(q, k, v, ks, dil, rpb, scale):
 
 def test_dswinir_rejects_unknown_backend_at_construction_listing_available():
     import restoration
-    from restoration.archs.dswinir_arch import DSwinIR
-    from restoration.archs.msdeformable_nair_arch import MSDeformableNAIR
+    from restoration.archs.dswinir.dswinir_arch import DSwinIR
+    from restoration.archs.dswinir.msdeformable_nair_arch import MSDeformableNAIR
 
     listed = r"available on this machine: \['auto', 'reference'" + (", 'flex'" if "flex" in available_backends() else "")
     with pytest.raises(ValueError, match=r"DSwinIR: attn_backend 'cuda_flex' is not available for neighborhood "

@@ -16,9 +16,9 @@ import torch
 from restoration import build_network
 from restoration.archs import register_archs
 from restoration.archs.detect import DetectionError, detect_architecture
-from restoration.archs.rrdbnet_arch import RRDBNet
+from restoration.archs.rrdbnet.rrdbnet_arch import RRDBNet
 from restoration.archs.spec import arch_spec
-from restoration.archs.srvgg_arch import SRVGGNetCompact
+from restoration.archs.srvgg.srvgg_arch import SRVGGNetCompact
 from restoration.utils.weights import load_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

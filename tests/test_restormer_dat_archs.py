@@ -16,9 +16,9 @@ import torch
 
 from restoration import build_network
 from restoration.archs import register_archs
-from restoration.archs.dat_arch import DAT, shifted_rect_mask
+from restoration.archs.dat.dat_arch import DAT, shifted_rect_mask
 from restoration.archs.detect import DetectionError, detect_architecture
-from restoration.archs.restormer_arch import Restormer
+from restoration.archs.restormer.restormer_arch import Restormer
 from restoration.archs.spec import arch_spec
 from restoration.layers.depthwise_conv import (
     get_depthwise_backend,

@@ -18,9 +18,9 @@ import torch
 from restoration import build_network
 from restoration.archs import register_archs
 from restoration.archs.detect import DetectionError, detect_architecture
-from restoration.archs.nafnet_arch import NAFNet, NAFNetLocal, tlc_kernel_sizes
+from restoration.archs.nafnet.nafnet_arch import NAFNet, NAFNetLocal, tlc_kernel_sizes
 from restoration.archs.spec import arch_spec
-from restoration.archs.span_arch import SPAN
+from restoration.archs.span.span_arch import SPAN
 from restoration.layers.layer_norm2d import LayerNorm2d
 from restoration.utils.weights import load_weights
 

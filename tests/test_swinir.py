@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from restoration import build_network, load_weights
-from restoration.archs.swinir_arch import SwinIR
+from restoration.archs.swinir.swinir_arch import SwinIR
 from restoration.schema import bind_arguments
 from restoration.options.yaml_io import load_yaml
 from restoration.utils.weights import WeightsError

@@ -293,14 +293,14 @@ def test_global_switch_and_unknown_backend() -> None:
 
 
 def _swinir() -> nn.Module:
-    from restoration.archs.swinir_arch import SwinIR
+    from restoration.archs.swinir.swinir_arch import SwinIR
 
     return SwinIR(img_size=8, embed_dim=12, depths=[2, 2], num_heads=[2, 3], window_size=4, mlp_ratio=2,
                   upscale=2, upsampler="pixelshuffle", resi_connection="3conv", drop_path_rate=0.0)
 
 
 def _hat() -> nn.Module:
-    from restoration.archs.hat_arch import HAT
+    from restoration.archs.hat.hat_arch import HAT
 
     return HAT(img_size=8, embed_dim=12, depths=[2], num_heads=[3], window_size=4, compress_ratio=3,
                squeeze_factor=4, conv_scale=0.5, mlp_ratio=2, upscale=2, drop_path_rate=0.0)

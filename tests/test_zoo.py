@@ -1,4 +1,4 @@
-"""The weights manifest (restoration/zoo.yaml): every entry builds, has the official parameter count, sane scores;
+"""The weights manifest (restoration/archs/<family>/zoo.yaml): every entry builds, has the official parameter count, sane scores;
 lookup, published scores, sha256 verification and the command line. No network access."""
 
 from __future__ import annotations

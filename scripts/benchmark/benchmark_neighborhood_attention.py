@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing; scripts
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from restoration.archs.dswinir_arch import DSwinIR, DSwinTransformerBlock  # noqa: E402
+from restoration.archs.dswinir.dswinir_arch import DSwinIR, DSwinTransformerBlock  # noqa: E402
 from scripts.benchmark.memory import measure_peak_memory  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """``MSDeformableNAIR``: the official DSwinIR release class (Aitical/DSwinIR), constructor names,
 state-dict layout and forward reproduced so official checkpoints load strictly.
 
-Differences from :class:`~restoration.archs.dswinir_arch.DSwinIR` are only the ones of the release:
+Differences from :class:`~restoration.archs.dswinir.dswinir_arch.DSwinIR` are only the ones of the release:
 CamelCase/official argument names, Restormer's GDFN instead of MSG-FFN, and the input added *twice*
 (``output(x) + inp`` and again ``+ inp`` when ``global_residual``) -- a quirk kept for fidelity.
 The release cannot run its own defaults (``heads=[2, 4, 8, 8]`` is not divisible by 3); they are
@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from restoration.archs.dswinir_arch import DSwinIR, attention_backend, check_unet_options
+from restoration.archs.dswinir.dswinir_arch import DSwinIR, attention_backend, check_unet_options
 from restoration.archs.spec import ArchSpec
 
 __all__ = ["MSDeformableNAIR"]

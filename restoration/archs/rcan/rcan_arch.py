@@ -8,7 +8,7 @@ trains; under ``params``) load with ``strict=True``: ``conv_first``, ``body.{g}.
 ``body.{g}.conv``, ``conv_after_body``, ``upsample.{0,2,..}``, ``conv_last``. The yulunzhang/RCAN release
 (EDSR-PyTorch names ``head``/``body``/``tail``/``sub_mean``) is a different key set.
 
-The skeleton and the mean shift are EDSR's (:mod:`restoration.archs.edsr_arch`); the body is ``num_group``
+The skeleton and the mean shift are EDSR's (:mod:`restoration.archs.edsr.edsr_arch`); the body is ``num_group``
 residual groups of ``num_block`` residual channel-attention blocks (RCAB) -- residual in residual. BasicSR's
 default is 16 blocks per group; its options and the paper use 20.
 """
@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from restoration.archs.edsr_arch import MeanShiftSR, mean_shift_problems
+from restoration.archs.edsr.edsr_arch import MeanShiftSR, mean_shift_problems
 from restoration.archs.spec import checked_spec
 from restoration.layers.channel_attention import ChannelAttention
 from restoration.layers.input_norm import DIV2K_RGB_MEAN
