@@ -113,3 +113,19 @@ def torchrun_train(cfg: Path, root: Path, *extra: str, cpu: bool = True, timeout
     if cpu:
         full_env["CUDA_VISIBLE_DEVICES"] = ""
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=root)
+
+
+def assert_unreleased_detection(sd: dict, where: str = "checkpoint") -> Any:
+    """A configuration no release has: detected with a notice naming what was assumed, or refused because the
+    closest releases disagree on a setting the weights do not show. Returns the detection (None when refused)."""
+    from restoration.archs.detect import detect_architecture
+    from restoration.errors import DetectionError
+
+    try:
+        detection = detect_architecture(sd, where=where)
+    except DetectionError as exc:
+        assert "is not a released config; the closest ones disagree on what the weights do not show" in str(exc), exc
+        return None
+    assert detection.release is None and detection.notice is not None
+    assert detection.notice.startswith("not a released ") and "--arch-opt" in detection.notice
+    return detection

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from restoration.archs.build import build_network
+from tests.helpers import assert_unreleased_detection
 from restoration.archs.detect import DetectionError, detect_architecture, layout_differences, published_configs
 
 # Every official configuration of ARCHITECTURES.md: (label, network options). Where several checkpoints share a
@@ -127,14 +128,31 @@ def test_every_release_entry_is_covered_by_the_sweep() -> None:
     assert names == {c.name for c in published_configs()}
 
 
-def test_unreleased_swinir_lists_closest_candidates_and_what_differs() -> None:
-    sd = _meta_state_dict({**_SWINIR_BASE, "embed_dim": 96, "img_size": 64, "upscale": 2, "upsampler": "pixelshuffle"})
+def test_an_unreleased_swinir_is_restored_with_a_notice_naming_what_was_assumed() -> None:
+    """spandrel's rule: the shapes determine the network, the closest release fills what no state dict shows."""
+    opt = {**_SWINIR_BASE, "embed_dim": 96, "img_size": 64, "upscale": 2, "upsampler": "pixelshuffle"}
+    sd = _meta_state_dict(opt)
+    det = detect_architecture(sd, where="my.pth")
+    assert det.release is None and det.kwargs["embed_dim"] == 96 and det.kwargs["img_range"] == 1.0
+    assert det.notice == ("not a released SwinIR configuration (embed_dim 96; closest: SwinIR-M classical SR x2); "
+                          "not shown by the weights, assumed as in it: img_range=1.0; --arch-opt '{json}' sets "
+                          "them otherwise")
+    assert det.notice in det.describe()
+    assert layout_differences(det.network_opt(), sd) == []
+
+
+def test_an_unreleased_config_between_releases_that_disagree_is_refused_naming_them() -> None:
+    """EDSR-M (res_scale 1) and EDSR-L (res_scale 0.1) are equally close to a 32-feature EDSR: truly ambiguous."""
+    sd = _meta_state_dict({"type": "EDSR", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 32, "num_block": 4, "upscale": 2,
+                           "res_scale": 0.1})
     with pytest.raises(DetectionError) as info:
-        detect_architecture(sd, where="my.pth")
+        detect_architecture(sd, where="mine.pth")
     msg = str(info.value)
-    assert "my.pth: SwinIR-like, but embed_dim 96 is not a released config" in msg
-    assert "SwinIR-M classical SR x2: embed_dim 96 (release: 180)" in msg
-    assert "--arch SwinIR" in msg
+    assert "mine.pth: EDSR-like, but num_feat 32 is not a released config; the closest ones disagree on what the " \
+           "weights do not show (res_scale: 1 in EDSR_Mx2_f64b16_DIV2K_official (EDSR-M x2) / 0.1 in " \
+           "EDSR_Lx2_f256b32_DIV2K_official (EDSR-L x2))" in msg
+    assert "--arch EDSR" in msg
+    assert detect_architecture(sd, arch="EDSR", overrides={"res_scale": 0.1}).kwargs["res_scale"] == 0.1
 
 
 def test_arch_confirms_an_unreleased_config_with_the_shapes_read_from_the_keys() -> None:
@@ -163,8 +181,7 @@ def test_arch_confirms_an_unreleased_config_with_the_shapes_read_from_the_keys()
 ], ids=["hat", "dswinir-msg", "dswinir-dat", "msdnair-dualpixel", "tbsn"])
 def test_small_configs_round_trip_with_arch(opt: dict) -> None:
     sd = _meta_state_dict(opt)
-    with pytest.raises(DetectionError, match="is not a released config"):
-        detect_architecture(sd)
+    assert_unreleased_detection(sd)
     det = detect_architecture(sd, arch=opt["type"])
     assert det.arch == opt["type"]
     for key, value in opt.items():

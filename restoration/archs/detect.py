@@ -1,18 +1,21 @@
 """Which architecture, with which hyper-parameters, a state dict belongs to: read from its key names and shapes.
 
-Each family (:mod:`restoration.archs.family`) has one detector, ``state_dict -> (arch name, kwargs)``, in its
-folder's ``detect.py``, that derives every constructor argument the
-weights *show* (SwinIR: ``layers.{i}.residual_group.blocks.{j}`` counts give ``depths``; ``conv_first.weight``
-gives ``embed_dim`` and ``in_chans``; ``attn.relative_position_bias_table`` ``((2ws-1)^2, heads)`` gives
-``window_size`` and ``num_heads``; the stored ``attn_mask`` ``((img/ws)^2, ws^2, ws^2)`` gives ``img_size``; the
-reconstruction keys give ``upsampler`` and ``upscale``; ...). A detector raises :class:`LayoutMismatch` when the
-keys are not its family's, naming what is missing.
+Each family (:mod:`restoration.archs.family`) has one detector in its folder's ``detect.py``,
+``state_dict -> (arch name, kwargs)``, that derives every constructor argument the weights *show* (SwinIR:
+``layers.{i}.residual_group.blocks.{j}`` counts give ``depths``; ``conv_first.weight`` gives ``embed_dim`` and
+``in_chans``; ``attn.relative_position_bias_table`` ``((2ws-1)^2, heads)`` gives ``window_size`` and
+``num_heads``; the stored ``attn_mask`` ``((img/ws)^2, ws^2, ws^2)`` gives ``img_size``; the reconstruction keys
+give ``upsampler`` and ``upscale``; ...). A detector raises :class:`LayoutMismatch` when the keys are not its
+family's, naming what is missing.
 
 Some arguments leave no trace in the weights (SwinIR's ``img_range`` -- 255 for the JPEG models --, DSwinIR's
-``dilation`` and ``offset_range_factor``, TBSN's input ``scale``). They are taken from the *released*
-configuration the detected one matches (the family's ``configs``, :func:`published_configs`). A configuration that matches no release is refused
-with the closest releases and what differs: the user then confirms the family with ``--arch`` (the detected
-shapes are used, invisible arguments at their defaults or from ``--arch-opt``) or gives the options (``-opt``).
+``dilation``, TBSN's input ``scale``). They are taken from the published configuration the detected one matches
+(the family's ``configs``, :func:`published_configs`). A configuration no release has (your own training, a
+SwinIR with ``depths [2, 2]``) takes them from the closest published configurations of its class when those agree,
+with a notice naming what was assumed, as spandrel does; when they disagree (EDSR-M's ``res_scale`` 1 against
+EDSR-L's 0.1) it is refused with the closest releases and what differs: the user then confirms the family with
+``--arch`` (the detected shapes are used, invisible arguments at their defaults or from ``--arch-opt``) or gives
+the options (``-opt``).
 
 Every detection is verified: the network is built on the meta device from the detected kwargs and its key/shape
 set must equal the checkpoint's (:func:`layout_differences`).
@@ -44,12 +47,14 @@ class Detection:
         kwargs: Constructor arguments.
         release: The matched release's name, or None (options given or confirmed by ``--arch``).
         source: Where the configuration came from, for the log (``"checkpoint keys"``, an options file).
+        notice: For a configuration no release has, which settings were assumed (shown once in the log).
     """
 
     arch: str
     kwargs: dict[str, Any]
     release: str | None = None
     source: str = "checkpoint keys"
+    notice: str | None = None
 
     def network_opt(self) -> dict[str, Any]:
         """The ``network_g``-style option dict for :func:`restoration.archs.build.build_network`."""
@@ -57,7 +62,7 @@ class Detection:
 
     def describe(self) -> str:
         what = self.release or self.arch
-        return f"{what} ({self.source})"
+        return f"{what} ({self.source})" + (f"; {self.notice}" if self.notice else "")
 
 
 def published_configs() -> list[Config]:
@@ -124,8 +129,10 @@ def detect_architecture(sd: StateDict, arch: str | None = None, overrides: Mappi
         where: Names the checkpoint in messages.
 
     Raises:
-        DetectionError: No family recognises the keys; or the configuration matches no release (the closest
-            are listed with what differs); or the detected network's keys/shapes still differ from ``sd``.
+        DetectionError: No family recognises the keys; or the configuration matches no release and the closest
+            releases disagree on a setting the weights do not show (they are listed with what differs); or the
+            detected network's keys/shapes still differ from ``sd``. A configuration no release has, whose closest
+            releases agree on what the weights do not show, is accepted with a :attr:`Detection.notice`.
     """
     overrides = dict(overrides or {})
     own = family_of(arch) if arch is not None else None
@@ -150,29 +157,59 @@ def detect_architecture(sd: StateDict, arch: str | None = None, overrides: Mappi
     if arch is not None and arch != name:  # e.g. --arch DSwinIR for a GDFN layout: the user's class decides
         adapt = family.adapter()
         name, kwargs = adapt(kwargs, arch) if adapt is not None else (arch, kwargs)
-    release = None
+    release, notice = None, None
     if arch is None:
         ranked = sorted(((_config_differences(c, family, name, kwargs), c) for c in family.configs),
                         key=lambda item: len(item[0]))
         best_diff, release = ranked[0]
         if best_diff:
-            closest = "; ".join(f"{r.name}: " + ", ".join(d[:3]) + (" ..." if len(d) > 3 else "")
-                                for d, r in ranked[:3])
-            first = best_diff[0].split(" (release")[0]
-            raise DetectionError(
-                f"{where}: {family.name}-like, but {first} is not a released config (closest: {closest}). "
-                f"Pass --arch {name} to use the shapes read from the checkpoint ({_brief(kwargs)}), "
-                f"--arch-opt '{{json}}' for what the weights do not show, or -opt options.yml")
-        kwargs = {**release.kwargs, **kwargs}
-        name = release.arch  # the release's test-time form (NAFNetLocal) when it names one
+            kwargs, notice = _assume_unshown(ranked, family, name, kwargs, where)
+            release = None
+        else:
+            kwargs = {**release.kwargs, **kwargs}
+            name = release.arch  # the release's test-time form (NAFNetLocal) when it names one
     kwargs.update(overrides)
     detection = Detection(name, kwargs, release.name if release and not overrides else None,
-                          "checkpoint keys" + (" + --arch-opt" if overrides else ""))
+                          "checkpoint keys" + (" + --arch-opt" if overrides else ""), notice)
     problems = layout_differences(detection.network_opt(), sd)
     if problems:
         raise DetectionError(f"{where}: detected {name} {_brief(kwargs)}, but its layout differs from the "
                              f"checkpoint: " + "; ".join(problems) + ". Pass -opt options.yml")
     return detection
+
+
+def _assume_unshown(ranked: list[tuple[list[str], Config]], family: Family, name: str, kwargs: dict[str, Any],
+                    where: str) -> tuple[dict[str, Any], str]:
+    """A configuration no release has: the shapes read from the weights, and what the weights do not show (e.g.
+    ``img_range``) taken from the closest published configurations of the same class, when they agree on it.
+
+    Returns the complete kwargs and a notice naming the assumed settings.
+
+    Raises:
+        DetectionError: The closest configurations disagree on a setting the weights do not show (EDSR-M's
+            ``res_scale`` 1 against EDSR-L's 0.1): truly ambiguous, so the user says which.
+    """
+    same_class = [(d, c) for d, c in ranked if not d or not d[0].startswith("class ")]
+    fewest = len(same_class[0][0]) if same_class else None
+    closest = [c for d, c in same_class if len(d) == fewest]
+    first = ranked[0][0][0].split(" (release")[0]
+    listing = "; ".join(f"{c.name}: " + ", ".join(d[:3]) + (" ..." if len(d) > 3 else "") for d, c in ranked[:3])
+    unshown = {key: [c.kwargs[key] for c in closest] for key in (closest[0].kwargs if closest else {})
+               if key not in kwargs}
+    disagree = {key: values for key, values in unshown.items() if any(_norm(v) != _norm(values[0]) for v in values)}
+    if not closest or disagree:
+        why = ("; the closest ones disagree on what the weights do not show (" + ", ".join(
+            f"{key}: " + " / ".join(f"{v!r} in {c.name}" for v, c in zip(values, closest))
+            for key, values in disagree.items()) + ")") if disagree else ""
+        raise DetectionError(
+            f"{where}: {family.name}-like, but {first} is not a released config{why} (closest: {listing}). "
+            f"Pass --arch {name} to use the shapes read from the checkpoint ({_brief(kwargs)}), "
+            f"--arch-opt '{{json}}' for what the weights do not show, or -opt options.yml")
+    assumed = {key: values[0] for key, values in unshown.items()}
+    notice = (f"not a released {family.name} configuration ({first}; closest: {closest[0].name})"
+              + (f"; not shown by the weights, assumed as in it: {_brief(assumed)}" if assumed else "")
+              + "; --arch-opt '{json}' sets them otherwise")
+    return {**assumed, **kwargs}, notice
 
 
 def _brief(kwargs: Mapping[str, Any]) -> str:
