@@ -148,8 +148,8 @@ def component_problems(
     * a signature: ``'where' (Name) has no argument 'x' (did you mean 'y'?)``, ``'where' (Name) accepts: ...``,
       ``'where' (Name) needs argument 'x'``;
     * an ``options`` mapping: ``'where': unknown key 'x' (did you mean 'y'?)``, ``'where': accepted keys: ...``,
-      ``'where': missing required key 'x'``, ``'where': 'x' must be int, got str '2'``; with ``label``:
-      ``'where' (label): ...``;
+      ``'where': missing required key 'x'``, ``'where': 'x' must be int, got str '2'`` (the ``'where': 'x'``
+      form lets ``--force_yml where.x=...`` be named beside the problem);
     * its own check: ``'where': <problem>`` (an ``options`` mapping with ``label``: ``'where' (label): ...``);
     * a framework key: ``'where.key' must be one of [...], got ...``.
 
@@ -157,7 +157,8 @@ def component_problems(
         component: A class or function declaring by signature, or anything with an ``options`` mapping
             (a dataset class, a :class:`Declared` row).
         options: The user's section without its ``type`` key.
-        label: Names the component in the messages of an ``options`` mapping (signatures always name it).
+        label: Names the component in its own check's messages for an ``options`` mapping (signatures always
+            name it).
         framework: Keys the framework reads from the section beside the component's own.
         call_args: Signature arguments supplied at call time, never by the file.
     """
@@ -173,8 +174,8 @@ def component_problems(
     own = {k: v for k, v in options.items() if k not in framework}
     mapping = declared_mapping(component)
     if mapping is not None:
+        problems += [f"'{where}': {p}" for p in check_declared(own, {**mapping, **framework})]
         prefix = f"'{where}' ({label}): " if label else f"'{where}': "
-        problems += [prefix + p for p in check_declared(own, {**mapping, **framework})]
         bound: dict[str, Any] | None = bind_options(own, mapping)
     else:
         name = component_label(component)

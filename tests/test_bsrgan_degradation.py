@@ -84,4 +84,4 @@ def test_degradation_dataset_bsrgan_option_errors(tmp_path):
                             "color": "gray"})
     problems = component_problems(DegradationDataset, {"dataroot_gt": root, "degradation": {"type": "bsrgan", "sf": 4},
                                                        "scale": 4, "phase": "val"}, "datasets.val")
-    assert "'degradation' (bsrgan): unknown key 'sf'" in problems[0]
+    assert "'degradation': unknown key 'sf'" in problems[0]

@@ -68,7 +68,7 @@ def test_an_option_error_from_force_yml_names_the_override(tmp_path: Path, capsy
                        "datasets.train.batch_size_per_gpu=x"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "--force_yml train.total_iter=abc: 'train.total_iter' must be int, got str 'abc'" in err
+    assert "--force_yml train.total_iter=abc: 'train': 'total_iter' must be int, got str 'abc'" in err
     assert "--force_yml datasets.train.batch_size_per_gpu=x: 'datasets.train': 'batch_size_per_gpu' must be int" in err
 
 

@@ -438,8 +438,8 @@ def test_degradation_option_problems(tmp_path):
     assert problems == ["the bicubic factors of 'degradation' multiply to 2 but scale is 4"]
     problems = _problems(DegradationDataset, {"dataroot_gt": str(tmp_path), "phase": "val",
                                                  "degradation": {"type": "jpeg", "quality": 50, "qualty": 3, "sigma": 1}})
-    assert problems == ["'degradation' (jpeg): unknown key 'qualty' (did you mean 'quality'?)",
-                        "'degradation' (jpeg): unknown key 'sigma'", "'degradation' (jpeg): accepted keys: quality, quality_range"]
+    assert problems == ["'degradation': unknown key 'qualty' (did you mean 'quality'?)",
+                        "'degradation': unknown key 'sigma'", "'degradation': accepted keys: quality, quality_range"]
 
 
 def test_on_the_fly_bicubic_matches_set5_lr(benchmarks):

@@ -118,7 +118,7 @@ def test_library_optimizers_refuse_an_option_their_constructor_does_not_name(nam
     ({"train.scheduler": {"type": "WSD", "decay_iter": 50}}, "WSD 'decay_iter' 50 > total_iter 6"),
     ({"train.scheduler": {"type": "OneCycleLR", "total_steps": 3}}, "'total_steps' 3 < total_iter 6"),
     ({"train.scheduler": {"type": "OneCycleLR", "anneal_strategy": "cosine"}}, "must be 'cos' or 'linear'"),
-    ({"train.scheduler": {"type": "LinearLR", "total_iter": 3}}, "'train.scheduler' (LinearLR): unknown key 'total_iter'"),
+    ({"train.scheduler": {"type": "LinearLR", "total_iter": 3}}, "'train.scheduler': unknown key 'total_iter'"),
 ])
 def test_option_errors(data, tmp_path: Path, edit: dict, message: str) -> None:
     opt = train_options(data, "optim_errors")

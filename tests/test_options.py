@@ -105,7 +105,7 @@ def test_model_opt_checked_by_the_trainer(data, tmp_path: Path) -> None:
         parse_options(str(write_options(opt, tmp_path / "m2.yml")), is_train=True, root=tmp_path)
     del opt["model_opt"]
     opt["train"]["pd_trainn"] = 5  # the trainer declares its train: keys
-    with pytest.raises(OptionsError, match=r"'train' \(TBSNModel\): unknown key 'pd_trainn' \(did you mean 'pd_train'\?\)"):
+    with pytest.raises(OptionsError, match=r"'train': unknown key 'pd_trainn' \(did you mean 'pd_train'\?\)"):
         parse_options(str(write_options(opt, tmp_path / "m3.yml")), is_train=True, root=tmp_path)
     opt["train"] = {**opt["train"], "pd_trainn": None}
     del opt["train"]["pd_trainn"]

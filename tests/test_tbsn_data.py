@@ -117,9 +117,9 @@ def test_synthetic_noise_levels_and_gt(tmp_path: Path) -> None:
         "'noise' (poisson_gaussian): needs exactly one of 'peak' and 'peak_range'"]
     assert check_noise({"type": "speckle"})[0].startswith("noise type 'speckle' is not one of")
     assert check_noise({"type": "gaussian", "sigma": 5, "sigmaa": 1, "peak": 3}) == [
-        "'noise' (gaussian): unknown key 'sigmaa' (did you mean 'sigma'?)",
-        "'noise' (gaussian): unknown key 'peak'",
-        "'noise' (gaussian): accepted keys: clip, sigma, sigma_range",
+        "'noise': unknown key 'sigmaa' (did you mean 'sigma'?)",
+        "'noise': unknown key 'peak'",
+        "'noise': accepted keys: clip, sigma, sigma_range",
     ]
 
     _images(tmp_path / "clean", n=2, size=(40, 40))

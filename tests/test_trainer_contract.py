@@ -115,7 +115,7 @@ def test_options_of_an_outside_trainer_are_checked(data, tmp_path: Path) -> None
         parse_options(str(write_options(opt, tmp_path / "bad.yml")), is_train=True, root=tmp_path)
     text = str(err.value)
     assert "'train.optim_d.type': unknown optimizer 'Adamm' (did you mean 'Adam'?); installed: Adam, AdamW" in text
-    assert f"'train' ({TRAINER}): unknown key 'critic_wieght' (did you mean 'critic_weight'?)" in text
+    assert "'train': unknown key 'critic_wieght' (did you mean 'critic_weight'?)" in text
     assert not (tmp_path / "experiments").exists()
     del opt["network_d"]
     with pytest.raises(OptionsError, match=f"{TRAINER} needs 'network_d'"):

@@ -97,7 +97,7 @@ def test_resumed_plateau_and_batch_augment_continue_exactly(data, tmp_path: Path
     ({"train.scheduler": {"type": "ReduceLROnPlateau", "metric": "psnr", "val_set": "nope"}},
      "'val_set' 'nope' is not a validation set's name (they are ['tiny_val'])"),
     ({"train.scheduler": {"type": "ReduceLROnPlateau", "metric": "psnr", "mode": "max"}},
-     "'train.scheduler' (ReduceLROnPlateau): unknown key 'mode'"),
+     "'train.scheduler': unknown key 'mode'"),
     ({"train.batch_augment": [{"type": "cutblr"}]}, "unknown batch augmentation 'cutblr' (did you mean 'cutblur'?)"),
     ({"train.batch_augment": [{"type": "mixup", "prob": 1.5}]}, "'train.batch_augment[0]': prob must be in [0, 1]"),
     ({"train.batch_augment": [{"type": "cutmix", "alpah": 0.5}]}, "has no argument 'alpah' (did you mean 'alpha'?)"),
