@@ -12,8 +12,8 @@ The network comes from ``-opt`` (its ``network_g``), ``--arch NAME --arch-opt JS
 training run's weights, or the checkpoint's own keys (:mod:`restoration.archs.detect`), exactly as in
 :mod:`restoration.infer`; the weights are loaded strictly (:func:`restoration.utils.weights.load_weights`).
 
-The ONNX model (:class:`ExportWrapper` around the network) has the framework's contract built in, so a caller
-needs nothing but the image:
+The ONNX model is the graph of the network's predictor (:meth:`restoration.inference.Predictor.export_module`:
+the network with the framework's contract built in), so a caller needs nothing but the image:
 
 * input ``"input"``: ``(B, C, H, W)`` in [0, 1], batch, height and width dynamic; output ``"output"``:
   ``(B, C', H * scale, W * scale)`` in [0, 1] (not clamped, as :func:`restoration.inference.restore`); both
@@ -26,7 +26,7 @@ needs nothing but the image:
 * attention is computed by the ``reference`` backend of every op (explicit matmul-softmax: portable ONNX ops;
   the CPU ``sdpa`` path chunks windows by a count computed from the example size, which would be frozen in);
 * TBSN: the graph is one pass of the blind-spot network, not its test protocol (PD x2 + random-replacing
-  refinement, :mod:`restoration.infer`), whose random masks do not belong in a deployed model.
+  refinement, :mod:`restoration.archs.tbsn_predictor`), whose random masks do not belong in a deployed model.
 
 Exporters (``--exporter``), measured with torch 2.14 / onnxruntime 1.32 on tiny configs (tests pass with torch
 2.11 too):
@@ -52,8 +52,9 @@ TorchScript exporter writes opsets 7 to 20 itself.
 Refused up front (:data:`ONNX_REFUSED`): DSwinIR, whose deformable sampling is frozen at the example size.
 
 After exporting, the model is run in onnxruntime (when installed) at two sizes -- one a multiple of nothing,
-one a multiple of the window -- and compared with the PyTorch network under the same contract
-(:func:`restoration.inference.restore`), in the export dtype and in float32; ``--no-check`` skips this.
+one a multiple of the window -- and compared with the PyTorch network under the same contract (the plain
+:class:`restoration.inference.Predictor`, what the graph computes), in the export dtype and in float32;
+``--no-check`` skips this.
 Optional dependencies: ``pip install restoration[export]`` (onnx, onnxscript, onnxruntime), ``onnxslim``.
 """
 
@@ -73,16 +74,21 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from restoration.archs.build import build_network
 from restoration.archs.spec import ArchSpec, arch_spec
-from restoration.errors import RestorationError
+from restoration.errors import RestorationError, user_error_message
 from restoration.errors import ExportError
+from restoration.infer import parse_arch_opt, resolve_network
+from restoration.inference import Predictor, predictor_for
+from restoration.layers import config
+from restoration.registry import ARCH_REGISTRY
+from restoration.schema import keyword_parameters
 from restoration.utils.weights import entry_note, load_weights
 
-__all__ = ["ExportError", "ExportWrapper", "ExportCheck", "export_onnx", "reference_attention", "export_safetensors",
+__all__ = ["ExportError", "ExportCheck", "export_onnx", "reference_attention", "export_safetensors",
            "check_onnx", "check_graph_dtype", "load_network", "example_input", "min_side", "main", "DTYPES",
            "ONNX_REFUSED"]
 
@@ -108,38 +114,6 @@ ONNX_REFUSED: dict[str, str] = {
                "size by both exporters: the dynamo graph fails in onnxruntime at any other size (a broadcast "
                "of 64 by 72), the TorchScript one differs from PyTorch by 6.8e-3 (relative) at 48x72",
 }
-
-
-class ExportWrapper(nn.Module):
-    """The network with its contract (padding, value range, crop) inside, for a graph that takes any size.
-
-    Args:
-        net: The network (eval mode).
-        spec: Its :class:`~restoration.archs.spec.ArchSpec`.
-
-    Shapes:
-        ``(B, C, H, W)`` in [0, 1] -> ``(B, C', H * scale, W * scale)`` in [0, 1]; H, W >= :func:`min_side`.
-    """
-
-    def __init__(self, net: nn.Module, spec: ArchSpec) -> None:
-        super().__init__()
-        self.net = net
-        self.scale = spec.scale
-        self.size_multiple = spec.size_multiple
-        self.value_range = float(spec.value_range)
-
-    def forward(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2], x.shape[-1]
-        m = self.size_multiple
-        if m > 1:
-            # ceil(h / m) * m - h (not (-h) % m): the padded side is then visibly m * k to torch.export, which
-            # proves every "multiple of the window" check in the network instead of guarding on it
-            pad_h = (h + m - 1) // m * m - h
-            pad_w = (w + m - 1) // m * m - w
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")  # what restore() does (pad_to_multiple)
-        if self.value_range != 1.0:
-            return (self.net(x * self.value_range) / self.value_range)[..., : h * self.scale, : w * self.scale]
-        return self.net(x)[..., : h * self.scale, : w * self.scale]
 
 
 def min_side(net: nn.Module, spec: ArchSpec) -> int:
@@ -175,8 +149,6 @@ def example_input(net: nn.Module, spec: ArchSpec, batch: int = 2) -> Tensor:
 def reference_attention() -> Iterator[None]:
     """Make ``reference`` the process-wide attention backend of every op for the duration (layers built with an
     explicit ``attn_backend`` keep theirs: build with ``attn_backend="reference"`` as the command line does)."""
-    from restoration.layers import config
-
     saved = {op: config.get_attn_backend(op) for op in config.ATTENTION_OPS}
     try:
         for op in saved:
@@ -271,7 +243,7 @@ def refuse_unexportable(net: nn.Module) -> None:
 
 def written_opset(path: str) -> int:
     """The default-domain opset of the ONNX file at ``path``."""
-    import onnx
+    import onnx  # optional dependency
 
     model = onnx.load(path, load_external_data=False)
     return next(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
@@ -307,7 +279,7 @@ def export_onnx(net: nn.Module, path: str, exporter: str = "dynamo", metadata: d
     torch_dtype = DTYPES[dtype]
     if torch_dtype != torch.float32:
         net = copy.deepcopy(net).to(torch_dtype)
-    wrapper = ExportWrapper(net.eval(), spec).eval()
+    wrapper = predictor_for(net.eval(), spec=spec).export_module().eval()
     x = example_input(net, spec).to(torch_dtype)
     names = dict(input_names=["input"], output_names=["output"])
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -333,7 +305,7 @@ def export_onnx(net: nn.Module, path: str, exporter: str = "dynamo", metadata: d
                           f"version converter left it at {made}): use --opset {made} or higher, or --exporter "
                           f"torchscript for opsets {TORCHSCRIPT_OPSETS[0]} to {TORCHSCRIPT_OPSETS[1]}")
     if slim:
-        import onnxslim
+        import onnxslim  # optional dependency
 
         with _quiet_export():
             onnxslim.slim(path, output_model=path)
@@ -364,7 +336,7 @@ def _contract_metadata(net: nn.Module, spec: ArchSpec, dtype: str = "fp32") -> d
 
 
 def _write_metadata(path: str, metadata: dict[str, str]) -> None:
-    import onnx
+    import onnx  # optional dependency
 
     model = onnx.load(path, load_external_data=False)
     del model.metadata_props[:]
@@ -395,7 +367,8 @@ def check_sizes(net: nn.Module, spec: ArchSpec) -> list[tuple[int, int]]:
 
 def check_onnx(path: str, net: nn.Module, sizes: Sequence[tuple[int, int]] | None = None, batch: int = 1,
                rtol: float = CHECK_RTOL, dtype: str = "fp32", atol: float = CHECK_ATOL_FP16) -> list[ExportCheck]:
-    """Run the exported model in onnxruntime and compare it with ``restore(net, x, spec=arch_spec(net))``.
+    """Run the exported model in onnxruntime and compare it with ``Predictor(net)(x)``, the plain protocol the
+    graph computes (:meth:`~restoration.inference.Predictor.export_module`).
 
     ``net`` is the float32 network; for ``dtype="fp16"`` the model gets float16 input and is compared with a
     float16 copy of ``net`` (bound: ``atol``) and with ``net`` itself (reported).
@@ -408,8 +381,6 @@ def check_onnx(path: str, net: nn.Module, sizes: Sequence[tuple[int, int]] | Non
         raise ExportError("onnxruntime's CPU provider has no bfloat16 kernels (NOT_IMPLEMENTED for Sub, Conv, ...): "
                           "a bf16 model is checked as a graph (check_graph_dtype), not run")
     ort = _require("onnxruntime")
-    from restoration.inference import restore
-
     spec = arch_spec(net)
     torch_dtype = DTYPES[dtype]
     low = copy.deepcopy(net).to(torch_dtype).eval() if torch_dtype != torch.float32 else net.eval()
@@ -419,9 +390,9 @@ def check_onnx(path: str, net: nn.Module, sizes: Sequence[tuple[int, int]] | Non
     for h, w in sizes or check_sizes(net, spec):
         x = torch.rand(batch, spec.in_channels or 3, h, w, generator=generator)
         with torch.no_grad():
-            reference_fp32 = restore(net.eval(), x, spec=spec)
+            reference_fp32 = Predictor(net.eval(), spec)(x)
             with _default_dtype(torch_dtype):
-                reference = restore(low, x.to(torch_dtype), spec=spec).float()
+                reference = Predictor(low, spec)(x.to(torch_dtype)).float()
         out = torch.from_numpy(session.run(["output"], {"input": x.to(torch_dtype).numpy()})[0]).float()
         if out.shape != reference.shape:
             raise ExportError(f"{path}: input {tuple(x.shape)} gave {tuple(out.shape)}, PyTorch {tuple(reference.shape)}")
@@ -448,8 +419,8 @@ def check_graph_dtype(path: str, dtype: str) -> int:
     Raises:
         ExportError: Naming the first tensor of another dtype, or the checker's complaint.
     """
-    import onnx
-    from onnx import TensorProto
+    import onnx  # optional dependency
+    from onnx import TensorProto  # optional dependency
 
     want = {"fp32": TensorProto.FLOAT, "fp16": TensorProto.FLOAT16, "bf16": TensorProto.BFLOAT16}[dtype]
     floating = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE}
@@ -479,8 +450,6 @@ def export_safetensors(net: nn.Module, path: str, metadata: dict[str, str] | Non
 
     The metadata records the network options (``network_g``, JSON) and where the weights came from.
     """
-    from safetensors.torch import save_file
-
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     # own contiguous copies: safetensors refuses tensors that share storage (tied or viewed buffers)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
@@ -493,18 +462,18 @@ def load_network(weights: str, arch: str | None = None, arch_opt: dict[str, Any]
                  build_overrides: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any], str]:
     """Build the network for ``weights`` and load them strictly.
 
-    ``build_overrides`` change the build only, not the returned options (``{"attn_backend": "reference"}``).
+    ``build_overrides`` change the build only, not the returned options (``{"attn_backend": "reference"}``); a
+    key the network's constructor does not take is left out (a family of the user's need not have it).
 
     Returns:
         ``(net, network_g, source)``: the network in eval mode, its options, and where they came from.
     """
-    # the same resolution as inference (-opt, --arch, options beside the weights, detection from the keys);
-    # imported here so that `--help` and the module import stay light
-    from restoration.infer import resolve_network
-
+    # the same resolution as inference (-opt, --arch, options beside the weights, detection from the keys)
     detection = resolve_network(weights, arch=arch, arch_opt=arch_opt, opt_file=opt_file, param_key=param_key)
     network_g = detection.network_opt()
-    net = build_network({**network_g, **(build_overrides or {})})
+    accepted = keyword_parameters(ARCH_REGISTRY.get(network_g["type"]))
+    overrides = {k: v for k, v in (build_overrides or {}).items() if accepted is None or k in accepted}
+    net = build_network({**network_g, **overrides})
     load_weights(net, weights, param_key=param_key, strict=True)
     return net.eval(), network_g, detection.describe()
 
@@ -537,16 +506,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except RestorationError as exc:
-        from restoration.errors import user_error_message
-
         print(f"{type(exc).__name__}: {user_error_message(exc)}", file=sys.stderr)
         return 1
 
 
 def _run(args: argparse.Namespace) -> int:
     fmt = args.format or ("safetensors" if args.output.endswith(".safetensors") else "onnx")
-    from restoration.infer import parse_arch_opt
-
     arch_opt = parse_arch_opt(args.arch_opt) or None  # the user's arguments first
     if fmt == "onnx":  # every argument problem before the (slow) network build
         resolve_opset(args.exporter, args.dtype, args.opset)

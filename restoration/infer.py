@@ -9,9 +9,10 @@ kwargs from ``--arch-opt`` otherwise); the options saved beside a training run's
 (``experiments/<name>/options/*.yml`` next to ``models/``); the checkpoint's own keys, matched to the released
 configurations. ``--arch-opt '{json}'`` overrides single kwargs in every case.
 
-Each image goes through :func:`restoration.inference.restore` with the network's contract, exactly as
-``test.py`` does (TBSN: its PD + refinement protocol, as ``TBSNModel.inference``), so the outputs are the
-same for the same weights and tiles. A large image is tiled by default: the tile is chosen from the memory the
+Each image goes through the predictor the network's architecture declares
+(:func:`restoration.inference.predictor_for`: the plain :func:`restoration.inference.restore`, or a family's
+own protocol such as TBSN's PD + refinement), exactly as ``test.py`` does, so the outputs are the same for the
+same weights and tiles. A large image is tiled by default: the tile is chosen from the memory the
 device has free (:mod:`restoration.inference.tile_budget`) and logged with the numbers that decided it;
 ``--tile 0`` / ``--no-tile`` runs every image whole. ``--outscale`` resizes the output to any scale as
 Real-ESRGAN does (:mod:`restoration.inference.outscale`). A folder is read recursively and its tree kept in the
@@ -44,16 +45,21 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import Tensor, nn
+from tqdm import tqdm
 
+from restoration.archs import register_archs
 from restoration.archs.build import build_network
-from restoration.archs.detect import DETECTABLE_ARCHS, Detection, detect_architecture
-from restoration.archs.spec import ArchSpec, arch_spec
+from restoration.archs.detect import Detection, detect_architecture, detectable_archs
+from restoration.archs.spec import arch_spec
 from restoration.errors import RestorationError, user_error_message, value_repr
 from restoration.errors import InferArgumentError, InferError
-from restoration.inference import restore, restore_rows, self_ensemble
+from restoration.inference import InferenceSettings, predictor_for
 from restoration.inference.outscale import DEFAULT_OUTSCALE_FILTER, OUTSCALE_FILTERS, resize_to_outscale
 from restoration.inference.tile_budget import TileChoice, bytes_per_pixel, choose_tile, round_tile
+from restoration.options.yaml_io import load_yaml, yaml_problem
+from restoration.registry import ARCH_REGISTRY
 from restoration.utils.image_io import (check_image_pixels, img2tensor, imread, imwrite, is_image_file,
                                         tensor2img)
 from restoration.utils.logger import get_logger
@@ -115,10 +121,6 @@ def parse_arch_opt(text: str | None) -> dict[str, Any]:
 
 
 def _network_from_yaml(path: str, key: str = "network_g") -> dict[str, Any]:
-    import yaml
-
-    from restoration.options.yaml_io import load_yaml, yaml_problem
-
     if not os.path.isfile(path):
         raise InferArgumentError(f"-opt {path}: no such file")
     try:
@@ -156,9 +158,6 @@ def _checked_type(detection: Detection, user_named: bool) -> Detection:
     """``detection`` once its ``type`` resolves in the arch registry. A ``module:attr`` type imports code, so
     it is accepted only from the command line (``-opt``, ``--arch``, ``--arch-opt``), never from a file found
     beside the weights, and only when it names an ``nn.Module`` subclass (:meth:`Registry.get`)."""
-    from restoration.archs import register_archs
-    from restoration.registry import ARCH_REGISTRY
-
     if not isinstance(detection.arch, str):
         raise InferError(f"{detection.source}: the network 'type' must be an architecture name, "
                          f"got {type(detection.arch).__name__}")
@@ -179,7 +178,7 @@ def resolve_network(weights: str, arch: str | None = None, arch_opt: dict[str, A
     if opt_file:
         net_opt = {**_network_from_yaml(opt_file), **arch_opt}
         return _checked_type(Detection(net_opt.pop("type"), net_opt, source=opt_file), user_named=True)
-    if arch is not None and arch not in DETECTABLE_ARCHS:  # not detectable (e.g. SimpleSRNet): all from --arch-opt
+    if arch is not None and arch not in detectable_archs():  # not detectable (e.g. SimpleSRNet): all from --arch-opt
         return _checked_type(Detection(arch, arch_opt, source="--arch/--arch-opt"), user_named=True)
     if arch is None:
         beside = _options_beside(Path(weights))
@@ -189,22 +188,6 @@ def resolve_network(weights: str, arch: str | None = None, arch_opt: dict[str, A
             # found on disk, maybe downloaded with the weights: registered names only (unless --arch-opt names it)
             return _checked_type(Detection(net_opt.pop("type"), net_opt, source=source), user_named="type" in arch_opt)
     return detect_architecture(read_state_dict(weights, param_key), arch=arch, overrides=arch_opt, where=weights)
-
-
-def _bsn_runner(net: nn.Module, spec: ArchSpec) -> Callable[[Tensor], Tensor]:
-    """TBSN's test protocol (PD x2 + 8 refinement passes, seed 0): what ``TBSNModel.inference`` computes."""
-    from restoration.models.pixel_shuffle_downsampling import pd_denoise
-    from restoration.models.tbsn_model import TBSN_MODEL_DEFAULTS as d
-
-    def run(x: Tensor) -> Tensor:
-        generator = torch.Generator(device=x.device)
-        generator.manual_seed(int(d["refine_seed"]))
-        return pd_denoise(net, x.float() * spec.value_range, factor=int(d["pd_test"]),
-                          size_multiple=spec.size_multiple, refine=bool(d["refine"]),
-                          passes=int(d["refine_passes"]), prob=float(d["refine_prob"]),
-                          generator=generator) / spec.value_range
-
-    return run
 
 
 # --------------------------------------------------------------------------------------------- tiles
@@ -326,9 +309,10 @@ def _write_with_alpha(path: Path, img: np.ndarray, alpha: np.ndarray) -> None:
 
 # --------------------------------------------------------------------------------------------- the run
 class _Restorer:
-    """One network, its contract and the user's inference settings; ``__call__`` restores one image file."""
+    """One network, its predictor (its contract and test-time protocol) and the user's inference settings;
+    ``__call__`` restores one image file."""
 
-    def __init__(self, net: nn.Module, device: torch.device, args: argparse.Namespace, is_bsn: bool) -> None:
+    def __init__(self, net: nn.Module, device: torch.device, args: argparse.Namespace) -> None:
         self.net, self.device, self.spec = net, device, arch_spec(net)
         self.tile: int | None = None
         self.auto = args.tile == "auto"
@@ -338,16 +322,16 @@ class _Restorer:
         self._logged_tile: object = ()  # the last auto tile logged (a folder logs each change, not each image)
         self.ensemble = args.ensemble
         self.dtype = _PRECISIONS[args.precision]
-        self.bsn = _bsn_runner(net, self.spec) if is_bsn else None
+        # the architecture's protocol at its defaults; the tile is set per image (--tile auto)
+        self.predictor = predictor_for(net, InferenceSettings(overlap=self.overlap, self_ensemble=self.ensemble),
+                                       spec=self.spec)
         self.bpp = bytes_per_pixel(net, self.spec, 4 if self.dtype is None else 2)
         if self.outscale is not None and not (self.outscale > 0 and np.isfinite(self.outscale)):
             raise InferArgumentError(f"--outscale must be a positive number, got {self.outscale:g}")
         if args.tile not in (None, "auto", "0"):
             self.tile = self._explicit_tile(args.tile)
-        if self.bsn is not None and self.tile is not None:
-            raise InferArgumentError("TBSN's inference (PD x2 + refinement, as test.py) is not tiled: drop --tile")
-        if self.tile is not None and not self.spec.tileable:
-            raise InferArgumentError("this network cannot be tiled (a learned absolute position embedding): drop --tile")
+        if self.tile is not None and not self.predictor.supports_tiling:
+            raise InferArgumentError(f"{self.predictor.tiling_problem()}: drop --tile")
 
     def _explicit_tile(self, text: str) -> int:
         try:
@@ -366,12 +350,9 @@ class _Restorer:
     def _forward(self, lq: Tensor, tile: int | None, overlap: int | None = None) -> Tensor:
         autocast = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
                     else contextlib.nullcontext())
+        predictor = self.predictor.with_settings(tile=tile, overlap=self.overlap if overlap is None else overlap)
         with torch.no_grad(), autocast:
-            if self.bsn is not None:
-                out = self_ensemble(self.bsn, lq) if self.ensemble else self.bsn(lq)
-            else:
-                out = restore(self.net, lq, spec=self.spec, tile=tile,
-                              overlap=self.overlap if overlap is None else overlap, self_ensemble=self.ensemble)
+            out = predictor(lq)
         return out.float()
 
     def _image(self, lq: Tensor, tile: int | None, to_image: Callable[[Tensor], np.ndarray],
@@ -379,14 +360,14 @@ class _Restorer:
         """The restored ``(H*s, W*s, C)`` image. Tiled (without ``--ensemble``), each band of finished rows goes
         straight into the preallocated integer image: the float output is never whole, so memory is bounded
         by the tile (the values are those of the whole float output quantised once, bit for bit)."""
-        if tile is None or self.ensemble or self.bsn is not None:
+        if tile is None or self.ensemble:
             return to_image(self._forward(lq, tile, overlap))
         autocast = (torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None
                     else contextlib.nullcontext())
         result: np.ndarray | None = None
+        predictor = self.predictor.with_settings(tile=tile, overlap=self.overlap if overlap is None else overlap)
         with torch.no_grad(), autocast:
-            for y, band in restore_rows(self.net, lq, tile, self.overlap if overlap is None else overlap,
-                                        spec=self.spec):
+            for y, band in predictor.rows(lq):
                 rows = to_image(band.float())
                 if result is None:
                     h, w = lq.shape[-2] * self.spec.scale, lq.shape[-1] * self.spec.scale
@@ -407,7 +388,7 @@ class _Restorer:
 
     def _restore(self, lq: Tensor, to_image: Callable[[Tensor], np.ndarray], name: str = "image") -> np.ndarray:
         h, w = lq.shape[-2:]
-        if not self.auto or self.bsn is not None or not self.spec.tileable:
+        if not self.auto or not self.predictor.supports_tiling:
             try:
                 return self._image(lq, self.tile, to_image)
             except (RuntimeError, MemoryError) as exc:
@@ -415,7 +396,7 @@ class _Restorer:
                     raise
                 if self.tile is not None:
                     raise InferError(f"out of memory with --tile {self.tile}: use a smaller --tile") from exc
-                if self.bsn is not None or not self.spec.tileable:
+                if not self.predictor.supports_tiling:
                     raise InferError(f"out of memory restoring the whole {w} x {h} image (this network is not "
                                      "tiled): use a device with more memory or a smaller image") from exc
                 raise InferError(f"out of memory restoring the whole {w} x {h} image: use --tile 512 (or --tile "
@@ -504,7 +485,7 @@ def run(args: argparse.Namespace) -> int:
         raise InferError(f"cannot build {detection.arch} from {detection.source}: {exc}") from exc
     load_weights(net, args.weights, args.param_key)
     net.eval().to(device)
-    restorer = _Restorer(net, device, args, is_bsn=detection.arch == "TBSN")
+    restorer = _Restorer(net, device, args)
     logger.info(f"{args.weights} ({entry_note(args.weights, args.param_key)}): {detection.describe()}; {device}, "
                 f"{args.precision}"
                 + {"auto": ", tile auto (chosen per image from the free memory)", "0": ", whole images"}.get(
@@ -515,8 +496,6 @@ def run(args: argparse.Namespace) -> int:
         torch.cuda.reset_peak_memory_stats(device)
     report = _Report()
     start = time.perf_counter()
-    from tqdm import tqdm
-
     bar = tqdm(jobs, unit="img", disable=True if args.no_progress else None, file=sys.stderr)
     for job in bar:
         bar.set_postfix_str(job.src.name, refresh=False)

@@ -17,13 +17,21 @@ import hashlib
 import inspect
 import json
 import os
+import shutil
 import sys
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+import torch
+from torch import Tensor
+
+from restoration import zoo
+from restoration.archs.build import build_network
 from restoration.errors import RestorationError
 from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.evaluation import evaluate, format_table
-from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params, run_header
+from restoration.inference import InferenceSettings, predictor_for
+from restoration.cli.run_header import run_header
+from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
 from restoration.options.yaml_io import dump_yaml
 from restoration.registry import METRIC_REGISTRY, MODEL_REGISTRY
 from restoration.utils.cli import run_reporting_errors
@@ -84,7 +92,6 @@ def _published_scores(weights: str | None, dataset: str, metrics: Mapping[str, M
     cropped); empty otherwise."""
     if not weights:
         return {}
-    from restoration import zoo
 
     out = {}
     for name, m in metrics.items():
@@ -170,7 +177,6 @@ def _test(args: argparse.Namespace) -> int:
 def _undo_results_folder(results_root: str, archived: str | None) -> None:
     """(Rank 0) Remove the results folder of a run that failed on the user's files and put the archived one
     back: no folder of half a benchmark is left to be mistaken for a result. The error itself is on stderr."""
-    import shutil
 
     close_file_handlers()
     shutil.rmtree(results_root, ignore_errors=True)
@@ -178,6 +184,14 @@ def _undo_results_folder(results_root: str, archived: str | None) -> None:
         os.rename(archived, results_root)
     print(f"removed the results folder {results_root} of this failed run"
           + (f"; {archived} restored" if archived else ""), file=sys.stderr)
+
+
+def _baseline(net_opt: Mapping[str, Any], device: torch.device,
+              val_opt: Mapping[str, Any]) -> Callable[[Tensor], Tensor]:
+    """A ``baselines:`` entry (a network without weights: Bicubic, Identity, ...) as a restorer: the network run
+    through its own predictor with the ``val:`` settings (tiles, ensemble), float32 ``(B, C', h*s, w*s)``."""
+    predictor = predictor_for(build_network(net_opt).to(device).eval(), InferenceSettings.from_val_options(val_opt))
+    return lambda lq: predictor(lq).float()
 
 
 def _test_in_folder(args: argparse.Namespace, opt: dict[str, Any], notices: list[str], archived: str | None) -> int:
@@ -203,18 +217,20 @@ def _test_in_folder(args: argparse.Namespace, opt: dict[str, Any], notices: list
     weights_line = None
     for index, net_opt in enumerate(networks):
         is_main_net = index == 0
-        # baselines never load the model's weights
-        net_run_opt = {**opt, "network_g": net_opt, "path": paths if is_main_net else {**paths, "pretrain_network_g": None}}
-        model = MODEL_REGISTRY.get(opt["model_type"])(net_run_opt, device, world_size)
-        if is_main_net and not paths.get("pretrain_network_g") and any(True for _ in model.networks["g"].parameters()):
-            logger.warning("path.pretrain_network_g is not set: testing randomly initialised weights")
-        elif is_main_net and paths.get("pretrain_network_g"):
-            weights_line = _describe_weights(paths["pretrain_network_g"], paths.get("param_key_g"))
-            logger.info(weights_line)
+        if is_main_net:  # the trainer of model_type, with the weights of path.pretrain_network_g
+            model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size)
+            restore = model.inference
+            if not paths.get("pretrain_network_g") and any(True for _ in model.networks["g"].parameters()):
+                logger.warning("path.pretrain_network_g is not set: testing randomly initialised weights")
+            elif paths.get("pretrain_network_g"):
+                weights_line = _describe_weights(paths["pretrain_network_g"], paths.get("param_key_g"))
+                logger.info(weights_line)
+        else:
+            restore = _baseline(net_opt, device, val_opt)
         results: dict[str, Any] = {}
         for name, loader in loaders:
             save_dir = os.path.join(paths["visualization"], name) if is_main_net and val_opt.get("save_img", True) else None
-            res = evaluate(model.inference, loader, metrics, device, save_dir=save_dir,
+            res = evaluate(restore, loader, metrics, device, save_dir=save_dir,
                            suffix=val_opt.get("suffix"), progress=rank == 0 and val_opt.get("pbar", True))
             res.pop("_preview")
             if notes:

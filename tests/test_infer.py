@@ -223,7 +223,7 @@ def test_auto_tile_from_free_memory_and_retry_after_out_of_memory(run_dir, tmp_p
     assert choose_tile(spec, 100, 200, cpu, 1000).tile is None
     assert choose_tile(spec, 300, 1000, cpu, 1000).tile == 136  # isqrt(20,000) = 141, a multiple of 8
     args = infer.build_arg_parser().parse_args(["-i", "x", "-o", "y", "--weights", "w"])
-    restorer = infer._Restorer(net, cpu, args, is_bsn=False)
+    restorer = infer._Restorer(net, cpu, args)
     _budget(monkeypatch, 2 * 32 * 32 * bytes_per_pixel(net, spec, 4))
     tiles = []
     real = restorer._image
@@ -331,8 +331,8 @@ def test_module_entry_point_and_console_script(tmp_path: Path) -> None:
 
 
 def test_tbsn_runs_its_test_protocol(tmp_path: Path) -> None:
-    """TBSN: PD x2 + seeded refinement in [0, 255], what TBSNModel.inference (test.py) computes; tiles refused."""
-    from restoration.models.pixel_shuffle_downsampling import pd_denoise
+    """TBSN: PD x2 + seeded refinement in [0, 255], what its predictor computes for test.py; tiles refused."""
+    from restoration.archs.pixel_shuffle_downsampling import pd_denoise
 
     tbsn = dict(type="TBSN", dim=8, num_blocks=[1, 1, 1], num_refinement_blocks=1, channel_heads=[1, 1, 2],
                 spatial_heads=[1, 1, 1], spatial_dim_head=4, window_size=4)
@@ -424,7 +424,9 @@ def test_tiled_outputs_are_streamed_and_equal_the_whole_float_path_bit_for_bit(r
             whole_float_tiled.append(kw["tile"])
         return restore(*a, **kw)
 
-    monkeypatch.setattr(infer, "restore", spy)
+    from restoration.inference import predictor as infer_predictor  # infer runs restore() through the predictor
+
+    monkeypatch.setattr(infer_predictor, "restore", spy)
     out = tmp_path / "out"
     assert infer.main(["-i", str(src), "-o", str(out), "--weights", str(weights), "--tile", "8",
                        "--tile-overlap", "3", "--no-progress"]) == 0
@@ -452,7 +454,7 @@ def _tiled_peak_growth(folder: str) -> float:
     net = build_network(dict(type="SimpleSRNet", num_feat=4, num_block=1, upscale=2)).eval()
     args = infer.build_arg_parser().parse_args(["-i", "x", "-o", "y", "--weights", "w", "--tile", "48",
                                                 "--tile-overlap", "8"])
-    restorer = infer._Restorer(net, torch.device("cpu"), args, is_bsn=False)
+    restorer = infer._Restorer(net, torch.device("cpu"), args)
     peaks = {}
     for size in (96, 192, 384):
         imwrite(tmp / f"{size}.png", _rgb(size, size, size))
@@ -489,7 +491,9 @@ def test_whole_image_out_of_memory_says_to_use_tile(run_dir, tmp_path: Path, mon
     def out_of_memory(*a, **kw):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 30 GB")
 
-    monkeypatch.setattr(infer, "restore", out_of_memory)
+    from restoration.inference import predictor as infer_predictor  # infer runs restore() through the predictor
+
+    monkeypatch.setattr(infer_predictor, "restore", out_of_memory)
     code = infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(weights),
                        "--tile", "0", "--no-progress"])
     assert code == 1

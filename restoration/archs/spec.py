@@ -12,6 +12,10 @@ states them once, as data (cf. spandrel's ``SizeRequirements`` / ``ModelBase``):
 
 The framework's tensors are in [0, 1]; a network with ``value_range = 255`` is fed ``x * 255`` and its
 output divided by 255 (:func:`restoration.inference.restore` with ``spec=`` does both).
+
+How a network runs at test time beyond this contract is its class's ``predictor`` attribute, a
+:class:`restoration.inference.predictor.Predictor` subclass (TBSN: pixel-shuffle down-sampling and refinement);
+without one, the plain :func:`~restoration.inference.restore`.
 """
 
 from __future__ import annotations

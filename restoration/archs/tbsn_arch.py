@@ -15,6 +15,10 @@ Value range: the network works on **[0, 255]** (as trained upstream) and has no 
 ``spec.value_range = 255`` tells the framework to feed ``x * 255`` and divide the output by 255.
 Input size: H and W must be multiples of ``4 * window_size`` (32 by default); ``spec.size_multiple``
 tells the framework to reflect-pad and crop back.
+
+Test time: the class declares its protocol, ``predictor = TBSNPredictor`` (pixel-shuffle down-sampling and
+random-replacing refinement, :mod:`restoration.archs.tbsn_predictor`), which validation, test.py,
+``restoration-infer`` and ``restoration.export`` run.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restoration.archs.spec import ArchSpec, checked_spec
+from restoration.archs.tbsn_predictor import TBSNPredictor
 from restoration.errors import value_repr
 from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.masked_conv import CentralMaskedConv2d
@@ -208,6 +213,9 @@ class TBSN(nn.Module):
         ``(B, in_ch, H, W) -> (B, out_ch, H * scale, W * scale)`` in [0, 255]; H and W multiples of
         ``spec.size_multiple`` (``4 * window_size`` at ``scale=1``).
     """
+
+    #: The test-time protocol (PD + random-replacing refinement) every caller runs this network through.
+    predictor = TBSNPredictor
 
     def __init__(
         self,

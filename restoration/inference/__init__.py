@@ -6,9 +6,12 @@
   never whole and memory is bounded by the tile size (what ``restoration-infer`` uses).
 * :func:`self_ensemble`: the ×8 flip/transpose ensemble ("+" results).
 
-* :func:`restore`: all of it in one call (what test.py and validation use); ``restore(net, lq,
-  spec=arch_spec(net))`` applies the network's whole contract (:mod:`restoration.archs.spec`): scale,
-  padding and value range.
+* :func:`restore`: all of it in one call; ``restore(net, lq, spec=arch_spec(net))`` applies the network's
+  whole contract (:mod:`restoration.archs.spec`): scale, padding and value range.
+* :class:`Predictor` / :func:`predictor_for`: how a network runs at test time, declared by its architecture
+  (:mod:`restoration.inference.predictor`): the plain protocol is :func:`restore`; a family may declare its own
+  (TBSN's pixel-shuffle down-sampling and refinement). Validation, test.py, ``restoration-infer`` and
+  ``restoration.export`` run every network through it.
 
 They compose: ``self_ensemble(lambda t: tiled_forward(net, t, scale, tile, overlap, multiple), lq)`` is
 ``restore(net, lq, scale, multiple, tile=tile, overlap=overlap, self_ensemble=True)``.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from restoration.inference.padding import crop_to, pad_amount, pad_to_multiple
 from restoration.inference.pipeline import restore, restore_rows
+from restoration.inference.predictor import InferenceSettings, Predictor, predictor_class, predictor_for
 from restoration.inference.self_ensemble import dihedral_transform, inverse_dihedral_transform, self_ensemble
 from restoration.inference.streamed_tiling import tiled_rows
 from restoration.inference.tiling import blend_profile, tile_starts, tiled_forward
@@ -25,6 +29,10 @@ from restoration.inference.tiling import blend_profile, tile_starts, tiled_forwa
 __all__ = [
     "restore",
     "restore_rows",
+    "Predictor",
+    "InferenceSettings",
+    "predictor_class",
+    "predictor_for",
     "tiled_rows",
     "pad_amount",
     "pad_to_multiple",

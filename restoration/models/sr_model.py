@@ -2,8 +2,10 @@
 
 Everything generic (members, device, DDP, compile, AMP, the guarded optimisation step, checkpoints) is
 :class:`restoration.models.base_model.Trainer`'s; this file holds what supervised restoration adds: one
-network ``g`` with its optimizer, the list of losses, and inference through :func:`restoration.inference.restore`.
-Subclasses (e.g. self-supervised trainers) override :meth:`compute_losses` and/or :meth:`inference`.
+network ``g`` with its optimizer, the list of losses, and inference through the predictor its architecture declares
+(:mod:`restoration.inference.predictor`: the plain :func:`restoration.inference.restore`, or a family's own
+protocol such as TBSN's). Subclasses (e.g. self-supervised trainers) override :meth:`compute_losses`, and
+:meth:`predictor_options` when they hold the values of the predictor's options.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch import Tensor, nn
 from restoration.archs.spec import arch_spec
 from restoration.data.batch_augment import BatchAugment
 from restoration.errors import ScaleMismatchError
-from restoration.inference import crop_to, pad_to_multiple, restore
+from restoration.inference import InferenceSettings, Predictor, crop_to, pad_to_multiple, predictor_class
 from restoration.losses.loss_list import build_losses, evaluate_losses, needs_ema_output
 from restoration.models.base_model import Trainer
 
@@ -42,12 +44,14 @@ class SRModel(Trainer):
                                ema_decay=float(self.train_opt.get("ema_decay", 0) or 0) if self.is_train else 0.0,
                                ema_warmup=bool(self.train_opt.get("ema_warmup", True)))
         self.spec = arch_spec(net)  # scale, size multiple, minimum size, value range (the architecture contract)
+        self.predictor_type = predictor_class(net)  # how the architecture runs at test time
+        self.predictor(net)  # refuses val settings the protocol cannot run (val.tile of TBSN) before any training
         if not self.is_train:
             return
         self.losses: dict[str, nn.Module] = {k: v.to(device) for k, v in build_losses(self.train_opt).items()}
         # train.batch_augment: CutBlur / mixup / CutMix of each (lq, gt) batch before the forward
         self.batch_augment = BatchAugment(self.train_opt.get("batch_augment") or [], int(opt.get("manual_seed") or 0),
-                                          int(opt.get("rank") or 0), self.scale)
+                                          self.rank, self.scale)
         self.add_optimizer("g", self.train_opt["optim_g"], self.train_opt.get("scheduler"),
                            int(self.train_opt.get("warmup_iter", -1)), float(self.train_opt.get("grad_clip", 0) or 0))
 
@@ -140,22 +144,29 @@ class SRModel(Trainer):
         warmup = ", warm-up" if self.ema.use_warmup else ""
         return f"params_ema (the EMA of net_g, decay {self.ema.decay:g}{warmup})"
 
+    def predictor_options(self) -> dict[str, Any]:
+        """Values of the architecture predictor's own options (:attr:`Predictor.options`) that this trainer
+        declares in its ``train_options``; the others take the predictor's defaults."""
+        values = self.declared_options()
+        return {key: values[key] for key in self.predictor_type.options if key in values}
+
+    def predictor(self, net: nn.Module | None = None) -> Predictor:
+        """The architecture's test-time protocol for ``net`` (default :attr:`eval_net`) with this trainer's
+        spec, ``val.tile`` / ``val.self_ensemble`` and :meth:`predictor_options`."""
+        settings = InferenceSettings.from_val_options(self.opt.get("val") or {})
+        return self.predictor_type(self.eval_net if net is None else net, self.spec, settings,
+                                   self.predictor_options())
+
     @torch.no_grad()
     def inference(self, lq: Tensor) -> Tensor:
-        """Restore ``lq`` (B,C,h,w) in [0,1] → (B,C,h·s,w·s), padding to the network's multiple.
-
-        Uses ``val.tile`` (overlapping blended tiles) and ``val.self_ensemble`` (×8) when configured: the
-        same :func:`restoration.inference.restore` as ``test.py``.
-        """
+        """Restore ``lq`` (B,C,h,w) in [0,1] → (B,C,h·s,w·s) float32 through :meth:`predictor`: the same
+        protocol as ``test.py`` and ``restoration-infer`` (padding, value range, ``val.tile``,
+        ``val.self_ensemble``, a family's own steps); under ``train.mixed_precision`` while training."""
         net = self.eval_net
         was_training = net.training
         net.eval()
-        val_opt = self.opt.get("val") or {}
-        tile = val_opt.get("tile") or {}
+        predictor = self.predictor(net)
         with self.autocast() if self.is_train else contextlib.nullcontext():
-            out = restore(net, lq, spec=self.spec,
-                          tile=int(tile["tile_size"]) if tile else None, overlap=int(tile.get("tile_overlap", 32)),
-                          tile_batch_size=int(tile.get("tile_batch", 1)),
-                          self_ensemble=bool(val_opt.get("self_ensemble")))
+            out = predictor(lq)
         net.train(was_training)
         return out.float()

@@ -1,13 +1,15 @@
-"""``TBSNModel``: self-supervised training and PD + refinement inference of a blind-spot denoiser.
+"""``TBSNModel``: self-supervised training of a blind-spot denoiser (TBSN).
 
 Training uses **only the noisy image** (``batch['lq']``): the crop is pixel-shuffle down-sampled
 (factor ``pd_train``, 5 for SIDD) and the network learns to map the sub-image to itself; the blind
 spot prevents the identity solution. ``batch['gt']``, when a dataset provides one (synthetic noise),
 is never read for the loss; it only serves validation metrics.
 
-Inference: PD with ``pd_test`` (2), then random-replacing refinement (``refine_passes`` = 8 runs,
-``refine_prob`` = 16 % of the values replaced by the noisy input, averaged), optionally inside the
-×8 self-ensemble (``val.self_ensemble``).
+Inference is the architecture's own protocol, which :class:`SRModel` runs
+(:class:`~restoration.archs.tbsn_predictor.TBSNPredictor`): PD with ``pd_test`` (2), then random-replacing
+refinement (``refine_passes`` = 8 runs, ``refine_prob`` = 16 % of the values replaced by the noisy input,
+averaged), optionally inside the ×8 self-ensemble (``val.self_ensemble``). Its options are the predictor's
+declaration; this trainer reads their values from ``train:`` (:meth:`TBSNModel.predictor_options`).
 
 Value range: the framework's tensors are in [0, 1]; the network is fed ``x * value_range`` and its
 output is divided back, where ``value_range`` is the architecture's (its
@@ -28,32 +30,25 @@ Options (the ``train:`` section, declared in :attr:`TBSNModel.train_options`; th
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from restoration.inference import self_ensemble
-from restoration.models.pixel_shuffle_downsampling import pd_denoise, pd_training_input
+from restoration.archs.pixel_shuffle_downsampling import pd_training_input
+from restoration.archs.tbsn_predictor import TBSNPredictor
 from restoration.models.sr_model import SRModel
 from restoration.schema import Key
 
-__all__ = ["TBSNModel", "TBSN_MODEL_DEFAULTS"]
+__all__ = ["TBSNModel"]
 
+# the training options; the test-time ones (pd_test, refine, ...) are the predictor's declaration
 _OPTIONS: dict[str, Key] = {
     "pd_train": Key((int,), default=5, doc="TBSN: pixel-shuffle down-sampling factor of the training crops"),
     "pd_train_all": Key((bool,), default=False, doc="TBSN: train on all pd_train**2 sub-images (false: the first, as upstream)"),
-    "pd_test": Key((int,), default=2, doc="TBSN: PD factor at inference (1 = none)"),
-    "refine": Key((bool,), default=True, doc="TBSN: random-replacing refinement at inference"),
-    "refine_passes": Key((int,), default=8, doc="TBSN: refinement passes"),
-    "refine_prob": Key((int, float), default=0.16, doc="TBSN: fraction of values replaced by the noisy input per pass"),
-    "refine_seed": Key((int,), default=0, doc="TBSN: seed of the refinement masks (null: global RNG)"),
+    **TBSNPredictor.options,
 }
-
-#: The defaults of :data:`_OPTIONS` (kept for callers of the first version).
-TBSN_MODEL_DEFAULTS: dict[str, Any] = {key: spec.default for key, spec in _OPTIONS.items()}
 
 
 class TBSNModel(SRModel):
@@ -85,13 +80,9 @@ class TBSNModel(SRModel):
     def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
         """Problems with the values of :attr:`train_options` beyond their types (empty list when fine)."""
         problems = []
-        for key in ("pd_train", "pd_test", "refine_passes"):
-            if isinstance(values.get(key), int) and values[key] < 1:
-                problems.append(f"{key} must be >= 1, got {values[key]}")
-        prob = values.get("refine_prob")
-        if isinstance(prob, (int, float)) and not 0 <= prob <= 1:
-            problems.append(f"refine_prob must be in [0, 1], got {prob}")
-        return problems
+        if isinstance(values.get("pd_train"), int) and values["pd_train"] < 1:
+            problems.append(f"pd_train must be >= 1, got {values['pd_train']}")
+        return problems + TBSNPredictor.check_options(values)
 
     # ------------------------------------------------------------------ training
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -110,33 +101,6 @@ class TBSNModel(SRModel):
         return {"l_pix": loss_fn(output, target) if loss_fn is not None else F.l1_loss(output, target)}
 
     # ----------------------------------------------------------------- inference
-    @torch.no_grad()
-    def inference(self, lq: Tensor) -> Tensor:
-        """Denoise ``lq`` ``(B, C, H, W)`` in [0, 1] (any size) → ``(B, C, H, W)`` in [0, 1].
-
-        PD (``pd_test``) + random-replacing refinement, optionally ×8 self-ensemble
-        (``val.self_ensemble``). Tiling (``val.tile``) is not supported: PD needs the whole image.
-        """
-        net = self.eval_net
-        was_training = net.training
-        net.eval()
-        o = self.bsn_opt
-        scale = self.spec.value_range
-        seed = o["refine_seed"]
-        generator = None
-        if seed is not None:
-            generator = torch.Generator(device=lq.device)
-            generator.manual_seed(int(seed))
-
-        def run(x: Tensor) -> Tensor:
-            return pd_denoise(
-                net, x.float() * scale, factor=int(o["pd_test"]), size_multiple=self.spec.size_multiple,
-                refine=bool(o["refine"]), passes=int(o["refine_passes"]), prob=float(o["refine_prob"]),
-                generator=generator,
-            ) / scale
-
-        val_opt = self.opt.get("val") or {}
-        with self.autocast() if self.is_train else contextlib.nullcontext():
-            out = self_ensemble(run, lq) if val_opt.get("self_ensemble") else run(lq)
-        net.train(was_training)
-        return out.float()
+    def predictor_options(self) -> dict[str, Any]:
+        """The predictor's options as this trainer holds them (:attr:`bsn_opt`, read from ``train:``)."""
+        return {key: self.bsn_opt[key] for key in self.predictor_type.options if key in self.bsn_opt}
