@@ -133,19 +133,23 @@ def test_official_layout_is_detected_without_options(tmp_path: Path, capsys) -> 
     np.testing.assert_array_equal(imread(tmp_path / "out" / "img.png"), _expected(net, img))
 
 
-def test_unreleased_config_needs_arch_then_runs(tmp_path: Path, capsys) -> None:
+def test_unreleased_config_restores_with_a_notice_naming_the_assumed_settings(tmp_path: Path, capsys) -> None:
+    """A configuration no release has (your own training) restores from its shapes; the settings no state dict
+    shows are taken from the closest release and named in the log; --arch gives the same pixels."""
     torch.manual_seed(0)
     net = build_network(TINY).eval()
     weights = _save_weights(net, tmp_path / "tiny.pth")
     img = _rgb(8, 8, 1)
     imwrite(tmp_path / "img.png", img)
     args = ["-i", str(tmp_path / "img.png"), "-o", str(tmp_path / "out"), "--weights", str(weights), "--no-progress"]
-    assert infer.main(args) == 1
+    assert infer.main([*args, "--ensemble"]) == 0
     err = capsys.readouterr().err
-    assert "SwinIR-like, but embed_dim 8 is not a released config" in err and "--arch SwinIR" in err
-    assert not (tmp_path / "out" / "img.png").exists()
-    assert infer.main([*args, "--arch", "SwinIR", "--ensemble"]) == 0
-    np.testing.assert_array_equal(imread(tmp_path / "out" / "img.png"), _expected(net, img, self_ensemble=True))
+    assert "not a released SwinIR configuration (embed_dim 8; closest:" in err
+    assert "not shown by the weights, assumed as in it: img_range=1.0" in err
+    expected = _expected(net, img, self_ensemble=True)
+    np.testing.assert_array_equal(imread(tmp_path / "out" / "img.png"), expected)
+    assert infer.main([*args, "--arch", "SwinIR", "--ensemble", "--overwrite"]) == 0
+    np.testing.assert_array_equal(imread(tmp_path / "out" / "img.png"), expected)
 
 
 def test_opt_file_and_arch_opt(tmp_path: Path) -> None:
