@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from restoration.data.degradations.realesrgan import degradation_generator, realesrgan_degrade
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from tests.helpers import make_sr_pairs, train_options, write_options
 
 _CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (GPU proof: pytest -m cuda)")

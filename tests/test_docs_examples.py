@@ -20,6 +20,7 @@ import torch
 import yaml
 
 from restoration.data.base_dataset import DatasetOptionError
+from restoration.declare import component_problems
 from restoration.registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY,
                                   MODEL_REGISTRY)
 from tests.helpers import make_sr_pairs
@@ -68,11 +69,29 @@ def test_the_architecture_and_loss_examples(examples: ModuleType) -> None:
     assert float(loss(x, x)) == 0.0 and float(loss(x, torch.rand(1, 3, 8, 8))) > 0.0
 
 
+def test_the_predictor_example_is_the_architecture_s_protocol(examples: ModuleType) -> None:
+    from restoration.inference import InferenceSettings, predictor_for, restore
+
+    torch.manual_seed(0)
+    net = examples.MyDenoiser(upscale=1, embed_dim=8).eval()
+    lq = torch.rand(1, 3, 20, 13)
+    settings = InferenceSettings(tile=8, overlap=2, self_ensemble=True)
+    half = predictor_for(net, settings, options={"strength": 0.5})
+    assert type(half) is examples.BlendPredictor and half.supports_tiling
+    plain = restore(net, lq, spec=examples.arch_spec(net), tile=8, overlap=2, self_ensemble=True)
+    torch.testing.assert_close(half(lq), lq + 0.5 * (plain - lq), rtol=0, atol=1e-6)
+    assert torch.equal(predictor_for(net, options={"strength": 0})(lq), lq)
+    with pytest.raises(ValueError, match=r"strength must be in \[0, 1\], got 2"):
+        predictor_for(net, options={"strength": 2})
+    streamed = half.with_settings(self_ensemble=False)
+    assert torch.equal(torch.cat([band for _, band in streamed.rows(lq)], -2), streamed(lq))
+
+
 def test_the_dataset_example_declares_and_checks_its_options(examples: ModuleType) -> None:
     cls = examples.NoisyGradientDataset
-    problems = cls.check_options({"type": "NoisyGradientDataset", "sigam": 5, "sigma": -1})
-    assert "unknown key 'sigam' (did you mean 'sigma'?)" in problems[0]
-    assert "sigma must be >= 0, got -1" in problems
+    problems = component_problems(cls, {"type": "NoisyGradientDataset", "sigam": 5, "sigma": -1}, "datasets.train")
+    assert problems[0] == "'datasets.train': unknown key 'sigam' (did you mean 'sigma'?)"
+    assert "'datasets.train': sigma must be >= 0, got -1" in problems
     with pytest.raises(DatasetOptionError, match="sigam"):
         cls({"type": "NoisyGradientDataset", "sigam": 5})
     val = cls({"type": "NoisyGradientDataset", "phase": "val", "num_images": 3, "size": 16})

@@ -21,7 +21,7 @@ from restoration.errors import DataError, MissingDataError
 from restoration.models import register_models
 from restoration.models.realesrgan_model import paired_coin
 from restoration.registry import MODEL_REGISTRY
-from restoration.train_loop import main as train_main
+from restoration.cli.train import main as train_main
 from restoration.utils.image_io import imwrite
 from tests.helpers import train_options, write_options
 
