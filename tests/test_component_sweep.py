@@ -138,10 +138,12 @@ def _trainer_file(name: str, opt: dict[str, Any]) -> None:
         opt["network_g"] = {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 1}
     if cls.__name__ in ("RealESRNetModel", "RealESRGANModel"):
         opt["train"]["high_order_degradation"] = False  # paired batches: any paired dataset will do
-    if cls.__name__ == "RealESRGANModel":
+    if cls.__name__ in ("RealESRGANModel", "ESRGANModel"):
         opt["network_d"] = {"type": "VGGStyleDiscriminator", "num_in_ch": 3, "num_feat": 2, "input_size": 128}
         opt["train"]["optim_d"] = {"type": "Adam", "lr": 1e-3}
         opt["train"]["gan_opt"] = {"type": "GANLoss", "gan_type": "vanilla"}
+    if cls.__name__ == "ESRGANModel":
+        opt["datasets"]["train"]["gt_size"] = 128  # the patch the VGG discriminator scores whole
 
 
 # ------------------------------------------------------------------------------------------ the sweep

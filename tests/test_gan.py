@@ -256,13 +256,12 @@ def test_bad_gan_options_are_each_one_problem(data, tmp_path: Path) -> None:
     opt["train"]["gan_opt"] = {"type": "GANLoss", "gan_type": "lsgann", "los_weight": 1}
     text = _problems(opt, tmp_path)
     assert text.splitlines()[1:] == [
-        "  - missing required option 'train.optim_d'",
+        "  - 'train': missing required key 'optim_d'",
         "  - 'train' (RealESRGANModel): net_d_iters must be >= 1, got 0",
-        "  - 'train' (RealESRGANModel): 'gan_opt' (GANLoss) has no argument 'los_weight' (did you mean 'loss_weight'?)",
-        "  - 'train' (RealESRGANModel): 'gan_opt' (GANLoss) accepts: gan_type, real_label_val, fake_label_val, "
-        "loss_weight",
-        "  - 'train' (RealESRGANModel): 'gan_opt': gan_type must be one of ['vanilla', 'lsgan', 'wgan', "
-        "'wgan_softplus', 'hinge'], got 'lsgann'",
+        "  - 'train.gan_opt' (GANLoss) has no argument 'los_weight' (did you mean 'loss_weight'?)",
+        "  - 'train.gan_opt' (GANLoss) accepts: gan_type, real_label_val, fake_label_val, loss_weight",
+        "  - 'train.gan_opt': gan_type must be one of ['vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge'], "
+        "got 'lsgann'",
     ]
 
 

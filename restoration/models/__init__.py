@@ -12,6 +12,7 @@ _MODELS: dict[str, str] = {
     "TBSNModel": "restoration.models.tbsn_model:TBSNModel",
     "RealESRNetModel": "restoration.models.realesrgan_model:RealESRNetModel",
     "RealESRGANModel": "restoration.models.realesrgan_model:RealESRGANModel",
+    "ESRGANModel": "restoration.models.esrgan_model:ESRGANModel",
     # upstream names of the same trainers (HAT's differ only in a test-time padding restore() already does);
     # the notice each one logs is in restoration/options/upstream.py
     "SwinIRModel": "restoration.models.sr_model:SRModel",

@@ -1,16 +1,11 @@
 """Real-world SR trainers: ``RealESRNetModel`` (pixel/perceptual losses) and ``RealESRGANModel`` (+ a discriminator).
 
-One iteration of :class:`RealESRGANModel` (BasicSR's ``RealESRGANModel`` / ``SRGANModel`` step)::
+One iteration of :class:`RealESRGANModel`: ``batch = degrade(batch, iter)`` (Real-ESRGAN pairs on the device, or
+the paired batch as is), then the standard GAN step of :class:`~restoration.models.adversarial.AdversarialTrainer`
+(BasicSR's ``RealESRGANModel`` / ``SRGANModel`` step)::
 
-    batch = degrade(batch, iter)                     # Real-ESRGAN pairs on the device, or the paired batch as is
-    output = net_g(lq)
-    if iter % net_d_iters == 0 and iter > net_d_init_iters:            # else g is not stepped
-        l_g = Σ losses(output, l1_gt | percep_gt) + gan_opt(D(output), real)    # D: the bare critic, frozen
-        backward g
-    l_d = gan(D(gan_gt), real) + gan(D(output.detach()), fake)                   # unweighted
-    backward d
-    step g (+ EMA), step d      # one read of the device decides both (finite?); d never sees g's update,
-                                # so the numbers are BasicSR's (g steps before d's forward there)
+    l_g = Σ losses(output, l1_gt | percep_gt) + gan_opt(D(output), real)    # D: the bare critic, frozen
+    l_d = gan(D(gan_gt), real) + gan(D(output.detach()), fake)               # unweighted
 
 Targets: ``l1_gt`` / ``percep_gt`` / ``gan_gt`` are the USM-sharpened GT of the degradation when
 ``l1_gt_usm`` / ``percep_gt_usm`` / ``gan_gt_usm`` are on and the batch has one, else ``gt``. Perceptual
@@ -41,17 +36,25 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from restoration.data.degradations.realesrgan import DEGRADATION_DEFAULTS
+from restoration.data.degradations.realesrgan import (
+    DEGRADATION_DEFAULTS,
+    TrainingPairPool,
+    check_degradation_options,
+    degradation_generator,
+    queue_problems,
+    realesrgan_degrade,
+    usm_sharp,
+)
 from restoration.errors import DataError
 from restoration.utils.rng import derived_seed
 from restoration.losses.loss_list import evaluate_losses
 from restoration.losses.lpips import LPIPSLoss
 from restoration.losses.perceptual_loss import PerceptualLoss
+from restoration.models.adversarial import GAN_OPTIONS, AdversarialTrainer
 from restoration.models.sr_model import SRModel
 from restoration.schema import Key
-from restoration.registry import LOSS_REGISTRY, build_from_registry
 
 __all__ = ["RealESRNetModel", "RealESRGANModel", "paired_coin"]
 
@@ -117,8 +120,6 @@ class RealESRNetModel(SRModel):
 
     @classmethod
     def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
-        from restoration.data.degradations.realesrgan import check_degradation_options
-
         p = values["paired_prob"]
         number = isinstance(p, (int, float)) and not isinstance(p, bool)
         problems = [f"paired_prob must be a probability in [0, 1], got {p!r}"] if number and not 0 <= p <= 1 else []
@@ -132,8 +133,6 @@ class RealESRNetModel(SRModel):
         of ``datasets.train.batch_size_per_gpu`` (the pool swaps whole batches), and a Real-ESRGAN training
         dataset that cannot give what ``high_order_degradation``/``paired_prob`` ask of it (LQ, kernels),
         which ``check_train_options`` cannot see."""
-        from restoration.data.degradations.realesrgan import check_degradation_options
-
         problems = super().check_options(opt, is_train)
         if not is_train:
             return problems
@@ -147,9 +146,8 @@ class RealESRNetModel(SRModel):
         if values.get("high_order_degradation", True) is False or not isinstance(batch, int) or batch < 1:
             return problems  # paired data, or a batch size the dataset check reports
         # Only what the batch size adds: the rest was reported by check_train_options.
-        known = set(check_degradation_options(values))
-        return problems + [f"'train' ({opt.get('model_type', cls.__name__)}): {p}"
-                           for p in check_degradation_options(values, batch) if p not in known]
+        queue = values.get("queue_size", DEGRADATION_DEFAULTS["queue_size"])
+        return problems + [f"'train' ({opt.get('model_type', cls.__name__)}): {p}" for p in queue_problems(queue, batch)]
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         super().__init__(opt, device, world_size)
@@ -157,8 +155,6 @@ class RealESRNetModel(SRModel):
         self.pair_pool: Any = None
         queue = self.options["queue_size"]
         if self.is_train and self.options["high_order_degradation"] and queue and self.options["paired_prob"] < 1:
-            from restoration.data.degradations.realesrgan import TrainingPairPool
-
             self.pair_pool = TrainingPairPool(int(queue))
 
     # ------------------------------------------------------------------ data
@@ -176,10 +172,8 @@ class RealESRNetModel(SRModel):
         if "kernel1" not in batch:
             raise DataError("train.high_order_degradation is on but the training batch has no 'kernel1': use "
                             "RealESRGANDataset, or set train.high_order_degradation: false for paired data")
-        from restoration.data.degradations.realesrgan import degradation_generator, realesrgan_degrade
-
         generator = degradation_generator(int(self.opt.get("manual_seed") or 0), current_iter,
-                                          int(self.opt.get("rank") or 0))
+                                          self.rank)
         options = {**self.options, "scale": self.scale}
         lq, gt, gt_usm = realesrgan_degrade(batch, options, generator, self.pair_pool)
         if self.channels_last:
@@ -192,7 +186,7 @@ class RealESRNetModel(SRModel):
         p = float(self.options["paired_prob"])
         if p <= 0 or p >= 1:
             return p >= 1
-        return paired_coin(int(self.opt.get("manual_seed") or 0), current_iter, int(self.opt.get("rank") or 0)) < p
+        return paired_coin(int(self.opt.get("manual_seed") or 0), current_iter, self.rank) < p
 
     def _own_pairs(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Any]:
         """A paired batch as it is (its GT sharpened into ``gt_usm`` with ``paired_gt_usm``)."""
@@ -202,8 +196,6 @@ class RealESRNetModel(SRModel):
                             "paired dataset such as RealESRGANPairedDataset")
         if not self.options["paired_gt_usm"] or "gt" not in batch:
             return dict(batch)
-        from restoration.data.degradations.realesrgan import usm_sharp
-
         with torch.no_grad():
             return {**batch, "gt_usm": usm_sharp(batch["gt"].float())}
 
@@ -232,55 +224,28 @@ class RealESRNetModel(SRModel):
             self.pair_pool.load_state_dict(state["pair_pool"], device=self.device)
 
 
-class RealESRGANModel(RealESRNetModel):
-    """Adversarial real-world SR: ``g`` under pixel + perceptual + GAN losses, a discriminator ``d``.
-
-    Needs ``network_d`` and ``train.optim_d``; ``train.gan_opt`` is BasicSR's slot of the adversarial
-    loss (:class:`~restoration.losses.gan_loss.GANLoss`). ``d`` shares ``train.scheduler`` and
-    ``warmup_iter`` with ``g`` (BasicSR steps every optimizer's schedule each iteration).
+class RealESRGANModel(AdversarialTrainer, RealESRNetModel):
+    """Adversarial real-world SR: :class:`RealESRNetModel`'s pairs, then the standard GAN step of
+    :class:`~restoration.models.adversarial.AdversarialTrainer` (``g`` under pixel + perceptual + GAN losses,
+    a discriminator ``d``), with the USM-sharpened targets of ``l1_gt_usm`` / ``percep_gt_usm`` /
+    ``gan_gt_usm``.
     """
-
-    required_networks = ("g", "d")
 
     train_options = {
         **RealESRNetModel.train_options,
-        "optim_d": Key((dict,), required=True, doc="optimizer of the discriminator: {type: Adam, lr, betas, ...}"),
-        "gan_opt": Key((dict,), required=True, doc="the adversarial loss: {type: GANLoss, gan_type, loss_weight, ...}"),
-        "net_d_iters": Key((int,), default=1, doc="step g every N iterations (d steps every iteration)"),
-        "net_d_init_iters": Key((int,), default=0, doc="train only d for the first N iterations"),
+        **GAN_OPTIONS,
         "l1_gt_usm": Key((bool,), default=True, doc="pixel losses against the USM-sharpened GT when there is one"),
         "percep_gt_usm": Key((bool,), default=True, doc="perceptual losses against the USM-sharpened GT"),
         "gan_gt_usm": Key((bool,), default=False, doc="the discriminator's real input is the USM-sharpened GT"),
     }
 
-    @classmethod
-    def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
-        from restoration.losses import register_losses
-        from restoration.options.validate import check_component
+    def real_images(self, batch: Mapping[str, Any]) -> Tensor:
+        """``gt_usm`` with ``gan_gt_usm`` (when the batch has one), else ``gt``."""
+        return self.target(batch, self.options["gan_gt_usm"])
 
-        register_losses()
-        problems = super().check_train_options(values)
-        for key, low in (("net_d_iters", 1), ("net_d_init_iters", 0)):
-            if isinstance(values[key], int) and values[key] < low:
-                problems.append(f"{key} must be >= {low}, got {values[key]}")
-        gan_opt = values["gan_opt"]
-        if isinstance(gan_opt, Mapping):
-            if "type" in gan_opt and gan_opt["type"] != "GANLoss":
-                problems.append(f"gan_opt.type must be GANLoss, got {gan_opt['type']!r}")
-            else:
-                check_component(LOSS_REGISTRY, gan_opt, "gan_opt", problems)
-        return problems
-
-    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        super().__init__(opt, device, world_size)
-        if not self.is_train:
-            return  # test.py: only g
-        self.add_network("d", opt["network_d"])
-        self.add_optimizer("d", self.train_opt["optim_d"], self.train_opt.get("scheduler"),
-                           int(self.train_opt.get("warmup_iter", -1)))
-        self.gan_loss: nn.Module = build_from_registry(LOSS_REGISTRY, dict(self.options["gan_opt"])).to(self.device)
-
-    def _generator_losses(self, output: Tensor, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+    def generator_losses(self, output: Tensor, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Perceptual losses (``PerceptualLoss``, ``LPIPSLoss``) against the ``percep_gt_usm`` target, every other
+        loss against the ``l1_gt_usm`` one."""
         percep = {k: v for k, v in self.losses.items() if isinstance(v, _PERCEPTUAL)}
         pixel = {k: v for k, v in self.losses.items() if k not in percep}
         losses = evaluate_losses(pixel, output, self.target(batch, self.options["l1_gt_usm"]),
@@ -289,38 +254,5 @@ class RealESRGANModel(RealESRNetModel):
         return losses
 
     def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
-        """One iteration (see the module docstring); returns 0-d tensors to log."""
-        batch = self.degrade(batch, current_iter)
-        critic = self.networks["d"]
-        step_g = current_iter % self.options["net_d_iters"] == 0 and current_iter > self.options["net_d_init_iters"]
-        log: dict[str, Tensor] = {}
-        grad_norms: dict[str, Tensor] = {}
-        if step_g:
-            # g's backward: the critic is a fixed function. The bare module, not the DDP wrapper: its gradient
-            # hooks would wait for a backward of d that this step never makes.
-            critic.requires_grad_(False)
-            output = self.generate(batch["lq"])
-            losses = self._generator_losses(output, batch)
-            with self.autocast():
-                fake_for_g = critic(output)
-            losses["l_g_gan"] = self.gan_loss(fake_for_g, True, is_disc=False)
-            log, grad_norms["g"] = self.backward_only("g", losses)
-            critic.requires_grad_(True)
-        else:
-            with torch.no_grad():
-                output = self.generate(batch["lq"])
-            self.step_schedule("g")  # keep g's schedule on the iteration counter while it waits
-            self.update_ema("g", current_iter)  # BasicSR updates the EMA every iteration, whether g stepped or not
-        d = self.train_networks["d"]
-        with self.autocast():
-            real = d(self.target(batch, self.options["gan_gt_usm"]))
-            fake = d(output.detach())
-        losses_d = {"l_d_real": self.gan_loss(real, True, is_disc=True),
-                    "l_d_fake": self.gan_loss(fake, False, is_disc=True)}
-        log, grad_norms["d"] = self.backward_only("d", losses_d, log)
-        # g's step waits until here (d's forward and backward use neither g's weights nor its gradients), so
-        # one read of the device decides both steps; the numbers are those of g stepping first
-        log = self.finish_steps(grad_norms, current_iter, log)
-        log["out_d_real"] = real.detach().float().mean()
-        log["out_d_fake"] = fake.detach().float().mean()
-        return log
+        """One iteration on this iteration's pairs (:meth:`degrade`); returns 0-d tensors to log."""
+        return self.adversarial_step(self.degrade(batch, current_iter), current_iter)

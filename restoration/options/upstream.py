@@ -49,13 +49,8 @@ ARCH_ALIASES: dict[str, tuple[str, str]] = {
                                 "BasicSR registers Real-ESRGAN's class with a suffix; the code is the same"),
 }
 
-# upstream model types of training steps we do not have -> (the step, what to use here)
-UNSUPPORTED_MODELS: dict[str, tuple[str, str]] = {
-    "ESRGANModel": (
-        "ESRGAN's relativistic-average GAN step (BasicSR ESRGANModel)",
-        ("RealESRGANModel trains the same RRDBNet with a standard GAN loss: start from "
-         "options/train/RealESRGAN/train_realesrgan_x4plus.yml (high_order_degradation: false for paired data)")),
-}
+# upstream model types of training steps we do not have -> (the step, what to use here); none at present
+UNSUPPORTED_MODELS: dict[str, tuple[str, str]] = {}
 
 # dataset types of upstream features we do not have -> (the feature, what to use here)
 UNSUPPORTED_DATASETS: dict[str, tuple[str, str]] = {
