@@ -26,7 +26,7 @@ the network with the framework's contract built in), so a caller needs nothing b
 * attention is computed by the ``reference`` backend of every op (explicit matmul-softmax: portable ONNX ops;
   the CPU ``sdpa`` path chunks windows by a count computed from the example size, which would be frozen in);
 * TBSN: the graph is one pass of the blind-spot network, not its test protocol (PD x2 + random-replacing
-  refinement, :mod:`restoration.archs.tbsn_predictor`), whose random masks do not belong in a deployed model.
+  refinement, :mod:`restoration.archs.tbsn.tbsn_predictor`), whose random masks do not belong in a deployed model.
 
 Exporters (``--exporter``), measured with torch 2.14 / onnxruntime 1.32 on tiny configs (tests pass with torch
 2.11 too):

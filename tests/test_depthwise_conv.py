@@ -56,7 +56,7 @@ def test_auto_uses_the_cpu_backward_only_when_training_on_the_cpu() -> None:
 
 
 def test_tbsn_training_step_is_the_same_with_either_backend() -> None:
-    from restoration.archs.tbsn_arch import TBSN
+    from restoration.archs.tbsn.tbsn_arch import TBSN
 
     torch.manual_seed(0)
     net = TBSN(dim=8, num_blocks=[1, 1, 1], num_refinement_blocks=1, channel_heads=[1, 2, 2], spatial_heads=[1, 1, 1],

@@ -336,7 +336,7 @@ def test_module_entry_point_and_console_script(tmp_path: Path) -> None:
 
 def test_tbsn_runs_its_test_protocol(tmp_path: Path) -> None:
     """TBSN: PD x2 + seeded refinement in [0, 255], what its predictor computes for test.py; tiles refused."""
-    from restoration.archs.pixel_shuffle_downsampling import pd_denoise
+    from restoration.archs.tbsn.pixel_shuffle_downsampling import pd_denoise
 
     tbsn = dict(type="TBSN", dim=8, num_blocks=[1, 1, 1], num_refinement_blocks=1, channel_heads=[1, 1, 2],
                 spatial_heads=[1, 1, 1], spatial_dim_head=4, window_size=4)

@@ -1,5 +1,5 @@
 """Predictors: the test-time protocol an architecture declares (restoration/inference/predictor.py, TBSN's in
-restoration/archs/tbsn_predictor.py), and that every caller (validation, test.py, infer, export) goes through it."""
+restoration/archs/tbsn/tbsn_predictor.py), and that every caller (validation, test.py, infer, export) goes through it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from torch import nn
 
 from restoration.archs.build import build_network
 from restoration.archs.spec import ArchSpec, arch_spec
-from restoration.archs.tbsn_predictor import TBSNPredictor
+from restoration.archs.tbsn.tbsn_predictor import TBSNPredictor
 from restoration.inference import InferenceSettings, Predictor, predictor_class, predictor_for, restore, restore_rows
 from restoration.inference.self_ensemble import dihedral_transform, inverse_dihedral_transform
 from restoration.utils.image_io import img2tensor, imread, imwrite, tensor2img

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from restoration import build_network
-from restoration.archs.tbsn_arch import TBSN, ParityShuffle, ParityUnshuffle
+from restoration.archs.tbsn.tbsn_arch import TBSN, ParityShuffle, ParityUnshuffle
 from restoration.archs.spec import ArchSpec
 from restoration.schema import bind_arguments
 from restoration.utils.weights import WeightsError, load_weights

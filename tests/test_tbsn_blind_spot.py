@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from restoration.archs.tbsn_arch import TBSN, TBSNBlock
+from restoration.archs.tbsn.tbsn_arch import TBSN, TBSNBlock
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: see tests/conftest.py

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from restoration.archs.pixel_shuffle_downsampling import (
+from restoration.archs.tbsn.pixel_shuffle_downsampling import (
     pd_denoise,
     pd_training_input,
     pixel_shuffle_down_sampling,

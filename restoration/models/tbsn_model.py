@@ -6,7 +6,7 @@ spot prevents the identity solution. ``batch['gt']``, when a dataset provides on
 is never read for the loss; it only serves validation metrics.
 
 Inference is the architecture's own protocol, which :class:`SRModel` runs
-(:class:`~restoration.archs.tbsn_predictor.TBSNPredictor`): PD with ``pd_test`` (2), then random-replacing
+(:class:`~restoration.archs.tbsn.tbsn_predictor.TBSNPredictor`): PD with ``pd_test`` (2), then random-replacing
 refinement (``refine_passes`` = 8 runs, ``refine_prob`` = 16 % of the values replaced by the noisy input,
 averaged), optionally inside the ×8 self-ensemble (``val.self_ensemble``). Its options are the predictor's
 declaration; this trainer reads their values from ``train:`` (:meth:`TBSNModel.predictor_options`).
@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from restoration.archs.pixel_shuffle_downsampling import pd_training_input
-from restoration.archs.tbsn_predictor import TBSNPredictor
+from restoration.archs.tbsn.pixel_shuffle_downsampling import pd_training_input
+from restoration.archs.tbsn.tbsn_predictor import TBSNPredictor
 from restoration.models.sr_model import SRModel
 from restoration.schema import Key
 

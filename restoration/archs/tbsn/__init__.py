@@ -7,7 +7,7 @@ from restoration.archs.family import Config, Family, TinyConfig
 
 FAMILY = Family(
     name="TBSN",
-    archs={"TBSN": "restoration.archs.tbsn_arch:TBSN"},
+    archs={"TBSN": "restoration.archs.tbsn.tbsn_arch:TBSN"},
     detect="restoration.archs.tbsn.detect:detect_tbsn",
     configs=(Config("TBSN", "TBSN (SIDD, model_sidd.pth)", dict(
         in_ch=3, out_ch=3, dim=48, num_blocks=[4, 4, 4], num_refinement_blocks=4, channel_heads=[1, 2, 4],

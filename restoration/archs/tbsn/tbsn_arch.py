@@ -17,7 +17,7 @@ Input size: H and W must be multiples of ``4 * window_size`` (32 by default); ``
 tells the framework to reflect-pad and crop back.
 
 Test time: the class declares its protocol, ``predictor = TBSNPredictor`` (pixel-shuffle down-sampling and
-random-replacing refinement, :mod:`restoration.archs.tbsn_predictor`), which validation, test.py,
+random-replacing refinement, :mod:`restoration.archs.tbsn.tbsn_predictor`), which validation, test.py,
 ``restoration-infer`` and ``restoration.export`` run.
 """
 
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from restoration.archs.spec import ArchSpec, checked_spec
-from restoration.archs.tbsn_predictor import TBSNPredictor
+from restoration.archs.tbsn.tbsn_predictor import TBSNPredictor
 from restoration.errors import value_repr
 from restoration.layers.bias_free_layernorm import RestormerLayerNorm
 from restoration.layers.masked_conv import CentralMaskedConv2d

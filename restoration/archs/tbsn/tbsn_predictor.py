@@ -2,7 +2,7 @@
 
 The network is a blind-spot denoiser trained on PD sub-images, so one plain pass is not how it is tested:
 :class:`TBSNPredictor` pads the image to ``pd_test * size_multiple``, denoises the ``pd_test**2`` sub-images
-(:func:`~restoration.archs.pixel_shuffle_downsampling.pd_denoise`), reassembles them, then averages
+(:func:`~restoration.archs.tbsn.pixel_shuffle_downsampling.pd_denoise`), reassembles them, then averages
 ``refine_passes`` full-resolution passes in which a random ``refine_prob`` of the values is replaced by the noisy
 input. The masks come from one generator seeded with ``refine_seed`` per call, so a result is reproducible;
 inside the ×8 ensemble the 8 passes draw from it in turn.
@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
-from restoration.archs.pixel_shuffle_downsampling import pd_denoise
+from restoration.archs.tbsn.pixel_shuffle_downsampling import pd_denoise
 from restoration.inference.predictor import Predictor
 from restoration.inference.self_ensemble import self_ensemble
 from restoration.schema import Key
