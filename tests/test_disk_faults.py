@@ -107,7 +107,7 @@ def test_an_unwritable_folder_during_a_rerun_puts_the_archived_run_back(data, tm
 
 
 def test_an_unwritable_results_folder_of_test_py_is_one_line(data, tmp_path: Path, monkeypatch, capsys) -> None:
-    from restoration.tester import main as test_main
+    from restoration.cli.test import main as test_main
 
     opt = {"name": "res", "scale": 2, "network_g": {"type": "Bicubic", "upscale": 2},
            "datasets": {"test_1": {"type": "PairedImageDataset", "name": "pairs", "dataroot_gt": str(data[0]),

@@ -109,7 +109,7 @@ def test_basicsr_edsr_x3_file_trains_from_an_x2_checkpoint(tmp_path: Path) -> No
 
 
 def test_basicsr_rcan_test_file_runs_through_test_py(tmp_path: Path) -> None:
-    from restoration.tester import main as run_test_script
+    from restoration.cli.test import main as run_test_script
 
     hr, lr = make_sr_pairs(tmp_path / "data", n=2, size=16, scale=2)
     torch.manual_seed(0)

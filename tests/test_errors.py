@@ -11,7 +11,7 @@ from restoration.errors import DataError, MissingDataError, RestorationError
 from restoration.models.sr_model import SRModel
 from restoration.options.parse import OptionsError
 from restoration.registry import RegistryError
-from restoration.tester import main as run_test_script
+from restoration.cli.test import main as run_test_script
 from restoration.cli.train import main as train_main
 from restoration.utils.checkpoint import CheckpointError, load_training_state
 from restoration.utils.dist import DistError

@@ -132,7 +132,7 @@ def test_infer_restores_with_the_detected_release(tmp_path: Path) -> None:
 
 
 def test_test_py_benchmarks_the_family(tmp_path: Path) -> None:
-    from restoration.tester import main as test_main
+    from restoration.cli.test import main as test_main
 
     net = _released()
     weights = tmp_path / "plain.pth"

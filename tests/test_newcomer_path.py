@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from restoration.infer import main as infer_main
-from restoration.tester import main as run_test_py
+from restoration.cli.test import main as run_test_py
 from restoration.cli.train import main as train_main
 from restoration.utils.image_io import imread, imwrite
 from tests.helpers import train_options, write_options

@@ -157,7 +157,7 @@ def test_test_script_scores_niqe_on_a_folder_without_ground_truth(tmp_path: Path
 
     import yaml
 
-    from restoration.tester import main as run_test_script
+    from restoration.cli.test import main as run_test_script
     from tests.helpers import make_sr_pairs
 
     _, lr = make_sr_pairs(tmp_path / "data", n=2, size=192, scale=2)

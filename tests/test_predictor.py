@@ -206,7 +206,7 @@ def test_infer_and_test_py_run_tbsn_alike_with_the_ensemble(tmp_path: Path) -> N
 
 def test_test_py_builds_one_trainer_and_runs_baselines_through_their_predictors(tmp_path: Path, monkeypatch) -> None:
     from restoration.models.sr_model import SRModel
-    from restoration.tester import main as run_test_script
+    from restoration.cli.test import main as run_test_script
     from tests.helpers import make_sr_pairs
 
     hr, lr = make_sr_pairs(tmp_path / "data", n=1, size=24, scale=2)

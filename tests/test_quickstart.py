@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from restoration.tester import main as run_test_script
+from restoration.cli.test import main as run_test_script
 from restoration.cli.train import main as run_train_script
 
 ROOT = Path(__file__).resolve().parents[1]

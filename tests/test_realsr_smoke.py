@@ -54,7 +54,7 @@ def _train_both_stages_short() -> None:
 
 @pytest.mark.slow
 def test_realsr_recipe_stage1_stage2_and_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from restoration.tester import main as test_main
+    from restoration.cli.test import main as test_main
 
     monkeypatch.chdir(tmp_path)  # the option files use paths relative to the working directory
     _train_both_stages_short()
@@ -107,7 +107,7 @@ def test_realsr_recipe_reports_lpips_of_both_stages(tmp_path: Path, monkeypatch:
     import os
 
     from restoration.losses.lpips_weights import OUTPUT_FILES
-    from restoration.tester import main as test_main
+    from restoration.cli.test import main as test_main
 
     folder = Path(os.environ.get("RESTORATION_LPIPS_WEIGHTS", ROOT / "experiments" / "pretrained_models"))
     backbone, lins = (folder / name for name in OUTPUT_FILES["alex"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from restoration.tester import main as run_test_script
+from restoration.cli.test import main as run_test_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = {2: (33.66, 0.9299), 3: (30.39, 0.8682), 4: (28.42, 0.8104)}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from restoration.tester import main as run_test_script
+from restoration.cli.test import main as run_test_script
 from tests.helpers import make_sr_pairs
 
 

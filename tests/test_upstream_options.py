@@ -102,7 +102,7 @@ def test_basicsr_swinir_file_trains_and_the_log_starts_with_versions_notices_and
 
 
 def test_hat_tile_example_runs_through_test_py(data, tmp_path: Path) -> None:
-    from restoration.tester import main as run_test_script
+    from restoration.cli.test import main as run_test_script
 
     cfg = write_options(hat_tile_test(*data), tmp_path / "h.yml")
     assert run_test_script(["-opt", str(cfg), "--root", str(tmp_path)]) == 0

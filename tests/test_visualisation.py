@@ -135,7 +135,7 @@ def _test_options(data: tuple[Path, Path], name: str) -> dict:
 
 
 def test_test_py_writes_a_results_page_with_every_image_and_small_thumbnails(tmp_path) -> None:
-    from restoration.tester import main
+    from restoration.cli.test import main
     from restoration.utils.results_page import THUMBNAIL_MAX_SIDE
 
     data = make_sr_pairs(tmp_path / "data", n=3, size=300, scale=2)
@@ -153,7 +153,7 @@ def test_test_py_writes_a_results_page_with_every_image_and_small_thumbnails(tmp
 
 
 def test_a_failed_test_run_leaves_no_results_folder_and_restores_the_archived_one(tmp_path) -> None:
-    from restoration.tester import main
+    from restoration.cli.test import main
 
     data = make_sr_pairs(tmp_path / "data", n=3, size=32, scale=2)
     cfg = write_options(_test_options(data, "fail"), tmp_path / "fail.yml")

@@ -1,57 +1,76 @@
-"""Benchmark a network (and optional baselines) on every test dataset of an option file.
+"""Benchmark a network (and optional baselines) on every test dataset of validated test options.
 
-``test.py`` at the repository root is a thin wrapper around :func:`main`. Results:
+What ``test.py`` (:mod:`restoration.cli.test`) runs once the options are read. Results:
 ``results/<name>/metrics.json`` (``{dataset: {metric: average, ..., "per_image": {...}}}``),
 ``results/<name>/visualization/<dataset>/<image>.png`` and ``results/<name>/test_<name>_<time>.log``, whose
 top names the package versions, the device, the options and the weights file. An existing ``results/<name>`` is
 archived to ``results/<name>_archived_<time>``, never overwritten. ``results/<name>/index.md`` shows the tables,
 per-image scores and thumbnails (:mod:`restoration.utils.results_page`). A run that stops on a problem with the
-user's files (missing weights, an unreadable image) leaves no results folder: the new one is removed and an
-archived one put back.
+user's files (missing weights, an unreadable image) leaves no results folder: :func:`undo_results_folder`
+removes the new one and puts an archived one back.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import inspect
 import json
 import os
 import shutil
 import sys
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor
 
-from restoration import zoo
 from restoration.archs.build import build_network
-from restoration.errors import RestorationError
+from restoration.cli.run_header import run_header
 from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.evaluation import evaluate, format_table
 from restoration.inference import InferenceSettings, predictor_for
-from restoration.cli.run_header import run_header
-from restoration.options.parse import OptionsError, parse_options_all_ranks, read_dist_params
 from restoration.options.yaml_io import dump_yaml
+from restoration.published_scores import differences_from_published, published_scores
 from restoration.registry import METRIC_REGISTRY, MODEL_REGISTRY
-from restoration.utils.cli import run_reporting_errors
 from restoration.utils.device import select_device
-from restoration.utils.dist import DistError, barrier, cleanup_dist, finish_dist, get_dist_info, init_dist
+from restoration.utils.dist import get_dist_info
 from restoration.utils.logger import close_file_handlers, get_logger
 from restoration.utils.results_page import PAGE_FILE, write_results_page
 from restoration.utils.weights import entry_note
 
-__all__ = ["main"]
+__all__ = ["prepare_results_folder", "undo_results_folder", "run_benchmark", "protocol_line"]
 
 
-def build_arg_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Test/benchmark an image-restoration network from a YAML option file.")
-    p.add_argument("-opt", "--opt", required=True, help="path to the test option YAML file")
-    p.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
-    p.add_argument("--force_yml", "--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override options, e.g. path.pretrain_network_g=weights.pth val.tile.tile_size=256")
-    p.add_argument("--root", default=".", help="folder holding results/ (default: cwd)")
-    return p
+def prepare_results_folder(opt: Mapping[str, Any], options_file: str) -> str | None:
+    """(Rank 0) Make ``path.results_root`` afresh, an earlier run's folder archived to
+    ``<results_root>_archived_<time>[_n]``, and save the options in it as ``basename(options_file)``.
+
+    Returns:
+        The archived folder, or None when there was none.
+    """
+    results_root = opt["path"]["results_root"]
+    archived = None
+    if os.path.isdir(results_root):  # an earlier run's results are kept, as experiments/ are
+        archived = f"{results_root}_archived_{opt['time']}"
+        for n in range(1, 100):  # two runs in the same second
+            if not os.path.exists(archived):
+                break
+            archived = f"{results_root}_archived_{opt['time']}_{n}"
+        os.rename(results_root, archived)
+    os.makedirs(results_root, exist_ok=True)
+    dump_yaml(opt, os.path.join(results_root, os.path.basename(options_file)))
+    return archived
+
+
+def undo_results_folder(results_root: str, archived: str | None) -> None:
+    """(Rank 0) Remove the results folder of a run that failed on the user's files and put the archived one
+    back: no folder of half a benchmark is left to be mistaken for a result. Says so on stderr (the error
+    itself is the caller's to report)."""
+    close_file_handlers()
+    shutil.rmtree(results_root, ignore_errors=True)
+    if archived is not None:
+        os.rename(archived, results_root)
+    print(f"removed the results folder {results_root} of this failed run"
+          + (f"; {archived} restored" if archived else ""), file=sys.stderr)
 
 
 def _write_json(path: str, data: Any) -> None:
@@ -71,51 +90,7 @@ def _describe_weights(path: str, param_key: str | None) -> str:
     return f"loaded weights {os.path.abspath(path)} (sha256 {digest.hexdigest()[:12]}, {entry_note(path, param_key)})"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``test.py``; returns the exit code (0 done, 2 bad options, 1 another problem with the user's files).
-
-    A :class:`~restoration.errors.RestorationError` is one line; any other exception is a bug and keeps its
-    traceback (in the log file too).
-    """
-    args = build_arg_parser().parse_args(argv)
-    return run_reporting_errors(lambda: _test(args))
-
-
-#: Differences from a paper's score worth a warning (the papers print 2 and 4 decimals).
-PUBLISHED_TOLERANCE = {"psnr": 0.05, "ssim": 0.001}
-
-
-def _published_scores(weights: str | None, dataset: str, metrics: Mapping[str, Mapping[str, Any]],
-                      scale: int) -> dict[str, float]:
-    """``{metric name: published score}`` when ``weights`` is a released checkpoint of the manifest
-    (:mod:`restoration.zoo`) and the metric follows the papers' protocol (Y channel, ``scale`` border pixels
-    cropped); empty otherwise."""
-    if not weights:
-        return {}
-
-    out = {}
-    for name, m in metrics.items():
-        kind = "psnr" if "psnr" in str(m.get("type")) else "ssim" if "ssim" in str(m.get("type")) else None
-        if kind is None or not m.get("test_y_channel") or int(m.get("crop_border", 0)) != scale:
-            continue
-        value = zoo.published_score(weights, dataset, kind)
-        if value is not None:
-            out[name] = float(value)
-    return out
-
-
-def _differences(ours: Mapping[str, Any], published: Mapping[str, float]) -> list[str]:
-    """One line per metric whose score differs from the published one by more than the papers' precision."""
-    lines = []
-    for name, paper in published.items():
-        kind = "psnr" if "psnr" in name.lower() else "ssim"
-        if name in ours and abs(ours[name] - paper) > PUBLISHED_TOLERANCE[kind]:
-            lines.append(f"{name} {ours[name]:.4f} differs from the published {paper:.4f} by "
-                         f"{ours[name] - paper:+.4f} (more than {PUBLISHED_TOLERANCE[kind]})")
-    return lines
-
-
-def _protocol(metrics: Mapping[str, Mapping[str, Any]]) -> str:
+def protocol_line(metrics: Mapping[str, Mapping[str, Any]]) -> str:
     """The line under a table saying how each metric was measured and which way is better, e.g.
     ``protocol: psnr Y channel, crop 4, higher is better; niqe crop 0, lower is better``.
 
@@ -135,57 +110,6 @@ def _protocol(metrics: Mapping[str, Mapping[str, Any]]) -> str:
     return "protocol: " + "; ".join(parts)
 
 
-def _test(args: argparse.Namespace) -> int:
-    if args.launcher != "none":
-        dist_params = read_dist_params(args.opt, args.force_yml)
-        try:
-            init_dist(args.launcher, dist_params["backend"], dist_params["port"], dist_params.get("timeout"))
-        except DistError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    rank, world_size = get_dist_info()
-    notices: list[str] = []
-    try:
-        opt = parse_options_all_ranks(args.opt, is_train=False, overrides=args.force_yml, root=args.root,
-                                      notices=notices)
-    except OptionsError as exc:
-        if rank == 0:
-            print(f"error: {exc}", file=sys.stderr)
-        cleanup_dist()
-        return 2
-    paths = opt["path"]
-    archived = None
-    if rank == 0:
-        if os.path.isdir(paths["results_root"]):  # an earlier run's results are kept, as experiments/ are
-            archived = f"{paths['results_root']}_archived_{opt['time']}"
-            for n in range(1, 100):  # two runs in the same second
-                if not os.path.exists(archived):
-                    break
-                archived = f"{paths['results_root']}_archived_{opt['time']}_{n}"
-            os.rename(paths["results_root"], archived)
-        os.makedirs(paths["results_root"], exist_ok=True)
-        dump_yaml(opt, os.path.join(paths["results_root"], os.path.basename(args.opt)))
-    barrier()
-    try:
-        return _test_in_folder(args, opt, notices, archived)
-    except RestorationError:
-        if rank == 0:
-            _undo_results_folder(paths["results_root"], archived)
-        raise
-
-
-def _undo_results_folder(results_root: str, archived: str | None) -> None:
-    """(Rank 0) Remove the results folder of a run that failed on the user's files and put the archived one
-    back: no folder of half a benchmark is left to be mistaken for a result. The error itself is on stderr."""
-
-    close_file_handlers()
-    shutil.rmtree(results_root, ignore_errors=True)
-    if archived is not None:
-        os.rename(archived, results_root)
-    print(f"removed the results folder {results_root} of this failed run"
-          + (f"; {archived} restored" if archived else ""), file=sys.stderr)
-
-
 def _baseline(net_opt: Mapping[str, Any], device: torch.device,
               val_opt: Mapping[str, Any]) -> Callable[[Tensor], Tensor]:
     """A ``baselines:`` entry (a network without weights: Bicubic, Identity, ...) as a restorer: the network run
@@ -194,8 +118,14 @@ def _baseline(net_opt: Mapping[str, Any], device: torch.device,
     return lambda lq: predictor(lq).float()
 
 
-def _test_in_folder(args: argparse.Namespace, opt: dict[str, Any], notices: list[str], archived: str | None) -> int:
-    """Everything after the results folder exists: model, evaluation, tables, metrics.json, index.md."""
+def run_benchmark(opt: dict[str, Any], options_file: str, notices: list[str], archived: str | None) -> None:
+    """Everything after the results folder exists (:func:`prepare_results_folder`), on every rank: the log, the
+    model of ``model_type`` with ``path.pretrain_network_g`` and each ``baselines:`` network evaluated on every
+    ``test*``/``val*`` dataset, the tables in the log, then (rank 0) metrics.json, baselines.json and index.md.
+
+    Raises:
+        RestorationError: A problem with the user's files (weights, images); the caller undoes the folder.
+    """
     paths, (rank, world_size) = opt["path"], get_dist_info()
     logger = get_logger(os.path.join(paths["log"], f"test_{opt['name']}_{opt['time']}.log") if rank == 0 else None, rank)
     device = select_device(opt["num_gpu"])
@@ -245,16 +175,16 @@ def _test_in_folder(args: argparse.Namespace, opt: dict[str, Any], notices: list
     tables = {}
     for name, _ in loaders:
         rows = {networks[0]["type"]: main_results[name], **{label: r[name] for label, r in baselines.items()}}
-        published = _published_scores(paths.get("pretrain_network_g"), name, metrics, opt["scale"])
+        published = published_scores(paths.get("pretrain_network_g"), name, metrics, opt["scale"])
         if published:
             rows["published (paper)"] = published
             main_results[name]["published"] = published
-            differ = _differences(main_results[name], published)
+            differ = differences_from_published(main_results[name], published)
             if differ:
                 main_results[name]["differs_from_published"] = differ
         title = f"{name} ({main_results[name]['num_images']} images)" + (f" [{'; '.join(notes)}]" if notes else "")
         scored = [m for m in metric_names if any(m in row for row in rows.values())]  # no columns of "-"
-        tables[name] = format_table(rows, scored, title) + "\n" + _protocol({m: metrics[m] for m in scored})
+        tables[name] = format_table(rows, scored, title) + "\n" + protocol_line({m: metrics[m] for m in scored})
         logger.info("\n" + tables[name])
         for line in main_results[name].get("differs_from_published", []):
             logger.warning(f"{name}: {line}")
@@ -263,14 +193,7 @@ def _test_in_folder(args: argparse.Namespace, opt: dict[str, Any], notices: list
         if baselines:
             _write_json(os.path.join(paths["results_root"], "baselines.json"), baselines)
         header = [weights_line or "weights: randomly initialised (path.pretrain_network_g not set)",
-                  f"options: {os.path.abspath(args.opt)}", f"time: {opt['time']}"]
+                  f"options: {os.path.abspath(options_file)}", f"time: {opt['time']}"]
         write_results_page(paths["results_root"], opt["name"], header, tables, main_results, metric_names,
                            val_opt.get("suffix"))
         logger.info(f"results written to {paths['results_root']} (overview: {PAGE_FILE})")
-    close_file_handlers()
-    finish_dist()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
