@@ -66,14 +66,17 @@ def test_warmup_ramps_linearly_then_follows_schedule() -> None:
 @pytest.mark.parametrize("warmup", [False, True])
 def test_ema_tracks_parameters_and_buffers(warmup: bool) -> None:
     model = SRModel(_opt(ema_decay=0.5, ema_warmup=warmup), torch.device("cpu"))
-    model.optimize_parameters(_batch(0), 1)  # timm's EMA copies the model at its first update
+    before = _params(model)
+    model.optimize_parameters(_batch(0), 1)  # the warm-up copies the model at its first update; BasicSR's does not
     after1 = _params(model)
-    assert all(torch.equal(after1[k], v) for k, v in model.ema.module.state_dict().items())
+    ema1 = {k: v.clone() for k, v in model.ema.module.state_dict().items()}
+    for k, v in ema1.items():
+        assert torch.allclose(v, after1[k] if warmup else 0.5 * before[k] + 0.5 * after1[k], atol=1e-6), k
     model.optimize_parameters(_batch(1), 2)
     after2 = _params(model)
     decay = 1 - 2 ** (-2 / 3) if warmup else 0.5  # the warm-up's decay at iteration 2 (0.37), below ema_decay
     for k, v in model.ema.module.state_dict().items():
-        assert torch.allclose(v, decay * after1[k] + (1 - decay) * after2[k], atol=1e-6), k
+        assert torch.allclose(v, decay * ema1[k] + (1 - decay) * after2[k], atol=1e-6), k
     assert model.eval_net is model.ema.module
 
 

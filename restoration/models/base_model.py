@@ -189,7 +189,10 @@ class Trainer:
         if ema_decay > 0:
             from timm.utils import ModelEmaV3  # heavy dependency
 
-            self.emas[name] = ModelEmaV3(net, decay=float(ema_decay), use_warmup=bool(ema_warmup), device=self.device)
+            # timm's EMA copies the model at step 1 (update_after_step 0); BasicSR already applies ema_decay there,
+            # so without the warm-up the update starts one step earlier (every step at ema_decay, as BasicSR)
+            self.emas[name] = ModelEmaV3(net, decay=float(ema_decay), use_warmup=bool(ema_warmup), device=self.device,
+                                         update_after_step=0 if ema_warmup else -1)
             self.emas[name].module.eval()
         wrapped: nn.Module = net
         if self.world_size > 1:
