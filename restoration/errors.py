@@ -31,6 +31,7 @@ __all__ = [
     "FIDError",
     "WeightsError",
     "DetectionError",
+    "UnrecognisedCheckpointError",
     "CheckpointError",
     "ForeignStateError",
     "LPIPSWeightsError",
@@ -134,6 +135,10 @@ class WeightsError(RestorationError, RuntimeError):
 
 class DetectionError(RestorationError, ValueError):
     """A checkpoint whose architecture cannot be determined; the message lists the closest candidates."""
+
+
+class UnrecognisedCheckpointError(DetectionError):
+    """A checkpoint no family's detector accepts; the message names the closest family and the keys that differ."""
 
 
 class CheckpointError(RestorationError, ValueError):

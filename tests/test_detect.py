@@ -14,6 +14,7 @@ import torch
 from restoration.archs.build import build_network
 from tests.helpers import assert_unreleased_detection
 from restoration.archs.detect import DetectionError, detect_architecture, layout_differences, published_configs
+from restoration.errors import UnrecognisedCheckpointError
 
 # Every official configuration of ARCHITECTURES.md: (label, network options). Where several checkpoints share a
 # layout up to the stored attn_mask (classical DIV2K s48 vs DF2K s64) both patch sizes are listed.
@@ -190,14 +191,23 @@ def test_small_configs_round_trip_with_arch(opt: dict) -> None:
     assert layout_differences(det.network_opt(), sd) == []
 
 
-def test_foreign_keys_say_what_each_family_missed() -> None:
-    sd = {"body.0.weight": torch.zeros(4, 3, 3, 3), "body.0.bias": torch.zeros(4)}
-    with pytest.raises(DetectionError) as info:
+def test_foreign_keys_name_the_closest_family_and_the_keys_that_differ() -> None:
+    """An RRDBNet with a renamed first convolution and one foreign key: one line naming RRDBNet (the closest
+    by shared key patterns), the checkpoint's keys it does not have, its keys the checkpoint lacks, and why
+    its detector refused."""
+    sd = dict(_meta_state_dict(dict(type="RRDBNet", num_in_ch=3, num_out_ch=3, scale=4, num_feat=8, num_block=2,
+                                    num_grow_ch=4)))
+    sd["head.weight"] = sd.pop("conv_first.weight")
+    sd["extra.bias"] = torch.zeros(1)
+    with pytest.raises(UnrecognisedCheckpointError) as info:
         detect_architecture(sd, where="esrgan.pth")
     msg = str(info.value)
-    assert msg.startswith("esrgan.pth: the keys match no supported architecture")
-    assert "not SwinIR: no 'conv_first.weight'" in msg and "not TBSN: no 'patch_embed.proj.mask'" in msg
-    assert "First keys: body.0.weight" in msg
+    assert "\n" not in msg
+    assert msg.startswith("esrgan.pth: the keys match no supported architecture; closest: RRDBNet, ")
+    assert "checkpoint keys it does not have (2): head.weight, extra.bias" in msg
+    assert "its keys the checkpoint lacks (1): conv_first.weight" in msg
+    assert "(not RRDBNet: no 'conv_first.weight')" in msg
+    assert isinstance(info.value, DetectionError)
 
 
 def test_unknown_arch_name_is_refused() -> None:

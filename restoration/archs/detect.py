@@ -30,9 +30,10 @@ import torch
 
 from restoration.archs import families, family_of
 from restoration.archs.build import build_network
+from restoration.archs.closest import closest_family
 from restoration.archs.family import Config, Family
 from restoration.archs.layout import LayoutMismatch, StateDict
-from restoration.errors import DetectionError
+from restoration.errors import DetectionError, UnrecognisedCheckpointError
 
 __all__ = ["Detection", "DetectionError", "LayoutMismatch", "published_configs", "detectable_archs",
            "detect_architecture", "layout_differences"]
@@ -129,7 +130,9 @@ def detect_architecture(sd: StateDict, arch: str | None = None, overrides: Mappi
         where: Names the checkpoint in messages.
 
     Raises:
-        DetectionError: No family recognises the keys; or the configuration matches no release and the closest
+        UnrecognisedCheckpointError: No family recognises the keys (the message names the closest family and
+            the keys that differ).
+        DetectionError: The configuration matches no release and the closest
             releases disagree on a setting the weights do not show (they are listed with what differs); or the
             detected network's keys/shapes still differ from ``sd``. A configuration no release has, whose closest
             releases agree on what the weights do not show, is accepted with a :attr:`Detection.notice`.
@@ -148,9 +151,12 @@ def detect_architecture(sd: StateDict, arch: str | None = None, overrides: Mappi
         except LayoutMismatch as exc:
             not_it.append(f"not {candidate.name}: {exc}")
     if not found:
-        sample = ", ".join(list(sd)[:6])
-        raise DetectionError(f"{where}: the keys match no supported architecture ({'; '.join(not_it)}). "
-                             f"First keys: {sample}. Pass --arch NAME --arch-opt '{{...}}' or -opt options.yml")
+        closest = closest_family(sd, tried)
+        why = next((reason for reason in not_it if closest and reason.startswith(f"not {closest.family}:")), "")
+        raise UnrecognisedCheckpointError(
+            f"{where}: the keys match no supported architecture"
+            + (f"; {closest.describe()}" + (f" ({why})" if why else "") if closest else f" ({'; '.join(not_it)})")
+            + ". Pass --arch NAME --arch-opt '{...}' or -opt options.yml")
     name, kwargs = found[0]
     family = family_of(name)
     assert family is not None, f"a detector returned {name!r}, which no family registers"
