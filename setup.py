@@ -33,7 +33,12 @@ setup(
         "natten": ["natten>=0.20"],
         # the suite also compares LPIPS with the official package and runs the ONNX export (so CI runs both)
         "test": ["pytest", "h5py", "lpips", "onnx", "onnxscript", "onnxruntime", "pytorch-optimizer", "schedulefree",
-                 "dists-pytorch", "pytorch-fid"],  # test_dists/test_fid references: <100 kB each, deps already ours
+                 "dists-pytorch", "pytorch-fid",  # test_dists/test_fid references: <100 kB each, deps already ours
+                 "spandrel>=0.4,<0.5"],  # tests/test_spandrel_fallback.py; pure Python, deps already ours
+        # restoration-infer with any checkpoint spandrel (MIT) recognises when none of our families claims it
+        # (restoration/inference/spandrel_fallback.py); it needs only torch, torchvision, safetensors, numpy,
+        # einops, typing_extensions, all ours already. Not spandrel_extra_arches: not all of it is MIT-compatible
+        "zoo": ["spandrel>=0.4,<0.5"],
         # the optimizers beyond torch's: Adan, Lion, Prodigy, SOAP, ADOPT (pytorch-optimizer), AdamWScheduleFree
         "optim": ["pytorch-optimizer", "schedulefree"],
         # tests/test_lpips.py compares restoration's LPIPS with the official package (skipped without it)
