@@ -6,22 +6,31 @@ The official code is not part of this repository: clone it yourself and name its
     git clone https://github.com/JingyunLiang/SwinIR /tmp/official/SwinIR
     git clone https://github.com/XPixelGroup/HAT /tmp/official/HAT
     git clone https://github.com/nagejacob/TBSN /tmp/official/TBSN
-    OMP_NUM_THREADS=2 python scripts/benchmark/versus_official.py --threads 2 --rounds 7 \\
-        --official swinir-light=/tmp/official/SwinIR --official hat-s=/tmp/official/HAT \\
-        --official tbsn=/tmp/official/TBSN
+    git clone https://github.com/XPixelGroup/BasicSR /tmp/official/BasicSR        # RRDBNet, Compact, EDSR, RCAN
+    git clone https://github.com/zhengchen1999/DAT /tmp/official/DAT
+    git clone https://github.com/hongyuanyu/SPAN /tmp/official/SPAN
+    git clone https://github.com/megvii-research/NAFNet /tmp/official/NAFNet
+    git clone https://github.com/swz30/Restormer /tmp/official/Restormer
+    OMP_NUM_THREADS=2 python scripts/benchmark/versus_official.py --clones /tmp/official --threads 2 --rounds 7 \\
+        swinir-light hat-s tbsn rrdbnet-x4 compact-x4v3 edsr-m-x2 rcan-x2 span-x4 nafnet-sidd-w32 ...
 
-For each configuration the official class is imported from its file (HAT's imports three names from
-BasicSR, which is not installed: they are provided here), our class is built with the same arguments,
-the official weights are loaded into ours strictly, and the outputs are compared. Then, round after round
-and in a fixed order, each contender runs one training step (``net(x).abs().mean().backward()``, fp32,
-train mode, no drop-path so that both sides compute the same function), timed alone. Reported: the median
-time of each contender and the median over rounds of the per-round ratio official / ours (interleaving
-makes other load on the machine slow every contender alike). Run it on an otherwise idle machine.
+(no names: every configuration). ``--clones`` is the folder holding the clones under these names.
+
+For each configuration the official class is imported from its file, with the loader that made the family's
+parity fixture (``tests/data/*_make_fixtures.py``: only the package imports the file does not use are stubbed),
+our class is built with the same arguments (the community families' released configurations are read from their
+descriptors, ``restoration/archs/<family>/__init__.py``), the official weights are loaded into ours strictly, and
+the outputs are compared. Then, round after round and in a fixed order, each contender runs one training step
+(``net(x).abs().mean().backward()``, fp32, train mode, no drop-path so that both sides compute the same
+function), timed alone. Reported: the median time of each contender and the median over rounds of the per-round
+ratio official / ours (interleaving makes other load on the machine slow every contender alike). "ours reference"
+exists for networks with an attention backend switch (``attn_backend``). Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import statistics
 import sys
@@ -29,23 +38,31 @@ import tempfile
 import time
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-#: name -> (official file inside its repository, official class, our registered type, kwargs, batch, size, scale)
-CONFIGS: dict[str, tuple[str, str, str, dict[str, Any], int, int, float]] = {
-    "swinir-light": ("models/network_swinir.py", "SwinIR", "SwinIR", dict(
-        upscale=2, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6, 6, 6, 6], embed_dim=60,
-        num_heads=[6, 6, 6, 6], mlp_ratio=2, upsampler="pixelshuffledirect", resi_connection="1conv",
-        drop_path_rate=0.0), 4, 64, 1.0),
-    "hat-s": ("hat/archs/hat_arch.py", "HAT", "HAT", dict(
-        upscale=2, in_chans=3, img_size=64, window_size=16, compress_ratio=24, squeeze_factor=24, conv_scale=0.01,
-        overlap_ratio=0.5, img_range=1.0, depths=[6] * 6, embed_dim=144, num_heads=[6] * 6, mlp_ratio=2,
-        upsampler="pixelshuffle", resi_connection="1conv", drop_path_rate=0.0), 2, 48, 1.0),
-    "tbsn": ("network/tbsn.py", "TBSN", "TBSN", {}, 2, 64, 255.0),
-}
+from restoration.archs import register_archs
+from restoration.archs.build import build_network
+from restoration.archs.detect import published_configs
+from restoration.registry import ARCH_REGISTRY
+from restoration.schema import keyword_parameters
+from restoration.utils.weights import load_weights
+
+_FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "data"
+
+
+@dataclasses.dataclass(frozen=True)
+class Contest:
+    """One row: how to get the official class from its repository, our type and the shared constructor kwargs."""
+
+    load: Callable[[Path], type]  # repository folder -> the official class
+    ours: str                     # our registered type
+    kwargs: dict[str, Any] | str  # the constructor kwargs, or the name of a released configuration of ours
+    batch: int
+    size: int
+    value: float = 1.0            # input range: [0, value]
 
 
 def _provide_basicsr_names() -> None:
@@ -66,32 +83,103 @@ def _provide_basicsr_names() -> None:
         sys.modules.setdefault(name, module)
 
 
-def official_class(repo: Path, file: str, cls: str) -> type:
-    """Import ``cls`` from ``repo/file`` with the repository on ``sys.path`` (TBSN imports ``network.*``)."""
-    _provide_basicsr_names()
-    sys.path.insert(0, str(repo))
-    spec = importlib.util.spec_from_file_location(f"official_{cls.lower()}", repo / file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, cls)
+def _forget_basicsr() -> None:
+    """Each official repository has its own ``basicsr`` package: forget the previous one's modules."""
+    for name in [n for n in sys.modules if n == "basicsr" or n.startswith("basicsr.")]:
+        del sys.modules[name]
 
 
-def contenders(name: str, repo: Path) -> dict[str, nn.Module]:
-    """The official network and ours (reference and default attention backend) with the same weights."""
-    from restoration.archs.build import build_network
-    from restoration.utils.weights import load_weights
+def from_file(repo: str, file: str, cls: str) -> Callable[[Path], type]:
+    """Import ``cls`` from ``<clones>/repo/file`` with the repository on ``sys.path`` (TBSN imports ``network.*``)."""
+    def load(clones: Path) -> type:
+        _forget_basicsr()
+        _provide_basicsr_names()
+        sys.path.insert(0, str(clones / repo))
+        spec = importlib.util.spec_from_file_location(f"official_{cls.lower()}", clones / repo / file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, cls)
+    return load
 
-    file, cls, ours, kwargs, *_ = CONFIGS[name]
+
+def from_fixture_loader(script: str, cls: str) -> Callable[[Path], type]:
+    """The official class as ``tests/data/<script>_make_fixtures.py`` loads it for the family's parity fixtures."""
+    def load(clones: Path) -> type:
+        _forget_basicsr()
+        spec = importlib.util.spec_from_file_location(f"fixture_{script}", _FIXTURES / f"{script}_make_fixtures.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if script == "realesrgan":
+            classes = dict(zip(("RRDBNet", "SRVGGNetCompact"), module._load_official(str(clones / "BasicSR"))))
+        elif script == "edsr_rcan":
+            classes = module._official_classes(str(clones / "BasicSR"))
+        elif script == "span_nafnet":
+            classes = module._load_official(str(clones / "SPAN"), str(clones / "NAFNet"))
+        else:
+            classes = module._load_official(str(clones / "Restormer"), str(clones / "DAT"))
+        return classes[cls]
+    return load
+
+
+CONFIGS: dict[str, Contest] = {
+    "swinir-light": Contest(from_file("SwinIR", "models/network_swinir.py", "SwinIR"), "SwinIR", dict(
+        upscale=2, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6, 6, 6, 6], embed_dim=60,
+        num_heads=[6, 6, 6, 6], mlp_ratio=2, upsampler="pixelshuffledirect", resi_connection="1conv",
+        drop_path_rate=0.0), 4, 64),
+    "hat-s": Contest(from_file("HAT", "hat/archs/hat_arch.py", "HAT"), "HAT", dict(
+        upscale=2, in_chans=3, img_size=64, window_size=16, compress_ratio=24, squeeze_factor=24, conv_scale=0.01,
+        overlap_ratio=0.5, img_range=1.0, depths=[6] * 6, embed_dim=144, num_heads=[6] * 6, mlp_ratio=2,
+        upsampler="pixelshuffle", resi_connection="1conv", drop_path_rate=0.0), 2, 48),
+    "tbsn": Contest(from_file("TBSN", "network/tbsn.py", "TBSN"), "TBSN", {}, 2, 64, 255.0),
+    # the community's families: released configurations, sizes chosen for about 0.5-3 s per step on 2 cores
+    "rrdbnet-x4": Contest(from_fixture_loader("realesrgan", "RRDBNet"), "RRDBNet",
+                          "RealESRGAN_x4plus / RealESRNet_x4plus / ESRGAN_SRx4_DF2KOST_official", 1, 32),
+    "rrdbnet-x2plus": Contest(from_fixture_loader("realesrgan", "RRDBNet"), "RRDBNet", "RealESRGAN_x2plus", 1, 48),
+    "compact-x4v3": Contest(from_fixture_loader("realesrgan", "SRVGGNetCompact"), "SRVGGNetCompact",
+                            "realesr-general-x4v3 / realesr-general-wdn-x4v3", 2, 48),
+    "edsr-m-x2": Contest(from_fixture_loader("edsr_rcan", "EDSR"), "EDSR",
+                         "EDSR_Mx2_f64b16_DIV2K_official (EDSR-M x2)", 2, 48),
+    "rcan-x2": Contest(from_fixture_loader("edsr_rcan", "RCAN"), "RCAN", "RCAN x2", 1, 32),
+    "dat-light-x2": Contest(from_fixture_loader("restormer_dat", "DAT"), "DAT", "DAT_light_x2", 2, 32),
+    "dat-s-x2": Contest(from_fixture_loader("restormer_dat", "DAT"), "DAT", "DAT_S_x2", 1, 32),
+    "span-x4": Contest(from_fixture_loader("span_nafnet", "SPAN"), "SPAN", "SPAN x4 ch48 (spanx4_ch48.pth)", 4, 48),
+    "nafnet-sidd-w32": Contest(from_fixture_loader("span_nafnet", "NAFNet"), "NAFNet", "NAFNet-SIDD-width32", 2, 64),
+    "restormer": Contest(from_fixture_loader("restormer_dat", "Restormer"), "Restormer",
+                         "Restormer deraining / motion_deblurring / single_image_defocus_deblurring", 1, 64),
+}
+
+
+def contest_kwargs(contest: Contest) -> dict[str, Any]:
+    """The constructor kwargs of a row: its own, or those of the released configuration it names (no drop-path)."""
+    register_archs()
+    if isinstance(contest.kwargs, dict):
+        return dict(contest.kwargs)
+    matches = [c for c in published_configs() if c.name == contest.kwargs and c.arch == contest.ours]
+    if not matches:
+        raise SystemExit(f"no released configuration {contest.kwargs!r} of {contest.ours}")
+    kwargs = dict(matches[0].kwargs)
+    if "drop_path_rate" in keyword_parameters(ARCH_REGISTRY.get(contest.ours)):
+        kwargs["drop_path_rate"] = 0.0  # the official default is not 0 (DAT: 0.1) and each code draws its own masks
+    return kwargs
+
+
+def contenders(name: str, clones: Path) -> dict[str, nn.Module]:
+    """The official network and ours (reference and default attention backend where there is a switch)."""
+    contest = CONFIGS[name]
+    kwargs = contest_kwargs(contest)
     torch.manual_seed(0)
-    official = official_class(repo, file, cls)(**kwargs)
+    official = contest.load(clones)(**kwargs)
     nets = {"official": official}
+    switch = "attn_backend" in keyword_parameters(ARCH_REGISTRY.get(contest.ours))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "official.pth"
         torch.save(official.state_dict(), path)
-        for backend in ("reference", None):
-            net = build_network({"type": ours, **kwargs, "attn_backend": backend})
+        for label, backend in (("ours reference", "reference"), ("ours default", None)):
+            if backend and not switch:
+                continue
+            net = build_network({"type": contest.ours, **kwargs, **({"attn_backend": backend} if switch else {})})
             load_weights(net, str(path))
-            nets["ours reference" if backend else "ours default"] = net
+            nets[label] = net
     return nets
 
 
@@ -102,12 +190,12 @@ def _step(net: nn.Module, x: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-def compare(name: str, repo: Path, rounds: int, warmup: int) -> dict[str, Any]:
+def compare(name: str, clones: Path, rounds: int, warmup: int) -> dict[str, Any]:
     """Outputs agree, then ``rounds`` interleaved timed steps; returns the row."""
-    nets = contenders(name, repo)
-    *_, batch, size, value = CONFIGS[name]
+    nets = contenders(name, clones)
+    contest = CONFIGS[name]
     torch.manual_seed(1)
-    x = torch.rand(batch, 3, size, size) * value
+    x = torch.rand(contest.batch, 3, contest.size, contest.size) * contest.value
     for net in nets.values():
         net.train()
     with torch.no_grad():
@@ -120,31 +208,34 @@ def compare(name: str, repo: Path, rounds: int, warmup: int) -> dict[str, Any]:
             if r >= warmup:
                 times[k].append(t)
     ratios = {k: statistics.median(o / t for o, t in zip(times["official"], times[k])) for k in nets if k != "official"}
-    return {"name": name, "shape": f"b{batch} {size}x{size}", "max_abs_diff": diffs,
+    return {"name": name, "shape": f"{contest.batch} x {contest.size}²", "max_abs_diff": diffs,
             "median_s": {k: statistics.median(v) for k, v in times.items()}, "official_over": ratios}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--official", action="append", default=[], metavar="NAME=REPO",
-                        help=f"a configuration ({', '.join(CONFIGS)}) and the folder of its official repository")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"configurations (default: all): {', '.join(CONFIGS)}")
+    parser.add_argument("--clones", type=Path, required=True,
+                        help="the folder holding the official clones (SwinIR, HAT, TBSN, BasicSR, DAT, SPAN, NAFNet, "
+                             "Restormer)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    unknown = [n for n in args.names if n not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown configuration(s) {', '.join(unknown)}; one of {', '.join(CONFIGS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds after {args.warmup}")
-    print("| network | shape | official | ours reference | ours default | official / default | max |diff| |")
+    print("| network | input | official | ours reference | ours default | official / default | max abs diff |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for item in args.official:
-        name, _, repo = item.partition("=")
-        if name not in CONFIGS:
-            parser.error(f"unknown configuration {name!r}; one of {', '.join(CONFIGS)}")
-        row = compare(name, Path(repo), args.rounds, args.warmup)
+    for name in args.names or list(CONFIGS):
+        row = compare(name, args.clones, args.rounds, args.warmup)
         t = row["median_s"]
-        print(f"| {name} | {row['shape']} | {t['official'] * 1e3:,.0f} ms | {t['ours reference'] * 1e3:,.0f} ms | "
-              f"{t['ours default'] * 1e3:,.0f} ms | {row['official_over']['ours default']:.2f}x | "
+        reference = f"{t['ours reference'] * 1e3:,.0f} ms" if "ours reference" in t else "-"
+        print(f"| {name} | {row['shape']} | {t['official'] * 1e3:,.0f} ms | {reference} | "
+              f"{t['ours default'] * 1e3:,.0f} ms | **{row['official_over']['ours default']:.2f}x** | "
               f"{max(row['max_abs_diff'].values()):.1e} |", flush=True)
 
 
