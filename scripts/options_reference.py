@@ -45,7 +45,6 @@ def main() -> None:
         declared = getattr(MODEL_REGISTRY.get(name), "train_options", None)
         if declared:
             print(f"\n## `model_type: {name}`: its own `train:` keys\n")
-            print("(also read from `model_opt`, their old place)\n")
             print("| key | type | default | meaning |\n|---|---|---|---|")
             print("\n".join(_rows(declared, "train.")))
     _print_optimizers_and_schedules()

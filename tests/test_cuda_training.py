@@ -80,7 +80,7 @@ def family_options(data: dict[int, tuple[Path, Path]], family: str, name: str, *
         "logger.save_checkpoint_freq": 6, "logger.use_tb_logger": False,
     })
     if trainer == "TBSNModel":  # PD 2 on 64² crops: the network sees 32² (TBSN needs multiples of 32)
-        opt["model_opt"] = {"pd_train": 2, "pd_test": 2, "refine_passes": 2}
+        opt["train"].update(pd_train=2, pd_test=2, refine_passes=2)
     for key, value in overrides.items():
         node = opt
         *parents, leaf = key.split(".")

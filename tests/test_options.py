@@ -94,16 +94,9 @@ def test_resolved_options_and_experiments_root(data, tmp_path: Path) -> None:
     assert not os.path.exists(tmp_path / "root" / "experiments")
 
 
-def test_model_opt_checked_by_the_trainer(data, tmp_path: Path) -> None:
+def test_trainer_options_are_checked_in_train(data, tmp_path: Path) -> None:
     opt = train_options(data, "mo")
-    opt["model_opt"] = {"anything": 1}
-    with pytest.raises(OptionsError, match="'model_opt' is set but SRModel takes no options of its own"):
-        parse_options(str(write_options(opt, tmp_path / "m.yml")), is_train=True, root=tmp_path)
     opt["model_type"], opt["scale"] = "TBSNModel", 1
-    opt["model_opt"] = {"pd_trainn": 5}  # the old place of a trainer's options
-    with pytest.raises(OptionsError, match=r"unknown option 'model_opt.pd_trainn' \(did you mean 'pd_train'\?\)"):
-        parse_options(str(write_options(opt, tmp_path / "m2.yml")), is_train=True, root=tmp_path)
-    del opt["model_opt"]
     opt["train"]["pd_trainn"] = 5  # the trainer declares its train: keys
     with pytest.raises(OptionsError, match=r"'train': unknown key 'pd_trainn' \(did you mean 'pd_train'\?\)"):
         parse_options(str(write_options(opt, tmp_path / "m3.yml")), is_train=True, root=tmp_path)
@@ -114,13 +107,11 @@ def test_model_opt_checked_by_the_trainer(data, tmp_path: Path) -> None:
         parse_options(str(write_options(opt, tmp_path / "m4.yml")), is_train=True, root=tmp_path)
 
 
-def test_model_opt_is_moved_into_train(data, tmp_path: Path) -> None:
-    opt = train_options(data, "alias", model_type="TBSNModel", scale=1, model_opt={"pd_test": 3},
-                        network_g={"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 1})
-    for phase in ("train", "val_1"):
-        opt["datasets"][phase]["dataroot_lq"] = opt["datasets"][phase]["dataroot_gt"]  # scale 1: same size
-    parsed = parse_options(str(write_options(opt, tmp_path / "a.yml")), is_train=True, root=tmp_path)
-    assert parsed["train"]["pd_test"] == 3 and parsed["train"]["pd_train"] == 5  # alias kept, defaults filled
+def test_a_trainer_s_options_outside_train_are_an_unknown_key(data, tmp_path: Path) -> None:
+    """``model_opt`` was our own early name of the trainer's options; they live in ``train:`` only."""
+    opt = train_options(data, "old", model_opt={"pd_test": 3})
+    with pytest.raises(OptionsError, match=r"unknown .*'model_opt'"):
+        parse_options(str(write_options(opt, tmp_path / "a.yml")), is_train=True, root=tmp_path)
 
 
 def test_losses_list_is_checked_through_the_registry(data, tmp_path: Path) -> None:

@@ -70,14 +70,14 @@ def test_pd_denoise_pads_and_crops_back() -> None:
     assert torch.allclose(out, x) and calls[1:] == [(4, 3, 24, 32)] + [(1, 3, 48, 64)] * 3
 
 
-def _options(**model_opt) -> dict:
+def _options(**trainer_options) -> dict:
     return {
         "name": "tbsn_unit", "model_type": "TBSNModel", "scale": 1, "is_train": True,
         "network_g": dict(TINY_NET),
         "train": {"optim_g": {"type": "AdamW", "lr": 3e-4}, "total_iter": 10,
                   "scheduler": {"type": "MultiStepLR", "milestones": [4, 8], "gamma": 0.1},
-                  "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0}},
-        "val": {}, "model_opt": model_opt,
+                  "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0}, **trainer_options},
+        "val": {},
     }
 
 

@@ -45,8 +45,8 @@ PREVIEW_FILE = "degradation_preview.png"
 def _device_degradation(opt: Mapping[str, Any]) -> dict[str, Any] | None:
     """The Real-ESRGAN degradation options of a trainer that degrades on the device, else ``None``.
 
-    They are read through the trainer's own ``declared_options`` (its defaults, ``train:`` and the old
-    ``model_opt:``) without building its networks: a stage-2 file whose stage-1 weights do not exist yet
+    They are read through the trainer's own ``declared_options`` (its defaults and ``train:``) without
+    building its networks: a stage-2 file whose stage-1 weights do not exist yet
     can be previewed.
     """
     trainer = MODEL_REGISTRY.get(opt["model_type"])

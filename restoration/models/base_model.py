@@ -142,10 +142,8 @@ class Trainer:
         return []
 
     def declared_options(self) -> dict[str, Any]:
-        """This trainer's own options (:attr:`train_options`) with their defaults filled in, read from
-        ``train:`` and from ``model_opt`` (the section's old name, accepted as an alias)."""
-        values = {**(self.opt.get("model_opt") or {}),
-                  **{k: v for k, v in (self.opt.get("train") or {}).items() if k in self.train_options}}
+        """This trainer's own options (:attr:`train_options`) with their defaults filled in, read from ``train:``."""
+        values = {k: v for k, v in (self.opt.get("train") or {}).items() if k in self.train_options}
         return {key: values.get(key, spec.default) for key, spec in self.train_options.items()}
 
     # ------------------------------------------------------------------ members

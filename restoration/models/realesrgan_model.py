@@ -137,8 +137,7 @@ class RealESRNetModel(SRModel):
         if not is_train:
             return problems
         train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
-        model_opt = opt.get("model_opt") if isinstance(opt.get("model_opt"), Mapping) else {}
-        values = {**model_opt, **train}  # model_opt: the section's old name
+        values = train
         datasets = opt.get("datasets") if isinstance(opt.get("datasets"), Mapping) else {}
         loader = datasets.get("train") if isinstance(datasets.get("train"), Mapping) else {}
         problems += [f"'train' ({opt.get('model_type', cls.__name__)}): {p}" for p in _dataset_problems(values, loader)]

@@ -15,8 +15,7 @@ Value range: the framework's tensors are in [0, 1]; the network is fed ``x * val
 output is divided back, where ``value_range`` is the architecture's (its
 :class:`~restoration.archs.spec.ArchSpec`: 255 for TBSN, as it was trained).
 
-Options (the ``train:`` section, declared in :attr:`TBSNModel.train_options`; the old top-level
-``model_opt`` mapping is still read, e.g. in test option files that have no ``train:``)::
+Options (the ``train:`` section, declared in :attr:`TBSNModel.train_options`)::
 
     train:
       pd_train: 5            # PD factor of the training crops

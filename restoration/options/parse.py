@@ -216,10 +216,6 @@ def parse_options(
     problems = _prepare_demo_data(opt, problems, is_train)
     if problems:
         raise OptionsError(opt_path, [_name_override(p, overrides) for p in problems])
-    if opt.get("model_opt"):  # the old place of the trainer's own options: they belong to train:
-        train = opt["train"] = dict(opt.get("train") or {})
-        for key, value in opt["model_opt"].items():
-            train.setdefault(key, value)
     if not is_train and isinstance(opt.get("val"), dict):
         opt["val"].setdefault("pbar", True)  # test.py shows its progress unless told not to
     elif not is_train and opt.get("val") is None:

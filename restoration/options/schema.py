@@ -31,7 +31,6 @@ PATH = {
 TOP_LEVEL: dict[str, Key] = {
     "name": Key((str,), required=True, doc="experiment name (folder name)"),
     "model_type": Key((str,), default="SRModel", doc="registered trainer"),
-    "model_opt": Key((dict,), default={}, doc="old name of the trainer's own train: options (accepted as an alias)"),
     "scale": Key((int,), default=1, doc="upscaling factor (1 for restoration)"),
     "num_gpu": Key((int, str), default="auto", doc="'auto' (every visible GPU, else the CPU) or a count "
                    "(under torchrun/srun the job's: each rank drives one); 0 = CPU"),

@@ -345,20 +345,12 @@ def _train_section(trainer: Any, name: str, required: bool) -> Declared:
 
 def _check_train_section(opt: Mapping[str, Any], trainer: Any, problems: list[str], user_named: bool) -> None:
     """The ``train:`` section against the framework's keys and the trainer's (one component, see
-    :func:`_train_section`), ``model_opt`` (the old place of the trainer's keys) against the trainer's
-    declaration, and each loss slot (a key of kind ``COMPONENT``: ``pixel_opt``, a GAN's ``gan_opt``) as a loss."""
+    :func:`_train_section`), and each loss slot (a key of kind ``COMPONENT``: ``pixel_opt``, a GAN's ``gan_opt``) as a loss."""
     declared = getattr(trainer, "train_options", None) or {}
-    model_opt = opt.get("model_opt")
-    if isinstance(model_opt, Mapping) and model_opt:
-        if trainer is not None and not declared:
-            problems.append(f"'model_opt' is set but {opt['model_type']} takes no options of its own")
-        elif declared:
-            check_spec(model_opt, declared, "model_opt.", problems)
     train = opt.get("train")
     if not isinstance(train, Mapping) and not declared:
         return
-    section = {**{k: v for k, v in (model_opt if isinstance(model_opt, Mapping) else {}).items() if k in declared},
-               **(train if isinstance(train, Mapping) else {})}
+    section = dict(train) if isinstance(train, Mapping) else {}
     name = str(opt.get("model_type", TOP_LEVEL["model_type"].default)) if trainer is not None else "train"
     row = _train_section(trainer, name, required=isinstance(train, Mapping))
     problems.extend(component_problems(row, section, "train", label=name if trainer is not None else None))
