@@ -26,7 +26,7 @@ setup(
         "numpy",
     ],
     # python train.py / test.py as commands that run from any folder (docs/install.md: how paths resolve)
-    entry_points={"console_scripts": ["restoration-infer=restoration.infer:main",
+    entry_points={"console_scripts": ["restoration-infer=restoration.cli.infer:main",
                                       "restoration-train=restoration.cli.train:main",
                                       "restoration-test=restoration.cli.test:main"]},
     extras_require={

@@ -81,7 +81,7 @@ from restoration.archs.build import build_network
 from restoration.archs.spec import ArchSpec, arch_spec
 from restoration.errors import RestorationError, user_error_message
 from restoration.errors import ExportError
-from restoration.infer import parse_arch_opt, resolve_network
+from restoration.deploy.network import parse_arch_opt, resolve_network
 from restoration.inference import Predictor, predictor_for
 from restoration.layers import config
 from restoration.registry import ARCH_REGISTRY

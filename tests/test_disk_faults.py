@@ -149,3 +149,62 @@ def test_a_rename_the_file_system_refuses_is_one_line(tmp_path: Path, monkeypatc
     with pytest.raises(ExperimentFolderError, match=r"cannot archive .*exp as .*exp_archived_0_x: Device or resource"):
         archive_folder(str(folder), "0_x", "exp")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # the claimed archive name is released
+
+
+def _infer_inputs(tmp_path: Path) -> list[str]:
+    """``restoration-infer`` arguments for a tiny network on two inputs: ``a_rgba.png`` (alpha kept, so written
+    by the alpha writer) and ``b.png``."""
+    import cv2
+    import torch
+
+    from restoration.archs.build import build_network
+
+    kwargs = dict(num_feat=4, num_block=1, upscale=2)
+    torch.manual_seed(0)
+    torch.save({"params": build_network(dict(type="SimpleSRNet", **kwargs)).state_dict()}, tmp_path / "w.pth")
+    rng = np.random.default_rng(0)
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a_rgba.png"), rng.integers(0, 256, (8, 8, 4), dtype=np.uint8))
+    imwrite(tmp_path / "in" / "b.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    return ["-i", str(tmp_path / "in"), "--weights", str(tmp_path / "w.pth"), "--arch", "SimpleSRNet",
+            "--arch-opt", '{"num_feat": 4, "num_block": 1, "upscale": 2}', "--no-progress"]
+
+
+def test_infer_output_folder_with_a_file_in_its_place_is_one_line(tmp_path: Path, capsys) -> None:
+    from restoration.cli.infer import main as infer_main
+
+    args = _infer_inputs(tmp_path)
+    (tmp_path / "blocker").write_text("a file where the output folder's parent should be")
+    out = tmp_path / "blocker" / "out"
+    assert infer_main([*args, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "DiskWriteError" in line]
+    assert len(lines) == 1 and f"DiskWriteError: cannot create the output folder {out}: " in lines[0], err
+    assert "Traceback" not in err
+    assert (tmp_path / "blocker").read_text().startswith("a file")
+
+
+@pytest.mark.parametrize("first", ["a_rgba.png", "b.png"])
+def test_infer_on_a_full_disk_stops_with_one_line_naming_the_image_and_leaves_nothing(
+        first: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    from restoration.cli.infer import main as infer_main
+
+    args = _infer_inputs(tmp_path)
+    if first == "b.png":  # the plain writer first: the alpha image goes
+        (tmp_path / "in" / "a_rgba.png").unlink()
+    out = tmp_path / "out"
+    real_mkstemp = tempfile.mkstemp
+
+    def full_under_out(*a, **kw):
+        if str(kw.get("dir", "")).startswith(str(out)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_mkstemp(*a, **kw)
+
+    monkeypatch.setattr(tempfile, "mkstemp", full_under_out)
+    assert infer_main([*args, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "DiskWriteError" in line]
+    assert len(lines) == 1, err  # the run stops at the first refused write: every later one would fail alike
+    assert lines[0].endswith(f"DiskWriteError: cannot write {out / first}: No space left on device")
+    assert "Traceback" not in err
+    assert out.is_dir() and not list(out.iterdir())  # no image, no temporary file

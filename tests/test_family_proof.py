@@ -117,7 +117,7 @@ def test_detection_reads_a_release_and_a_configuration_no_release_has() -> None:
 
 
 def test_infer_restores_with_the_detected_release(tmp_path: Path) -> None:
-    from restoration import infer
+    from restoration.cli import infer
 
     net = _released()
     weights = tmp_path / "plain.pth"

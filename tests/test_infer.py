@@ -16,10 +16,12 @@ import pytest
 import torch
 import yaml
 
-from restoration import infer
+from restoration.cli import infer
 from restoration.archs.build import build_network
 from restoration.archs.spec import arch_spec
 from restoration.inference import restore
+from restoration.inference.image_restorer import ImageRestorer
+from restoration.inference.output_plan import OutputJob
 from restoration.utils.image_io import img2tensor, imread, imwrite, tensor2img
 
 TINY = dict(type="SwinIR", img_size=8, in_chans=3, embed_dim=8, depths=[2], num_heads=[2], window_size=4,
@@ -227,7 +229,7 @@ def test_auto_tile_from_free_memory_and_retry_after_out_of_memory(run_dir, tmp_p
     assert choose_tile(spec, 100, 200, cpu, 1000).tile is None
     assert choose_tile(spec, 300, 1000, cpu, 1000).tile == 136  # isqrt(20,000) = 141, a multiple of 8
     args = infer.build_arg_parser().parse_args(["-i", "x", "-o", "y", "--weights", "w"])
-    restorer = infer._Restorer(net, cpu, args)
+    restorer = ImageRestorer(net, cpu, infer.restore_settings(args))
     _budget(monkeypatch, 2 * 32 * 32 * bytes_per_pixel(net, spec, 4))
     tiles = []
     real = restorer._image
@@ -331,7 +333,7 @@ def test_module_entry_point_and_console_script(tmp_path: Path) -> None:
                           timeout=120)
     assert proc.returncode == 0 and "--tile-overlap" in proc.stdout
     setup = (Path(__file__).resolve().parents[1] / "setup.py").read_text()
-    assert '"restoration-infer=restoration.infer:main"' in setup
+    assert '"restoration-infer=restoration.cli.infer:main"' in setup
 
 
 def test_tbsn_runs_its_test_protocol(tmp_path: Path) -> None:
@@ -458,11 +460,11 @@ def _tiled_peak_growth(folder: str) -> float:
     net = build_network(dict(type="SimpleSRNet", num_feat=4, num_block=1, upscale=2)).eval()
     args = infer.build_arg_parser().parse_args(["-i", "x", "-o", "y", "--weights", "w", "--tile", "48",
                                                 "--tile-overlap", "8"])
-    restorer = infer._Restorer(net, torch.device("cpu"), args)
+    restorer = ImageRestorer(net, torch.device("cpu"), infer.restore_settings(args))
     peaks = {}
     for size in (96, 192, 384):
         imwrite(tmp / f"{size}.png", _rgb(size, size, size))
-        job = infer._Job(tmp / f"{size}.png", tmp / "out" / f"{size}.png")
+        job = OutputJob(tmp / f"{size}.png", tmp / "out" / f"{size}.png")
         restorer(job)  # warm-up: one-time set-up of this image size is not what is measured
         peaks[size] = min(measure_peak_memory(lambda: restorer(job), "cpu")[1] for _ in range(2))
     return (peaks[384] - peaks[192]) / 2 ** 20

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from restoration.infer import main as infer_main
+from restoration.cli.infer import main as infer_main
 from restoration.cli.test import main as run_test_py
 from restoration.cli.train import main as train_main
 from restoration.utils.image_io import imread, imwrite

@@ -16,7 +16,7 @@ import torch
 import yaml
 from torch import nn
 
-from restoration import infer
+from restoration.cli import infer
 from restoration.archs.build import build_network
 from restoration.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 from restoration.registry import RegistryError

@@ -33,6 +33,7 @@ __all__ = [
     "imfrombytes",
     "imwrite",
     "imencode",
+    "write_encoded",
     "img2tensor",
     "tensor2img",
     "IMG_EXTENSIONS",
@@ -239,7 +240,18 @@ def imwrite(path: PathLike, img: np.ndarray, params: Sequence[int] | None = None
     ext = path.suffix.lower()
     if not ext:
         raise ValueError(f"cannot infer the image format of {path}: no file extension")
-    data = imencode(img, ext, params)
+    write_encoded(path, imencode(img, ext, params))
+
+
+def write_encoded(path: PathLike, data: bytes) -> None:
+    """Write already encoded image bytes to ``path`` as :func:`imwrite` does: parent folders created, a
+    temporary file moved into place, so no reader sees a half-written file.
+
+    Raises:
+        DiskWriteError: The folder or file cannot be written (permission, read-only, full disk, quota, file-size
+            limit); names ``path``. No temporary file is left behind.
+    """
+    path = Path(path)
     try:
         _write_atomically(path, data)
     except OSError as exc:

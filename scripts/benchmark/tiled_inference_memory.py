@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 _CHILD = """
 import resource, sys
-from restoration import infer
+from restoration.cli import infer
 code = infer.main(sys.argv[1:])
 print("MAXRSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "EXIT", code)
 """
