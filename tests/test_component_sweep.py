@@ -216,7 +216,8 @@ def _cases() -> list[tuple[str, Any]]:
             opt["train"]["optim_g"] = section = {"type": name, "lr": 1e-3}
             return section, [k for k in optimizer_declaration(name).options if k != "lr"]
         add("optimizer", name, optimizer)
-    schedules = {"CosineAnnealingRestartLR": {"periods": [4]}, "CosineAnnealingLR": {"T_max": 4},
+    schedules = {"CosineAnnealingRestartLR": {"periods": [4]}, "CosineAnnealingRestartCyclicLR": {"periods": [4]},
+                 "CosineAnnealingLR": {"T_max": 4},
                  "WSD": {"decay_iter": 2}, "ReduceLROnPlateau": {"metric": "psnr"}}
     for name in SCHEDULERS:
         def schedule(opt: dict[str, Any], root: Path, name: str = name) -> tuple[dict[str, Any], list[str]]:

@@ -184,17 +184,6 @@ def test_restormer_bad_options(bad: dict, message: str) -> None:
         Restormer(**bad)
 
 
-def test_restormer_progressive_training_keys_are_refused_by_name() -> None:
-    from restoration.options.upstream import translate_upstream
-
-    opt = {"model_type": "SRModel", "datasets": {"train": {
-        "type": "PairedImageDataset", "gt_size": 384, "mini_batch_sizes": [8, 5, 4, 2, 1, 1],
-        "iters": [92000, 64000, 48000, 36000, 36000, 24000], "gt_sizes": [128, 160, 192, 256, 320, 384]}}}
-    _, problems = translate_upstream(opt)
-    assert any("'datasets.train' sets mini_batch_sizes, iters, gt_sizes: Restormer's progressive patch-size "
-               "training" in p and "not supported yet" in p for p in problems), problems
-
-
 def test_dat_split_size_is_an_options_error_at_start_up() -> None:
     from restoration.options.validate import check_component
     from restoration.registry import ARCH_REGISTRY

@@ -24,6 +24,7 @@ import numpy as np
 import torch.utils.data
 
 from restoration.data.io_backend import IO_BACKENDS, make_io_backend
+from restoration.data.progressive_patches import PROGRESSIVE_OPTIONS, progressive_problems
 from restoration.errors import DatasetOptionError
 from restoration.declare import construction_problems
 from restoration.schema import Key, bind_options, type_ok
@@ -58,6 +59,7 @@ COMMON_OPTIONS: dict[str, Key] = {
     "persistent_workers": Key((bool,), doc="keep workers between epochs (unset: on when num_worker_per_gpu > 0)"),
     "use_shuffle": Key((bool,), default=True, doc="shuffle the training set every epoch"),
     "io_backend": Key((dict,), default={"type": "disk"}, doc=f"{{type: disk}} or {{type: lmdb}}; one of {IO_BACKENDS}"),
+    **PROGRESSIVE_OPTIONS,  # mini_batch_sizes, gt_sizes, iters: restoration.data.progressive_patches
 }
 
 
@@ -111,6 +113,7 @@ class BaseDataset(torch.utils.data.Dataset):
         if type_ok(scale, int) and scale < 1:
             problems.append(f"scale must be >= 1, got {scale}")
         problems += cls._check_paths(bound)
+        problems += progressive_problems(bound)
         try:
             problems += cls.check_extra(bound)
         except Exception as exc:  # a check must never crash the start-up report

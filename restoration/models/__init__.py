@@ -21,6 +21,7 @@ _MODELS: dict[str, str] = {
     "RealHATGANModel": "restoration.models.realesrgan_model:RealESRGANModel",
     "SRGANModel": "restoration.models.realesrgan_model:RealESRGANModel",
     "ImageRestorationModel": "restoration.models.sr_model:SRModel",
+    "ImageCleanModel": "restoration.models.sr_model:SRModel",
 }
 
 

@@ -22,7 +22,7 @@ from restoration.schema import Key
 
 from restoration.optim.plateau import PLATEAU_OPTIONS, PlateauLR, PlateauState, default_val_set
 
-__all__ = ["SCHEDULERS", "WSD_DECAYS", "build_scheduler", "scheduler_problems", "multistep_factor", "cosine_restart_factor", "linear_factor",
+__all__ = ["SCHEDULERS", "WSD_DECAYS", "build_scheduler", "scheduler_problems", "multistep_factor", "cosine_restart_factor", "cosine_cyclic_lr", "linear_factor",
            "one_cycle_lr", "wsd_factor"]
 
 _NUM = (int, float)
@@ -41,6 +41,10 @@ SCHEDULERS: dict[str, dict[str, Key]] = {
     "CosineAnnealingRestartLR": {"periods": Key((list,), doc="length of each cosine period (iterations)"),
                                  "restart_weights": Key((list,), doc="lr factor of each period"),
                                  "eta_min": Key(_NUM, default=0.0, doc="the lr at the end of each period")},
+    "CosineAnnealingRestartCyclicLR": {
+        "periods": Key((list,), required=True, doc="length of each cosine period (iterations)"),
+        "restart_weights": Key((list,), doc="lr factor of each period (default: 1 each)"),
+        "eta_mins": Key((list,), doc="the lr at the end of each period (default: 0 each)")},
     "CosineAnnealingLR": {"T_max": Key((int,), doc="iterations of the half cosine"),
                           "eta_min": Key(_NUM, default=0.0, doc="the lr at its end")},
     "ConstantLR": {},
@@ -99,6 +103,27 @@ def cosine_restart_factor(
             return lr / base_lr if base_lr else 0.0
         start += period
     return eta_min / base_lr if base_lr else 0.0
+
+
+def cosine_cyclic_lr(it: int, base_lr: float, periods: Sequence[int], restart_weights: Sequence[float] | None = None,
+                     eta_mins: Sequence[float] | None = None) -> float:
+    """Restormer's ``CosineAnnealingRestartCyclicLR``: the lr at scheduler step ``it``.
+
+    Period ``i`` holds the steps up to and including its end (``sum(periods[:i+1])``) and runs a cosine from
+    ``eta_mins[i] + weight·(lr − eta_mins[i])`` at its start to ``eta_mins[i]`` at its end, so step ``periods[0]``
+    is still the first period's last value; after the last period the lr stays at its end value (Restormer's
+    class has no period there and fails). Restormer's files: ``periods [92000, 208000]``, ``eta_mins
+    [3e-4, 1e-6]`` with lr 3e-4: a constant 3e-4, then a cosine down to 1e-6.
+    """
+    weights = list(restart_weights or [1.0] * len(periods))
+    floors = list(eta_mins or [0.0] * len(periods))
+    start = 0
+    for i, period in enumerate(periods):
+        if it <= start + period or i == len(periods) - 1:
+            t = min(it - start, period)
+            return floors[i] + weights[i] * 0.5 * (base_lr - floors[i]) * (1 + math.cos(math.pi * t / period))
+        start += period
+    raise AssertionError("unreachable: the last period catches every step")
 
 
 def linear_factor(it: int, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5) -> float:
@@ -173,6 +198,9 @@ class _Factor:
             f = cosine_restart_factor(
                 it, self.base_lr, self.opt["periods"], self.opt.get("restart_weights"), self.opt.get("eta_min", 0.0)
             )
+        elif kind == "CosineAnnealingRestartCyclicLR":
+            f = cosine_cyclic_lr(it, self.base_lr, self.opt["periods"], self.opt.get("restart_weights"),
+                                 self.opt.get("eta_mins")) / self.base_lr if self.base_lr else 0.0
         elif kind == "CosineAnnealingLR":
             f = cosine_restart_factor(it, self.base_lr, [self.opt["T_max"]], None, self.opt.get("eta_min", 0.0))
         elif kind == "LinearLR":
@@ -196,9 +224,14 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _positive_ints(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_positive_int(v) for v in value)
+
+
 def scheduler_problems(opt: Mapping[str, Any], total_iter: Any) -> list[str]:
-    """What is wrong with the settings of a ``LinearLR``, ``OneCycleLR`` or ``WSD`` schedule (keys and
-    types of every schedule are checked by the option validator from :data:`SCHEDULERS`)."""
+    """What is wrong with the settings of a ``LinearLR``, ``OneCycleLR``, ``CosineAnnealingRestartCyclicLR`` or
+    ``WSD`` schedule (keys and types of every schedule are checked by the option validator from
+    :data:`SCHEDULERS`)."""
     kind, bad = opt.get("type"), []
     total = total_iter if _positive_int(total_iter) else None
     if kind == "LinearLR" and "total_iters" in opt and not _positive_int(opt["total_iters"]):
@@ -214,6 +247,20 @@ def scheduler_problems(opt: Mapping[str, Any], total_iter: Any) -> list[str]:
         pct = opt.get("pct_start", 0.3)
         if not isinstance(pct, (int, float)) or not 0 < pct < (0.5 if opt.get("three_phase") else 1):
             bad.append(f"OneCycleLR 'pct_start' must be in (0, 1) (three_phase: (0, 0.5)), got {pct!r}")
+    if kind == "CosineAnnealingRestartCyclicLR":
+        periods = opt.get("periods")  # required: a missing one is the declaration's problem
+        if periods is not None and not _positive_ints(periods):
+            bad.append(f"CosineAnnealingRestartCyclicLR 'periods' must be a non-empty list of positive integers, "
+                       f"got {periods!r}")
+        elif periods is not None:
+            if total is not None and sum(periods) < total:
+                bad.append(f"CosineAnnealingRestartCyclicLR 'periods' sum to {sum(periods)} < total_iter {total}")
+            for key in ("restart_weights", "eta_mins"):
+                values = opt.get(key)
+                if values is not None and (not isinstance(values, list) or len(values) != len(periods)
+                                           or not all(isinstance(v, (int, float)) for v in values)):
+                    bad.append(f"CosineAnnealingRestartCyclicLR '{key}' must be a list of {len(periods)} numbers "
+                               f"(one per period), got {values!r}")
     if kind == "WSD":
         decay = opt.get("decay_iter")
         if not _positive_int(decay):

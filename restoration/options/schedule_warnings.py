@@ -23,16 +23,18 @@ def _ints(value: Any) -> list[int] | None:
 def schedule_warnings(opt: Mapping[str, Any]) -> list[str]:
     """One line per mismatch between ``train.scheduler`` and ``train.total_iter`` (``[]`` when they agree).
 
-    Checked: ``CosineAnnealingRestartLR`` ``periods`` summing to more than ``total_iter``; ``MultiStepLR`` /
-    ``MultiStepRestartLR`` ``milestones`` (and ``restarts``) after ``total_iter``.
+    Checked: ``CosineAnnealingRestartLR`` / ``CosineAnnealingRestartCyclicLR`` ``periods`` summing to more than
+    ``total_iter``; ``MultiStepLR`` / ``MultiStepRestartLR`` ``milestones`` (and ``restarts``) after ``total_iter``;
+    the progressive stages' ``datasets.train.iters`` summing to anything but ``total_iter``.
     """
     train = opt.get("train") or {}
     sched, total = train.get("scheduler"), train.get("total_iter")
-    if not isinstance(sched, Mapping) or not isinstance(total, int) or isinstance(total, bool):
+    if not isinstance(total, int) or isinstance(total, bool):
         return []
-    kind, notes = sched.get("type"), []
+    kind, notes = sched.get("type") if isinstance(sched, Mapping) else None, []
+    sched = sched if isinstance(sched, Mapping) else {}
     periods = _ints(sched.get("periods"))
-    if kind == "CosineAnnealingRestartLR" and periods and sum(periods) > total:
+    if kind in ("CosineAnnealingRestartLR", "CosineAnnealingRestartCyclicLR") and periods and sum(periods) > total:
         notes.append(f"train.scheduler.periods sum to {sum(periods)} but train.total_iter is {total}: training "
                      f"stops before the schedule ends (the lr never reaches eta_min); set periods to sum to "
                      f"{total} if that is not intended")
@@ -42,4 +44,13 @@ def schedule_warnings(opt: Mapping[str, Any]) -> list[str]:
             if late:
                 notes.append(f"train.scheduler.{key} {late} come after train.total_iter {total}: "
                              f"{'they are' if len(late) > 1 else 'it is'} never reached")
+    datasets = opt.get("datasets")
+    train_set = datasets.get("train") if isinstance(datasets, Mapping) else None
+    stages = _ints(train_set.get("iters")) if isinstance(train_set, Mapping) else None
+    if stages and sum(stages) < total:
+        notes.append(f"datasets.train.iters (progressive training) sum to {sum(stages)} but train.total_iter is "
+                     f"{total}: the last stage continues to the end (as Restormer's train.py does)")
+    elif stages and sum(stages) > total:
+        notes.append(f"datasets.train.iters (progressive training) sum to {sum(stages)} but train.total_iter is "
+                     f"{total}: training stops before the last stages")
     return notes

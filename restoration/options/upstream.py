@@ -1,4 +1,4 @@
-"""Upstream option files (BasicSR, HAT) read as they are: every alias and translation in one table.
+"""Upstream option files (BasicSR, HAT, NAFNet, Restormer) read as they are: every alias and translation in one table.
 
 :func:`translate_upstream` runs in :func:`~restoration.options.parse.parse_options` after the overrides and before
 validation. Each translation leaves a one-line notice (``model_type HATModel is SRModel here``) that the
@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from restoration.data import register_datasets
 from restoration.errors import value_repr
 from restoration.options.schema import TOP_LEVEL
+from restoration.options.upstream_restormer import translate_restormer
 from restoration.options.validate import top_level_spec
 from restoration.registry import DATASET_REGISTRY, RegistryError
 
@@ -30,6 +31,8 @@ MODEL_ALIASES: dict[str, tuple[str, str]] = {
     "RealHATGANModel": ("RealESRGANModel", "the same degradation pipeline and GAN step"),
     "SRGANModel": ("RealESRGANModel", "the GAN step of Real-ESRGAN"),
     "ImageRestorationModel": ("SRModel", "NAFNet's paired-image step: one pixel loss, the network pads itself"),
+    "ImageCleanModel": ("SRModel", "Restormer's paired-image step: one pixel loss; its grad clip and mixup "
+                                   "are translated by restoration/options/upstream_restormer.py"),
 }
 
 # upstream scheduler types -> (ours, why they are the same)
@@ -58,10 +61,6 @@ UNSUPPORTED_DATASETS: dict[str, tuple[str, str]] = {
         "HAT's ImageNet pre-training (LQ made on the fly from ImageNet)",
         "train on DF2K with PairedImageDataset as options/train/HAT/train_HAT_SRx2_from_scratch.yml does"),
 }
-
-# Restormer's progressive-training dataset keys (basicsr/models/image_restoration_model.py reads them): refused by
-# name rather than dropped, since dropping them would silently train on other patch and batch sizes
-PROGRESSIVE_PATCH_KEYS = ("mini_batch_sizes", "iters", "gt_sizes")
 
 # the first folder of meta_info files that ship inside upstream packages (basicsr/data/meta_info/...)
 UPSTREAM_PACKAGES = ("basicsr", "hat", "hct", "realesrgan")
@@ -193,12 +192,6 @@ def _translate_dataset(phase: str, dopt: dict[str, Any], notices: list[str], pro
                        user_named: bool) -> None:
     register_datasets()
     kind = dopt.get("type")
-    progressive = [k for k in PROGRESSIVE_PATCH_KEYS if k in dopt]
-    if progressive:
-        problems.append(f"'datasets.{phase}' sets {', '.join(progressive)}: Restormer's progressive patch-size "
-                        "training (patch size and batch size changing at given iterations) is not supported yet; "
-                        "remove them and train with one gt_size and batch_size_per_gpu (Restormer's last stage: "
-                        "gt_size 384, batch 1 per GPU), or split the run into stages resumed from each other")
     if kind in UNSUPPORTED_DATASETS:
         feature, instead = UNSUPPORTED_DATASETS[kind]
         problems.append(f"'datasets.{phase}.type' {kind} is {feature}, which this framework does not have; {instead}")
@@ -281,6 +274,7 @@ def translate_upstream(opt: dict[str, Any], user_named: bool = False) -> tuple[l
             net["type"] = ours
     _translate_tile(opt, notices, problems)
     _translate_nafnet_keys(opt, notices, problems)
+    translate_restormer(opt, notices, problems)  # before the datasets: it renames Restormer's dataset types
     _translate_legacy_val_keys(opt, notices)
     _translate_trainer_keys(opt, notices, problems, user_named)
     _drop_unused_optim_d(opt, notices, user_named)

@@ -19,6 +19,7 @@ import torch
 
 from restoration.data.base_dataset import COMMON_OPTIONS
 from restoration.data.loader import CUDAPrefetcher, build_dataset, build_eval_loader, build_train_loader, check_image_files
+from restoration.data.progressive_patches import PatchStages
 from restoration.errors import RestorationError
 from restoration.cli.run_header import run_header
 from restoration.options.schedule_warnings import schedule_warnings
@@ -78,7 +79,10 @@ class TrainingRun:
         self.train_settings: TrainSettings = settings.train
         self.paths: dict[str, str] = opt["path"]
         self.train_dopt: dict[str, Any] = opt["datasets"]["train"]
-        self.batch_size: int = bind_options(self.train_dopt, COMMON_OPTIONS)["batch_size_per_gpu"]
+        loader_opt = {**self.train_dopt, **bind_options(self.train_dopt, COMMON_OPTIONS)}
+        self.batch_size: int = loader_opt["batch_size_per_gpu"]
+        # datasets.train.mini_batch_sizes / gt_sizes / iters: each iteration's subset and patch of the loader's batch
+        self.patches = PatchStages(loader_opt, int(opt["manual_seed"]), context.rank, int(opt["scale"]))
         self.position = Position()
         self.best: dict[str, Any] = {}
         self.state_path: str | None = None
@@ -236,8 +240,13 @@ class TrainingRun:
     def step(self, batch: Any, micro: int) -> tuple[dict[str, Any], int]:
         """One micro-batch of the optimizer step ``iteration + 1``; its log and the next micro-batch index (0: the
         optimizer step is complete)."""
+        iteration = self.position.iteration + 1
+        note = self.patches.announcement(iteration, self.context.world_size) if micro == 0 else None
+        if note:
+            self.logger.info(note)
+        batch = self.patches(batch, iteration, micro)  # progressive training: this stage's batch and patch
         with self.model.micro_batch(micro):
-            log = self.model.optimize_parameters(self.model.feed_data(batch), self.position.iteration + 1)
+            log = self.model.optimize_parameters(self.model.feed_data(batch), iteration)
         return log, (micro + 1) % self.model.accum_iter
 
     def due(self, every: float) -> bool:
