@@ -4,7 +4,8 @@
     python -m restoration.infer -i img.png -o out/ --weights experiments/my_run/models/net_g_latest.pth --tile auto
 
 The network comes from ``-opt``, ``--arch``/``--arch-opt``, the options saved beside a training run's weights, or
-the checkpoint's own keys (:mod:`restoration.deploy.network`). Each image goes through the predictor the network's
+the checkpoint's own keys (:mod:`restoration.deploy.network`); one none of our families recognises, from spandrel
+with the ``[zoo]`` extra (:mod:`restoration.inference.spandrel_fallback`). Each image goes through the predictor the network's
 architecture declares, exactly as ``test.py`` does (:mod:`restoration.inference.image_restorer`). A large image is
 tiled by default: the tile is chosen from the memory the device has free (:mod:`restoration.inference.tile_budget`)
 and logged with the numbers that decided it; ``--tile 0`` / ``--no-tile`` runs every image whole. ``--outscale``
@@ -30,11 +31,13 @@ from typing import Sequence
 import torch
 
 from restoration.deploy.network import build_detected, parse_arch_opt, resolve_network
-from restoration.errors import InferArgumentError, RestorationError, user_error_message, value_repr
+from restoration.errors import (InferArgumentError, RestorationError, UnrecognisedCheckpointError,
+                                user_error_message, value_repr)
 from restoration.inference.folder import restore_jobs
 from restoration.inference.image_restorer import PRECISIONS, ImageRestorer, RestoreSettings
 from restoration.inference.outscale import DEFAULT_OUTSCALE_FILTER, OUTSCALE_FILTERS
 from restoration.inference.output_plan import list_inputs, plan_outputs
+from restoration.inference.spandrel_fallback import load_spandrel
 from restoration.utils.logger import get_logger
 from restoration.utils.weights import entry_note, load_weights
 
@@ -118,10 +121,18 @@ def _run(args: argparse.Namespace) -> int:
         raise InferArgumentError(f"output {out_dir} is a file, not a folder")
     src = Path(args.input)
     jobs = plan_outputs(list_inputs(src, out_dir), out_dir, args.suffix, args.ext, root=src if src.is_dir() else None)
-    detection = resolve_network(args.weights, args.arch, parse_arch_opt(args.arch_opt), args.opt, args.param_key)
+    net: torch.nn.Module | None = None
+    try:
+        detection = resolve_network(args.weights, args.arch, parse_arch_opt(args.arch_opt), args.opt, args.param_key)
+    except UnrecognisedCheckpointError as exc:  # none of our families claims it: spandrel's, if installed
+        if args.arch is not None:  # the user named one of ours
+            raise
+        choice = load_spandrel(args.weights, args.param_key, exc, tile=args.tile, precision=args.precision)
+        net, detection, args.tile = choice.net, choice.detection, choice.tile
     device = _select_device(args.device)
-    net = build_detected(detection)
-    load_weights(net, args.weights, args.param_key)
+    if net is None:
+        net = build_detected(detection)
+        load_weights(net, args.weights, args.param_key)
     net.eval().to(device)
     restorer = ImageRestorer(net, device, restore_settings(args))
     logger.info(f"{args.weights} ({entry_note(args.weights, args.param_key)}): {detection.describe()}; {device}, "

@@ -135,7 +135,7 @@ def load_spandrel(weights: str, param_key: str | None, not_ours: UnrecognisedChe
         InferArgumentError: ``precision`` is one spandrel says the architecture does not support.
     """
     try:
-        import spandrel  # optional dependency: the [zoo] extra
+        import spandrel  # optional dependency
     except ImportError:
         raise UnrecognisedCheckpointError(f"{not_ours}; {ZOO_HINT} restores the ~50 architectures spandrel "
                                           "recognises") from None
