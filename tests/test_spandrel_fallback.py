@@ -209,6 +209,21 @@ def test_a_checkpoint_nobody_recognises_is_one_line(sp, tmp_path: Path, capsys) 
     assert ZOO_HINT not in line
 
 
+def test_a_file_spandrel_takes_for_its_own_but_cannot_load_is_one_line(sp, tmp_path: Path, capsys) -> None:
+    """SAFMN's keys with a 5x5 first convolution: spandrel's detector matches, its loader fails; one line with
+    torch's reason (which spans lines), exit code 1."""
+    sd = dict(_safmn(sp).state_dict())
+    sd["to_feat.weight"] = torch.zeros(8, 3, 5, 5)
+    torch.save(sd, tmp_path / "edited.pth")
+    imwrite(tmp_path / "in" / "a.png", _rgb(8, 8, 11))
+    assert _infer(tmp_path, tmp_path / "edited.pth") == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert (f"DetectionError: {tmp_path / 'edited.pth'}: none of our architectures claims it and spandrel "
+            f"{sp.__version__} cannot load it: RuntimeError: Error(s) in loading state_dict for SAFMN: size mismatch "
+            "for to_feat.weight") in lines[0]
+
+
 def test_without_spandrel_the_error_says_how_to_get_it(tmp_path: Path, capsys, monkeypatch) -> None:
     """spandrel not installed: a checkpoint none of our families claims ends with the install hint; one a family
     claims whose layout then differs does not (spandrel would not be asked)."""

@@ -114,6 +114,12 @@ def _tiling(descriptor: Any) -> str:
     return str(descriptor.tiling.name).lower()
 
 
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    """``exc``'s message on one line (torch's ``load_state_dict`` errors list one mismatch a line), shortened."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text if len(text) <= limit else text[: limit - 4] + " ..."
+
+
 def load_spandrel(weights: str, param_key: str | None, not_ours: UnrecognisedCheckpointError, tile: str = "auto",
                   precision: str = "fp32") -> SpandrelChoice:
     """The network spandrel recognises in ``weights``, which none of our families claimed.
@@ -148,7 +154,7 @@ def load_spandrel(weights: str, param_key: str | None, not_ours: UnrecognisedChe
     except (KeyError, ValueError, RuntimeError, TypeError, AssertionError, IndexError) as exc:
         # an architecture's detector matched, its loader then failed (a truncated or edited file)
         raise DetectionError(f"{weights}: none of our architectures claims it and spandrel "
-                             f"{spandrel.__version__} cannot load it: {type(exc).__name__}: {exc}") from exc
+                             f"{spandrel.__version__} cannot load it: {type(exc).__name__}: {_one_line(exc)}") from exc
     name = descriptor.architecture.name
     if not isinstance(descriptor, spandrel.ImageModelDescriptor):
         raise InferError(f"{weights}: spandrel recognises a {name} ({descriptor.purpose}), which needs more than "
