@@ -48,6 +48,24 @@ def test_nafnet_recipe_is_the_official_one() -> None:
     assert (sidd["datasets"]["train"]["use_hflip"], gopro["datasets"]["train"]["use_hflip"]) == (False, True)
 
 
+@pytest.mark.parametrize("name", ["train_NAFNet-SIDD-width32.yml", "train_NAFNet-GoPro-width64.yml"])
+def test_nafnet_files_clip_the_gradient_norm_to_0_01_as_its_trainer_does(name: str) -> None:
+    """NAFNet's ImageRestorationModel reads train.use_grad_clip with the default true (norm bound 0.01); the
+    official files never set it, so they train clipped, and so do ours."""
+    opt = load_yaml(ROOT / "options/train/NAFNet" / name)
+    notices, problems = translate_upstream(opt)
+    assert problems == [] and opt["train"]["grad_clip"] == 0.01 and "use_grad_clip" not in opt["train"]
+    assert sum("train.use_grad_clip: true is train.grad_clip: 0.01" in n for n in notices) == 1
+    unclipped = load_yaml(ROOT / "options/train/NAFNet" / name)
+    unclipped["train"]["use_grad_clip"] = False
+    translate_upstream(unclipped)
+    assert "grad_clip" not in unclipped["train"]
+    own = load_yaml(ROOT / "options/train/NAFNet" / name)
+    own["train"]["grad_clip"] = 0.5  # our own spelling wins, without a notice
+    notices, _ = translate_upstream(own)
+    assert own["train"]["grad_clip"] == 0.5 and not any("grad_clip" in n for n in notices)
+
+
 def test_nafnet_upstream_spellings_are_translated_with_one_notice_each() -> None:
     """The keys of the pristine megvii-research/NAFNet files that differ from ours."""
     opt = {"model_type": "ImageRestorationModel", "network_g": {"type": "NAFNetLocal", "width": 64},

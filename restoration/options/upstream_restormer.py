@@ -7,6 +7,8 @@ what to write instead. ``model_type: ImageCleanModel`` itself is an alias of SRM
 translation here:
 
 * ``train.use_grad_clip: true`` clips the gradient norm to 0.01 (a constant in its code) -> ``train.grad_clip: 0.01``;
+  NAFNet's ``ImageRestorationModel`` reads the same switch with the default true, so a NAFNet training file that
+  does not set it (none of the official ones does) clips too;
 * ``train.mixing_augs`` (``mixup``, ``mixup_beta``, ``use_identity``): mixup of the batch with itself permuted, a
   weight from Beta(mixup_beta, mixup_beta), applied to every batch or, with ``use_identity``, to one batch in two
   (it picks among mixup and "identity") -> ``train.batch_augment: [{type: mixup, alpha: mixup_beta, prob: 1 or
@@ -59,7 +61,8 @@ def _translate_train(train: dict[str, Any], notices: list[str], problems: list[s
         elif clip:
             train["grad_clip"] = RESTORMER_GRAD_CLIP
             notices.append(f"train.use_grad_clip: true is train.grad_clip: {RESTORMER_GRAD_CLIP} here (the gradient "
-                           "norm bound Restormer's ImageCleanModel hard-codes)")
+                           "norm bound Restormer's ImageCleanModel and NAFNet's ImageRestorationModel hard-code; "
+                           "ImageRestorationModel clips unless use_grad_clip is false)")
         else:
             notices.append(f"train.use_grad_clip: {_yaml(clip)} ignored (no clipping, as here by default)")
     if "mixing_augs" not in train:
@@ -147,6 +150,9 @@ def translate_restormer(opt: dict[str, Any], notices: list[str], problems: list[
     untranslatable setting in ``problems``."""
     train = opt.get("train")
     if isinstance(train, dict) and opt.get("model_type") in _MODELS:
+        if (opt["model_type"] == "ImageRestorationModel" and "use_grad_clip" not in train
+                and train.get("grad_clip") is None and "optim_g" in train):
+            train["use_grad_clip"] = True  # NAFNet's ImageRestorationModel clips unless the file says false
         _translate_train(train, notices, problems)
     val = opt.get("val")
     if isinstance(val, dict) and opt.get("model_type") == "ImageCleanModel":
