@@ -14,11 +14,11 @@ from typing import Any, Callable
 import pytest
 import torch
 
-from restoration import build_network
+from restoration import build_network, zoo
 from restoration.archs import register_archs
 from restoration.archs.dat.dat_arch import DAT, shifted_rect_mask
 from tests.helpers import assert_unreleased_detection
-from restoration.archs.detect import DetectionError, detect_architecture
+from restoration.archs.detect import DetectionError, detect_architecture, published_configs
 from restoration.archs.restormer.restormer_arch import Restormer
 from restoration.archs.spec import arch_spec
 from restoration.layers.depthwise_conv import (
@@ -69,6 +69,24 @@ def _load(entry: dict, write_checkpoint: Callable) -> torch.nn.Module:
     net = build_network({"type": entry["arch"], **entry["config"]})
     load_weights(net, write_checkpoint(entry["params"]), strict=True)
     return net.double().eval()
+
+
+def test_every_dat_release_is_in_the_zoo_with_the_papers_five_benchmarks_and_its_configuration() -> None:
+    """The twelve files of zhengchen1999/DAT options/Test (DAT, DAT-S, DAT-2, DAT-light at x2, x3, x4), each with
+    the paper's Set5 / Set14 / B100 / Urban100 / Manga109 PSNR and SSIM and the network of its own published
+    configuration (tests/test_detect.py detects each configuration back from its keys); the x4 Urban100 scores of
+    the README's model table are the paper's."""
+    configs = {c.name: c for c in published_configs() if c.arch == "DAT"}
+    dat = {e.name: e for e in zoo.entries() if e.network_g["type"] == "DAT"}
+    assert set(dat) == {f"DAT{v}_x{s}.pth" for v in ("", "_S", "_2", "_light") for s in (2, 3, 4)}
+    for name, entry in dat.items():
+        assert set(entry.scores) == {"Set5", "Set14", "BSD100", "Urban100", "Manga109"}, name
+        assert all(set(m) == {"psnr", "ssim"} for m in entry.scores.values()), name
+        assert entry.network_g == {"type": "DAT", **configs[name.removesuffix(".pth")].kwargs}, name
+    readme_x4_urban100 = {"DAT_S": (27.68, 0.8300), "DAT": (27.87, 0.8343), "DAT_2": (27.86, 0.8341),
+                          "DAT_light": (26.64, 0.8033)}
+    for variant, (psnr, ssim) in readme_x4_urban100.items():
+        assert dat[f"{variant}_x4.pth"].scores["Urban100"] == {"psnr": psnr, "ssim": ssim}
 
 
 @pytest.mark.parametrize("name, network_g, expected", RELEASED, ids=[r[0] for r in RELEASED])
