@@ -208,6 +208,10 @@ def test_foreign_keys_name_the_closest_family_and_the_keys_that_differ() -> None
     assert "its keys the checkpoint lacks (1): conv_first.weight" in msg
     assert "(not RRDBNet: no 'conv_first.weight')" in msg
     assert isinstance(info.value, DetectionError)
+    with pytest.raises(UnrecognisedCheckpointError, match=re.escape(
+            "x.pth: the keys match no supported architecture and share no key pattern with any of them (first "
+            "keys: stem.weight, z.bias). Pass --arch")):
+        detect_architecture({"stem.weight": torch.zeros(1), "z.bias": torch.zeros(1)}, where="x.pth")
 
 
 def test_unknown_arch_name_is_refused() -> None:

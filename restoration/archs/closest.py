@@ -81,7 +81,7 @@ def closest_family(sd: StateDict, candidates: list[Family]) -> ClosestFamily | N
         candidates: Families to compare with, in detection order (those without a tiny configuration are skipped).
 
     Returns:
-        The closest, or None when no candidate could be built.
+        The closest, or None when no candidate shares a key pattern with ``sd`` (or none could be built).
     """
     ours = _patterns(list(sd))
     best: tuple[float, ClosestFamily] | None = None
@@ -100,4 +100,4 @@ def closest_family(sd: StateDict, candidates: list[Family]) -> ClosestFamily | N
                     family.name, arch, shared, total,
                     unmatched=tuple(key for pattern, key in ours.items() if pattern not in theirs),
                     missing=tuple(key for pattern, key in theirs.items() if pattern not in ours)))
-    return None if best is None else best[1]
+    return None if best is None or best[1].shared == 0 else best[1]

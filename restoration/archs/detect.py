@@ -155,7 +155,8 @@ def detect_architecture(sd: StateDict, arch: str | None = None, overrides: Mappi
         why = next((reason for reason in not_it if closest and reason.startswith(f"not {closest.family}:")), "")
         raise UnrecognisedCheckpointError(
             f"{where}: the keys match no supported architecture"
-            + (f"; {closest.describe()}" + (f" ({why})" if why else "") if closest else f" ({'; '.join(not_it)})")
+            + (f"; {closest.describe()}" + (f" ({why})" if why else "") if closest else
+               f" and share no key pattern with any of them (first keys: {', '.join(list(sd)[:4])})")
             + ". Pass --arch NAME --arch-opt '{...}' or -opt options.yml")
     name, kwargs = found[0]
     family = family_of(name)

@@ -149,8 +149,8 @@ def load_spandrel(weights: str, param_key: str | None, not_ours: UnrecognisedChe
     try:
         descriptor = spandrel.ModelLoader().load_from_state_dict(sd)
     except spandrel.UnsupportedModelError:
-        raise UnrecognisedCheckpointError(f"{not_ours} (spandrel {spandrel.__version__} does not recognise it "
-                                          "either)") from None
+        raise UnrecognisedCheckpointError(f"{not_ours}; spandrel {spandrel.__version__} does not recognise it "
+                                          "either") from None
     except (KeyError, ValueError, RuntimeError, TypeError, AssertionError, IndexError) as exc:
         # an architecture's detector matched, its loader then failed (a truncated or edited file)
         raise DetectionError(f"{weights}: none of our architectures claims it and spandrel "
