@@ -60,6 +60,18 @@ def test_explicit_param_key_and_missing_key(tmp_path: Path) -> None:
         load_weights(dst, str(tmp_path / "w.pth"), param_key="ema")
 
 
+def test_params_ema_asked_of_a_file_without_an_ema_reads_params_as_basicsr(tmp_path: Path, caplog) -> None:
+    """Real-ESRNet x4plus's param_key_g params_ema on ESRGAN_SRx4_DF2KOST_official, which has only 'params'."""
+    src, dst = _pair()
+    torch.save({"params": src.state_dict()}, tmp_path / "w.pth")
+    load_weights(dst, str(tmp_path / "w.pth"), param_key="params_ema")
+    assert _same(src, dst)
+    assert f"{tmp_path / 'w.pth'} has no 'params_ema' entry: using its 'params' (as BasicSR does)" in caplog.text
+    torch.save({"state_dict": src.state_dict()}, tmp_path / "other.pth")
+    with pytest.raises(WeightsError, match="no entry 'params_ema'"):
+        load_weights(dst, str(tmp_path / "other.pth"), param_key="params_ema")
+
+
 def test_mismatch_lists_keys_and_shapes_and_loads_nothing(tmp_path: Path) -> None:
     torch.manual_seed(0)
     other = build_network({**CFG, "upscale": 3})  # wrong scale: the upsampler conv differs

@@ -114,6 +114,11 @@ def _selected_key(ckpt: Any, path: str, param_key: str | None) -> str | None:
     if not isinstance(ckpt, Mapping):
         raise WeightsError(f"{path} holds a {type(ckpt).__name__}, not a state dict")
     if param_key is not None:
+        if param_key == "params_ema" and param_key not in ckpt and isinstance(ckpt.get("params"), Mapping):
+            # BasicSR's load_network does the same: a file saved without an EMA has only 'params' (the official
+            # ESRGAN_SRx4_DF2KOST weights, which Real-ESRNet x4plus starts from with param_key_g params_ema)
+            _LOGGER.warning(f"{path} has no 'params_ema' entry: using its 'params' (as BasicSR does)")
+            return "params"
         if param_key not in ckpt:
             raise WeightsError(
                 f"{path} has no entry '{param_key}'; top-level keys: {sorted(ckpt)[:10]}"
