@@ -28,7 +28,8 @@ setup(
     # python train.py / test.py as commands that run from any folder (docs/install.md: how paths resolve)
     entry_points={"console_scripts": ["restoration-infer=restoration.cli.infer:main",
                                       "restoration-train=restoration.cli.train:main",
-                                      "restoration-test=restoration.cli.test:main"]},
+                                      "restoration-test=restoration.cli.test:main",
+                                      "restoration-export=restoration.cli.export:main"]},
     extras_require={
         "natten": ["natten>=0.20"],
         # the suite also compares LPIPS with the official package and runs the ONNX export (so CI runs both)

@@ -154,7 +154,7 @@ def test_export_writes_an_onnx_model_equal_to_the_network(tmp_path: Path) -> Non
     ort = pytest.importorskip("onnxruntime")
     if not hasattr(torch.export.Dim, "DYNAMIC"):
         pytest.skip("the dynamo exporter needs torch >= 2.6")
-    from restoration.export import main as export_main
+    from restoration.cli.export import main as export_main
 
     net = _released()
     weights = tmp_path / "plain.pth"

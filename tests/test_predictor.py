@@ -176,7 +176,8 @@ def _imports_and_names(path: Path) -> tuple[list[str], list[str]]:
 COMMAND_MODULES = {
     "infer": ["cli/infer.py", "deploy/network.py", "inference/image_restorer.py", "inference/folder.py",
               "inference/output_plan.py", "inference/image_files.py"],
-    "export": ["export.py"],
+    "export": ["cli/export.py", "deploy/network.py", "deploy/onnx_export.py", "deploy/onnx_check.py",
+               "deploy/safetensors_export.py"],
 }
 
 

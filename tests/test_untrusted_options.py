@@ -72,7 +72,7 @@ def test_options_beside_downloaded_weights_run_no_code(tmp_path: Path, capsys) -
     assert "RegistryError" in err[0] and str(tmp_path / "run" / "options" / "x.yml") in err[0]
     assert "'subprocess:getoutput'" in err[0] and "-opt" in err[0]
 
-    from restoration.export import load_network  # export resolves the network the same way
+    from restoration.deploy.network import load_network  # export resolves the network the same way
 
     with pytest.raises(RegistryError, match="subprocess:getoutput"):
         load_network(str(weights))
