@@ -29,7 +29,8 @@ setup(
     entry_points={"console_scripts": ["restoration-infer=restoration.cli.infer:main",
                                       "restoration-train=restoration.cli.train:main",
                                       "restoration-test=restoration.cli.test:main",
-                                      "restoration-export=restoration.cli.export:main"]},
+                                      "restoration-export=restoration.cli.export:main",
+                                      "restoration-zoo=restoration.cli.zoo:main"]},
     extras_require={
         "natten": ["natten>=0.20"],
         # the suite also compares LPIPS with the official package and runs the ONNX export (so CI runs both)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from restoration import zoo
+from restoration.cli.zoo import main as zoo_main
 from restoration.archs.build import build_network
 
 ENTRIES = zoo.entries()
@@ -126,12 +127,12 @@ def test_verify_a_small_network_saved_as_a_released_name_is_a_mismatch(tmp_path:
     name = "002_lightweightSR_DIV2K_s64w8_SwinIR-S_x2.pth"
     assert zoo.get(name).sha256 is None
     fake = _save(tmp_path / name, TINY)
-    assert zoo.main(["verify", str(fake)]) == 1
+    assert zoo_main(["verify", str(fake)]) == 1
     out = capsys.readouterr().out
     assert out.startswith(f"MISMATCH {fake} ({name}): SwinIR ") and "0 verified, 1 mismatched, 0 missing" in out
     (tmp_path / "real").mkdir()
     real = _save(tmp_path / "real" / name, zoo.get(name).network_g)  # the released shapes (900k parameters)
-    assert zoo.main(["verify", str(real)]) == 0
+    assert zoo_main(["verify", str(real)]) == 0
     assert capsys.readouterr().out.startswith(f"OK       {real} ({name}): shapes match (")
 
 
@@ -152,27 +153,27 @@ def test_manifest_errors_name_the_entry(tmp_path: Path):
 
 
 def test_cli_list_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    assert zoo.main(["list"]) == 0
+    assert zoo_main(["list"]) == 0
     out = capsys.readouterr().out
     assert "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/001_classicalSR_DIV2K_s48w8_SwinIR-M_x2.pth" in out
     assert "HAT_SRx4.pth" in out and "drive.google.com" in out
 
     weights, manifest = _tiny_manifest(tmp_path)
-    assert zoo.main(["--manifest", str(manifest), "verify", str(weights)]) == 0
+    assert zoo_main(["--manifest", str(manifest), "verify", str(weights)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"OK       {weights} (tiny.pth): shapes match ({len(build_network(TINY).state_dict())} tensors of SwinIR); "
         "sha256 match", "1 verified, 0 mismatched, 0 missing"]
     # every entry without a file of its own is MISSING: nothing verified is a failure, not "all fine"
-    assert zoo.main(["--manifest", str(manifest), "verify", str(tmp_path / "nohash.pth")]) == 1
+    assert zoo_main(["--manifest", str(manifest), "verify", str(tmp_path / "nohash.pth")]) == 1
     assert capsys.readouterr().out.startswith(f"MISSING  {tmp_path / 'nohash.pth'} (nohash.pth): no such file")
     # --dir: every entry in a folder; an absent entry is listed, only a mismatch or nothing verified fails
-    assert zoo.main(["--manifest", str(manifest), "verify", "--dir", str(tmp_path)]) == 0
+    assert zoo_main(["--manifest", str(manifest), "verify", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"MISSING  {tmp_path / 'nohash.pth'}" in out and out.endswith("1 verified, 0 mismatched, 1 missing\n")
     (tmp_path / "empty").mkdir()
-    assert zoo.main(["--manifest", str(manifest), "verify", "--dir", str(tmp_path / "empty")]) == 1
+    assert zoo_main(["--manifest", str(manifest), "verify", "--dir", str(tmp_path / "empty")]) == 1
     _save(tmp_path / "nohash.pth", {**TINY, "embed_dim": 12})
-    assert zoo.main(["--manifest", str(manifest), "verify", "--dir", str(tmp_path)]) == 1
+    assert zoo_main(["--manifest", str(manifest), "verify", "--dir", str(tmp_path)]) == 1
     assert "MISMATCH" in capsys.readouterr().out
-    assert zoo.main(["--manifest", str(manifest), "verify"]) == 1
+    assert zoo_main(["--manifest", str(manifest), "verify"]) == 1
     assert "nothing to verify: give FILE names or --dir FOLDER" in capsys.readouterr().err
