@@ -199,7 +199,7 @@ class MainRankFailedError(RestorationError, RuntimeError):
 
 # ----------------------------------------------------------------------------------------- Commands
 class InferError(RestorationError, ValueError):
-    """Bad inputs, outputs or options of ``restoration.infer``; one line for the user."""
+    """Bad inputs, outputs or options of ``restoration-infer`` (and ``restoration-export``); one line for the user."""
 
 
 class InferArgumentError(InferError):
