@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from restoration.archs.build import build_network
-from restoration.infer import main as infer_main
+from restoration.cli.infer import main as infer_main
 from restoration.inference import restore, tile_budget
 from restoration.inference.spandrel_fallback import ZOO_HINT, spandrel_spec
 from restoration.utils.image_io import img2tensor, imread, imwrite, tensor2img
