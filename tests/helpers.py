@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
 
+from restoration.cli.train import main as train_main
 from restoration.utils.image_io import imwrite
 from restoration.utils.matlab_imresize import imresize
 
@@ -129,3 +132,23 @@ def assert_unreleased_detection(sd: dict, where: str = "checkpoint") -> Any:
     assert detection.release is None and detection.notice is not None
     assert detection.notice.startswith("not a released ") and "--arch-opt" in detection.notice
     return detection
+
+
+def assert_gan_resume_is_bit_exact(exp: Path, opt: dict[str, Any], tmp_path: Path, last: int) -> None:
+    """A copy of the finished GAN run ``exp`` without its final state ``<last>.state``, resumed with
+    ``--auto_resume``, ends with the same generator, discriminator, EMA and both optimizers' states, bit for bit."""
+    state = torch.load(exp / "training_states" / f"{last}.state", weights_only=True)
+    resumed = tmp_path / "resumed"
+    shutil.copytree(exp, resumed)
+    (resumed / "training_states" / f"{last}.state").unlink()
+    opt2 = {**opt, "name": "resumed", "path": {"experiments_root": str(resumed)}}
+    assert train_main(["-opt", str(write_options(opt2, tmp_path / "r.yml")), "--root", str(tmp_path),
+                       "--auto_resume"]) == 0
+    again = torch.load(resumed / "training_states" / f"{last}.state", weights_only=True)
+    for key in ("net_g", "net_d", "ema"):
+        for name, value in state[key].items():
+            assert torch.equal(value, again[key][name]), f"{key}.{name}"
+    for key in ("optimizer", "optimizer_d"):
+        for index, slot in state[key]["state"].items():
+            for name, value in slot.items():
+                assert torch.equal(value, again[key]["state"][index][name]), f"{key}.{index}.{name}"

@@ -9,7 +9,6 @@ Sizes: ``VGGStyleDiscriminator`` scores whole 128² patches only, so the patches
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from restoration.models import register_models
 from restoration.options.parse import parse_options
 from restoration.options.yaml_io import load_yaml
 from restoration.registry import ARCH_REGISTRY, MODEL_REGISTRY
-from tests.helpers import make_sr_pairs, write_options
+from tests.helpers import assert_gan_resume_is_bit_exact, make_sr_pairs, write_options
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 register_models()
@@ -194,20 +193,7 @@ def test_a_run_writes_checkpoints_and_resumes_bit_for_bit(data, tmp_path: Path) 
     for name in ("l_pix", "l_g_gan", "l_d_real", "l_d_fake", "out_d_real", "out_d_fake", "grad_norm_d"):
         assert name in log, name
 
-    resumed = tmp_path / "resumed"  # the same run stopped after iteration 2, then resumed
-    shutil.copytree(exp, resumed)
-    (resumed / "training_states" / "4.state").unlink()
-    opt2 = {**opt, "name": "resumed", "path": {"experiments_root": str(resumed)}}
-    assert train_main(["-opt", str(write_options(opt2, tmp_path / "r.yml")), "--root", str(tmp_path),
-                       "--auto_resume"]) == 0
-    again = torch.load(resumed / "training_states" / "4.state", weights_only=True)
-    for key in ("net_g", "net_d", "ema"):
-        for name, value in state[key].items():
-            assert torch.equal(value, again[key][name]), f"{key}.{name}"
-    for key in ("optimizer", "optimizer_d"):
-        for index, slot in state[key]["state"].items():
-            for name, value in slot.items():
-                assert torch.equal(value, again[key]["state"][index][name]), f"{key}.{index}.{name}"
+    assert_gan_resume_is_bit_exact(exp, opt, tmp_path, last=4)  # stopped after iteration 2, resumed
 
 
 # ------------------------------------------------------------------ the option files

@@ -21,7 +21,8 @@ from restoration.losses.gan_loss import GANLoss
 from restoration.models import register_models
 from restoration.registry import MODEL_REGISTRY
 from restoration.cli.train import main as train_main
-from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
+from tests.helpers import (assert_gan_resume_is_bit_exact, make_sr_pairs, torchrun_train, train_options,
+                           write_options)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 register_models()
@@ -305,20 +306,7 @@ def test_interrupted_and_resumed_equals_straight_bit_for_bit(data, tmp_path: Pat
     for name in ("l_g_gan", "l_d_real", "l_d_fake", "out_d_real", "out_d_fake", "grad_norm_d"):
         assert name in log, name
 
-    resumed = tmp_path / "resumed"  # the same run stopped after iteration 4, then resumed
-    shutil.copytree(exp, resumed)
-    (resumed / "training_states" / "6.state").unlink()
-    opt2 = {**opt, "name": "resumed", "path": {"experiments_root": str(resumed)}}
-    assert train_main(["-opt", str(write_options(opt2, tmp_path / "r.yml")), "--root", str(tmp_path),
-                       "--auto_resume"]) == 0
-    again = torch.load(resumed / "training_states" / "6.state", weights_only=True)
-    for key in ("net_g", "net_d", "ema"):
-        for name, value in state[key].items():
-            assert torch.equal(value, again[key][name]), f"{key}.{name}"
-    for key in ("optimizer", "optimizer_d"):
-        for index, slot in state[key]["state"].items():
-            for name, value in slot.items():
-                assert torch.equal(value, again[key]["state"][index][name]), f"{key}.{index}.{name}"
+    assert_gan_resume_is_bit_exact(exp, opt, tmp_path, last=6)  # stopped after iteration 4, resumed
 
 
 # ------------------------------------------------------------------ no-reference scores
