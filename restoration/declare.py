@@ -12,12 +12,16 @@ schedule, batch augmentation, and a dataset's nested sections such as all-in-one
    * or by an ``options`` attribute: a mapping ``key ->`` :class:`~restoration.schema.Key` (types, default,
      required, choices, doc). Datasets do this, because they take one option dict (BasicSR style).
 
-   Table rows that are not classes (schedules, degradations, noise models, all-in-one sources, the trainer's
-   ``train:`` section) are declared the same way through a :class:`Declared` row.
+   Table rows that are not classes (schedules, degradations, noise models, all-in-one sources) are declared
+   the same way through a :class:`Declared` row. A trainer declares its own ``train:`` keys in ``options``;
+   the option check joins them with the common ``train:`` keys into one :class:`Declared` row.
 
 2. **Optionally it checks its values**: a classmethod (or function attribute) ``check_options(bound)`` that
    receives the *complete* bound options (the user's values, every default applied: :func:`bound_options`)
-   and returns a list of readable problems. It never raises and never repeats a default.
+   and returns a list of readable problems. It never raises and never repeats a default. (A trainer's
+   ``check_options`` receives its bound ``train:`` section. What only the whole file shows, such as its
+   networks or a discriminator's input size against the training crop, is a trainer's second classmethod,
+   ``check_run(opt, is_train)``, which receives the option file.)
 
 3. **Framework keys are declared, not special-cased**: keys the framework reads beside the component's own
    (a metric's ``better``, a loss entry's ``label``) are passed as a ``framework`` mapping of ``Key``; they are

@@ -115,7 +115,7 @@ class TileSettings:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """``train:`` keys every trainer shares; a trainer's own keys are in its ``train_options``."""
+    """``train:`` keys every trainer shares; a trainer's own keys are its ``options``."""
 
     ema_decay: float
     accum_iter: int

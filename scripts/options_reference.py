@@ -42,7 +42,7 @@ def main() -> None:
     print("\n".join(_rows(TOP_LEVEL)))
     register_models()
     for name in MODEL_REGISTRY.names():
-        declared = getattr(MODEL_REGISTRY.get(name), "train_options", None)
+        declared = getattr(MODEL_REGISTRY.get(name), "options", None)
         if declared:
             print(f"\n## `model_type: {name}`: its own `train:` keys\n")
             print("| key | type | default | meaning |\n|---|---|---|---|")

@@ -206,7 +206,7 @@ def _cases() -> list[tuple[str, Any]]:
         def trainer(opt: dict[str, Any], root: Path, name: str = name) -> tuple[dict[str, Any], list[str]]:
             opt["model_type"] = name
             _trainer_file(name, opt)
-            own = list(getattr(MODEL_REGISTRY.get(name), "train_options", {}) or {})
+            own = list(getattr(MODEL_REGISTRY.get(name), "options", {}) or {})
             return opt["train"], own or ["total_iter"]  # a trainer without keys of its own: the framework's
         add("trainer", name, trainer)
     for name in OPTIMIZERS:

@@ -90,14 +90,14 @@ class ClipNet(nn.Module):
 class ClipTrainer(Trainer):
     """Trains ``g`` to restore whole clips under an L1 loss; validation restores and scores whole clips."""
 
-    train_options = {"frame_weight": Key((int, float), default=1.0, doc="weight of the per-frame L1 loss")}
+    options = {"frame_weight": Key((int, float), default=1.0, doc="weight of the per-frame L1 loss")}
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         super().__init__(opt, device, world_size)
         self.add_network("g", opt["network_g"])
         if self.is_train:
             self.add_optimizer("g", self.train_opt["optim_g"], self.train_opt.get("scheduler"))
-            self.weight = float(self.declared_options()["frame_weight"])
+            self.weight = float(self.declared_options(self.train_opt)["frame_weight"])
 
     def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
         assert batch["lq"].dim() == 5  # (B, T, C, H, W): the loader stacks clips

@@ -88,8 +88,8 @@ def test_tbsn_options_are_declared_once_and_checked() -> None:
     from restoration.models.tbsn_model import TBSNModel
 
     for key, rule in TBSNPredictor.options.items():
-        assert TBSNModel.train_options[key] is rule
-    assert set(TBSNModel.train_options) - set(TBSNPredictor.options) == {"pd_train", "pd_train_all"}
+        assert TBSNModel.options[key] is rule
+    assert set(TBSNModel.options) - set(TBSNPredictor.options) == {"pd_train", "pd_train_all"}
     net = _tbsn()
     with pytest.raises(ValueError, match=r"unknown key 'refine_pases' \(did you mean 'refine_passes'\?\)"):
         predictor_for(net, options={"refine_pases": 2})

@@ -139,7 +139,7 @@ def test_paired_prob_mixes_by_a_coin_of_the_iteration_seed(pairs) -> None:
         if model.uses_own_pairs(it):
             assert out["lq"] is batch["lq"]
         else:  # the degradation's draws are a run without mixing: its generator is the iteration's own
-            lq, _, _ = realesrgan_degrade(batch, {**model.options, "scale": SCALE}, degradation_generator(3, it))
+            lq, _, _ = realesrgan_degrade(batch, {**model.values, "scale": SCALE}, degradation_generator(3, it))
             assert torch.equal(out["lq"], lq) and out["lq"].shape == (2, 3, 8, 8)
     assert not any(_model(paired_prob=0).uses_own_pairs(it) for it in iterations)
     assert all(_model(paired_prob=1).uses_own_pairs(it) for it in iterations)

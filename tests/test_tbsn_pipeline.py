@@ -135,7 +135,7 @@ def test_model_inference_range_seed_and_ensemble() -> None:
 def test_model_option_errors() -> None:
     from restoration.models.tbsn_model import TBSNModel
 
-    assert TBSNModel.check_train_options({"refine_prob": 16}) == ["refine_prob must be in [0, 1], got 16"]
+    assert TBSNModel.check_options({"refine_prob": 16}) == ["refine_prob must be in [0, 1], got 16"]
     with pytest.raises(ValueError, match="pd_train must be >= 1"):
         TBSNModel(_options(pd_train=0), torch.device("cpu"))
     with pytest.raises(ValueError, match="val.tile is not supported"):

@@ -33,7 +33,7 @@ class TwoNetTrainer(Trainer):
     targets above ``g``'s outputs (a Wasserstein-style critic, enough to exercise two optimizers)."""
 
     required_networks = ("g", "d")  # the option check asks for network_d (and its optim_d, declared below)
-    train_options = {
+    options = {
         "optim_d": Key((dict,), required=True, doc="optimizer of the critic"),
         "critic_weight": Key((int, float), default=0.01, doc="weight of the critic term in g's loss"),
     }
@@ -46,7 +46,7 @@ class TwoNetTrainer(Trainer):
             self.losses = {k: v.to(device) for k, v in build_losses(self.train_opt).items()}
             self.add_optimizer("g", self.train_opt["optim_g"], self.train_opt.get("scheduler"))
             self.add_optimizer("d", self.train_opt["optim_d"])
-            self.weight = float(self.declared_options()["critic_weight"])
+            self.weight = float(self.declared_options(self.train_opt)["critic_weight"])
         self.seen = torch.zeros(())  # a per-rank state: the sum of this rank's inputs
 
     def rank_state(self) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-from types import SimpleNamespace
 from typing import Any, Mapping
 
 import numpy as np
@@ -52,7 +51,7 @@ def _device_degradation(opt: Mapping[str, Any]) -> dict[str, Any] | None:
     trainer = MODEL_REGISTRY.get(opt["model_type"])
     if not hasattr(trainer, "degrade") or not hasattr(trainer, "declared_options"):
         return None
-    values = trainer.declared_options(SimpleNamespace(opt=opt, train_options=trainer.train_options))
+    values = trainer.declared_options(opt.get("train"))
     if not values.get("high_order_degradation", True) or float(values.get("paired_prob", 0)) >= 1:
         return None  # trains on the dataset's own pairs
     return {**values, "scale": int(opt["scale"])}

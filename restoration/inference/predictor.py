@@ -13,7 +13,7 @@ through its predictor, so none of them branches on an architecture's name.
   and :func:`predictor_for` builds it.
 * A protocol's own test-time options are declared once, as :class:`~restoration.schema.Key` mappings in
   :attr:`Predictor.options`; a trainer that reads them from its option file puts the same mapping in its
-  ``train_options``. The generic settings (tiles, ensemble) are :class:`InferenceSettings`.
+  ``options`` (its ``train:`` keys). The generic settings (tiles, ensemble) are :class:`InferenceSettings`.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from restoration.schema import COMPONENT, Key
 
 __all__ = ["AdversarialTrainer", "GAN_OPTIONS"]
 
-#: The ``train:`` keys every GAN trainer declares (a trainer lists them in its own ``train_options``).
+#: The ``train:`` keys every GAN trainer declares (a trainer lists them in its own ``options``).
 GAN_OPTIONS: dict[str, Key] = {
     "optim_d": Key((dict,), required=True, doc="optimizer of the discriminator: {type: Adam, lr, betas, ...}"),
     "gan_opt": Key((dict,), required=True, kind=COMPONENT,
@@ -52,7 +52,7 @@ class AdversarialTrainer(SRModel):
     """Base of the GAN trainers: ``g`` under its losses plus an adversarial one, and a discriminator ``d``.
 
     Needs ``network_d`` and ``train.optim_d``; ``train.gan_opt`` is BasicSR's slot of the adversarial loss.
-    A subclass declares :data:`GAN_OPTIONS` in its ``train_options`` and overrides the hooks it changes.
+    A subclass declares :data:`GAN_OPTIONS` in its ``options`` and overrides the hooks it changes.
     """
 
     required_networks = ("g", "d")
@@ -61,30 +61,30 @@ class AdversarialTrainer(SRModel):
     #: a step of several micro-batches would need both networks' gradients kept apart.
     supports_accumulation = False
 
-    train_options = dict(GAN_OPTIONS)
+    options = dict(GAN_OPTIONS)
 
     @classmethod
-    def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
+    def check_options(cls, bound: Mapping[str, Any]) -> list[str]:
         """The ranges of the step counts, and ``gan_opt`` must be a :class:`GANLoss` (the option check checks
         ``gan_opt`` itself as a loss section: a ``train:`` key of kind ``COMPONENT``)."""
-        problems = super().check_train_options(values)
+        problems = super().check_options(bound)
         for key, low in (("net_d_iters", 1), ("net_d_init_iters", 0)):
-            if isinstance(values[key], int) and values[key] < low:
-                problems.append(f"{key} must be >= {low}, got {values[key]}")
-        gan_opt = values["gan_opt"]
+            if isinstance(bound[key], int) and bound[key] < low:
+                problems.append(f"{key} must be >= {low}, got {bound[key]}")
+        gan_opt = bound["gan_opt"]
         if isinstance(gan_opt, Mapping) and "type" in gan_opt and gan_opt["type"] != "GANLoss":
             problems.append(f"gan_opt.type must be GANLoss, got {gan_opt['type']!r}")
         return problems
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         super().__init__(opt, device, world_size)
-        self.options = self.declared_options()
+        self.values = self.declared_options(self.train_opt)
         if not self.is_train:
             return  # test.py: only g
         self.add_network("d", opt["network_d"])
         self.add_optimizer("d", self.train_opt["optim_d"], self.train_opt.get("scheduler"),
                            int(self.train_opt.get("warmup_iter", -1)))
-        self.gan_loss: nn.Module = build_from_registry(LOSS_REGISTRY, dict(self.options["gan_opt"])).to(self.device)
+        self.gan_loss: nn.Module = build_from_registry(LOSS_REGISTRY, dict(self.values["gan_opt"])).to(self.device)
 
     # ------------------------------------------------------------------ hooks
     def real_images(self, batch: Mapping[str, Any]) -> Tensor:
@@ -122,7 +122,7 @@ class AdversarialTrainer(SRModel):
         """One iteration of ``g`` and ``d`` on ``batch`` (``lq``, ``gt``, ... on the device; see the module
         docstring); returns 0-d tensors to log."""
         critic = self.networks["d"]
-        step_g = current_iter % self.options["net_d_iters"] == 0 and current_iter > self.options["net_d_init_iters"]
+        step_g = current_iter % self.values["net_d_iters"] == 0 and current_iter > self.values["net_d_init_iters"]
         real = self.real_images(batch)
         log: dict[str, Tensor] = {}
         grad_norms: dict[str, Tensor] = {}

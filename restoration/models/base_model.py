@@ -15,8 +15,10 @@ optimizer, a learning-rate schedule, a GradScaler and an EMA copy. Whatever is r
 :meth:`Trainer.add_network` / :meth:`Trainer.add_optimizer` is moved to the device, made channels_last,
 wrapped in DDP and ``torch.compile``-d, checkpointed and resumed without the subclass writing any of
 it. A subclass adds its losses and its step (:meth:`Trainer.optimize_parameters`), using
-:meth:`Trainer.backward_step` for each optimizer; it declares the ``train:`` options it reads in
-:attr:`Trainer.train_options` (checked with the rest of the file before anything starts).
+:meth:`Trainer.backward_step` for each optimizer; it follows the declaration protocol (:mod:`restoration.declare`): its own
+``train:`` keys are its :attr:`Trainer.options`, their values are checked by :meth:`Trainer.check_options`
+(the bound ``train:`` section), and the option file as a whole by :meth:`Trainer.check_run`; both run with
+the rest of the file before anything starts.
 
 Checkpoint layout (unchanged from the first trainer, extended by suffixes): ``net_g``, ``optimizer``,
 ``scheduler``, ``scaler``, ``ema`` for network ``"g"``; ``net_d``, ``optimizer_d``, ... for the others.
@@ -73,8 +75,9 @@ class Trainer:
             ``train_opt`` is the raw section, for the components it names (``optim_g``, ``losses``, ...).
     """
 
-    #: ``train:`` keys this trainer reads beyond the common ones (:data:`restoration.options.schema.TRAIN`).
-    train_options: ClassVar[dict[str, Key]] = {}
+    #: The trainer's declaration (:mod:`restoration.declare`): the ``train:`` keys it reads beyond the common
+    #: ones (:data:`restoration.options.schema.TOP_LEVEL`'s ``train``).
+    options: ClassVar[dict[str, Key]] = {}
 
     #: Networks the option file must define (``network_<name>``); for training each needs ``train.optim_<name>``.
     required_networks: ClassVar[tuple[str, ...]] = ("g",)
@@ -88,7 +91,7 @@ class Trainer:
     uses_loss_list: ClassVar[bool] = False
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        problems = type(self).check_options(opt, bool(opt.get("is_train", False)))
+        problems = type(self).check_run(opt, bool(opt.get("is_train", False)))
         if problems:  # the option check reports these first; a trainer built directly still gets them
             raise OptionsError(str(opt.get("opt_path", "the options")), problems)
         self.opt = opt
@@ -116,16 +119,23 @@ class Trainer:
         self.grad_clip: dict[str, float] = {}
 
     @classmethod
-    def check_options(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
-        """Problems with the option file as a whole for this trainer: its networks and their optimizers
-        (testing needs network ``g`` only)."""
+    def check_options(cls, bound: Mapping[str, Any]) -> list[str]:
+        """The protocol's value check: problems with the bound ``train:`` section (the common keys and
+        :attr:`options`, every default applied) beyond their types (ranges, combinations). Never raises."""
+        return []
+
+    @classmethod
+    def check_run(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
+        """Problems with the option file as a whole for this trainer, what no single section shows: its
+        networks and their optimizers (testing needs network ``g`` only), gradient accumulation. A subclass
+        adds its own cross-section checks (a discriminator's input size against the training crop, ...)."""
         problems = []
         trainer = opt.get("model_type", cls.__name__)
         train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
         for name in cls.required_networks if is_train else ("g",):
             if not opt.get(f"network_{name}"):
                 problems.append(f"{trainer} needs 'network_{name}'")
-            elif is_train and name != "g" and f"optim_{name}" not in cls.train_options and not train.get(f"optim_{name}"):
+            elif is_train and name != "g" and f"optim_{name}" not in cls.options and not train.get(f"optim_{name}"):
                 problems.append(f"'network_{name}' is trained by {trainer}: set 'train.optim_{name}'")
         if is_train and int(train.get("accum_iter", 1) or 1) > 1 and not cls.supports_accumulation:
             problems.append(f"{trainer} does not support gradient accumulation: set 'train.accum_iter' to 1")
@@ -137,14 +147,11 @@ class Trainer:
         return problems
 
     @classmethod
-    def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
-        """Problems with the values of :attr:`train_options` beyond their types (ranges, combinations)."""
-        return []
-
-    def declared_options(self) -> dict[str, Any]:
-        """This trainer's own options (:attr:`train_options`) with their defaults filled in, read from ``train:``."""
-        values = {k: v for k, v in (self.opt.get("train") or {}).items() if k in self.train_options}
-        return {key: values.get(key, spec.default) for key, spec in self.train_options.items()}
+    def declared_options(cls, train: Mapping[str, Any] | None) -> dict[str, Any]:
+        """This trainer's own options (:attr:`options`) read from the ``train:`` section ``train``, each absent
+        one at its default."""
+        values = {k: v for k, v in (train or {}).items() if k in cls.options}
+        return {key: values.get(key, spec.default) for key, spec in cls.options.items()}
 
     # ------------------------------------------------------------------ members
     def add_network(self, name: str, net_opt: Mapping[str, Any], train: bool | None = None,

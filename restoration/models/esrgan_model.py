@@ -43,13 +43,13 @@ class ESRGANModel(AdversarialTrainer):
     ``datasets.train.gt_size``) and the ``train:`` keys of :data:`~restoration.models.adversarial.GAN_OPTIONS`.
     """
 
-    train_options = dict(GAN_OPTIONS)
+    options = dict(GAN_OPTIONS)
 
     @classmethod
-    def check_options(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
+    def check_run(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
         """The base checks, and a discriminator of one input size (``input_size``) against the training patch:
         it scores whole GT patches, so ``datasets.train.gt_size`` must equal it."""
-        problems = super().check_options(opt, is_train)
+        problems = super().check_run(opt, is_train)
         net_d, datasets = opt.get("network_d"), opt.get("datasets")
         loader = datasets.get("train") if isinstance(datasets, Mapping) else None
         gt_size = loader.get("gt_size") if isinstance(loader, Mapping) else None

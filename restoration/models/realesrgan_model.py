@@ -107,7 +107,7 @@ class RealESRNetModel(SRModel):
     #: micro-batches would degrade them alike (``train.accum_iter`` is refused).
     supports_accumulation = False
 
-    train_options = {
+    options = {
         "high_order_degradation": Key((bool,), default=True, doc="synthesise Real-ESRGAN pairs from RealESRGANDataset "
                                       "batches (false: use the dataset's lq/gt pairs)"),
         "paired_prob": Key((int, float), default=0.0, doc="probability that a training batch is used as its own "
@@ -119,21 +119,21 @@ class RealESRNetModel(SRModel):
     }
 
     @classmethod
-    def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
-        p = values["paired_prob"]
+    def check_options(cls, bound: Mapping[str, Any]) -> list[str]:
+        p = bound["paired_prob"]
         number = isinstance(p, (int, float)) and not isinstance(p, bool)
         problems = [f"paired_prob must be a probability in [0, 1], got {p!r}"] if number and not 0 <= p <= 1 else []
-        if not values["high_order_degradation"]:
+        if not bound["high_order_degradation"]:
             return problems
-        return problems + check_degradation_options({k: v for k, v in values.items() if k in DEGRADATION_OPTIONS})
+        return problems + check_degradation_options({k: v for k, v in bound.items() if k in DEGRADATION_OPTIONS})
 
     @classmethod
-    def check_options(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
+    def check_run(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
         """The base checks, and the pool against the training loader: ``train.queue_size`` must be a multiple
         of ``datasets.train.batch_size_per_gpu`` (the pool swaps whole batches), and a Real-ESRGAN training
         dataset that cannot give what ``high_order_degradation``/``paired_prob`` ask of it (LQ, kernels),
-        which ``check_train_options`` cannot see."""
-        problems = super().check_options(opt, is_train)
+        which :meth:`check_options` cannot see."""
+        problems = super().check_run(opt, is_train)
         if not is_train:
             return problems
         train = opt.get("train") if isinstance(opt.get("train"), Mapping) else {}
@@ -144,16 +144,16 @@ class RealESRNetModel(SRModel):
         batch = loader.get("batch_size_per_gpu")
         if values.get("high_order_degradation", True) is False or not isinstance(batch, int) or batch < 1:
             return problems  # paired data, or a batch size the dataset check reports
-        # Only what the batch size adds: the rest was reported by check_train_options.
+        # Only what the batch size adds: the rest was reported by check_options.
         queue = values.get("queue_size", DEGRADATION_DEFAULTS["queue_size"])
         return problems + [f"'train' ({opt.get('model_type', cls.__name__)}): {p}" for p in queue_problems(queue, batch)]
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
         super().__init__(opt, device, world_size)
-        self.options = self.declared_options()
+        self.values = self.declared_options(self.train_opt)
         self.pair_pool: Any = None
-        queue = self.options["queue_size"]
-        if self.is_train and self.options["high_order_degradation"] and queue and self.options["paired_prob"] < 1:
+        queue = self.values["queue_size"]
+        if self.is_train and self.values["high_order_degradation"] and queue and self.values["paired_prob"] < 1:
             self.pair_pool = TrainingPairPool(int(queue))
 
     # ------------------------------------------------------------------ data
@@ -166,14 +166,14 @@ class RealESRNetModel(SRModel):
         training-pair pool. With ``high_order_degradation: false``, or where :meth:`uses_own_pairs`, the
         batch's own ``lq``/``gt`` are used (+ ``gt_usm`` with ``paired_gt_usm``).
         """
-        if not self.options["high_order_degradation"] or self.uses_own_pairs(current_iter):
+        if not self.values["high_order_degradation"] or self.uses_own_pairs(current_iter):
             return self._own_pairs(batch, current_iter)
         if "kernel1" not in batch:
             raise DataError("train.high_order_degradation is on but the training batch has no 'kernel1': use "
                             "RealESRGANDataset, or set train.high_order_degradation: false for paired data")
         generator = degradation_generator(int(self.opt.get("manual_seed") or 0), current_iter,
                                           self.rank)
-        options = {**self.options, "scale": self.scale}
+        options = {**self.values, "scale": self.scale}
         lq, gt, gt_usm = realesrgan_degrade(batch, options, generator, self.pair_pool)
         if self.channels_last:
             lq, gt, gt_usm = (t.contiguous(memory_format=torch.channels_last) for t in (lq, gt, gt_usm))
@@ -182,7 +182,7 @@ class RealESRNetModel(SRModel):
     def uses_own_pairs(self, current_iter: int) -> bool:
         """Whether iteration ``current_iter`` trains on the batch's own pairs under ``paired_prob`` (with the
         degradation on): never at 0, always at 1, else by :func:`paired_coin` of this rank."""
-        p = float(self.options["paired_prob"])
+        p = float(self.values["paired_prob"])
         if p <= 0 or p >= 1:
             return p >= 1
         return paired_coin(int(self.opt.get("manual_seed") or 0), current_iter, self.rank) < p
@@ -191,9 +191,9 @@ class RealESRNetModel(SRModel):
         """A paired batch as it is (its GT sharpened into ``gt_usm`` with ``paired_gt_usm``)."""
         if "lq" not in batch:
             raise DataError(f"iteration {current_iter} trains on the batch's own pairs (high_order_degradation "
-                            f"off or paired_prob {self.options['paired_prob']}) but the batch has no 'lq': use a "
+                            f"off or paired_prob {self.values['paired_prob']}) but the batch has no 'lq': use a "
                             "paired dataset such as RealESRGANPairedDataset")
-        if not self.options["paired_gt_usm"] or "gt" not in batch:
+        if not self.values["paired_gt_usm"] or "gt" not in batch:
             return dict(batch)
         with torch.no_grad():
             return {**batch, "gt_usm": usm_sharp(batch["gt"].float())}
@@ -205,7 +205,7 @@ class RealESRNetModel(SRModel):
     # ------------------------------------------------------------------ training
     def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:
         batch = self.degrade(batch, current_iter)
-        batch["gt"] = self.target(batch, bool(self.options["gt_usm"]))
+        batch["gt"] = self.target(batch, bool(self.values["gt_usm"]))
         return self.backward_step("g", self.compute_losses(batch), current_iter)
 
     # ------------------------------------------------------------------ checkpoints
@@ -230,8 +230,8 @@ class RealESRGANModel(AdversarialTrainer, RealESRNetModel):
     ``gan_gt_usm``.
     """
 
-    train_options = {
-        **RealESRNetModel.train_options,
+    options = {
+        **RealESRNetModel.options,
         **GAN_OPTIONS,
         "l1_gt_usm": Key((bool,), default=True, doc="pixel losses against the USM-sharpened GT when there is one"),
         "percep_gt_usm": Key((bool,), default=True, doc="perceptual losses against the USM-sharpened GT"),
@@ -240,16 +240,16 @@ class RealESRGANModel(AdversarialTrainer, RealESRNetModel):
 
     def real_images(self, batch: Mapping[str, Any]) -> Tensor:
         """``gt_usm`` with ``gan_gt_usm`` (when the batch has one), else ``gt``."""
-        return self.target(batch, self.options["gan_gt_usm"])
+        return self.target(batch, self.values["gan_gt_usm"])
 
     def generator_losses(self, output: Tensor, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """Perceptual losses (``PerceptualLoss``, ``LPIPSLoss``) against the ``percep_gt_usm`` target, every other
         loss against the ``l1_gt_usm`` one."""
         percep = {k: v for k, v in self.losses.items() if isinstance(v, _PERCEPTUAL)}
         pixel = {k: v for k, v in self.losses.items() if k not in percep}
-        losses = evaluate_losses(pixel, output, self.target(batch, self.options["l1_gt_usm"]),
+        losses = evaluate_losses(pixel, output, self.target(batch, self.values["l1_gt_usm"]),
                                  self.ema_output(batch["lq"]))
-        losses.update(evaluate_losses(percep, output, self.target(batch, self.options["percep_gt_usm"])))
+        losses.update(evaluate_losses(percep, output, self.target(batch, self.values["percep_gt_usm"])))
         return losses
 
     def optimize_parameters(self, batch: Mapping[str, Any], current_iter: int) -> dict[str, Tensor]:

@@ -146,8 +146,8 @@ class SRModel(Trainer):
 
     def predictor_options(self) -> dict[str, Any]:
         """Values of the architecture predictor's own options (:attr:`Predictor.options`) that this trainer
-        declares in its ``train_options``; the others take the predictor's defaults."""
-        values = self.declared_options()
+        declares in its ``options``; the others take the predictor's defaults."""
+        values = self.declared_options(self.train_opt)
         return {key: values[key] for key in self.predictor_type.options if key in values}
 
     def predictor(self, net: nn.Module | None = None) -> Predictor:

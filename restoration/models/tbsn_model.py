@@ -15,7 +15,7 @@ Value range: the framework's tensors are in [0, 1]; the network is fed ``x * val
 output is divided back, where ``value_range`` is the architecture's (its
 :class:`~restoration.archs.spec.ArchSpec`: 255 for TBSN, as it was trained).
 
-Options (the ``train:`` section, declared in :attr:`TBSNModel.train_options`)::
+Options (the ``train:`` section, declared in :attr:`TBSNModel.options`)::
 
     train:
       pd_train: 5            # PD factor of the training crops
@@ -54,19 +54,18 @@ class TBSNModel(SRModel):
     """Blind-spot denoiser trainer (AP-BSN/TBSN recipe) on top of :class:`SRModel`.
 
     Args:
-        opt: Resolved options; reads its :attr:`train_options` (see the module docstring).
+        opt: Resolved options; reads its :attr:`options` (see the module docstring).
         device, world_size: As :class:`SRModel`.
 
     Raises:
         ValueError: bad values, or ``scale`` is not 1.
     """
 
-    train_options = _OPTIONS
+    options = _OPTIONS
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        self.opt = opt  # declared_options() reads it before the base class sets it
-        self.bsn_opt = self.declared_options()
-        problems = self.check_train_options(self.bsn_opt)
+        self.bsn_opt = self.declared_options(opt.get("train"))
+        problems = self.check_options(self.bsn_opt)
         if int(opt.get("scale", 1)) != 1:
             problems.append(f"TBSNModel denoises at scale 1, got scale {opt.get('scale')}")
         if (opt.get("val") or {}).get("tile"):
@@ -76,12 +75,12 @@ class TBSNModel(SRModel):
         super().__init__(opt, device, world_size)
 
     @classmethod
-    def check_train_options(cls, values: Mapping[str, Any]) -> list[str]:
-        """Problems with the values of :attr:`train_options` beyond their types (empty list when fine)."""
+    def check_options(cls, bound: Mapping[str, Any]) -> list[str]:
+        """Problems with the values of :attr:`options` beyond their types (empty list when fine)."""
         problems = []
-        if isinstance(values.get("pd_train"), int) and values["pd_train"] < 1:
-            problems.append(f"pd_train must be >= 1, got {values['pd_train']}")
-        return problems + TBSNPredictor.check_options(values)
+        if isinstance(bound.get("pd_train"), int) and bound["pd_train"] < 1:
+            problems.append(f"pd_train must be >= 1, got {bound['pd_train']}")
+        return problems + TBSNPredictor.check_options(bound)
 
     # ------------------------------------------------------------------ training
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:

@@ -323,10 +323,10 @@ def _trainer(opt: Mapping[str, Any], problems: list[str] | None = None, user_nam
 
 def top_level_spec(opt: Mapping[str, Any], user_named: bool = False) -> dict[str, Key]:
     """:data:`TOP_LEVEL` with the ``train:`` section of the trainer that ``opt`` names: the common keys plus
-    the ones it declares (:attr:`restoration.models.base_model.Trainer.train_options`). ``user_named``: as
+    the ones it declares (:attr:`restoration.models.base_model.Trainer.options`). ``user_named``: as
     :func:`check_component`'s."""
     trainer = _trainer(opt, user_named=user_named)
-    declared = getattr(trainer, "train_options", None) or {}
+    declared = getattr(trainer, "options", None) or {}
     if not declared:
         return TOP_LEVEL
     train = dataclasses.replace(TOP_LEVEL["train"], children={**TOP_LEVEL["train"].children, **declared})
@@ -335,18 +335,18 @@ def top_level_spec(opt: Mapping[str, Any], user_named: bool = False) -> dict[str
 
 def _train_section(trainer: Any, name: str, required: bool) -> Declared:
     """The ``train:`` section as one declared component: the framework's keys (:data:`TOP_LEVEL`'s ``train``)
-    and the trainer's own (its ``train_options``), with its ``check_train_options`` as the section's check.
+    and the trainer's own (its ``options``), with its ``check_options`` as the section's check.
     ``required``: whether required keys stay required (not without a ``train:`` section, as in test.py)."""
-    declared = {**(TOP_LEVEL["train"].children or {}), **(getattr(trainer, "train_options", None) or {})}
+    declared = {**(TOP_LEVEL["train"].children or {}), **(getattr(trainer, "options", None) or {})}
     if not required:
         declared = {k: dataclasses.replace(rule, required=False) for k, rule in declared.items()}
-    return Declared(name, declared, getattr(trainer, "check_train_options", None))
+    return Declared(name, declared, getattr(trainer, "check_options", None))
 
 
 def _check_train_section(opt: Mapping[str, Any], trainer: Any, problems: list[str], user_named: bool) -> None:
     """The ``train:`` section against the framework's keys and the trainer's (one component, see
     :func:`_train_section`), and each loss slot (a key of kind ``COMPONENT``: ``pixel_opt``, a GAN's ``gan_opt``) as a loss."""
-    declared = getattr(trainer, "train_options", None) or {}
+    declared = getattr(trainer, "options", None) or {}
     train = opt.get("train")
     if not isinstance(train, Mapping) and not declared:
         return
@@ -374,8 +374,8 @@ def validate_options(opt: Mapping[str, Any], is_train: bool, user_named: bool = 
     top = {**TOP_LEVEL, "train": dataclasses.replace(TOP_LEVEL["train"], children=None)}  # train: checked below
     check_spec(opt, top, "", problems)
     _check_train_section(opt, trainer, problems, user_named)
-    if trainer is not None and hasattr(trainer, "check_options"):  # its networks and their optimizers
-        problems.extend(trainer.check_options(opt, is_train))
+    if trainer is not None and hasattr(trainer, "check_run"):  # the file as a whole: networks, optimizers, ...
+        problems.extend(trainer.check_run(opt, is_train))
     network_clean = True
     for key in ("network_g", "network_d"):
         if isinstance(opt.get(key), Mapping):
