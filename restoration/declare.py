@@ -35,7 +35,9 @@ once, missing required keys, wrong types and choices, then the component's own `
 its bound values; a constructor that refuses bad options (a dataset built by Python code with a typo raises
 its ``DatasetOptionError``) asks :func:`construction_problems`, which skips a section remembered with exactly
 these values and otherwise checks it. So ``train.py`` checks every section once, and a component built from
-options that never went through the start-up check still refuses them.
+options that never went through the start-up check still refuses them. A trainer's whole-file check
+(``check_run``) is remembered the same way for the parsed option dict (:func:`remember_clean_run`) and looked
+up by the trainer's constructor (:func:`run_problems`).
 
 This module is a leaf beside :mod:`restoration.schema`: it imports nothing of the package but that module and
 :mod:`restoration.errors`, so components (data, models, losses, metrics, archs, optim) may all use it.
@@ -59,7 +61,7 @@ from restoration.schema import (
 )
 
 __all__ = ["Declared", "declared_mapping", "declared_parameters", "component_label", "bound_options",
-           "component_problems", "construction_problems", "refuse_bad_arguments"]
+           "component_problems", "construction_problems", "refuse_bad_arguments", "remember_clean_run", "run_problems"]
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,10 @@ def _component_key(component: Any) -> Hashable:
 
 
 def _remember_clean(component: Any, bound: Mapping[str, Any]) -> None:
-    key = (_component_key(component), _frozen(bound))
+    _remember((_component_key(component), _frozen(bound)))
+
+
+def _remember(key: tuple[Hashable, Hashable]) -> None:
     _CLEAN[key] = None
     _CLEAN.move_to_end(key)
     while len(_CLEAN) > _CLEAN_LIMIT:
@@ -258,3 +263,27 @@ def refuse_bad_arguments(component: Any, arguments: Mapping[str, Any],
     problems = construction_problems(component, arguments, label)
     if problems:
         raise error(f"{label}: " + "; ".join(p.removeprefix(f"'{label}': ") for p in problems))
+
+
+# ------------------------------------------------------------------------- a trainer's whole-file check
+def _run_key(trainer: type, opt: Mapping[str, Any], is_train: bool) -> tuple[Hashable, Hashable]:
+    return (("run", trainer, bool(is_train)), _frozen(opt))
+
+
+def remember_clean_run(trainer: type, opt: Mapping[str, Any], is_train: bool) -> None:
+    """Record that the start-up check passed the option file ``opt`` for ``trainer`` (its ``check_run``
+    among every other check), so that the trainer's constructor does not repeat that check.
+
+    Called by :func:`restoration.options.parse_options` once the dict is final (defaults filled, paths
+    resolved), so the record names exactly the dict the command hands to the trainer.
+    """
+    _remember(_run_key(trainer, opt, is_train))
+
+
+def run_problems(trainer: type, opt: Mapping[str, Any], is_train: bool) -> list[str]:
+    """The problems ``trainer.check_run(opt, is_train)`` finds; empty without checking when the start-up
+    check passed exactly this option dict for this trainer in this process (:func:`remember_clean_run`).
+    A trainer built by Python code from a dict that never went through the start-up check is checked."""
+    if _run_key(trainer, opt, is_train) in _CLEAN:
+        return []
+    return list(trainer.check_run(opt, is_train))

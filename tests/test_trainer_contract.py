@@ -82,6 +82,19 @@ class TwoNetTrainer(Trainer):
         return out
 
 
+#: The option files CountingTrainer.check_run was called with (``is_train``, ``name``), in order.
+CHECK_RUN_CALLS: list[tuple[bool, str]] = []
+
+
+class CountingTrainer(TwoNetTrainer):
+    """:class:`TwoNetTrainer` that records each call of its whole-file check."""
+
+    @classmethod
+    def check_run(cls, opt: Mapping[str, Any], is_train: bool) -> list[str]:
+        CHECK_RUN_CALLS.append((is_train, str(opt.get("name"))))
+        return super().check_run(opt, is_train)
+
+
 def _options(data: tuple[Path, Path], name: str, **extra: Any) -> dict[str, Any]:
     opt = train_options(data, name, model_type=TRAINER, **extra)
     opt["network_g"] = {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 2}
@@ -123,6 +136,34 @@ def test_options_of_an_outside_trainer_are_checked(data, tmp_path: Path) -> None
     sr = {**_options(data, "sr"), "model_type": "SRModel"}  # a second network that SRModel would ignore
     with pytest.raises(OptionsError, match="'network_d' is set but SRModel trains only network_g"):
         parse_options(str(write_options(sr, tmp_path / "sr.yml")), is_train=True, root=tmp_path)
+
+
+def test_the_whole_file_check_runs_once_per_run_and_a_direct_build_is_still_checked(data, tmp_path: Path) -> None:
+    import importlib
+
+    from restoration.errors import OptionsError
+    from restoration.options.parse import parse_options
+
+    # the module train.py imports for `model_type: tests.test_trainer_contract:...` (pytest names this file otherwise)
+    named = importlib.import_module("tests.test_trainer_contract")
+    calls, counting = named.CHECK_RUN_CALLS, named.CountingTrainer
+    opt = {**_options(data, "once", **{"train.total_iter": 1, "train.warmup_iter": -1, "val": None,
+                                       "logger.save_checkpoint_freq": 1}),
+           "model_type": "tests.test_trainer_contract:CountingTrainer"}
+    cfg = write_options(opt, tmp_path / "once.yml")
+    calls.clear()
+    assert train_main(["-opt", str(cfg), "--root", str(tmp_path)]) == 0
+    assert calls == [(True, "once")]  # the start-up check; the trainer's constructor skipped it
+
+    parsed = parse_options(str(cfg), is_train=True, root=tmp_path / "second")
+    calls.clear()
+    counting(parsed, torch.device("cpu"))
+    assert calls == []  # exactly the dict the start-up check passed
+    unchecked = {**parsed, "name": "by_hand"}
+    del unchecked["network_d"]  # built by Python code from a dict no start-up check saw
+    with pytest.raises(OptionsError, match="CountingTrainer needs 'network_d'"):
+        counting(unchecked, torch.device("cpu"))
+    assert calls == [(True, "by_hand")]
 
 
 def test_two_networks_checkpoint_and_resume_bit_exactly(data, tmp_path: Path) -> None:

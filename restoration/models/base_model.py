@@ -38,6 +38,7 @@ from restoration.archs.build import build_network
 from restoration.optim.optimizers import build_optimizer, optimizer_options, uses_eval_point
 from restoration.optim.plateau import PlateauLR
 from restoration.optim.schedulers import build_scheduler
+from restoration.declare import run_problems
 from restoration.errors import OptionsError
 from restoration.schema import Key
 from restoration.settings import TrainSettings, settings_from
@@ -91,8 +92,10 @@ class Trainer:
     uses_loss_list: ClassVar[bool] = False
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        problems = type(self).check_run(opt, bool(opt.get("is_train", False)))
-        if problems:  # the option check reports these first; a trainer built directly still gets them
+        # the start-up check ran check_run on this very dict (then it is skipped); a trainer built directly
+        # by Python code from an unchecked dict is checked here
+        problems = run_problems(type(self), opt, bool(opt.get("is_train", False)))
+        if problems:
             raise OptionsError(str(opt.get("opt_path", "the options")), problems)
         self.opt = opt
         self.device = device

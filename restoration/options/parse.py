@@ -22,7 +22,7 @@ from restoration.errors import OptionsError
 from restoration.options.schema import DIST, TOP_LEVEL
 from restoration.schema import Key, check_spec
 from restoration.options.upstream import expand_paths, json_options_problem, translate_upstream
-from restoration.options.validate import top_level_spec, validate_options
+from restoration.options.validate import remember_valid_run, top_level_spec, validate_options
 from restoration.options.yaml_io import YAMLLimitError, load_yaml, parse_yaml_value, yaml_problem
 from restoration.utils.dist import backend_problem, barrier, get_dist_info
 
@@ -231,6 +231,7 @@ def parse_options(
         opt["num_gpu"] = torch.cuda.device_count()
     opt["path"].update(experiment_paths(opt, is_train, root))
     opt["time"] = time.strftime("%Y%m%d_%H%M%S")
+    remember_valid_run(opt, is_train, user_named=True)  # the trainer's constructor does not check it again
     return opt
 
 

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import torch
 
 from restoration.data.batch_augment import BATCH_AUGMENTS, CALL_ARGS
-from restoration.declare import Declared, component_problems, declared_mapping, declared_parameters
+from restoration.declare import Declared, component_problems, declared_mapping, declared_parameters, remember_clean_run
 from restoration.errors import value_repr
 from restoration.losses.loss_list import loss_entries
 from restoration.models import register_models
@@ -53,7 +53,7 @@ from restoration.utils.dist import backend_problem, get_dist_info
 from restoration.utils.wandb_writer import wandb_problem
 
 __all__ = [
-    "validate_options", "check_kwargs", "check_component", "bind_arguments", "check_size_requirements",
+    "validate_options", "remember_valid_run", "check_kwargs", "check_component", "bind_arguments", "check_size_requirements",
     "did_you_mean", "top_level_spec", "METRIC_FRAMEWORK_KEYS", "LOSS_FRAMEWORK_KEYS", "METRIC_CALL_ARGS",
 ]
 
@@ -357,6 +357,15 @@ def _check_train_section(opt: Mapping[str, Any], trainer: Any, problems: list[st
     for key, rule in row.options.items():
         if rule.kind == COMPONENT and section.get(key) is not None:
             check_component(LOSS_REGISTRY, section[key], f"train.{key}", problems, user_named=user_named)
+
+
+def remember_valid_run(opt: Mapping[str, Any], is_train: bool, user_named: bool = False) -> None:
+    """Record that :func:`validate_options` found the parsed ``opt`` clean, so the constructor of the trainer
+    it names skips its whole-file check (``check_run``, :func:`restoration.declare.run_problems`) for exactly
+    this dict. ``opt`` is the final dict (defaults and paths resolved), the one the command hands the trainer."""
+    trainer = _trainer(opt, user_named=user_named)
+    if trainer is not None and hasattr(trainer, "check_run"):
+        remember_clean_run(trainer, opt, is_train)
 
 
 def validate_options(opt: Mapping[str, Any], is_train: bool, user_named: bool = False) -> list[str]:
