@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import torch
 
+from restoration.archs import families
 from restoration.data.loader import build_dataset, build_eval_loader
 from restoration.evaluation import evaluate
 from restoration.models.sr_model import SRModel
@@ -54,6 +55,27 @@ FAMILIES: dict[str, tuple[int, dict[str, Any], int, str]] = {
     "TBSN": (1, {"type": "TBSN", "dim": 4, "num_blocks": [1, 1, 1], "num_refinement_blocks": 0,
                  "channel_heads": [1, 1, 1], "spatial_heads": [1, 1, 1], "spatial_dim_head": 2}, 64, "TBSNModel"),
 }
+
+
+def _community(name: str, scale: int, gt_size: int, **overrides: Any) -> tuple[int, dict[str, Any], int, str]:
+    """A community family's entry from its descriptor's tiny configuration (``Family.tiny``), at ``scale``."""
+    tiny = next(f.tiny[name] for f in families() if name in f.tiny)
+    return scale, {"type": name, **tiny.kwargs, **overrides}, gt_size, "SRModel"
+
+
+# The community families: the SR networks at x2 (16² GT crops, 8² LR), NAFNet and Restormer as denoisers at x1
+# (32² crops: multiples of their 2**levels). Their CUDA autocast casts are checked on the CPU first
+# (tests/test_cuda_autocast_families.py).
+FAMILIES.update({
+    "RRDBNet": _community("RRDBNet", 2, 16),
+    "SRVGGNetCompact": _community("SRVGGNetCompact", 2, 16),
+    "EDSR": _community("EDSR", 2, 16, upscale=2),
+    "RCAN": _community("RCAN", 2, 16),
+    "DAT": _community("DAT", 2, 16),
+    "SPAN": _community("SPAN", 2, 16),
+    "NAFNet": _community("NAFNet", 1, 32),
+    "Restormer": _community("Restormer", 1, 32),
+})
 PRECISIONS = {"fp32": False, "bf16": "bf16", "fp16": "fp16"}
 _PSNR = re.compile(r"validation tiny_val @ iter (\d+): psnr (-?[\d.]+|nan|inf)")
 _LOSS = re.compile(r"\| l_pix: (\S+)")
