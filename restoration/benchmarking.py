@@ -31,8 +31,7 @@ from restoration.inference import InferenceSettings, predictor_for
 from restoration.options.yaml_io import dump_yaml
 from restoration.published_scores import differences_from_published, published_scores
 from restoration.registry import METRIC_REGISTRY, MODEL_REGISTRY
-from restoration.utils.device import select_device
-from restoration.utils.dist import get_dist_info
+from restoration.run_context import RunContext
 from restoration.utils.logger import close_file_handlers, get_logger
 from restoration.utils.results_page import PAGE_FILE, write_results_page
 from restoration.utils.weights import entry_note
@@ -40,9 +39,9 @@ from restoration.utils.weights import entry_note
 __all__ = ["prepare_results_folder", "undo_results_folder", "run_benchmark", "protocol_line"]
 
 
-def prepare_results_folder(opt: Mapping[str, Any], options_file: str) -> str | None:
+def prepare_results_folder(opt: Mapping[str, Any], options_file: str, start_time: str) -> str | None:
     """(Rank 0) Make ``path.results_root`` afresh, an earlier run's folder archived to
-    ``<results_root>_archived_<time>[_n]``, and save the options in it as ``basename(options_file)``.
+    ``<results_root>_archived_<start_time>[_n]``, and save the options in it as ``basename(options_file)``.
 
     Returns:
         The archived folder, or None when there was none.
@@ -50,11 +49,11 @@ def prepare_results_folder(opt: Mapping[str, Any], options_file: str) -> str | N
     results_root = opt["path"]["results_root"]
     archived = None
     if os.path.isdir(results_root):  # an earlier run's results are kept, as experiments/ are
-        archived = f"{results_root}_archived_{opt['time']}"
+        archived = f"{results_root}_archived_{start_time}"
         for n in range(1, 100):  # two runs in the same second
             if not os.path.exists(archived):
                 break
-            archived = f"{results_root}_archived_{opt['time']}_{n}"
+            archived = f"{results_root}_archived_{start_time}_{n}"
         os.rename(results_root, archived)
     os.makedirs(results_root, exist_ok=True)
     dump_yaml(opt, os.path.join(results_root, os.path.basename(options_file)))
@@ -118,17 +117,18 @@ def _baseline(net_opt: Mapping[str, Any], device: torch.device,
     return lambda lq: predictor(lq).float()
 
 
-def run_benchmark(opt: dict[str, Any], options_file: str, notices: list[str], archived: str | None) -> None:
+def run_benchmark(opt: dict[str, Any], context: RunContext, notices: list[str], archived: str | None) -> None:
     """Everything after the results folder exists (:func:`prepare_results_folder`), on every rank: the log, the
     model of ``model_type`` with ``path.pretrain_network_g`` and each ``baselines:`` network evaluated on every
     ``test*``/``val*`` dataset, the tables in the log, then (rank 0) metrics.json, baselines.json and index.md.
+    ``context`` is this process (its device, rank, the option file and start time the log and page name).
 
     Raises:
         RestorationError: A problem with the user's files (weights, images); the caller undoes the folder.
     """
-    paths, (rank, world_size) = opt["path"], get_dist_info()
-    logger = get_logger(os.path.join(paths["log"], f"test_{opt['name']}_{opt['time']}.log") if rank == 0 else None, rank)
-    device = select_device(opt["num_gpu"])
+    paths, rank, world_size, device = opt["path"], context.rank, context.world_size, context.device
+    log_file = os.path.join(paths["log"], f"test_{opt['name']}_{context.start_time}.log")
+    logger = get_logger(log_file if rank == 0 else None, rank)
     logger.info(run_header(opt, device, notices))
     if archived:
         logger.info(f"existing results folder archived to {archived}")
@@ -148,7 +148,7 @@ def run_benchmark(opt: dict[str, Any], options_file: str, notices: list[str], ar
     for index, net_opt in enumerate(networks):
         is_main_net = index == 0
         if is_main_net:  # the trainer of model_type, with the weights of path.pretrain_network_g
-            model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size)
+            model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size, is_train=False)
             restore = model.inference
             if not paths.get("pretrain_network_g") and any(True for _ in model.networks["g"].parameters()):
                 logger.warning("path.pretrain_network_g is not set: testing randomly initialised weights")
@@ -193,7 +193,7 @@ def run_benchmark(opt: dict[str, Any], options_file: str, notices: list[str], ar
         if baselines:
             _write_json(os.path.join(paths["results_root"], "baselines.json"), baselines)
         header = [weights_line or "weights: randomly initialised (path.pretrain_network_g not set)",
-                  f"options: {os.path.abspath(options_file)}", f"time: {opt['time']}"]
+                  f"options: {context.opt_path}", f"time: {context.start_time}"]
         write_results_page(paths["results_root"], opt["name"], header, tables, main_results, metric_names,
                            val_opt.get("suffix"))
         logger.info(f"results written to {paths['results_root']} (overview: {PAGE_FILE})")

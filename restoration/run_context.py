@@ -9,7 +9,8 @@ overridden from YAML.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import torch
 
@@ -25,6 +26,9 @@ class RunContext:
         world_size: Number of processes of the run (1 without a launcher).
         device: Where this process's networks run.
         is_train: ``train.py`` (True) or ``test.py`` (False).
+        opt_path: The option file the command read (absolute; None when the options came from Python code).
+        start_time: When the run started, ``YYYYmmdd_HHMMSS`` (local time; names the log file and an archived
+            folder).
         run_id: The experiment folder's run id (training; None until the folder's lock is held and it is claimed).
     """
 
@@ -32,6 +36,8 @@ class RunContext:
     world_size: int
     device: torch.device
     is_train: bool = True
+    opt_path: str | None = None
+    start_time: str = field(default_factory=lambda: time.strftime("%Y%m%d_%H%M%S"))
     run_id: str | None = None
 
     @property

@@ -36,7 +36,7 @@ PIX_W, GAN_W, LR_G, LR_D, BETAS = 1e-2, 5e-3, 1e-3, 2e-3, (0.9, 0.99)
 
 def _opt(**train: Any) -> dict[str, Any]:
     return {
-        "is_train": True, "scale": 4, "manual_seed": 0, "model_type": "ESRGANModel",
+        "scale": 4, "manual_seed": 0, "model_type": "ESRGANModel",
         "network_g": dict(TINY_G), "network_d": dict(TINY_D),
         "train": {"optim_g": {"type": "Adam", "lr": LR_G, "betas": list(BETAS), "weight_decay": 0},
                   "optim_d": {"type": "Adam", "lr": LR_D, "betas": list(BETAS), "weight_decay": 0},
@@ -159,7 +159,6 @@ def _file_options(data: tuple[Path, Path], name: str) -> dict[str, Any]:
     hr, lr = data
     opt = _opt(ema_decay=0.999, ema_warmup=False, total_iter=4,
                scheduler={"type": "MultiStepLR", "milestones": [3], "gamma": 0.5})
-    del opt["is_train"]
     opt.update(name=name, num_gpu=0, manual_seed=1, datasets={"train": {
         "type": "PairedImageDataset", "dataroot_gt": str(hr), "dataroot_lq": str(lr), "io_backend": {"type": "disk"},
         "gt_size": 128, "use_hflip": True, "use_rot": True, "num_worker_per_gpu": 0, "batch_size_per_gpu": 1,

@@ -92,8 +92,9 @@ class ClipTrainer(Trainer):
 
     options = {"frame_weight": Key((int, float), default=1.0, doc="weight of the per-frame L1 loss")}
 
-    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        super().__init__(opt, device, world_size)
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1, *,
+                 is_train: bool = True) -> None:
+        super().__init__(opt, device, world_size, is_train=is_train)
         self.add_network("g", opt["network_g"])
         if self.is_train:
             self.add_optimizer("g", self.train_opt["optim_g"], self.train_opt.get("scheduler"))

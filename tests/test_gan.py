@@ -64,7 +64,7 @@ def test_gan_loss_labels_and_misuse() -> None:
 # ------------------------------------------------------------------ the trainer, directly
 def _opt(**train: Any) -> dict[str, Any]:
     return {
-        "is_train": True, "scale": 2, "manual_seed": 0, "model_type": "RealESRGANModel",
+        "scale": 2, "manual_seed": 0, "model_type": "RealESRGANModel",
         "network_g": {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 2},
         "network_d": {"type": "UNetDiscriminatorSN", "num_in_ch": 3, "num_feat": 4},
         "train": {"optim_g": {"type": "Adam", "lr": 1e-3}, "optim_d": {"type": "Adam", "lr": 1e-3}, "total_iter": 4,

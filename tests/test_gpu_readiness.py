@@ -51,7 +51,7 @@ def count_host_reads() -> Iterator[list[str]]:
 
 def _opt(**train: Any) -> dict[str, Any]:
     return {
-        "name": "t", "scale": 2, "is_train": True,
+        "name": "t", "scale": 2,
         "network_g": {"type": "SwinIR", "upscale": 2, "in_chans": 3, "img_size": 8, "window_size": 4,
                       "img_range": 1.0, "depths": [2], "embed_dim": 8, "num_heads": [2], "mlp_ratio": 2,
                       "upsampler": "pixelshuffledirect", "resi_connection": "1conv"},

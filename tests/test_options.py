@@ -178,7 +178,7 @@ def test_network_scale_must_match_the_data_scale(data, tmp_path: Path, capsys) -
 def test_trainer_refuses_an_output_of_the_wrong_size() -> None:
     from restoration.models.sr_model import ScaleMismatchError, SRModel
 
-    opt = {"name": "t", "scale": 2, "is_train": True,
+    opt = {"name": "t", "scale": 2,
            "network_g": {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 4},
            "train": {"optim_g": {"type": "Adam", "lr": 1e-3}, "total_iter": 1,
                      "pixel_opt": {"type": "L1Loss"}}}

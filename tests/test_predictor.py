@@ -210,9 +210,9 @@ def test_infer_and_test_py_run_tbsn_alike_with_the_ensemble(tmp_path: Path) -> N
     imwrite(tmp_path / "in" / "img.png", img)
     assert infer.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--weights", str(tmp_path / "tbsn.pth"),
                        "-opt", str(tmp_path / "tbsn.yml"), "--ensemble", "--no-progress"]) == 0
-    model = TBSNModel({"name": "t", "model_type": "TBSNModel", "scale": 1, "is_train": False, "network_g": TBSN,
+    model = TBSNModel({"name": "t", "model_type": "TBSNModel", "scale": 1, "network_g": TBSN,
                        "path": {"pretrain_network_g": str(tmp_path / "tbsn.pth")}, "val": {"self_ensemble": True}},
-                      torch.device("cpu"))
+                      torch.device("cpu"), is_train=False)
     expected = tensor2img(model.inference(img2tensor(img)[None])[0])
     np.testing.assert_array_equal(imread(tmp_path / "out" / "img.png"), expected)
 
@@ -226,9 +226,9 @@ def test_test_py_builds_one_trainer_and_runs_baselines_through_their_predictors(
     built = []
     init = SRModel.__init__
 
-    def counting_init(self, opt, device, world_size=1):
-        built.append(opt["network_g"]["type"])
-        init(self, opt, device, world_size)
+    def counting_init(self, opt, device, world_size=1, *, is_train=True):
+        built.append((opt["network_g"]["type"], is_train))
+        init(self, opt, device, world_size, is_train=is_train)
 
     monkeypatch.setattr(SRModel, "__init__", counting_init)
     opt = {"name": "base", "model_type": "SRModel", "scale": 2, "num_gpu": 0,
@@ -240,7 +240,7 @@ def test_test_py_builds_one_trainer_and_runs_baselines_through_their_predictors(
                    "metrics": {"psnr": {"type": "calculate_psnr", "crop_border": 2}}}}
     (tmp_path / "base.yml").write_text(yaml.safe_dump(opt))
     assert run_test_script(["-opt", str(tmp_path / "base.yml"), "--root", str(tmp_path)]) == 0
-    assert built == ["Bicubic"], "a baseline was evaluated by building a trainer"
+    assert built == [("Bicubic", False)], "a baseline was evaluated by building a trainer (or it was built to train)"
     results = tmp_path / "results" / "base"
     main, baselines = (json.loads((results / f).read_text()) for f in ("metrics.json", "baselines.json"))
     assert baselines["Bicubic"]["pairs"]["psnr"] == main["pairs"]["psnr"]  # the same network, the same protocol

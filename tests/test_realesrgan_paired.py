@@ -94,7 +94,7 @@ def test_bad_pair_lists_are_one_line_errors(pairs, tmp_path: Path) -> None:
 # ------------------------------------------------------------------ the trainers on pairs
 def _opt(**train: Any) -> dict[str, Any]:
     return {
-        "is_train": True, "scale": SCALE, "manual_seed": 3, "model_type": "RealESRGANModel",
+        "scale": SCALE, "manual_seed": 3, "model_type": "RealESRGANModel",
         "network_g": {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": SCALE},
         "network_d": {"type": "UNetDiscriminatorSN", "num_in_ch": 3, "num_feat": 4},
         "train": {"optim_g": {"type": "Adam", "lr": 1e-3}, "optim_d": {"type": "Adam", "lr": 1e-3}, "total_iter": 4,

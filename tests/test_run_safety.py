@@ -215,13 +215,13 @@ def test_experiments_root_at_a_folder_that_is_not_an_experiment_is_never_renamed
 
 def test_two_archives_in_the_same_second_do_not_collide(data, tmp_path: Path) -> None:
     exp = tmp_path / "experiments" / "same"
-    opt = {"name": "same", "time": "20260101_120000", "logger": {"use_tb_logger": False},
+    opt = {"name": "same", "logger": {"use_tb_logger": False},
            "path": {"experiments_root": str(exp), **{k: str(exp / k) for k in
                                                      ("models", "training_states", "visualization", "options")}}}
     for content in ("first", "second"):
         (exp / "models").mkdir(parents=True, exist_ok=True)
         (exp / "models" / "net_g_1.pth").write_text(content)
-        prepare_folders(opt, resuming=False)
+        prepare_folders(opt, resuming=False, start_time="20260101_120000")
     archives = sorted(exp.parent.glob("same_archived_*"))
     assert [p.name for p in archives] == ["same_archived_20260101_120000", "same_archived_20260101_120000_2"]
     assert [(p / "models" / "net_g_1.pth").read_text() for p in archives] == ["first", "second"]

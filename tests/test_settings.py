@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from restoration.cli.train import main as train_main
+from restoration.options.parse import parse_options
 from restoration.options.schema import TOP_LEVEL
 from restoration.run_context import RunContext
 from restoration.settings import (
@@ -66,13 +67,16 @@ def test_run_context_is_frozen_and_claims_its_run_id_by_copy() -> None:
 
 
 def test_saved_options_carry_no_launcher_state(tmp_path: Path) -> None:
-    """rank / world_size / dist belong to the run context: neither the schema nor the saved options have them."""
-    for key in ("rank", "world_size", "dist"):
+    """rank / world_size / dist, is_train, the option file and the start time belong to the run context:
+    neither the schema nor the saved options have them."""
+    for key in ("rank", "world_size", "dist", "is_train", "opt_path", "time"):
         assert key not in TOP_LEVEL
     data = make_sr_pairs(tmp_path / "data", n=2, size=16, scale=2)
     opt = train_options(data, "ctx", **{"train.total_iter": 1, "train.warmup_iter": -1, "val": None})
     assert train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(tmp_path)]) == 0
     saved = yaml.safe_load((tmp_path / "experiments" / "ctx" / "options" / "o.yml").read_text())
-    assert not {"rank", "world_size", "dist", "run_id"} & set(saved)
+    assert not {"rank", "world_size", "dist", "run_id", "is_train", "opt_path", "time"} & set(saved)
+    assert saved == yaml.safe_load(yaml.safe_dump(parse_options(str(tmp_path / "o.yml"), is_train=True,
+                                                                root=tmp_path)))  # what parsing gives
     state = torch.load(tmp_path / "experiments" / "ctx" / "training_states" / "1.state", weights_only=True)
     assert state["run_id"] == read_run_id(str(tmp_path / "experiments" / "ctx")) is not None

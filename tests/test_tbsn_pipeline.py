@@ -72,7 +72,7 @@ def test_pd_denoise_pads_and_crops_back() -> None:
 
 def _options(**trainer_options) -> dict:
     return {
-        "name": "tbsn_unit", "model_type": "TBSNModel", "scale": 1, "is_train": True,
+        "name": "tbsn_unit", "model_type": "TBSNModel", "scale": 1,
         "network_g": dict(TINY_NET),
         "train": {"optim_g": {"type": "AdamW", "lr": 3e-4}, "total_iter": 10,
                   "scheduler": {"type": "MultiStepLR", "milestones": [4, 8], "gamma": 0.1},

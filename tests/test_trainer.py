@@ -20,7 +20,7 @@ def _opt(**train: Any) -> dict[str, Any]:
     }
     base.update(train)
     return {
-        "name": "t", "scale": 2, "is_train": True,
+        "name": "t", "scale": 2,
         "network_g": {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 2},
         "train": base,
     }

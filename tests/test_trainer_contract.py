@@ -38,8 +38,9 @@ class TwoNetTrainer(Trainer):
         "critic_weight": Key((int, float), default=0.01, doc="weight of the critic term in g's loss"),
     }
 
-    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        super().__init__(opt, device, world_size)
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1, *,
+                 is_train: bool = True) -> None:
+        super().__init__(opt, device, world_size, is_train=is_train)
         self.add_network("g", opt["network_g"], ema_decay=float(self.train_opt.get("ema_decay", 0) or 0))
         self.add_network("d", opt["network_d"], train=self.is_train)
         if self.is_train:

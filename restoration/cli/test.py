@@ -8,13 +8,16 @@ Several GPUs: ``torchrun --nproc_per_node=4 test.py -opt ... --launcher pytorch`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
 from restoration.benchmarking import prepare_results_folder, run_benchmark, undo_results_folder
 from restoration.errors import OptionsError, RestorationError
 from restoration.options.parse import parse_options_all_ranks, read_dist_params
+from restoration.run_context import RunContext
 from restoration.utils.cli import run_reporting_errors
+from restoration.utils.device import select_device
 from restoration.utils.dist import DistError, barrier, cleanup_dist, finish_dist, get_dist_info, init_dist
 from restoration.utils.logger import close_file_handlers
 
@@ -49,7 +52,7 @@ def _test(args: argparse.Namespace) -> int:
         except DistError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    rank, _ = get_dist_info()
+    rank, world_size = get_dist_info()
     notices: list[str] = []
     try:
         opt = parse_options_all_ranks(args.opt, is_train=False, overrides=args.force_yml, root=args.root,
@@ -59,10 +62,12 @@ def _test(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
         cleanup_dist()
         return 2
-    archived = prepare_results_folder(opt, args.opt) if rank == 0 else None
+    context = RunContext(rank=rank, world_size=world_size, device=select_device(opt["num_gpu"]), is_train=False,
+                         opt_path=os.path.abspath(args.opt))
+    archived = prepare_results_folder(opt, args.opt, context.start_time) if rank == 0 else None
     barrier()
     try:
-        run_benchmark(opt, args.opt, notices, archived)
+        run_benchmark(opt, context, notices, archived)
     except RestorationError:
         if rank == 0:
             undo_results_folder(opt["path"]["results_root"], archived)

@@ -87,7 +87,8 @@ def _train(args: argparse.Namespace) -> int:
         finish_dist()
         return 0
     settings = run_settings(opt)
-    context = RunContext(rank=rank, world_size=world_size, device=select_device(opt["num_gpu"]))
+    context = RunContext(rank=rank, world_size=world_size, device=select_device(opt["num_gpu"]),
+                         opt_path=os.path.abspath(args.opt))
     with torch_settings(settings.train.deterministic, settings.train.tf32):
         # one run per experiment folder: rank 0 holds the lock for the whole run; a second run with the same
         # name stops here, before it reads a state or archives the folder of the run that holds it

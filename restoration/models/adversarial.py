@@ -76,8 +76,9 @@ class AdversarialTrainer(SRModel):
             problems.append(f"gan_opt.type must be GANLoss, got {gan_opt['type']!r}")
         return problems
 
-    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        super().__init__(opt, device, world_size)
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1, *,
+                 is_train: bool = True) -> None:
+        super().__init__(opt, device, world_size, is_train=is_train)
         self.values = self.declared_options(self.train_opt)
         if not self.is_train:
             return  # test.py: only g

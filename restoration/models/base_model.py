@@ -2,7 +2,7 @@
 
 ``train.py`` (:class:`restoration.training.run.TrainingRun`) knows a trainer only through these calls::
 
-    model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size)
+    model = MODEL_REGISTRY.get(opt["model_type"])(opt, device, world_size, is_train=True)  # test.py: False
     log = model.optimize_parameters(model.feed_data(batch), iteration)   # {name: 0-d tensor}
     model.current_lr()                                                    # for the progress line
     model.evaluation_images(batch)                                        # validation: (output, target)
@@ -65,6 +65,8 @@ class Trainer:
         opt: Resolved options (see :func:`restoration.options.parse_options`).
         device: Where the networks run.
         world_size: Number of training processes (DDP when > 1).
+        is_train: Built to train (``train.py``: optimizers, losses, EMA) or only to evaluate network ``g``
+            (``test.py``). A subclass takes it as a keyword and passes it on.
 
     Attributes:
         networks: ``{name: module}``, the bare networks (what is saved and evaluated).
@@ -91,17 +93,18 @@ class Trainer:
     #: so the option check requires at least one entry; a trainer that computes its own loss leaves it False.
     uses_loss_list: ClassVar[bool] = False
 
-    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1, *,
+                 is_train: bool = True) -> None:
         # the start-up check ran check_run on this very dict (then it is skipped); a trainer built directly
         # by Python code from an unchecked dict is checked here
-        problems = run_problems(type(self), opt, bool(opt.get("is_train", False)))
+        problems = run_problems(type(self), opt, is_train)
         if problems:
-            raise OptionsError(str(opt.get("opt_path", "the options")), problems)
+            raise OptionsError("the options", problems)
         self.opt = opt
         self.device = device
         self.world_size = world_size
         self.scale = int(opt.get("scale", 1))
-        self.is_train = bool(opt.get("is_train", False))
+        self.is_train = is_train
         self.rank = get_dist_info()[0]
         self.train_opt: Mapping[str, Any] = opt.get("train") or {}
         self.train_settings = settings_from(TrainSettings, self.train_opt)
@@ -165,7 +168,7 @@ class Trainer:
         Args:
             name: Member name (``"g"``, ``"d"``); the checkpoint key is ``net_<name>``.
             net_opt: ``{type: ..., **kwargs}`` (e.g. ``opt['network_g']``).
-            train: Whether it is trained (DDP/compile wrapping, train mode); default: ``opt['is_train']``.
+            train: Whether it is trained (DDP/compile wrapping, train mode); default: whether the trainer was built to train.
             pretrain, param_key, strict: Initial weights (:func:`restoration.utils.weights.load_weights`; the log
                 names the file, the entry, the tensors taken and the strictness);
                 default: ``path.pretrain_network_<name>``, ``path.param_key_<name>``, ``path.strict_load_<name>``.

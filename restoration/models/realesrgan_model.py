@@ -148,8 +148,9 @@ class RealESRNetModel(SRModel):
         queue = values.get("queue_size", DEGRADATION_DEFAULTS["queue_size"])
         return problems + [f"'train' ({opt.get('model_type', cls.__name__)}): {p}" for p in queue_problems(queue, batch)]
 
-    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        super().__init__(opt, device, world_size)
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1, *,
+                 is_train: bool = True) -> None:
+        super().__init__(opt, device, world_size, is_train=is_train)
         self.values = self.declared_options(self.train_opt)
         self.pair_pool: Any = None
         queue = self.values["queue_size"]

@@ -38,8 +38,9 @@ class SRModel(Trainer):
 
     uses_loss_list = True  # train.losses (or pixel_opt / perceptual_opt) must name at least one loss
 
-    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
-        super().__init__(opt, device, world_size)
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1, *,
+                 is_train: bool = True) -> None:
+        super().__init__(opt, device, world_size, is_train=is_train)
         net = self.add_network("g", opt["network_g"],
                                ema_decay=float(self.train_opt.get("ema_decay", 0) or 0) if self.is_train else 0.0,
                                ema_warmup=bool(self.train_opt.get("ema_warmup", True)))

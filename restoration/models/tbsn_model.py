@@ -63,7 +63,8 @@ class TBSNModel(SRModel):
 
     options = _OPTIONS
 
-    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1) -> None:
+    def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1, *,
+                 is_train: bool = True) -> None:
         self.bsn_opt = self.declared_options(opt.get("train"))
         problems = self.check_options(self.bsn_opt)
         if int(opt.get("scale", 1)) != 1:
@@ -72,7 +73,7 @@ class TBSNModel(SRModel):
             problems.append("val.tile is not supported by TBSNModel: pixel-shuffle inference needs the whole image")
         if problems:
             raise ValueError("TBSNModel options: " + "; ".join(problems))
-        super().__init__(opt, device, world_size)
+        super().__init__(opt, device, world_size, is_train=is_train)
 
     @classmethod
     def check_options(cls, bound: Mapping[str, Any]) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -221,8 +220,6 @@ def parse_options(
     elif not is_train and opt.get("val") is None:
         opt["val"] = {"pbar": True}
     fill_defaults(opt, top_level_spec(opt, user_named=True))
-    opt["is_train"] = is_train
-    opt["opt_path"] = os.path.abspath(opt_path)
     for phase, dopt in opt["datasets"].items():
         dopt["phase"] = phase.split("_")[0]
         dopt["scale"] = opt["scale"]
@@ -230,7 +227,6 @@ def parse_options(
     if isinstance(opt["num_gpu"], str):
         opt["num_gpu"] = torch.cuda.device_count()
     opt["path"].update(experiment_paths(opt, is_train, root))
-    opt["time"] = time.strftime("%Y%m%d_%H%M%S")
     remember_valid_run(opt, is_train, user_named=True)  # the trainer's constructor does not check it again
     return opt
 

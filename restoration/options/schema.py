@@ -35,9 +35,6 @@ TOP_LEVEL: dict[str, Key] = {
     "num_gpu": Key((int, str), default="auto", doc="'auto' (every visible GPU, else the CPU) or a count "
                    "(under torchrun/srun the job's: each rank drives one); 0 = CPU"),
     "manual_seed": Key((int,), default=0, doc="seed of every random generator"),
-    "is_train": Key((bool,), doc="set by train.py/test.py"),
-    "opt_path": Key((str,), doc="set by the framework: the option file read"),
-    "time": Key((str,), doc="set by the framework: start time"),
     "demo_data": Key((dict,), children={
         "root": Key((str,), default="datasets/demo"),
         "scale": Key((int,), default=2),

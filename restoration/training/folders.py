@@ -14,8 +14,9 @@ from restoration.utils.logger import close_file_handlers
 __all__ = ["prepare_folders", "undo_folders"]
 
 
-def prepare_folders(opt: dict[str, Any], resuming: bool) -> str | None:
-    """Create the experiment folders (rank 0); archive an existing folder unless we resume into it.
+def prepare_folders(opt: dict[str, Any], resuming: bool, start_time: str) -> str | None:
+    """Create the experiment folders (rank 0); archive an existing folder (as ``<name>_archived_<start_time>``)
+    unless we resume into it.
 
     Returns:
         The archive's path, when an existing folder was archived.
@@ -24,7 +25,7 @@ def prepare_folders(opt: dict[str, Any], resuming: bool) -> str | None:
     archived = None
     if os.path.isdir(exp) and not resuming and os.listdir(exp):  # an empty folder is used as it is
         # only ever the experiment's own folder: archive_folder refuses one holding anything else
-        archived = archive_folder(exp, opt["time"], opt["name"])
+        archived = archive_folder(exp, start_time, opt["name"])
         print(f"existing experiment folder archived to {archived}", file=sys.stderr)
     wanted = [opt["path"][key] for key in ("experiments_root", "models", "training_states", "visualization", "options")]
     if opt["logger"].get("use_tb_logger", True):

@@ -96,7 +96,8 @@ class TrainingRun:
         if not self.prepare():
             return 2
         tb_existed = os.path.isdir(self.paths["tb_logger"])
-        archived = on_main_rank(self.context.rank, lambda: prepare_folders(self.opt, resuming=self.state_path is not None))
+        archived = on_main_rank(self.context.rank, lambda: prepare_folders(self.opt, self.state_path is not None,
+                                                                               self.context.start_time))
         try:
             self.start()
             return self.loop()
@@ -180,7 +181,7 @@ class TrainingRun:
     def start(self) -> None:
         """Logs, the saved options, the trainer and its networks; then the resume, when there is a state."""
         opt, paths, rank = self.opt, self.paths, self.context.rank
-        log_file = os.path.join(paths["log"], f"train_{opt['name']}_{opt['time']}.log")
+        log_file = os.path.join(paths["log"], f"train_{opt['name']}_{self.context.start_time}.log")
         self.logger = get_logger(log_file if rank == 0 else None, rank)
         self.logger.info(run_header(opt, self.context.device, getattr(self.args, "option_notices", ())))
         for note in schedule_warnings(opt):  # a schedule longer than the training: allowed, probably unintended
@@ -195,7 +196,8 @@ class TrainingRun:
         self.logger.info(f"training on {len(self.train_set)} images ({len(self.train_loader)} batches/epoch/rank, "
                          f"world {self.context.world_size}), validating on {[n for n, _ in self.val_sets]}, "
                          f"device {self.context.device}")
-        self.model = MODEL_REGISTRY.get(opt["model_type"])(opt, self.context.device, self.context.world_size)
+        self.model = MODEL_REGISTRY.get(opt["model_type"])(opt, self.context.device, self.context.world_size,
+                                                            is_train=True)
         for name, net in self.model.networks.items():
             n_params = sum(p.numel() for p in net.parameters())
             self.logger.info(f"network {name} ({opt[f'network_{name}']['type']}): {n_params:,d} parameters")

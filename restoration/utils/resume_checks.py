@@ -18,24 +18,19 @@ import yaml
 
 from restoration.errors import ForeignStateError
 
-__all__ = ["ForeignStateError", "options_text", "plain", "option_diff", "check_run_id", "RUN_TIME_KEYS"]
-
-#: Keys of the resolved options that describe this process, not the experiment (never compared or saved).
-RUN_TIME_KEYS = ("time", "rank", "world_size", "dist", "is_train", "run_id", "opt_path")
+__all__ = ["ForeignStateError", "options_text", "plain", "option_diff", "check_run_id"]
 
 
 def options_text(opt: Mapping[str, Any]) -> str:
     """The experiment's options as YAML (plain types only), for a training state to record."""
-    return yaml.safe_dump(plain({k: v for k, v in opt.items() if k not in RUN_TIME_KEYS}), sort_keys=False)
+    return yaml.safe_dump(plain(opt), sort_keys=False)
 
 
 def option_diff(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """``key.sub: saved -> now`` for every leaf that differs (``(absent)`` for a missing one), sorted by key."""
-    old, new = _leaves(plain(saved)), _leaves(plain({k: v for k, v in current.items() if k not in RUN_TIME_KEYS}))
+    old, new = _leaves(plain(saved)), _leaves(plain(current))
     lines = []
     for key in sorted(set(old) | set(new)):
-        if key in RUN_TIME_KEYS:
-            continue
         a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
         if a != b or type(a) is not type(b):
             lines.append(f"{key}: {a!r} -> {b!r}")

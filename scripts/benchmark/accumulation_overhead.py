@@ -30,7 +30,7 @@ NETWORK = {"type": "SwinIR", "upscale": 2, "in_chans": 3, "img_size": 32, "windo
 
 
 def trainer(accum: int) -> SRModel:
-    opt = {"name": "bench", "scale": 2, "is_train": True, "network_g": NETWORK,
+    opt = {"name": "bench", "scale": 2, "network_g": NETWORK,
            "train": {"optim_g": {"type": "Adam", "lr": 2e-4}, "total_iter": 1000, "accum_iter": accum,
                      "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0}}}
     torch.manual_seed(0)
