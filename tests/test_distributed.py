@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.helpers import make_sr_pairs, torchrun_train, train_options, write_options
@@ -65,3 +66,18 @@ def test_resume_on_another_process_count(tmp_path: Path) -> None:
     assert "resuming a 2-process run on 1 processes" in run.stderr and "at iteration 6" in run.stderr
     state = torch.load(states / "8.state", weights_only=True)
     assert state["world_size"] == 1 and state["iter"] == 8
+
+
+@pytest.mark.slow
+def test_the_demo_data_is_built_by_rank_0_before_the_ranks_train(tmp_path: Path) -> None:
+    """The README quickstart under torchrun, from a folder without datasets/demo: train.py builds it (rank 0,
+    the other rank waits at the parsing barrier), then both ranks train on it."""
+    cfg = Path(__file__).resolve().parents[1] / "options" / "train" / "demo" / "train_SwinIR_light_SRx2_demo.yml"
+    run = torchrun_train(cfg, tmp_path, "--force_yml", "train.total_iter=1", "train.warmup_iter=-1", "val=~",
+                         "logger.use_tb_logger=false", "datasets.train.num_worker_per_gpu=0",
+                         "datasets.train.batch_size_per_gpu=2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "datasets" / "demo" / ".complete_x2.json").is_file()
+    log = next((tmp_path / "experiments" / "SwinIR_light_SRx2_demo").glob("train_*.log")).read_text()
+    assert "world 2" in log and "training finished at iteration 1" in log
+

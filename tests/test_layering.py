@@ -11,6 +11,7 @@
 * An import inside a function says why it is not at the top with a trailing comment from :data:`LAZY_REASONS`;
   imports that only dodged an import cycle belong at the top.
 * ``import restoration`` imports no architecture module (``restoration.archs.*_arch``).
+* ``restoration.options`` does not import the demo-data builder: building data is the commands' decision.
 """
 
 from __future__ import annotations
@@ -220,6 +221,14 @@ def test_components_do_not_import_options() -> None:
                 if any(t == "restoration.options" or t.startswith("restoration.options.") for t in imp.targets):
                     bad.append(f"{module}:{imp.line}: {imp.text.strip()}")
     assert not bad, "components import restoration.options:\n" + "\n".join(bad)
+
+
+def test_parsing_options_builds_no_data() -> None:
+    """The commands build the demo dataset (``parse_options(prepare_data=...)``); the options layer never imports it."""
+    bad = [f"{module}:{imp.line}: {imp.text.strip()}" for module, path in MODULES.items()
+           if module.startswith("restoration.options") for imp in module_imports(module, path, MODULES)
+           if "restoration.data.demo" in imp.targets]
+    assert not bad, "the options layer imports the demo-data builder:\n" + "\n".join(bad)
 
 
 def test_no_import_cycles_at_module_level() -> None:

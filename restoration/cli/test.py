@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from restoration.benchmarking import prepare_results_folder, run_benchmark, undo_results_folder
+from restoration.data.demo import prepare_demo_dataset
 from restoration.errors import OptionsError, RestorationError
 from restoration.options.parse import parse_options_all_ranks, read_dist_params
 from restoration.run_context import RunContext
@@ -56,7 +57,7 @@ def _test(args: argparse.Namespace) -> int:
     notices: list[str] = []
     try:
         opt = parse_options_all_ranks(args.opt, is_train=False, overrides=args.force_yml, root=args.root,
-                                      notices=notices)
+                                      notices=notices, prepare_data=prepare_demo_dataset)  # demo_data: built on rank 0
     except OptionsError as exc:
         if rank == 0:
             print(f"error: {exc}", file=sys.stderr)

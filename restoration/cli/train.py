@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from restoration.data.degradation_preview import PREVIEW_FILE, write_preview
+from restoration.data.demo import prepare_demo_dataset
 from restoration.errors import OptionsError
 from restoration.options.parse import parse_options_all_ranks, read_dist_params
 from restoration.settings import run_settings
@@ -71,8 +72,9 @@ def _train(args: argparse.Namespace) -> int:
     rank, world_size = get_dist_info()
     args.option_notices = []  # translated upstream spellings, printed once at the top of the log
     try:
+        # a file naming the demo dataset (demo_data) has it built here, on rank 0 while the others wait
         opt = parse_options_all_ranks(args.opt, is_train=True, overrides=args.force_yml, debug=args.debug, root=args.root,
-                                      notices=args.option_notices)
+                                      notices=args.option_notices, prepare_data=prepare_demo_dataset)
     except OptionsError as exc:
         if rank == 0:
             print(f"error: {exc}", file=sys.stderr)

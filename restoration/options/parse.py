@@ -9,12 +9,11 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 import yaml
 
-from restoration.data.demo import prepare_demo_dataset
 from restoration.errors import value_repr
 from restoration.errors import OptionsError
 
@@ -33,6 +32,7 @@ __all__ = [
     "apply_overrides",
     "fill_defaults",
     "experiment_paths",
+    "PrepareData",
 ]
 
 
@@ -153,15 +153,21 @@ def _debug_overrides(opt: dict[str, Any]) -> None:
         opt["val"]["val_freq"] = 8
 
 
-def _prepare_demo_data(opt: dict[str, Any], problems: list[str], is_train: bool) -> list[str]:
-    """Build the embedded demo dataset when it is the *only* thing missing, then re-check."""
+#: How a command builds the demo dataset that ``demo_data`` names: ``(root, scale) -> anything``
+#: (:func:`restoration.data.demo.prepare_demo_dataset`).
+PrepareData = Callable[[str, int], Any]
+
+
+def _prepare_demo_data(opt: dict[str, Any], problems: list[str], is_train: bool,
+                       prepare_data: PrepareData | None) -> list[str]:
+    """Have the command build the demo dataset when it is the *only* thing missing, then re-check."""
     demo = opt.get("demo_data")
-    if not isinstance(demo, dict) or not problems:
+    if prepare_data is None or not isinstance(demo, dict) or not problems:
         return problems
     root = str(demo.get("root", "datasets/demo"))
     if any(root not in p for p in problems):
         return problems  # other mistakes: report them all before writing anything
-    prepare_demo_dataset(root=root, scale=int(demo.get("scale", 2)))
+    prepare_data(root, int(demo.get("scale", 2)))
     return validate_options(opt, is_train=is_train, user_named=True)
 
 
@@ -172,8 +178,14 @@ def parse_options(
     debug: bool = False,
     root: str | os.PathLike = ".",
     notices: list[str] | None = None,
+    prepare_data: PrepareData | None = None,
 ) -> dict[str, Any]:
     """Load ``opt_path``, apply overrides, validate everything and resolve defaults and paths.
+
+    Parsing reads and writes no data. A command may pass ``prepare_data`` to build the demo dataset that a
+    ``demo_data`` section names (``train.py`` and ``test.py`` pass
+    :func:`restoration.data.demo.prepare_demo_dataset`): it is called only when that dataset is the one
+    thing the file lacks, and the file is checked again after it.
 
     Args:
         opt_path: YAML option file.
@@ -183,6 +195,7 @@ def parse_options(
         root: Folder that ``experiments/``, ``tb_logger/`` and ``results/`` are created in.
         notices: Filled with one line per upstream spelling translated (:mod:`restoration.options.upstream`),
             for the log to print once.
+        prepare_data: ``(root, scale) ->`` builds the demo dataset (see above); None: never built here.
 
     Raises:
         OptionsError: With every problem found; nothing has been written to disk.
@@ -212,7 +225,7 @@ def parse_options(
     problems += validate_options(opt, is_train=is_train, user_named=True)  # the file named with -opt
     if name_problem(opt.get("name")):
         problems.append(str(name_problem(opt.get("name"))))
-    problems = _prepare_demo_data(opt, problems, is_train)
+    problems = _prepare_demo_data(opt, problems, is_train, prepare_data)
     if problems:
         raise OptionsError(opt_path, [_name_override(p, overrides) for p in problems])
     if not is_train and isinstance(opt.get("val"), dict):
@@ -253,8 +266,8 @@ def read_dist_params(opt_path: str, overrides: Iterable[str] = ()) -> dict[str, 
 def parse_options_all_ranks(opt_path: str, is_train: bool, **kwargs: Any) -> dict[str, Any]:
     """:func:`parse_options` on rank 0 first, then on the other ranks.
 
-    Parsing may build the demo dataset; doing it on rank 0 alone, behind a barrier, means the other
-    ranks find it complete. Every rank reaches the barrier even when rank 0's options are bad (the
+    With a ``prepare_data`` argument parsing may build the demo dataset; doing it on rank 0 alone, behind
+    a barrier, means the other ranks find it complete. Every rank reaches the barrier even when rank 0's options are bad (the
     other ranks then fail with the same error), so no rank hangs.
     """
     rank = get_dist_info()[0]

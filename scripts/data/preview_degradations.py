@@ -17,6 +17,7 @@ import sys
 from typing import Sequence
 
 from restoration.data.degradation_preview import write_preview
+from restoration.data.demo import prepare_demo_dataset
 from restoration.options.parse import OptionsError, parse_options
 from restoration.utils.cli import run_reporting_errors
 from restoration.utils.logger import get_logger
@@ -35,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 written, 2 bad options, 1 a problem with the data)."""
     args = build_arg_parser().parse_args(argv)
     try:
-        opt = parse_options(args.opt, is_train=True, overrides=args.force_yml)
+        # a demo file's dataset (demo_data) is built as train.py builds it
+        opt = parse_options(args.opt, is_train=True, overrides=args.force_yml, prepare_data=prepare_demo_dataset)
     except OptionsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
