@@ -125,7 +125,7 @@ def test_gan_iteration_blocks_the_host_twice_at_most() -> None:
 
     register_models()
     torch.manual_seed(0)
-    opt = {"is_train": True, "scale": 4, "manual_seed": 0, "model_type": "RealESRGANModel",
+    opt = {"scale": 4, "manual_seed": 0, "model_type": "RealESRGANModel",
            "network_g": {"type": "SimpleSRNet", "num_feat": 8, "num_block": 1, "upscale": 4},
            "network_d": {"type": "UNetDiscriminatorSN", "num_in_ch": 3, "num_feat": 8},
            "train": {"optim_g": {"type": "Adam", "lr": 1e-4}, "optim_d": {"type": "Adam", "lr": 1e-4},

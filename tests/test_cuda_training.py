@@ -162,9 +162,9 @@ def test_gpu_validation_psnr_matches_a_cpu_evaluation(data, tmp_path: Path) -> N
     log = run_training(opt, tmp_path)
     gpu_psnr = float(_PSNR.findall(log)[0][1])
     exp = tmp_path / "experiments" / "val_check"
-    cpu_opt = {**opt, "is_train": False, "num_gpu": 0,
+    cpu_opt = {**opt, "num_gpu": 0,
                "path": {"pretrain_network_g": str(exp / "models" / "net_g_12.pth"), "param_key_g": "params_ema"}}
-    model = SRModel(cpu_opt, torch.device("cpu"))
+    model = SRModel(cpu_opt, torch.device("cpu"), is_train=False)
     dopt = load_yaml(exp / "options" / "val_check.yml")["datasets"]["val_1"]  # as resolved by train.py
     loader = build_eval_loader(build_dataset(dopt), dopt, 0, 1)
     cpu = evaluate(model.inference, loader, opt["val"]["metrics"], torch.device("cpu"))
@@ -182,7 +182,7 @@ def test_channels_last_step_matches_contiguous(data, tmp_path: Path) -> None:
              "gt": torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))}
     grads = []
     for channels_last in (False, True):
-        opt = family_options(data, "HAT", "cl", **{"is_train": True, "train.channels_last": channels_last})
+        opt = family_options(data, "HAT", "cl", **{"train.channels_last": channels_last})
         torch.manual_seed(0)
         model = SRModel(opt, DEVICE)
         b = model.feed_data(batch)
@@ -200,7 +200,7 @@ def test_compiled_training_with_ema_matches_eager(data) -> None:
     (1e-3 relative, 1e-4 absolute). The first compiled step includes the compilation (tens of seconds)."""
     runs = {}
     for compiled in (False, True):
-        opt = family_options(data, "SwinIR", "compile", **{"is_train": True, "train.compile": compiled,
+        opt = family_options(data, "SwinIR", "compile", **{"train.compile": compiled,
                                                            "network_g.drop_path_rate": 0.0})
         torch.manual_seed(0)
         model = SRModel(opt, DEVICE)

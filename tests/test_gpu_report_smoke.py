@@ -25,6 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "benchmark" / "gpu_report.py"
 NETWORKS = ("SwinIR-light x2", "SwinIR-M x2", "HAT-S x2", "HAT x4", "DSwinIR", "TBSN")
+COMMUNITY = ("RRDBNet x4 (Real-ESRGAN x4plus)", "SRVGGNetCompact x4 (general-x4v3)", "EDSR-M x2", "RCAN x2",
+             "DAT-light x2", "SPAN x4", "NAFNet-SIDD width 32", "Restormer")
 
 
 def _run(out: Path, *extra: str) -> dict:
@@ -40,9 +42,10 @@ def test_smoke_report_measures_every_section(tmp_path: Path) -> None:
     env = report["env"]
     assert env["device"] == "cpu" and env["torch"] and "cuda" in env and env["device_name"]
     training = report["training"]
-    # every network x {reference, fast} x {fp32, bf16} eager, its fast path in tf32, compiled SwinIR-light and HAT-S
-    assert len(training) == 6 * 5 + 2
-    assert {r["network"] for r in training} == set(NETWORKS)
+    # every network x {reference, fast} x {fp32, bf16} eager, its fast path in tf32, compiled SwinIR-light and HAT-S;
+    # the community families (their tiny test configurations here) in fp32 and bf16
+    assert len(training) == 6 * 5 + 2 + 8 * 2
+    assert {r["network"] for r in training} == set(NETWORKS) | set(COMMUNITY)
     bad = [r for r in training if r["status"] != "ok"]
     assert not bad, bad
     for r in training:
@@ -138,7 +141,8 @@ def test_first_priority_is_one_measurement_per_target() -> None:
                  and row["io"] == "disk"}
     assert data_caps[2] == data_caps[1] + 30
     counts = {section: sum(1 for item in items if item[1] == section) for section in ("training", "na", "tiled", "realsr")}
-    assert counts == {"training": 6 * 5 + 2, "na": 4, "tiled": 2, "realsr": 2}
+    assert counts == {"training": 6 * 5 + 2 + 8 * 2, "na": 4, "tiled": 2, "realsr": 2}
+    assert all(priority == 2 for priority, _, row, _, _ in items if row.get("network") in COMMUNITY)
     # DSwinIR's network with 'auto' compiles per neighbourhood shape: last
     assert all(row["network"] == "DSwinIR" and row["backend"] == "auto"
                for priority, _, row, _, _ in items if priority == 3)

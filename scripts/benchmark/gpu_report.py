@@ -13,7 +13,10 @@ Sections (``--sections``, all by default):
   DSwinIR ``auto`` = natten/flex on CUDA, TBSN ``parity``) x fp32 vs bf16 autocast, eager; the fast
   backend in ``tf32`` (``train.tf32: true``: TF32 matmuls and convolutions; the ``fp32`` rows keep
   torch's defaults, TF32 convolutions and full-fp32 matmuls, and every row records both switches); and
-  ``torch.compile`` for SwinIR-light and HAT-S (fast backend, bf16), its compilation timed apart.
+  ``torch.compile`` for SwinIR-light and HAT-S (fast backend, bf16), its compilation timed apart. Then
+  the community families at one released configuration each (:data:`COMMUNITY`: Real-ESRGAN x4plus'
+  RRDBNet, realesr-general-x4v3, EDSR-M x2, RCAN x2, DAT-light x2, SPAN x4, NAFNet-SIDD width 32 and
+  Restormer, from their family descriptors) in fp32 and bf16 (priority 2: after every target row).
   Time: after ``--warmup`` steps (the first one, with cuDNN autotuning or compilation, is reported
   as ``first_step_s``), steps are timed between CUDA events until ``--repeats`` steps or
   ``--step-time-s`` seconds; images/s = batch x steps / time. Peak memory:
@@ -99,7 +102,9 @@ import torch  # noqa: E402
 
 import tiled_inference_memory  # noqa: E402
 from benchmark_neighborhood_attention import graphs_compiled  # noqa: E402
+from restoration.archs import family_of, register_archs  # noqa: E402
 from restoration.archs.build import build_network  # noqa: E402
+from restoration.archs.detect import published_configs  # noqa: E402
 from restoration.archs.spec import arch_spec  # noqa: E402
 from restoration.inference.padding import crop_to, pad_to_multiple  # noqa: E402
 from restoration.inference.tiling import tiled_forward  # noqa: E402
@@ -116,6 +121,17 @@ NETWORKS: dict[str, tuple[str, int]] = {
     "HAT x4": ("train/HAT/train_HAT_SRx4_finetune_from_SRx2.yml", 64),
     "DSwinIR": ("train/DSwinIR/train_DSwinIR_allinone_3task.yml", 128),
     "TBSN": ("train/TBSN/train_TBSN_SIDD.yml", 128),
+}
+#: the community families' training rows: name -> (released configuration of ours, LR patch side)
+COMMUNITY: dict[str, tuple[str, int]] = {
+    "RRDBNet x4 (Real-ESRGAN x4plus)": ("RealESRGAN_x4plus / RealESRNet_x4plus / ESRGAN_SRx4_DF2KOST_official", 64),
+    "SRVGGNetCompact x4 (general-x4v3)": ("realesr-general-x4v3 / realesr-general-wdn-x4v3", 64),
+    "EDSR-M x2": ("EDSR_Mx2_f64b16_DIV2K_official (EDSR-M x2)", 64),
+    "RCAN x2": ("RCAN x2", 64),
+    "DAT-light x2": ("DAT_light_x2", 64),
+    "SPAN x4": ("SPAN x4 ch48 (spanx4_ch48.pth)", 64),
+    "NAFNet-SIDD width 32": ("NAFNet-SIDD-width32", 128),
+    "Restormer": ("Restormer deraining / motion_deblurring / single_image_defocus_deblurring", 128),
 }
 HAT_L = "test/HAT/test_HAT-L_SRx2.yml"
 REAL_HAT_GAN = "train/HAT/train_Real_HAT_GAN_SRx4_finetune_from_mse_model.yml"
@@ -313,11 +329,28 @@ def environment(device: torch.device) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- 1. training
 def network_options(name: str, smoke: bool) -> tuple[dict[str, Any], int]:
     """``(network_g, scale)`` of one named network (tiny with ``smoke``)."""
+    if name in COMMUNITY:
+        return community_network(name, smoke)
     opt = load_yaml(OPTIONS / NETWORKS[name][0])
     net = dict(opt["network_g"])
     if smoke:
         net.update(SMOKE_NETWORKS[net["type"]])
     return net, int(opt.get("scale", net.get("upscale", 1)))
+
+
+def community_network(name: str, smoke: bool) -> tuple[dict[str, Any], int]:
+    """``(network_g, scale)`` of a :data:`COMMUNITY` row: its released configuration, or with ``smoke`` the
+    family's tiny test configuration (its descriptor's ``tiny``)."""
+    register_archs()
+    config = next(c for c in published_configs() if c.name == COMMUNITY[name][0])
+    if smoke:
+        kwargs = dict(family_of(config.arch).tiny[config.arch].kwargs)
+    else:
+        kwargs = dict(config.kwargs)
+        if "drop_path_rate" in kwargs:
+            kwargs["drop_path_rate"] = 0.0
+    scale = int(kwargs.get("upscale", kwargs.get("scale", 1)))
+    return {"type": config.arch, **kwargs}, scale
 
 
 def _sync(device: torch.device) -> None:
@@ -358,7 +391,7 @@ def train_throughput(net: dict[str, Any], scale: int, device: torch.device, batc
 
 def _train_throughput(net: dict[str, Any], scale: int, device: torch.device, batch: int, size: int,
                       precision: str, compiled: bool, args: argparse.Namespace) -> dict[str, Any]:
-    opt = {"name": "gpu_report", "scale": scale, "is_train": True, "network_g": net,
+    opt = {"name": "gpu_report", "scale": scale, "network_g": net,
            "train": {"optim_g": {"type": "AdamW", "lr": 2e-4, "betas": [0.9, 0.99]}, "total_iter": 10**6,
                      "ema_decay": 0.999, "pixel_opt": {"type": "L1Loss", "loss_weight": 1.0},
                      "mixed_precision": "bf16" if precision == "bf16" else False,
@@ -536,7 +569,7 @@ def realsr_step(args: argparse.Namespace, device: torch.device, precision: str) 
                      queue_size=4 * batch, mixed_precision="bf16" if precision == "bf16" else False)
         torch.manual_seed(0)
         model = MODEL_REGISTRY.get("RealESRGANModel")(
-            {"name": "gpu_report_realsr", "scale": 4, "is_train": True, "manual_seed": 0, "network_g": net_g,
+            {"name": "gpu_report_realsr", "scale": 4, "manual_seed": 0, "network_g": net_g,
              "network_d": net_d, "train": train}, device)
     data = {"gt": torch.rand(batch, 3, pad_size, pad_size)}
     kernels = draw_batch_kernels(np.random.default_rng(0), dopt, batch)
@@ -841,6 +874,13 @@ def plan(args: argparse.Namespace, device: torch.device, files: DataFiles) -> li
                 priority = 1 if target else 3 if net["type"] == "DSwinIR" and backend == "auto" else 2
                 fn = functools.partial(_training_item, row, {**net, arg: backend}, scale, device, args)
                 items.append((priority, "training", row, args.compile_cap_s if compiles else args.item_cap_s, fn))
+        for name, (_, size) in COMMUNITY.items():  # no attention switch: the network as released
+            net, scale = network_options(name, args.smoke)
+            for precision in ("fp32", "bf16"):
+                row = {"network": name, "backend": "-", "precision": precision, "mode": "eager", "batch": args.batch,
+                       "size": args.smoke_size if args.smoke else size}
+                fn = functools.partial(_training_item, row, net, scale, device, args)
+                items.append((2, "training", row, args.item_cap_s, fn))
     if "data" in sections:
         ios = ["disk"] + (["lmdb"] if importlib.util.find_spec("lmdb") is not None else [])
         data_items: list[Item] = []
