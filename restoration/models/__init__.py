@@ -22,6 +22,7 @@ _MODELS: dict[str, str] = {
     "SRGANModel": "restoration.models.realesrgan_model:RealESRGANModel",
     "ImageRestorationModel": "restoration.models.sr_model:SRModel",
     "ImageCleanModel": "restoration.models.sr_model:SRModel",
+    "DATModel": "restoration.models.sr_model:SRModel",
 }
 
 

@@ -1,4 +1,4 @@
-"""Upstream option files (BasicSR, HAT, NAFNet, Restormer) read as they are: every alias and translation in one table.
+"""Upstream option files (BasicSR, HAT, NAFNet, Restormer, DAT) read as they are: every alias and translation in one table.
 
 :func:`translate_upstream` runs in :func:`~restoration.options.parse.parse_options` after the overrides and before
 validation. Each translation leaves a one-line notice (``model_type HATModel is SRModel here``) that the
@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from restoration.data import register_datasets
 from restoration.errors import value_repr
 from restoration.options.schema import TOP_LEVEL
+from restoration.options.upstream_dat import translate_dat
 from restoration.options.upstream_restormer import translate_restormer
 from restoration.options.validate import top_level_spec
 from restoration.registry import DATASET_REGISTRY, RegistryError
@@ -31,6 +32,8 @@ MODEL_ALIASES: dict[str, tuple[str, str]] = {
     "RealHATGANModel": ("RealESRGANModel", "the same degradation pipeline and GAN step"),
     "SRGANModel": ("RealESRGANModel", "the GAN step of Real-ESRGAN"),
     "ImageRestorationModel": ("SRModel", "NAFNet's paired-image step: one pixel loss, the network pads itself"),
+    "DATModel": ("SRModel", "DAT's SRModel; its test-time partition val.use_chop is translated by "
+                            "restoration/options/upstream_dat.py"),
     "ImageCleanModel": ("SRModel", "Restormer's paired-image step: one pixel loss; its grad clip and mixup "
                                    "are translated by restoration/options/upstream_restormer.py"),
 }
@@ -275,6 +278,7 @@ def translate_upstream(opt: dict[str, Any], user_named: bool = False) -> tuple[l
     _translate_tile(opt, notices, problems)
     _translate_nafnet_keys(opt, notices, problems)
     translate_restormer(opt, notices, problems)  # before the datasets: it renames Restormer's dataset types
+    translate_dat(opt, notices, problems)
     _translate_legacy_val_keys(opt, notices)
     _translate_trainer_keys(opt, notices, problems, user_named)
     _drop_unused_optim_d(opt, notices, user_named)
