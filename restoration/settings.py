@@ -91,7 +91,8 @@ LOGGER = {
     "print_freq": Key((int,), default=100, doc="log every N iterations"),
     "save_checkpoint_freq": Key(_NUM, default=5000, doc="save weights and training state every N iterations"),
     "use_tb_logger": Key((bool,), default=True, doc="write tensorboard scalars/images"),
-    "keep_last": Key((int,), default=5, doc="keep only the last N training states and net_g_<iter>.pth (0 = all)"),
+    "keep_last": Key((int,), default=5,
+                     doc="keep only the last N training states and net_<name>_<iter>.pth of each network (0 = all)"),
     "wandb": Key((dict,), children=WANDB, doc="log the tensorboard scalars and images, and the option file, to Weights & Biases (rank 0; needs "
            "pip install -e \".[wandb]\"; docs/training_toolbox.md)"),
 }

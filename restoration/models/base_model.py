@@ -6,7 +6,7 @@
     log = model.optimize_parameters(model.feed_data(batch), iteration)   # {name: 0-d tensor}
     model.current_lr()                                                    # for the progress line
     model.evaluation_images(batch)                                        # validation: (output, target)
-    model.network_state(), model.training_state(), model.load_training_state(state)
+    model.network_states(), model.training_state(), model.load_training_state(state)
     model.rank_state(), model.load_rank_state(state)                      # per-rank parts (every rank's saved)
     model.networks["g"]                                                   # the network being trained
 
@@ -442,15 +442,18 @@ class Trainer:
         """Which weights validation scores and why, for its log line (``params``: the trained network's)."""
         return "params"
 
-    def network_state(self) -> dict[str, Any]:
-        """``{'params': sd}`` (+ ``'params_ema'``) of network ``g``, BasicSR's weight-file layout; a schedule-free
+    def network_states(self) -> dict[str, dict[str, Any]]:
+        """``{name: {'params': sd}}`` (+ ``'params_ema'`` where the network has an EMA) for every network, in
+        :attr:`networks` order (``g`` first): BasicSR's weight-file layout, CPU copies; a schedule-free
         optimizer's evaluation point (:meth:`evaluation_point`)."""
-        net = self.networks["g"]
+        out: dict[str, dict[str, Any]] = {}
         with self.evaluation_point():
             # a copy even on the CPU: the block writes the training point back into these tensors
-            out = {"params": {k: v.detach().to("cpu", copy=True) for k, v in unwrap(net).state_dict().items()}}
-        if "g" in self.emas:
-            out["params_ema"] = {k: v.detach().cpu() for k, v in self.emas["g"].module.state_dict().items()}
+            for name, net in self.networks.items():
+                out[name] = {"params": {k: v.detach().to("cpu", copy=True)
+                                        for k, v in unwrap(net).state_dict().items()}}
+        for name, ema in self.emas.items():
+            out[name]["params_ema"] = {k: v.detach().cpu() for k, v in ema.module.state_dict().items()}
         return out
 
     def training_state(self) -> dict[str, Any]:

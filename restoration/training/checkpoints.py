@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -12,7 +13,7 @@ import yaml
 
 from restoration.errors import CheckpointError
 from restoration.utils.best_metrics import forget_best_record
-from restoration.utils.checkpoint import atomic_save, find_latest_state, prune_checkpoints
+from restoration.utils.checkpoint import TMP_PREFIX, atomic_save, find_latest_state, prune_checkpoints
 from restoration.utils.dist import all_gather_objects, any_across_ranks, gather_objects_on_main
 from restoration.utils.experiment_folder import new_run_id, read_run_id, write_run_id
 from restoration.utils.logger import get_logger
@@ -33,11 +34,17 @@ class Position:
 
 def save_checkpoint(model: Any, opt: Mapping[str, Any], position: Position, best: dict, *, rank: int,
                     run_id: str | None, batch_size: int, keep_last: int) -> None:
-    """Write ``models/net_g_<iter>.pth`` (+ latest) and ``training_states/<iter>.state`` atomically (rank 0 writes;
-    every rank takes part, its random streams and rank state are gathered).
+    """Write ``training_states/<iter>.state`` and, for every network the trainer holds (``g``, a GAN's ``d``),
+    ``models/net_<name>_<iter>.pth`` and ``net_<name>_latest.pth`` (``{'params'}`` + ``'params_ema'`` where the
+    network has an EMA, BasicSR's layout), atomically and all or nothing (rank 0 writes; every rank takes part,
+    its random streams and rank state are gathered).
 
     ``best`` is the best-metric record; ``opt`` is recorded as text (the options a resume compares with);
-    ``keep_last`` training states and numbered weights are kept (0: all).
+    ``keep_last`` training states and numbered weights of each network are kept (0: all).
+
+    Raises:
+        CheckpointError: A file could not be written; this iteration's state and numbered weights are
+            removed again and every ``*_latest.pth`` is the previous one.
     """
     it, epoch, batch_in_epoch = position.iteration, position.epoch, position.batch_in_epoch
     rng = all_gather_objects(get_rng_state())  # every rank's streams, so every rank resumes exactly
@@ -46,29 +53,45 @@ def save_checkpoint(model: Any, opt: Mapping[str, Any], position: Position, best
     if rank != 0:
         return
     paths = opt["path"]
-    # The state first and net_g_latest last: a save that fails half-way never leaves net_g_latest
-    # ahead of the newest state (--auto_resume would continue from an older point than it shows).
     state = {"iter": it, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "rng": rng, "best": best,
              "world_size": len(rng), "torch_threads": torch.get_num_threads(),
              "batch_size": batch_size, "run_id": run_id, "options": options_text(opt), **model.training_state()}
     if rank_states is not None:
         state["rank_states"] = rank_states
     state_file = os.path.join(paths["training_states"], f"{it}.state")
-    weights_file = os.path.join(paths["models"], f"net_g_{it}.pth")
     forget_best_record(paths["training_states"], it)  # of an earlier pass through this iteration
+    # The state first and the latest files last: a save that fails half-way never leaves a *_latest.pth
+    # ahead of the newest state (--auto_resume would continue from an older point than it shows). The
+    # latest files are staged under temporary names and renamed only once every file is written, so they
+    # change together (net_g_latest last) or not at all.
     atomic_save(state, state_file)
-    weights = model.network_state()
+    weights = model.network_states()
+    written = [state_file]
+    staged: list[tuple[str, str]] = []
     try:
-        atomic_save(weights, weights_file)
-        atomic_save(weights, os.path.join(paths["models"], "net_g_latest.pth"))
+        for name, files in weights.items():
+            numbered = os.path.join(paths["models"], f"net_{name}_{it}.pth")
+            written.append(numbered)
+            atomic_save(files, numbered)
+        for name in sorted(weights, key=lambda n: n == "g"):  # g's latest file is renamed last
+            latest = os.path.join(paths["models"], f"net_{name}_latest.pth")
+            stage = os.path.join(paths["models"], f"{TMP_PREFIX}net_{name}_latest.pth")
+            staged.append((stage, latest))
+            atomic_save(weights[name], stage)
+        for stage, latest in staged:
+            try:
+                os.replace(stage, latest)
+            except OSError as exc:  # a rename in the folder just written: not expected to fail
+                raise CheckpointError(f"cannot write {latest}: {exc.strerror or exc}") from exc
     except CheckpointError:
-        # nothing half-made: this iteration's state and weights go together, or neither stays
-        for path in (state_file, weights_file):
+        # nothing half-made: this iteration's state and weights go together, or none stays
+        for path in written + [stage for stage, _ in staged]:
             if os.path.exists(path):
                 os.remove(path)
         raise
     prune_checkpoints(paths["training_states"], r"^(\d+)\.state$", keep_last)
-    prune_checkpoints(paths["models"], r"^net_g_(\d+)\.pth$", keep_last)
+    for name in weights:
+        prune_checkpoints(paths["models"], rf"^net_{re.escape(name)}_(\d+)\.pth$", keep_last)
 
 
 def claim_run_id(opt: dict[str, Any], state_path: str | None, state: dict[str, Any] | None,
