@@ -4,6 +4,7 @@ discriminator each with its own optimizer and GradScaler, in fp32, bf16 and fp16
 
 Part of the GPU proof (``python -m pytest -m cuda``, docs/gpu.md). The same configuration also runs on the
 CPU in the default suite (the ``cpu`` case), so the GPU test's options cannot rot while no GPU is around.
+ESRGANModel's paired GAN step (RRDBNet + VGGStyleDiscriminator) is a GPU-only case in fp32 and bf16.
 """
 
 from __future__ import annotations
@@ -69,6 +70,57 @@ def test_gan_stage_trains_with_the_degradation_on_the_device(gt_folder: Path, tm
     assert all(torch.isfinite(v).all() for v in state["net_d"].values() if v.is_floating_point())
     # one GradScaler per network, enabled for fp16 only (its scale saved for resume)
     assert bool(state["scaler"]) == bool(state["scaler_d"]) == (precision == "fp16")
+
+
+@pytest.fixture(scope="module")
+def pairs_128(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_sr_pairs(tmp_path_factory.mktemp("esrgan_gpu"), n=4, size=128, scale=4)
+
+
+def esrgan_options(pairs: tuple[Path, Path], name: str, num_gpu: int, precision: str | bool) -> dict[str, Any]:
+    """8 iterations of a tiny x4 ESRGANModel run (BasicSR's relativistic GAN step on paired data): RRDBNet (8
+    features, 1 block) + VGGStyleDiscriminator whose input_size is the GT patch (128, as ESRGAN's files pair
+    them), batch 2, EMA, checkpoint at 8."""
+    opt = train_options(pairs, name, **{"num_gpu": num_gpu, "scale": 4, "model_type": "ESRGANModel", "val": None,
+                                        "train.total_iter": 8, "train.warmup_iter": -1,
+                                        "logger.save_checkpoint_freq": 8, "logger.use_tb_logger": False})
+    opt["datasets"]["train"].update(gt_size=128)
+    del opt["datasets"]["val_1"]
+    opt["network_g"] = {"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": 3, "scale": 4, "num_feat": 8,
+                        "num_block": 1, "num_grow_ch": 4}
+    opt["network_d"] = {"type": "VGGStyleDiscriminator", "num_in_ch": 3, "num_feat": 8, "input_size": 128}
+    opt["train"].update(optim_d={"type": "Adam", "lr": 1e-3, "betas": [0.9, 0.99]}, mixed_precision=precision,
+                        pixel_opt={"type": "L1Loss", "loss_weight": 1e-2},
+                        gan_opt={"type": "GANLoss", "gan_type": "vanilla", "loss_weight": 5e-3},
+                        scheduler={"type": "MultiStepLR", "milestones": [6], "gamma": 0.5})
+    return opt
+
+
+def run_esrgan_step(pairs: tuple[Path, Path], tmp_path: Path, device: str, precision: str | bool) -> None:
+    """Train :func:`esrgan_options` on ``device`` through train.py and check its log, state and weight files."""
+    name = f"esrgan_{device}_{precision or 'fp32'}"
+    opt = esrgan_options(pairs, name, 1 if device == "cuda" else 0, precision)
+    assert train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(tmp_path)]) == 0
+    exp = tmp_path / "experiments" / name
+    log = next(exp.glob(f"train_{name}_*.log")).read_text()
+    assert f"device {device}" in log
+    values = [tuple(float(v) for v in m) for m in _GAN_LINE.findall(log)]
+    assert len(values) == 8 and all(math.isfinite(v) for row in values for v in row), values
+    state = torch.load(exp / "training_states" / "8.state", weights_only=True, map_location="cpu")
+    for key in ("net_g", "net_d", "ema"):
+        assert all(torch.isfinite(v).all() for v in state[key].values() if v.is_floating_point()), key
+    assert not state["scaler"] and not state["scaler_d"]  # GradScalers are for fp16 only
+    net_d = torch.load(exp / "models" / "net_d_8.pth", weights_only=True, map_location="cpu")
+    assert all(torch.equal(v, state["net_d"][k]) for k, v in net_d["params"].items())
+
+
+@pytest.mark.cuda
+@_CUDA
+@pytest.mark.parametrize("precision", [pytest.param(False, id="fp32"), pytest.param("bf16", id="bf16")])
+def test_esrgan_step_trains_on_one_gpu(pairs_128: tuple[Path, Path], tmp_path: Path, precision: str | bool) -> None:
+    """ESRGANModel's step (relativistic discriminator on whole 128² GT patches, EMA of g) on one GPU; the
+    same body was run on the CPU (fp32 and bf16) when it was written."""
+    run_esrgan_step(pairs_128, tmp_path, "cuda", precision)
 
 
 def _kernel_batch(device: str, n: int = 4, side: int = 128) -> dict[str, torch.Tensor]:
