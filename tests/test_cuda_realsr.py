@@ -48,6 +48,19 @@ def gan_options(gt: Path, name: str, num_gpu: int, precision: str | bool) -> dic
     return opt
 
 
+def train_eight_gan_iterations(opt: dict, tmp_path: Path, device: str) -> tuple[Path, dict]:
+    """Train ``opt`` (8 iterations) through train.py; the log names ``device`` and every logged GAN loss is finite.
+    Returns the experiment folder and its ``8.state``."""
+    name = opt["name"]
+    assert train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(tmp_path)]) == 0
+    exp = tmp_path / "experiments" / name
+    log = next(exp.glob(f"train_{name}_*.log")).read_text()
+    assert f"device {device}" in log
+    values = [tuple(float(v) for v in m) for m in _GAN_LINE.findall(log)]
+    assert len(values) == 8 and all(math.isfinite(v) for row in values for v in row), values
+    return exp, torch.load(exp / "training_states" / "8.state", weights_only=True, map_location="cpu")
+
+
 @pytest.mark.parametrize("device, precision", [
     pytest.param("cpu", False, id="cpu-fp32"),
     pytest.param("cuda", False, id="cuda-fp32", marks=[pytest.mark.cuda, _CUDA]),
@@ -57,14 +70,8 @@ def gan_options(gt: Path, name: str, num_gpu: int, precision: str | bool) -> dic
 def test_gan_stage_trains_with_the_degradation_on_the_device(gt_folder: Path, tmp_path: Path, device: str,
                                                               precision: str | bool) -> None:
     name = f"realsr_{device}_{precision or 'fp32'}"
-    opt = gan_options(gt_folder, name, 1 if device == "cuda" else 0, precision)
-    assert train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(tmp_path)]) == 0
-    exp = tmp_path / "experiments" / name
-    log = next(exp.glob(f"train_{name}_*.log")).read_text()
-    assert f"device {device}" in log
-    values = [tuple(float(v) for v in m) for m in _GAN_LINE.findall(log)]
-    assert len(values) == 8 and all(math.isfinite(v) for row in values for v in row), values
-    state = torch.load(exp / "training_states" / "8.state", weights_only=True, map_location="cpu")
+    _, state = train_eight_gan_iterations(gan_options(gt_folder, name, 1 if device == "cuda" else 0, precision),
+                                          tmp_path, device)
     pool = state["rank_states"][0]["pair_pool"]
     assert pool["ptr"] == 4 and pool["lq"].shape == (4, 3, 8, 8) and pool["gt"].shape == (4, 3, 32, 32)
     assert all(torch.isfinite(v).all() for v in state["net_d"].values() if v.is_floating_point())
@@ -99,14 +106,8 @@ def esrgan_options(pairs: tuple[Path, Path], name: str, num_gpu: int, precision:
 def run_esrgan_step(pairs: tuple[Path, Path], tmp_path: Path, device: str, precision: str | bool) -> None:
     """Train :func:`esrgan_options` on ``device`` through train.py and check its log, state and weight files."""
     name = f"esrgan_{device}_{precision or 'fp32'}"
-    opt = esrgan_options(pairs, name, 1 if device == "cuda" else 0, precision)
-    assert train_main(["-opt", str(write_options(opt, tmp_path / "o.yml")), "--root", str(tmp_path)]) == 0
-    exp = tmp_path / "experiments" / name
-    log = next(exp.glob(f"train_{name}_*.log")).read_text()
-    assert f"device {device}" in log
-    values = [tuple(float(v) for v in m) for m in _GAN_LINE.findall(log)]
-    assert len(values) == 8 and all(math.isfinite(v) for row in values for v in row), values
-    state = torch.load(exp / "training_states" / "8.state", weights_only=True, map_location="cpu")
+    exp, state = train_eight_gan_iterations(esrgan_options(pairs, name, 1 if device == "cuda" else 0, precision),
+                                            tmp_path, device)
     for key in ("net_g", "net_d", "ema"):
         assert all(torch.isfinite(v).all() for v in state[key].values() if v.is_floating_point()), key
     assert not state["scaler"] and not state["scaler_d"]  # GradScalers are for fp16 only
