@@ -37,6 +37,8 @@ def _run(out: Path, *extra: str) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
+@pytest.mark.slow  # every row of every section on the CPU: about 2.5 min on 2 cores (the planning and a cut report
+#                   are checked in the default suite: test_first_priority_is_one_measurement_per_target, test_gpu_proof)
 def test_smoke_report_measures_every_section(tmp_path: Path) -> None:
     report = _run(tmp_path, "--no-limits")
     env = report["env"]
