@@ -101,10 +101,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import tiled_inference_memory  # noqa: E402
+from versus_official import released_kwargs  # noqa: E402
 from benchmark_neighborhood_attention import graphs_compiled  # noqa: E402
-from restoration.archs import family_of, register_archs  # noqa: E402
+from restoration.archs import family_of  # noqa: E402
 from restoration.archs.build import build_network  # noqa: E402
-from restoration.archs.detect import published_configs  # noqa: E402
 from restoration.archs.spec import arch_spec  # noqa: E402
 from restoration.inference.padding import crop_to, pad_to_multiple  # noqa: E402
 from restoration.inference.tiling import tiled_forward  # noqa: E402
@@ -339,18 +339,13 @@ def network_options(name: str, smoke: bool) -> tuple[dict[str, Any], int]:
 
 
 def community_network(name: str, smoke: bool) -> tuple[dict[str, Any], int]:
-    """``(network_g, scale)`` of a :data:`COMMUNITY` row: its released configuration, or with ``smoke`` the
-    family's tiny test configuration (its descriptor's ``tiny``)."""
-    register_archs()
-    config = next(c for c in published_configs() if c.name == COMMUNITY[name][0])
+    """``(network_g, scale)`` of a :data:`COMMUNITY` row: its released configuration (drop-path off, as in
+    versus_official.py), or with ``smoke`` the family's tiny test configuration (its descriptor's ``tiny``)."""
+    arch, kwargs = released_kwargs(COMMUNITY[name][0])
     if smoke:
-        kwargs = dict(family_of(config.arch).tiny[config.arch].kwargs)
-    else:
-        kwargs = dict(config.kwargs)
-        if "drop_path_rate" in kwargs:
-            kwargs["drop_path_rate"] = 0.0
+        kwargs = dict(family_of(arch).tiny[arch].kwargs)
     scale = int(kwargs.get("upscale", kwargs.get("scale", 1)))
-    return {"type": config.arch, **kwargs}, scale
+    return {"type": arch, **kwargs}, scale
 
 
 def _sync(device: torch.device) -> None:

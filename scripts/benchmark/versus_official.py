@@ -151,18 +151,24 @@ CONFIGS: dict[str, Contest] = {
 }
 
 
+def released_kwargs(name: str, arch: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``(arch, kwargs)`` of the released configuration ``name`` (of ``arch`` when given), with drop-path off where
+    the constructor has it: the official default is not 0 (DAT: 0.1) and each code draws its own masks."""
+    register_archs()
+    matches = [c for c in published_configs() if c.name == name and arch in (None, c.arch)]
+    if not matches:
+        raise SystemExit(f"no released configuration {name!r}" + (f" of {arch}" if arch else ""))
+    kwargs = dict(matches[0].kwargs)
+    if "drop_path_rate" in keyword_parameters(ARCH_REGISTRY.get(matches[0].arch)):
+        kwargs["drop_path_rate"] = 0.0
+    return matches[0].arch, kwargs
+
+
 def contest_kwargs(contest: Contest) -> dict[str, Any]:
     """The constructor kwargs of a row: its own, or those of the released configuration it names (no drop-path)."""
-    register_archs()
     if isinstance(contest.kwargs, dict):
         return dict(contest.kwargs)
-    matches = [c for c in published_configs() if c.name == contest.kwargs and c.arch == contest.ours]
-    if not matches:
-        raise SystemExit(f"no released configuration {contest.kwargs!r} of {contest.ours}")
-    kwargs = dict(matches[0].kwargs)
-    if "drop_path_rate" in keyword_parameters(ARCH_REGISTRY.get(contest.ours)):
-        kwargs["drop_path_rate"] = 0.0  # the official default is not 0 (DAT: 0.1) and each code draws its own masks
-    return kwargs
+    return released_kwargs(contest.kwargs, contest.ours)[1]
 
 
 def contenders(name: str, clones: Path) -> dict[str, nn.Module]:
