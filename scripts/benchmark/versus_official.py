@@ -26,7 +26,8 @@ function), timed alone. Reported: the median time of each contender and the medi
 ratio official / ours (interleaving makes other load on the machine slow every contender alike; the contender
 that starts a round rotates, since the place in a round alone moved the ratio by up to 7% in an A/A check).
 "ours reference"
-exists for networks with an attention backend switch (``attn_backend``). Run it on an otherwise idle machine.
+exists for networks with a switch to the official arithmetic (``attn_backend='reference'``; SPAN's
+``train_form='branch'``). Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -178,17 +179,28 @@ def contenders(name: str, clones: Path) -> dict[str, nn.Module]:
     torch.manual_seed(0)
     official = contest.load(clones)(**kwargs)
     nets = {"official": official}
-    switch = "attn_backend" in keyword_parameters(ARCH_REGISTRY.get(contest.ours))
+    reference = reference_kwargs(contest.ours)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "official.pth"
         torch.save(official.state_dict(), path)
-        for label, backend in (("ours reference", "reference"), ("ours default", None)):
-            if backend and not switch:
+        for label, extra in (("ours reference", reference), ("ours default", {})):
+            if extra is None:
                 continue
-            net = build_network({"type": contest.ours, **kwargs, **({"attn_backend": backend} if switch else {})})
+            net = build_network({"type": contest.ours, **kwargs, **extra})
             load_weights(net, str(path))
             nets[label] = net
     return nets
+
+
+def reference_kwargs(arch: str) -> dict[str, str] | None:
+    """The constructor kwargs that select the official arithmetic of ``arch`` (None: it has one path only):
+    ``attn_backend='reference'`` for the attention networks, ``train_form='branch'`` for SPAN's Conv3XC."""
+    params = keyword_parameters(ARCH_REGISTRY.get(arch))
+    if "attn_backend" in params:
+        return {"attn_backend": "reference"}
+    if "train_form" in params:
+        return {"train_form": "branch"}
+    return None
 
 
 def _step(net: nn.Module, x: torch.Tensor) -> float:

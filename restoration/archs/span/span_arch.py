@@ -13,12 +13,21 @@ supported and equal the official ones. ``eval_conv`` is kept as persistent *buff
 official keys while ``parameters()`` counts only the trainable weights (the official class marks it
 ``requires_grad=False``).
 
+Training form (``train_form``, ours; not an official keyword): ``'fused'`` (the default) trains through the same
+fused conv, its weight and bias recomputed from the branch weights on every forward *with* autograd, so the
+gradients reach the same branch parameters; ``'branch'`` is the official arithmetic (four convs, the middle one
+at twice the channels on both sides). Both compute the same function and gradients, to float rounding
+(``tests/test_span_train_form.py``); the fused form does about a fifth of the multiply-adds
+(docs/benchmarks.md). Under autocast the fusion itself runs in the parameters' precision; only the one conv
+is cast.
+
 Value range quirk kept as is: the input is ``(x - rgb_mean) * img_range`` but the output is neither divided by
 ``img_range`` nor shifted back; the network learns to emit [0, 1] directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -27,11 +36,13 @@ from torch import nn
 
 from restoration.archs.spec import ArchSpec, checked_spec
 
-__all__ = ["SPAN", "SPAB", "Conv3XC", "fuse_conv3xc"]
+__all__ = ["SPAN", "SPAB", "Conv3XC", "fuse_conv3xc", "TRAIN_FORMS"]
 
 _GAIN = 2  # channel expansion inside every Conv3XC branch (official gain1=2)
 _ATTENTION_SHIFT = 0.5  # sim_att = sigmoid(out3) - 0.5: symmetric around zero ("parameter-free attention")
 _NUM_BLOCKS = 6
+#: How a Conv3XC computes in train mode: one conv of the fused weights (with autograd), or the official branch.
+TRAIN_FORMS: tuple[str, ...] = ("fused", "branch")
 
 
 def fuse_conv3xc(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, w3: torch.Tensor,
@@ -54,6 +65,15 @@ def fuse_conv3xc(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch
     return weight, bias + sk_b
 
 
+def _autocast_off(device_type: str) -> contextlib.AbstractContextManager:
+    """Leave autocast for the block when it is on for ``device_type`` (a device without autocast: nothing)."""
+    try:
+        enabled = torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # e.g. 'meta'
+        enabled = False
+    return torch.autocast(device_type, enabled=False) if enabled else contextlib.nullcontext()
+
+
 class _FusedConv(nn.Module):
     """Holds ``eval_conv.weight`` / ``eval_conv.bias`` as persistent buffers (official keys, not trainable)."""
 
@@ -69,12 +89,17 @@ class Conv3XC(nn.Module):
     Args:
         c_in: Input channels I.
         c_out: Output channels O.
+        train_form: ``'fused'``: in train mode, one 3×3 conv of the fused weights, computed with autograd from
+            the branch weights on every call; ``'branch'``: the official four convs (the reference).
 
-    Shapes: (B, I, H, W) -> (B, O, H, W) (zero padding 1: train mode pads the input, eval mode the fused conv).
+    Shapes: (B, I, H, W) -> (B, O, H, W) (zero padding 1: the branch pads the input, the fused form the conv).
     """
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, train_form: str = "fused") -> None:
         super().__init__()
+        if train_form not in TRAIN_FORMS:
+            raise ValueError(f"train_form must be one of {', '.join(TRAIN_FORMS)}, got {train_form!r}")
+        self.train_form = train_form
         self.sk = nn.Conv2d(c_in, c_out, 1)
         self.conv = nn.Sequential(
             nn.Conv2d(c_in, c_in * _GAIN, 1),
@@ -84,19 +109,28 @@ class Conv3XC(nn.Module):
         self.eval_conv = _FusedConv(c_in, c_out)
         self.update_params()
 
+    def fused(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(O, I, 3, 3)`` weight and ``(O,)`` bias of the one conv equal to the branch plus the skip, in the
+        parameters' dtype (autocast off: the fusion is not rounded to the autocast dtype), differentiable."""
+        first, middle, last = self.conv
+        with _autocast_off(self.sk.weight.device.type):
+            return fuse_conv3xc(first.weight, first.bias, middle.weight, middle.bias, last.weight, last.bias,
+                                self.sk.weight, self.sk.bias)
+
     @torch.no_grad()
     def update_params(self) -> None:
         """Refresh ``eval_conv`` from the branch weights (what the official eval forward does every call)."""
-        first, middle, last = self.conv
-        weight, bias = fuse_conv3xc(first.weight, first.bias, middle.weight, middle.bias, last.weight, last.bias,
-                                    self.sk.weight, self.sk.bias)
+        weight, bias = self.fused()
         self.eval_conv.weight = weight.detach().clone()
         self.eval_conv.bias = bias.detach().clone()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, I, H, W) -> (B, O, H, W)."""
-        if self.training:
+        if self.training and self.train_form == "branch":
             return self.conv(F.pad(x, (1, 1, 1, 1))) + self.sk(x)
+        if self.training:
+            weight, bias = self.fused()
+            return F.conv2d(x, weight, bias, padding=1)
         self.update_params()  # the stored eval_conv may be stale: never use it as loaded
         return F.conv2d(x, self.eval_conv.weight, self.eval_conv.bias, padding=1)
 
@@ -110,11 +144,11 @@ class SPAB(nn.Module):
     to it first, so what reaches SPAN's ``conv_cat`` (``out_b5_2``) is the activated map.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, train_form: str = "fused") -> None:
         super().__init__()
-        self.c1_r = Conv3XC(channels, channels)
-        self.c2_r = Conv3XC(channels, channels)
-        self.c3_r = Conv3XC(channels, channels)
+        self.c1_r = Conv3XC(channels, channels, train_form)
+        self.c2_r = Conv3XC(channels, channels, train_form)
+        self.c3_r = Conv3XC(channels, channels, train_form)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out1 = F.silu(self.c1_r(x))
@@ -134,27 +168,29 @@ class SPAN(nn.Module):
         bias: Accepted for the official signature; unused there too.
         img_range: Input multiplier after the mean shift (official 255).
         rgb_mean: Subtracted from the input.
+        train_form: Ours, not official: how every Conv3XC computes in train mode, ``'fused'`` (default, faster)
+            or ``'branch'`` (the official arithmetic); the same function and gradients to float rounding.
 
     Shapes: (B, 3, H, W) in [0, 1] -> (B, num_out_ch, H·upscale, W·upscale) in about [0, 1]; any H, W >= 1.
     """
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, feature_channels: int = 48, upscale: int = 4,
                  bias: bool = True, img_range: float = 255.0,
-                 rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040)) -> None:
+                 rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040), train_form: str = "fused") -> None:
         super().__init__()
         opt = dict(num_in_ch=num_in_ch, num_out_ch=num_out_ch, feature_channels=feature_channels, upscale=upscale,
-                   bias=bias, img_range=img_range, rgb_mean=rgb_mean)
+                   bias=bias, img_range=img_range, rgb_mean=rgb_mean, train_form=train_form)
         self.spec = checked_spec(type(self), opt)
         self.img_range = float(img_range)
         # a plain attribute in the official class: not in its state_dict, hence not persistent here
         self.register_buffer("mean", torch.tensor(list(rgb_mean), dtype=torch.float32).view(1, 3, 1, 1),
                              persistent=False)
         feat = feature_channels
-        self.conv_1 = Conv3XC(num_in_ch, feat)
+        self.conv_1 = Conv3XC(num_in_ch, feat, train_form)
         for i in range(1, _NUM_BLOCKS + 1):
-            setattr(self, f"block_{i}", SPAB(feat))
+            setattr(self, f"block_{i}", SPAB(feat, train_form))
         self.conv_cat = nn.Conv2d(feat * 4, feat, 1)
-        self.conv_2 = Conv3XC(feat, feat)
+        self.conv_2 = Conv3XC(feat, feat, train_form)
         self.upsampler = nn.Sequential(nn.Conv2d(feat, num_out_ch * upscale * upscale, 3, 1, 1),
                                        nn.PixelShuffle(upscale))
 
@@ -169,6 +205,8 @@ class SPAN(nn.Module):
             problems.append(f"rgb_mean must hold 3 values, got {opt['rgb_mean']!r}")
         if not opt["img_range"] > 0:
             problems.append(f"img_range must be positive, got {opt['img_range']!r}")
+        if opt.get("train_form", "fused") not in TRAIN_FORMS:
+            problems.append(f"train_form must be one of {', '.join(TRAIN_FORMS)}, got {opt['train_form']!r}")
         return problems
 
     @classmethod
