@@ -8,8 +8,11 @@ backends compute the same function, forward and backward (``tests/test_depthwise
   gradient as a depthwise convolution with the flipped filter, the filter gradient as ``k^2`` per-channel
   sums of products), which oneDNN's depthwise backward takes several times longer for (docs/benchmarks.md).
 
-``'auto'`` (the default) is ``'cpu'`` when the input is on the CPU and autograd will need its backward,
-else ``'reference'``. :func:`set_depthwise_backend` changes the process-wide default.
+``'auto'`` (the default) is ``'cpu'`` for a dilated filter (dilation > 1) on the CPU when autograd will need its
+backward, else ``'reference'``: oneDNN's dilated depthwise backward is the slow one (2.4-3.5x at TBSN's shapes),
+while at dilation 1 it is as fast or faster at most shapes (0.3-0.6x of its time at Restormer's 8²-32² levels,
+1.2-1.9x slower only at 64² with one image; docs/benchmarks.md). :func:`set_depthwise_backend` changes the
+process-wide default.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def depthwise_conv2d(
     if name == "auto":
         needs_grad = torch.is_grad_enabled() and any(
             t is not None and t.requires_grad for t in (x, weight, bias))
-        name = "cpu" if x.device.type == "cpu" and needs_grad else "reference"
+        name = "cpu" if x.device.type == "cpu" and needs_grad and dilation > 1 else "reference"
     if name == "cpu":
         return DepthwiseConvCPU.apply(x, weight, bias, padding, dilation)
     return F.conv2d(x, weight, bias, padding=padding, dilation=dilation, groups=x.shape[1])

@@ -18,8 +18,9 @@ class MDTA(nn.Module):
     pixels and ``softmax(q k^T * temperature)`` (``C/heads x C/heads``) mixes the channels of v; then
     ``project_out`` 1x1. The cost is linear in the number of pixels, so any ``H x W`` works.
 
-    The depth-wise convolution goes through :func:`depthwise_conv2d` (one switch; its CPU backward is proved
-    equal to ``F.conv2d``'s in ``tests/test_depthwise_conv.py``).
+    The depth-wise convolution goes through :func:`depthwise_conv2d` (one switch; at this dilation of 1 its
+    ``'auto'`` is ``F.conv2d``, the faster backward here; the CPU backward, proved equal to ``F.conv2d``'s in
+    ``tests/test_depthwise_conv.py``, serves TBSN's dilated copy of this layer).
 
     Args:
         dim: Channels ``C`` (a multiple of ``num_heads``).
