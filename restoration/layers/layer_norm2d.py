@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from restoration.layers.channel_norm_functions import CenteredChannelNorm, use_function
+
 __all__ = ["LayerNorm2d"]
 
 
@@ -20,6 +22,9 @@ class LayerNorm2d(nn.Module):
 
     Shapes:
         ``(B, C, H, W) -> (B, C, H, W)``.
+
+    Training runs through :class:`~restoration.layers.channel_norm_functions.CenteredChannelNorm` (the same
+    forward, a hand-written backward, as NAFNet's own ``LayerNormFunction``); see that module's switch.
     """
 
     def __init__(self, channels: int, eps: float = 1e-6) -> None:
@@ -29,6 +34,8 @@ class LayerNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if use_function(x, self.weight, self.bias):
+            return CenteredChannelNorm.apply(x, self.weight, self.bias, self.eps, False)
         mu = x.mean(1, keepdim=True)
         var = (x - mu).pow(2).mean(1, keepdim=True)
         y = (x - mu) / (var + self.eps).sqrt()
