@@ -31,4 +31,7 @@ class ResidualBlockNoBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""
-        return x + self.conv2(self.relu(self.conv1(x))) * self.res_scale
+        branch = self.conv2(self.relu(self.conv1(x)))
+        if self.res_scale == 1:  # x * 1.0 == x exactly: skip the product and its backward (EDSR-M)
+            return x + branch
+        return x + branch * self.res_scale
