@@ -75,5 +75,5 @@ def nearest_conv_upsample(feat: torch.Tensor, convs: Iterable[nn.Module], negati
         ``(B, C, H·2^n, W·2^n)`` for ``n`` convs.
     """
     for conv in convs:
-        feat = F.leaky_relu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")), negative_slope)
+        feat = F.leaky_relu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")), negative_slope, inplace=True)
     return feat

@@ -57,8 +57,8 @@ class ResidualDenseBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, F, H, W) -> (B, F, H, W)."""
         feats = [x]
-        for i in range(1, 5):
-            feats.append(F.leaky_relu(getattr(self, f"conv{i}")(torch.cat(feats, 1)), _SLOPE))
+        for i in range(1, 5):  # in place on each fresh conv output, as the official LeakyReLU(inplace=True)
+            feats.append(F.leaky_relu(getattr(self, f"conv{i}")(torch.cat(feats, 1)), _SLOPE, inplace=True))
         return self.conv5(torch.cat(feats, 1)) * _RESIDUAL_SCALE + x
 
 
@@ -139,4 +139,4 @@ class RRDBNet(nn.Module):
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
         feat = nearest_conv_upsample(feat, (self.conv_up1, self.conv_up2), _SLOPE)
-        return self.conv_last(F.leaky_relu(self.conv_hr(feat), _SLOPE))
+        return self.conv_last(F.leaky_relu(self.conv_hr(feat), _SLOPE, inplace=True))
