@@ -16,7 +16,9 @@ Sections (``--sections``, all by default):
   ``torch.compile`` for SwinIR-light and HAT-S (fast backend, bf16), its compilation timed apart. Then
   the community families at one released configuration each (:data:`COMMUNITY`: Real-ESRGAN x4plus'
   RRDBNet, realesr-general-x4v3, EDSR-M x2, RCAN x2, DAT-light x2, SPAN x4, NAFNet-SIDD width 32 and
-  Restormer, from their family descriptors) in fp32 and bf16 (priority 2: after every target row).
+  Restormer, from their family descriptors) in fp32 and bf16 (priority 2: after every target row), both
+  sides of a family's switch to the official arithmetic where it has one (:data:`COMMUNITY_SWITCH`: SPAN's
+  ``train_form`` branch vs fused; NAFNet's and Restormer's channel norms, autograd vs hand-written backward).
   Time: after ``--warmup`` steps (the first one, with cuDNN autotuning or compilation, is reported
   as ``first_step_s``), steps are timed between CUDA events until ``--repeats`` steps or
   ``--step-time-s`` seconds; images/s = batch x steps / time. Peak memory:
@@ -107,6 +109,7 @@ from restoration.archs import family_of  # noqa: E402
 from restoration.archs.build import build_network  # noqa: E402
 from restoration.archs.spec import arch_spec  # noqa: E402
 from restoration.inference.padding import crop_to, pad_to_multiple  # noqa: E402
+from restoration.layers.channel_norm_functions import get_channel_norm_backend, set_channel_norm_backend  # noqa: E402
 from restoration.inference.tiling import tiled_forward  # noqa: E402
 from restoration.models.sr_model import SRModel  # noqa: E402
 from restoration.options.yaml_io import load_yaml  # noqa: E402
@@ -141,6 +144,14 @@ BACKEND_ARG: dict[str, tuple[str, str, str]] = {
     "HAT": ("attn_backend", "reference", "sdpa"),
     "DSwinIR": ("attn_backend", "reference", "auto"),
     "TBSN": ("attn_backend", "reference", "parity"),
+}
+#: community architectures with a switch to the official arithmetic -> (constructor argument, or CHANNEL_NORM for
+#: the process-wide channel-norm backend; reference value, fast value)
+CHANNEL_NORM = "channel norm"
+COMMUNITY_SWITCH: dict[str, tuple[str, str, str]] = {
+    "SPAN": ("train_form", "branch", "fused"),
+    "NAFNet": (CHANNEL_NORM, "reference", "function"),
+    "Restormer": (CHANNEL_NORM, "reference", "function"),
 }
 COMPILED = ("SwinIR-light x2", "HAT-S x2")
 # --smoke: tiny networks of the same architectures (merged over the option file's network_g)
@@ -827,6 +838,16 @@ def _training_item(row: dict[str, Any], net: dict[str, Any], scale: int, device:
     return train_throughput(net, scale, device, args.batch, row["size"], row["precision"], row["mode"] == "compile", args)
 
 
+def _with_channel_norm(backend: str, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """``fn(*args)`` with the channel norms' process-wide backend set to ``backend``, restored after."""
+    previous = get_channel_norm_backend()
+    set_channel_norm_backend(backend)
+    try:
+        return fn(*args)
+    finally:
+        set_channel_norm_backend(previous)
+
+
 def _na_item(row: dict[str, Any], device: torch.device, args: argparse.Namespace) -> dict[str, Any]:
     if device.type != "cuda" and row["backend"] != "reference":
         raise ItemSkipped(f"{row['backend']} has no backward pass on the CPU")
@@ -869,13 +890,20 @@ def plan(args: argparse.Namespace, device: torch.device, files: DataFiles) -> li
                 priority = 1 if target else 3 if net["type"] == "DSwinIR" and backend == "auto" else 2
                 fn = functools.partial(_training_item, row, {**net, arg: backend}, scale, device, args)
                 items.append((priority, "training", row, args.compile_cap_s if compiles else args.item_cap_s, fn))
-        for name, (_, size) in COMMUNITY.items():  # no attention switch: the network as released
+        for name, (_, size) in COMMUNITY.items():  # the network as released; both sides of its switch, if any
             net, scale = network_options(name, args.smoke)
+            switch = COMMUNITY_SWITCH.get(net["type"])
             for precision in ("fp32", "bf16"):
-                row = {"network": name, "backend": "-", "precision": precision, "mode": "eager", "batch": args.batch,
-                       "size": args.smoke_size if args.smoke else size}
-                fn = functools.partial(_training_item, row, net, scale, device, args)
-                items.append((2, "training", row, args.item_cap_s, fn))
+                for backend in switch[1:] if switch else ("-",):
+                    row = {"network": name, "backend": backend, "precision": precision, "mode": "eager",
+                           "batch": args.batch, "size": args.smoke_size if args.smoke else size}
+                    if switch and switch[0] == CHANNEL_NORM:
+                        fn = functools.partial(_with_channel_norm, backend, _training_item, row, net, scale, device,
+                                               args)
+                    else:
+                        options = {**net, switch[0]: backend} if switch else net
+                        fn = functools.partial(_training_item, row, options, scale, device, args)
+                    items.append((2, "training", row, args.item_cap_s, fn))
     if "data" in sections:
         ios = ["disk"] + (["lmdb"] if importlib.util.find_spec("lmdb") is not None else [])
         data_items: list[Item] = []
