@@ -109,3 +109,27 @@ def test_size_requirements_against_tile_crop_and_scale() -> None:
         "'val.tile': network_g (SwinIR) cannot be tiled with this configuration"]
     # an invalid network is reported by check_component, not here
     assert _size_problems({"network_g": {"type": "HAT", "window_size": 7}, "val": {"tile": {"tile_size": 1}}}) == []
+
+
+def test_training_crops_and_progressive_stages_meet_the_network_size_rules() -> None:
+    """Every crop the network is trained on, the loader's and each progressive stage's, is checked before
+    anything starts: Restormer (no padding inside) needs sides that are multiples of 8; a trainer that reshapes
+    its crops first (TBSN's pixel-shuffle sub-images) is held to the minimum side only."""
+    restormer = {"type": "Restormer", "dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1,
+                 "heads": [1, 2, 2, 4]}
+    good = {"gt_size": 384, "gt_sizes": [128, 160, 384], "mini_batch_sizes": [4, 2, 1], "iters": [1, 1, 1]}
+    assert _size_problems({"network_g": restormer, "scale": 1, "datasets": {"train": good}}) == []
+    bad = {**good, "gt_size": 100, "gt_sizes": [4, 100, 96]}
+    assert _size_problems({"network_g": restormer, "scale": 1, "datasets": {"train": bad}}) == [
+        "'datasets.train.gt_size' 100 gives LQ crops of 100 pixels, not a multiple of 8, which network_g "
+        "(Restormer) needs (training crops are not padded)",
+        "'datasets.train.gt_sizes' stage 1 4 gives LQ crops of 4 pixels, smaller than network_g (Restormer)'s "
+        "minimum input side 8",
+        "'datasets.train.gt_sizes' stage 2 100 gives LQ crops of 100 pixels, not a multiple of 8, which network_g "
+        "(Restormer) needs (training crops are not padded)",
+    ]
+    tbsn = {"type": "TBSN"}  # size multiple 32; TBSNModel feeds pixel-shuffle sub-images of its crops
+    assert _size_problems({"network_g": tbsn, "model_type": "TBSNModel", "datasets": {"train": {"gt_size": 150}}}) == []
+    assert _size_problems({"network_g": tbsn, "model_type": "SRModel", "datasets": {"train": {"gt_size": 150}}}) == [
+        "'datasets.train.gt_size' 150 gives LQ crops of 150 pixels, not a multiple of 32, which network_g (TBSN) "
+        "needs (training crops are not padded)"]

@@ -89,6 +89,11 @@ class Trainer:
     #: and a micro-batch's forward does not depend on the iteration beyond it.
     supports_accumulation: ClassVar[bool] = True
 
+    #: Whether ``network_g`` is fed the training crops as cut (``gt_size // scale``, and each progressive stage's
+    #: ``gt_sizes[j] // scale``), so the option check holds them to its size rules (minimum side and multiple); a
+    #: trainer that reshapes its crops first (TBSN's pixel-shuffle sub-images) leaves it False.
+    feeds_training_crops: ClassVar[bool] = True
+
     #: Whether this trainer's losses come from ``train.losses`` (:func:`restoration.losses.loss_list.build_losses`),
     #: so the option check requires at least one entry; a trainer that computes its own loss leaves it False.
     uses_loss_list: ClassVar[bool] = False

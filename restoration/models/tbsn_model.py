@@ -62,6 +62,7 @@ class TBSNModel(SRModel):
     """
 
     options = _OPTIONS
+    feeds_training_crops = False  # the network sees pixel-shuffle sub-images of the crops (checked at run time)
 
     def __init__(self, opt: Mapping[str, Any], device: torch.device, world_size: int = 1, *,
                  is_train: bool = True) -> None:

@@ -151,7 +151,8 @@ def check_size_requirements(opt: Mapping[str, Any], problems: list[str], network
     The spec comes from the bound option values (``spec_from_options``), nothing is built. Checked: the
     top-level ``scale`` equals the network's, ``val.tile.tile_size`` (rounded down to the size multiple,
     as tiled inference does) reaches ``min_size`` and the network is tileable, and every training crop
-    ``gt_size // scale`` reaches ``min_size``. Silent when ``network_g`` is itself invalid (reported elsewhere).
+    (``gt_size // scale`` and each progressive stage's ``gt_sizes[j] // scale``) reaches ``min_size`` and, when
+    the trainer feeds the crops as cut (``feeds_training_crops``), is a multiple of ``size_multiple``. Silent when ``network_g`` is itself invalid (reported elsewhere).
 
     Args:
         network_clean: Whether ``network_g``'s own check found nothing (:func:`validate_options` knows, so
@@ -188,13 +189,24 @@ def check_size_requirements(opt: Mapping[str, Any], problems: list[str], network
             problems.append(f"'val.tile.tile_size' {size} is smaller than network_g ({name})'s minimum input "
                             f"side {spec.min_size}; use at least {spec.min_size}")
     datasets = opt.get("datasets") if isinstance(opt.get("datasets"), Mapping) else {}
+    trainer = _trainer(opt)
+    as_cut = trainer is None or getattr(trainer, "feeds_training_crops", True)
     for key, dopt in datasets.items():
         if not str(key).startswith("train") or not isinstance(dopt, Mapping):
             continue
-        gt_size = dopt.get("gt_size")
-        if isinstance(gt_size, int) and not isinstance(gt_size, bool) and gt_size // spec.scale < spec.min_size:
-            problems.append(f"'datasets.{key}.gt_size' {gt_size} gives LQ crops of {gt_size // spec.scale} pixels, "
-                            f"smaller than network_g ({name})'s minimum input side {spec.min_size}")
+        crops = [(f"'datasets.{key}.gt_size'", dopt.get("gt_size"))]
+        stages = dopt.get("gt_sizes") if isinstance(dopt.get("gt_sizes"), list) else []
+        crops += [(f"'datasets.{key}.gt_sizes' stage {j + 1}", size) for j, size in enumerate(stages)]
+        for what, gt_size in crops:
+            if not isinstance(gt_size, int) or isinstance(gt_size, bool) or gt_size < 1:
+                continue  # a type or range problem, reported by the dataset's own check
+            side = gt_size // spec.scale
+            if side < spec.min_size:
+                problems.append(f"{what} {gt_size} gives LQ crops of {side} pixels, smaller than network_g ({name})'s "
+                                f"minimum input side {spec.min_size}")
+            elif as_cut and side % spec.size_multiple:
+                problems.append(f"{what} {gt_size} gives LQ crops of {side} pixels, not a multiple of "
+                                f"{spec.size_multiple}, which network_g ({name}) needs (training crops are not padded)")
 
 
 #: The largest ``manual_seed``: numpy's seeds stay below 2**32 with one added per rank.
