@@ -48,6 +48,8 @@ class RCAB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""
+        if self.res_scale == 1:  # x * 1.0 == x exactly: skip the product and its backward (every release)
+            return self.rcab(x) + x
         return self.rcab(x) * self.res_scale + x
 
 
