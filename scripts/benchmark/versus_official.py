@@ -22,12 +22,15 @@ our class is built with the same arguments (the community families' released con
 descriptors, ``restoration/archs/<family>/__init__.py``), the official weights are loaded into ours strictly, and
 the outputs are compared. Then, round after round, each contender runs one training step
 (``net(x).abs().mean().backward()``, fp32, train mode, no drop-path so that both sides compute the same
-function), timed alone. Reported: the median time of each contender and the median over rounds of the per-round
-ratio official / ours (interleaving makes other load on the machine slow every contender alike; the contender
-that starts a round rotates, since the place in a round alone moved the ratio by up to 7% in an A/A check).
-"ours reference"
-exists for networks with a switch to the official arithmetic (``attn_backend='reference'``; SPAN's
-``train_form='branch'``). Run it on an otherwise idle machine.
+function), timed alone. Reported: the median time of each contender, and the medians over rounds of the
+per-round ratios official / ours (default and reference) and reference / default, what our fast paths give
+(interleaving makes other load on the machine slow every contender alike; the contender that starts a round
+rotates, since the place in a round alone moved the ratio by up to 7% in an A/A check).
+
+"ours reference" is our class with every fast path off, the official arithmetic (``attn_backend='reference'``,
+SPAN's ``train_form='branch'``, the channel norms differentiated by autograd, ``F.conv2d``'s depthwise backward):
+where our network has no fast path it is a second copy of the default, and its ratio to the default is this
+machine's noise. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from torch import nn
 from restoration.archs import register_archs
 from restoration.archs.build import build_network
 from restoration.archs.detect import published_configs
+from restoration.layers.channel_norm_functions import get_channel_norm_backend, set_channel_norm_backend
+from restoration.layers.depthwise_conv import get_depthwise_backend, set_depthwise_backend
 from restoration.registry import ARCH_REGISTRY
 from restoration.schema import keyword_parameters
 from restoration.utils.weights import load_weights
@@ -173,34 +178,51 @@ def contest_kwargs(contest: Contest) -> dict[str, Any]:
 
 
 def contenders(name: str, clones: Path) -> dict[str, nn.Module]:
-    """The official network and ours (reference and default attention backend where there is a switch)."""
+    """The official network and ours, with every fast path off ("ours reference") and as it runs by default."""
     contest = CONFIGS[name]
     kwargs = contest_kwargs(contest)
     torch.manual_seed(0)
     official = contest.load(clones)(**kwargs)
-    nets = {"official": official}
-    reference = reference_kwargs(contest.ours)
+    nets: dict[str, nn.Module] = {"official": official}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "official.pth"
         torch.save(official.state_dict(), path)
-        for label, extra in (("ours reference", reference), ("ours default", {})):
-            if extra is None:
-                continue
+        for label, extra in (("ours reference", reference_kwargs(contest.ours)), ("ours default", {})):
             net = build_network({"type": contest.ours, **kwargs, **extra})
             load_weights(net, str(path))
-            nets[label] = net
+            nets[label] = ReferenceOps(net) if label == "ours reference" else net
     return nets
 
 
-def reference_kwargs(arch: str) -> dict[str, str] | None:
-    """The constructor kwargs that select the official arithmetic of ``arch`` (None: it has one path only):
-    ``attn_backend='reference'`` for the attention networks, ``train_form='branch'`` for SPAN's Conv3XC."""
+def reference_kwargs(arch: str) -> dict[str, str]:
+    """The constructor kwargs that select the official arithmetic of ``arch``: ``attn_backend='reference'`` for
+    the attention networks, ``train_form='branch'`` for SPAN's Conv3XC, none for the others."""
     params = keyword_parameters(ARCH_REGISTRY.get(arch))
     if "attn_backend" in params:
         return {"attn_backend": "reference"}
     if "train_form" in params:
         return {"train_form": "branch"}
-    return None
+    return {}
+
+
+class ReferenceOps(nn.Module):
+    """``net`` whose forward runs with the process-wide op switches at their reference: the channel norms
+    differentiated by autograd (``set_channel_norm_backend``) and ``F.conv2d``'s own depthwise backward
+    (``set_depthwise_backend``); each op picks its path in the forward, so the backward follows."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norm, depthwise = get_channel_norm_backend(), get_depthwise_backend()
+        set_channel_norm_backend("reference")
+        set_depthwise_backend("reference")
+        try:
+            return self.net(x)
+        finally:
+            set_channel_norm_backend(norm)
+            set_depthwise_backend(depthwise)
 
 
 def _step(net: nn.Module, x: torch.Tensor) -> float:
@@ -229,8 +251,10 @@ def compare(name: str, clones: Path, rounds: int, warmup: int) -> dict[str, Any]
             if r >= warmup:
                 times[k].append(t)
     ratios = {k: statistics.median(o / t for o, t in zip(times["official"], times[k])) for k in nets if k != "official"}
+    fast_path = statistics.median(r / d for r, d in zip(times["ours reference"], times["ours default"]))
     return {"name": name, "shape": f"{contest.batch} x {contest.size}²", "max_abs_diff": diffs,
-            "median_s": {k: statistics.median(v) for k, v in times.items()}, "official_over": ratios}
+            "median_s": {k: statistics.median(v) for k, v in times.items()}, "official_over": ratios,
+            "reference_over_default": fast_path}
 
 
 def main() -> None:
@@ -249,15 +273,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds after {args.warmup}")
-    print("| network | input | official | ours reference | ours default | official / default | max abs diff |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| network | input | official | ours reference | ours default | official / default | "
+          "official / reference | reference / default | max abs diff |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.names or list(CONFIGS):
         row = compare(name, args.clones, args.rounds, args.warmup)
-        t = row["median_s"]
-        reference = f"{t['ours reference'] * 1e3:,.0f} ms" if "ours reference" in t else "-"
-        print(f"| {name} | {row['shape']} | {t['official'] * 1e3:,.0f} ms | {reference} | "
-              f"{t['ours default'] * 1e3:,.0f} ms | **{row['official_over']['ours default']:.2f}x** | "
-              f"{max(row['max_abs_diff'].values()):.1e} |", flush=True)
+        t, over = row["median_s"], row["official_over"]
+        print(f"| {name} | {row['shape']} | {t['official'] * 1e3:,.0f} ms | {t['ours reference'] * 1e3:,.0f} ms | "
+              f"{t['ours default'] * 1e3:,.0f} ms | **{over['ours default']:.2f}x** | {over['ours reference']:.2f}x | "
+              f"{row['reference_over_default']:.2f}x | {max(row['max_abs_diff'].values()):.1e} |", flush=True)
 
 
 if __name__ == "__main__":
