@@ -84,7 +84,7 @@ class CenteredChannelNorm(torch.autograd.Function):
             g = grad * _per_channel(weight)
             mean_g = g.mean(1, keepdim=True)
             mean_gx = (g * xhat).mean(1, keepdim=True)
-            grad_x = (g - mean_g - xhat * mean_gx) / std
+            grad_x = (g - mean_g - xhat * mean_gx) * std.reciprocal()  # one division per pixel, not per value
         if ctx.needs_input_grad[1]:
             grad_w = (grad * xhat).sum((0, 2, 3))
         if ctx.needs_input_grad[2]:
