@@ -45,9 +45,12 @@ def test_smoke_report_measures_every_section(tmp_path: Path) -> None:
     assert env["device"] == "cpu" and env["torch"] and "cuda" in env and env["device_name"]
     training = report["training"]
     # every network x {reference, fast} x {fp32, bf16} eager, its fast path in tf32, compiled SwinIR-light and HAT-S;
-    # the community families (their tiny test configurations here) in fp32 and bf16
-    assert len(training) == 6 * 5 + 2 + 8 * 2
+    # the community families (their tiny test configurations here) in fp32 and bf16, both sides of a switch
+    assert len(training) == 6 * 5 + 2 + (8 + 3) * 2
     assert {r["network"] for r in training} == set(NETWORKS) | set(COMMUNITY)
+    assert {(r["backend"], r["precision"]) for r in training if r["network"] == "SPAN x4"} == {
+        (b, p) for b in ("branch", "fused") for p in ("fp32", "bf16")}
+    assert {r["backend"] for r in training if r["network"] == "Restormer"} == {"reference", "function"}
     bad = [r for r in training if r["status"] != "ok"]
     assert not bad, bad
     for r in training:
@@ -143,7 +146,7 @@ def test_first_priority_is_one_measurement_per_target() -> None:
                  and row["io"] == "disk"}
     assert data_caps[2] == data_caps[1] + 30
     counts = {section: sum(1 for item in items if item[1] == section) for section in ("training", "na", "tiled", "realsr")}
-    assert counts == {"training": 6 * 5 + 2 + 8 * 2, "na": 4, "tiled": 2, "realsr": 2}
+    assert counts == {"training": 6 * 5 + 2 + (8 + 3) * 2, "na": 4, "tiled": 2, "realsr": 2}
     assert all(priority == 2 for priority, _, row, _, _ in items if row.get("network") in COMMUNITY)
     # DSwinIR's network with 'auto' compiles per neighbourhood shape: last
     assert all(row["network"] == "DSwinIR" and row["backend"] == "auto"
