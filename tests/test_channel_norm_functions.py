@@ -1,8 +1,9 @@
-"""The channel norms' hand-written backwards equal autograd's, and their forwards are the modules' own, bit for bit.
+"""The channel norms' hand-written backwards equal autograd's; their forwards equal the modules' own.
 
-Covers :class:`LayerNorm2d` (NAFNet, DAT, DSwinIR offsets; eps 1e-6, variance written out) and Restormer's
-with-bias / bias-free norms (eps 1e-5, ``Tensor.var``), through the process-wide switch of
-:mod:`restoration.layers.channel_norm_functions`.
+Covers :class:`LayerNorm2d` (NAFNet, DAT, DSwinIR offsets; eps 1e-6, variance written out: the Function's forward
+is the module's, bit for bit) and Restormer's with-bias / bias-free norms (eps 1e-5; the module calls
+``Tensor.var``, the Function computes the variance in two passes: equal to float rounding), through the
+process-wide switch of :mod:`restoration.layers.channel_norm_functions`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,20 @@ NORMS: dict[str, Callable[[int], nn.Module]] = {
     "WithBias": WithBiasLayerNorm2d,
     "BiasFree": BiasFreeLayerNorm2d,
 }
+
+
+#: Whose module forward the Function reproduces op for op (the others: a two-pass variance for Tensor.var)
+SAME_OPS = {"LayerNorm2d", "LayerNorm2d eps 1e-5"}
+
+
+def _assert_forward_equal(kind: str, got: torch.Tensor, expected: torch.Tensor, tol: float | None = None) -> None:
+    """Bit for bit where the Function runs the module's ops, else within ``tol`` of the output's scale (default:
+    float rounding of the dtype; measured 2.4e-7 in float32, 1e-15 in float64)."""
+    if kind in SAME_OPS:
+        assert torch.equal(got, expected)
+    else:
+        tol = tol if tol is not None else 4e-15 if got.dtype == torch.float64 else 3e-6
+        torch.testing.assert_close(got.float(), expected.float(), rtol=0, atol=tol * expected.abs().max().item())
 
 
 @pytest.fixture
@@ -59,7 +74,7 @@ def test_function_equals_autograd_in_float64(kind: str, shape: tuple, backend: C
     backend("auto")  # training: the Function
     got = _grads(norm, x, upstream)
     assert type(norm(x.requires_grad_()).grad_fn).__name__.endswith("ChannelNormBackward")
-    assert torch.equal(got[0], expected[0])  # the same forward ops
+    _assert_forward_equal(kind, got[0], expected[0])
     assert len(got) == len(expected) == 1 + 1 + len(list(norm.parameters()))
     for g, e in zip(got[1:], expected[1:]):
         torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
@@ -67,7 +82,7 @@ def test_function_equals_autograd_in_float64(kind: str, shape: tuple, backend: C
 
 
 @pytest.mark.parametrize("kind", list(NORMS))
-def test_float32_forward_is_bit_identical_and_backward_close(kind: str, backend: Callable) -> None:
+def test_float32_forward_and_backward_close(kind: str, backend: Callable) -> None:
     norm = _norm(kind, 32, torch.float32)
     x = torch.randn(2, 32, 16, 16) * 2 + 0.5
     upstream = torch.randn(2, 32, 16, 16)
@@ -75,7 +90,7 @@ def test_float32_forward_is_bit_identical_and_backward_close(kind: str, backend:
     expected = _grads(norm, x, upstream)
     backend("auto")
     got = _grads(norm, x, upstream)
-    assert torch.equal(got[0], expected[0])
+    _assert_forward_equal(kind, got[0], expected[0])
     for g, e in zip(got[1:], expected[1:]):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-5 * e.abs().max().item())
 
@@ -120,7 +135,9 @@ def test_bf16_autocast_gives_the_reference_dtypes_and_close_gradients(kind: str,
         grads = torch.autograd.grad((out.float() * upstream).sum(), [xx, *norm.parameters()])
         results[name] = (out, grads)
     (out_r, grads_r), (out_f, grads_f) = results["reference"], results["auto"]
-    assert out_f.dtype == out_r.dtype and torch.equal(out_f, out_r)
+    assert out_f.dtype == out_r.dtype
+    # the plain forward's Tensor.var reduces the bfloat16 input in bfloat16 here; the two passes do too on the CPU
+    _assert_forward_equal(kind, out_f, out_r, tol=2e-2)
     for g, e in zip(grads_f, grads_r):
         assert g.dtype == e.dtype
         torch.testing.assert_close(g.float(), e.float(), rtol=0.05, atol=0.05 * e.abs().max().item())

@@ -26,8 +26,8 @@ class BiasFreeLayerNorm2d(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if use_function(x, self.weight):  # the same forward, a hand-written backward
-            return ScaledChannelNorm.apply(x, self.weight, _EPS, True)
+        if use_function(x, self.weight):  # training: a two-pass variance and a hand-written backward
+            return ScaledChannelNorm.apply(x, self.weight, _EPS)
         var = x.var(dim=1, keepdim=True, unbiased=False)
         return x / torch.sqrt(var + _EPS) * self.weight[:, None, None]
 
@@ -41,8 +41,8 @@ class WithBiasLayerNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if use_function(x, self.weight, self.bias):  # the same forward, a hand-written backward
-            return CenteredChannelNorm.apply(x, self.weight, self.bias, _EPS, True)
+        if use_function(x, self.weight, self.bias):  # training: a two-pass variance and a hand-written backward
+            return CenteredChannelNorm.apply(x, self.weight, self.bias, _EPS)
         mu = x.mean(dim=1, keepdim=True)
         var = x.var(dim=1, keepdim=True, unbiased=False)
         return (x - mu) / torch.sqrt(var + _EPS) * self.weight[:, None, None] + self.bias[:, None, None]

@@ -35,7 +35,7 @@ class LayerNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if use_function(x, self.weight, self.bias):
-            return CenteredChannelNorm.apply(x, self.weight, self.bias, self.eps, False)
+            return CenteredChannelNorm.apply(x, self.weight, self.bias, self.eps)
         mu = x.mean(1, keepdim=True)
         var = (x - mu).pow(2).mean(1, keepdim=True)
         y = (x - mu) / (var + self.eps).sqrt()
