@@ -11,9 +11,11 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +64,10 @@ def _waiting_session(tmp_path: Path) -> Path:
     return test_file
 
 
-def test_tests_cut_at_their_deadline_leave_names_a_summary_line_and_junit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parent_sigint", ["default", "ignored"])
+def test_tests_cut_at_their_deadline_leave_names_a_summary_line_and_junit(tmp_path: Path, parent_sigint: str) -> None:
+    """``ignored``: the proof started in the background (``cmd &`` ignores SIGINT, and children inherit that);
+    the part must still turn the cut into pytest's KeyboardInterrupt, not wait out the grace and be killed."""
     gp = _module()
     test_file = _waiting_session(tmp_path)
     started = tmp_path / "started"
@@ -70,7 +75,13 @@ def test_tests_cut_at_their_deadline_leave_names_a_summary_line_and_junit(tmp_pa
     out.mkdir()
     log = gp.Log(out / "proof.log")
     cmd = gp.pytest_command(out, workers=1, per_test_s=0, extra=[str(test_file), "-p", "no:cacheprovider"])
-    part = gp.run_part("tests", cmd, log, started.exists, grace_s=120, env=_env(PROOF_TEST_STARTED=str(started)))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if parent_sigint == "ignored" else None
+    try:
+        part = gp.run_part("tests", cmd, log, started.exists, grace_s=120,
+                           env=_env(PROOF_TEST_STARTED=str(started)))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     log.close()
     text = (out / "proof.log").read_text()
     assert part.cut and not part.killed and part.returncode == 2, (part, text[-3000:])  # 2: pytest interrupted

@@ -131,6 +131,13 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
+def _default_sigint() -> None:
+    """In the part's process, before it starts: SIGINT back to its default. A proof started in the background
+    (``cmd &``, ``nohup ... &``) inherits SIGINT ignored, and a Python started so never turns SIGINT into
+    KeyboardInterrupt: the cut would then wait out the grace period and kill pytest without its summary."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_part(name: str, cmd: list[str], log: Log, expired: Callable[[], bool], grace_s: float,
              env: dict[str, str] | None = None) -> Part:
     """Run ``cmd`` in its own process group, its output copied line by line to ``log``.
@@ -140,7 +147,7 @@ def run_part(name: str, cmd: list[str], log: Log, expired: Callable[[], bool], g
     """
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                            env=env, cwd=ROOT, start_new_session=True)
+                            env=env, cwd=ROOT, start_new_session=True, preexec_fn=_default_sigint)
     assert proc.stdout is not None
     reader = threading.Thread(target=lambda: [log.line(text) for text in proc.stdout], daemon=True)
     reader.start()
