@@ -89,6 +89,17 @@ def write_options(opt: dict[str, Any], path: Path) -> Path:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def train_and_read_log(cfg: Path, root: Path, experiment: str) -> tuple[str, str]:
+    """Train the option file ``cfg`` on the CPU under ``root`` to its ``total_iter`` (2 in the files that use
+    this), check that ``net_g_2.pth`` was written, and return the training log and its head (everything before
+    the options dump: versions, device, notices)."""
+    assert train_main(["-opt", str(cfg), "--root", str(root), "--force_yml", "num_gpu=0"]) == 0
+    exp = root / "experiments" / experiment
+    assert (exp / "models" / "net_g_2.pth").is_file()
+    log = next(exp.glob("train_*.log")).read_text()
+    return log, log[:log.index("options:")]
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago (for a test's own process group)."""
     with socket.socket() as s:

@@ -51,12 +51,8 @@ def _side(name: str, side: str) -> Iterator[dict[str, Any]]:
     if name == "SPAN":
         yield {**NETWORKS[name], "train_form": side}
         return
-    previous = cnf.get_channel_norm_backend()
-    cnf.set_channel_norm_backend(side)
-    try:
+    with cnf.CHANNEL_NORM_SWITCH.using(side):
         yield NETWORKS[name]
-    finally:
-        cnf.set_channel_norm_backend(previous)
 
 
 def _step(name: str, side: str, device: torch.device, autocast: Callable[[], Any]) -> torch.Tensor:

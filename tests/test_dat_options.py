@@ -14,7 +14,7 @@ import torch
 from restoration import build_network
 from restoration.options.parse import OptionsError, parse_options
 from restoration.options.upstream import translate_upstream
-from tests.helpers import make_sr_pairs, write_options
+from tests.helpers import make_sr_pairs, train_and_read_log, write_options
 
 # DAT's network_g keys, tiny widths
 TINY_DAT = {"type": "DAT", "upscale": 2, "in_chans": 3, "img_size": 8, "img_range": 1.0, "split_size": [2, 4],
@@ -99,14 +99,7 @@ def test_dat_train_file_parses_with_one_notice_per_translation(data, tmp_path: P
 
 
 def test_dat_train_file_trains_two_iterations_through_train_py(data, tmp_path: Path) -> None:
-    from restoration.cli.train import main as train_main
-
-    cfg = write_options(dat_train(*data), tmp_path / "t.yml")
-    assert train_main(["-opt", str(cfg), "--root", str(tmp_path), "--force_yml", "num_gpu=0"]) == 0
-    exp = tmp_path / "experiments" / "train_DAT_x2"
-    assert (exp / "models" / "net_g_2.pth").is_file()
-    log = next(exp.glob("train_*.log")).read_text()
-    head = log[:log.index("options:")]
+    _, head = train_and_read_log(write_options(dat_train(*data), tmp_path / "t.yml"), tmp_path, "train_DAT_x2")
     for notice in (MODEL_NOTICE, task_notice("train", "val")):
         assert head.count(notice) == 1, notice
 

@@ -12,7 +12,7 @@ import torch
 
 from restoration.options.parse import OptionsError, apply_overrides, parse_options
 from restoration.schema import did_you_mean
-from tests.helpers import make_sr_pairs, write_options
+from tests.helpers import make_sr_pairs, train_and_read_log, write_options
 
 TINY_SWINIR = {"type": "SwinIR", "upscale": 2, "in_chans": 3, "img_size": 8, "window_size": 4, "img_range": 1.0,
                "depths": [2], "embed_dim": 8, "num_heads": [2], "mlp_ratio": 2, "upsampler": "pixelshuffle",
@@ -87,14 +87,8 @@ def test_basicsr_swinir_train_file_parses_with_one_notice_per_translation(data, 
 
 
 def test_basicsr_swinir_file_trains_and_the_log_starts_with_versions_notices_and_options(data, tmp_path: Path) -> None:
-    from restoration.cli.train import main as train_main
-
     cfg = write_options(basicsr_swinir_train(*data), tmp_path / "s.yml")
-    assert train_main(["-opt", str(cfg), "--root", str(tmp_path), "--force_yml", "num_gpu=0"]) == 0
-    exp = tmp_path / "experiments" / "train_SwinIR_SRx2_scratch"
-    assert (exp / "models" / "net_g_2.pth").is_file()
-    log = next(exp.glob("train_*.log")).read_text()
-    head = log[:log.index("options:")]
+    log, head = train_and_read_log(cfg, tmp_path, "train_SwinIR_SRx2_scratch")
     assert f"torch {torch.__version__}" in head and "python 3." in head and "device: cpu" in head
     assert "option translated: model_type SwinIRModel is SRModel here" in head
     assert "  total_iter: 2\n" in log and "model_type: SwinIRModel\n" in log

@@ -28,31 +28,32 @@ from typing import Any
 
 import torch
 
-__all__ = ["CHANNEL_NORM_BACKENDS", "CenteredChannelNorm", "ScaledChannelNorm", "get_channel_norm_backend",
-           "set_channel_norm_backend", "use_function"]
+from restoration.layers.config import OpSwitch
+
+__all__ = ["CHANNEL_NORM_BACKENDS", "CHANNEL_NORM_SWITCH", "CenteredChannelNorm", "ScaledChannelNorm",
+           "get_channel_norm_backend", "set_channel_norm_backend", "use_function"]
 
 #: ``'reference'``: the modules' plain forward, differentiated by autograd; ``'function'``: these Functions;
 #: ``'auto'`` (the default): the Functions whenever autograd will need a backward, else the plain forward
 #: (the official ops, saving nothing: inference reproduces the official outputs bit for bit).
 CHANNEL_NORM_BACKENDS = ("auto", "reference", "function")
-_default = ["auto"]
+#: The process-wide choice (``CHANNEL_NORM_SWITCH.using(name)`` for a block).
+CHANNEL_NORM_SWITCH = OpSwitch("channel norm", CHANNEL_NORM_BACKENDS)
 
 
 def get_channel_norm_backend() -> str:
     """The process-wide choice (initially ``'auto'``)."""
-    return _default[0]
+    return CHANNEL_NORM_SWITCH.value
 
 
 def set_channel_norm_backend(name: str) -> None:
     """Change the process-wide choice: one of :data:`CHANNEL_NORM_BACKENDS`."""
-    if name not in CHANNEL_NORM_BACKENDS:
-        raise ValueError(f"unknown channel norm backend {name!r}; one of {', '.join(CHANNEL_NORM_BACKENDS)}")
-    _default[0] = name
+    CHANNEL_NORM_SWITCH.set(name)
 
 
 def use_function(*tensors: torch.Tensor) -> bool:
     """Whether a norm of these tensors (input and parameters) runs through its Function now."""
-    name = _default[0]
+    name = CHANNEL_NORM_SWITCH.value
     if name == "auto":
         return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     return name == "function"

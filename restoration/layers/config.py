@@ -23,19 +23,24 @@ in docs/benchmarks.md):
   ``'reference'``; on CUDA ``'natten'`` (installed, no bias, a head dim its kernels are known to handle), else
   ``'flex'`` (torch >= 2.6), else ``'reference'``.
 
+Ops that no constructor argument reaches (the depthwise convolution's backward, the channel norms' training path)
+keep their process-wide choice in an :class:`OpSwitch` (``set``, and ``using`` for a block).
+
 This module imports nothing of the package: every op imports it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
+from typing import Iterator
 
 import torch
 
 __all__ = [
-    "ATTENTION_OPS", "AUTO", "available_backends", "backend_problem", "get_attn_backend", "kernel_available",
-    "resolve_backend", "set_attn_backend",
+    "ATTENTION_OPS", "AUTO", "OpSwitch", "available_backends", "backend_problem", "get_attn_backend",
+    "kernel_available", "resolve_backend", "set_attn_backend",
 ]
 
 #: Every attention op and the backends that compute it (whatever the machine; see :func:`available_backends`).
@@ -196,3 +201,36 @@ def resolve_backend(
             raise ValueError(f"backend {name!r} has no backward pass on CPU (FlexAttention limitation); "
                              "use backend='reference' for CPU training")
     return name
+
+
+class OpSwitch:
+    """The process-wide backend of an op that no constructor argument reaches (the depthwise convolution's
+    backward, the channel norms' training path): one value among ``choices``, initially the first.
+
+    Args:
+        what: The op, as error messages name it (``"unknown {what} backend ..."``).
+        choices: Its backends, the default first.
+    """
+
+    def __init__(self, what: str, choices: tuple[str, ...]) -> None:
+        self.what, self.choices, self.value = what, choices, choices[0]
+
+    def check(self, name: str) -> None:
+        """Raise ``ValueError`` unless ``name`` is one of :attr:`choices`."""
+        if name not in self.choices:
+            raise ValueError(f"unknown {self.what} backend {name!r}; one of {', '.join(self.choices)}")
+
+    def set(self, name: str) -> None:
+        """Make ``name`` the process-wide backend."""
+        self.check(name)
+        self.value = name
+
+    @contextlib.contextmanager
+    def using(self, name: str) -> Iterator[None]:
+        """``name`` for the duration of the block, then the previous value again."""
+        previous = self.value
+        self.set(name)
+        try:
+            yield
+        finally:
+            self.value = previous

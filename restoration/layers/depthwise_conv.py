@@ -20,24 +20,25 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from restoration.layers.config import OpSwitch
 from restoration.layers.depthwise_conv_cpu import DepthwiseConvCPU
 
-__all__ = ["DEPTHWISE_BACKENDS", "depthwise_conv2d", "get_depthwise_backend", "set_depthwise_backend"]
+__all__ = ["DEPTHWISE_BACKENDS", "DEPTHWISE_SWITCH", "depthwise_conv2d", "get_depthwise_backend",
+           "set_depthwise_backend"]
 
 DEPTHWISE_BACKENDS = ("auto", "reference", "cpu")
-_default = ["auto"]
+#: The process-wide default (``DEPTHWISE_SWITCH.using(name)`` for a block).
+DEPTHWISE_SWITCH = OpSwitch("depthwise convolution", DEPTHWISE_BACKENDS)
 
 
 def get_depthwise_backend() -> str:
     """The process-wide default backend (initially ``'auto'``)."""
-    return _default[0]
+    return DEPTHWISE_SWITCH.value
 
 
 def set_depthwise_backend(name: str) -> None:
     """Change the process-wide default: one of :data:`DEPTHWISE_BACKENDS`."""
-    if name not in DEPTHWISE_BACKENDS:
-        raise ValueError(f"unknown depthwise convolution backend {name!r}; one of {', '.join(DEPTHWISE_BACKENDS)}")
-    _default[0] = name
+    DEPTHWISE_SWITCH.set(name)
 
 
 def depthwise_conv2d(
@@ -61,9 +62,8 @@ def depthwise_conv2d(
     Returns:
         ``(B, C, H + 2 padding - dilation (k - 1), ...)``.
     """
-    name = get_depthwise_backend() if backend is None else backend
-    if name not in DEPTHWISE_BACKENDS:
-        raise ValueError(f"unknown depthwise convolution backend {name!r}; one of {', '.join(DEPTHWISE_BACKENDS)}")
+    name = DEPTHWISE_SWITCH.value if backend is None else backend
+    DEPTHWISE_SWITCH.check(name)
     if name == "auto":
         needs_grad = torch.is_grad_enabled() and any(
             t is not None and t.requires_grad for t in (x, weight, bias))

@@ -145,7 +145,8 @@ def check_component(
     return cls
 
 
-def check_size_requirements(opt: Mapping[str, Any], problems: list[str], network_clean: bool | None = None) -> None:
+def check_size_requirements(opt: Mapping[str, Any], problems: list[str], network_clean: bool | None = None,
+                            trainer: Any = None) -> None:
     """``network_g``'s contract (:class:`~restoration.archs.spec.ArchSpec`) against the sizes the options ask for.
 
     The spec comes from the bound option values (``spec_from_options``), nothing is built. Checked: the
@@ -157,6 +158,7 @@ def check_size_requirements(opt: Mapping[str, Any], problems: list[str], network
     Args:
         network_clean: Whether ``network_g``'s own check found nothing (:func:`validate_options` knows, so
             the network is not checked twice); None: check it here.
+        trainer: The trainer class ``model_type`` names, when the caller has resolved it; None: resolve it here.
     """
     net = opt.get("network_g")
     if not isinstance(net, Mapping) or not isinstance(net.get("type"), str):
@@ -189,7 +191,7 @@ def check_size_requirements(opt: Mapping[str, Any], problems: list[str], network
             problems.append(f"'val.tile.tile_size' {size} is smaller than network_g ({name})'s minimum input "
                             f"side {spec.min_size}; use at least {spec.min_size}")
     datasets = opt.get("datasets") if isinstance(opt.get("datasets"), Mapping) else {}
-    trainer = _trainer(opt)
+    trainer = trainer if trainer is not None else _trainer(opt)
     as_cut = trainer is None or getattr(trainer, "feeds_training_crops", True)
     for key, dopt in datasets.items():
         if not str(key).startswith("train") or not isinstance(dopt, Mapping):
@@ -403,7 +405,7 @@ def validate_options(opt: Mapping[str, Any], is_train: bool, user_named: bool = 
             before = len(problems)
             check_component(ARCH_REGISTRY, opt[key], key, problems, user_named=user_named)
             network_clean = network_clean if key != "network_g" else len(problems) == before
-    check_size_requirements(opt, problems, network_clean)  # network_g's contract vs scale, tiles and training crops
+    check_size_requirements(opt, problems, network_clean, trainer)  # network_g vs scale, tiles, training crops
     for i, base in enumerate(opt.get("baselines") or []):
         check_component(ARCH_REGISTRY, base, f"baselines[{i}]", problems, user_named=user_named)
     _check_datasets(opt, is_train, problems, user_named)

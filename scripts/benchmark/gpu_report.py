@@ -109,7 +109,7 @@ from restoration.archs import family_of  # noqa: E402
 from restoration.archs.build import build_network  # noqa: E402
 from restoration.archs.spec import arch_spec  # noqa: E402
 from restoration.inference.padding import crop_to, pad_to_multiple  # noqa: E402
-from restoration.layers.channel_norm_functions import get_channel_norm_backend, set_channel_norm_backend  # noqa: E402
+from restoration.layers.channel_norm_functions import CHANNEL_NORM_SWITCH  # noqa: E402
 from restoration.inference.tiling import tiled_forward  # noqa: E402
 from restoration.models.sr_model import SRModel  # noqa: E402
 from restoration.options.yaml_io import load_yaml  # noqa: E402
@@ -840,12 +840,8 @@ def _training_item(row: dict[str, Any], net: dict[str, Any], scale: int, device:
 
 def _with_channel_norm(backend: str, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     """``fn(*args)`` with the channel norms' process-wide backend set to ``backend``, restored after."""
-    previous = get_channel_norm_backend()
-    set_channel_norm_backend(backend)
-    try:
+    with CHANNEL_NORM_SWITCH.using(backend):
         return fn(*args)
-    finally:
-        set_channel_norm_backend(previous)
 
 
 def _na_item(row: dict[str, Any], device: torch.device, args: argparse.Namespace) -> dict[str, Any]:

@@ -52,8 +52,8 @@ from torch import nn
 from restoration.archs import register_archs
 from restoration.archs.build import build_network
 from restoration.archs.detect import published_configs
-from restoration.layers.channel_norm_functions import get_channel_norm_backend, set_channel_norm_backend
-from restoration.layers.depthwise_conv import get_depthwise_backend, set_depthwise_backend
+from restoration.layers.channel_norm_functions import CHANNEL_NORM_SWITCH
+from restoration.layers.depthwise_conv import DEPTHWISE_SWITCH
 from restoration.registry import ARCH_REGISTRY
 from restoration.schema import keyword_parameters
 from restoration.utils.weights import load_weights
@@ -215,14 +215,8 @@ class ReferenceOps(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norm, depthwise = get_channel_norm_backend(), get_depthwise_backend()
-        set_channel_norm_backend("reference")
-        set_depthwise_backend("reference")
-        try:
+        with CHANNEL_NORM_SWITCH.using("reference"), DEPTHWISE_SWITCH.using("reference"):
             return self.net(x)
-        finally:
-            set_channel_norm_backend(norm)
-            set_depthwise_backend(depthwise)
 
 
 def _step(net: nn.Module, x: torch.Tensor) -> float:
